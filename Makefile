@@ -1,0 +1,96 @@
+# rwkvscope: build, test, asan, bench, demo, deps.
+# Sources are found by wildcard: add a file and it is built. One library holds
+# everything but cli/; each tests/test_*.c is its own Check runner, each
+# bench/bench_*.c its own benchmark, each cli/cmd_*.c one subcommand.
+
+PRECISION ?= 32
+SAN ?=
+BUILD ?= build$(if $(filter 64,$(PRECISION)),64)$(if $(SAN),-asan)
+
+CC ?= cc
+PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc
+OPT ?= -O3
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -g $(OPT) \
+  -DRWKV_PRECISION=$(PRECISION) -I. $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
+ifeq ($(SAN),1)
+  CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=address,undefined
+endif
+CFLAGS += $(CFLAGS_BASE)
+# OpenBLAS is the CBLAS behind every product, GSL's included: link it, not gslcblas.
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -lopenblas -lm -fopenmp $(LDSAN)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+LIB_DIRS := core probes analyses datasets
+LIB_SRC := $(shell find $(LIB_DIRS) -name '*.c' 2>/dev/null | sort)
+CLI_SRC := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_UTIL := $(sort $(wildcard tests/util_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+CMDS := $(patsubst cli/cmd_%.c,%,$(wildcard cli/cmd_*.c))
+
+LIB := $(BUILD)/librwkvscope.a
+BIN := $(BUILD)/rwkvscope
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+.PHONY: all test asan bench demo deps clean check-deps tests-build
+all: $(BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(call OBJ,$(LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+# The subcommand table is generated from the cmd_*.c file names.
+$(BUILD)/gen/commands.h: $(wildcard cli/cmd_*.c) Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(foreach c,$(sort $(CMDS)),'RWKV_CMD($(c))') > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/obj/cli/main.o: $(BUILD)/gen/commands.h
+$(BUILD)/obj/cli/main.o: CFLAGS += -I$(BUILD)/gen
+
+$(BIN): $(call OBJ,$(CLI_SRC)) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call OBJ,$(TEST_UTIL)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+tests-build: $(TESTS) $(BIN)
+
+# Tests run from the repo root; they find data in tests/fixtures and the CLI in $(BUILD).
+test: deps
+	@$(MAKE) --no-print-directory tests-build
+	@RWKVSCOPE_BIN=$(abspath $(BIN)) BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+
+# The whole suite under AddressSanitizer and UBSan.
+asan: deps
+	@$(MAKE) --no-print-directory SAN=1 OPT=-O1 tests-build
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  RWKVSCOPE_BIN=$(abspath build-asan/rwkvscope) BUILD=build-asan \
+	  sh tests/run.sh $(patsubst tests/%.c,build-asan/tests/%,$(TEST_SRC))
+
+bench: deps $(BIN) $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; RWKVSCOPE_BIN=$(abspath $(BIN)) $$b || exit 1; done
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@RWKVSCOPE_BIN=$(abspath $(BIN)) bash scripts/demo.sh
+
+deps:
+	@sh scripts/deps.sh
+
+clean:
+	rm -rf build build64 build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

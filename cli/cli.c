@@ -1,0 +1,73 @@
+// cli.c: shared helpers for the subcommands.
+#include "cli.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char command_line[4096];
+
+int cli_fail(const char *cmd, rwkv_status st, const char *hint) {
+    fprintf(stderr, "rwkvscope %s: %s: %s\n", cmd, rwkv_status_name(st), rwkv_error_message());
+    if (hint) fprintf(stderr, "hint: %s\n", hint);
+    return CLI_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "rwkvscope %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'rwkvscope %s --help'.\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects an integer in [%ld, %ld], got '%s'", opt, lo, hi, s ? s : "");
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || *end || !isfinite(v)) {
+        cli_usage_error(cmd, "%s expects a number, got '%s'", opt, s ? s : "");
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+void cli_set_command_line(int argc, char **argv) {
+    size_t k = 0;
+    command_line[0] = '\0';
+    for (int i = 0; i < argc && k + 2 < sizeof command_line; i++)
+        k += (size_t)snprintf(command_line + k, sizeof command_line - k, "%s%s", i ? " " : "", argv[i]);
+}
+
+const char *cli_command_line(void) { return command_line; }
+
+void cli_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}

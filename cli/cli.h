@@ -1,0 +1,29 @@
+// cli.h: what the subcommands share: option parsing helpers and error reporting.
+// Only cli/ prints and exits.
+#ifndef RWKV_CLI_H
+#define RWKV_CLI_H
+
+#include "core/base/base.h"
+
+#include <stdio.h>
+
+#define CLI_OK 0
+#define CLI_FAIL 1  // the work failed (bad file, numeric error)
+#define CLI_USAGE 2 // the command line was wrong
+
+// Prints "rwkvscope CMD: <library message>" and a hint line; returns CLI_FAIL.
+int cli_fail(const char *cmd, rwkv_status st, const char *hint);
+// Prints "rwkvscope CMD: <formatted>" and "Try 'rwkvscope CMD --help'."; returns CLI_USAGE.
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// True if any of argv[1..] is --help or -h.
+int cli_wants_help(int argc, char **argv);
+// Parses an integer/float option value; on failure prints a usage error and returns 0.
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+// The full command line, for provenance attributes (static buffer).
+const char *cli_command_line(void);
+void cli_set_command_line(int argc, char **argv);
+// Threads for OpenMP and OpenBLAS (0 = cores available).
+void cli_set_threads(int n);
+
+#endif

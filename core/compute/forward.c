@@ -1,0 +1,265 @@
+// forward.c: one block code path for both modes; the modes differ only in chunk size
+// (1 token with matrix-vector products, or up to max_T tokens with GEMMs).
+#include "forward.h"
+
+#include "blas.h"
+#include "kernels.h"
+#include "matvec.h"
+#include "wkv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
+    "resid_in", "att_in", "att_r", "att_gate", "att_k", "att_v", "att_wkv", "att_out",
+    "ffn_in", "ffn_gate", "ffn_k", "ffn_out", "state_att_xprev", "state_num", "state_den",
+    "state_max", "state_ffn_xprev", "resid_out", "logits"};
+
+int rwkv_tap_width(rwkv_tap tap, rwkv_config cfg) {
+    if (tap == RWKV_TAP_FFN_K) return cfg.n_ffn;
+    if (tap == RWKV_TAP_LOGITS) return cfg.n_vocab;
+    return cfg.n_embd;
+}
+
+int rwkv_tap_is_state(rwkv_tap tap) {
+    return tap >= RWKV_TAP_STATE_ATT_XPREV && tap <= RWKV_TAP_STATE_FFN_XPREV;
+}
+
+int rwkv_tap_from_name(const char *name) {
+    for (int i = 0; i < RWKV_TAP_N; i++)
+        if (!strcmp(name, RWKV_TAP_NAMES[i])) return i;
+    return -1;
+}
+
+rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_T) {
+    *out = NULL;
+    if (max_T < 1) return rwkv_error_set(RWKV_ERR_ARG, "workspace needs max_T >= 1, got %d", max_T);
+    rwkv_workspace *ws = rwkv_calloc(1, sizeof *ws, "workspace");
+    if (!ws) return RWKV_ERR_NOMEM;
+    ws->max_T = max_T;
+    ws->cfg = cfg;
+    size_t tc = (size_t)max_T * cfg.n_embd;
+    rwkv_real **bufs[] = {&ws->x, &ws->xln, &ws->xk, &ws->xv, &ws->xr, &ws->r, &ws->k, &ws->v,
+                          &ws->wkv, &ws->out, &ws->tr_num, &ws->tr_den, &ws->tr_max};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i] = rwkv_calloc(tc, sizeof(rwkv_real), "workspace"))) goto fail;
+    if (!(ws->fk = rwkv_calloc((size_t)max_T * cfg.n_ffn, sizeof(rwkv_real), "workspace"))) goto fail;
+    if (!(ws->xlast = rwkv_calloc((size_t)cfg.n_embd, sizeof(rwkv_real), "workspace"))) goto fail;
+    if (!(ws->logit_row = rwkv_calloc((size_t)cfg.n_vocab, sizeof(rwkv_real), "workspace"))) goto fail;
+    *out = ws;
+    return RWKV_OK;
+fail:
+    rwkv_workspace_free(ws);
+    return RWKV_ERR_NOMEM;
+}
+
+void rwkv_workspace_free(rwkv_workspace *ws) {
+    if (!ws) return;
+    rwkv_real *bufs[] = {ws->x, ws->xln, ws->xk, ws->xv, ws->xr, ws->r, ws->k, ws->v,
+                         ws->wkv, ws->out, ws->tr_num, ws->tr_den, ws->tr_max, ws->fk, ws->xlast, ws->logit_row};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(ws);
+}
+
+// What one chunk needs besides the model: which weights the products read.
+typedef struct {
+    const rwkv_model *m;
+    rwkv_workspace *ws;
+    rwkv_hook *hook;
+    int n;       // tokens in this chunk
+    int64_t pos; // position of the chunk's first token
+    int bf16;    // read the bf16 matrices (sequential mode with bf16 weights)
+} chunk;
+
+static int tapped(const chunk *c, int layer, rwkv_tap tap) {
+    return c->hook && c->hook->mask && (c->hook->mask[layer] >> tap & 1u);
+}
+
+static rwkv_status tap(const chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
+    if (!tapped(c, layer, t)) return RWKV_OK;
+    return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
+}
+
+// out (n, N) = x (n, K) @ W^T, W the matrix of `field` at layer l.
+static void linear(const chunk *c, rwkv_real *out, const rwkv_real *x, const rwkv_real *W,
+                   const uint16_t *W16, int N, int K) {
+    if (c->bf16 && W16 && c->n == 1) rwkv_matvec_bf16(out, W16, x, N, K);
+    else rwkv_blas_matmul_nt(out, x, W, c->n, N, K, 0);
+}
+
+#define W16(field, l, stride) (c->m->bf16 ? c->m->w16.field + (size_t)(l) * (stride) : NULL)
+
+// A state tap's (possibly changed) last row is the state carried on.
+static rwkv_status tap_state(const chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state) {
+    if (!tapped(c, l, t)) return RWKV_OK;
+    rwkv_status st = tap(c, l, t, rows);
+    int C = c->m->cfg.n_embd;
+    memcpy(state, rows + (size_t)(c->n - 1) * C, C * sizeof(rwkv_real));
+    return st;
+}
+
+static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
+    const rwkv_weights *w = &c->m->w;
+    rwkv_workspace *ws = c->ws;
+    int n = c->n, C = c->m->cfg.n_embd;
+    size_t lc = (size_t)l * C, lcc = (size_t)l * C * C, nc = (size_t)n * C;
+    rwkv_status st;
+    rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
+    if ((st = tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
+    rwkv_real *xprev = s->att_xprev + lc;
+    rwkv_token_mix(ws->xk, ws->xln, xprev, w->att_mix_k + lc, n, C);
+    rwkv_token_mix(ws->xv, ws->xln, xprev, w->att_mix_v + lc, n, C);
+    rwkv_token_mix(ws->xr, ws->xln, xprev, w->att_mix_r + lc, n, C);
+    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
+    linear(c, ws->r, ws->xr, w->att_receptance + lcc, W16(att_receptance, l, (size_t)C * C), C, C);
+    linear(c, ws->k, ws->xk, w->att_key + lcc, W16(att_key, l, (size_t)C * C), C, C);
+    linear(c, ws->v, ws->xv, w->att_value + lcc, W16(att_value, l, (size_t)C * C), C, C);
+    if ((st = tap(c, l, RWKV_TAP_ATT_R, ws->r))) return st;
+    rwkv_sigmoid(ws->r, ws->r, nc); // r becomes the receptance gate sigmoid(r)
+    if ((st = tap(c, l, RWKV_TAP_ATT_GATE, ws->r))) return st;
+    if ((st = tap(c, l, RWKV_TAP_ATT_K, ws->k))) return st;
+    if ((st = tap(c, l, RWKV_TAP_ATT_V, ws->v))) return st;
+    rwkv_wkv_trace tr = {
+        tapped(c, l, RWKV_TAP_STATE_NUM) ? ws->tr_num : NULL,
+        tapped(c, l, RWKV_TAP_STATE_DEN) ? ws->tr_den : NULL,
+        tapped(c, l, RWKV_TAP_STATE_MAX) ? ws->tr_max : NULL};
+    rwkv_wkv_forward(ws->wkv, ws->k, ws->v, c->m->decay_w + lc, w->att_time_first + lc, n, C,
+                     s->num + lc, s->den + lc, s->max + lc, (tr.num || tr.den || tr.max) ? &tr : NULL);
+    if ((st = tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_NUM, ws->tr_num, s->num + lc))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_DEN, ws->tr_den, s->den + lc))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_MAX, ws->tr_max, s->max + lc))) return st;
+    rwkv_mul(ws->wkv, ws->r, ws->wkv, nc); // sigmoid(r) * wkv
+    linear(c, ws->out, ws->wkv, w->att_output + lcc, W16(att_output, l, (size_t)C * C), C, C);
+    if ((st = tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
+}
+
+static rwkv_status channel_mix(const chunk *c, int l, rwkv_state *s) {
+    const rwkv_weights *w = &c->m->w;
+    rwkv_workspace *ws = c->ws;
+    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    rwkv_status st;
+    rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
+    if ((st = tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
+    rwkv_real *xprev = s->ffn_xprev + lc;
+    rwkv_token_mix(ws->xk, ws->xln, xprev, w->ffn_mix_k + lc, n, C);
+    rwkv_token_mix(ws->xr, ws->xln, xprev, w->ffn_mix_r + lc, n, C);
+    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
+    linear(c, ws->r, ws->xr, w->ffn_receptance + (size_t)l * C * C,
+           W16(ffn_receptance, l, (size_t)C * C), C, C);
+    rwkv_sigmoid(ws->r, ws->r, nc);
+    if ((st = tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
+    linear(c, ws->fk, ws->xk, w->ffn_key + (size_t)l * F * C, W16(ffn_key, l, (size_t)F * C), F, C);
+    rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F); // relu(W_k x')^2
+    if ((st = tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
+    linear(c, ws->out, ws->fk, w->ffn_value + (size_t)l * C * F, W16(ffn_value, l, (size_t)C * F), C, F);
+    rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
+    if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
+}
+
+// Logits for rows [0, n) into the caller's (n, V) buffer, or, when the caller wants only the
+// last row but the logits are tapped, one row at a time through ws->logit_row.
+static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode) {
+    const rwkv_model *m = c->m;
+    int C = m->cfg.n_embd, V = m->cfg.n_vocab, L = m->cfg.n_layer;
+    rwkv_workspace *ws = c->ws;
+    const uint16_t *h16 = c->bf16 ? m->w16.head : NULL;
+    rwkv_status st;
+    if ((st = tap(c, L, RWKV_TAP_RESID_OUT, ws->x))) return st;
+    int tapped_logits = tapped(c, L, RWKV_TAP_LOGITS);
+    if (mode == RWKV_LOGITS_ALL) {
+        rwkv_layernorm(ws->xln, ws->x, m->w.ln_out_w, m->w.ln_out_b, c->n, C);
+        linear(c, logits, ws->xln, m->w.head, h16, V, C);
+        return tap(c, L, RWKV_TAP_LOGITS, logits);
+    }
+    chunk one = *c;
+    one.n = 1;
+    for (int t = tapped_logits ? 0 : c->n - 1; t < c->n; t++) {
+        int last = t == c->n - 1;
+        if (!tapped_logits && (!last || mode == RWKV_LOGITS_NONE)) continue;
+        rwkv_real *dst = (last && mode == RWKV_LOGITS_LAST) ? logits : ws->logit_row;
+        rwkv_layernorm(ws->xlast, ws->x + (size_t)t * C, m->w.ln_out_w, m->w.ln_out_b, 1, C);
+        linear(&one, dst, ws->xlast, m->w.head, h16, V, C);
+        one.pos = c->pos + t;
+        if ((st = tap(&one, L, RWKV_TAP_LOGITS, dst))) return st;
+    }
+    return RWKV_OK;
+}
+
+static rwkv_status check_tokens(const rwkv_model *m, const int *tokens, int64_t T) {
+    for (int64_t t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= m->cfg.n_vocab)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s: token %d at position %lld is outside the vocabulary [0, %d)",
+                                  m->path[0] ? m->path : "model", tokens[t], (long long)t, m->cfg.n_vocab);
+    return RWKV_OK;
+}
+
+static rwkv_status check_finite(const chunk *c, int l) {
+    int C = c->m->cfg.n_embd;
+    for (int t = 0; t < c->n; t++)
+        if (!rwkv_all_finite(c->ws->x + (size_t)t * C, (size_t)C))
+            return rwkv_error_set(RWKV_ERR_NUMERIC,
+                                  "%s: non-finite value in the output of blocks.%d at position %lld",
+                                  c->m->path[0] ? c->m->path : "model", l, (long long)(c->pos + t));
+    return RWKV_OK;
+}
+
+static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_real *logits,
+                             rwkv_logits_mode mode) {
+    const rwkv_model *m = c->m;
+    int C = m->cfg.n_embd;
+    rwkv_workspace *ws = c->ws;
+    for (int t = 0; t < c->n; t++)
+        memcpy(ws->x + (size_t)t * C, m->w.emb + (size_t)tokens[t] * C, C * sizeof(rwkv_real));
+    rwkv_layernorm(ws->x, ws->x, m->w.ln0_w, m->w.ln0_b, c->n, C); // ln0 on the embedding
+    rwkv_status st;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        if ((st = tap(c, l, RWKV_TAP_RESID_IN, ws->x))) return st;
+        if ((st = time_mix(c, l, s))) return st;
+        if ((st = channel_mix(c, l, s))) return st;
+        if ((st = check_finite(c, l))) return st;
+    }
+    return head(c, logits, mode);
+}
+
+static rwkv_status forward(const rwkv_model *m, rwkv_state *s, const int *tokens, int64_t T,
+                           rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
+                           rwkv_workspace *ws, int seq) {
+    if (T < 1) return rwkv_error_set(RWKV_ERR_ARG, "forward pass needs at least one token");
+    rwkv_status st = check_tokens(m, tokens, T);
+    if (st) return st;
+    int64_t pos0 = hook ? hook->pos : 0;
+    int V = m->cfg.n_vocab;
+    if (ws->cfg.n_embd != m->cfg.n_embd || ws->cfg.n_ffn != m->cfg.n_ffn || ws->cfg.n_vocab != m->cfg.n_vocab)
+        return rwkv_error_set(RWKV_ERR_ARG, "workspace was made for another model shape");
+    int step = seq ? 1 : ws->max_T;
+    chunk c = {.m = m, .ws = ws, .hook = hook, .bf16 = m->bf16 != NULL && seq};
+    for (int64_t t = 0; t < T; t += c.n) {
+        c.n = (int)(T - t < step ? T - t : step);
+        c.pos = pos0 + t;
+        int last = t + c.n == T;
+        rwkv_logits_mode cm = mode == RWKV_LOGITS_ALL ? mode : (last ? mode : RWKV_LOGITS_NONE);
+        rwkv_real *dst = mode == RWKV_LOGITS_ALL ? logits + (size_t)t * V : logits;
+        if ((st = run_chunk(&c, s, tokens + t, dst, cm))) return st;
+    }
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_forward_seq(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T,
+                             rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
+                             rwkv_workspace *ws) {
+    return forward(m, state, tokens, T, logits, mode, hook, ws, 1);
+}
+
+rwkv_status rwkv_forward_par(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T,
+                             rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
+                             rwkv_workspace *ws) {
+    return forward(m, state, tokens, T, logits, mode, hook, ws, 0);
+}

@@ -1,0 +1,75 @@
+// forward.h: the RWKV-4 forward pass in its two modes.
+//   sequential (RNN): one token at a time from the state, matrix-vector products;
+//   parallel (GPT):   T tokens at once, every projection a GEMM over (T, C), the WKV a scan.
+// Both run the same block code on a chunk of tokens, so they give the same numbers, and
+// chunked runs that carry the state give the numbers of one long run.
+#ifndef RWKV_FORWARD_H
+#define RWKV_FORWARD_H
+
+#include "../model/model.h"
+#include "../model/state.h"
+
+// Per-block taps, in the order the block computes them. Names match the goldens.
+typedef enum {
+    RWKV_TAP_RESID_IN, RWKV_TAP_ATT_IN, RWKV_TAP_ATT_R, RWKV_TAP_ATT_GATE, RWKV_TAP_ATT_K,
+    RWKV_TAP_ATT_V, RWKV_TAP_ATT_WKV, RWKV_TAP_ATT_OUT, RWKV_TAP_FFN_IN, RWKV_TAP_FFN_GATE,
+    RWKV_TAP_FFN_K, RWKV_TAP_FFN_OUT, RWKV_TAP_STATE_ATT_XPREV, RWKV_TAP_STATE_NUM,
+    RWKV_TAP_STATE_DEN, RWKV_TAP_STATE_MAX, RWKV_TAP_STATE_FFN_XPREV,
+    RWKV_TAP_N_BLOCK,
+    // Globals (layer index L in the hook): the final residual and the logits.
+    RWKV_TAP_RESID_OUT = RWKV_TAP_N_BLOCK, RWKV_TAP_LOGITS,
+    RWKV_TAP_N
+} rwkv_tap;
+
+extern const char *const RWKV_TAP_NAMES[RWKV_TAP_N]; // "resid_in", ..., "logits"
+// Width of a tap's rows: C, F (ffn_k) or V (logits).
+int rwkv_tap_width(rwkv_tap tap, rwkv_config cfg);
+// 1 for the state_* taps.
+int rwkv_tap_is_state(rwkv_tap tap);
+// Parses "att_gate" etc.; -1 if unknown.
+int rwkv_tap_from_name(const char *name);
+
+// A hook sees every selected tap of every chunk: data (n, D) holds positions pos .. pos+n-1.
+// It may change data (an intervention): a computed tap then affects the rest of the block,
+// and a state tap's last row becomes the carried state. A non-OK return stops the pass.
+typedef struct {
+    const uint32_t *mask; // (L + 1) bit (1u << tap) per layer; mask[L] holds the global taps
+    rwkv_status (*fn)(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D,
+                      rwkv_real *data);
+    void *ctx;
+    int64_t pos; // position of the first token of this call within its sequence (caller sets)
+} rwkv_hook;
+
+typedef enum { RWKV_LOGITS_NONE, RWKV_LOGITS_LAST, RWKV_LOGITS_ALL } rwkv_logits_mode;
+
+// Scratch for a chunk of up to max_T tokens. Allocated once, reused by every call.
+typedef struct {
+    int max_T;
+    rwkv_config cfg;
+    rwkv_real *x;      // (T, C) the residual stream
+    rwkv_real *xln;    // (T, C) ln1 / ln2 output
+    rwkv_real *xk, *xv, *xr; // (T, C) token-shifted mixes
+    rwkv_real *r, *k, *v;    // (T, C) projections; r becomes the gate
+    rwkv_real *wkv;    // (T, C)
+    rwkv_real *out;    // (T, C) att_out / ffn_out
+    rwkv_real *fk;     // (T, F) ffn key, then relu^2
+    rwkv_real *tr_num, *tr_den, *tr_max; // (T, C) per-token state, only when tapped
+    rwkv_real *xlast;  // (C) ln_out of one row
+    rwkv_real *logit_row; // (V) logits of one row when tapped but not returned
+} rwkv_workspace;
+
+rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_T);
+void rwkv_workspace_free(rwkv_workspace *ws);
+
+// Runs T tokens from `state` (updated to the state after the last token).
+// logits: (T, V) for ALL, (V) for LAST, unused for NONE. hook may be NULL.
+// Sequential mode steps token by token (bf16 weights when the model has them);
+// parallel mode processes chunks of ws->max_T tokens.
+rwkv_status rwkv_forward_seq(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T,
+                             rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
+                             rwkv_workspace *ws);
+rwkv_status rwkv_forward_par(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T,
+                             rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
+                             rwkv_workspace *ws);
+
+#endif

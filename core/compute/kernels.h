@@ -1,0 +1,27 @@
+// kernels.h: the element-wise and row-wise kernels of the forward pass.
+// Outputs come first; shapes are (rows, cols) row-major.
+#ifndef RWKV_KERNELS_H
+#define RWKV_KERNELS_H
+
+#include "../base/base.h"
+
+#define RWKV_LN_EPS 1e-5 // torch.nn.LayerNorm default, as in the official model
+
+// out (T, C) = layernorm(x) * w + b, row by row. out may alias x.
+void rwkv_layernorm(rwkv_real *out, const rwkv_real *x, const rwkv_real *w, const rwkv_real *b,
+                    int T, int C);
+// Token shift and mix: out_t = mix*x_t + (1-mix)*x_{t-1}, with x_{-1} = prev (C).
+void rwkv_token_mix(rwkv_real *out, const rwkv_real *x, const rwkv_real *prev,
+                    const rwkv_real *mix, int T, int C);
+// out = 1 / (1 + e^{-x}), n elements. out may alias x.
+void rwkv_sigmoid(rwkv_real *out, const rwkv_real *x, size_t n);
+// out = relu(x)^2. out may alias x.
+void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n);
+// out = a * b element-wise. out may alias a or b.
+void rwkv_mul(rwkv_real *out, const rwkv_real *a, const rwkv_real *b, size_t n);
+// x += y
+void rwkv_add_inplace(rwkv_real *x, const rwkv_real *y, size_t n);
+// 1 if every element is finite.
+int rwkv_all_finite(const rwkv_real *x, size_t n);
+
+#endif

@@ -1,0 +1,22 @@
+// formats.h: checkpoint readers. Each parses one container into official-name tensors;
+// rwkv_model_from_tensors then checks shapes and converts. Errors name the file and tensor.
+#ifndef RWKV_FORMATS_H
+#define RWKV_FORMATS_H
+
+#include "tensors.h"
+
+typedef enum { RWKV_FMT_UNKNOWN, RWKV_FMT_PTH, RWKV_FMT_SAFETENSORS, RWKV_FMT_RWKVCPP } rwkv_format;
+
+// Guesses the format from the first bytes (zip "PK", rwkv.cpp magic, safetensors header).
+rwkv_status rwkv_format_detect(const char *path, rwkv_format *out);
+const char *rwkv_format_name(rwkv_format f);
+
+// PyTorch torch.save zip archive of a state dict (pickle + raw storages).
+rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out);
+// Hugging Face safetensors; RwkvForCausalLM names are mapped to official ones, and the
+// __metadata__ strings are kept in out->meta.
+rwkv_status rwkv_safetensors_read(const char *path, rwkv_tensor_set *out);
+// rwkv.cpp .bin (versions 100/101, FP32/FP16); time_decay is converted back to the raw value.
+rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out);
+
+#endif
