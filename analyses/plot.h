@@ -1,0 +1,28 @@
+// plot.h: plots through a gnuplot pipe (popen) to PNG or SVG (chosen by the file suffix).
+// Every plot also writes its data beside the image (<out>.csv or .dat) so it can be redone.
+// Errors from gnuplot never block: they are collected and returned as a status.
+#ifndef RWKV_PLOT_H
+#define RWKV_PLOT_H
+
+#include "../core/base/base.h"
+
+typedef struct {
+    const char *title, *xlabel, *ylabel;
+    int width, height; // pixels; 0 = 800 x 600
+    int logx, logy;
+} rwkv_plot_opts;
+
+// n_series curves over shared x (n points each); y is (n_series, n); names label the legend.
+rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const double *x,
+                            const double *y, int n, int n_series, const char *const *names);
+// A heatmap of z (rows, cols): x runs over cols, y over rows. Tick labels may be NULL.
+rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
+                              int cols, const double *xvals, const double *yvals,
+                              const char *zlabel);
+// A histogram of n values in `bins` bins, one series per name (values (n_series, n)).
+rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const double *values, int n,
+                           int n_series, const char *const *names, int bins);
+// 1 if gnuplot is on PATH.
+int rwkv_plot_available(void);
+
+#endif

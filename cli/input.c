@@ -1,0 +1,125 @@
+// input.c: token input shared by run, generate, dump and the analyses.
+#include "input.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_input_option(cli_input *in, const char *cmd, int argc, char **argv, int *i) {
+    static const char *names[] = {"--tokens", "--bytes", "--text", "--file", "--tokenizer"};
+    const char **slots[] = {&in->tokens, &in->bytes, &in->text, &in->file, &in->tokenizer};
+    for (int k = 0; k < 5; k++) {
+        if (strcmp(argv[*i], names[k])) continue;
+        if (*i + 1 >= argc) {
+            cli_usage_error(cmd, "%s needs a value", names[k]);
+            return -1;
+        }
+        *slots[k] = argv[++*i];
+        return 1;
+    }
+    return 0;
+}
+
+int cli_input_given(const cli_input *in) { return in->tokens || in->bytes || in->text || in->file; }
+
+rwkv_status cli_parse_id_list(const char *s, int **ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    int *out = rwkv_calloc(cap, sizeof *out, "token list");
+    if (!out) return RWKV_ERR_NOMEM;
+    const char *p = s;
+    size_t k = 0;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            free(out);
+            return rwkv_error_set(RWKV_ERR_ARG, "--tokens: '%s' is not a comma-separated list of ids (at '%.20s')", s, p);
+        }
+        out[k++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!k) {
+        free(out);
+        return rwkv_error_set(RWKV_ERR_ARG, "--tokens: empty list");
+    }
+    *ids = out;
+    *n = k;
+    return RWKV_OK;
+}
+
+static rwkv_status read_file(const char *path, char **buf, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    size_t k;
+    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (cap - n < 2) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) { free(b); b = NULL; }
+            else b = nb;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory reading", path);
+    if (err) {
+        free(b);
+        return rwkv_error_set(RWKV_ERR_IO, "%s: read error", path);
+    }
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    return RWKV_OK;
+}
+
+rwkv_status cli_input_tokens(const cli_input *in, int n_vocab, int **ids, size_t *n,
+                             rwkv_tokenizer **tok_out) {
+    *ids = NULL;
+    *n = 0;
+    if (tok_out) *tok_out = NULL;
+    int given = !!in->tokens + !!in->bytes + !!in->text + !!in->file;
+    if (given != 1)
+        return rwkv_error_set(RWKV_ERR_ARG, "give exactly one of --tokens, --bytes, --text, --file");
+    rwkv_status st;
+    if (in->tokens) {
+        st = cli_parse_id_list(in->tokens, ids, n);
+    } else {
+        const char *spec = in->bytes ? "bytes" : (in->tokenizer ? in->tokenizer : "bytes");
+        rwkv_tokenizer *tok;
+        if ((st = rwkv_tokenizer_load(&tok, spec))) return st;
+        char *buf = NULL;
+        size_t len = 0;
+        const char *src = in->bytes ? in->bytes : in->text;
+        if (in->file) st = read_file(in->file, &buf, &len);
+        else len = strlen(src);
+        if (!st && (in->file ? len : strlen(src)) == 0)
+            st = rwkv_error_set(RWKV_ERR_ARG, "the input is empty");
+        if (!st) st = rwkv_tokenizer_encode(tok, buf ? buf : src, len, ids, n);
+        if (!st && *n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "the input encodes to no tokens");
+        free(buf);
+        if (!st && n_vocab > 0) st = rwkv_tokenizer_check_vocab(tok, n_vocab);
+        if (!st && tok_out) *tok_out = tok;
+        else rwkv_tokenizer_free(tok);
+    }
+    if (!st && n_vocab > 0)
+        for (size_t i = 0; i < *n; i++)
+            if ((*ids)[i] >= n_vocab) {
+                st = rwkv_error_set(RWKV_ERR_ARG, "token %d at position %zu is outside the model's vocabulary [0, %d)",
+                                    (*ids)[i], i, n_vocab);
+                break;
+            }
+    if (st) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return st;
+}

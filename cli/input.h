@@ -1,0 +1,33 @@
+// input.h: the input options every model command shares:
+//   --tokens 1,2,3 | --bytes TEXT | --text TEXT --tokenizer SPEC | --file PATH [--tokenizer SPEC]
+// Without --tokenizer, --text and --file use the model's metadata tokenizer, else bytes.
+#ifndef RWKV_CLI_INPUT_H
+#define RWKV_CLI_INPUT_H
+
+#include "core/model/model.h"
+#include "core/tokenize/tokenizer.h"
+
+typedef struct {
+    const char *tokens, *bytes, *text, *file, *tokenizer;
+} cli_input;
+
+#define CLI_INPUT_HELP                                                                             \
+    "  --tokens LIST        comma-separated token ids\n"                                           \
+    "  --bytes TEXT         the UTF-8 bytes of TEXT as tokens (byte-level models)\n"              \
+    "  --text TEXT          TEXT encoded with --tokenizer\n"                                       \
+    "  --file PATH          the contents of PATH encoded with --tokenizer\n"                       \
+    "  --tokenizer SPEC     neox:tokenizer.json | world:vocab.txt | bytes (default: bytes)\n"
+
+// If argv[*i] is one of the input options, stores it, advances *i past its value, returns 1.
+// Returns -1 (after printing a usage error) when the value is missing, 0 otherwise.
+int cli_input_option(cli_input *in, const char *cmd, int argc, char **argv, int *i);
+// 1 if some input was given.
+int cli_input_given(const cli_input *in);
+// Produces the token ids (malloc'd) and checks them against n_vocab (0 = no check).
+// If tok_out is not NULL it receives the tokenizer (caller frees), or NULL for --tokens.
+rwkv_status cli_input_tokens(const cli_input *in, int n_vocab, int **ids, size_t *n,
+                             rwkv_tokenizer **tok_out);
+// Parses "1,2,3" into malloc'd ids.
+rwkv_status cli_parse_id_list(const char *s, int **ids, size_t *n);
+
+#endif
