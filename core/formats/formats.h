@@ -3,6 +3,7 @@
 #ifndef RWKV_FORMATS_H
 #define RWKV_FORMATS_H
 
+#include "../model/model.h"
 #include "tensors.h"
 
 typedef enum { RWKV_FMT_UNKNOWN, RWKV_FMT_PTH, RWKV_FMT_SAFETENSORS, RWKV_FMT_RWKVCPP } rwkv_format;
@@ -18,5 +19,9 @@ rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out);
 rwkv_status rwkv_safetensors_read(const char *path, rwkv_tensor_set *out);
 // rwkv.cpp .bin (versions 100/101, FP32/FP16); time_decay is converted back to the raw value.
 rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out);
+
+// Writes the model as safetensors with __metadata__ meta_kv = key, value, ... (n_meta pairs).
+// (Declared here for training; implemented by the formats work.)
+rwkv_status rwkv_safetensors_write(const char *path, const rwkv_model *m, const char *const *meta_kv, int n_meta);
 
 #endif

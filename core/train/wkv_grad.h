@@ -25,7 +25,7 @@
 #define RWKV_WKV_BLOCK 64
 
 // y, p, d (T, C) for channels [c0, c1); k, v (T, C); w (C) = e^{time_decay}; u (C).
-// The state starts at zero (a training sequence). y matches rwkv_wkv_forward bit for bit.
+// The state starts at zero (a training sequence). Same arithmetic as rwkv_wkv_forward.
 void rwkv_wkv_train_forward(rwkv_real *y, rwkv_real *p, rwkv_real *d, const rwkv_real *k,
                             const rwkv_real *v, const rwkv_real *w, const rwkv_real *u, int T,
                             int C, int c0, int c1);
