@@ -1,6 +1,7 @@
 // init.c: the official RWKV-4 initialisation (equations in init.h).
 #include "init.h"
 
+#include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
@@ -28,33 +29,37 @@ static void init_time(rwkv_model *m, int l) {
 }
 
 // dst (rows, cols) = gain * an orthogonal matrix, as torch.nn.init.orthogonal_: QR of a
-// Gaussian (max, min) matrix, Q's columns signed by diag(R), transposed when rows < cols.
+// Gaussian (max, min) matrix A, Q's columns signed by diag(R), transposed when rows < cols.
+// The thin Q = A R^{-1} comes from a triangular solve: GSL's unpack builds the full M x M Q,
+// too big for a vocabulary-sized head.
 static rwkv_status orthogonal(rwkv_real *dst, int rows, int cols, double gain, gsl_rng *rng,
                               const char *name) {
     int M = rows > cols ? rows : cols, N = rows > cols ? cols : rows;
-    gsl_matrix *A = gsl_matrix_alloc(M, N), *T = gsl_matrix_alloc(N, N);
-    gsl_matrix *Q = gsl_matrix_alloc(M, N), *R = gsl_matrix_alloc(N, N);
+    gsl_matrix *A = gsl_matrix_alloc(M, N), *QR = gsl_matrix_alloc(M, N), *T = gsl_matrix_alloc(N, N);
     rwkv_status st = RWKV_OK;
-    if (!A || !T || !Q || !R) {
+    if (!A || !QR || !T) {
         st = rwkv_error_set(RWKV_ERR_NOMEM, "init: tensor %s: cannot allocate the QR workspace", name);
         goto done;
     }
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) gsl_matrix_set(A, i, j, gsl_ran_gaussian(rng, 1.0));
-    if (gsl_linalg_QR_decomp_r(A, T) || gsl_linalg_QR_unpack_r(A, T, Q, R)) {
+    gsl_matrix_memcpy(QR, A);
+    if (gsl_linalg_QR_decomp_r(QR, T)) {
         st = rwkv_error_set(RWKV_ERR_NUMERIC, "init: tensor %s: QR decomposition failed", name);
         goto done;
     }
+    gsl_matrix_view R = gsl_matrix_submatrix(QR, 0, 0, N, N); // upper triangle holds R
+    gsl_blas_dtrsm(CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, 1.0, &R.matrix, A); // A <- A R^{-1} = Q
     for (int j = 0; j < N; j++) {
-        double sign = gsl_matrix_get(R, j, j) < 0 ? -1 : 1; // makes Q unique (uniform on O(n))
+        double sign = gsl_matrix_get(QR, j, j) < 0 ? -1 : 1; // makes Q unique (uniform on O(n))
         for (int i = 0; i < M; i++) {
-            double q = gain * sign * gsl_matrix_get(Q, i, j);
+            double q = gain * sign * gsl_matrix_get(A, i, j);
             if (rows >= cols) dst[(size_t)i * cols + j] = (rwkv_real)q;
             else dst[(size_t)j * cols + i] = (rwkv_real)q;
         }
     }
 done:
-    gsl_matrix_free(A), gsl_matrix_free(T), gsl_matrix_free(Q), gsl_matrix_free(R);
+    gsl_matrix_free(A), gsl_matrix_free(QR), gsl_matrix_free(T);
     return st;
 }
 

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Element count below which a loop runs on one thread: fork/join costs more than it saves.
+#define PAR_MIN (1 << 15)
+
 rwkv_status rwkv_batch_alloc(rwkv_batch *b, int B, int T) {
     memset(b, 0, sizeof *b);
     if (B < 1 || T < 1) return rwkv_error_set(RWKV_ERR_ARG, "batch needs B >= 1 and T >= 1, got B=%d T=%d", B, T);
@@ -108,7 +111,7 @@ void rwkv_train_free(rwkv_train *t) {
 // rwkv_layernorm, so the training forward matches the inference forward.
 static void ln_forward(rwkv_real *out, rwkv_real *mean_out, rwkv_real *rstd_out, const rwkv_real *x,
                        const rwkv_real *w, const rwkv_real *b, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const rwkv_real *xt = x + (size_t)n * C;
         rwkv_real *ot = out + (size_t)n * C;
@@ -129,7 +132,7 @@ static void ln_forward(rwkv_real *out, rwkv_real *mean_out, rwkv_real *rstd_out,
 static void ln_backward(rwkv_real *dx, rwkv_real *dw, rwkv_real *db, const rwkv_real *dy,
                         const rwkv_real *x, const rwkv_real *mean, const rwkv_real *rstd,
                         const rwkv_real *w, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const rwkv_real *xn = x + (size_t)n * C, *dyn = dy + (size_t)n * C;
         rwkv_real *dxn = dx + (size_t)n * C;
@@ -145,7 +148,7 @@ static void ln_backward(rwkv_real *dx, rwkv_real *dw, rwkv_real *db, const rwkv_
             dxn[i] += rstd[n] * (dyn[i] * w[i] - mg - xh * mgx);
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int i = 0; i < C; i++) {
         double sw = 0, sb = 0;
         for (int n = 0; n < N; n++) {
@@ -161,7 +164,7 @@ static void ln_backward(rwkv_real *dx, rwkv_real *dw, rwkv_real *db, const rwkv_
 // Token shift per sequence: out_t = mix x_t + (1-mix) x_{t-1}, x_{-1} = 0.
 static void shift_mix(const rwkv_train *t, rwkv_real *out, const rwkv_real *x, const rwkv_real *mix) {
     int C = t->cfg.n_embd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= PAR_MIN)
     for (int b = 0; b < t->B; b++) {
         size_t o = (size_t)b * t->T * C;
         rwkv_token_mix(out + o, x + o, t->zeros, mix, t->T, C);
@@ -174,7 +177,7 @@ static void shift_mix_backward(const rwkv_train *t, rwkv_real *dx, rwkv_real *co
                                const rwkv_real *const *dX, const rwkv_real *const *mix, int nmix,
                                const rwkv_real *x) {
     int C = t->cfg.n_embd, T = t->T, N = t->B * t->T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         int last = n % T == T - 1;
         rwkv_real *dxn = dx + (size_t)n * C;
@@ -186,7 +189,7 @@ static void shift_mix_backward(const rwkv_train *t, rwkv_real *dx, rwkv_real *co
             for (int i = 0; i < C; i++) dxn[i] += (1 - mix[j][i]) * g[i + C];
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int i = 0; i < C; i++) {
         for (int j = 0; j < nmix; j++) {
             double s = 0;
@@ -213,7 +216,7 @@ static void mm_backward(rwkv_real *din, rwkv_real *dW, const rwkv_real *dout, co
 }
 
 static void sigmoid_par(rwkv_real *x, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] = 1 / (1 + RWKV_EXP(-x[i]));
 }
 
@@ -233,7 +236,7 @@ static void time_mix_forward(rwkv_train *t, const rwkv_model *m, int l) {
     mm_forward(a->v, t->mv, w->att_value + lcc, N, C, C);
     sigmoid_par(a->sr, NC);
     int nblk = (C + RWKV_WKV_BLOCK - 1) / RWKV_WKV_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= PAR_MIN)
     for (int b = 0; b < t->B; b++)
         for (int j = 0; j < nblk; j++) {
             size_t o = (size_t)b * t->T * C;
@@ -241,10 +244,10 @@ static void time_mix_forward(rwkv_train *t, const rwkv_model *m, int l) {
             rwkv_wkv_train_forward(a->y + o, a->wp + o, a->wd + o, a->k + o, a->v + o,
                                    m->decay_w + lc, w->att_time_first + lc, t->T, C, c0, c1);
         }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
     for (size_t i = 0; i < NC; i++) t->s1[i] = a->sr[i] * a->y[i]; // sigmoid(r) * wkv
     mm_forward(t->s2, t->s1, w->att_output + lcc, N, C, C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
     for (size_t i = 0; i < NC; i++) a->x_mid[i] = a->x_in[i] + t->s2[i];
 }
 
@@ -259,13 +262,13 @@ static void channel_mix_forward(rwkv_train *t, const rwkv_model *m, int l, rwkv_
     mm_forward(a->fr, t->mr, w->ffn_receptance + lc * C, N, C, C);
     sigmoid_par(a->fr, NC);
     mm_forward(a->kp, t->mk, w->ffn_key + lc * F, N, F, C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NF >= PAR_MIN)
     for (size_t i = 0; i < NF; i++) {
         rwkv_real r = a->kp[i] > 0 ? a->kp[i] : 0;
         t->sF[i] = r * r; // relu(k)^2
     }
     mm_forward(a->fv, t->sF, w->ffn_value + lc * F, N, C, F);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
     for (size_t i = 0; i < NC; i++) x_next[i] = a->x_mid[i] + a->fr[i] * a->fv[i];
 }
 
@@ -290,7 +293,7 @@ static rwkv_status check_batch(const rwkv_train *t, const rwkv_model *m, const r
 // Cross-entropy per row from the logits: lse = log sum e^{logit}, loss = lse - logit[target].
 static rwkv_status cross_entropy(rwkv_train *t, const rwkv_batch *b, double *loss) {
     int N = t->B * t->T, V = t->cfg.n_vocab;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const rwkv_real *z = t->logits + (size_t)n * V;
         rwkv_real mx = z[0];
@@ -333,7 +336,7 @@ static void cross_entropy_backward(rwkv_train *t, const rwkv_batch *b) {
     int N = t->B * t->T, V = t->cfg.n_vocab;
     double wsum = 0;
     for (int n = 0; n < N; n++) wsum += b->mask[n];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         rwkv_real *z = t->logits + (size_t)n * V;
         rwkv_real scale = (rwkv_real)(b->mask[n] / wsum);
@@ -350,13 +353,13 @@ static void channel_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weight
     size_t lc = (size_t)l * C, NC = (size_t)N * C, NF = (size_t)N * F;
     shift_mix(t, t->mk, a->xf, w->ffn_mix_k + lc); // recompute the mixes
     shift_mix(t, t->mr, a->xf, w->ffn_mix_r + lc);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
     for (size_t i = 0; i < NC; i++) {
         rwkv_real dout = t->dx[i], fr = a->fr[i];
         t->s1[i] = dout * fr;                       // d fv = dout * sigmoid(r)
         t->s2[i] = dout * a->fv[i] * fr * (1 - fr); // d r = dout * fv * s(1-s)
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NF >= PAR_MIN)
     for (size_t i = 0; i < NF; i++) {
         rwkv_real r = a->kp[i] > 0 ? a->kp[i] : 0;
         t->sF[i] = r * r; // relu(k)^2 again
@@ -364,7 +367,7 @@ static void channel_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weight
     size_t lcf = lc * F;
     rwkv_blas_gemm(1, 0, C, F, N, 1, t->s1, C, t->sF, F, 1, g->ffn_value + lcf, F); // dWv += dfv^T kk
     rwkv_blas_gemm(0, 0, N, F, C, 1, t->s1, C, w->ffn_value + lcf, F, 0, t->sF, F); // dkk = dfv Wv
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NF >= PAR_MIN)
     for (size_t i = 0; i < NF; i++) t->sF[i] *= a->kp[i] > 0 ? 2 * a->kp[i] : 0; // d relu(k)^2 = 2 relu(k)
     mm_backward(t->s3, g->ffn_key + lcf, t->sF, t->mk, w->ffn_key + lcf, N, F, C);
     mm_backward(t->s4, g->ffn_receptance + lc * C, t->s2, t->mr, w->ffn_receptance + lc * C, N, C, C);
@@ -383,7 +386,7 @@ static void wkv_backward(rwkv_train *t, const rwkv_model *m, rwkv_weights *g, in
     int nblk = (C + RWKV_WKV_BLOCK - 1) / RWKV_WKV_BLOCK;
     memset(t->part_td, 0, (size_t)B * C * sizeof(rwkv_real));
     memset(t->part_u, 0, (size_t)B * C * sizeof(rwkv_real));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int j = 0; j < nblk; j++) {
             size_t o = (size_t)b * t->T * C;
@@ -405,10 +408,10 @@ static void time_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weights *
     rwkv_train_layer *a = &t->layers[l];
     int C = t->cfg.n_embd, N = t->B * t->T;
     size_t lc = (size_t)l * C, lcc = lc * C, NC = (size_t)N * C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
     for (size_t i = 0; i < NC; i++) t->s1[i] = a->sr[i] * a->y[i]; // recompute sigmoid(r) wkv
     mm_backward(t->s2, g->att_output + lcc, t->dx, t->s1, w->att_output + lcc, N, C, C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
     for (size_t i = 0; i < NC; i++) {
         rwkv_real s = a->sr[i], d = t->s2[i];
         t->s3[i] = d * s;                      // d wkv
@@ -448,7 +451,7 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     }
     memset(t->s1, 0, (size_t)N * C * sizeof(rwkv_real));
     ln_backward(t->s1, g.ln0_w, g.ln0_b, t->dx, t->emb_x, t->ln0_mean, t->ln0_rstd, m->w.ln0_w, N, C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int i = 0; i < C; i++) // scatter-add per channel: deterministic order over rows
         for (int n = 0; n < N; n++) g.emb[(size_t)b->inputs[n] * C + i] += t->s1[(size_t)n * C + i];
     return RWKV_OK;
