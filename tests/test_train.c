@@ -16,7 +16,6 @@
 #include "core/train/wkv_grad.h"
 
 #include <check.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,77 +33,9 @@
 
 // ---------------------------------------------------------------- fixture model
 
-// Maps a Hugging Face RwkvForCausalLM name to the official one (the fixture's scheme).
-static void hf_to_official(const char *hf, char *out, size_t n) {
-    static const char *const map[][2] = {
-        {"rwkv.embeddings.weight", "emb.weight"}, {"rwkv.ln_out.", "ln_out."}, {"rwkv.blocks.", "blocks."},
-        {".pre_ln.", ".ln0."}, {".attention.time_mix_key", ".att.time_mix_k"},
-        {".attention.time_mix_value", ".att.time_mix_v"}, {".attention.time_mix_receptance", ".att.time_mix_r"},
-        {".feed_forward.time_mix_key", ".ffn.time_mix_k"}, {".feed_forward.time_mix_receptance", ".ffn.time_mix_r"},
-        {".attention.", ".att."}, {".feed_forward.", ".ffn."}};
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", hf);
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        char *p = strstr(buf, map[i][0]);
-        if (!p) continue;
-        char tmp[256];
-        snprintf(tmp, sizeof tmp, "%.*s%s%s", (int)(p - buf), buf, map[i][1], p + strlen(map[i][0]));
-        snprintf(buf, sizeof buf, "%s", tmp);
-    }
-    snprintf(out, n, "%s", buf);
-}
-
-// Reads the F32 safetensors fixture directly (a stand-in until the engine's loader reads
-// .pth on every branch): header JSON with offsets, then raw little-endian floats.
-static rwkv_model *load_safetensors_f32(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint64_t hlen = 0;
-    if (fread(&hlen, 8, 1, f) != 1) return fclose(f), NULL;
-    char *hdr = malloc(hlen + 1);
-    if (fread(hdr, 1, hlen, f) != hlen) return free(hdr), fclose(f), NULL;
-    hdr[hlen] = 0;
-    json_t *root = json_loads(hdr, 0, NULL);
-    free(hdr);
-    json_t *emb = json_object_get(root, "rwkv.embeddings.weight");
-    json_t *fk = json_object_get(root, "rwkv.blocks.0.feed_forward.key.weight");
-    int L = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val) {
-        int l;
-        if (sscanf(key, "rwkv.blocks.%d.", &l) == 1 && l + 1 > L) L = l + 1;
-    }
-    rwkv_config cfg = {L, (int)json_integer_value(json_array_get(json_object_get(emb, "shape"), 1)),
-                       (int)json_integer_value(json_array_get(json_object_get(fk, "shape"), 0)),
-                       (int)json_integer_value(json_array_get(json_object_get(emb, "shape"), 0))};
-    rwkv_model *m = NULL;
-    if (rwkv_model_alloc(&m, cfg)) return json_decref(root), fclose(f), NULL;
-    json_object_foreach(root, key, val) {
-        if (!strcmp(key, "__metadata__")) continue;
-        char name[256];
-        hf_to_official(key, name, sizeof name);
-        const rwkv_param *p = rwkv_weights_find(&m->table, name);
-        ck_assert_msg(p != NULL, "fixture tensor %s (%s) has no slot", key, name);
-        json_t *off = json_object_get(val, "data_offsets");
-        long long o0 = json_integer_value(json_array_get(off, 0));
-        float *tmp = malloc(p->numel * sizeof *tmp);
-        fseek(f, (long)(8 + hlen + o0), SEEK_SET);
-        ck_assert(fread(tmp, sizeof(float), p->numel, f) == p->numel);
-        for (size_t i = 0; i < p->numel; i++) m->block[p->offset + i] = tmp[i];
-        free(tmp);
-    }
-    json_decref(root);
-    fclose(f);
-    rwkv_model_refresh(m);
-    return m;
-}
-
 static rwkv_model *load_rand_model(void) {
     rwkv_model *m = NULL;
-    if (rwkv_model_load(&m, test_fixture("rand-L2-C32-V50.pth")) == RWKV_OK) return m;
-    m = load_safetensors_f32(test_fixture("rand-L2-C32-V50.safetensors"));
-    ck_assert_msg(m != NULL, "cannot load the rand-L2-C32-V50 fixture");
+    ck_assert_msg(rwkv_model_load(&m, test_fixture("rand-L2-C32-V50.pth")) == RWKV_OK, "%s", rwkv_error_message());
     return m;
 }
 
@@ -659,6 +590,126 @@ START_TEST(test_loss_mask) {
 }
 END_TEST
 
+// A saved checkpoint loads with the engine's loader, with the same parameters (float32
+// storage), its metadata, and sequential inference equal to parallel inference on it.
+START_TEST(test_checkpoint_roundtrip) {
+    rwkv_data *d = pattern_data(2000);
+    rwkv_model *m = init_model(TINY_CFG, 3);
+    rwkv_trainer_opts o = tiny_opts(30);
+    rwkv_trainer *tr;
+    ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_OK);
+    double l;
+    for (int i = 0; i < 30; i++) ck_assert_int_eq(rwkv_trainer_step(tr, &l), RWKV_OK);
+    char path[512], optim[1200];
+    snprintf(path, sizeof path, "%s/ck.safetensors", test_tmpdir());
+    ck_assert_int_eq(rwkv_checkpoint_save(tr, path, "bytes"), RWKV_OK);
+    rwkv_checkpoint_optim_path(optim, sizeof optim, path);
+    ck_assert(strstr(optim, "ck.optim.h5") != NULL);
+    rwkv_model *back;
+    ck_assert_int_eq(rwkv_model_load(&back, path), RWKV_OK);
+    ck_assert_str_eq(back->tokenizer, "bytes");
+    for (size_t i = 0; i < m->table.total; i++) ck_assert(back->block[i] == (rwkv_real)(float)m->block[i]);
+    rwkv_workspace *ws;
+    rwkv_state *s1, *s2;
+    ck_assert_int_eq(rwkv_workspace_alloc(&ws, back->cfg, 64), RWKV_OK);
+    ck_assert_int_eq(rwkv_state_alloc(&s1, back->cfg), RWKV_OK);
+    ck_assert_int_eq(rwkv_state_alloc(&s2, back->cfg), RWKV_OK);
+    int V = back->cfg.n_vocab;
+    rwkv_real *lp = malloc(48 * (size_t)V * sizeof *lp), *ls = malloc(48 * (size_t)V * sizeof *ls);
+    ck_assert_int_eq(rwkv_forward_par(back, s1, d->tokens, 48, lp, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+    ck_assert_int_eq(rwkv_forward_seq(back, s2, d->tokens, 48, ls, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+    double e = scaled_err_rr(ls, lp, 48 * (size_t)V);
+    ck_assert_msg(e <= (RWKV_REAL_BITS == 64 ? 1e-12 : 1e-5), "sequential vs parallel on a trained model: %.3g", e);
+    // An unwritable destination is a clear error, and the good checkpoint stays.
+    ck_assert_int_eq(rwkv_checkpoint_save(tr, "/nonexistent-dir/x.safetensors", NULL), RWKV_ERR_IO);
+    rwkv_model *again;
+    ck_assert_int_eq(rwkv_model_load(&again, path), RWKV_OK);
+    free(lp), free(ls);
+    rwkv_state_free(s1), rwkv_state_free(s2);
+    rwkv_workspace_free(ws);
+    rwkv_model_free(back), rwkv_model_free(again);
+    rwkv_trainer_free(tr);
+    rwkv_model_free(m);
+    rwkv_data_free(d);
+}
+END_TEST
+
+// ---------------------------------------------------------------- CLI
+
+static int cli_has(const char *out, const char *what) { return out && strstr(out, what) != NULL; }
+
+START_TEST(test_cli_init) {
+    char *out = NULL;
+    const char *dir = test_tmpdir();
+    ck_assert_int_eq(test_cli(&out, "init --help"), 0);
+    ck_assert(cli_has(out, "--layers"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 1);
+    ck_assert_msg(cli_has(out, "exists"), "%s", out);
+    free(out);
+    rwkv_model *a, *b = init_model((rwkv_config){2, 16, 64, 40}, 9);
+    char p[512];
+    snprintf(p, sizeof p, "%s/i1.safetensors", dir);
+    ck_assert_int_eq(rwkv_model_load(&a, p), RWKV_OK);
+    ck_assert_int_eq(a->cfg.n_ffn, 64);
+    for (size_t i = 0; i < a->table.total; i++) ck_assert(a->block[i] == (rwkv_real)(float)b->block[i]);
+    ck_assert_int_eq(test_cli(&out, "init --layers 0 --embd 16 -o %s/i2.safetensors", dir), 2);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 -o /nonexistent-dir/i.safetensors"), 1);
+    ck_assert_msg(cli_has(out, "/nonexistent-dir/i.safetensors"), "%s", out);
+    free(out);
+    rwkv_model_free(a), rwkv_model_free(b);
+}
+END_TEST
+
+START_TEST(test_cli_train) {
+    char *out = NULL, data[512];
+    const char *dir = test_tmpdir();
+    snprintf(data, sizeof data, "%s/pattern.txt", dir);
+    FILE *f = fopen(data, "w");
+    for (int i = 0; i < 300; i++) fputs("abcdefghij", f);
+    fclose(f);
+    const char *common = "--layers 1 --embd 16 --ctx 16 --batch 2 --lr 1e-2 --eval-every 5 --threads 1";
+    ck_assert_int_eq(test_cli(&out, "train --help"), 0);
+    ck_assert(cli_has(out, "--resume"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors --plot", data, common, dir), 0);
+    ck_assert_msg(cli_has(out, "step 10/10") && cli_has(out, "val"), "%s", out);
+    free(out);
+    char p[512];
+    snprintf(p, sizeof p, "%s/loss.csv", dir);
+    f = fopen(p, "r");
+    ck_assert(f != NULL);
+    int lines = 0;
+    char buf[256];
+    while (fgets(buf, sizeof buf, f)) lines++;
+    fclose(f);
+    ck_assert_int_eq(lines, 11); // header + 10 steps
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 20 -o %s/t.safetensors --resume", data, common, dir), 0);
+    ck_assert_msg(cli_has(out, "resuming") && cli_has(out, "step 20/20"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors", data, common, dir), 1);
+    ck_assert_msg(cli_has(out, "exists"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --ctx 5000 -o %s/u.safetensors", data, common, dir), 1);
+    ck_assert_msg(cli_has(out, "ctx 5000 is longer"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s/none.txt %s --steps 10 -o %s/u.safetensors", dir, common, dir), 1);
+    ck_assert_msg(cli_has(out, "none.txt"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --batch 0 -o %s/u.safetensors", data, common, dir), 2);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 30 --lr 1e30 --clip 0 -o %s/n.safetensors", data, common, dir), 1);
+    ck_assert_msg(cli_has(out, "not finite") && cli_has(out, "step "), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --task passkey %s --steps 10 -o %s/u.safetensors", common, dir), 1);
+    ck_assert_msg(cli_has(out, "not available"), "%s", out);
+    free(out);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("train");
     TCase *g = tcase_create("gradients");
@@ -680,12 +731,16 @@ static Suite *suite(void) {
     tcase_add_test(r, test_nan_detection);
     tcase_add_test(r, test_bad_hyperparameters);
     tcase_add_test(r, test_loss_mask);
+    tcase_add_test(r, test_checkpoint_roundtrip);
+    tcase_add_test(r, test_cli_init);
+    tcase_add_test(r, test_cli_train);
     suite_add_tcase(s, r);
     return s;
 }
 
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv); // fast OpenBLAS kernels, as the CLI gets
+    rwkv_train_prefer_passive_wait(argv);   // as rwkvscope train does
     SRunner *r = srunner_create(suite());
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // Element count below which a loop runs on one thread: fork/join costs more than it saves.
 #define PAR_MIN (1 << 15)
@@ -455,4 +456,11 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     for (int i = 0; i < C; i++) // scatter-add per channel: deterministic order over rows
         for (int n = 0; n < N; n++) g.emb[(size_t)b->inputs[n] * C + i] += t->s1[(size_t)n * C + i];
     return RWKV_OK;
+}
+
+void rwkv_train_prefer_passive_wait(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return; // the user (or our re-exec) chose
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY"); // exec failed: carry on with spinning waits
 }
