@@ -15,6 +15,12 @@
 
 // Element count below which a loop runs on one thread: fork/join costs more than it saves.
 #define PAR_MIN (1 << 15)
+#if RWKV_REAL_BITS == 64
+#define ABS fabs
+#else
+#define ABS fabsf
+#endif
+#define COL_BLOCK 32 // channels per thread task in column (over-rows) sums
 
 rwkv_status rwkv_batch_alloc(rwkv_batch *b, int B, int T) {
     memset(b, 0, sizeof *b);
@@ -108,8 +114,8 @@ void rwkv_train_free(rwkv_train *t) {
 
 // ---------------------------------------------------------------- kernels
 
-// out (N, C) = layernorm(x) w + b, keeping mean and rstd per row. Same arithmetic as
-// rwkv_layernorm, so the training forward matches the inference forward.
+// out (N, C) = layernorm(x) w + b, keeping mean and rstd per row. The arithmetic of
+// rwkv_layernorm (double sums), with vectorised (reassociated) sums.
 static void ln_forward(rwkv_real *out, rwkv_real *mean_out, rwkv_real *rstd_out, const rwkv_real *x,
                        const rwkv_real *w, const rwkv_real *b, int N, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
@@ -117,8 +123,10 @@ static void ln_forward(rwkv_real *out, rwkv_real *mean_out, rwkv_real *rstd_out,
         const rwkv_real *xt = x + (size_t)n * C;
         rwkv_real *ot = out + (size_t)n * C;
         double mean = 0, var = 0;
+#pragma omp simd reduction(+ : mean)
         for (int i = 0; i < C; i++) mean += xt[i];
         mean /= C;
+#pragma omp simd reduction(+ : var)
         for (int i = 0; i < C; i++) var += (xt[i] - mean) * (xt[i] - mean);
         var /= C;
         rwkv_real rstd = (rwkv_real)(1.0 / sqrt(var + RWKV_LN_EPS));
@@ -138,27 +146,34 @@ static void ln_backward(rwkv_real *dx, rwkv_real *dw, rwkv_real *db, const rwkv_
         const rwkv_real *xn = x + (size_t)n * C, *dyn = dy + (size_t)n * C;
         rwkv_real *dxn = dx + (size_t)n * C;
         double sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
         for (int i = 0; i < C; i++) {
             rwkv_real xh = (xn[i] - mean[n]) * rstd[n];
             sg += dyn[i] * w[i];
             sgx += dyn[i] * w[i] * xh;
         }
         rwkv_real mg = (rwkv_real)(sg / C), mgx = (rwkv_real)(sgx / C);
+#pragma omp simd
         for (int i = 0; i < C; i++) {
             rwkv_real xh = (xn[i] - mean[n]) * rstd[n];
             dxn[i] += rstd[n] * (dyn[i] * w[i] - mg - xh * mgx);
         }
     }
+    int nb = (C + COL_BLOCK - 1) / COL_BLOCK;
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int i = 0; i < C; i++) {
-        double sw = 0, sb = 0;
+    for (int blk = 0; blk < nb; blk++) { // column sums, a block of channels per thread
+        int c0 = blk * COL_BLOCK, nc = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
+        double sw[COL_BLOCK] = {0}, sb[COL_BLOCK] = {0};
         for (int n = 0; n < N; n++) {
-            rwkv_real dyi = dy[(size_t)n * C + i];
-            sw += dyi * (x[(size_t)n * C + i] - mean[n]) * rstd[n];
-            sb += dyi;
+            const rwkv_real *dyn = dy + (size_t)n * C + c0, *xn = x + (size_t)n * C + c0;
+            rwkv_real mu = mean[n], rs = rstd[n];
+#pragma omp simd
+            for (int j = 0; j < nc; j++) {
+                sw[j] += dyn[j] * (xn[j] - mu) * rs;
+                sb[j] += dyn[j];
+            }
         }
-        dw[i] += (rwkv_real)sw;
-        db[i] += (rwkv_real)sb;
+        for (int j = 0; j < nc; j++) dw[c0 + j] += (rwkv_real)sw[j], db[c0 + j] += (rwkv_real)sb[j];
     }
 }
 
@@ -190,16 +205,19 @@ static void shift_mix_backward(const rwkv_train *t, rwkv_real *dx, rwkv_real *co
             for (int i = 0; i < C; i++) dxn[i] += (1 - mix[j][i]) * g[i + C];
         }
     }
+    int nb = (C + COL_BLOCK - 1) / COL_BLOCK;
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int i = 0; i < C; i++) {
+    for (int blk = 0; blk < nb; blk++) {
+        int c0 = blk * COL_BLOCK, nc = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
         for (int j = 0; j < nmix; j++) {
-            double s = 0;
+            double s[COL_BLOCK] = {0};
             for (int n = 0; n < N; n++) {
-                size_t o = (size_t)n * C + i;
-                rwkv_real prev = n % T ? x[o - C] : 0;
-                s += dX[j][o] * (x[o] - prev);
+                size_t o = (size_t)n * C + c0;
+                const rwkv_real *g = dX[j] + o, *xn = x + o, *xp = n % T ? x + o - C : t->zeros;
+#pragma omp simd
+                for (int i = 0; i < nc; i++) s[i] += g[i] * (xn[i] - xp[i]);
             }
-            dmix[j][i] += (rwkv_real)s;
+            for (int i = 0; i < nc; i++) dmix[j][c0 + i] += (rwkv_real)s[i];
         }
     }
 }
@@ -216,9 +234,53 @@ static void mm_backward(rwkv_real *din, rwkv_real *dW, const rwkv_real *dout, co
     if (din) rwkv_blas_gemm(0, 0, N, I, O, 1, dout, O, W, I, 0, din, I);
 }
 
-static void sigmoid_par(rwkv_real *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+// Element-wise kernels. restrict pointers let the loops vectorise.
+static void sigmoid_par(rwkv_real *restrict x, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] = 1 / (1 + RWKV_EXP(-x[i]));
+}
+
+// out = a * b
+static void mul_par(rwkv_real *restrict out, const rwkv_real *restrict a, const rwkv_real *restrict b, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+// out = x + a * b (b NULL: out = x + a)
+static void add_mul_par(rwkv_real *restrict out, const rwkv_real *restrict x, const rwkv_real *restrict a,
+                        const rwkv_real *restrict b, size_t n) {
+    if (!b) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) out[i] = x[i] + a[i];
+        return;
+    }
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = x[i] + a[i] * b[i];
+}
+
+// out = relu(x)^2, with relu(x) = (x + |x|) / 2: branch-free, so GCC vectorises it.
+static void relu_sq_par(rwkv_real *restrict out, const rwkv_real *restrict x, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        rwkv_real r = (x[i] + ABS(x[i])) * (rwkv_real)0.5;
+        out[i] = r * r;
+    }
+}
+
+// g *= d relu(x)^2 / dx = 2 relu(x) = x + |x|
+static void relu_sq_backward(rwkv_real *restrict g, const rwkv_real *restrict x, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) g[i] *= x[i] + ABS(x[i]);
+}
+
+// Gradients of out = s * val with s = sigmoid(r):  dval = dout s,  dr = dout val s (1 - s).
+static void gate_backward(rwkv_real *restrict dval, rwkv_real *restrict dr, const rwkv_real *restrict dout,
+                          const rwkv_real *restrict s, const rwkv_real *restrict val, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        dval[i] = dout[i] * s[i];
+        dr[i] = dout[i] * val[i] * s[i] * (1 - s[i]);
+    }
 }
 
 // ---------------------------------------------------------------- forward
@@ -245,11 +307,9 @@ static void time_mix_forward(rwkv_train *t, const rwkv_model *m, int l) {
             rwkv_wkv_train_forward(a->y + o, a->wp + o, a->wd + o, a->k + o, a->v + o,
                                    m->decay_w + lc, w->att_time_first + lc, t->T, C, c0, c1);
         }
-#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
-    for (size_t i = 0; i < NC; i++) t->s1[i] = a->sr[i] * a->y[i]; // sigmoid(r) * wkv
+    mul_par(t->s1, a->sr, a->y, NC); // sigmoid(r) * wkv
     mm_forward(t->s2, t->s1, w->att_output + lcc, N, C, C);
-#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
-    for (size_t i = 0; i < NC; i++) a->x_mid[i] = a->x_in[i] + t->s2[i];
+    add_mul_par(a->x_mid, a->x_in, t->s2, NULL, NC);
 }
 
 static void channel_mix_forward(rwkv_train *t, const rwkv_model *m, int l, rwkv_real *x_next) {
@@ -263,14 +323,9 @@ static void channel_mix_forward(rwkv_train *t, const rwkv_model *m, int l, rwkv_
     mm_forward(a->fr, t->mr, w->ffn_receptance + lc * C, N, C, C);
     sigmoid_par(a->fr, NC);
     mm_forward(a->kp, t->mk, w->ffn_key + lc * F, N, F, C);
-#pragma omp parallel for schedule(static) if (NF >= PAR_MIN)
-    for (size_t i = 0; i < NF; i++) {
-        rwkv_real r = a->kp[i] > 0 ? a->kp[i] : 0;
-        t->sF[i] = r * r; // relu(k)^2
-    }
+    relu_sq_par(t->sF, a->kp, NF); // relu(k)^2
     mm_forward(a->fv, t->sF, w->ffn_value + lc * F, N, C, F);
-#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
-    for (size_t i = 0; i < NC; i++) x_next[i] = a->x_mid[i] + a->fr[i] * a->fv[i];
+    add_mul_par(x_next, a->x_mid, a->fr, a->fv, NC); // x + sigmoid(r) * W_v relu(k)^2
 }
 
 static rwkv_status check_batch(const rwkv_train *t, const rwkv_model *m, const rwkv_batch *b) {
@@ -354,22 +409,12 @@ static void channel_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weight
     size_t lc = (size_t)l * C, NC = (size_t)N * C, NF = (size_t)N * F;
     shift_mix(t, t->mk, a->xf, w->ffn_mix_k + lc); // recompute the mixes
     shift_mix(t, t->mr, a->xf, w->ffn_mix_r + lc);
-#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
-    for (size_t i = 0; i < NC; i++) {
-        rwkv_real dout = t->dx[i], fr = a->fr[i];
-        t->s1[i] = dout * fr;                       // d fv = dout * sigmoid(r)
-        t->s2[i] = dout * a->fv[i] * fr * (1 - fr); // d r = dout * fv * s(1-s)
-    }
-#pragma omp parallel for schedule(static) if (NF >= PAR_MIN)
-    for (size_t i = 0; i < NF; i++) {
-        rwkv_real r = a->kp[i] > 0 ? a->kp[i] : 0;
-        t->sF[i] = r * r; // relu(k)^2 again
-    }
+    gate_backward(t->s1, t->s2, t->dx, a->fr, a->fv, NC); // s1 = d fv, s2 = d r
+    relu_sq_par(t->sF, a->kp, NF);                         // relu(k)^2 again
     size_t lcf = lc * F;
     rwkv_blas_gemm(1, 0, C, F, N, 1, t->s1, C, t->sF, F, 1, g->ffn_value + lcf, F); // dWv += dfv^T kk
     rwkv_blas_gemm(0, 0, N, F, C, 1, t->s1, C, w->ffn_value + lcf, F, 0, t->sF, F); // dkk = dfv Wv
-#pragma omp parallel for schedule(static) if (NF >= PAR_MIN)
-    for (size_t i = 0; i < NF; i++) t->sF[i] *= a->kp[i] > 0 ? 2 * a->kp[i] : 0; // d relu(k)^2 = 2 relu(k)
+    relu_sq_backward(t->sF, a->kp, NF);
     mm_backward(t->s3, g->ffn_key + lcf, t->sF, t->mk, w->ffn_key + lcf, N, F, C);
     mm_backward(t->s4, g->ffn_receptance + lc * C, t->s2, t->mr, w->ffn_receptance + lc * C, N, C, C);
     const rwkv_real *dX[2] = {t->s3, t->s4}, *mix[2] = {w->ffn_mix_k + lc, w->ffn_mix_r + lc};
@@ -409,15 +454,9 @@ static void time_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weights *
     rwkv_train_layer *a = &t->layers[l];
     int C = t->cfg.n_embd, N = t->B * t->T;
     size_t lc = (size_t)l * C, lcc = lc * C, NC = (size_t)N * C;
-#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
-    for (size_t i = 0; i < NC; i++) t->s1[i] = a->sr[i] * a->y[i]; // recompute sigmoid(r) wkv
+    mul_par(t->s1, a->sr, a->y, NC); // recompute sigmoid(r) wkv
     mm_backward(t->s2, g->att_output + lcc, t->dx, t->s1, w->att_output + lcc, N, C, C);
-#pragma omp parallel for schedule(static) if (NC >= PAR_MIN)
-    for (size_t i = 0; i < NC; i++) {
-        rwkv_real s = a->sr[i], d = t->s2[i];
-        t->s3[i] = d * s;                      // d wkv
-        t->s4[i] = d * a->y[i] * s * (1 - s); // d r (before the sigmoid)
-    }
+    gate_backward(t->s3, t->s4, t->s2, a->sr, a->y, NC); // s3 = d wkv, s4 = d r
     wkv_backward(t, m, g, l, t->s1, t->s2, t->s3); // s1 = dk, s2 = dv
     shift_mix(t, t->mk, a->xa, w->att_mix_k + lc);
     shift_mix(t, t->mv, a->xa, w->att_mix_v + lc);
@@ -452,9 +491,17 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     }
     memset(t->s1, 0, (size_t)N * C * sizeof(rwkv_real));
     ln_backward(t->s1, g.ln0_w, g.ln0_b, t->dx, t->emb_x, t->ln0_mean, t->ln0_rstd, m->w.ln0_w, N, C);
+    int nb = (C + COL_BLOCK - 1) / COL_BLOCK;
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int i = 0; i < C; i++) // scatter-add per channel: deterministic order over rows
-        for (int n = 0; n < N; n++) g.emb[(size_t)b->inputs[n] * C + i] += t->s1[(size_t)n * C + i];
+    for (int blk = 0; blk < nb; blk++) { // scatter-add per channel block: rows in a fixed order
+        int c0 = blk * COL_BLOCK, nc = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
+        for (int n = 0; n < N; n++) {
+            rwkv_real *dst = g.emb + (size_t)b->inputs[n] * C + c0;
+            const rwkv_real *src = t->s1 + (size_t)n * C + c0;
+#pragma omp simd
+            for (int i = 0; i < nc; i++) dst[i] += src[i];
+        }
+    }
     return RWKV_OK;
 }
 
