@@ -186,7 +186,7 @@ static void check_wkv_fd(wkv_case *w, double h) {
     rwkv_real *k = malloc(TC * sizeof *k), *v = malloc(TC * sizeof *v), *gy = malloc(TC * sizeof *gy);
     rwkv_real *y = malloc(TC * sizeof *y), *p = malloc(TC * sizeof *p), *d = malloc(TC * sizeof *d);
     rwkv_real *dk = malloc(TC * sizeof *dk), *dv = malloc(TC * sizeof *dv);
-    rwkv_real ew[64], u[64], dtd[64] = {0}, du[64] = {0};
+    rwkv_real ew[64] = {0}, u[64] = {0}, dtd[64] = {0}, du[64] = {0};
     for (size_t i = 0; i < TC; i++) k[i] = w->k[i], v[i] = w->v[i], gy[i] = w->gy[i];
     for (int c = 0; c < C; c++) ew[c] = exp(w->td[c]), u[c] = w->u[c];
     rwkv_wkv_train_forward(y, p, d, k, v, ew, u, T, C, 0, C);
