@@ -329,7 +329,9 @@ static rwkv_status split_added(neox *x, const rwkv_trie *trie, const unsigned ch
             while (stop < len && is_white_space(char_at(s, stop, len, &n))) stop += n;
         if (start > seg) st = gap(x, s + seg, start - seg, out);
         if (!st) st = rwkv_idvec_push(out, a->id);
-        seg = pos = stop;
+        // The library resumes its search at the match's end, not after the stripped
+        // space, so a following match may overlap that space and repeat it. We do the same.
+        seg = stop > seg ? stop : seg;
     }
     if (!st && len > seg) st = gap(x, s + seg, len - seg, out);
     return st;
@@ -458,13 +460,20 @@ static rwkv_status check_config(neox *x, const char *path, json_t *root) {
     return RWKV_OK;
 }
 
+// An added token whose content is also a model.vocab string takes that id, as in the
+// library (which warns when the file says otherwise); others keep their own id.
+static int added_id(json_t *vocab, json_t *a) {
+    int id = json_id(json_object_get(vocab, json_string_value(json_object_get(a, "content"))));
+    return id >= 0 ? id : json_id(json_object_get(a, "id"));
+}
+
 // Validates the added tokens; returns the largest id in *max_id and their bytes in *bytes.
-static rwkv_status scan_added(const char *path, json_t *added, int *max_id, size_t *bytes) {
+static rwkv_status scan_added(const char *path, json_t *vocab, json_t *added, int *max_id, size_t *bytes) {
     size_t i;
     json_t *a;
     json_array_foreach(added, i, a) {
-        int id = json_id(json_object_get(a, "id"));
         json_t *c = json_object_get(a, "content");
+        int id = json_is_string(c) ? added_id(vocab, a) : json_id(json_object_get(a, "id"));
         if (id < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].id: missing or not an id", path, i);
         if (!json_is_string(c) || !json_string_length(c))
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].content: missing, empty or not a string", path, i);
@@ -493,7 +502,7 @@ static rwkv_status load_pieces(rwkv_tokenizer *t, const char *path, json_t *root
         max_id = id > max_id ? id : max_id;
         bytes += strlen(key);
     }
-    rwkv_status st = scan_added(path, added, &max_id, &bytes);
+    rwkv_status st = scan_added(path, vocab, added, &max_id, &bytes);
     if (st) return st;
     if (max_id < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model.vocab: empty", path);
     if ((st = rwkv_tokenizer_pieces_alloc(t, max_id + 1, bytes))) return st;
@@ -510,7 +519,7 @@ static rwkv_status load_pieces(rwkv_tokenizer *t, const char *path, json_t *root
     size_t i;
     json_array_foreach(added, i, v) { // an added token's content wins over the vocab's string
         json_t *c = json_object_get(v, "content");
-        int id = json_id(json_object_get(v, "id"));
+        int id = added_id(vocab, v);
         memcpy(t->blob + used, json_string_value(c), json_string_length(c));
         t->piece_off[id] = used;
         t->piece_len[id] = (uint32_t)json_string_length(c);
@@ -579,7 +588,7 @@ static rwkv_status load_merges(neox *x, const char *path, json_t *model, const u
 }
 
 // Builds the two tries of added tokens: matched on the raw text or on the NFC text.
-static rwkv_status load_added(neox *x, const char *path, json_t *added) {
+static rwkv_status load_added(neox *x, const char *path, json_t *vocab, json_t *added) {
     size_t n = json_array_size(added), nraw = 0, nnorm = 0;
     const unsigned char **keys = rwkv_calloc(2 * n, sizeof *keys, "added tokens");
     size_t *lens = rwkv_calloc(2 * n, sizeof *lens, "added tokens");
@@ -594,7 +603,7 @@ static rwkv_status load_added(neox *x, const char *path, json_t *added) {
         size_t len = json_string_length(json_object_get(a, "content"));
         int special = json_is_true(json_object_get(a, "special"));
         int normalized = nv ? json_is_true(nv) : !special; // the library's default
-        x->added[i] = (added_tok){json_id(json_object_get(a, "id")), json_is_true(json_object_get(a, "lstrip")),
+        x->added[i] = (added_tok){added_id(vocab, a), json_is_true(json_object_get(a, "lstrip")),
                                   json_is_true(json_object_get(a, "rstrip")), json_is_true(json_object_get(a, "single_word"))};
         size_t slot = normalized ? n + nnorm++ : nraw++;
         if (normalized && x->nfc) {
@@ -661,7 +670,7 @@ rwkv_status rwkv_neox_load(rwkv_tokenizer *t, const char *path) {
                                           : rwkv_error_set(RWKV_ERR_FORMAT, "%s: the top level is not a JSON object", path);
     if (!st) st = load_pieces(t, path, root, cp_byte);
     if (!st) st = load_merges(x, path, json_object_get(root, "model"), byte_cp);
-    if (!st) st = load_added(x, path, json_object_get(root, "added_tokens"));
+    if (!st) st = load_added(x, path, json_object_get(json_object_get(root, "model"), "vocab"), json_object_get(root, "added_tokens"));
     json_decref(root);
     if (!st) st = compile_regex(x);
     if (!st) {

@@ -21,6 +21,8 @@ struct rwkv_trie {
     int32_t *edge_child;   // (n_edges)
     int32_t *dense;        // (n_dense, 256): child per byte or -1
     unsigned char first[32]; // bit set of the first bytes of all keys
+    int32_t *depth2;       // (65536) node reached by the first two bytes b0<<8|b1, or -1
+    int32_t depth1[256];   // node reached by the first byte, or -1
 };
 
 typedef struct {
@@ -45,6 +47,7 @@ void rwkv_trie_free(rwkv_trie *t) {
     free(t->edge_byte);
     free(t->edge_child);
     free(t->dense);
+    free(t->depth2);
     free(t);
 }
 
@@ -132,6 +135,24 @@ static rwkv_status freeze(rwkv_trie *t, size_t n_nodes, const int32_t *first_chi
     return RWKV_OK;
 }
 
+static inline int32_t step(const rwkv_trie *t, const trie_node *nd, unsigned char b) {
+    if (nd->dense >= 0) return t->dense[(size_t)nd->dense * 256 + b];
+    const unsigned char *eb = t->edge_byte + nd->edge_off;
+    for (uint32_t i = 0; i < nd->n_edges; i++)
+        if (eb[i] == b) return t->edge_child[nd->edge_off + i];
+    return -1;
+}
+
+// The first two levels as direct tables: most matches start with two dependent loads less.
+static rwkv_status index_top(rwkv_trie *t) {
+    if (!(t->depth2 = rwkv_calloc(65536, sizeof *t->depth2, "trie index"))) return RWKV_ERR_NOMEM;
+    for (int b0 = 0; b0 < 256; b0++) {
+        int32_t c = t->depth1[b0] = step(t, &t->nodes[0], (unsigned char)b0);
+        for (int b1 = 0; b1 < 256; b1++) t->depth2[b0 << 8 | b1] = c < 0 ? -1 : step(t, &t->nodes[c], (unsigned char)b1);
+    }
+    return RWKV_OK;
+}
+
 rwkv_status rwkv_trie_build(rwkv_trie **out, const unsigned char *const *keys, const size_t *lens,
                             const int *values, size_t n, long *dup) {
     *out = NULL;
@@ -156,6 +177,7 @@ rwkv_status rwkv_trie_build(rwkv_trie **out, const unsigned char *const *keys, c
         size_t n_nodes = total;
         st = build_lists(t, keys, lens, values, order, n, first_child, next_sib, byte, &n_nodes, dup);
         if (!st) st = freeze(t, n_nodes, first_child, next_sib, byte);
+        if (!st) st = index_top(t);
     }
     free(order);
     free(first_child);
@@ -169,25 +191,22 @@ rwkv_status rwkv_trie_build(rwkv_trie **out, const unsigned char *const *keys, c
     return RWKV_OK;
 }
 
-static inline int32_t step(const rwkv_trie *t, const trie_node *nd, unsigned char b) {
-    if (nd->dense >= 0) return t->dense[(size_t)nd->dense * 256 + b];
-    const unsigned char *eb = t->edge_byte + nd->edge_off;
-    for (uint32_t i = 0; i < nd->n_edges; i++)
-        if (eb[i] == b) return t->edge_child[nd->edge_off + i];
-    return -1;
-}
-
 int rwkv_trie_longest(const rwkv_trie *t, const unsigned char *s, size_t len, size_t *mlen) {
-    int best = -1;
-    size_t best_len = 0;
-    const trie_node *nd = &t->nodes[0];
-    for (size_t i = 0; i < len; i++) {
-        int32_t ch = step(t, nd, s[i]);
-        if (ch < 0) break;
-        nd = &t->nodes[ch];
-        if (nd->value >= 0) {
-            best = nd->value;
-            best_len = i + 1;
+    *mlen = 0;
+    if (!len) return -1;
+    int32_t c1 = t->depth1[s[0]];
+    if (c1 < 0) return -1;
+    int best = t->nodes[c1].value;
+    size_t best_len = best >= 0;
+    int32_t c2 = len >= 2 ? t->depth2[s[0] << 8 | s[1]] : -1;
+    if (c2 >= 0) {
+        const trie_node *nd = &t->nodes[c2];
+        if (nd->value >= 0) best = nd->value, best_len = 2;
+        for (size_t i = 2; i < len; i++) {
+            int32_t ch = step(t, nd, s[i]);
+            if (ch < 0) break;
+            nd = &t->nodes[ch];
+            if (nd->value >= 0) best = nd->value, best_len = i + 1;
         }
     }
     *mlen = best_len;
