@@ -161,8 +161,9 @@ static bpe_cand heap_pop(bpe_cand *h, size_t *n) {
 
 static void queue_pair(const neox *x, bpe_cand *h, size_t *nh, int32_t pos) {
     const bpe_sym *s = x->syms;
+    if (pos < 0) return;
     int32_t nx = s[pos].next;
-    if (pos < 0 || nx < 0) return;
+    if (nx < 0) return;
     int merged, rank = merge_find(x, s[pos].id, s[nx].id, &merged);
     if (rank >= 0) heap_push(h, nh, (bpe_cand){rank, pos, s[pos].id, s[nx].id, merged});
 }
