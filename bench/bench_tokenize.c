@@ -1,7 +1,9 @@
 // bench_tokenize.c: encode throughput (MB/s) of the NeoX and World tokenizers on
 // tests/fixtures/tinyshakespeare.txt, one thread, median of BENCH_RUNS runs. Each run loads
 // a fresh tokenizer (outside the timing), so the NeoX word cache starts cold every time.
-// Prints the targets beside the figures; never fails on timing.
+// Throughput is bytes per second of the encoding thread's CPU time (CLOCK_THREAD_CPUTIME_ID),
+// so other work on a shared machine does not distort it; the wall-clock figure is printed
+// beside it. Prints the targets beside the figures; never fails on timing.
 #include "core/tokenize/tokenizer.h"
 
 #include <stdio.h>
@@ -13,9 +15,9 @@
 #define TARGET_NEOX_MBS 10.0
 #define TARGET_WORLD_MBS 50.0
 
-static double now(void) {
+static double now(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -41,7 +43,7 @@ static char *read_file(const char *path, size_t *len) {
 }
 
 static int bench(const char *name, const char *spec, const char *text, size_t len, double target) {
-    double mbs[BENCH_RUNS];
+    double mbs[BENCH_RUNS], wall[BENCH_RUNS];
     size_t n_ids = 0;
     for (int r = 0; r < BENCH_RUNS; r++) {
         rwkv_tokenizer *t;
@@ -50,9 +52,9 @@ static int bench(const char *name, const char *spec, const char *text, size_t le
             return 1;
         }
         int *ids;
-        double t0 = now();
+        double t0 = now(CLOCK_THREAD_CPUTIME_ID), w0 = now(CLOCK_MONOTONIC);
         rwkv_status st = rwkv_tokenizer_encode(t, text, len, &ids, &n_ids);
-        double dt = now() - t0;
+        double dt = now(CLOCK_THREAD_CPUTIME_ID) - t0, dw = now(CLOCK_MONOTONIC) - w0;
         rwkv_tokenizer_free(t);
         if (st) {
             fprintf(stderr, "bench_tokenize: %s\n", rwkv_error_message());
@@ -60,10 +62,13 @@ static int bench(const char *name, const char *spec, const char *text, size_t le
         }
         free(ids);
         mbs[r] = (double)len / 1e6 / dt;
+        wall[r] = (double)len / 1e6 / dw;
     }
     qsort(mbs, BENCH_RUNS, sizeof *mbs, cmp_double);
-    printf("%-6s encode: %7.1f MB/s median of %d (min %.1f, max %.1f)  target >= %.0f MB/s  [%zu bytes -> %zu ids]\n",
-           name, mbs[BENCH_RUNS / 2], BENCH_RUNS, mbs[0], mbs[BENCH_RUNS - 1], target, len, n_ids);
+    qsort(wall, BENCH_RUNS, sizeof *wall, cmp_double);
+    printf("%-6s encode: %7.1f MB/s (CPU time, median of %d, min %.1f, max %.1f; wall %.1f)  target >= %.0f MB/s  "
+           "[%zu bytes -> %zu ids]\n", name, mbs[BENCH_RUNS / 2], BENCH_RUNS, mbs[0], mbs[BENCH_RUNS - 1],
+           wall[BENCH_RUNS / 2], target, len, n_ids);
     return 0;
 }
 
