@@ -8,6 +8,8 @@
 //   tinyshakespeare             count and FNV-1a hash of the whole file's ids: neox from the
 //                               library, world from a separate Python greedy matcher
 // plus round trips of random bytes, fuzzed vocabulary files and the CLI.
+#include "core/formats/formats.h"
+#include "core/model/model.h"
 #include "core/tokenize/tokenizer.h"
 #include "util.h"
 
@@ -673,6 +675,34 @@ START_TEST(cli_tokenize_detokenize) {
 }
 END_TEST
 
+// run --text goes through cli/input.c: a (zero) model of the NeoX or World vocabulary size
+// accepts the spec, the text becomes the golden ids, and a too-small vocabulary is refused.
+static void write_model(const char *path, int n_vocab) {
+    rwkv_model *m;
+    ck_assert(!rwkv_model_alloc(&m, (rwkv_config){1, 4, 8, n_vocab}));
+    ck_assert_msg(!rwkv_safetensors_write(path, m, NULL, 0), "%s", rwkv_error_message());
+    rwkv_model_free(m);
+}
+
+START_TEST(cli_run_text) {
+    char pile[512], wmodel[512], *out;
+    snprintf(pile, sizeof pile, "%s/pile.safetensors", test_tmpdir());
+    snprintf(wmodel, sizeof wmodel, "%s/world.safetensors", test_tmpdir());
+    write_model(pile, NEOX_VOCAB);
+    write_model(wmodel, 65536);
+    // "Hello world" is [12092, 1533] in NeoX and [33155, 40213] in World: two positions each
+    ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " NEOX " --all-positions --top-k 1", pile), 0);
+    ck_assert_msg(strstr(out, "position 1:") && !strstr(out, "position 2:"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " WORLD " --all-positions --top-k 1", wmodel), 0);
+    ck_assert_msg(strstr(out, "position 1:") && !strstr(out, "position 2:"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " WORLD, pile), 1);
+    ck_assert_msg(strstr(out, "65530") && strstr(out, "50277"), "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tokenize");
     TCase *tc = tcase_create("tokenize");
@@ -694,6 +724,7 @@ int main(void) {
     tcase_add_test(tc, fuzz_vocab_files);
     tcase_add_test(tc, neox_missing_fields);
     tcase_add_test(tc, cli_tokenize_detokenize);
+    tcase_add_test(tc, cli_run_text);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
