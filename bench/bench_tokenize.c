@@ -67,8 +67,9 @@ static int bench(const char *name, const char *spec, const char *text, size_t le
     qsort(mbs, BENCH_RUNS, sizeof *mbs, cmp_double);
     qsort(wall, BENCH_RUNS, sizeof *wall, cmp_double);
     printf("%-6s encode: %7.1f MB/s (CPU time, median of %d, min %.1f, max %.1f; wall %.1f)  target >= %.0f MB/s  "
-           "[%zu bytes -> %zu ids]\n", name, mbs[BENCH_RUNS / 2], BENCH_RUNS, mbs[0], mbs[BENCH_RUNS - 1],
-           wall[BENCH_RUNS / 2], target, len, n_ids);
+           "[%zu bytes -> %zu ids]\n",
+           name, mbs[BENCH_RUNS / 2], BENCH_RUNS, mbs[0], mbs[BENCH_RUNS - 1], wall[BENCH_RUNS / 2], target, len,
+           n_ids);
     return 0;
 }
 

@@ -28,15 +28,25 @@ static void print_piece(const unsigned char *p, size_t n) {
     putchar('"');
     for (size_t i = 0; i < n;) {
         unsigned c = p[i];
-        size_t k = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3 : (c >= 0xF0 && c < 0xF5) ? 4 : 0;
+        size_t k = c < 0x80                  ? 1
+                   : (c >= 0xC2 && c < 0xE0) ? 2
+                   : (c >= 0xE0 && c < 0xF0) ? 3
+                   : (c >= 0xF0 && c < 0xF5) ? 4
+                                             : 0;
         for (size_t j = 1; j < k; j++)
             if (i + j >= n || (p[i + j] & 0xC0) != 0x80) k = 0;
-        if (c == '\n') printf("\\n");
-        else if (c == '\t') printf("\\t");
-        else if (c == '\\' || c == '"') printf("\\%c", c);
-        else if (k == 1 && c >= 0x20 && c < 0x7F) putchar((int)c);
-        else if (k > 1) fwrite(p + i, 1, k, stdout);
-        else printf("\\x%02x", c);
+        if (c == '\n')
+            printf("\\n");
+        else if (c == '\t')
+            printf("\\t");
+        else if (c == '\\' || c == '"')
+            printf("\\%c", c);
+        else if (k == 1 && c >= 0x20 && c < 0x7F)
+            putchar((int)c);
+        else if (k > 1)
+            fwrite(p + i, 1, k, stdout);
+        else
+            printf("\\x%02x", c);
         i += k ? k : 1;
     }
     putchar('"');
@@ -48,8 +58,10 @@ int cmd_tokenize(int argc, char **argv) {
     cli_input in = {0};
     int pieces = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--ids")) pieces = 0;
-        else if (!strcmp(argv[i], "--pieces")) pieces = 1;
+        if (!strcmp(argv[i], "--ids"))
+            pieces = 0;
+        else if (!strcmp(argv[i], "--pieces"))
+            pieces = 1;
         else if (!strcmp(argv[i], "--tokens") || !strcmp(argv[i], "--bytes"))
             return cli_usage_error(cmd, "%s is not an input here: give --text or --file", argv[i]);
         else {

@@ -86,10 +86,14 @@ static size_t wf_len(const unsigned char *p, size_t n) {
     if (c < 0x80) return 1;
     unsigned lo = 0x80, hi = 0xBF;
     size_t k;
-    if (c >= 0xC2 && c <= 0xDF) k = 2;
-    else if (c >= 0xE0 && c <= 0xEF) k = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4) k = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        k = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        k = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
     if (n < k || p[1] < lo || p[1] > hi) return 0;
     for (size_t i = 2; i < k; i++)
         if (p[i] < 0x80 || p[i] > 0xBF) return 0;
@@ -250,11 +254,38 @@ END_TEST
 // A random string: raw bytes, or a mix of code points (combining marks, spaces of every
 // class, CJK, emoji), special-token text and ill-formed sequences.
 static size_t random_string(char *s, int neox_safe) {
-    static const char *units[] = {"a", "Z", "7", " ", "  ", "\t", "\n", "\r\n", "'s", "'ll", ".", "\xc2\xa0",
-                                  "\xe3\x80\x80", "\xcc\x81", "e\xcc\x81", "\xc3\xa9", "\xe6\x97\xa5",
-                                  "\xf0\x9f\x98\x80", "<|endoftext|>", "<|padding|>", "\x80", "\xbf", "\xe2\x82",
-                                  "\xed\xa0\x80", "\xe0\x80\x80", "\xf4\x90\x80\x80", "\xf0\x9f", "\xc2", "\x00",
-                                  "\xe1\x84\x80\xe1\x85\xa1", "\xcd\x84", "\xef\xbf\xbd"};
+    static const char *units[] = {"a",
+                                  "Z",
+                                  "7",
+                                  " ",
+                                  "  ",
+                                  "\t",
+                                  "\n",
+                                  "\r\n",
+                                  "'s",
+                                  "'ll",
+                                  ".",
+                                  "\xc2\xa0",
+                                  "\xe3\x80\x80",
+                                  "\xcc\x81",
+                                  "e\xcc\x81",
+                                  "\xc3\xa9",
+                                  "\xe6\x97\xa5",
+                                  "\xf0\x9f\x98\x80",
+                                  "<|endoftext|>",
+                                  "<|padding|>",
+                                  "\x80",
+                                  "\xbf",
+                                  "\xe2\x82",
+                                  "\xed\xa0\x80",
+                                  "\xe0\x80\x80",
+                                  "\xf4\x90\x80\x80",
+                                  "\xf0\x9f",
+                                  "\xc2",
+                                  "\x00",
+                                  "\xe1\x84\x80\xe1\x85\xa1",
+                                  "\xcd\x84",
+                                  "\xef\xbf\xbd"};
     size_t n = 0, len = rng() % 48;
     int raw = rng() % 3 == 0;
     while (n < len) {
@@ -376,10 +407,12 @@ END_TEST
 START_TEST(vocab_check) {
     ck_assert_int_eq(rwkv_tokenizer_check_vocab(neox, 50277), RWKV_OK);
     ck_assert_int_eq(rwkv_tokenizer_check_vocab(neox, 50276), RWKV_ERR_ARG);
-    ck_assert_msg(strstr(rwkv_error_message(), "50277") && strstr(rwkv_error_message(), "50276"), "%s", rwkv_error_message());
+    ck_assert_msg(strstr(rwkv_error_message(), "50277") && strstr(rwkv_error_message(), "50276"), "%s",
+                  rwkv_error_message());
     ck_assert_int_eq(rwkv_tokenizer_check_vocab(world, 65536), RWKV_OK);
     ck_assert_int_eq(rwkv_tokenizer_check_vocab(world, 50277), RWKV_ERR_ARG);
-    ck_assert_msg(strstr(rwkv_error_message(), "65530") && strstr(rwkv_error_message(), "50277"), "%s", rwkv_error_message());
+    ck_assert_msg(strstr(rwkv_error_message(), "65530") && strstr(rwkv_error_message(), "50277"), "%s",
+                  rwkv_error_message());
     ck_assert_int_eq(rwkv_tokenizer_check_vocab(bytes, 256), RWKV_OK);
     ck_assert_int_eq(rwkv_tokenizer_check_vocab(bytes, 50), RWKV_ERR_ARG);
 }
@@ -467,7 +500,8 @@ START_TEST(world_malformed_lines) {
     };
     char path[512];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        ck_assert_int_eq(load_text("world", "bad_vocab.txt", cases[i].line, strlen(cases[i].line), path), RWKV_ERR_FORMAT);
+        ck_assert_int_eq(load_text("world", "bad_vocab.txt", cases[i].line, strlen(cases[i].line), path),
+                         RWKV_ERR_FORMAT);
         const char *msg = rwkv_error_message();
         ck_assert_msg(strstr(msg, path) && strstr(msg, cases[i].why), "case %zu: %s", i, msg);
         if (cases[i].line[0] && strcmp(cases[i].why, "same bytes") && strcmp(cases[i].why, "twice") &&
@@ -482,8 +516,8 @@ START_TEST(world_malformed_lines) {
     snprintf(spec, sizeof spec, "world:%s", path);
     rwkv_tokenizer *t;
     ck_assert(!rwkv_tokenizer_load(&t, spec));
-    static const char *want[] = {"", "\x00", "\\", "'", "a'", "\xc3\xa9", "\xff\n", "\\q", "\xc3\xa9t\xc3\xa9", "A\t",
-                                 "\xf0\x9f\x98\x80"};
+    static const char *want[] = {
+        "", "\x00", "\\", "'", "a'", "\xc3\xa9", "\xff\n", "\\q", "\xc3\xa9t\xc3\xa9", "A\t", "\xf0\x9f\x98\x80"};
     static const size_t want_len[] = {0, 1, 1, 1, 2, 2, 2, 2, 5, 2, 4};
     for (int id = 0; id <= 10; id++) {
         size_t len;
@@ -504,11 +538,12 @@ END_TEST
 static json_t *small_neox(void) {
     json_t *root = json_load_file(test_fixture("20B_tokenizer.json"), 0, NULL);
     ck_assert(root);
-    json_t *model = json_object_get(root, "model"), *vocab = json_object(), *merges = json_array(), *added = json_array();
+    json_t *model = json_object_get(root, "model"), *vocab = json_object(), *merges = json_array(),
+           *added = json_array();
     const char *key;
     json_t *v;
-    json_object_foreach(json_object_get(model, "vocab"), key, v)
-        if (json_integer_value(v) < SMALL_VOCAB) json_object_set(vocab, key, v);
+    json_object_foreach(json_object_get(model, "vocab"), key, v) if (json_integer_value(v) < SMALL_VOCAB)
+        json_object_set(vocab, key, v);
     size_t i;
     json_array_foreach(json_object_get(model, "merges"), i, v) {
         char buf[256];
@@ -520,8 +555,8 @@ static json_t *small_neox(void) {
         buf[sp - m] = 0;
         if (a && json_object_get(vocab, buf) && json_object_get(vocab, sp + 1)) json_array_append(merges, v);
     }
-    json_array_foreach(json_object_get(root, "added_tokens"), i, v)
-        if (json_integer_value(json_object_get(v, "id")) < SMALL_VOCAB) json_array_append(added, v);
+    json_array_foreach(json_object_get(root, "added_tokens"), i,
+                       v) if (json_integer_value(json_object_get(v, "id")) < SMALL_VOCAB) json_array_append(added, v);
     json_object_set_new(model, "vocab", vocab);
     json_object_set_new(model, "merges", merges);
     json_object_set_new(root, "added_tokens", added);
@@ -538,7 +573,8 @@ START_TEST(fuzz_vocab_files) {
         size_t cut = 1 + rng() % (wlen - 1);
         rwkv_status st = load_text("world", "trunc_vocab.txt", wv, cut, path);
         ck_assert_msg(st == RWKV_OK || (st == RWKV_ERR_FORMAT && strstr(rwkv_error_message(), path) &&
-                                        strstr(rwkv_error_message(), "line ")), "%s", rwkv_error_message());
+                                        strstr(rwkv_error_message(), "line ")),
+                      "%s", rwkv_error_message());
         memcpy(buf, wv, wlen);
         for (int k = 0; k < 8; k++) buf[rng() % wlen] = (char)rng();
         st = load_text("world", "garbled_vocab.txt", buf, wlen, path);
@@ -557,8 +593,9 @@ START_TEST(fuzz_vocab_files) {
         memcpy(buf, src, len);
         for (int k = 0; k < 6; k++) buf[rng() % len] = (char)(rng() % 128);
         rwkv_status st = load_text("neox", "garbled.json", buf, len, path);
-        ck_assert_msg(st == RWKV_OK || ((st == RWKV_ERR_FORMAT || st == RWKV_ERR_UNSUPPORTED) &&
-                                        strstr(rwkv_error_message(), path)), "%s", rwkv_error_message());
+        ck_assert_msg(st == RWKV_OK ||
+                          ((st == RWKV_ERR_FORMAT || st == RWKV_ERR_UNSUPPORTED) && strstr(rwkv_error_message(), path)),
+                      "%s", rwkv_error_message());
     }
     free(sj);
     free(buf);
@@ -600,8 +637,10 @@ START_TEST(neox_missing_fields) {
         json_t *copy = json_copy(root); // shallow: restore what we change
         json_t *parent = cases[i].parent[0] ? json_copy(json_object_get(root, cases[i].parent)) : copy;
         if (parent != copy) json_object_set_new(copy, cases[i].parent, parent);
-        if (cases[i].set) json_object_set_new(parent, cases[i].field, json_loads(cases[i].set, JSON_DECODE_ANY, NULL));
-        else json_object_del(parent, cases[i].field);
+        if (cases[i].set)
+            json_object_set_new(parent, cases[i].field, json_loads(cases[i].set, JSON_DECODE_ANY, NULL));
+        else
+            json_object_del(parent, cases[i].field);
         ck_assert(!json_dump_file(copy, path, JSON_COMPACT));
         json_decref(copy);
         rwkv_tokenizer *t = NULL;
@@ -627,7 +666,8 @@ START_TEST(cli_tokenize_detokenize) {
     ck_assert_int_eq(test_cli(&out, "detokenize --help"), 0);
     ck_assert(strstr(out, "--tokens"));
     free(out);
-    ck_assert_int_eq(test_cli(&out, "tokenize --tokenizer " NEOX " --text 'Hello, world! It'\\''s a test; don'\\''t panic.'"), 0);
+    ck_assert_int_eq(
+        test_cli(&out, "tokenize --tokenizer " NEOX " --text 'Hello, world! It'\\''s a test; don'\\''t panic.'"), 0);
     ck_assert_str_eq(out, "12092,13,1533,2,733,434,247,1071,28,1053,626,18829,15\n");
     free(out);
     ck_assert_int_eq(test_cli(&out, "tokenize --tokenizer " WORLD " --text 'Hello world' --ids"), 0);
@@ -691,10 +731,12 @@ START_TEST(cli_run_text) {
     write_model(pile, NEOX_VOCAB);
     write_model(wmodel, 65536);
     // "Hello world" is [12092, 1533] in NeoX and [33155, 40213] in World: two positions each
-    ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " NEOX " --all-positions --top-k 1", pile), 0);
+    ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " NEOX " --all-positions --top-k 1", pile),
+                     0);
     ck_assert_msg(strstr(out, "position 1:") && !strstr(out, "position 2:"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " WORLD " --all-positions --top-k 1", wmodel), 0);
+    ck_assert_int_eq(
+        test_cli(&out, "run %s --text 'Hello world' --tokenizer " WORLD " --all-positions --top-k 1", wmodel), 0);
     ck_assert_msg(strstr(out, "position 1:") && !strstr(out, "position 2:"), "%s", out);
     free(out);
     ck_assert_int_eq(test_cli(&out, "run %s --text 'Hello world' --tokenizer " WORLD, pile), 1);
@@ -707,7 +749,7 @@ int main(void) {
     Suite *s = suite_create("tokenize");
     TCase *tc = tcase_create("tokenize");
     tcase_add_unchecked_fixture(tc, setup, teardown); // loaded once, shared by the forked tests
-    tcase_set_timeout(tc, 300); // under ASan the fuzz rounds parse the 2.4 MB json several times
+    tcase_set_timeout(tc, 300);                       // under ASan the fuzz rounds parse the 2.4 MB json several times
     tcase_add_test(tc, golden_neox_and_world);
     tcase_add_test(tc, neox_nfc);
     tcase_add_test(tc, neox_added_token_flags);

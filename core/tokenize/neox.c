@@ -22,10 +22,10 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define NEOX_MAX_ID (1 << 24)        // ids beyond this mean a corrupt file
-#define NEOX_NFC_STABLE_BELOW 0x300  // text with only code points below U+0300 is already NFC
-#define NEOX_CACHE_SLOTS (1 << 16)   // word cache slots (a power of two)
-#define NEOX_CACHE_MAX_WORD 64       // longer words are merged every time
+#define NEOX_MAX_ID (1 << 24)       // ids beyond this mean a corrupt file
+#define NEOX_NFC_STABLE_BELOW 0x300 // text with only code points below U+0300 is already NFC
+#define NEOX_CACHE_SLOTS (1 << 16)  // word cache slots (a power of two)
+#define NEOX_CACHE_MAX_WORD 64      // longer words are merged every time
 #define NEOX_CACHE_KEY_BYTES (1 << 20)
 #define NEOX_CACHE_IDS (1 << 18)
 #define NEOX_JIT_STACK_MAX (8 << 20) // long runs of one class need a deep JIT stack
@@ -56,14 +56,14 @@ typedef struct {
 } cache_slot;
 
 typedef struct {
-    int byte_id[256];    // the token of each single byte
-    uint64_t *mkey;      // (mcap) merge pair a<<32|b, or MERGE_EMPTY
-    int32_t *mrank;      // (mcap) its rank (position in model.merges)
-    int32_t *mid;        // (mcap) the id of the merged token
+    int byte_id[256]; // the token of each single byte
+    uint64_t *mkey;   // (mcap) merge pair a<<32|b, or MERGE_EMPTY
+    int32_t *mrank;   // (mcap) its rank (position in model.merges)
+    int32_t *mid;     // (mcap) the id of the merged token
     size_t mcap;
     int mbits;
-    int nfc;             // normalizer is NFC
-    added_tok *added;    // (n_added)
+    int nfc;          // normalizer is NFC
+    added_tok *added; // (n_added)
     size_t n_added;
     rwkv_trie *raw_trie; // normalized=false added tokens (values index added), or NULL
     rwkv_trie *norm_trie;
@@ -72,12 +72,12 @@ typedef struct {
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
     int jit;
-    bpe_sym *syms;       // (work_cap) scratch for one word
-    bpe_cand *heap;      // (2 * work_cap)
+    bpe_sym *syms;  // (work_cap) scratch for one word
+    bpe_cand *heap; // (2 * work_cap)
     size_t work_cap;
-    cache_slot *cache;   // (NEOX_CACHE_SLOTS)
+    cache_slot *cache;         // (NEOX_CACHE_SLOTS)
     unsigned char *cache_keys; // (NEOX_CACHE_KEY_BYTES)
-    int *cache_ids;      // (NEOX_CACHE_IDS)
+    int *cache_ids;            // (NEOX_CACHE_IDS)
     size_t cache_n, cache_key_used, cache_ids_used;
 } neox;
 
@@ -247,7 +247,8 @@ static rwkv_status bpe_word(neox *x, const unsigned char *p, size_t n, rwkv_idve
         cache_clear(x);
         for (slot = h & (NEOX_CACHE_SLOTS - 1); x->cache[slot].hash; slot = (slot + 1) & (NEOX_CACHE_SLOTS - 1)) {}
     }
-    x->cache[slot] = (cache_slot){h, (uint32_t)x->cache_key_used, (uint32_t)n, (uint32_t)x->cache_ids_used, (uint32_t)k};
+    x->cache[slot] =
+        (cache_slot){h, (uint32_t)x->cache_key_used, (uint32_t)n, (uint32_t)x->cache_ids_used, (uint32_t)k};
     memcpy(x->cache_keys + x->cache_key_used, p, n);
     memcpy(x->cache_ids + x->cache_ids_used, out->v + first, k * sizeof *out->v);
     x->cache_key_used += n;
@@ -268,10 +269,11 @@ static rwkv_status pretokenize(neox *x, const unsigned char *s, size_t len, rwkv
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "pre-tokenizer regex failed at byte %zu: %s", start, (char *)msg);
+            return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "pre-tokenizer regex failed at byte %zu: %s", start,
+                                  (char *)msg);
         }
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(x->md);
-        if (ov[0] > start) st = bpe_word(x, s + start, ov[0] - start, out); // unmatched text is a split too
+        if (ov[0] > start) st = bpe_word(x, s + start, ov[0] - start, out);            // unmatched text is a split too
         if (ov[1] <= ov[0]) return st ? st : bpe_word(x, s + ov[0], len - ov[0], out); // cannot happen
         if (!st) st = bpe_word(x, s + ov[0], ov[1] - ov[0], out);
         start = ov[1];
@@ -373,8 +375,10 @@ static rwkv_status encode_raw(neox *x, const unsigned char *s, size_t len, rwkv_
         }
         st = encode_valid(x, s + run, i - run, needs_nfc, out);
         if (!st && x->byte_id[s[i]] < 0)
-            return rwkv_error_set(RWKV_ERR_ARG, "byte 0x%02x (not valid UTF-8) has no token in this vocabulary, "
-                                  "so it cannot be encoded", s[i]);
+            return rwkv_error_set(RWKV_ERR_ARG,
+                                  "byte 0x%02x (not valid UTF-8) has no token in this vocabulary, "
+                                  "so it cannot be encoded",
+                                  s[i]);
         if (!st) st = rwkv_idvec_push(out, x->byte_id[s[i]]);
         run = ++i;
         needs_nfc = 0;
@@ -431,19 +435,24 @@ static rwkv_status check_config(neox *x, const char *path, json_t *root) {
         const char *ty = json_string_value(json_object_get(norm, "type"));
         if (!ty) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field normalizer.type: missing or not a string", path);
         if (strcmp(ty, "NFC"))
-            return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field normalizer.type: '%s' is not supported (only NFC)", path, ty);
+            return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field normalizer.type: '%s' is not supported (only NFC)",
+                                  path, ty);
         x->nfc = 1;
     }
     const char *pty = json_string_value(json_object_get(pre, "type"));
     if (!pty) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field pre_tokenizer.type: missing or not a string", path);
     if (strcmp(pty, "ByteLevel") || json_is_true(json_object_get(pre, "add_prefix_space")) ||
         json_is_false(json_object_get(pre, "use_regex")))
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field pre_tokenizer: only ByteLevel with add_prefix_space=false "
-                              "and the GPT-2 regex is supported", path);
-    if (!json_is_object(model)) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model: missing or not an object", path);
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED,
+                              "%s: field pre_tokenizer: only ByteLevel with add_prefix_space=false "
+                              "and the GPT-2 regex is supported",
+                              path);
+    if (!json_is_object(model))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model: missing or not an object", path);
     const char *mty = json_string_value(json_object_get(model, "type"));
     if (mty && strcmp(mty, "BPE"))
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field model.type: '%s' is not supported (only BPE)", path, mty);
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field model.type: '%s' is not supported (only BPE)", path,
+                              mty);
     static const char *off[] = {"dropout", "continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 3; i++) {
         json_t *v = json_object_get(model, off[i]);
@@ -451,7 +460,8 @@ static rwkv_status check_config(neox *x, const char *path, json_t *root) {
             return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field model.%s: only null is supported", path, off[i]);
     }
     if (json_is_true(json_object_get(model, "byte_fallback")) || json_is_true(json_object_get(model, "ignore_merges")))
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: field model: byte_fallback and ignore_merges are not supported", path);
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED,
+                              "%s: field model: byte_fallback and ignore_merges are not supported", path);
     if (!json_is_object(json_object_get(model, "vocab")))
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model.vocab: missing or not an object", path);
     if (!json_is_array(json_object_get(model, "merges")))
@@ -475,14 +485,17 @@ static rwkv_status scan_added(const char *path, json_t *vocab, json_t *added, in
     json_array_foreach(added, i, a) {
         json_t *c = json_object_get(a, "content");
         int id = json_is_string(c) ? added_id(vocab, a) : json_id(json_object_get(a, "id"));
-        if (id < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].id: missing or not an id", path, i);
+        if (id < 0)
+            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].id: missing or not an id", path, i);
         if (!json_is_string(c) || !json_string_length(c))
-            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].content: missing, empty or not a string", path, i);
+            return rwkv_error_set(RWKV_ERR_FORMAT,
+                                  "%s: field added_tokens[%zu].content: missing, empty or not a string", path, i);
         static const char *flags[] = {"special", "normalized", "lstrip", "rstrip", "single_word"};
         for (int f = 0; f < 5; f++) {
             json_t *v = json_object_get(a, flags[f]);
             if (v && !json_is_boolean(v))
-                return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].%s: not a boolean", path, i, flags[f]);
+                return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].%s: not a boolean", path, i,
+                                      flags[f]);
         }
         *max_id = id > *max_id ? id : *max_id;
         *bytes += json_string_length(c);
@@ -492,7 +505,8 @@ static rwkv_status scan_added(const char *path, json_t *vocab, json_t *added, in
 
 // Fills the piece table from model.vocab and added_tokens.
 static rwkv_status load_pieces(rwkv_tokenizer *t, const char *path, json_t *root, const int cp_byte[512]) {
-    json_t *vocab = json_object_get(json_object_get(root, "model"), "vocab"), *added = json_object_get(root, "added_tokens");
+    json_t *vocab = json_object_get(json_object_get(root, "model"), "vocab"),
+           *added = json_object_get(root, "added_tokens");
     int max_id = -1;
     size_t bytes = 0;
     const char *key;
@@ -540,7 +554,8 @@ static rwkv_status load_merges(neox *x, const char *path, json_t *model, const u
         // every other byte needs one, or valid text could not be encoded.
         int never_utf8 = b == 0xC0 || b == 0xC1 || b >= 0xF5;
         if ((x->byte_id[b] = vocab_id(vocab, s)) < 0 && !never_utf8)
-            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model.vocab: no token for byte 0x%02x ('%s')", path, b, s);
+            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model.vocab: no token for byte 0x%02x ('%s')", path, b,
+                                  s);
     }
     size_t n = json_array_size(merges);
     for (x->mbits = 4; ((size_t)1 << x->mbits) < 2 * n + 16; x->mbits++) {}
@@ -580,9 +595,11 @@ static rwkv_status load_merges(neox *x, const char *path, json_t *model, const u
         idm = vocab_id(vocab, buf);
         idb = vocab_id(vocab, buf + la);
         if (ida < 0 || idb < 0 || idm < 0)
-            st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: field model.merges[%zu]: '%.*s', '%s' or their merge is not in model.vocab",
-                                path, i, (int)la, a, buf + la);
-        else merge_put(x, ida, idb, (int)i, idm);
+            st = rwkv_error_set(RWKV_ERR_FORMAT,
+                                "%s: field model.merges[%zu]: '%.*s', '%s' or their merge is not in model.vocab", path,
+                                i, (int)la, a, buf + la);
+        else
+            merge_put(x, ida, idb, (int)i, idm);
     }
     free(buf);
     return st;
@@ -604,13 +621,15 @@ static rwkv_status load_added(neox *x, const char *path, json_t *vocab, json_t *
         size_t len = json_string_length(json_object_get(a, "content"));
         int special = json_is_true(json_object_get(a, "special"));
         int normalized = nv ? json_is_true(nv) : !special; // the library's default
-        x->added[i] = (added_tok){added_id(vocab, a), json_is_true(json_object_get(a, "lstrip")),
-                                  json_is_true(json_object_get(a, "rstrip")), json_is_true(json_object_get(a, "single_word"))};
+        x->added[i] =
+            (added_tok){added_id(vocab, a), json_is_true(json_object_get(a, "lstrip")),
+                        json_is_true(json_object_get(a, "rstrip")), json_is_true(json_object_get(a, "single_word"))};
         size_t slot = normalized ? n + nnorm++ : nraw++;
         if (normalized && x->nfc) {
             utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)c, (utf8proc_ssize_t)len, &nfc[i],
                                               UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-            if (k <= 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].content: cannot normalise", path, i);
+            if (k <= 0)
+                st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: field added_tokens[%zu].content: cannot normalise", path, i);
             c = (const char *)nfc[i], len = k > 0 ? (size_t)k : 0;
         }
         keys[slot] = (const unsigned char *)c, lens[slot] = len, vals[slot] = (int)i;
@@ -635,7 +654,8 @@ static rwkv_status compile_regex(neox *x) {
     if (!x->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "the GPT-2 split regex does not compile at %zu: %s", (size_t)off, (char *)msg);
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "the GPT-2 split regex does not compile at %zu: %s", (size_t)off,
+                              (char *)msg);
     }
     x->md = pcre2_match_data_create_from_pattern(x->re, NULL);
     if (!x->md) return rwkv_error_set(RWKV_ERR_NOMEM, "out of memory for regex match data");
@@ -661,17 +681,22 @@ rwkv_status rwkv_neox_load(rwkv_tokenizer *t, const char *path) {
     json_error_t je;
     json_t *root = json_loadf(f, 0, &je);
     fclose(f);
-    if (!root) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %d column %d: not valid JSON: %s", path, je.line, je.column, je.text);
+    if (!root)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %d column %d: not valid JSON: %s", path, je.line, je.column,
+                              je.text);
     uint32_t byte_cp[256];
     int cp_byte[512];
     byte_level_map(byte_cp);
     for (int i = 0; i < 512; i++) cp_byte[i] = -1;
     for (int b = 0; b < 256; b++) cp_byte[byte_cp[b]] = b;
-    rwkv_status st = json_is_object(root) ? check_config(x, path, root)
-                                          : rwkv_error_set(RWKV_ERR_FORMAT, "%s: the top level is not a JSON object", path);
+    rwkv_status st = json_is_object(root)
+                         ? check_config(x, path, root)
+                         : rwkv_error_set(RWKV_ERR_FORMAT, "%s: the top level is not a JSON object", path);
     if (!st) st = load_pieces(t, path, root, cp_byte);
     if (!st) st = load_merges(x, path, json_object_get(root, "model"), byte_cp);
-    if (!st) st = load_added(x, path, json_object_get(json_object_get(root, "model"), "vocab"), json_object_get(root, "added_tokens"));
+    if (!st)
+        st = load_added(x, path, json_object_get(json_object_get(root, "model"), "vocab"),
+                        json_object_get(root, "added_tokens"));
     json_decref(root);
     if (!st) st = compile_regex(x);
     if (!st) {

@@ -66,12 +66,17 @@ rwkv_status rwkv_tokenizer_load(rwkv_tokenizer **out, const char *spec) {
         return rwkv_error_set(RWKV_ERR_NOMEM, "out of memory");
     }
     rwkv_status st;
-    if (!strcmp(spec, "bytes")) st = rwkv_bytes_load(t);
-    else if (!strncmp(spec, "neox:", 5) && spec[5]) st = rwkv_neox_load(t, spec + 5);
-    else if (!strncmp(spec, "world:", 6) && spec[6]) st = rwkv_world_load(t, spec + 6);
+    if (!strcmp(spec, "bytes"))
+        st = rwkv_bytes_load(t);
+    else if (!strncmp(spec, "neox:", 5) && spec[5])
+        st = rwkv_neox_load(t, spec + 5);
+    else if (!strncmp(spec, "world:", 6) && spec[6])
+        st = rwkv_world_load(t, spec + 6);
     else
-        st = rwkv_error_set(RWKV_ERR_ARG, "tokenizer spec '%s': expected neox:PATH (a tokenizer.json), "
-                            "world:PATH (rwkv_vocab_v20230424.txt) or bytes", spec);
+        st = rwkv_error_set(RWKV_ERR_ARG,
+                            "tokenizer spec '%s': expected neox:PATH (a tokenizer.json), "
+                            "world:PATH (rwkv_vocab_v20230424.txt) or bytes",
+                            spec);
     if (st) {
         rwkv_tokenizer_free(t);
         return st;
@@ -108,8 +113,10 @@ rwkv_status rwkv_tokenizer_decode(const rwkv_tokenizer *t, const int *ids, size_
     size_t total = 0, plen;
     for (size_t i = 0; i < n; i++) {
         if (!rwkv_tokenizer_piece(t, ids[i], &plen))
-            return rwkv_error_set(RWKV_ERR_ARG, "tokenizer %s: token id %d at position %zu is not in its vocabulary "
-                                  "(ids 0..%d)", t->spec, ids[i], i, t->n_vocab - 1);
+            return rwkv_error_set(RWKV_ERR_ARG,
+                                  "tokenizer %s: token id %d at position %zu is not in its vocabulary "
+                                  "(ids 0..%d)",
+                                  t->spec, ids[i], i, t->n_vocab - 1);
         total += plen;
     }
     char *out = rwkv_calloc(total + 1, 1, "decoded text");
@@ -132,7 +139,8 @@ const char *rwkv_tokenizer_spec(const rwkv_tokenizer *t) { return t->spec; }
 
 rwkv_status rwkv_tokenizer_check_vocab(const rwkv_tokenizer *t, int n_vocab) {
     if (n_vocab >= t->n_vocab) return RWKV_OK;
-    return rwkv_error_set(RWKV_ERR_ARG, "tokenizer %s has %d ids (0..%d) but the model's vocabulary has only %d "
+    return rwkv_error_set(RWKV_ERR_ARG,
+                          "tokenizer %s has %d ids (0..%d) but the model's vocabulary has only %d "
                           "entries: the model needs a vocabulary of at least %d for this tokenizer",
                           t->spec, t->n_vocab, t->n_vocab - 1, n_vocab, t->n_vocab);
 }

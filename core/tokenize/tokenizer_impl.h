@@ -20,11 +20,11 @@ rwkv_status rwkv_idvec_push(rwkv_idvec *v, int id);
 
 struct rwkv_tokenizer {
     char *spec;
-    int n_vocab;          // largest id + 1
-    char *blob;           // every piece's bytes, back to back
-    size_t *piece_off;    // (n_vocab) offset of each piece in blob
-    uint32_t *piece_len;  // (n_vocab) its length, or RWKV_PIECE_NONE
-    void *impl;           // the back end's state
+    int n_vocab;         // largest id + 1
+    char *blob;          // every piece's bytes, back to back
+    size_t *piece_off;   // (n_vocab) offset of each piece in blob
+    uint32_t *piece_len; // (n_vocab) its length, or RWKV_PIECE_NONE
+    void *impl;          // the back end's state
     rwkv_status (*encode)(rwkv_tokenizer *t, const unsigned char *s, size_t len, rwkv_idvec *out);
     void (*impl_free)(void *impl);
 };

@@ -85,8 +85,10 @@ static rwkv_status build_lists(build_trie *b, rwkv_trie *t, const unsigned char 
             int32_t parent = path[d], node = (int32_t)count++;
             b->value[node] = b->first_child[node] = b->next_sib[node] = b->last_child[node] = -1;
             b->byte[node] = keys[k][d];
-            if (b->last_child[parent] < 0) b->first_child[parent] = node;
-            else b->next_sib[b->last_child[parent]] = node;
+            if (b->last_child[parent] < 0)
+                b->first_child[parent] = node;
+            else
+                b->next_sib[b->last_child[parent]] = node;
             b->last_child[parent] = node;
             path[d + 1] = node;
         }
@@ -147,8 +149,8 @@ static inline int32_t step(const rwkv_trie *t, const trie_node *nd, unsigned cha
         int off = t->dense[(nd->bytes & 0xFFFFFFFFu) * 256 + c];
         return off < 0 ? -1 : nd->first + off;
     }
-    uint64_t x = nd->bytes ^ (ONES * c);       // a zero byte where a child byte equals c
-    uint64_t z = (x - ONES) & ~x & HIGHS;      // its lowest set bit marks the first zero byte
+    uint64_t x = nd->bytes ^ (ONES * c);  // a zero byte where a child byte equals c
+    uint64_t z = (x - ONES) & ~x & HIGHS; // its lowest set bit marks the first zero byte
     if (!z) return -1;
     unsigned k = (unsigned)__builtin_ctzll(z) >> 3;
     return k < n ? nd->first + (int32_t)k : -1;
@@ -158,13 +160,14 @@ static rwkv_status index_top(rwkv_trie *t) {
     if (!(t->depth2 = rwkv_calloc(65536, sizeof *t->depth2, "trie index"))) return RWKV_ERR_NOMEM;
     for (int b0 = 0; b0 < 256; b0++) {
         int32_t c = t->depth1[b0] = step(t, &t->nodes[0], (unsigned char)b0);
-        for (int b1 = 0; b1 < 256; b1++) t->depth2[b0 << 8 | b1] = c < 0 ? -1 : step(t, &t->nodes[c], (unsigned char)b1);
+        for (int b1 = 0; b1 < 256; b1++)
+            t->depth2[b0 << 8 | b1] = c < 0 ? -1 : step(t, &t->nodes[c], (unsigned char)b1);
     }
     return RWKV_OK;
 }
 
-rwkv_status rwkv_trie_build(rwkv_trie **out, const unsigned char *const *keys, const size_t *lens,
-                            const int *values, size_t n, long *dup) {
+rwkv_status rwkv_trie_build(rwkv_trie **out, const unsigned char *const *keys, const size_t *lens, const int *values,
+                            size_t n, long *dup) {
     *out = NULL;
     *dup = -1;
     size_t total = 1;
@@ -175,9 +178,12 @@ rwkv_status rwkv_trie_build(rwkv_trie **out, const unsigned char *const *keys, c
     if (total > INT32_MAX) return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "trie too large (%zu bytes of keys)", total);
     rwkv_trie *t = rwkv_calloc(1, sizeof *t, "trie");
     size_t *order = rwkv_calloc(n, sizeof *order, "trie order");
-    build_trie b = {rwkv_calloc(total, sizeof(int32_t), "trie build"), rwkv_calloc(total, sizeof(int32_t), "trie build"),
-                    rwkv_calloc(total, sizeof(int32_t), "trie build"), rwkv_calloc(total, sizeof(int32_t), "trie build"),
-                    rwkv_calloc(total, 1, "trie build"), 0};
+    build_trie b = {rwkv_calloc(total, sizeof(int32_t), "trie build"),
+                    rwkv_calloc(total, sizeof(int32_t), "trie build"),
+                    rwkv_calloc(total, sizeof(int32_t), "trie build"),
+                    rwkv_calloc(total, sizeof(int32_t), "trie build"),
+                    rwkv_calloc(total, 1, "trie build"),
+                    0};
     rwkv_status st = RWKV_ERR_NOMEM;
     if (t && order && b.value && b.first_child && b.next_sib && b.last_child && b.byte) {
         for (size_t i = 0; i < n; i++) order[i] = i;

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORLD_MAX_ID (1 << 24)  // ids beyond this mean a corrupt line, not a real vocabulary
-#define WORLD_MAX_LINE_ERR 40   // bytes of a bad line quoted in an error message
+#define WORLD_MAX_ID (1 << 24) // ids beyond this mean a corrupt line, not a real vocabulary
+#define WORLD_MAX_LINE_ERR 40  // bytes of a bad line quoted in an error message
 
 typedef struct {
     rwkv_trie *trie;
@@ -32,8 +32,10 @@ static rwkv_status world_encode(rwkv_tokenizer *t, const unsigned char *s, size_
         int id = rwkv_trie_longest(w->trie, s + i, len - i, &m);
         if (id < 0)
             return rwkv_error_set(RWKV_ERR_ARG, "byte 0x%02x at offset %zu has no token in the vocabulary", s[i], i);
-        if (out->n < out->cap) out->v[out->n++] = id; // the common case, without a call
-        else if (rwkv_idvec_push(out, id)) return RWKV_ERR_NOMEM;
+        if (out->n < out->cap)
+            out->v[out->n++] = id; // the common case, without a call
+        else if (rwkv_idvec_push(out, id))
+            return RWKV_ERR_NOMEM;
         i += m;
     }
     return RWKV_OK;
@@ -48,17 +50,27 @@ static int hexval(int c) {
 
 // Appends code point cp as UTF-8; 0 if cp cannot be encoded (surrogate or > U+10FFFF).
 static size_t put_utf8(unsigned char *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (unsigned char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (unsigned char)(0xC0 | cp >> 6); o[1] = (unsigned char)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xC0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 63));
+        return 2;
+    }
     if (cp >= 0xD800 && cp < 0xE000) return 0;
     if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | cp >> 12); o[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
+        o[0] = (unsigned char)(0xE0 | cp >> 12);
+        o[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
         o[2] = (unsigned char)(0x80 | (cp & 63));
         return 3;
     }
     if (cp > 0x10FFFF) return 0;
-    o[0] = (unsigned char)(0xF0 | cp >> 18); o[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
-    o[2] = (unsigned char)(0x80 | (cp >> 6 & 63)); o[3] = (unsigned char)(0x80 | (cp & 63));
+    o[0] = (unsigned char)(0xF0 | cp >> 18);
+    o[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
+    o[2] = (unsigned char)(0x80 | (cp >> 6 & 63));
+    o[3] = (unsigned char)(0x80 | (cp & 63));
     return 4;
 }
 
@@ -178,8 +190,8 @@ static long parse_uint(const unsigned char *p, const unsigned char *end, long li
 
 typedef struct {
     size_t n, cap;
-    int *id;                   // (n)
-    size_t *line, *off, *len;  // (n) line number, piece offset in the blob, piece length
+    int *id;                  // (n)
+    size_t *line, *off, *len; // (n) line number, piece offset in the blob, piece length
 } entries;
 
 static rwkv_status entries_push(entries *e, int id, size_t line, size_t off, size_t len) {
@@ -224,9 +236,12 @@ static rwkv_status parse_file(const char *path, const unsigned char *buf, size_t
         const char *why = NULL;
         long id = -1, want = -1;
         size_t got = 0;
-        if (!sp1 || sp2 == sp1) why = "expected '<id> <literal> <length>'";
-        else if ((id = parse_uint(p, sp1, WORLD_MAX_ID)) < 0) why = "the id is not a number below 2^24";
-        else if ((want = parse_uint(sp2 + 1, le, WORLD_MAX_ID)) < 0) why = "the length is not a number";
+        if (!sp1 || sp2 == sp1)
+            why = "expected '<id> <literal> <length>'";
+        else if ((id = parse_uint(p, sp1, WORLD_MAX_ID)) < 0)
+            why = "the id is not a number below 2^24";
+        else if ((want = parse_uint(sp2 + 1, le, WORLD_MAX_ID)) < 0)
+            why = "the length is not a number";
         else {
             const unsigned char *lit = sp1;
             while (lit < sp2 && *lit == ' ') lit++;
