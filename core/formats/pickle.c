@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #define PK_MAX_STACK (1 << 20) // far above what a state dict needs (SETITEMS batches 1000)
 #define PK_MAX_MEMO (1 << 22)
@@ -214,12 +215,24 @@ static rwkv_status make_tuple(pk_vm *vm, int from) {
     return push(vm, t);
 }
 
+// BINUNICODE strings are UTF-8 (Python refuses to unpickle anything else).
+static int valid_utf8(const unsigned char *b, size_t len) {
+    utf8proc_int32_t cp;
+    for (size_t i = 0; i < len;) {
+        utf8proc_ssize_t k = utf8proc_iterate(b + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k <= 0) return 0;
+        i += (size_t)k;
+    }
+    return 1;
+}
+
 static rwkv_status push_str(pk_vm *vm, size_t len) {
     rwkv_status st = need(vm, len);
     if (st) return st;
     if (len > PK_MAX_STR) return fail(vm, RWKV_ERR_FORMAT, "string of %zu bytes is too long", len);
     const unsigned char *b = vm->buf + vm->pos;
     if (memchr(b, 0, len)) return fail(vm, RWKV_ERR_FORMAT, "string contains a NUL byte");
+    if (!valid_utf8(b, len)) return fail(vm, RWKV_ERR_FORMAT, "string is not valid UTF-8");
     pk_obj *o = new_obj(vm, PK_STR);
     if (!o || !(o->s = malloc(len + 1))) return nomem(vm);
     memcpy(o->s, b, len);
