@@ -128,6 +128,7 @@ static const fixture_spec FIXTURES[] = {
     {"rand-L2-C32-V50-FP32.bin", "rwkvcpp", "float32", 2, 32, 128, 50},
     {"rand-L2-C32-V50-FP16.bin", "rwkvcpp", "float16", 2, 32, 128, 50},
     {"rand-L3-C64-V300.pth", "pth", "float32", 3, 64, 256, 300},
+    {"rand-L2-C32-V50-p4shared.pth", "pth", "float32", 2, 32, 128, 50},
 };
 #define N_FIXTURES (int)(sizeof FIXTURES / sizeof FIXTURES[0])
 
@@ -162,6 +163,10 @@ START_TEST(test_same_weights_fp32) {
     rwkv_model *bin = load_ok("rand-L2-C32-V50-FP32.bin");
     compare_models(st, ref, tol_exact, "safetensors vs pth");
     compare_models(bin, ref, tol_rwkvcpp, "rwkv.cpp FP32 vs pth");
+    // Newer torch's layout: protocol 4, OrderedDict._metadata (BUILD), one shared storage.
+    rwkv_model *p4 = load_ok("rand-L2-C32-V50-p4shared.pth");
+    compare_models(p4, ref, tol_exact, "protocol-4 shared-storage pth vs pth");
+    rwkv_model_free(p4);
     // The decays are not trivially equal: they went through -exp and back.
     const rwkv_param *p = rwkv_weights_find(&ref->table, "blocks.1.att.time_decay");
     ck_assert_ptr_nonnull(p);
@@ -245,6 +250,7 @@ END_TEST
 static const char *CORRUPT_FILES[] = {
     "rand-L2-C32-V50.pth", "rand-L2-C32-V50-bf16.pth", "rand-L2-C32-V50.safetensors",
     "rand-L2-C32-V50-fp16.safetensors", "rand-L2-C32-V50-FP32.bin", "rand-L2-C32-V50-FP16.bin",
+    "rand-L2-C32-V50-p4shared.pth",
 };
 #define N_CORRUPT (int)(sizeof CORRUPT_FILES / sizeof CORRUPT_FILES[0])
 #define N_TRUNC_SPREAD 48 // offsets spread evenly over the file, plus the header offsets below

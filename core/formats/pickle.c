@@ -51,6 +51,7 @@ struct pk_obj {
 typedef struct {
     const unsigned char *buf;
     size_t n, pos, op_pos;  // op_pos: where the current opcode starts (for messages)
+    size_t frame_end;       // end of the current protocol-4 FRAME (0: none)
     int op;
     const char *where;
     pk_obj **stack;
@@ -122,6 +123,8 @@ static void vm_free(pk_vm *vm) {
 static rwkv_status need(pk_vm *vm, size_t k) {
     if (k > vm->n - vm->pos)
         return fail(vm, RWKV_ERR_FORMAT, "truncated: needs %zu more bytes, %zu left", k, vm->n - vm->pos);
+    if (vm->pos < vm->frame_end && k > vm->frame_end - vm->pos) // Python refuses this too
+        return fail(vm, RWKV_ERR_FORMAT, "an opcode runs across the end of its FRAME");
     return RWKV_OK;
 }
 
@@ -442,9 +445,11 @@ static rwkv_status step(pk_vm *vm, int *done) {
         if ((st = read_uint(vm, 1, &u))) return st;
         if (u > PK_MAX_PROTO) return fail(vm, RWKV_ERR_UNSUPPORTED, "pickle protocol %llu", (unsigned long long)u);
         return RWKV_OK;
-    case 0x95: // FRAME: a length hint; the data follows inline
+    case 0x95: // FRAME: the next u bytes hold whole opcodes
+        if (vm->op_pos < vm->frame_end) return fail(vm, RWKV_ERR_FORMAT, "FRAME inside a FRAME");
         if ((st = read_uint(vm, 8, &u))) return st;
         if (u > vm->n - vm->pos) return fail(vm, RWKV_ERR_FORMAT, "FRAME of %llu bytes overruns the data", (unsigned long long)u);
+        vm->frame_end = vm->pos + (size_t)u;
         return RWKV_OK;
     case '.': *done = 1; return RWKV_OK; // STOP
     case '(': // MARK
