@@ -599,6 +599,11 @@ START_TEST(test_safetensors_roundtrip) {
     ck_assert_int_eq(t->shape[1], 256);
     ck_assert_int_eq(ts.n, (int)ref->table.n);
     rwkv_tensors_free(&ts);
+    // info shows the tokenizer from the metadata.
+    char *out = NULL;
+    ck_assert_int_eq(test_cli(&out, "info %s", path), 0);
+    ck_assert_msg(strstr(out, "tokenizer: neox:20B_tokenizer.json\n"), "%s", out);
+    free(out);
     // An unwritable destination is an I/O error naming it.
     const char *bad = "/nonexistent-dir/x.safetensors";
     rwkv_error_clear();

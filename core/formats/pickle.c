@@ -52,7 +52,7 @@ typedef struct {
     const unsigned char *buf;
     size_t n, pos, op_pos;  // op_pos: where the current opcode starts (for messages)
     size_t frame_end;       // end of the current protocol-4 FRAME (0: none)
-    int op;
+    int op;                 // the current opcode (-1 before it is read)
     const char *where;
     pk_obj **stack;
     int sp, stack_cap;
@@ -73,6 +73,7 @@ static rwkv_status fail(pk_vm *vm, rwkv_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (vm->op < 0) return rwkv_error_set(code, "%s: pickle byte %zu: %s", vm->where, vm->op_pos, msg);
     return rwkv_error_set(code, "%s: pickle byte %zu (opcode 0x%02x): %s", vm->where, vm->op_pos,
                           vm->op, msg);
 }
@@ -438,6 +439,8 @@ static rwkv_status step(pk_vm *vm, int *done) {
     pk_obj *a = NULL, *b = NULL, *c = NULL;
     int from = 0;
     vm->op_pos = vm->pos;
+    vm->op = -1;
+    if (vm->pos >= vm->n) return fail(vm, RWKV_ERR_FORMAT, "the pickle ends without STOP (truncated)");
     if ((st = read_uint(vm, 1, &u))) return st;
     vm->op = (int)u;
     switch (vm->op) {
