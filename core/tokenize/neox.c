@@ -79,6 +79,7 @@ typedef struct {
     unsigned char *cache_keys; // (NEOX_CACHE_KEY_BYTES)
     int *cache_ids;            // (NEOX_CACHE_IDS)
     size_t cache_n, cache_key_used, cache_ids_used;
+    const unsigned char *input; // the text being encoded, for offsets in messages
 } neox;
 
 static void neox_free(void *p) {
@@ -376,9 +377,9 @@ static rwkv_status encode_raw(neox *x, const unsigned char *s, size_t len, rwkv_
         st = encode_valid(x, s + run, i - run, needs_nfc, out);
         if (!st && x->byte_id[s[i]] < 0)
             return rwkv_error_set(RWKV_ERR_ARG,
-                                  "byte 0x%02x (not valid UTF-8) has no token in this vocabulary, "
+                                  "byte 0x%02x at offset %zu (not valid UTF-8) has no token in this vocabulary, "
                                   "so it cannot be encoded",
-                                  s[i]);
+                                  s[i], (size_t)(s + i - x->input));
         if (!st) st = rwkv_idvec_push(out, x->byte_id[s[i]]);
         run = ++i;
         needs_nfc = 0;
@@ -389,6 +390,7 @@ static rwkv_status encode_raw(neox *x, const unsigned char *s, size_t len, rwkv_
 
 static rwkv_status neox_encode(rwkv_tokenizer *t, const unsigned char *s, size_t len, rwkv_idvec *out) {
     neox *x = t->impl;
+    x->input = s;
     return split_added(x, x->raw_trie, s, len, encode_raw, out);
 }
 
