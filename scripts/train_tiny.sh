@@ -12,7 +12,7 @@ BIN=${RWKVSCOPE_BIN:-build/rwkvscope}
 DATA=${DATA:-tests/fixtures/tinyshakespeare.txt}
 OUT=results/train_tiny
 TARGET=2.0     # nats/byte on the held-out 10%
-STEPS=${STEPS:-1000}
+STEPS=${STEPS:-800}
 
 [ -x "$BIN" ] || make -j2 >/dev/null
 [ -f "$DATA" ] || DATA=../shared/datasets/tinyshakespeare.txt
