@@ -18,6 +18,7 @@ const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW,
 #define DEFAULT_SEED 42
 #define DEFAULT_EVAL_BATCHES 8
 #define DEFAULT_EVALS 10 // evaluations per run when --eval-every is not given
+#define PROGRESS_EVERY_S 10.0 // a progress line at least this often, besides evaluations
 
 static void usage(void) {
     printf("usage: rwkvscope train --data FILE --layers L --embd C --ctx T --batch B --steps N\n"
@@ -216,6 +217,7 @@ static int train_loop(const train_args *a, run *r) {
     int64_t steps = tr->o.steps, start = tr->opt->step;
     int64_t every = a->eval_every >= 0 ? a->eval_every : (steps / DEFAULT_EVALS > 0 ? steps / DEFAULT_EVALS : 1);
     double tokens = (double)tr->o.B * tr->o.T, t_train = 0, t0 = now_s(), loss = NAN, val = NAN;
+    double last_print = t0, last_val = NAN;
     int64_t saved = -1;
     for (int64_t s = start; s < steps; s++) {
         double ts = now_s();
@@ -231,17 +233,22 @@ static int train_loop(const train_args *a, run *r) {
         int last = done == steps, eval = last || (every > 0 && done % every == 0);
         val = NAN;
         if (eval && (st = rwkv_trainer_eval(tr, &val))) return cli_fail("train", st, NULL);
+        if (eval) last_val = val;
         double tps = tokens * (double)(done - start) / t_train;
-        fprintf(r->log, "%lld,%.6f,%s%.6f,%.6g,%.6g,%.0f,%.2f\n", (long long)done, loss, "", val, tr->last_lr,
+        fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.6g,%.0f,%.2f\n", (long long)done, loss, val, tr->last_lr,
                 tr->last_gnorm, tps, now_s() - t0);
-        if (!eval) continue;
-        fflush(r->log);
-        if ((st = rwkv_checkpoint_save(tr, a->out, "bytes"))) return cli_fail("train", st, "is the output directory writable?");
-        saved = done;
+        if (eval) {
+            fflush(r->log);
+            if ((st = rwkv_checkpoint_save(tr, a->out, "bytes")))
+                return cli_fail("train", st, "is the output directory writable?");
+            saved = done;
+        }
+        if (!eval && now_s() - last_print < PROGRESS_EVERY_S) continue;
+        last_print = now_s();
         char eta[32];
         fmt_duration(eta, sizeof eta, (now_s() - t0) / (double)(done - start) * (double)(steps - done));
-        fprintf(stderr, "step %lld/%lld | loss %.4f | val %.4f | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
-                (long long)steps, loss, val, tr->last_lr, tps, eta);
+        fprintf(stderr, "step %lld/%lld | loss %.4f | val %.4f%s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
+                (long long)steps, loss, last_val, eval ? "" : " (last)", tr->last_lr, tps, eta);
     }
     printf("trained %s: step %lld, train loss %.4f, val loss %.4f nats/token, %.0f tokens/s\n", a->out,
            (long long)steps, loss, val, tokens * (double)(steps - start) / t_train);
