@@ -488,6 +488,28 @@ START_TEST(test_resume_bitwise) {
     ck_assert_int_eq(rwkv_checkpoint_read_opts(bad, &cfg, &o2, &step), RWKV_ERR_FORMAT);
     ck_assert(strstr(rwkv_error_message(), "bad.optim.h5") != NULL);
     ck_assert_int_eq(rwkv_checkpoint_read_opts("/nonexistent/x.optim.h5", &cfg, &o2, &step), RWKV_ERR_IO);
+    // A truncated copy of the good state is refused with an error naming it.
+    char cut[512];
+    snprintf(cut, sizeof cut, "%s/cut.optim.h5", test_tmpdir());
+    FILE *in = fopen(path, "rb"), *outf = fopen(cut, "wb");
+    fseek(in, 0, SEEK_END);
+    long len = ftell(in);
+    fseek(in, 0, SEEK_SET);
+    char *bytes = malloc((size_t)len);
+    ck_assert(fread(bytes, 1, (size_t)len, in) == (size_t)len);
+    fwrite(bytes, 1, (size_t)len / 2, outf);
+    fclose(in), fclose(outf), free(bytes);
+    tc->o.steps = 20;
+    rwkv_status cst = rwkv_checkpoint_resume(tc, cut);
+    ck_assert_msg(cst == RWKV_ERR_FORMAT && strstr(rwkv_error_message(), "cut.optim.h5"), "truncated state: %d %s", cst,
+                  rwkv_error_message());
+    // A state for another shape is refused.
+    rwkv_model *other = init_model((rwkv_config){2, 16, 64, PATTERN_VOCAB}, 1);
+    rwkv_trainer *to;
+    ck_assert_int_eq(rwkv_trainer_alloc(&to, other, d, &o), RWKV_OK);
+    ck_assert_int_eq(rwkv_checkpoint_resume(to, path), RWKV_ERR_SHAPE);
+    rwkv_trainer_free(to);
+    rwkv_model_free(other);
     rwkv_trainer_free(ta), rwkv_trainer_free(tc);
     rwkv_model_free(a), rwkv_model_free(c);
     rwkv_data_free(d);
