@@ -59,6 +59,10 @@ rwkv_status rwkv_trainer_step(rwkv_trainer *tr, double *loss) {
 
 rwkv_status rwkv_trainer_eval(rwkv_trainer *tr, double *val_loss) {
     int64_t nw = rwkv_data_val_windows(tr->d, tr->o.T);
+    if (tr->d->n == tr->d->n_train) { // no held-out part (--val-frac 0): nothing to report
+        *val_loss = NAN;
+        return RWKV_OK;
+    }
     if (nw < 1) {
         *val_loss = NAN;
         return rwkv_error_set(RWKV_ERR_ARG, "%s: no held-out windows to evaluate", tr->d->source);

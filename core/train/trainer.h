@@ -33,7 +33,8 @@ void rwkv_trainer_free(rwkv_trainer *tr);
 // One update. A non-finite loss or gradient returns RWKV_ERR_NUMERIC with the step number
 // in the message and leaves the model and optimiser untouched.
 rwkv_status rwkv_trainer_step(rwkv_trainer *tr, double *loss);
-// Mean loss over the validation windows (eval_batches batches at most).
+// Mean loss over the validation windows (eval_batches batches at most); NAN when the data
+// has no held-out part.
 rwkv_status rwkv_trainer_eval(rwkv_trainer *tr, double *val_loss);
 
 #endif
