@@ -68,6 +68,13 @@ static double scaled_err_rr(const rwkv_real *a, const rwkv_real *b, size_t n) {
     return m;
 }
 
+// A pseudo-random value in [-1, 1), rounded to the engine's precision so that the float64
+// reference and the engine see the same inputs.
+static double rnd(uint64_t *s) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (rwkv_real)((double)(*s >> 11) / (double)(1ULL << 53) * 2 - 1);
+}
+
 static void load_grad_batch(rwkv_batch *b) {
     size_t ni, nt;
     int *in = test_h5_read_int(test_fixture("golden-grad.h5"), "/inputs", &ni);
@@ -117,6 +124,50 @@ START_TEST(test_grad_golden) {
     free(ref_loss);
     rwkv_train_free(t);
     rwkv_batch_free(&b);
+    rwkv_model_free(m);
+}
+END_TEST
+
+
+// A batch big enough for the threaded paths (B*T*C >= 2^15) gives the mean of the gradients
+// of its rows taken one at a time (small, single-threaded): loss = (1/B) sum_b loss_b.
+#define PAR_B 8
+#define PAR_T 160
+START_TEST(test_grad_parallel_equals_rows) {
+    rwkv_model *m = load_rand_model();
+    size_t total = m->table.total;
+    rwkv_batch big, one;
+    ck_assert_int_eq(rwkv_batch_alloc(&big, PAR_B, PAR_T), RWKV_OK);
+    ck_assert_int_eq(rwkv_batch_alloc(&one, 1, PAR_T), RWKV_OK);
+    uint64_t s = 99;
+    for (int i = 0; i < PAR_B * PAR_T; i++) {
+        big.inputs[i] = (int)((rnd(&s) + 1) / 2 * m->cfg.n_vocab) % m->cfg.n_vocab;
+        big.targets[i] = (int)((rnd(&s) + 1) / 2 * m->cfg.n_vocab) % m->cfg.n_vocab;
+    }
+    rwkv_train *tb, *t1;
+    ck_assert_int_eq(rwkv_train_alloc(&tb, m->cfg, PAR_B, PAR_T), RWKV_OK);
+    ck_assert_int_eq(rwkv_train_alloc(&t1, m->cfg, 1, PAR_T), RWKV_OK);
+    rwkv_real *g = calloc(total, sizeof *g), *gr = calloc(total, sizeof *gr);
+    double *sum = calloc(total, sizeof *sum), lb, l1, lsum = 0;
+    ck_assert_int_eq(rwkv_train_forward(tb, m, &big, &lb), RWKV_OK);
+    ck_assert_int_eq(rwkv_train_backward(tb, m, &big, g), RWKV_OK);
+    for (int b = 0; b < PAR_B; b++) {
+        memcpy(one.inputs, big.inputs + b * PAR_T, PAR_T * sizeof(int));
+        memcpy(one.targets, big.targets + b * PAR_T, PAR_T * sizeof(int));
+        ck_assert_int_eq(rwkv_train_forward(t1, m, &one, &l1), RWKV_OK);
+        ck_assert_int_eq(rwkv_train_backward(t1, m, &one, gr), RWKV_OK);
+        lsum += l1 / PAR_B;
+        for (size_t i = 0; i < total; i++) sum[i] += (double)gr[i] / PAR_B;
+    }
+    ck_assert_msg(fabs(lb - lsum) <= GRAD_TOL * lsum, "batch loss %.9g vs mean of rows %.9g", lb, lsum);
+    for (int i = 0; i < m->table.n; i++) {
+        const rwkv_param *p = &m->table.params[i];
+        double e = tensor_rel_err(g + p->offset, sum + p->offset, p->numel);
+        ck_assert_msg(e <= GRAD_TOL, "%s: batched gradient vs mean of rows: %.3g", p->name, e);
+    }
+    free(g), free(gr), free(sum);
+    rwkv_train_free(tb), rwkv_train_free(t1);
+    rwkv_batch_free(&big), rwkv_batch_free(&one);
     rwkv_model_free(m);
 }
 END_TEST
@@ -219,13 +270,6 @@ static void check_wkv_fd(wkv_case *w, double h) {
     ck_assert_msg(etd <= FD_TOL, "dtime_decay vs finite differences: %.3g", etd);
     ck_assert_msg(eu <= FD_TOL, "dtime_first vs finite differences: %.3g", eu);
     free(k), free(v), free(gy), free(y), free(p), free(d), free(dk), free(dv), free(fk), free(fv);
-}
-
-// A pseudo-random value in [-1, 1), rounded to the engine's precision so that the float64
-// reference and the engine see the same inputs.
-static double rnd(uint64_t *s) {
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (rwkv_real)((double)(*s >> 11) / (double)(1ULL << 53) * 2 - 1);
 }
 
 START_TEST(test_wkv_fd_random) {
@@ -741,6 +785,7 @@ static Suite *suite(void) {
     tcase_set_timeout(g, 60);
     tcase_add_test(g, test_grad_golden);
     tcase_add_test(g, test_forward_matches_inference);
+    tcase_add_test(g, test_grad_parallel_equals_rows);
     tcase_add_test(g, test_wkv_fd_random);
     tcase_add_test(g, test_wkv_golden_extreme);
     suite_add_tcase(s, g);
