@@ -104,6 +104,7 @@ START_TEST(test_grad_golden) {
     double lerr = fabs(loss - *ref_loss) / fmax(fabs(*ref_loss), 1e-6);
     ck_assert_msg(lerr <= GRAD_TOL, "loss %.10g vs golden %.10g (rel err %.3g)", loss, *ref_loss, lerr);
     rwkv_real *grad = calloc(m->table.total, sizeof *grad);
+    for (size_t i = 0; i < m->table.total; i++) grad[i] = NAN; // the backward must overwrite all
     ck_assert_int_eq(rwkv_train_backward(t, m, &b, grad), RWKV_OK);
     double worst = 0;
     const char *worst_name = "";

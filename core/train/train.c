@@ -227,10 +227,11 @@ static void mm_forward(rwkv_real *out, const rwkv_real *in, const rwkv_real *W, 
     rwkv_blas_matmul_nt(out, in, W, N, O, I, 0);
 }
 
-// dW (O, I) += dout (N, O)^T @ in (N, I); din (N, I) = dout @ W (if din != NULL).
+// dW (O, I) = dout (N, O)^T @ in (N, I); din (N, I) = dout @ W (if din != NULL).
+// Each matrix gradient is written once per backward, so dW is overwritten, not accumulated.
 static void mm_backward(rwkv_real *din, rwkv_real *dW, const rwkv_real *dout, const rwkv_real *in,
                         const rwkv_real *W, int N, int O, int I) {
-    rwkv_blas_gemm(1, 0, O, I, N, 1, dout, O, in, I, 1, dW, I);
+    rwkv_blas_gemm(1, 0, O, I, N, 1, dout, O, in, I, 0, dW, I);
     if (din) rwkv_blas_gemm(0, 0, N, I, O, 1, dout, O, W, I, 0, din, I);
 }
 
@@ -412,7 +413,7 @@ static void channel_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weight
     gate_backward(t->s1, t->s2, t->dx, a->fr, a->fv, NC); // s1 = d fv, s2 = d r
     relu_sq_par(t->sF, a->kp, NF);                         // relu(k)^2 again
     size_t lcf = lc * F;
-    rwkv_blas_gemm(1, 0, C, F, N, 1, t->s1, C, t->sF, F, 1, g->ffn_value + lcf, F); // dWv += dfv^T kk
+    rwkv_blas_gemm(1, 0, C, F, N, 1, t->s1, C, t->sF, F, 0, g->ffn_value + lcf, F); // dWv = dfv^T kk
     rwkv_blas_gemm(0, 0, N, F, C, 1, t->s1, C, w->ffn_value + lcf, F, 0, t->sF, F); // dkk = dfv Wv
     relu_sq_backward(t->sF, a->kp, NF);
     mm_backward(t->s3, g->ffn_key + lcf, t->sF, t->mk, w->ffn_key + lcf, N, F, C);
@@ -476,7 +477,10 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     if (!t->logits_valid || !b->targets)
         return rwkv_error_set(RWKV_ERR_ARG, "backward needs a forward with targets on the same batch first");
     int L = t->cfg.n_layer, C = t->cfg.n_embd, V = t->cfg.n_vocab, N = t->B * t->T;
-    memset(grad, 0, m->table.total * sizeof(rwkv_real));
+    for (int i = 0; i < m->table.n; i++) { // vectors and emb accumulate; matrices are overwritten
+        const rwkv_param *p = &m->table.params[i];
+        if (!p->is_matrix) memset(grad + p->offset, 0, p->numel * sizeof(rwkv_real));
+    }
     rwkv_weights g;
     rwkv_weights_bind(&g, grad, &m->table);
     cross_entropy_backward(t, b);
