@@ -5,6 +5,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/init.h"
 #include "core/train/trainer.h"
+#include "analyses/plot.h"
 
 #include <libgen.h>
 #include <math.h>
@@ -56,7 +57,7 @@ static void usage(void) {
            "  --log FILE         loss log (default: loss.csv beside -o)\n"
            "  --resume           continue the run saved at -o (hyperparameters from its state)\n"
            "  --force            overwrite an existing -o\n"
-           "  --plot             draw the loss curve (loss.png beside the log) with gnuplot\n"
+           "  --plot             draw the loss curve (loss-curve.png beside the log) with gnuplot\n"
            "  --threads N        threads for OpenMP and OpenBLAS (default: all cores)\n\n"
            "A NaN or inf in the loss or the gradients stops the run with the step number; the\n"
            "last checkpoint written stays as it was.\n\n"
@@ -205,11 +206,66 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// Draws loss.png from the log. Plotting lives in analyses/plot.h, which is not in this
-// build yet: say so and carry on (the log has the data).
+// Plotting lives in analyses/plot.h. Its implementation may not be in this build (it lands
+// with the analyses work): the weak reference is NULL then, and --plot says so instead of
+// failing. Once analyses/plot.c is in the library, the call below is used unchanged.
+#pragma weak rwkv_plot_lines
+
+// Reads the log back (a resumed run's log holds the whole run) and draws the mean training
+// loss per evaluation interval and the held-out loss at each evaluation into loss-curve.png
+// (the plot writes its data beside it as loss-curve.csv and its script as loss-curve.gp).
 static void plot_loss(const char *log_path) {
-    fprintf(stderr, "rwkvscope train: --plot: plotting is not available in this build yet; "
-                    "the data is in %s\n", log_path);
+    if (!rwkv_plot_lines) {
+        fprintf(stderr, "rwkvscope train: --plot: plotting is not available in this build; the data is in %s\n",
+                log_path);
+        return;
+    }
+    FILE *f = fopen(log_path, "r");
+    if (!f) {
+        fprintf(stderr, "rwkvscope train: --plot: cannot read %s\n", log_path);
+        return;
+    }
+    size_t cap = 64, n = 0, nrows = 0;
+    double *x = malloc(cap * sizeof *x), *y = malloc(2 * cap * sizeof *y), *tr = NULL;
+    double sum = 0;
+    long cnt = 0;
+    char line[512];
+    while (x && y && fgets(line, sizeof line, f)) {
+        long long step;
+        double loss, val;
+        if (sscanf(line, "%lld,%lf,%lf", &step, &loss, &val) != 3) continue; // the header
+        sum += loss, cnt++, nrows++;
+        if (!isfinite(val)) continue;
+        if (n == cap) {
+            cap *= 2;
+            double *nx = realloc(x, cap * sizeof *x), *ny = realloc(y, 2 * cap * sizeof *y);
+            if (nx) x = nx;
+            if (ny) y = ny;
+            if (!nx || !ny) break;
+        }
+        x[n] = (double)step, y[2 * n] = sum / cnt, y[2 * n + 1] = val; // interleaved, split below
+        n++, sum = 0, cnt = 0;
+    }
+    fclose(f);
+    if (!x || !y || !n) {
+        fprintf(stderr, "rwkvscope train: --plot: %s has no evaluated steps to plot (%zu rows)\n", log_path, nrows);
+        free(x), free(y);
+        return;
+    }
+    tr = malloc(2 * n * sizeof *tr);
+    if (tr) {
+        for (size_t i = 0; i < n; i++) tr[i] = y[2 * i], tr[n + i] = y[2 * i + 1];
+        char png[1200];
+        size_t stem = strlen(log_path); // loss.csv -> loss-curve.png (+ its data loss-curve.csv)
+        if (stem > 4 && !strcmp(log_path + stem - 4, ".csv")) stem -= 4;
+        snprintf(png, sizeof png, "%.*s-curve.png", (int)stem, log_path);
+        const char *names[2] = {"train", "held-out"}; // train: mean over each interval
+        rwkv_plot_opts o = {.title = "training loss", .xlabel = "step", .ylabel = "loss (nats/token)"};
+        rwkv_status rc = rwkv_plot_lines(png, &o, x, tr, (int)n, 2, names);
+        if (rc) fprintf(stderr, "rwkvscope train: --plot: %s\n", rwkv_error_message());
+        else fprintf(stderr, "plotted %s\n", png);
+    }
+    free(x), free(y), free(tr);
 }
 
 static int train_loop(const train_args *a, run *r) {

@@ -2,7 +2,7 @@
 # train_tiny.sh: the training demo of issue 5. Trains a 4-layer, C=128 byte-level RWKV-4 on
 # tinyshakespeare (90/10 split, ctx 128) and checks that the held-out loss reaches
 # TARGET nats/byte (a unigram model gets about 3.3). Budget: <= 10 minutes on 2 cores.
-# Writes results/train_tiny/: model.safetensors (+ model.optim.h5), loss.csv, loss.png
+# Writes results/train_tiny/: model.safetensors (+ model.optim.h5), loss.csv, loss-curve.png
 # when plotting is available, sample.txt, summary.txt.
 #   usage: scripts/train_tiny.sh [extra rwkvscope train options, e.g. --threads 2]
 set -euo pipefail
