@@ -56,6 +56,8 @@ static void usage(void) {
            "  -o FILE            model output (required); the optimiser state goes beside it\n"
            "  --log FILE         loss log (default: loss.csv beside -o)\n"
            "  --resume           continue the run saved at -o (hyperparameters from its state)\n"
+           "  --stop-at S        end this session after step S (checkpointed); the schedule\n"
+           "                     still runs to --steps, and --resume continues bit-identically\n"
            "  --force            overwrite an existing -o\n"
            "  --plot             draw the loss curve (loss-curve.png beside the log) with gnuplot\n"
            "  --threads N        threads for OpenMP and OpenBLAS (default: all cores)\n\n"
@@ -69,7 +71,7 @@ static void usage(void) {
 
 typedef struct {
     const char *data, *out, *log, *task, *schedule;
-    long layers, embd, ffn, ctx, batch, steps, warmup, eval_every, eval_batches, seed, threads;
+    long layers, embd, ffn, ctx, batch, steps, warmup, eval_every, eval_batches, seed, threads, stop_at;
     double lr, min_lr, wd, clip, beta1, beta2, eps, val_frac;
     int resume, force, plot, has_min_lr;
 } train_args;
@@ -96,7 +98,7 @@ static int parse(train_args *o, int argc, char **argv) {
         {"--ctx", 1, 1 << 20, &o->ctx}, {"--batch", 1, 1 << 16, &o->batch}, {"--steps", 1, 1L << 40, &o->steps},
         {"--warmup", 0, 1L << 40, &o->warmup}, {"--eval-every", 0, 1L << 40, &o->eval_every},
         {"--eval-batches", 0, 1 << 30, &o->eval_batches}, {"--seed", 0, 0x7fffffffL, &o->seed},
-        {"--threads", 0, 1024, &o->threads}};
+        {"--threads", 0, 1024, &o->threads}, {"--stop-at", 1, 1L << 40, &o->stop_at}};
     struct { const char *flag; double *dst; } reals[] = {
         {"--lr", &o->lr}, {"--min-lr", &o->min_lr}, {"--wd", &o->wd}, {"--clip", &o->clip},
         {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac}};
@@ -271,11 +273,12 @@ static void plot_loss(const char *log_path) {
 static int train_loop(const train_args *a, run *r) {
     rwkv_trainer *tr = r->tr;
     int64_t steps = tr->o.steps, start = tr->opt->step;
+    int64_t stop = a->stop_at > 0 && a->stop_at < steps ? a->stop_at : steps; // this session's end
     int64_t every = a->eval_every >= 0 ? a->eval_every : (steps / DEFAULT_EVALS > 0 ? steps / DEFAULT_EVALS : 1);
     double tokens = (double)tr->o.B * tr->o.T, t_train = 0, t0 = now_s(), loss = NAN, val = NAN;
     double last_print = t0, last_val = NAN;
     int64_t saved = -1;
-    for (int64_t s = start; s < steps; s++) {
+    for (int64_t s = start; s < stop; s++) {
         double ts = now_s();
         rwkv_status st = rwkv_trainer_step(tr, &loss);
         t_train += now_s() - ts;
@@ -286,7 +289,7 @@ static int train_loop(const train_args *a, run *r) {
             return CLI_FAIL;
         }
         int64_t done = s + 1;
-        int last = done == steps, eval = last || (every > 0 && done % every == 0);
+        int last = done == stop, eval = last || (every > 0 && done % every == 0);
         val = NAN;
         if (eval && (st = rwkv_trainer_eval(tr, &val))) return cli_fail("train", st, NULL);
         if (eval) last_val = val;
@@ -306,8 +309,14 @@ static int train_loop(const train_args *a, run *r) {
         fprintf(stderr, "step %lld/%lld | loss %.4f | val %.4f%s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
                 (long long)steps, loss, last_val, eval ? "" : " (last)", tr->last_lr, tps, eta);
     }
+    if (start >= stop) {
+        printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)start, (long long)stop);
+        return CLI_OK;
+    }
     printf("trained %s: step %lld, train loss %.4f, val loss %.4f nats/token, %.0f tokens/s\n", a->out,
-           (long long)steps, loss, val, tokens * (double)(steps - start) / t_train);
+           (long long)stop, loss, val, tokens * (double)(stop - start) / t_train);
+    if (stop < steps)
+        printf("stopped at step %lld of %lld: continue with --resume\n", (long long)stop, (long long)steps);
     return CLI_OK;
 }
 

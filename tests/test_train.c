@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if RWKV_REAL_BITS == 64
 #define GRAD_TOL 1e-9 // the bound for a float64 engine
@@ -705,6 +706,19 @@ END_TEST
 
 static int cli_has(const char *out, const char *what) { return out && strstr(out, what) != NULL; }
 
+static int same_bytes(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 START_TEST(test_cli_init) {
     char *out = NULL;
     const char *dir = test_tmpdir();
@@ -774,6 +788,36 @@ START_TEST(test_cli_train) {
     ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 30 --lr 1e30 --clip 0 -o %s/n.safetensors", data, common, dir), 1);
     ck_assert_msg(cli_has(out, "not finite") && cli_has(out, "step "), "%s", out);
     free(out);
+    // Through the CLI: 12 steps straight == --stop-at 6, then --resume, byte for byte.
+    char da[600], db[600];
+    snprintf(da, sizeof da, "%s/straight", dir);
+    snprintf(db, sizeof db, "%s/resumed", dir);
+    mkdir(da, 0755), mkdir(db, 0755);
+    const char *run = "--layers 1 --embd 16 --ctx 16 --batch 2 --lr 1e-2 --eval-every 3 --steps 12";
+    ck_assert_int_eq(test_cli(NULL, "train --data %s %s -o %s/m.safetensors", data, run, da), 0);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --stop-at 6 -o %s/m.safetensors", data, run, db), 0);
+    ck_assert_msg(cli_has(out, "stopped at step 6 of 12"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(NULL, "train --data %s %s --resume -o %s/m.safetensors", data, run, db), 0);
+    const char *files[] = {"m.safetensors", "m.optim.h5"};
+    for (int k = 0; k < 2; k++) {
+        char pa[700], pb[700];
+        snprintf(pa, sizeof pa, "%s/%s", da, files[k]);
+        snprintf(pb, sizeof pb, "%s/%s", db, files[k]);
+        if (k == 0) {
+            ck_assert_msg(same_bytes(pa, pb), "%s differs after --stop-at/--resume", files[k]);
+            continue;
+        }
+        int nd;
+        uint64_t da_dims[4], db_dims[4];
+        const char *dsets[] = {"/params", "/m", "/v"};
+        for (int j = 0; j < 3; j++) {
+            double *xa = test_h5_read(pa, dsets[j], &nd, da_dims), *xb = test_h5_read(pb, dsets[j], &nd, db_dims);
+            ck_assert(xa && xb && da_dims[0] == db_dims[0]);
+            ck_assert_msg(memcmp(xa, xb, da_dims[0] * sizeof(double)) == 0, "%s %s differs", files[k], dsets[j]);
+            free(xa), free(xb);
+        }
+    }
     ck_assert_int_eq(test_cli(&out, "train --task passkey %s --steps 10 -o %s/u.safetensors", common, dir), 1);
     ck_assert_msg(cli_has(out, "not available"), "%s", out);
     free(out);
