@@ -88,6 +88,14 @@ static int parse_real(const char *a, const char *flag, char **argv, int *i, int 
     return cli_parse_double("train", flag, argv[++*i], out) ? 1 : -2;
 }
 
+static int parse_schedule(const char *s, rwkv_schedule *out) {
+    if (!strcmp(s, "cosine")) *out = RWKV_SCHED_COSINE;
+    else if (!strcmp(s, "exp")) *out = RWKV_SCHED_EXP;
+    else if (!strcmp(s, "constant")) *out = RWKV_SCHED_CONSTANT;
+    else return 0;
+    return 1;
+}
+
 static int parse(train_args *o, int argc, char **argv) {
     rwkv_adamw_opts d = rwkv_adamw_defaults();
     *o = (train_args){.lr = d.lr, .wd = d.weight_decay, .clip = d.clip, .beta1 = d.beta1, .beta2 = d.beta2,
@@ -126,18 +134,15 @@ static int parse(train_args *o, int argc, char **argv) {
     }
     if (!o->out) { cli_usage_error("train", "no output: give -o model.safetensors"); return 0; }
     if (!o->data && !o->task) { cli_usage_error("train", "no data: give --data FILE"); return 0; }
+    rwkv_schedule sched;
+    if (!parse_schedule(o->schedule, &sched)) {
+        cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
+        return 0;
+    }
     if (!o->resume) {
         const char *miss = !o->layers ? "--layers" : !o->embd ? "--embd" : !o->ctx ? "--ctx" : !o->batch ? "--batch" : !o->steps ? "--steps" : NULL;
         if (miss) { cli_usage_error("train", "%s is required", miss); return 0; }
     }
-    return 1;
-}
-
-static int parse_schedule(const char *s, rwkv_schedule *out) {
-    if (!strcmp(s, "cosine")) *out = RWKV_SCHED_COSINE;
-    else if (!strcmp(s, "exp")) *out = RWKV_SCHED_EXP;
-    else if (!strcmp(s, "constant")) *out = RWKV_SCHED_CONSTANT;
-    else return 0;
     return 1;
 }
 
@@ -164,9 +169,8 @@ static rwkv_status load_data(const train_args *a, rwkv_data **out) {
 }
 
 static int setup_new(const train_args *a, run *r) {
-    rwkv_schedule sched;
-    if (!parse_schedule(a->schedule, &sched))
-        return cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", a->schedule);
+    rwkv_schedule sched = RWKV_SCHED_COSINE;
+    parse_schedule(a->schedule, &sched); // checked by parse()
     if (!cli_check_output("train", a->out, a->force)) return CLI_FAIL;
     rwkv_config cfg = {(int)a->layers, (int)a->embd, a->ffn ? (int)a->ffn : (int)(4 * a->embd), r->data->n_vocab};
     rwkv_trainer_opts o = {.B = (int)a->batch, .T = (int)a->ctx, .steps = a->steps, .seed = (unsigned long)a->seed,
