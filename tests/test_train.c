@@ -607,6 +607,9 @@ START_TEST(test_bad_hyperparameters) {
     o = tiny_opts(5);
     o.T = 8, o.B = 0;
     ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_ERR_ARG);
+    rwkv_train *huge = NULL;
+    ck_assert_int_eq(rwkv_train_alloc(&huge, m->cfg, 1 << 16, 1 << 20), RWKV_ERR_ARG);
+    ck_assert(huge == NULL);
     o.B = 2, o.steps = 0;
     ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_ERR_ARG);
     o.steps = 5, o.opt.lr = 0;

@@ -8,6 +8,7 @@
 #include "../compute/kernels.h"
 #include "wkv_grad.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,8 @@ rwkv_status rwkv_train_alloc(rwkv_train **out, rwkv_config cfg, int B, int T) {
     if (st) return st;
     if (B < 1 || T < 1)
         return rwkv_error_set(RWKV_ERR_ARG, "training needs batch >= 1 and ctx >= 1, got batch=%d ctx=%d", B, T);
+    if ((int64_t)B * T > INT_MAX / 4)
+        return rwkv_error_set(RWKV_ERR_ARG, "batch x ctx = %lld tokens per step is too large", (long long)B * T);
     rwkv_train *t = rwkv_calloc(1, sizeof *t, "training state");
     if (!t) return RWKV_ERR_NOMEM;
     t->cfg = cfg, t->B = B, t->T = T;
