@@ -7,8 +7,11 @@
 #include "matvec.h"
 #include "wkv.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define RWKV_MAX_PRODUCTS 3 // projections sharing one call of linear(): time-mix r, k, v
 
 const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
     "resid_in", "att_in", "att_r", "att_gate", "att_k", "att_v", "att_wkv", "att_out",
@@ -80,11 +83,31 @@ static rwkv_status tap(const chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
     return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
 }
 
-// out (n, N) = x (n, K) @ W^T, W the matrix of `field` at layer l.
-static void linear(const chunk *c, rwkv_real *out, const rwkv_real *x, const rwkv_real *W,
-                   const uint16_t *W16, int N, int K) {
-    if (c->bf16 && W16 && c->n == 1) rwkv_matvec_bf16(out, W16, x, N, K);
-    else rwkv_blas_matmul_nt(out, x, W, c->n, N, K, 0);
+// One projection of a chunk: out (n, N) = x (n, K) @ W^T; W16 is W in bf16, or NULL.
+typedef struct {
+    rwkv_real *out;
+    const rwkv_real *x;
+    const rwkv_real *W;
+    const uint16_t *W16;
+    int N, K;
+} product;
+
+// Independent projections of one chunk. A single token runs them all in one parallel
+// region of streaming matrix-vector kernels (bf16 weights when the chunk reads them); a
+// longer chunk runs one GEMM each.
+static void linear(const chunk *c, const product *p, int n_products) {
+    if (c->n > 1) {
+        for (int i = 0; i < n_products; i++)
+            rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, c->n, p[i].N, p[i].K, 0);
+        return;
+    }
+    rwkv_matvec_job jobs[RWKV_MAX_PRODUCTS];
+    assert(n_products <= RWKV_MAX_PRODUCTS);
+    for (int i = 0; i < n_products; i++) {
+        int b16 = c->bf16 && p[i].W16;
+        jobs[i] = (rwkv_matvec_job){p[i].out, b16 ? NULL : p[i].W, b16 ? p[i].W16 : NULL, p[i].x, p[i].N, p[i].K};
+    }
+    rwkv_matvec_multi(jobs, n_products);
 }
 
 #define W16(field, l, stride) (c->m->bf16 ? c->m->w16.field + (size_t)(l) * (stride) : NULL)
@@ -111,9 +134,10 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     rwkv_token_mix(ws->xv, ws->xln, xprev, w->att_mix_v + lc, n, C);
     rwkv_token_mix(ws->xr, ws->xln, xprev, w->att_mix_r + lc, n, C);
     memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
-    linear(c, ws->r, ws->xr, w->att_receptance + lcc, W16(att_receptance, l, (size_t)C * C), C, C);
-    linear(c, ws->k, ws->xk, w->att_key + lcc, W16(att_key, l, (size_t)C * C), C, C);
-    linear(c, ws->v, ws->xv, w->att_value + lcc, W16(att_value, l, (size_t)C * C), C, C);
+    product rkv[3] = {{ws->r, ws->xr, w->att_receptance + lcc, W16(att_receptance, l, (size_t)C * C), C, C},
+                      {ws->k, ws->xk, w->att_key + lcc, W16(att_key, l, (size_t)C * C), C, C},
+                      {ws->v, ws->xv, w->att_value + lcc, W16(att_value, l, (size_t)C * C), C, C}};
+    linear(c, rkv, 3);
     if ((st = tap(c, l, RWKV_TAP_ATT_R, ws->r))) return st;
     rwkv_sigmoid(ws->r, ws->r, nc); // r becomes the receptance gate sigmoid(r)
     if ((st = tap(c, l, RWKV_TAP_ATT_GATE, ws->r))) return st;
@@ -131,7 +155,8 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     if ((st = tap_state(c, l, RWKV_TAP_STATE_DEN, ws->tr_den, s->den + lc))) return st;
     if ((st = tap_state(c, l, RWKV_TAP_STATE_MAX, ws->tr_max, s->max + lc))) return st;
     rwkv_mul(ws->wkv, ws->r, ws->wkv, nc); // sigmoid(r) * wkv
-    linear(c, ws->out, ws->wkv, w->att_output + lcc, W16(att_output, l, (size_t)C * C), C, C);
+    product o = {ws->out, ws->wkv, w->att_output + lcc, W16(att_output, l, (size_t)C * C), C, C};
+    linear(c, &o, 1);
     if ((st = tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
@@ -149,14 +174,15 @@ static rwkv_status channel_mix(const chunk *c, int l, rwkv_state *s) {
     rwkv_token_mix(ws->xk, ws->xln, xprev, w->ffn_mix_k + lc, n, C);
     rwkv_token_mix(ws->xr, ws->xln, xprev, w->ffn_mix_r + lc, n, C);
     memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
-    linear(c, ws->r, ws->xr, w->ffn_receptance + (size_t)l * C * C,
-           W16(ffn_receptance, l, (size_t)C * C), C, C);
+    product rk[2] = {{ws->r, ws->xr, w->ffn_receptance + (size_t)l * C * C, W16(ffn_receptance, l, (size_t)C * C), C, C},
+                     {ws->fk, ws->xk, w->ffn_key + (size_t)l * F * C, W16(ffn_key, l, (size_t)F * C), F, C}};
+    linear(c, rk, 2);
     rwkv_sigmoid(ws->r, ws->r, nc);
     if ((st = tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
-    linear(c, ws->fk, ws->xk, w->ffn_key + (size_t)l * F * C, W16(ffn_key, l, (size_t)F * C), F, C);
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F); // relu(W_k x')^2
     if ((st = tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
-    linear(c, ws->out, ws->fk, w->ffn_value + (size_t)l * C * F, W16(ffn_value, l, (size_t)C * F), C, F);
+    product fv = {ws->out, ws->fk, w->ffn_value + (size_t)l * C * F, W16(ffn_value, l, (size_t)C * F), C, F};
+    linear(c, &fv, 1);
     rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
     if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
     if ((st = tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
@@ -176,7 +202,8 @@ static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode
     int tapped_logits = tapped(c, L, RWKV_TAP_LOGITS);
     if (mode == RWKV_LOGITS_ALL) {
         rwkv_layernorm(ws->xln, ws->x, m->w.ln_out_w, m->w.ln_out_b, c->n, C);
-        linear(c, logits, ws->xln, m->w.head, h16, V, C);
+        product hd = {logits, ws->xln, m->w.head, h16, V, C};
+        linear(c, &hd, 1);
         return tap(c, L, RWKV_TAP_LOGITS, logits);
     }
     chunk one = *c;
@@ -186,7 +213,8 @@ static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode
         if (!tapped_logits && (!last || mode == RWKV_LOGITS_NONE)) continue;
         rwkv_real *dst = (last && mode == RWKV_LOGITS_LAST) ? logits : ws->logit_row;
         rwkv_layernorm(ws->xlast, ws->x + (size_t)t * C, m->w.ln_out_w, m->w.ln_out_b, 1, C);
-        linear(&one, dst, ws->xlast, m->w.head, h16, V, C);
+        product hd = {dst, ws->xlast, m->w.head, h16, V, C};
+        linear(&one, &hd, 1);
         one.pos = c->pos + t;
         if ((st = tap(&one, L, RWKV_TAP_LOGITS, dst))) return st;
     }
