@@ -1,10 +1,17 @@
 // kernels.c: layernorm, token shift and the element-wise ops.
+// A parallel chunk (T = 512 tokens) spends most of its time in GEMMs, but these loops are
+// single passes over (T, C) arrays and were ~8% of it on one thread; they split over rows
+// between threads when the array is large. One token stays on one thread: a parallel
+// region costs more than the loop.
 #include "kernels.h"
 
 #include <math.h>
 
+#define RWKV_PAR_MIN_ELEMS (1 << 16) // elements below which a loop stays on one thread
+
 void rwkv_layernorm(rwkv_real *out, const rwkv_real *x, const rwkv_real *w, const rwkv_real *b,
                     int T, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)T * C >= RWKV_PAR_MIN_ELEMS)
     for (int t = 0; t < T; t++) {
         const rwkv_real *xt = x + (size_t)t * C;
         rwkv_real *ot = out + (size_t)t * C;
@@ -20,6 +27,7 @@ void rwkv_layernorm(rwkv_real *out, const rwkv_real *x, const rwkv_real *w, cons
 
 void rwkv_token_mix(rwkv_real *out, const rwkv_real *x, const rwkv_real *prev,
                     const rwkv_real *mix, int T, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)T * C >= RWKV_PAR_MIN_ELEMS)
     for (int t = 0; t < T; t++) {
         const rwkv_real *xt = x + (size_t)t * C;
         const rwkv_real *xp = t ? xt - C : prev;
@@ -29,10 +37,12 @@ void rwkv_token_mix(rwkv_real *out, const rwkv_real *x, const rwkv_real *prev,
 }
 
 void rwkv_sigmoid(rwkv_real *out, const rwkv_real *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) out[i] = 1 / (1 + RWKV_EXP(-x[i]));
 }
 
 void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
         rwkv_real r = x[i] > 0 ? x[i] : 0;
         out[i] = r * r;
@@ -40,10 +50,12 @@ void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n) {
 }
 
 void rwkv_mul(rwkv_real *out, const rwkv_real *a, const rwkv_real *b, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
 }
 
 void rwkv_add_inplace(rwkv_real *x, const rwkv_real *y, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 

@@ -1,0 +1,121 @@
+// test_matvec.c: the streaming matrix-vector kernels of the sequential path against a
+// float64 sum over the same weights (bf16 weights widened exactly), for shapes that exercise
+// the 4-row blocks, the column tails and the split of several products between threads.
+#include "core/compute/matvec.h"
+
+#include <check.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Unit roundoff of the compute type: bf16 weights are widened and summed in rwkv_real.
+#if RWKV_REAL_BITS == 64
+#define UNIT_ROUNDOFF 0x1p-53
+#else
+#define UNIT_ROUNDOFF 0x1p-24
+#endif
+
+static double widen(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double uniform(void) { // in [-1, 1)
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+typedef struct {
+    rwkv_real *W, *x, *out;
+    uint16_t *W16;
+    int N, K;
+} problem;
+
+static problem make(int N, int K) {
+    problem p = {malloc((size_t)N * K * sizeof(rwkv_real)), malloc((size_t)K * sizeof(rwkv_real)),
+                 malloc((size_t)N * sizeof(rwkv_real)), malloc((size_t)N * K * 2), N, K};
+    for (size_t i = 0; i < (size_t)N * K; i++) {
+        p.W[i] = (rwkv_real)uniform();
+        float f = (float)uniform();
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        p.W16[i] = (uint16_t)(u >> 16); // any bf16 value: truncation is fine for a test input
+    }
+    for (int j = 0; j < K; j++) p.x[j] = (rwkv_real)uniform();
+    return p;
+}
+
+static void drop(problem *p) { free(p->W), free(p->x), free(p->out), free(p->W16); }
+
+// Every output within the worst-case error of a K-term float sum: gamma_K * sum |w x|
+// (Higham, Accuracy and Stability, eq. 3.5, for any summation order). A wrong row, a lost
+// tail column or a stale output is off by a whole |w x| term, far beyond this.
+static void check(const problem *p, int bf16) {
+    double gamma = p->K * UNIT_ROUNDOFF / (1 - p->K * UNIT_ROUNDOFF);
+    for (int i = 0; i < p->N; i++) {
+        double exact = 0, mag = 0;
+        for (int j = 0; j < p->K; j++) {
+            size_t o = (size_t)i * p->K + j;
+            double w = bf16 ? widen(p->W16[o]) : p->W[o];
+            exact += w * p->x[j];
+            mag += fabs(w * p->x[j]);
+        }
+        ck_assert_msg(fabs(p->out[i] - exact) <= gamma * mag, "row %d of %dx%d%s: %g vs %g", i, p->N, p->K,
+                      bf16 ? " bf16" : "", (double)p->out[i], exact);
+    }
+}
+
+static const int SHAPES[][2] = {{1, 1}, {3, 17}, {37, 53}, {64, 768}, {129, 100}, {768, 3072}};
+#define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
+
+START_TEST(test_single_products) {
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        for (int s = 0; s < N_SHAPES; s++) {
+            problem p = make(SHAPES[s][0], SHAPES[s][1]);
+            rwkv_matvec_f32(p.out, p.W, p.x, p.N, p.K);
+            check(&p, 0);
+            rwkv_matvec_bf16(p.out, p.W16, p.x, p.N, p.K);
+            check(&p, 1);
+            drop(&p);
+        }
+    }
+}
+END_TEST
+
+// Several products of different shapes and weight types in one call, as the time-mix and
+// channel-mix use them.
+START_TEST(test_multi_products) {
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        problem p[3] = {make(37, 53), make(130, 53), make(5, 200)};
+        rwkv_matvec_job jobs[3];
+        for (int i = 0; i < 3; i++)
+            jobs[i] = (rwkv_matvec_job){p[i].out, i == 1 ? NULL : p[i].W, i == 1 ? p[i].W16 : NULL, p[i].x, p[i].N, p[i].K};
+        for (int i = 0; i < 3; i++)
+            for (int r = 0; r < p[i].N; r++) p[i].out[r] = (rwkv_real)NAN; // every row must be written
+        rwkv_matvec_multi(jobs, 3);
+        for (int i = 0; i < 3; i++) {
+            check(&p[i], i == 1);
+            drop(&p[i]);
+        }
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("matvec");
+    TCase *tc = tcase_create("kernels");
+    tcase_add_test(tc, test_single_products);
+    tcase_add_test(tc, test_multi_products);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
