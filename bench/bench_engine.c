@@ -1,23 +1,29 @@
 // bench_engine.c: inference speed of a RWKV-4-Pile-169M-shaped random model, set against
-// this machine's measured limits (read bandwidth and sgemm throughput). Prints medians;
-// never fails on timing.
+// this machine's measured limits (read bandwidth and sgemm throughput). The machine may be
+// shared, so every round measures the limits and the figures back to back, and the ratios
+// are medians of per-round ratios. Prints medians; never fails on timing.
 #include "bench_util.h"
 
 #include "core/compute/blas.h"
 #include "core/compute/forward.h"
 #include "core/compute/matvec.h"
 #include "core/model/model.h"
+#include "core/train/train.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define RUNS 5
-#define SEQ_TOKENS 16
+#define RUNS 5                // rounds; every figure is a median over them
+#define SEQ_TOKENS 16         // sequential tokens timed per round
 #define BW_BYTES (1ull << 30) // the read-bandwidth array: 1 GiB
+#define SGEMM_REPS 20         // sgemm calls timed per round
+#define RSS_SHORT 32          // sequential runs whose peak RSS must agree
+#define RSS_LONG 256
 
 static const rwkv_config PILE_169M = {.n_layer = 12, .n_embd = 768, .n_ffn = 3072, .n_vocab = 50277};
 
@@ -30,85 +36,129 @@ static void fill_random(rwkv_model *m) {
     rwkv_model_refresh(m);
 }
 
-// GB/s reading a 1 GiB float array with all threads.
-static double measure_bandwidth(void) {
-    size_t n = BW_BYTES / sizeof(float);
-    float *a = malloc(BW_BYTES);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) a[i] = (float)(i & 7);
-    double t[RUNS];
-    volatile float sink = 0;
-    for (int r = 0; r < RUNS; r++) {
-        double t0 = bench_now();
-        float sum = 0;
-#pragma omp parallel for simd reduction(+ : sum) schedule(static)
-        for (size_t i = 0; i < n; i++) sum += a[i];
-        t[r] = bench_now() - t0;
-        sink += sum;
+// Sum of a[0, n) with AVX-512 loads and four independent accumulators, so the loop is
+// limited by memory, not by the latency of one add chain.
+__attribute__((target("avx512f")))
+static float sum_avx512(const float *a, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(a + i));
+        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(a + i + 16));
+        s2 = _mm512_add_ps(s2, _mm512_loadu_ps(a + i + 32));
+        s3 = _mm512_add_ps(s3, _mm512_loadu_ps(a + i + 48));
     }
-    free(a);
-    return BW_BYTES / bench_median(t, RUNS) / 1e9;
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) sum += a[i];
+    return sum;
+}
+
+static float sum_plain(const float *a, size_t n) {
+    float s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j];
+    for (; i < n; i++) s[0] += a[i];
+    return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+// GB/s of one read of the whole array, every thread summing its contiguous share.
+static double read_bandwidth(const float *a, size_t n) {
+    int avx512 = __builtin_cpu_supports("avx512f");
+    float total = 0;
+    double t0 = bench_now();
+#pragma omp parallel reduction(+ : total)
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t i0 = n * id / nt, i1 = n * (id + 1) / nt;
+        total += avx512 ? sum_avx512(a + i0, i1 - i0) : sum_plain(a + i0, i1 - i0);
+    }
+    double dt = bench_now() - t0;
+    volatile float sink = total; // keep the sum alive
+    (void)sink;
+    return n * sizeof(float) / dt / 1e9;
 }
 
 // sgemm GFLOP/s at M=512, N=K=768, the shape of a T=512 projection.
-static double measure_sgemm(void) {
+static double sgemm_gflops(const float *a, const float *b, float *c) {
     int M = 512, N = 768, K = 768;
-    float *a = calloc((size_t)M * K, 4), *b = calloc((size_t)N * K, 4), *c = calloc((size_t)M * N, 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 13) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 7) * 0.01f;
-    double t[RUNS];
-    for (int r = 0; r < RUNS; r++) {
-        int reps = 20;
-        double t0 = bench_now();
-        for (int q = 0; q < reps; q++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-        t[r] = (bench_now() - t0) / reps;
-    }
-    free(a); free(b); free(c);
-    return 2.0 * M * N * K / bench_median(t, RUNS) / 1e9;
+    double t0 = bench_now();
+    for (int q = 0; q < SGEMM_REPS; q++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+    return 2.0 * M * N * K * SGEMM_REPS / (bench_now() - t0) / 1e9;
 }
 
-// Median ms per token over RUNS runs of SEQ_TOKENS tokens each (after a warm-up).
-static double seq_ms_per_token(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits) {
-    int tok[SEQ_TOKENS];
-    for (int i = 0; i < SEQ_TOKENS; i++) tok[i] = (i * 7919) % m->cfg.n_vocab;
-    rwkv_forward_seq(m, s, tok, 2, logits, RWKV_LOGITS_LAST, NULL, ws);
-    double t[RUNS];
-    for (int r = 0; r < RUNS; r++) {
-        double t0 = bench_now();
-        for (int i = 0; i < SEQ_TOKENS; i++) rwkv_forward_seq(m, s, tok + i, 1, logits, RWKV_LOGITS_LAST, NULL, ws);
-        t[r] = (bench_now() - t0) / SEQ_TOKENS * 1e3;
+// ms per token over SEQ_TOKENS sequential tokens; -1 on an engine error.
+static double seq_ms(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits) {
+    double t0 = bench_now();
+    for (int i = 0; i < SEQ_TOKENS; i++) {
+        int tok = (i * 7919) % m->cfg.n_vocab;
+        if (rwkv_forward_seq(m, s, &tok, 1, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
     }
-    return bench_median(t, RUNS);
+    return (bench_now() - t0) / SEQ_TOKENS * 1e3;
 }
 
-static double par_tokens_per_s(const rwkv_model *m, int T, rwkv_real *logits) {
-    rwkv_workspace *ws;
-    rwkv_state *s;
-    rwkv_workspace_alloc(&ws, m->cfg, T);
-    rwkv_state_alloc(&s, m->cfg);
-    int *tok = malloc((size_t)T * sizeof *tok);
-    for (int i = 0; i < T; i++) tok[i] = (i * 7919) % m->cfg.n_vocab;
-    double t[RUNS];
-    rwkv_forward_par(m, s, tok, T, logits, RWKV_LOGITS_LAST, NULL, ws); // warm-up
-    for (int r = 0; r < RUNS; r++) {
-        rwkv_state_reset(s);
-        double t0 = bench_now();
-        rwkv_forward_par(m, s, tok, T, logits, RWKV_LOGITS_LAST, NULL, ws);
-        t[r] = bench_now() - t0;
+// The same weight traffic as one sequential token through OpenBLAS sgemv, one call per
+// matrix (what the engine did before its own kernels), in ms.
+static double sgemv_ms(const rwkv_model *m, rwkv_real *x, rwkv_real *y) {
+    const rwkv_weights *w = &m->w;
+    int C = m->cfg.n_embd, F = m->cfg.n_ffn;
+    size_t cc = (size_t)C * C, fc = (size_t)F * C;
+    double t0 = bench_now();
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const rwkv_real *sq[] = {w->att_receptance, w->att_key, w->att_value, w->att_output, w->ffn_receptance};
+        for (int i = 0; i < 5; i++) rwkv_blas_matvec(y, sq[i] + l * cc, x, C, C);
+        rwkv_blas_matvec(y, w->ffn_key + l * fc, x, F, C);
+        rwkv_blas_matvec(y, w->ffn_value + l * fc, x, C, F);
     }
-    free(tok);
-    rwkv_workspace_free(ws);
-    rwkv_state_free(s);
-    return T / bench_median(t, RUNS);
+    rwkv_blas_matvec(y, w->head, x, m->cfg.n_vocab, C);
+    return (bench_now() - t0) * 1e3;
+}
+
+// The same products through the engine's kernels, grouped as the engine groups them
+// (time-mix r,k,v; output; channel-mix r,k; value; head), in ms. fp32 or bf16 weights.
+static double kernels_ms(const rwkv_model *m, const uint16_t *bf16, rwkv_real *x, rwkv_real *y) {
+    const rwkv_weights *w = &m->w;
+    const rwkv_weights16 *h = &m->w16;
+    int C = m->cfg.n_embd, F = m->cfg.n_ffn, b = bf16 != NULL;
+    size_t cc = (size_t)C * C, fc = (size_t)F * C;
+    rwkv_real *y2 = y + F, *y3 = y + 2 * F; // disjoint outputs within the (V) buffer
+    double t0 = bench_now();
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+#define JOB(out, f, n, k, stride) {out, b ? NULL : w->f + l * (stride), b ? h->f + l * (stride) : NULL, x, n, k}
+        rwkv_matvec_job rkv[3] = {JOB(y, att_receptance, C, C, cc), JOB(y2, att_key, C, C, cc), JOB(y3, att_value, C, C, cc)};
+        rwkv_matvec_job o = JOB(y, att_output, C, C, cc);
+        rwkv_matvec_job rk[2] = {JOB(y, ffn_receptance, C, C, cc), JOB(y2, ffn_key, F, C, fc)};
+        rwkv_matvec_job v = JOB(y, ffn_value, C, F, fc);
+#undef JOB
+        rwkv_matvec_multi(rkv, 3);
+        rwkv_matvec_multi(&o, 1);
+        rwkv_matvec_multi(rk, 2);
+        rwkv_matvec_multi(&v, 1);
+    }
+    if (b) rwkv_matvec_bf16(y, h->head, x, m->cfg.n_vocab, C);
+    else rwkv_matvec_f32(y, w->head, x, m->cfg.n_vocab, C);
+    return (bench_now() - t0) * 1e3;
+}
+
+// tokens/s of one parallel call over T tokens; -1 on an engine error.
+static double par_tps(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, int T,
+                      rwkv_real *logits) {
+    rwkv_state_reset(s);
+    double t0 = bench_now();
+    if (rwkv_forward_par(m, s, tok, T, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
+    return T / (bench_now() - t0);
 }
 
 // Peak RSS (MiB) of a child that runs n sequential tokens: the parent's peak must not mix in.
+// The child runs on one thread: libgomp's thread pool does not survive fork().
 static double seq_rss_child(const rwkv_model *m, int n) {
     int fd[2];
     if (pipe(fd)) return -1;
+    fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
+        omp_set_num_threads(1);
         rwkv_workspace *ws;
         rwkv_state *s;
         rwkv_workspace_alloc(&ws, m->cfg, 1);
@@ -137,45 +187,110 @@ static size_t matrix_bytes(const rwkv_model *m, size_t elem) {
     return n * elem;
 }
 
+static double med(double *v) { return bench_median(v, RUNS); }
+
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv);
+    rwkv_train_prefer_passive_wait(argv); // spinning waits collapse on a shared machine
+    const char *wait = getenv("OMP_WAIT_POLICY");
     printf("engine bench: RWKV-4-Pile-169M shape (L=12, C=768, F=3072, V=50277), random weights\n");
-    printf("threads: %d; OpenBLAS core: %s (%s); bf16 matvec: %s\n", omp_get_max_threads(),
-           rwkv_blas_corename(), rwkv_blas_core_note(), rwkv_matvec_bf16_path());
-    double bw = measure_bandwidth(), gf = measure_sgemm();
-    printf("machine limits: read bandwidth %.1f GB/s (1 GiB array); sgemm %.0f GFLOP/s (M=512, N=K=768)\n", bw, gf);
+    printf("threads: %d; OMP_WAIT_POLICY=%s; OpenBLAS core: %s (%s); matvec kernels: %s\n",
+           omp_get_max_threads(), wait ? wait : "(default)", rwkv_blas_corename(),
+           rwkv_blas_core_note(), rwkv_matvec_bf16_path());
+    double load[3] = {0};
+    if (getloadavg(load, 3) > 0) printf("machine load average at start: %.2f\n", load[0]);
+    fflush(stdout);
+
     rwkv_model *m;
-    if (rwkv_model_alloc(&m, PILE_169M)) { fprintf(stderr, "%s\n", rwkv_error_message()); return 1; }
-    fill_random(m);
-    rwkv_workspace *ws;
-    rwkv_state *s;
-    rwkv_workspace_alloc(&ws, m->cfg, 1);
-    rwkv_state_alloc(&s, m->cfg);
-    rwkv_real *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
-    double fp32_floor = matrix_bytes(m, 4) / (bw * 1e9) * 1e3;
-    double ms32 = seq_ms_per_token(m, ws, s, logits);
-    printf("sequential fp32: %.2f ms/token (median of %d x %d tokens); floor %.2f ms (%.0f MB / bandwidth); ratio %.2fx (target <= 1.2x)\n",
-           ms32, RUNS, SEQ_TOKENS, fp32_floor, matrix_bytes(m, 4) / 1e6, ms32 / fp32_floor);
-    rwkv_model_use_bf16(m);
-    double bf16_floor = matrix_bytes(m, 2) / (bw * 1e9) * 1e3;
-    double ms16 = seq_ms_per_token(m, ws, s, logits);
-    printf("sequential bf16: %.2f ms/token; floor %.2f ms; ratio %.2fx (target <= 1.3x)\n", ms16, bf16_floor, ms16 / bf16_floor);
-    free(m->bf16);
-    m->bf16 = NULL;
-    double flops_per_token = 2.0 * (matrix_bytes(m, 1) - (size_t)m->cfg.n_vocab * m->cfg.n_embd);
-    double ceiling = gf * 1e9 / flops_per_token;
-    int Ts[] = {512, 2048};
-    for (int i = 0; i < 2; i++) {
-        double tps = par_tokens_per_s(m, Ts[i], logits);
-        printf("parallel T=%d: %.0f tokens/s (last-position logits); ceiling %.0f tok/s at sgemm speed; %.0f%% of it (target >= 60%% at T=512)\n",
-               Ts[i], tps, ceiling, 100 * tps / ceiling);
+    if (rwkv_model_alloc(&m, PILE_169M) || (fill_random(m), 0)) {
+        fprintf(stderr, "%s\n", rwkv_error_message());
+        return 1;
     }
-    double r64 = seq_rss_child(m, 64), r512 = seq_rss_child(m, 512);
-    printf("peak RSS: %.0f MiB (this process); sequential run 64 tokens %.0f MiB, 512 tokens %.0f MiB (flat: %s)\n",
-           bench_peak_rss_mib(), r64, r512, r512 <= r64 * 1.01 + 1 ? "yes" : "NO");
-    free(logits);
-    rwkv_workspace_free(ws);
+    double rs = seq_rss_child(m, RSS_SHORT), rl = seq_rss_child(m, RSS_LONG); // fp32, before big buffers
+    if (rwkv_model_use_bf16(m)) {
+        fprintf(stderr, "%s\n", rwkv_error_message());
+        return 1;
+    }
+    uint16_t *bf16 = m->bf16; // toggled: the sequential path reads bf16 when m->bf16 is set
+    int C = m->cfg.n_embd, V = m->cfg.n_vocab, Tmax = 2048;
+    rwkv_workspace *ws1, *wsT;
+    rwkv_state *s;
+    rwkv_workspace_alloc(&ws1, m->cfg, 1);
+    rwkv_workspace_alloc(&wsT, m->cfg, Tmax);
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_real *logits = malloc((size_t)V * sizeof *logits), *x = calloc((size_t)m->cfg.n_ffn, sizeof *x);
+    int *tok = malloc((size_t)Tmax * sizeof *tok);
+    for (int i = 0; i < Tmax; i++) tok[i] = (i * 7919) % V;
+    for (int i = 0; i < C; i++) x[i] = (rwkv_real)(i % 17) * 0.01f;
+    size_t nbw = BW_BYTES / sizeof(float);
+    float *bw_a = malloc(BW_BYTES);
+    float *ga = calloc(512 * 768, 4), *gb = calloc(768 * 768, 4), *gc = calloc(512 * 768, 4);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nbw; i++) bw_a[i] = (float)(i & 7);
+    for (int i = 0; i < 512 * 768; i++) ga[i] = (float)(i % 13) * 0.01f;
+    for (int i = 0; i < 768 * 768; i++) gb[i] = (float)(i % 7) * 0.01f;
+
+    double bytes32 = (double)matrix_bytes(m, 4), bytes16 = (double)matrix_bytes(m, 2);
+    double flops_per_token = 2.0 * ((double)matrix_bytes(m, 1) - (double)V * C); // layer matrices
+    double bw[RUNS], gf[RUNS], ms32[RUNS], ms16[RUNS], gemv[RUNS], k32[RUNS], k16[RUNS], tps[2][RUNS];
+    double r32[RUNS], r16[RUNS], rgemv[RUNS], rk32[RUNS], rk16[RUNS], rpar[2][RUNS];
+    m->bf16 = NULL;
+    seq_ms(m, ws1, s, logits); // warm-up: page in the weights
+    par_tps(m, wsT, s, tok, 512, logits);
+    for (int r = 0; r < RUNS; r++) { // one round: limits and figures back to back
+        bw[r] = read_bandwidth(bw_a, nbw);
+        gf[r] = sgemm_gflops(ga, gb, gc);
+        m->bf16 = NULL;
+        ms32[r] = seq_ms(m, ws1, s, logits);
+        gemv[r] = sgemv_ms(m, x, logits);
+        k32[r] = kernels_ms(m, NULL, x, logits);
+        k16[r] = kernels_ms(m, bf16, x, logits);
+        m->bf16 = bf16;
+        ms16[r] = seq_ms(m, ws1, s, logits);
+        m->bf16 = NULL;
+        tps[0][r] = par_tps(m, wsT, s, tok, 512, logits);
+        tps[1][r] = par_tps(m, wsT, s, tok, 2048, logits);
+        double ceiling = gf[r] * 1e9 / flops_per_token; // tokens/s if every GEMM ran at sgemm speed
+        r32[r] = ms32[r] / (bytes32 / (bw[r] * 1e9) * 1e3);
+        r16[r] = ms16[r] / (bytes16 / (bw[r] * 1e9) * 1e3);
+        rgemv[r] = gemv[r] / k32[r];
+        rk32[r] = k32[r] / (bytes32 / (bw[r] * 1e9) * 1e3);
+        rk16[r] = k16[r] / (bytes16 / (bw[r] * 1e9) * 1e3);
+        rpar[0][r] = tps[0][r] / ceiling;
+        rpar[1][r] = tps[1][r] / ceiling;
+        fprintf(stderr, "round %d/%d: %.1f GB/s, %.0f GFLOP/s, fp32 %.1f ms, bf16 %.1f ms, T=512 %.0f tok/s\n",
+                r + 1, RUNS, bw[r], gf[r], ms32[r], ms16[r], tps[0][r]);
+        if (ms32[r] < 0 || ms16[r] < 0 || tps[0][r] < 0 || tps[1][r] < 0) {
+            fprintf(stderr, "engine error: %s\n", rwkv_error_message());
+            return 1;
+        }
+    }
+    double BW = med(bw), GF = med(gf);
+    printf("machine limits: read bandwidth %.1f GB/s (1 GiB array, AVX-512 loads, all threads); "
+           "sgemm %.0f GFLOP/s (M=512, N=K=768)\n", BW, GF);
+    printf("medians of %d rounds; ratios are medians of per-round ratios to that round's limit\n", RUNS);
+    printf("sequential fp32: %.2f ms/token; floor %.2f ms (%.0f MB / bandwidth); ratio %.2fx (target <= 1.2x)\n",
+           med(ms32), bytes32 / (BW * 1e9) * 1e3, bytes32 / 1e6, med(r32));
+    printf("  its products alone: engine kernels %.2f ms (%.2fx floor); OpenBLAS sgemv, one call per matrix, "
+           "%.2f ms (%.2fx the kernels)\n", med(k32), med(rk32), med(gemv), med(rgemv));
+    printf("sequential bf16: %.2f ms/token; floor %.2f ms (%.0f MB / bandwidth); ratio %.2fx (target <= 1.3x)\n",
+           med(ms16), bytes16 / (BW * 1e9) * 1e3, bytes16 / 1e6, med(r16));
+    printf("  its products alone: %.2f ms (%.2fx floor)\n", med(k16), med(rk16));
+    int Ts[2] = {512, 2048};
+    for (int i = 0; i < 2; i++)
+        printf("parallel T=%d: %.0f tokens/s (last-position logits); ceiling %.0f tok/s at sgemm speed; "
+               "%.0f%% of it%s\n", Ts[i], med(tps[i]), GF * 1e9 / flops_per_token, 100 * med(rpar[i]),
+               i == 0 ? " (target >= 60%)" : "");
+    printf("peak RSS: sequential run of %d tokens %.0f MiB, of %d tokens %.0f MiB (flat: %s); "
+           "fp32 weights %.0f MiB; this bench %.0f MiB (also holds the 1 GiB bandwidth array and bf16 weights)\n",
+           RSS_SHORT, rs, RSS_LONG, rl, rl <= rs * 1.01 + 1 ? "yes" : "NO", m->table.total * sizeof(rwkv_real) / 1048576.0,
+           bench_peak_rss_mib());
+    if (getloadavg(load, 3) > 0) printf("machine load average at end: %.2f\n", load[0]);
+    free(bw_a); free(ga); free(gb); free(gc); free(logits); free(x); free(tok);
+    rwkv_workspace_free(ws1);
+    rwkv_workspace_free(wsT);
     rwkv_state_free(s);
+    m->bf16 = bf16;
     rwkv_model_free(m);
     return 0;
 }
