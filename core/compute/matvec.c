@@ -11,6 +11,8 @@
 #include <string.h>
 
 #define ROWS 4 // rows per kernel iteration; also the granularity of the thread split
+#define PAR_MIN_WEIGHTS (1 << 18) // a batch below this runs on one thread: a parallel region
+                                  // (wake-up and barrier) costs more than the products
 #ifndef PREFETCH
 #define PREFETCH 1 // blocks of ROWS rows ahead to prefetch: the hardware prefetcher stops at
                    // 4 KiB pages; measured here: bf16 -28%, fp32 -5% per token; 2 or 3 no better
@@ -184,7 +186,9 @@ void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs) {
         for (int q = 0; q < n_jobs; q++)
             if (!jobs[q].W16) rwkv_blas_matvec(jobs[q].out, jobs[q].W, jobs[q].x, jobs[q].N, jobs[q].K);
     }
-#pragma omp parallel
+    size_t weights = 0;
+    for (int q = 0; q < n_jobs; q++) weights += (size_t)jobs[q].N * jobs[q].K;
+#pragma omp parallel if (weights >= PAR_MIN_WEIGHTS)
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         for (int q = 0; q < n_jobs; q++) { // each product split evenly: no barrier needed
