@@ -84,7 +84,7 @@ void rwkv_intervene_list_clear(rwkv_intervene_list *l) {
 
 void rwkv_intervene_list_free(rwkv_intervene_list *l) {
     if (!l) return;
-    if (l->items && l->mask) rwkv_intervene_list_clear(l);
+    for (int i = 0; l->items && i < l->n; i++) rwkv_intervene_release(&l->items[i]); // next may be gone
     free(l->items);
     free(l->mask);
     free(l);
