@@ -5,6 +5,7 @@
 // what arithmetic says.
 #include "core/inspect/intervene.h"
 #include "core/inspect/record.h"
+#include "analyses/patching.h"
 #include "util.h"
 
 #include <check.h>
@@ -624,6 +625,73 @@ START_TEST(test_ops_arithmetic) {
 }
 END_TEST
 
+
+// ---- patching sweeps ---------------------------------------------------------------------
+
+static rwkv_patch_result *sweep(const rwkv_model *m, const int *corrupt, int seq, int naive) {
+    rwkv_patch_opts o = {.n_taps = 3, .taps = {RWKV_TAP_RESID_IN, RWKV_TAP_STATE_NUM, RWKV_TAP_ATT_OUT}, .seq = seq,
+                         .naive = naive};
+    ck_assert_int_eq(rwkv_patch_metric_parse(&o.metric, "logit-diff:3,7", CFG.n_vocab), RWKV_OK);
+    rwkv_patch_result *r;
+    rwkv_status st = rwkv_patch_sweep(&r, m, CLEAN, corrupt, T_SEQ, &o);
+    ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
+    return r;
+}
+
+// The corrupt run differs from the clean one at one position d: patching the embedding
+// (blocks.0.resid_in) at d makes the runs identical (recovery 1), anywhere else it copies an
+// equal value (recovery 0). Reuse of the corrupt prefix state gives the naive rerun's numbers.
+START_TEST(test_patch_sweep) {
+    rwkv_model *m = random_model(CFG, 8);
+    const int d = 6;
+    int corrupt[T_SEQ];
+    memcpy(corrupt, CLEAN, sizeof corrupt);
+    corrupt[d] = 13;
+    for (int seq = 0; seq <= 1; seq++) {
+        rwkv_patch_result *r = sweep(m, corrupt, seq, 0), *naive = sweep(m, corrupt, seq, 1);
+        rwkv_real *lc = run_specs(m, CLEAN, T_SEQ, NULL, seq, 64), *lx = run_specs(m, corrupt, T_SEQ, NULL, seq, 64);
+        const int V = CFG.n_vocab;
+        // (The sweep asks for the last row only: in parallel mode a 1-row head GEMM.)
+        const double tol = seq ? 0 : 1e-5;
+        ck_assert(fabs(r->m_clean - ((double)lc[(T_SEQ - 1) * V + 3] - (double)lc[(T_SEQ - 1) * V + 7])) <= tol);
+        ck_assert(fabs(r->m_corrupt - ((double)lx[(T_SEQ - 1) * V + 3] - (double)lx[(T_SEQ - 1) * V + 7])) <= tol);
+        ck_assert_double_gt(fabs(r->m_clean - r->m_corrupt), 1e-3);
+        ck_assert_int_eq(r->first_diff, d);
+        for (int p = 0; p < T_SEQ; p++) {
+            double rec = r->recovery[rwkv_patch_cell(r, 0, 0, p)];
+            ck_assert_msg(fabs(rec - (p == d)) <= (seq ? 0 : 1e-4), "mode %d p %d: recovery %g", seq, p, rec);
+        }
+        for (size_t i = 0; i < (size_t)3 * CFG.n_layer * T_SEQ; i++) {
+            ck_assert_msg(fabs(r->metric[i] - naive->metric[i]) <= 1e-4 * fmax(1, fabs(naive->metric[i])),
+                          "mode %d cell %zu: reuse %g naive %g", seq, i, r->metric[i], naive->metric[i]);
+            if ((int64_t)(i % T_SEQ) < d) ck_assert(r->recovery[i] == 0);
+        }
+        ck_assert_int_lt(r->tokens_rerun, naive->tokens_rerun);
+        free(lc);
+        free(lx);
+        rwkv_patch_result_free(r);
+        rwkv_patch_result_free(naive);
+    }
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(test_metric_parse) {
+    rwkv_patch_metric mt;
+    ck_assert_int_eq(rwkv_patch_metric_parse(&mt, "logit-diff:3,19", 20), RWKV_OK);
+    ck_assert(mt.kind == RWKV_METRIC_LOGIT_DIFF && mt.a == 3 && mt.b == 19);
+    ck_assert_int_eq(rwkv_patch_metric_parse(&mt, "logprob:0", 20), RWKV_OK);
+    ck_assert(mt.kind == RWKV_METRIC_LOGPROB && mt.a == 0);
+    ck_assert_int_eq(rwkv_patch_metric_parse(&mt, "logit-diff:3,20", 20), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "metric 'logit-diff:3,20': expected logit-diff:A,B with token ids below 20");
+    ck_assert_int_eq(rwkv_patch_metric_parse(&mt, "kl:3", 20), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "metric 'kl:3': expected logit-diff:A,B, logit:A or logprob:A");
+    rwkv_real lg[3] = {1, 2, 3};
+    ck_assert_int_eq(rwkv_patch_metric_parse(&mt, "logprob:2", 3), RWKV_OK);
+    ck_assert_double_eq_tol(rwkv_patch_metric_eval(&mt, lg, 3), 3 - log(exp(1) + exp(2) + exp(3)), 1e-12);
+}
+END_TEST
+
 Suite *intervene_suite(void) {
     Suite *s = suite_create("intervene");
     TCase *tc = tcase_create("spec");
@@ -639,6 +707,8 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_patch_all_recovers_clean);
     tcase_add_test(tc, test_patch_from_dump);
     tcase_add_test(tc, test_ops_arithmetic);
+    tcase_add_test(tc, test_patch_sweep);
+    tcase_add_test(tc, test_metric_parse);
     suite_add_tcase(s, tc);
     return s;
 }
