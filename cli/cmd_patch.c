@@ -200,9 +200,8 @@ int cmd_patch(int argc, char **argv) {
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc;
     cli_set_threads((int)a.threads);
-    rwkv_model *m;
-    rwkv_status st = rwkv_model_load(&m, a.model);
-    if (st) return cli_fail("patch", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin checkpoint");
+    rwkv_model *m = cli_load_model("patch", a.model, NULL);
+    if (!m) return CLI_FAIL;
     rc = run(&a, m);
     rwkv_model_free(m);
     return rc;
