@@ -5,6 +5,7 @@
 // what arithmetic says.
 #include "core/inspect/intervene.h"
 #include "core/inspect/record.h"
+#include "analyses/lens.h"
 #include "analyses/patching.h"
 #include "util.h"
 
@@ -692,6 +693,56 @@ START_TEST(test_metric_parse) {
 }
 END_TEST
 
+// ---- logit lens --------------------------------------------------------------------------
+
+// The lens of the last block's output is the model's own logits (bit for bit when both
+// project the same rows at once), and its statistics follow from those logits.
+START_TEST(test_logit_lens) {
+    rwkv_model *m = random_model(CFG, 9);
+    const int V = CFG.n_vocab, L = CFG.n_layer;
+    const size_t n = (size_t)T_SEQ * V;
+    rwkv_real *logits = calloc(n, sizeof *logits);
+    rwkv_record *rec = record_all(m, CLEAN, 0, logits);
+    rwkv_real *lens = calloc(n, sizeof *lens), *scratch = calloc((size_t)T_SEQ * CFG.n_embd, sizeof *scratch);
+    rwkv_lens_project(m, lens, rwkv_record_rows(rec, L, RWKV_TAP_RESID_OUT), T_SEQ, scratch);
+    ck_assert(memcmp(lens, logits, n * sizeof *lens) == 0);
+    for (int seq = 0; seq <= 1; seq++) {
+        rwkv_lens_result *r;
+        ck_assert_int_eq(rwkv_lens_logit(&r, m, CLEAN, T_SEQ, seq), RWKV_OK);
+        ck_assert_int_eq(r->n_rows, L + 1);
+        for (int t = 0; t < T_SEQ; t++) {
+            // Independent statistics of the model's logits, in double.
+            const rwkv_real *lg = logits + (size_t)t * V;
+            double mx = lg[0], z = 0, h = 0;
+            for (int v = 1; v < V; v++) mx = fmax(mx, lg[v]);
+            for (int v = 0; v < V; v++) z += exp(lg[v] - mx);
+            for (int v = 0; v < V; v++) {
+                double lp = lg[v] - mx - log(z);
+                h -= exp(lp) * lp;
+            }
+            size_t k = (size_t)L * T_SEQ + t;
+            const double tol = seq ? 1e-4 : 1e-9; // sequential logits come from 1-row GEMMs
+            ck_assert_double_eq_tol(r->entropy[k], h, tol);
+            if (t + 1 < T_SEQ) ck_assert_double_eq_tol(r->ce[k], -(lg[CLEAN[t + 1]] - mx - log(z)), tol);
+            else ck_assert(isnan(r->ce[k]));
+            ck_assert(r->kl[k] == 0 && r->top1[k] == 1);
+            ck_assert_double_gt(r->kl[t], 1e-6); // the embedding row is another distribution
+        }
+        double means[4 * 8];
+        ck_assert_int_eq(rwkv_lens_write_summary(r, tmp_path("lens_summary.csv"), means), RWKV_OK);
+        ck_assert_int_eq(rwkv_lens_write_csv(r, CLEAN, tmp_path("lens.csv")), RWKV_OK);
+        ck_assert(means[4 * L + 2] == 0 && means[4 * L + 3] == 1);
+        ck_assert_int_eq(rwkv_lens_write_csv(r, CLEAN, "/nonexistent-dir/lens.csv"), RWKV_ERR_IO);
+        rwkv_lens_result_free(r);
+    }
+    free(lens);
+    free(scratch);
+    free(logits);
+    rwkv_record_free(rec);
+    rwkv_model_free(m);
+}
+END_TEST
+
 Suite *intervene_suite(void) {
     Suite *s = suite_create("intervene");
     TCase *tc = tcase_create("spec");
@@ -709,6 +760,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_ops_arithmetic);
     tcase_add_test(tc, test_patch_sweep);
     tcase_add_test(tc, test_metric_parse);
+    tcase_add_test(tc, test_logit_lens);
     suite_add_tcase(s, tc);
     return s;
 }
