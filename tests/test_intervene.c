@@ -7,6 +7,7 @@
 #include "core/inspect/record.h"
 #include "analyses/lens.h"
 #include "analyses/patching.h"
+#include "analyses/steer.h"
 #include "util.h"
 
 #include <check.h>
@@ -743,6 +744,66 @@ START_TEST(test_logit_lens) {
 }
 END_TEST
 
+// ---- steering vectors --------------------------------------------------------------------
+
+// The vector is mean(positive) - mean(negative) of the tap at the last position (the state
+// after the last token for a state tap); a sweep at multiplier 0 is the unsteered run.
+START_TEST(test_steer) {
+    rwkv_model *m = random_model(CFG, 10);
+    const int C = CFG.n_embd;
+    int p2[T_SEQ];
+    memcpy(p2, CLEAN, sizeof p2);
+    p2[T_SEQ - 1] = 2;
+    const int *pos[2] = {CLEAN, p2}, *neg[1] = {CORRUPT};
+    const int64_t pos_len[2] = {T_SEQ, T_SEQ}, neg_len[1] = {T_SEQ - 3};
+    rwkv_tap taps[2] = {RWKV_TAP_RESID_IN, RWKV_TAP_STATE_NUM};
+    for (int k = 0; k < 2; k++) {
+        rwkv_real vec[16];
+        ck_assert_int_eq(rwkv_steer_build(vec, m, 2, taps[k], 2, pos, pos_len, 1, neg, neg_len, 0), RWKV_OK);
+        // Independent: the recorded rows of full runs.
+        rwkv_real *lg = calloc((size_t)T_SEQ * CFG.n_vocab, sizeof *lg);
+        rwkv_record *ra = record_all(m, CLEAN, 1, lg), *rb = record_all(m, p2, 1, lg), *rc = record_all(m, CORRUPT, 1, lg);
+        const rwkv_real *a = rwkv_record_rows(ra, 2, taps[k]) + (T_SEQ - 1) * C;
+        const rwkv_real *b = rwkv_record_rows(rb, 2, taps[k]) + (T_SEQ - 1) * C;
+        const rwkv_real *c = rwkv_record_rows(rc, 2, taps[k]) + (T_SEQ - 4) * C; // neg prompt is 3 shorter
+        for (int i = 0; i < C; i++)
+            ck_assert_double_eq_tol(vec[i], 0.5 * ((double)a[i] + b[i]) - c[i], 1e-4 * fmax(1, fabs(c[i])));
+        free(lg);
+        rwkv_record_free(ra);
+        rwkv_record_free(rb);
+        rwkv_record_free(rc);
+        const char *path = tmp_path("steer.h5");
+        ck_assert_int_eq(rwkv_steer_write(path, vec, C, CFG, 2, taps[k], 2, 1), RWKV_OK);
+        char name[32];
+        ck_assert_int_eq(rwkv_steer_read_tap(path, name, sizeof name), RWKV_OK);
+        ck_assert_str_eq(name, RWKV_TAP_NAMES[taps[k]]);
+        int layers[2] = {0, 2};
+        double mults[3] = {-2, 0, 3}, base[2];
+        rwkv_steer_point pts[6];
+        ck_assert_int_eq(rwkv_steer_sweep(pts, base, m, path, name, "*", layers, 2, mults, 3, CLEAN, T_SEQ, 3, 7, 0),
+                         RWKV_OK);
+        for (int i = 0; i < 6; i++) {
+            ck_assert_int_eq(pts[i].layer, layers[i / 3]);
+            // add:...:0 is a bit-exact no-op; a state tap at every position splits the
+            // parallel run into 1-token chunks, whose GEMMs may round differently.
+            const double tol = k ? 1e-6 : 0;
+            if (mults[i % 3] == 0) ck_assert(fabs(pts[i].p_a - base[0]) <= tol && fabs(pts[i].p_b - base[1]) <= tol);
+            else ck_assert(fabs(pts[i].p_a - base[0]) > 1e-6);
+        }
+    }
+    // An empty side, and a vector applied to a tap of another width.
+    ck_assert_int_eq(rwkv_steer_build((rwkv_real[16]){0}, m, 0, RWKV_TAP_RESID_IN, 0, pos, pos_len, 1, neg, neg_len, 0),
+                     RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "steering: no positive prompts");
+    int layers[1] = {0};
+    double mults[1] = {1}, base[2];
+    rwkv_steer_point pt;
+    ck_assert_int_eq(rwkv_steer_sweep(&pt, base, m, tmp_path("steer.h5"), "ffn_k", "*", layers, 1, mults, 1, CLEAN,
+                                      T_SEQ, 3, 7, 0), RWKV_ERR_SHAPE);
+    rwkv_model_free(m);
+}
+END_TEST
+
 Suite *intervene_suite(void) {
     Suite *s = suite_create("intervene");
     TCase *tc = tcase_create("spec");
@@ -761,6 +822,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_patch_sweep);
     tcase_add_test(tc, test_metric_parse);
     tcase_add_test(tc, test_logit_lens);
+    tcase_add_test(tc, test_steer);
     suite_add_tcase(s, tc);
     return s;
 }
