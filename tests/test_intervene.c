@@ -596,6 +596,87 @@ START_TEST(test_patch_from_dump) {
 }
 END_TEST
 
+static void dset_i64(hid_t f, hid_t lcpl, const char *name, const int64_t *v, hsize_t n) {
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t ds = H5Dcreate2(f, name, H5T_STD_I64LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds);
+    H5Sclose(sp);
+}
+
+// A dump in the full schema of docs/dump-format.md holding only the rows of `positions`
+// (n of them) of one sequence of T tokens: /sequences/{offsets,token_offsets,positions},
+// schema_version and complete attributes.
+static void write_dump_v1(const char *path, int layer, rwkv_tap tap, const rwkv_real *all_rows, int D,
+                          const int64_t *positions, int n, int64_t T, int64_t version, int64_t complete) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    attr_int(f, "n_layer", CFG.n_layer);
+    attr_int(f, "n_embd", CFG.n_embd);
+    attr_int(f, "n_ffn", CFG.n_ffn);
+    attr_int(f, "n_vocab", CFG.n_vocab);
+    attr_int(f, "schema_version", version);
+    attr_int(f, "complete", complete);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    char name[128];
+    snprintf(name, sizeof name, "/blocks/%d/%s", layer, RWKV_TAP_NAMES[tap]);
+    hsize_t d[2] = {(hsize_t)n, (hsize_t)D};
+    rwkv_real *rows = calloc((size_t)n * D, sizeof *rows);
+    for (int i = 0; i < n; i++) memcpy(rows + (size_t)i * D, all_rows + (size_t)positions[i] * D, (size_t)D * sizeof *rows);
+    hid_t sp = H5Screate_simple(2, d, NULL);
+    hid_t ds = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, RWKV_REAL_BITS == 64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    free(rows);
+    int64_t off[2] = {0, n}, toff[2] = {0, T};
+    dset_i64(f, lcpl, "/sequences/offsets", off, 2);
+    dset_i64(f, lcpl, "/sequences/token_offsets", toff, 2);
+    dset_i64(f, lcpl, "/sequences/positions", positions, (hsize_t)n);
+    H5Pclose(lcpl);
+    H5Fclose(f);
+}
+
+// The reader follows the dump schema: selected positions only, token_offsets for the length,
+// incomplete or newer dumps refused.
+START_TEST(test_patch_dump_schema) {
+    rwkv_model *m = random_model(CFG, 11);
+    rwkv_real *clean = calloc((size_t)T_SEQ * CFG.n_vocab, sizeof *clean);
+    rwkv_record *rec = record_all(m, CLEAN, 0, clean);
+    const rwkv_real *src = rwkv_record_rows(rec, 2, RWKV_TAP_ATT_V);
+    const int64_t positions[2] = {4, 7};
+    const char *ok = tmp_path("sel.h5"), *part = tmp_path("part.h5"), *newer = tmp_path("newer.h5");
+    const char *shorter = tmp_path("short.h5");
+    write_dump_v1(ok, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 1, 1);
+    write_dump_v1(part, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 1, 0);
+    write_dump_v1(newer, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 2, 1);
+    write_dump_v1(shorter, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ - 1, 1, 1);
+    char spec[1100], msg[2400];
+    snprintf(spec, sizeof spec, "blocks.2.att_v@4,7=patch:%s", ok);
+    rwkv_intervention iv;
+    ck_assert_int_eq(rwkv_intervene_parse(&iv, spec), RWKV_OK);
+    ck_assert_msg(rwkv_intervene_bind(&iv, CFG, T_SEQ) == RWKV_OK, "%s", rwkv_error_message());
+    ck_assert(memcmp(iv.src + 4 * 16, src + 4 * 16, 16 * sizeof *src) == 0);
+    ck_assert(memcmp(iv.src + 7 * 16, src + 7 * 16, 16 * sizeof *src) == 0);
+    rwkv_intervene_release(&iv);
+    snprintf(spec, sizeof spec, "blocks.2.att_v@5=patch:%s", ok);
+    snprintf(msg, sizeof msg, "patch source '%s' in '%s': position 5 was not recorded in sequence 0", ok, spec);
+    expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_ARG, msg);
+    snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", part);
+    snprintf(msg, sizeof msg, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)", part, spec);
+    expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_FORMAT, msg);
+    snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", newer);
+    snprintf(msg, sizeof msg, "patch source '%s' in '%s': dump schema version 2 is newer than 1", newer, spec);
+    expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_UNSUPPORTED, msg);
+    snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", shorter);
+    snprintf(msg, sizeof msg, "patch source '%s' in '%s': sequence 0 has 11 positions, this run has 12", shorter, spec);
+    expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_SHAPE, msg);
+    free(clean);
+    rwkv_record_free(rec);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // At the logits tap the ops are plain arithmetic on the model's own logits.
 START_TEST(test_ops_arithmetic) {
     rwkv_model *m = random_model(CFG, 7);
@@ -818,6 +899,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_split_needed);
     tcase_add_test(tc, test_patch_all_recovers_clean);
     tcase_add_test(tc, test_patch_from_dump);
+    tcase_add_test(tc, test_patch_dump_schema);
     tcase_add_test(tc, test_ops_arithmetic);
     tcase_add_test(tc, test_patch_sweep);
     tcase_add_test(tc, test_metric_parse);

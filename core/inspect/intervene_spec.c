@@ -10,6 +10,7 @@
 
 const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
 
+#define RWKV_IV_DUMP_VERSION 1 // newest dump schema the patch reader knows (docs/dump-format.md)
 #define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
 
 #if RWKV_REAL_BITS == 64
@@ -333,6 +334,13 @@ static int64_t *read_ints(hid_t f, const char *name, int64_t *n) {
 
 // The model shape recorded in the dump must be this model's.
 static rwkv_status check_shape(const rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
+    int64_t version = root_attr(f, "schema_version"), complete = root_attr(f, "complete");
+    if (version > RWKV_IV_DUMP_VERSION)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "patch source '%s' in '%s': dump schema version %lld is newer than %d",
+                              iv->path, iv->spec, (long long)version, RWKV_IV_DUMP_VERSION);
+    if (complete == 0)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)",
+                              iv->path, iv->spec);
     const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab"};
     int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab};
     for (int i = 0; i < 4; i++) {
@@ -399,9 +407,15 @@ static rwkv_status load_patch(rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
     if (!st && pos && np != (int64_t)dims[0])
         st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': /sequences/positions has %lld rows, %s %llu",
                             iv->path, iv->spec, (long long)np, name, (unsigned long long)dims[0]);
-    if (!st && !pos && r1 - r0 != iv->T)
+    // The sequence's length: its tokens (/sequences/token_offsets), else its rows.
+    int64_t nt = 0, len = r1 - r0;
+    int64_t *toff = st ? NULL : read_ints(f, "/sequences/token_offsets", &nt);
+    int known = toff && iv->seq + 1 < nt;
+    if (known) len = toff[iv->seq + 1] - toff[iv->seq];
+    free(toff);
+    if (!st && (known || !pos) && len != iv->T)
         st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': sequence %d has %lld positions, this run has %lld",
-                            iv->path, iv->spec, iv->seq, (long long)(r1 - r0), (long long)iv->T);
+                            iv->path, iv->spec, iv->seq, (long long)len, (long long)iv->T);
     rwkv_real *rows = NULL;
     if (!st && !(rows = rwkv_calloc((size_t)(r1 - r0 ? r1 - r0 : 1) * iv->D, sizeof(rwkv_real), "patch rows"))) st = RWKV_ERR_NOMEM;
     if (!st && r1 > r0 && read_rows(d, r0, r1 - r0, iv->D, rows))
