@@ -885,6 +885,111 @@ START_TEST(test_steer) {
 }
 END_TEST
 
+// ---- the commands ------------------------------------------------------------------------
+
+#define TINY "tests/fixtures/tiny-rwkv-4v0-660K-FP32.bin"
+#define RAND "tests/fixtures/rand-L2-C32-V50.pth"
+
+START_TEST(test_cli_intervene) {
+    char *out, *base;
+    ck_assert_int_eq(test_cli(&out, "run " TINY " --bytes 'The cat' --intervene 'blocks.2.att_gate@3x=zero'"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "position '3x' in 'blocks.2.att_gate@3x=zero': expected N, A-B, last or *"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run " TINY " --bytes 'The cat' --intervene 'blocks.0.att_k:0-128@0=zero'"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "channel 128 in 'blocks.0.att_k:0-128@0=zero': out of range, att_k has 128 channels"));
+    free(out);
+    // scale:1 changes nothing; zeroing block 0's attention output changes the prediction.
+    ck_assert_int_eq(test_cli(&base, "run " TINY " --bytes 'The cat sat' --top-k 3"), 0);
+    ck_assert_int_eq(test_cli(&out, "run " TINY " --bytes 'The cat sat' --top-k 3 --intervene 'blocks.0.att_out@*=scale:1'"), 0);
+    ck_assert_str_eq(out, base);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run " TINY " --bytes 'The cat sat' --top-k 3 --mode seq --intervene 'blocks.0.att_out@*=zero'"), 0);
+    ck_assert_str_ne(out, base);
+    free(out);
+    free(base);
+    ck_assert_int_eq(test_cli(&out, "generate " TINY " --bytes 'The' -n 8 --temperature 0 --intervene 'logits:104@*=set:100'"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "hhhhhhhh"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_cli_patch) {
+    char *out;
+    const char *csv = tmp_path("patch.csv");
+    ck_assert_int_eq(test_cli(&out, "patch " RAND " --clean-tokens 1,2,3,4,5,6 --corrupt-tokens 1,2,9,4,5,6 --taps 'resid_in,state_n*' "
+                                    "--metric logit-diff:3,7 --seq -o %s", csv), 0);
+    free(out);
+    FILE *f = fopen(csv, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    int rows = 0, found = 0;
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "tap,layer,position,clean_token,corrupt_token,metric,recovery\n");
+    while (fgets(line, sizeof line, f)) {
+        rows++;
+        // Patching the embedding at the one differing position restores the clean run.
+        if (!strncmp(line, "resid_in,0,2,3,9,", 17)) found = strstr(line, ",1\n") != NULL;
+    }
+    fclose(f);
+    ck_assert_int_eq(rows, 2 * 2 * 6);
+    ck_assert(found);
+    ck_assert_int_eq(test_cli(&out, "patch " RAND " --clean-tokens 1,2,3 --corrupt-tokens 1,2 --taps resid_in --metric logit:1"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "the clean prompt has 3 tokens and the corrupt one 2"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "patch " RAND " --clean-tokens 1,2 --corrupt-tokens 1,3 --taps nope --metric logit:1"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "--taps: 'nope' matches no block tap"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "patch " RAND " --clean-tokens 1,2 --corrupt-tokens 1,3 --taps resid_in --metric logit:50"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "metric 'logit:50': expected logit:A with token ids below 50"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_cli_steer_lens) {
+    char *out;
+    const char *pos = tmp_path("pos.txt"), *neg = tmp_path("neg.txt"), *vec = tmp_path("vec.h5");
+    const char *sweep = tmp_path("sweep.csv"), *lens = tmp_path("lens");
+    FILE *f = fopen(pos, "w");
+    fputs("I love this, it is wonderful\nWhat a great day\n", f);
+    fclose(f);
+    f = fopen(neg, "w");
+    fputs("I hate this, it is awful\n\nWhat a terrible day!\n", f);
+    fclose(f);
+    ck_assert_int_eq(test_cli(&out, "steer build " TINY " --pos %s --neg %s --tap blocks.1.resid_in -o %s --force", pos, neg, vec), 0);
+    ck_assert_ptr_nonnull(strstr(out, "from 2 positive and 2 negative prompts"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "steer build " TINY " --pos %s --neg %s --tap blocks.1.resid_in -o %s", pos, neg, vec), 1);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "steer sweep " TINY " --vec %s --layers 0,1 --multipliers -2,0,2 --prompt 'It was' "
+                                    "--answers ' ,a' -o %s", vec, sweep), 0);
+    free(out);
+    f = fopen(sweep, "r");
+    char line[256];
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        rows++;
+        if (strstr(line, ",0,") == strchr(line, ',')) ck_assert_ptr_nonnull(strstr(line, ",0,0,")); // multiplier 0: no shift
+    }
+    fclose(f);
+    ck_assert_int_eq(rows, 1 + 2 * 3);
+    ck_assert_int_eq(test_cli(&out, "steer sweep " TINY " --vec %s --layers 0 --multipliers 1 --prompt x --answers ab,c", vec), 1);
+    ck_assert_ptr_nonnull(strstr(out, "'ab' encodes to 2 tokens"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "lens " TINY " --bytes 'The quick brown fox' -o %s --force", lens), 0);
+    ck_assert_ptr_nonnull(strstr(out, "blocks.3       "));
+    free(out);
+    char summary[600];
+    snprintf(summary, sizeof summary, "%s.summary.csv", lens);
+    f = fopen(summary, "r");
+    ck_assert_ptr_nonnull(f);
+    char last[256] = "";
+    while (fgets(line, sizeof line, f)) memcpy(last, line, sizeof last);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(last, "logit,blocks.3,3,"));
+    ck_assert_ptr_nonnull(strstr(last, ",0,1\n")); // the last row: KL 0, top-1 agreement 1
+}
+END_TEST
+
 Suite *intervene_suite(void) {
     Suite *s = suite_create("intervene");
     TCase *tc = tcase_create("spec");
@@ -905,6 +1010,12 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_metric_parse);
     tcase_add_test(tc, test_logit_lens);
     tcase_add_test(tc, test_steer);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cli");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_cli_intervene);
+    tcase_add_test(tc, test_cli_patch);
+    tcase_add_test(tc, test_cli_steer_lens);
     suite_add_tcase(s, tc);
     return s;
 }
