@@ -239,7 +239,7 @@ static void write_dump(const char *path, rwkv_config cfg, int layer, rwkv_tap ta
     snprintf(name, sizeof name, "/blocks/%d/%s", layer, RWKV_TAP_NAMES[tap]);
     hsize_t d[2] = {(hsize_t)T, (hsize_t)D};
     hid_t sp = H5Screate_simple(2, d, NULL);
-    hid_t ds = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, name, RWKV_REAL_BITS == 64 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(ds, RWKV_REAL_BITS == 64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
     H5Dclose(ds);
     H5Sclose(sp);
@@ -624,7 +624,7 @@ static void write_dump_v1(const char *path, int layer, rwkv_tap tap, const rwkv_
     rwkv_real *rows = calloc((size_t)n * D, sizeof *rows);
     for (int i = 0; i < n; i++) memcpy(rows + (size_t)i * D, all_rows + (size_t)positions[i] * D, (size_t)D * sizeof *rows);
     hid_t sp = H5Screate_simple(2, d, NULL);
-    hid_t ds = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, name, RWKV_REAL_BITS == 64 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(ds, RWKV_REAL_BITS == 64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
     H5Dclose(ds);
     H5Sclose(sp);
