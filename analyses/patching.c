@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define PATCH_MAX_CHUNK 1024 // parallel chunk length of the sweep's workspace
+#define PATCH_STATE_BUDGET ((size_t)256 << 20) // bytes of corrupt-state checkpoints (auto stride)
 
 static int parse_id(const char *s, size_t len, int V, int *out) {
     if (len == 0 || len > 9) return 0;
@@ -62,27 +63,57 @@ void rwkv_patch_result_free(rwkv_patch_result *r) {
 typedef struct {
     rwkv_workspace *ws;
     rwkv_state *s;
-    rwkv_record *clean, *corrupt;
+    rwkv_record *clean;
     rwkv_intervene_list *list;
     rwkv_real *logits; // (V)
+    // Checkpoints of the corrupt run: ckpt[k] is the state after position k * stride - 1
+    // (k >= 1); k = 0 is the empty state.
+    int64_t stride, n_ckpt;
+    rwkv_real *ckpt;   // (n_ckpt, 5, L, C)
+    uint32_t *ckpt_mask; // (L + 1) the five state taps
+    rwkv_hook ckpt_hook;
 } sweep_ctx;
+
+// Hook on the corrupt run: keeps the state rows of positions p with (p + 1) % stride == 0.
+static rwkv_status ckpt_hook(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    sweep_ctx *c = ctx;
+    const int L = c->ws->cfg.n_layer, v = (int)tap - RWKV_TAP_STATE_ATT_XPREV;
+    for (int i = 0; i < n; i++) {
+        int64_t p = pos + i;
+        if ((p + 1) % c->stride || (p + 1) / c->stride >= c->n_ckpt) continue;
+        size_t k = (size_t)((p + 1) / c->stride);
+        memcpy(c->ckpt + ((k * RWKV_STATE_NVEC + v) * L + layer) * D, data + (size_t)i * D, (size_t)D * sizeof *data);
+    }
+    return RWKV_OK;
+}
+
+// The corrupt state after position k * stride - 1 into s.
+static void ckpt_restore(const sweep_ctx *c, int64_t k, rwkv_state *s) {
+    if (k == 0) {
+        rwkv_state_reset(s);
+        return;
+    }
+    size_t lc = (size_t)s->n_layer * s->n_embd;
+    memcpy(s->data, c->ckpt + (size_t)k * RWKV_STATE_NVEC * lc, RWKV_STATE_NVEC * lc * sizeof(rwkv_real));
+}
 
 static void sweep_free(sweep_ctx *c) {
     rwkv_workspace_free(c->ws);
     rwkv_state_free(c->s);
     rwkv_record_free(c->clean);
-    rwkv_record_free(c->corrupt);
+    free(c->ckpt);
+    free(c->ckpt_mask);
     rwkv_intervene_list_free(c->list);
     free(c->logits);
 }
 
-// One full run of tokens from the empty state with a recorder, giving the metric.
-static rwkv_status record_run(const rwkv_model *m, sweep_ctx *c, const int *tokens, int64_t T, rwkv_record *rec,
+// One full run of tokens from the empty state with a recording hook, giving the metric.
+static rwkv_status record_run(const rwkv_model *m, sweep_ctx *c, const int *tokens, int64_t T, rwkv_hook *hook,
                               const rwkv_patch_opts *o, double *metric) {
     rwkv_state_reset(c->s);
-    rec->hook.pos = 0;
+    hook->pos = 0;
     rwkv_status st = (o->seq ? rwkv_forward_seq : rwkv_forward_par)(m, c->s, tokens, T, c->logits, RWKV_LOGITS_LAST,
-                                                                    &rec->hook, c->ws);
+                                                                    hook, c->ws);
     *metric = st ? 0 : rwkv_patch_metric_eval(&o->metric, c->logits, m->cfg.n_vocab);
     return st;
 }
@@ -98,12 +129,20 @@ static rwkv_status setup(sweep_ctx *c, const rwkv_model *m, int64_t T, const rwk
     for (int l = 0; !st && l < L; l++)
         for (int k = 0; k < o->n_taps; k++) mask[l] |= 1u << o->taps[k];
     if (!st) st = rwkv_record_alloc(&c->clean, m->cfg, T, mask);
-    if (!st) {
-        memset(mask, 0, ((size_t)L + 1) * sizeof *mask);
-        rwkv_record_mask_states(mask, L);
-        st = rwkv_record_alloc(&c->corrupt, m->cfg, T, mask);
-    }
     free(mask);
+    // Checkpoints every `stride` positions: every position when they fit the budget.
+    size_t state_bytes = RWKV_STATE_NVEC * (size_t)L * m->cfg.n_embd * sizeof(rwkv_real);
+    c->stride = o->checkpoint_every > 0 ? o->checkpoint_every : 1;
+    while (o->checkpoint_every <= 0 && (size_t)(T / c->stride + 1) * state_bytes > PATCH_STATE_BUDGET) c->stride *= 2;
+    c->n_ckpt = T / c->stride + 1;
+    if (!st && !(c->ckpt = rwkv_calloc((size_t)c->n_ckpt * state_bytes / sizeof(rwkv_real), sizeof(rwkv_real),
+                                       "patching checkpoints")))
+        st = RWKV_ERR_NOMEM;
+    if (!st && !(c->ckpt_mask = rwkv_calloc((size_t)L + 1, sizeof *c->ckpt_mask, "checkpoint mask"))) st = RWKV_ERR_NOMEM;
+    if (!st) {
+        rwkv_record_mask_states(c->ckpt_mask, L);
+        c->ckpt_hook = (rwkv_hook){.mask = c->ckpt_mask, .fn = ckpt_hook, .ctx = c, .pos = 0};
+    }
     return st;
 }
 
@@ -127,8 +166,9 @@ static rwkv_status sweep_cell_row(const rwkv_model *m, sweep_ctx *c, const int *
             continue;
         }
         pos_mask[p] = 1;
-        int64_t from = o->naive ? 0 : p;
-        rwkv_record_state(c->corrupt, from - 1, c->s); // the corrupt state before `from`
+        int64_t k = o->naive ? 0 : p / c->stride; // the last checkpoint at or before p
+        int64_t from = k * c->stride;
+        ckpt_restore(c, k, c->s); // the corrupt state before `from`
         st = rwkv_intervene_forward(m, c->s, corrupt + from, T - from, from, c->logits, RWKV_LOGITS_LAST, c->list,
                                     c->ws, o->seq);
         pos_mask[p] = 0;
@@ -161,8 +201,9 @@ rwkv_status rwkv_patch_sweep(rwkv_patch_result **out, const rwkv_model *m, const
     r->recovery = rwkv_calloc(cells, sizeof(double), "patching recovery");
     sweep_ctx c = {0};
     rwkv_status st = r->metric && r->recovery ? setup(&c, m, T, o) : RWKV_ERR_NOMEM;
-    if (!st) st = record_run(m, &c, clean, T, c.clean, o, &r->m_clean);
-    if (!st) st = record_run(m, &c, corrupt, T, c.corrupt, o, &r->m_corrupt);
+    if (!st) st = record_run(m, &c, clean, T, &c.clean->hook, o, &r->m_clean);
+    if (!st) st = record_run(m, &c, corrupt, T, &c.ckpt_hook, o, &r->m_corrupt);
+    r->checkpoint_every = c.stride;
     for (r->first_diff = 0; r->first_diff < T && clean[r->first_diff] == corrupt[r->first_diff];) r->first_diff++;
     int64_t done = 0;
     for (int k = 0; k < o->n_taps && !st; k++)

@@ -4,7 +4,8 @@
 //     recovery = (metric(patched) - metric(corrupt)) / (metric(clean) - metric(corrupt)).
 // The two runs share the RNN state over their common prefix: a patch there copies the same
 // value and changes nothing, so it is not rerun; a patch at p >= the first differing token
-// restarts from the corrupt run's state after p - 1 and reruns only positions p .. T-1.
+// restarts from the corrupt run's state after p - 1 and reruns only positions p .. T-1 (the
+// states are checkpointed every position, or every few when they would not fit in memory).
 #ifndef RWKV_PATCHING_H
 #define RWKV_PATCHING_H
 
@@ -28,6 +29,8 @@ typedef struct {
     rwkv_patch_metric metric;
     int seq;   // sequential mode (default parallel)
     int naive; // rerun every cell from position 0 without reuse (the benchmark's baseline)
+    int64_t checkpoint_every; // keep the corrupt state every N positions; 0 = every position
+                              // if the states fit in 256 MB, else the smallest power of 2 that fits
     void (*progress)(void *ctx, int64_t done, int64_t total); // optional, per cell
     void *progress_ctx;
 } rwkv_patch_opts;
@@ -41,6 +44,7 @@ typedef struct {
     double *metric;          // (n_taps, L, T) the metric with that one cell patched
     double *recovery;        // (n_taps, L, T) normalised recovery (NaN if clean == corrupt)
     int64_t tokens_rerun;    // tokens processed by the patched reruns (the sweep's cost)
+    int64_t checkpoint_every; // the stride used: a patch at p reruns from the checkpoint <= p
 } rwkv_patch_result;
 
 // Runs the sweep over tokens clean and corrupt of the same length T.

@@ -32,13 +32,15 @@ static void usage(void) {
            "                       corrupt_token,metric,recovery\n"
            "  --seq                run in sequential (RNN) mode (default: parallel)\n"
            "  --naive              rerun every cell from position 0 (slow; to check the reuse)\n"
+           "  --checkpoint-every N keep the corrupt run's state every N positions (default: every\n"
+           "                       position while the states fit in 256 MB)\n"
            "  --threads N          threads (default: all cores)\n");
 }
 
 typedef struct {
     const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out;
     int seq, naive;
-    long threads;
+    long threads, every;
 } patch_args;
 
 static int parse_args(patch_args *a, int argc, char **argv) {
@@ -57,7 +59,10 @@ static int parse_args(patch_args *a, int argc, char **argv) {
         if (hit) continue;
         if (!strcmp(argv[i], "--seq")) a->seq = 1;
         else if (!strcmp(argv[i], "--naive")) a->naive = 1;
-        else if (!strcmp(argv[i], "--threads")) {
+        else if (!strcmp(argv[i], "--checkpoint-every")) {
+            if (!cli_parse_int("patch", "--checkpoint-every", i + 1 < argc ? argv[++i] : NULL, 1, 1L << 40, &a->every))
+                return CLI_USAGE;
+        } else if (!strcmp(argv[i], "--threads")) {
             if (!cli_parse_int("patch", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a->threads)) return CLI_USAGE;
         } else if (argv[i][0] == '-') return cli_usage_error("patch", "unknown option '%s'", argv[i]);
         else if (!a->model) a->model = argv[i];
@@ -163,7 +168,7 @@ static int run(const patch_args *a, rwkv_model *m) {
     int *clean = NULL, *corrupt = NULL;
     size_t nc = 0, nx = 0;
     rwkv_tokenizer *tok = NULL;
-    rwkv_patch_opts o = {.seq = a->seq, .naive = a->naive};
+    rwkv_patch_opts o = {.seq = a->seq, .naive = a->naive, .checkpoint_every = a->every};
     rwkv_patch_result *r = NULL;
     time_t last = 0;
     o.progress = progress;
@@ -178,8 +183,9 @@ static int run(const patch_args *a, rwkv_model *m) {
     if (!st) st = rwkv_patch_sweep(&r, m, clean, corrupt, (int64_t)nc, &o);
     int rc = st ? cli_fail("patch", st, NULL) : CLI_OK;
     if (!st) {
-        fprintf(stderr, "patch: metric clean %.6g, corrupt %.6g; first differing position %lld; %lld tokens rerun\n",
-                r->m_clean, r->m_corrupt, (long long)r->first_diff, (long long)r->tokens_rerun);
+        fprintf(stderr, "patch: metric clean %.6g, corrupt %.6g; first differing position %lld; %lld tokens rerun "
+                "(checkpoints every %lld)\n", r->m_clean, r->m_corrupt, (long long)r->first_diff,
+                (long long)r->tokens_rerun, (long long)r->checkpoint_every);
         if (r->m_clean == r->m_corrupt)
             fprintf(stderr, "patch: warning: the metric is equal on both prompts; recovery is undefined (nan)\n");
         rc = write_csv(a->out, r, clean, corrupt);

@@ -711,9 +711,9 @@ END_TEST
 
 // ---- patching sweeps ---------------------------------------------------------------------
 
-static rwkv_patch_result *sweep(const rwkv_model *m, const int *corrupt, int seq, int naive) {
+static rwkv_patch_result *sweep(const rwkv_model *m, const int *corrupt, int seq, int naive, int64_t every) {
     rwkv_patch_opts o = {.n_taps = 3, .taps = {RWKV_TAP_RESID_IN, RWKV_TAP_STATE_NUM, RWKV_TAP_ATT_OUT}, .seq = seq,
-                         .naive = naive};
+                         .naive = naive, .checkpoint_every = every};
     ck_assert_int_eq(rwkv_patch_metric_parse(&o.metric, "logit-diff:3,7", CFG.n_vocab), RWKV_OK);
     rwkv_patch_result *r;
     rwkv_status st = rwkv_patch_sweep(&r, m, CLEAN, corrupt, T_SEQ, &o);
@@ -731,7 +731,10 @@ START_TEST(test_patch_sweep) {
     memcpy(corrupt, CLEAN, sizeof corrupt);
     corrupt[d] = 13;
     for (int seq = 0; seq <= 1; seq++) {
-        rwkv_patch_result *r = sweep(m, corrupt, seq, 0), *naive = sweep(m, corrupt, seq, 1);
+        rwkv_patch_result *r = sweep(m, corrupt, seq, 0, 0), *naive = sweep(m, corrupt, seq, 1, 0);
+        rwkv_patch_result *strided = sweep(m, corrupt, seq, 0, 5); // checkpoints at 0, 5, 10
+        ck_assert_int_eq(r->checkpoint_every, 1);
+        ck_assert_int_eq(strided->checkpoint_every, 5);
         rwkv_real *lc = run_specs(m, CLEAN, T_SEQ, NULL, seq, 64), *lx = run_specs(m, corrupt, T_SEQ, NULL, seq, 64);
         const int V = CFG.n_vocab;
         // (The sweep asks for the last row only: in parallel mode a 1-row head GEMM.)
@@ -748,7 +751,12 @@ START_TEST(test_patch_sweep) {
             ck_assert_msg(fabs(r->metric[i] - naive->metric[i]) <= 1e-4 * fmax(1, fabs(naive->metric[i])),
                           "mode %d cell %zu: reuse %g naive %g", seq, i, r->metric[i], naive->metric[i]);
             if ((int64_t)(i % T_SEQ) < d) ck_assert(r->recovery[i] == 0);
+            // Rerunning from an earlier checkpoint: the same numbers (exactly, token by token).
+            ck_assert_msg(fabs(strided->metric[i] - r->metric[i]) <= (seq ? 0 : 1e-4 * fmax(1, fabs(r->metric[i]))),
+                          "mode %d cell %zu: stride 5 %g, stride 1 %g", seq, i, strided->metric[i], r->metric[i]);
         }
+        ck_assert_int_gt(strided->tokens_rerun, r->tokens_rerun);
+        rwkv_patch_result_free(strided);
         ck_assert_int_lt(r->tokens_rerun, naive->tokens_rerun);
         free(lc);
         free(lx);

@@ -1,7 +1,6 @@
 // record.c: copies the rows a hook sees into (T, D) buffers, one per recorded tap.
 #include "record.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,20 +57,4 @@ rwkv_real *rwkv_record_rows(const rwkv_record *r, int layer, rwkv_tap tap) {
 void rwkv_record_mask_states(uint32_t *mask, int n_layer) {
     for (int l = 0; l < n_layer; l++)
         for (int t = RWKV_TAP_STATE_ATT_XPREV; t <= RWKV_TAP_STATE_FFN_XPREV; t++) mask[l] |= 1u << t;
-}
-
-void rwkv_record_state(const rwkv_record *r, int64_t p, rwkv_state *out) {
-    assert(p >= -1 && p < r->T);
-    if (p < 0) {
-        rwkv_state_reset(out);
-        return;
-    }
-    const int C = r->cfg.n_embd;
-    // The state taps in the order of rwkv_state's vectors (att_xprev, num, den, max, ffn_xprev).
-    for (int v = 0; v < RWKV_STATE_NVEC; v++)
-        for (int l = 0; l < r->cfg.n_layer; l++) {
-            const rwkv_real *rows = rwkv_record_rows(r, l, (rwkv_tap)(RWKV_TAP_STATE_ATT_XPREV + v));
-            assert(rows);
-            memcpy(rwkv_state_vec(out, v) + (size_t)l * C, rows + (size_t)p * C, (size_t)C * sizeof(rwkv_real));
-        }
 }

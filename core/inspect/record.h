@@ -18,9 +18,6 @@ rwkv_status rwkv_record_alloc(rwkv_record **out, rwkv_config cfg, int64_t T, con
 void rwkv_record_free(rwkv_record *r);
 // (T, D) rows of one tap (layer = L for the globals), or NULL if it is not recorded.
 rwkv_real *rwkv_record_rows(const rwkv_record *r, int layer, rwkv_tap tap);
-// The state after position p (p = -1: the empty state) from the five recorded state taps.
-// Needs every state tap of every layer in the mask (asserted).
-void rwkv_record_state(const rwkv_record *r, int64_t p, rwkv_state *out);
 // Sets the state taps of every layer in mask (L + 1).
 void rwkv_record_mask_states(uint32_t *mask, int n_layer);
 
