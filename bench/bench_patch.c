@@ -5,6 +5,9 @@
 // Target: >= 5x.
 #include "analyses/patching.h"
 
+#include <cblas.h>
+#include <omp.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,10 @@ static double now(void) {
 }
 
 int main(void) {
+    // One thread for both sweeps: the model is small, and on a shared machine idle-spinning
+    // worker threads cost more than they bring.
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
     rwkv_config cfg = {.n_layer = BENCH_L, .n_embd = BENCH_C, .n_ffn = 4 * BENCH_C, .n_vocab = BENCH_V};
     rwkv_model *m;
     if (rwkv_model_alloc(&m, cfg)) return fprintf(stderr, "bench_patch: %s\n", rwkv_error_message()), 1;
