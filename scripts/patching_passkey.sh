@@ -74,11 +74,11 @@ if command -v gnuplot >/dev/null; then
     for tap in ${TAPS//,/ }; do
         awk -F, -v tap="$tap" 'NR > 1 && $1 == tap { print $2, $3, $7 }' "$OUT/patch.csv" > "$OUT/$tap.dat"
         gnuplot <<GP
-set terminal pngcairo size 1000,400
+set terminal pngcairo size 1000,400 noenhanced
 set output "$OUT/$tap.png"
 set title "recovery when patching $tap (clean -> corrupt); needle at $NEEDLE"
 set xlabel "position"; set ylabel "layer"
-set cbrange [-1:1]; set palette defined (-1 "blue", 0 "white", 1 "red")
+set cbrange [-1:1]; set cblabel "recovery (clipped to [-1, 1])"; set palette defined (-1 "blue", 0 "white", 1 "red")
 plot "$OUT/$tap.dat" using 2:1:3 with image notitle
 GP
     done
