@@ -161,6 +161,10 @@ static rwkv_status sweep_cell_row(const rwkv_model *m, sweep_ctx *c, const int *
     pos_mask[0] = 0;
     for (int64_t p = 0; p < T && !st; p++) {
         if (o->progress) o->progress(o->progress_ctx, ++*done, total);
+        if ((o->positions && !o->positions[p]) || (o->layers && !o->layers[layer])) {
+            metric[p] = NAN; // not swept
+            continue;
+        }
         if (!o->naive && p < r->first_diff) {
             metric[p] = r->m_corrupt; // the shared prefix: the patch copies the same value
             continue;

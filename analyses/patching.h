@@ -29,6 +29,8 @@ typedef struct {
     rwkv_patch_metric metric;
     int seq;   // sequential mode (default parallel)
     int naive; // rerun every cell from position 0 without reuse (the benchmark's baseline)
+    const uint8_t *positions; // (T) positions to sweep, NULL = all; other cells are NaN
+    const uint8_t *layers;    // (L) layers to sweep, NULL = all
     int64_t checkpoint_every; // keep the corrupt state every N positions; 0 = every position
                               // if the states fit in 256 MB, else the smallest power of 2 that fits
     void (*progress)(void *ctx, int64_t done, int64_t total); // optional, per cell

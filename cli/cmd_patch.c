@@ -1,6 +1,7 @@
 // cmd_patch.c: rwkvscope patch: an activation patching sweep between a clean and a corrupt
 // prompt; every (tap, layer, position) cell is patched from clean into corrupt, one at a time.
 #include "analyses/patching.h"
+#include "core/inspect/intervene.h"
 #include "cli.h"
 #include "input.h"
 
@@ -28,6 +29,8 @@ static void usage(void) {
            "  --taps PATTERN       comma-separated globs over block tap names, e.g. resid_in,state_* or '*'\n"
            "  --metric SPEC        logit-diff:A,B | logit:A | logprob:A; A and B are token ids, or text\n"
            "                       that encodes to one token\n"
+           "  --positions LIST     positions to sweep, e.g. 10-20,last (default: all)\n"
+           "  --layers LIST        layers to sweep, e.g. 0-3,7 (default: all)\n"
            "  -o FILE              CSV output (default: stdout): tap,layer,position,clean_token,\n"
            "                       corrupt_token,metric,recovery\n"
            "  --seq                run in sequential (RNN) mode (default: parallel)\n"
@@ -38,7 +41,8 @@ static void usage(void) {
 }
 
 typedef struct {
-    const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out;
+    const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out, *positions,
+        *layers;
     int seq, naive;
     long threads, every;
 } patch_args;
@@ -47,7 +51,7 @@ static int parse_args(patch_args *a, int argc, char **argv) {
     struct { const char *name; const char **slot; } opts[] = {
         {"--clean", &a->clean}, {"--corrupt", &a->corrupt}, {"--clean-tokens", &a->clean_ids},
         {"--corrupt-tokens", &a->corrupt_ids}, {"--tokenizer", &a->tokenizer}, {"--taps", &a->taps},
-        {"--metric", &a->metric}, {"-o", &a->out}};
+        {"--metric", &a->metric}, {"-o", &a->out}, {"--positions", &a->positions}, {"--layers", &a->layers}};
     for (int i = 1; i < argc; i++) {
         int hit = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
@@ -151,6 +155,7 @@ static int write_csv(const char *path, const rwkv_patch_result *r, const int *cl
         for (int l = 0; l < r->n_layer; l++)
             for (int64_t p = 0; p < r->T; p++) {
                 size_t c = rwkv_patch_cell(r, k, l, p);
+                if (isnan(r->metric[c])) continue; // not swept (--positions, --layers)
                 fprintf(f, "%s,%d,%lld,%d,%d,%.9g,%.9g\n", RWKV_TAP_NAMES[r->taps[k]], l, (long long)p, clean[p], corrupt[p],
                         r->metric[c], r->recovery[c]);
             }
@@ -178,6 +183,17 @@ static int run(const patch_args *a, rwkv_model *m) {
     if (!st && nc != nx)
         st = rwkv_error_set(RWKV_ERR_ARG, "the clean prompt has %zu tokens and the corrupt one %zu; patching needs equal lengths",
                             nc, nx);
+    uint8_t *pos_mask = NULL, *layer_mask = NULL;
+    if (!st && a->positions) {
+        if (!(pos_mask = rwkv_calloc(nc, 1, "positions"))) st = RWKV_ERR_NOMEM;
+        else if (!(st = rwkv_intervene_index_list(pos_mask, (int64_t)nc, a->positions, "position", 1))) o.positions = pos_mask;
+        if (st) st = rwkv_error_wrap(st, "--positions: ");
+    }
+    if (!st && a->layers) {
+        if (!(layer_mask = rwkv_calloc((size_t)m->cfg.n_layer, 1, "layers"))) st = RWKV_ERR_NOMEM;
+        else if (!(st = rwkv_intervene_index_list(layer_mask, m->cfg.n_layer, a->layers, "layer", 0))) o.layers = layer_mask;
+        if (st) st = rwkv_error_wrap(st, "--layers: ");
+    }
     if (!st) st = select_taps(&o, a->taps);
     if (!st) st = parse_metric(&o.metric, a->metric, tok, V);
     if (!st) st = rwkv_patch_sweep(&r, m, clean, corrupt, (int64_t)nc, &o);
@@ -191,6 +207,8 @@ static int run(const patch_args *a, rwkv_model *m) {
         rc = write_csv(a->out, r, clean, corrupt);
     }
     rwkv_patch_result_free(r);
+    free(pos_mask);
+    free(layer_mask);
     rwkv_tokenizer_free(tok);
     free(clean);
     free(corrupt);

@@ -783,6 +783,40 @@ START_TEST(test_metric_parse) {
 }
 END_TEST
 
+// Lists of positions or layers in the spec syntax, and a sweep restricted by them.
+START_TEST(test_index_list_sweep) {
+    uint8_t mask[6];
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 6, "1,3-4,last", "position", 1), RWKV_OK);
+    const uint8_t want[6] = {0, 1, 0, 1, 1, 1};
+    ck_assert(memcmp(mask, want, 6) == 0);
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 6, "*", "layer", 0), RWKV_OK);
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(mask[i], 1);
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 6, "2,9", "position", 1), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "position 9 in '2,9': out of range, there are 6 positions");
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 6, "last", "layer", 0), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "layer 'last' in 'last': expected N, A-B or *");
+    // A sweep over positions 6-8 of layer 1 only: those cells as in the full sweep, others NaN.
+    rwkv_model *m = random_model(CFG, 12);
+    uint8_t pos[T_SEQ], layers[3] = {0, 1, 0};
+    ck_assert_int_eq(rwkv_intervene_index_list(pos, T_SEQ, "6-8", "position", 1), RWKV_OK);
+    rwkv_patch_opts o = {.n_taps = 1, .taps = {RWKV_TAP_ATT_OUT}, .seq = 1, .positions = pos, .layers = layers};
+    rwkv_patch_metric_parse(&o.metric, "logprob:4", CFG.n_vocab);
+    rwkv_patch_result *part, *full;
+    ck_assert_int_eq(rwkv_patch_sweep(&part, m, CLEAN, CORRUPT, T_SEQ, &o), RWKV_OK);
+    o.positions = NULL, o.layers = NULL;
+    ck_assert_int_eq(rwkv_patch_sweep(&full, m, CLEAN, CORRUPT, T_SEQ, &o), RWKV_OK);
+    for (int l = 0; l < 3; l++)
+        for (int p = 0; p < T_SEQ; p++) {
+            size_t c = rwkv_patch_cell(part, 0, l, p);
+            if (l == 1 && p >= 6 && p <= 8) ck_assert(part->metric[c] == full->metric[c]);
+            else ck_assert(isnan(part->metric[c]) && isnan(part->recovery[c]));
+        }
+    rwkv_patch_result_free(part);
+    rwkv_patch_result_free(full);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // ---- logit lens --------------------------------------------------------------------------
 
 // The lens of the last block's output is the model's own logits (bit for bit when both
@@ -1016,6 +1050,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_ops_arithmetic);
     tcase_add_test(tc, test_patch_sweep);
     tcase_add_test(tc, test_metric_parse);
+    tcase_add_test(tc, test_index_list_sweep);
     tcase_add_test(tc, test_logit_lens);
     tcase_add_test(tc, test_steer);
     suite_add_tcase(s, tc);

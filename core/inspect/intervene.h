@@ -60,6 +60,9 @@ rwkv_status rwkv_intervene_bind(rwkv_intervention *iv, rwkv_config cfg, int64_t 
 rwkv_status rwkv_intervene_bind_src(rwkv_intervention *iv, rwkv_config cfg, int64_t T,
                                     rwkv_real *src);
 void rwkv_intervene_release(rwkv_intervention *iv);
+// A list in the CHANNELS / POSITIONS syntax ("1,5-9,last", "*") over indices [0, n) into
+// mask (n); what ("position", "layer") names the items in messages; `last` only if allow_last.
+rwkv_status rwkv_intervene_index_list(uint8_t *mask, int64_t n, const char *list, const char *what, int allow_last);
 // Applies iv to rows (n, D) of positions pos .. pos + n - 1 (the hook's arguments).
 void rwkv_intervene_apply(const rwkv_intervention *iv, int64_t pos, int n, rwkv_real *data);
 

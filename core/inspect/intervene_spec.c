@@ -470,6 +470,19 @@ rwkv_status rwkv_intervene_bind_src(rwkv_intervention *iv, rwkv_config cfg, int6
     return rwkv_intervene_bind(iv, cfg, T);
 }
 
+rwkv_status rwkv_intervene_index_list(uint8_t *mask, int64_t n, const char *list, const char *what, int allow_last) {
+    rwkv_intervention *iv = rwkv_calloc(1, sizeof *iv, "index list"); // holds the text and ranges
+    if (!iv) return RWKV_ERR_NOMEM;
+    snprintf(iv->spec, sizeof iv->spec, "%s", list);
+    char limit[96];
+    snprintf(limit, sizeof limit, "there are %lld %ss", (long long)n, what);
+    memset(mask, 0, (size_t)n);
+    rwkv_status st = parse_list(iv, list, strlen(list), what, allow_last, iv->pos, &iv->n_pos);
+    if (!st) st = fill_mask(iv, mask, n, iv->pos, iv->n_pos, what, limit);
+    free(iv);
+    return st;
+}
+
 void rwkv_intervene_release(rwkv_intervention *iv) {
     free(iv->chan_mask);
     free(iv->pos_mask);
