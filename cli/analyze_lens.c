@@ -1,6 +1,7 @@
 // analyze_lens.c: rwkvscope analyze lens MODEL INPUT: the logit lens per layer.
 // (Until cli/cmd_analyze.c is on main, cli/cmd_lens.c runs it as `rwkvscope lens`.)
 #include "analyses/lens.h"
+#include "analyses/plot.h"
 #include "cli.h"
 #include "input.h"
 
@@ -21,10 +22,43 @@ static void usage(void) {
            "\noptions:\n"
            "  -o PREFIX            write PREFIX.csv (per position) and PREFIX.summary.csv (per layer);\n"
            "                       default: lens (docs/lens.md)\n"
+           "  --no-plot            skip PREFIX.png (the per-layer means as lines)\n"
            "  --force              overwrite existing outputs\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
            "  --threads N          threads (default: all cores)\n\n"
            "example:\n  rwkvscope analyze lens model.pth --file prompt.txt -o results/lens\n");
+}
+
+// Plotting lives in analyses/plot.c, which may not be in this build yet: the weak reference
+// is NULL then and the command says so; once plot.c is linked the call is used unchanged.
+#pragma weak rwkv_plot_lines
+
+// The per-layer means (n_rows, 4) as four curves over the layer index (-1 = emb).
+static void plot_means(const char *prefix, const rwkv_lens_result *r, const double *means) {
+    if (!rwkv_plot_lines) {
+        fprintf(stderr, "lens: plotting is not available in this build; the data is in the CSV files\n");
+        return;
+    }
+    int n = r->n_rows;
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)4 * n * sizeof *y);
+    if (!x || !y) {
+        free(x), free(y);
+        return;
+    }
+    for (int row = 0; row < n; row++) {
+        x[row] = row - 1;
+        for (int j = 0; j < 4; j++) y[(size_t)j * n + row] = means[4 * row + j];
+    }
+    static const char *const names[] = {"cross-entropy (nats)", "entropy (nats)", "KL(final || layer) (nats)",
+                                        "top-1 agreement"};
+    char out[1100], title[96];
+    snprintf(out, sizeof out, "%s.png", prefix);
+    snprintf(title, sizeof title, "%s lens (layer -1 = embedding)", r->name);
+    rwkv_plot_opts o = {.title = title, .xlabel = "layer", .ylabel = "mean over positions"};
+    if (rwkv_plot_lines(out, &o, x, y, n, 4, names)) fprintf(stderr, "lens: warning: %s: %s\n", out, rwkv_error_message());
+    else fprintf(stderr, "lens: wrote %s\n", out);
+    free(x);
+    free(y);
 }
 
 int cli_analyze_lens(int argc, char **argv) {
@@ -35,7 +69,7 @@ int cli_analyze_lens(int argc, char **argv) {
     cli_input in = {0};
     const char *model = NULL, *prefix = "lens", *mode = "par";
     long threads = 0;
-    int force = 0;
+    int force = 0, no_plot = 0;
     for (int i = 1; i < argc; i++) {
         int r = cli_input_option(&in, CMD, argc, argv, &i);
         if (r < 0) return CLI_USAGE;
@@ -44,6 +78,7 @@ int cli_analyze_lens(int argc, char **argv) {
         if (!strcmp(a, "-o") && val) prefix = argv[++i];
         else if (!strcmp(a, "--mode") && val) mode = argv[++i];
         else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--no-plot")) no_plot = 1;
         else if (!strcmp(a, "--threads") && val) {
             if (!cli_parse_int(CMD, a, argv[++i], 0, 1024, &threads)) return CLI_USAGE;
         } else if (a[0] == '-') return cli_usage_error(CMD, "unknown option '%s' (or it needs a value)", a);
@@ -80,6 +115,7 @@ int cli_analyze_lens(int argc, char **argv) {
             printf("%-10s %10.4f %10.4f %10.4f %8.3f\n", name, s[0], s[1], s[2], s[3]);
         }
         fprintf(stderr, "lens: wrote %s and %s\n", csv, summary);
+        if (!no_plot) plot_means(prefix, r, means);
     }
     free(means);
     free(ids);

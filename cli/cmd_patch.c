@@ -1,6 +1,7 @@
 // cmd_patch.c: rwkvscope patch: an activation patching sweep between a clean and a corrupt
 // prompt; every (tap, layer, position) cell is patched from clean into corrupt, one at a time.
 #include "analyses/patching.h"
+#include "analyses/plot.h"
 #include "core/inspect/intervene.h"
 #include "cli.h"
 #include "input.h"
@@ -33,6 +34,9 @@ static void usage(void) {
            "  --layers LIST        layers to sweep, e.g. 0-3,7 (default: all)\n"
            "  -o FILE              CSV output (default: stdout): tap,layer,position,clean_token,\n"
            "                       corrupt_token,metric,recovery\n"
+           "  --plot STEM          heatmaps (layer x position) of the recovery, STEM_<tap>.png, each\n"
+           "                       with its data beside it (default: beside -o, out_<tap>.png)\n"
+           "  --no-plot            no heatmaps\n"
            "  --seq                run in sequential (RNN) mode (default: parallel)\n"
            "  --naive              rerun every cell from position 0 (slow; to check the reuse)\n"
            "  --checkpoint-every N keep the corrupt run's state every N positions (default: every\n"
@@ -42,8 +46,8 @@ static void usage(void) {
 
 typedef struct {
     const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out, *positions,
-        *layers;
-    int seq, naive;
+        *layers, *plot;
+    int seq, naive, no_plot;
     long threads, every;
 } patch_args;
 
@@ -51,7 +55,8 @@ static int parse_args(patch_args *a, int argc, char **argv) {
     struct { const char *name; const char **slot; } opts[] = {
         {"--clean", &a->clean}, {"--corrupt", &a->corrupt}, {"--clean-tokens", &a->clean_ids},
         {"--corrupt-tokens", &a->corrupt_ids}, {"--tokenizer", &a->tokenizer}, {"--taps", &a->taps},
-        {"--metric", &a->metric}, {"-o", &a->out}, {"--positions", &a->positions}, {"--layers", &a->layers}};
+        {"--metric", &a->metric}, {"-o", &a->out}, {"--positions", &a->positions}, {"--layers", &a->layers},
+        {"--plot", &a->plot}};
     for (int i = 1; i < argc; i++) {
         int hit = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
@@ -63,6 +68,7 @@ static int parse_args(patch_args *a, int argc, char **argv) {
         if (hit) continue;
         if (!strcmp(argv[i], "--seq")) a->seq = 1;
         else if (!strcmp(argv[i], "--naive")) a->naive = 1;
+        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
         else if (!strcmp(argv[i], "--checkpoint-every")) {
             if (!cli_parse_int("patch", "--checkpoint-every", i + 1 < argc ? argv[++i] : NULL, 1, 1L << 40, &a->every))
                 return CLI_USAGE;
@@ -165,6 +171,34 @@ static int write_csv(const char *path, const rwkv_patch_result *r, const int *cl
     return CLI_OK;
 }
 
+// Plotting lives in analyses/plot.c, which may not be in this build yet (it lands with the
+// analyses work): the weak reference is NULL then and the command says so. Once plot.c is in
+// the library the call is used unchanged.
+#pragma weak rwkv_plot_heatmap
+
+// One heatmap per tap: recovery over (layer, position), STEM_<tap>.png.
+static void plot_heatmaps(const char *stem, const rwkv_patch_result *r) {
+    if (!rwkv_plot_heatmap) {
+        fprintf(stderr, "patch: plotting is not available in this build; the CSV has the data\n");
+        return;
+    }
+    size_t n = (size_t)r->n_layer * (size_t)r->T;
+    double *x = malloc((size_t)r->T * sizeof *x), *y = malloc((size_t)r->n_layer * sizeof *y);
+    for (int64_t p = 0; x && p < r->T; p++) x[p] = (double)p;
+    for (int l = 0; y && l < r->n_layer; l++) y[l] = l;
+    for (int k = 0; x && y && k < r->n_taps; k++) {
+        char out[1200], title[128];
+        snprintf(out, sizeof out, "%s_%s.png", stem, RWKV_TAP_NAMES[r->taps[k]]);
+        snprintf(title, sizeof title, "recovery when patching %s (clean -> corrupt)", RWKV_TAP_NAMES[r->taps[k]]);
+        rwkv_plot_opts o = {.title = title, .xlabel = "position", .ylabel = "layer"};
+        rwkv_status st = rwkv_plot_heatmap(out, &o, r->recovery + (size_t)k * n, r->n_layer, (int)r->T, x, y, "recovery");
+        if (st) fprintf(stderr, "patch: warning: %s: %s\n", out, rwkv_error_message());
+        else fprintf(stderr, "patch: wrote %s\n", out);
+    }
+    free(x);
+    free(y);
+}
+
 static int run(const patch_args *a, rwkv_model *m) {
     const int V = m->cfg.n_vocab;
     const char *tokspec = a->tokenizer ? a->tokenizer : (m->tokenizer[0] ? m->tokenizer : NULL);
@@ -205,6 +239,13 @@ static int run(const patch_args *a, rwkv_model *m) {
         if (r->m_clean == r->m_corrupt)
             fprintf(stderr, "patch: warning: the metric is equal on both prompts; recovery is undefined (nan)\n");
         rc = write_csv(a->out, r, clean, corrupt);
+        if (!rc && !a->no_plot && (a->plot || a->out)) {
+            char stem[1100];
+            snprintf(stem, sizeof stem, "%s", a->plot ? a->plot : a->out);
+            char *dot = strrchr(stem, '.');
+            if (!a->plot && dot && !strcmp(dot, ".csv")) *dot = 0;
+            plot_heatmaps(stem, r);
+        }
     }
     rwkv_patch_result_free(r);
     free(pos_mask);

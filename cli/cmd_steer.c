@@ -1,5 +1,6 @@
 // cmd_steer.c: rwkvscope steer build | sweep: steering vectors by contrastive activation
 // addition, and the shift they cause in the probabilities of chosen answers.
+#include "analyses/plot.h"
 #include "analyses/steer.h"
 #include "cli.h"
 #include "input.h"
@@ -29,6 +30,8 @@ static void usage(void) {
            "  --tap NAME           sweep: the tap name, when the vector file does not say\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
            "  --force              build: overwrite VEC.h5\n"
+           "  --no-plot            sweep: no plot (default: beside -o, log p(A) - log p(B) against\n"
+           "                       the multiplier, one curve per layer)\n"
            "  --threads N          threads (default: all cores)\n\n"
            "A and B are token ids, or text that encodes to one token.\n");
 }
@@ -36,7 +39,7 @@ static void usage(void) {
 typedef struct {
     const char *sub, *model, *pos, *neg, *tap, *out, *vec, *layers, *mults, *prompt, *answers, *tokenizer, *positions,
         *mode;
-    int force;
+    int force, no_plot;
     long threads;
 } steer_args;
 
@@ -55,6 +58,7 @@ static int parse_args(steer_args *a, int argc, char **argv) {
         }
         if (hit) continue;
         if (!strcmp(argv[i], "--force")) a->force = 1;
+        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
         else if (!strcmp(argv[i], "--threads")) {
             if (!cli_parse_int("steer", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a->threads)) return CLI_USAGE;
         } else if (argv[i][0] == '-') return cli_usage_error("steer", "unknown option '%s'", argv[i]);
@@ -194,6 +198,39 @@ static rwkv_status answer_token(const char *s, size_t len, rwkv_tokenizer *tok, 
     return st;
 }
 
+// Plotting lives in analyses/plot.c, which may not be in this build yet: the weak reference
+// is NULL then and the command says so; once plot.c is linked the call is used unchanged.
+#pragma weak rwkv_plot_lines
+
+// log p(A) - log p(B) against the multiplier, one curve per layer, beside the CSV.
+static void plot_sweep(const char *csv, const rwkv_steer_point *pts, int nl, int nm) {
+    if (!rwkv_plot_lines) {
+        fprintf(stderr, "steer: plotting is not available in this build; the data is in %s\n", csv);
+        return;
+    }
+    char out[1100];
+    snprintf(out, sizeof out, "%s", csv);
+    char *dot = strrchr(out, '.');
+    if (dot && !strcmp(dot, ".csv")) *dot = 0;
+    strncat(out, ".png", sizeof out - strlen(out) - 1);
+    double *x = malloc((size_t)nm * sizeof *x), *y = malloc((size_t)nl * nm * sizeof *y);
+    char(*labels)[32] = malloc((size_t)nl * sizeof *labels);
+    const char **names = malloc((size_t)nl * sizeof *names);
+    if (x && y && labels && names) {
+        for (int j = 0; j < nm; j++) x[j] = pts[j].multiplier;
+        for (int i = 0; i < nl * nm; i++) y[i] = log(pts[i].p_a) - log(pts[i].p_b);
+        for (int i = 0; i < nl; i++) {
+            snprintf(labels[i], sizeof labels[i], "layer %d", pts[i * nm].layer);
+            names[i] = labels[i];
+        }
+        rwkv_plot_opts o = {.title = "steering: log p(A) - log p(B) at the last position", .xlabel = "multiplier",
+                            .ylabel = "log p(A) - log p(B)"};
+        if (rwkv_plot_lines(out, &o, x, y, nm, nl, names)) fprintf(stderr, "steer: warning: %s: %s\n", out, rwkv_error_message());
+        else fprintf(stderr, "steer: wrote %s\n", out);
+    }
+    free(x), free(y), free(labels), free(names);
+}
+
 static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     double lv[STEER_MAX_LIST], mults[STEER_MAX_LIST];
     int nl, nm, layers[STEER_MAX_LIST], rc;
@@ -227,6 +264,7 @@ static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
                     pts[i].p_a - base[0], pts[i].p_b - base[1], log(pts[i].p_a) - log(pts[i].p_b));
         if (a->out && fclose(f)) st = rwkv_error_set(RWKV_ERR_IO, "%s: write error", a->out);
         fprintf(stderr, "steer: unsteered p(A) = %.6g, p(B) = %.6g\n", base[0], base[1]);
+        if (a->out && !a->no_plot) plot_sweep(a->out, pts, nl, nm);
     }
     free(pts);
     free(ids);
