@@ -148,7 +148,7 @@ static void sample_passkey(const rwkv_task *t, gsl_rng *rng, int *tok, uint8_t *
     at = put_filler(t, tok, at, off, p);
     info->needle_pos = at;
     info->depth = depth;
-    info->shared_prefix = t->filler_random_offset ? 0 : at + SLEN(NEEDLE_HEAD);
+    info->shared_prefix = t->filler_random_offset ? 0 : at; // [Q] filler[0:p]: same for every key
     at = put_str(tok, at, NEEDLE_HEAD, SLEN(NEEDLE_HEAD));
     at = put_str(tok, at, key, t->key_len);
     at = put_str(tok, at, NEEDLE_TAIL, SLEN(NEEDLE_TAIL));

@@ -36,7 +36,9 @@ typedef struct {
 
 // What an example was made of, for scoring and grouping.
 typedef struct {
-    int shared_prefix; // leading tokens that do not depend on the rng (cacheable), >= 0
+    // Leading tokens that do not depend on the rng: two examples of one configuration (any
+    // len and depth) with shared_prefix a <= b agree on their first a tokens. 0 = none.
+    int shared_prefix;
     int needle_pos;    // passkey: first token of the needle; others -1
     double depth;      // passkey: the depth used
 } rwkv_task_info;

@@ -116,7 +116,7 @@ START_TEST(passkey_spans) {
             if (qf) ck_assert(starts_with(tok, d ? "What is the pass key? The grass"
                                                  : "What is the pass key? The pass key is "));
             else ck_assert(starts_with(tok, d ? "The grass is green." : "The pass key is "));
-            ck_assert_int_eq(info.shared_prefix, key_at);
+            ck_assert_int_eq(info.shared_prefix, info.needle_pos);
         }
 }
 END_TEST

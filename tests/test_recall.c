@@ -1,0 +1,182 @@
+// test_recall.c: the recall sweep against a direct re-scoring (one full sequential pass with
+// all logits, log-softmax by hand), the prefix cache against no cache, and clear errors.
+#include "analyses/recall.h"
+#include "datasets/dataset.h"
+#include "util.h"
+
+#include <check.h>
+#include <gsl/gsl_randist.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rwkv_model *random_model(int L, int C, int V, unsigned long seed) {
+    rwkv_config cfg = {.n_layer = L, .n_embd = C, .n_ffn = 2 * C, .n_vocab = V};
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_alloc(&m, cfg), RWKV_OK);
+    gsl_rng *r = rwkv_dataset_rng(seed);
+    for (size_t i = 0; i < m->table.total; i++) m->block[i] = (rwkv_real)gsl_ran_gaussian(r, 0.5);
+    for (int i = 0; i < L * C; i++) m->w.att_time_decay[i] = (rwkv_real)gsl_ran_flat(r, -4, 1);
+    gsl_rng_free(r);
+    rwkv_model_refresh(m);
+    return m;
+}
+
+static const int LENGTHS[2] = {110, 131};
+static const double DEPTHS[3] = {0, 0.5, 1};
+
+static rwkv_recall_opts passkey_opts(void) {
+    rwkv_recall_opts o = {.lengths = LENGTHS, .n_lengths = 2, .depths = DEPTHS, .n_depths = 3,
+                          .trials = 3, .seed = 11, .use_cache = 1};
+    rwkv_task_defaults(&o.task, RWKV_TASK_PASSKEY);
+    o.task.key_len = 3;
+    return o;
+}
+
+// Mean summed answer log-prob and correct count of cell (li, di), computed from scratch.
+static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int di,
+                    double *mean_lp, int *correct) {
+    int T = o->lengths[li], V = m->cfg.n_vocab;
+    rwkv_task t = o->task;
+    t.len = T;
+    if (t.kind == RWKV_TASK_PASSKEY) t.depth = o->depths[di];
+    gsl_rng *rng = rwkv_dataset_rng(rwkv_recall_cell_seed(o->seed, li, di));
+    int *tok = malloc(T * sizeof *tok);
+    uint8_t *ans = malloc(T);
+    rwkv_real *logits = malloc((size_t)T * V * sizeof *logits);
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    ck_assert_int_eq(rwkv_state_alloc(&s, m->cfg), RWKV_OK);
+    ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 1), RWKV_OK);
+    *mean_lp = 0;
+    *correct = 0;
+    for (int k = 0; k < o->trials; k++) {
+        ck_assert_int_eq(rwkv_task_sample(&t, rng, tok, ans, T, NULL), RWKV_OK);
+        rwkv_state_reset(s);
+        ck_assert_int_eq(rwkv_forward_seq(m, s, tok, T, logits, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+        int ok = 1;
+        for (int a = 1; a < T; a++) {
+            if (!ans[a]) continue;
+            const rwkv_real *z = logits + (size_t)(a - 1) * V;
+            double mx = -INFINITY, sum = 0;
+            int best = -1;
+            for (int i = 0; i < V; i++) if (z[i] > mx) { mx = z[i]; best = i; }
+            for (int i = 0; i < V; i++) sum += exp(z[i] - mx);
+            *mean_lp += (z[tok[a]] - mx - log(sum)) / o->trials;
+            ok &= best == tok[a];
+        }
+        *correct += ok;
+    }
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    gsl_rng_free(rng);
+    free(tok);
+    free(ans);
+    free(logits);
+}
+
+START_TEST(sweep_equals_direct_rescoring) {
+    rwkv_model *m = random_model(2, 32, 256, 3);
+    rwkv_recall_opts o = passkey_opts();
+    rwkv_recall_cell cells[6];
+    rwkv_recall_stats stats;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &stats, NULL), RWKV_OK);
+    for (int li = 0; li < 2; li++)
+        for (int di = 0; di < 3; di++) {
+            const rwkv_recall_cell *c = cells + li * 3 + di;
+            double lp;
+            int correct;
+            rescore(m, &o, li, di, &lp, &correct);
+            ck_assert_int_eq(c->length, LENGTHS[li]);
+            ck_assert(c->depth == DEPTHS[di]);
+            ck_assert_int_eq(c->correct, correct);
+            ck_assert_double_eq_tol(c->accuracy, correct / 3.0, 1e-12);
+            ck_assert_msg(fabs(c->logprob - lp) <= 1e-4 * fmax(1, fabs(lp)), "%g vs %g", c->logprob, lp);
+            ck_assert_double_eq_tol(c->token_logprob, c->logprob / 3, 1e-4 * fmax(1, fabs(lp)));
+            ck_assert(c->logprob < 0);
+        }
+    ck_assert_int_lt(stats.tokens_run, stats.tokens_total); // the cache saved work
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(cache_matches_no_cache) {
+    rwkv_model *m = random_model(2, 32, 256, 4);
+    rwkv_recall_opts o = passkey_opts();
+    o.task.query_first = 1;
+    rwkv_recall_cell a[6], b[6];
+    rwkv_recall_stats sa, sb;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, a, &sa, NULL), RWKV_OK);
+    o.use_cache = 0;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, b, &sb, NULL), RWKV_OK);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(a[i].correct, b[i].correct);
+        ck_assert_double_eq_tol(a[i].logprob, b[i].logprob, 1e-5 * fmax(1, fabs(b[i].logprob)));
+    }
+    ck_assert_int_eq(sb.tokens_run, sb.tokens_total);
+    ck_assert_int_lt(sa.tokens_run, sb.tokens_run);
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(mqar_sweep_rescoring) {
+    rwkv_model *m = random_model(2, 16, 64, 5);
+    static const int lens[1] = {40};
+    static const double dep[1] = {0};
+    rwkv_recall_opts o = {.lengths = lens, .n_lengths = 1, .depths = dep, .n_depths = 1,
+                          .trials = 4, .seed = 2, .use_cache = 1};
+    rwkv_task_defaults(&o.task, RWKV_TASK_MQAR);
+    o.task.vocab = 64;
+    o.task.n_pairs = o.task.n_queries = 4;
+    rwkv_recall_cell c;
+    rwkv_recall_stats st;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, &c, &st, NULL), RWKV_OK);
+    double lp;
+    int correct;
+    rescore(m, &o, 0, 0, &lp, &correct);
+    ck_assert_int_eq(c.correct, correct);
+    ck_assert_msg(fabs(c.logprob - lp) <= 1e-4 * fmax(1, fabs(lp)), "%g vs %g", c.logprob, lp);
+    ck_assert(isnan(c.depth));
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(errors) {
+    rwkv_model *m = random_model(1, 8, 50, 6);
+    rwkv_recall_opts o = passkey_opts();
+    rwkv_recall_cell cells[6];
+    rwkv_recall_stats st;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "do not match"));
+    rwkv_model_free(m);
+    m = random_model(1, 8, 256, 6);
+    static const double bad_depths[3] = {0, 0.5, 1.25};
+    o.depths = bad_depths;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "depth 1.25"));
+    static const int short_len[1] = {30};
+    o.depths = DEPTHS;
+    o.lengths = short_len;
+    o.n_lengths = 1;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "length 30"));
+    o.trials = 0;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
+    rwkv_model_free(m);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("recall");
+    TCase *tc = tcase_create("recall");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, sweep_equals_direct_rescoring);
+    tcase_add_test(tc, cache_matches_no_cache);
+    tcase_add_test(tc, mqar_sweep_rescoring);
+    tcase_add_test(tc, errors);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
+}
