@@ -29,7 +29,7 @@ static void usage(FILE *f) {
             "results_heatmap.png (depth x length accuracy; _query_first too with --compare-prompt-order)\n"
             "and results_accuracy.png (accuracy vs length, averaged over depths), each with its data.\n\n"
             "  --task T             passkey (default), mqar, copy, induction\n"
-            "  --lengths LIST       example lengths in tokens (default 64,128,256,512)\n"
+            "  --lengths LIST       example lengths in tokens (default 128,256,512,1024)\n"
             "  --depths LIST        passkey needle depths in [0,1] (default 0,0.25,0.5,0.75,1)\n"
             "  --trials N           examples per cell (default 10)\n"
             "  --compare-prompt-order  passkey: run query-after and query-first (question before too)\n"
@@ -116,7 +116,7 @@ int cmd_recall(int argc, char **argv) {
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *model_path = NULL, *out = NULL, *task_name = "passkey";
-    const char *lengths_s = "64,128,256,512", *depths_s = "0,0.25,0.5,0.75,1";
+    const char *lengths_s = "128,256,512,1024", *depths_s = "0,0.25,0.5,0.75,1";
     long trials = 10, seed = 1, threads = 0;
     int compare = 0, no_cache = 0, no_plots = 0, force = 0, rc = CLI_OK;
     rwkv_task task;
@@ -172,6 +172,8 @@ int cmd_recall(int argc, char **argv) {
     rwkv_recall_cell *cells[2] = {calloc(nl * nd, sizeof(rwkv_recall_cell)), calloc(nl * nd, sizeof(rwkv_recall_cell))};
     FILE *f = NULL;
     if (!cells[0] || !cells[1]) { st = rwkv_error_set(RWKV_ERR_NOMEM, "recall cells"); goto fail; }
+    // Open the output before the sweep, so an unwritable path fails at once.
+    if (!(f = fopen(out, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", out, strerror(errno)); goto fail; }
     for (int o = 0; o < orders && !st; o++) {
         rwkv_recall_opts ro = {.task = task, .lengths = lengths, .n_lengths = (int)nl, .depths = depths,
                                .n_depths = nd, .trials = (int)trials, .seed = (unsigned long)seed,
@@ -184,15 +186,17 @@ int cmd_recall(int argc, char **argv) {
                     (long long)stats.tokens_run, (long long)stats.tokens_total);
     }
     if (st) goto fail;
-    if (!(f = fopen(out, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", out, strerror(errno)); goto fail; }
     fputs("task,order,length,depth,trials,correct,accuracy,logprob,token_logprob\n", f);
     for (int o = 0; o < orders; o++)
         write_csv(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
                   cells[o], (int)nl * nd);
-    if (fclose(f)) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", out); goto fail; }
+    int bad = fclose(f);
+    f = NULL;
+    if (bad) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", out); goto fail; }
     fprintf(stderr, "recall: wrote %s\n", out);
     if (!no_plots) st = plots(out, task_name, cells, orders, lengths, (int)nl, depths, nd);
 fail:
+    if (f) { fclose(f); remove(out); } // no partial CSV after a failed sweep
     if (st) rc = cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);
     free(cells[0]);
     free(cells[1]);

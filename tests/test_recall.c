@@ -165,6 +165,56 @@ START_TEST(errors) {
 }
 END_TEST
 
+// The CLI's CSV rows equal a direct re-scoring of the same examples with the loaded model.
+START_TEST(cli_csv_equals_rescoring) {
+    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
+    char csv[1024], *out = NULL;
+    snprintf(csv, sizeof csv, "%s/recall.csv", test_tmpdir());
+    int rc = test_cli(&out, "recall %s --lengths 110,150 --depths 0,1 --trials 2 --seed 4 "
+                      "--no-plots -o %s", model, csv);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, model), RWKV_OK);
+    static const int lens[2] = {110, 150};
+    static const double dep[2] = {0, 1};
+    rwkv_recall_opts o = {.lengths = lens, .n_lengths = 2, .depths = dep, .n_depths = 2,
+                          .trials = 2, .seed = 4};
+    rwkv_task_defaults(&o.task, RWKV_TASK_PASSKEY);
+    FILE *f = fopen(csv, "r");
+    char line[512];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); // header
+    for (int li = 0; li < 2; li++)
+        for (int di = 0; di < 2; di++) {
+            ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+            int len, trials, correct;
+            double depth, acc, lp, tlp;
+            ck_assert_int_eq(sscanf(line, "passkey,query_after,%d,%lf,%d,%d,%lf,%lf,%lf", &len,
+                                    &depth, &trials, &correct, &acc, &lp, &tlp), 7);
+            ck_assert_int_eq(len, lens[li]);
+            ck_assert(depth == dep[di]);
+            double want_lp;
+            int want_correct;
+            rescore(m, &o, li, di, &want_lp, &want_correct);
+            ck_assert_int_eq(correct, want_correct);
+            ck_assert_msg(fabs(lp - want_lp) <= 1e-4 * fmax(1, fabs(want_lp)), "%g vs %g", lp, want_lp);
+        }
+    fclose(f);
+    rwkv_model_free(m);
+    ck_assert_int_ne(test_cli(&out, "recall %s --lengths 110 -o %s", model, csv), 0); // exists
+    ck_assert_ptr_nonnull(strstr(out, "exists"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "recall %s --lengths 50 --no-plots --force -o %s", model, csv), 1);
+    ck_assert_ptr_nonnull(strstr(out, "length 50 is shorter"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "recall %s --depths 0,2 -o %s --force", model, csv), 2);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "recall %s --lengths 128 --no-plots -o /nonexistent/r.csv", model), 1);
+    ck_assert_ptr_nonnull(strstr(out, "/nonexistent/r.csv"));
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("recall");
     TCase *tc = tcase_create("recall");
@@ -173,6 +223,7 @@ int main(void) {
     tcase_add_test(tc, cache_matches_no_cache);
     tcase_add_test(tc, mqar_sweep_rescoring);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, cli_csv_equals_rescoring);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
