@@ -18,7 +18,7 @@
 #define PLOT_DEFAULT_W 800
 #define PLOT_DEFAULT_H 600
 #define PLOT_MAX_PIXELS 20000  // per side; beyond this gnuplot runs out of memory
-#define PLOT_MAX_TICS 32       // label every column/row up to this many
+#define PLOT_MAX_TICS 16       // label every column/row up to this many
 #define PLOT_SPARSE_TICS 10    // otherwise about this many labels
 #define PLOT_ERR_MAX 600       // characters of gnuplot's stderr kept in the message
 #define PLOT_PATH 4096
