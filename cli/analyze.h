@@ -5,5 +5,6 @@
 #define RWKV_CLI_ANALYZE_H
 
 int cli_analyze_decay(int argc, char **argv);
+int cli_analyze_attention(int argc, char **argv);
 
 #endif

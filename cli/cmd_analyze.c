@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char cmd_analyze_summary[] = "analyses of a model: decay spectra, ...";
+const char cmd_analyze_summary[] = "analyses of a model: decay spectra, effective attention";
 
 typedef struct {
     const char *name;
@@ -15,6 +15,7 @@ typedef struct {
 
 static const analyze_cmd ANALYZE_CMDS[] = {
     {"decay", cli_analyze_decay, "per-layer decay, half-life and time_first spectra (CSV + PNG)"},
+    {"attention", cli_analyze_attention, "effective attention matrix of a layer (HDF5 + heatmap)"},
 };
 #define N_ANALYZE ((int)(sizeof ANALYZE_CMDS / sizeof ANALYZE_CMDS[0]))
 
