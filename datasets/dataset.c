@@ -90,3 +90,31 @@ done:
     free(ans);
     return st;
 }
+
+rwkv_status rwkv_task_stream(const rwkv_task *t, unsigned long seed, int n_examples, int **tokens,
+                             rwkv_real **mask, int64_t *n) {
+    *tokens = NULL;
+    *mask = NULL;
+    *n = 0;
+    if (n_examples < 1) return rwkv_error_set(RWKV_ERR_ARG, "task stream: need at least one example");
+    rwkv_status st = rwkv_task_check(t, t->len);
+    if (st) return st;
+    size_t total = (size_t)n_examples * t->len;
+    int *tok = rwkv_calloc(total, sizeof *tok, "task stream tokens");
+    rwkv_real *m = rwkv_calloc(total, sizeof *m, "task stream mask");
+    uint8_t *ans = rwkv_calloc((size_t)t->len, 1, "task answers");
+    gsl_rng *rng = rwkv_dataset_rng(seed);
+    if (!tok || !m || !ans || !rng) st = rwkv_error_set(RWKV_ERR_NOMEM, "task stream of %zu tokens", total);
+    for (int e = 0; e < n_examples && !st; e++) {
+        size_t off = (size_t)e * t->len;
+        st = rwkv_task_sample(t, rng, tok + off, ans, t->len, NULL);
+        for (int i = 0; i < t->len; i++) m[off + i] = ans[i];
+    }
+    free(ans);
+    gsl_rng_free(rng);
+    if (st) { free(tok); free(m); return st; }
+    *tokens = tok;
+    *mask = m;
+    *n = (int64_t)total;
+    return RWKV_OK;
+}

@@ -55,6 +55,12 @@ rwkv_status rwkv_task_check(const rwkv_task *t, int T);
 // tokens (T), answer (T); info may be NULL.
 rwkv_status rwkv_task_sample(const rwkv_task *t, gsl_rng *rng, int *tokens, uint8_t *answer,
                              int T, rwkv_task_info *info);
+// Training stream: n_examples examples of t->len tokens drawn from rwkv_dataset_rng(seed)
+// (datasets/dataset.h), concatenated; mask[i] = 1 where tokens[i] is an answer token (the
+// loss weight of predicting tokens[i], as core/train/data.h rwkv_data_from_tokens takes it).
+// tokens and mask are malloc'd, (n_examples * t->len) each.
+rwkv_status rwkv_task_stream(const rwkv_task *t, unsigned long seed, int n_examples, int **tokens,
+                             rwkv_real **mask, int64_t *n);
 void rwkv_task_free(rwkv_task *t); // frees the filler; the struct itself is the caller's
 
 #endif

@@ -301,6 +301,34 @@ START_TEST(cli_dataset_make) {
 }
 END_TEST
 
+// The training stream is the examples of rwkv_dataset_rng(seed) back to back, mask = answers.
+START_TEST(training_stream) {
+    rwkv_task t;
+    rwkv_task_defaults(&t, RWKV_TASK_INDUCTION);
+    t.len = 30;
+    int *tok;
+    rwkv_real *mask;
+    int64_t n;
+    ck_assert_int_eq(rwkv_task_stream(&t, 9, 4, &tok, &mask, &n), RWKV_OK);
+    ck_assert_int_eq(n, 120);
+    gsl_rng *rng = rwkv_dataset_rng(9);
+    int ex[30];
+    uint8_t ans[30];
+    for (int e = 0; e < 4; e++) {
+        ck_assert_int_eq(rwkv_task_sample(&t, rng, ex, ans, 30, NULL), RWKV_OK);
+        for (int i = 0; i < 30; i++) {
+            ck_assert_int_eq(tok[e * 30 + i], ex[i]);
+            ck_assert(mask[e * 30 + i] == (i == 29 ? 1 : 0));
+        }
+    }
+    gsl_rng_free(rng);
+    free(tok);
+    free(mask);
+    t.len = 3;
+    ck_assert_int_eq(rwkv_task_stream(&t, 9, 4, &tok, &mask, &n), RWKV_ERR_ARG);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("datasets");
     TCase *tc = tcase_create("datasets");
@@ -314,6 +342,7 @@ int main(void) {
     tcase_add_test(tc, impossible_configs);
     tcase_add_test(tc, jsonl_file_matches_api);
     tcase_add_test(tc, cli_dataset_make);
+    tcase_add_test(tc, training_stream);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
