@@ -16,6 +16,7 @@ const char cmd_recall_summary[] = "recall sweeps over length x depth (passkey, m
 
 #define CMD "recall"
 #define MAX_LIST 256
+#define RECALL_SMALL_EMBD 256 // up to this width one thread beats several
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -36,9 +37,10 @@ static void usage(FILE *f) {
             "  --seed S             rng seed (default 1)\n"
             "  --no-cache           do not reuse prefix states (for timing)\n"
             "  --no-plots           write only the CSV\n"
-            "  --threads N          threads (default: all cores)\n"
+            "  --threads N          threads (default: 1 for n_embd <= %d, whose matvecs are too small\n"
+            "                       to share, else all cores)\n"
             "  -o FILE              output CSV\n"
-            "  --force              overwrite FILE\n\n%s", CLI_TASK_HELP);
+            "  --force              overwrite FILE\n\n%s", RECALL_SMALL_EMBD, CLI_TASK_HELP);
 }
 
 static int parse_depths(const char *s, double *out, int *n) {
@@ -117,7 +119,7 @@ int cmd_recall(int argc, char **argv) {
     }
     const char *model_path = NULL, *out = NULL, *task_name = "passkey";
     const char *lengths_s = "128,256,512,1024", *depths_s = "0,0.25,0.5,0.75,1";
-    long trials = 10, seed = 1, threads = 0;
+    long trials = 10, seed = 1, threads = -1;
     int compare = 0, no_cache = 0, no_plots = 0, force = 0, rc = CLI_OK;
     rwkv_task task;
     rwkv_task_defaults(&task, RWKV_TASK_PASSKEY);
@@ -164,10 +166,10 @@ int cmd_recall(int argc, char **argv) {
         rc = cli_usage_error(CMD, "%s exists (use --force to overwrite)", out);
         goto done;
     }
-    cli_set_threads((int)threads);
     rwkv_model *m = NULL;
     rwkv_status st = rwkv_model_load(&m, model_path);
     if (st) { free(lengths); rc = cli_fail(CMD, st, NULL); goto done; }
+    cli_set_threads(threads >= 0 ? (int)threads : m->cfg.n_embd <= RECALL_SMALL_EMBD ? 1 : 0);
     int orders = compare ? 2 : 1;
     rwkv_recall_cell *cells[2] = {calloc(nl * nd, sizeof(rwkv_recall_cell)), calloc(nl * nd, sizeof(rwkv_recall_cell))};
     FILE *f = NULL;
