@@ -64,7 +64,9 @@ int cmd_plot(int argc, char **argv) {
     if (channels_s && cli_parse_id_list(channels_s, &ch, &nch))
         return cli_usage_error(CMD, "--channels: expected a list like 0,5,9");
     char t[512], ylabel[128];
-    snprintf(t, sizeof t, "%s (sequence %ld)", tap, seq);
+    const char *shown = tap; // a norm plot draws every layer: drop the "blocks.<l>." prefix
+    if (kind == RWKV_DYN_NORM && !strncmp(tap, "blocks.", 7) && strchr(tap + 7, '.')) shown = strchr(tap + 7, '.') + 1;
+    snprintf(t, sizeof t, "%s%s (sequence %ld)", shown, kind == RWKV_DYN_NORM ? " per layer" : "", seq);
     snprintf(ylabel, sizeof ylabel, kind == RWKV_DYN_HEATMAP ? "channel"
                                     : kind == RWKV_DYN_NORM ? "L2 norm over channels" : "value");
     rwkv_plot_opts o = {.title = title ? title : t, .xlabel = "position", .ylabel = ylabel,

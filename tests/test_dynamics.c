@@ -231,6 +231,38 @@ START_TEST(errors) {
 }
 END_TEST
 
+// With the real dump writer (skipped while this build has no `dump` command): the plot data
+// of a sequential-mode dump of rand-L2-C32-V50 equals the golden state_num trace.
+START_TEST(plot_from_real_dump) {
+    char *out = NULL;
+    if (test_cli(&out, "dump --help") != 0) { free(out); return; }
+    free(out);
+    make_dump(1); // loads the goldens
+    size_t n = 0;
+    int *tok = test_h5_read_int(test_fixture("golden-small.h5"), "/tokens", &n);
+    char list[512] = "", dump[1024];
+    for (size_t t = 0; t < n; t++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", t ? "," : "", tok[t]);
+    snprintf(dump, sizeof dump, "%s", tmp("real.h5"));
+    int rc = test_cli(&out, "dump %s --tokens %s --taps 'blocks.*.state_num,blocks.*.state_den' --mode seq -o %s",
+                      test_fixture("rand-L2-C32-V50.pth"), list, dump);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    rc = test_cli(&out, "plot %s --tap blocks.1.state_num --kind lines --channels 0,31 -o %s", dump, tmp("real.png"));
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    static double d[3 * T];
+    int cols = 0;
+    ck_assert_int_eq(read_csv(tmp("real.csv"), d, 3 * T, &cols), T);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < 2; k++) {
+            double want = g_num[((size_t)T + t) * C + (k ? 31 : 0)];
+            ck_assert_msg(fabs(d[3 * t + 1 + k] - want) <= 1e-4 * fmax(1, fabs(want)), "t %d", t);
+        }
+    free(tok);
+    free_golden();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("dynamics");
     TCase *tc = tcase_create("dynamics");
@@ -239,6 +271,7 @@ int main(void) {
     tcase_add_test(tc, lines_channels_and_derived);
     tcase_add_test(tc, norm_per_layer);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, plot_from_real_dump);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
