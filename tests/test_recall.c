@@ -215,6 +215,67 @@ START_TEST(cli_csv_equals_rescoring) {
 }
 END_TEST
 
+static int png_size(const char *path, unsigned *w, unsigned *h) {
+    unsigned char b[24];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t k = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (k != 24 || memcmp(b + 1, "PNG", 3) || memcmp(b + 12, "IHDR", 4)) return 0;
+    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
+    return 1;
+}
+
+// --compare-prompt-order: both orders in the CSV, two heatmaps and the curves, whose data
+// files hold the CSV's accuracies.
+START_TEST(cli_compare_plots) {
+    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
+    char csv[1024], path[1024], *out = NULL;
+    snprintf(csv, sizeof csv, "%s/cmp.csv", test_tmpdir());
+    int rc = test_cli(&out, "recall %s --lengths 110,140 --depths 0,0.5,1 --trials 2 "
+                      "--compare-prompt-order -o %s", model, csv);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    double acc[2][2][3]; // order, length, depth
+    FILE *f = fopen(csv, "r");
+    char line[512];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    for (int o = 0; o < 2; o++)
+        for (int li = 0; li < 2; li++)
+            for (int di = 0; di < 3; di++) {
+                char order[32];
+                int len;
+                ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+                ck_assert_int_eq(sscanf(line, "passkey,%31[a-z_],%d,%*[^,],%*d,%*d,%lf", order, &len,
+                                        &acc[o][li][di]), 3);
+                ck_assert_str_eq(order, o ? "query_first" : "query_after");
+            }
+    fclose(f);
+    static const char *const IMG[3] = {"cmp_heatmap", "cmp_heatmap_query_first", "cmp_accuracy"};
+    for (int i = 0; i < 3; i++) {
+        unsigned w = 0, h = 0;
+        snprintf(path, sizeof path, "%s/%s.png", test_tmpdir(), IMG[i]);
+        ck_assert_msg(png_size(path, &w, &h), "%s", path);
+        ck_assert_uint_eq(w, 900);
+        ck_assert_uint_eq(h, 600);
+    }
+    // The curve data: x = length, one column per order = mean accuracy over depths.
+    snprintf(path, sizeof path, "%s/cmp_accuracy.csv", test_tmpdir());
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); // '#' header
+    for (int li = 0; li < 2; li++) {
+        double x, y0, y1;
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        ck_assert_int_eq(sscanf(line, "%lf,%lf,%lf", &x, &y0, &y1), 3);
+        ck_assert(x == (li ? 140 : 110));
+        ck_assert_double_eq_tol(y0, (acc[0][li][0] + acc[0][li][1] + acc[0][li][2]) / 3, 1e-6);
+        ck_assert_double_eq_tol(y1, (acc[1][li][0] + acc[1][li][1] + acc[1][li][2]) / 3, 1e-6);
+    }
+    fclose(f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("recall");
     TCase *tc = tcase_create("recall");
@@ -224,6 +285,7 @@ int main(void) {
     tcase_add_test(tc, mqar_sweep_rescoring);
     tcase_add_test(tc, errors);
     tcase_add_test(tc, cli_csv_equals_rescoring);
+    tcase_add_test(tc, cli_compare_plots);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
