@@ -153,6 +153,7 @@ int cmd_recall(int argc, char **argv) {
     rwkv_task_kind kind;
     if (rwkv_task_parse_kind(task_name, &kind)) { rc = cli_usage_error(CMD, "%s", rwkv_error_message()); goto done; }
     task.kind = kind; // the defaults are shared, so options given before --task still hold
+    if (task.query_first == RWKV_TASK_QUERY_MIXED) { rc = cli_usage_error(CMD, "--query-mixed is for training; recall scores one order, or both with --compare-prompt-order"); goto done; }
     if (compare && kind != RWKV_TASK_PASSKEY) { rc = cli_usage_error(CMD, "--compare-prompt-order needs --task passkey"); goto done; }
     int *lengths = NULL;
     size_t nl = 0;

@@ -8,6 +8,7 @@
 int cli_task_option(rwkv_task *t, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     if (!strcmp(a, "--query-first")) { t->query_first = 1; return 1; }
+    if (!strcmp(a, "--query-mixed")) { t->query_first = RWKV_TASK_QUERY_MIXED; return 1; }
     if (!strcmp(a, "--random-offset")) { t->filler_random_offset = 1; return 1; }
     static const char *const WITH_VALUE[] = {"--vocab", "--key-len", "--depth", "--filler",
                                              "--pairs", "--queries", "--span"};

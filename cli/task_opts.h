@@ -9,7 +9,8 @@
     "  --vocab V            token range (default 256; passkey needs 256)\n"                        \
     "  --key-len K          passkey: digits in the key (default 5)\n"                              \
     "  --depth D            passkey: needle depth in [0,1] or 'random' (default 0.5)\n"           \
-    "  --query-first        passkey: ask the question before the context as well\n"               \
+    "  --query-first        passkey: ask the question before the context as well\n"              \
+    "  --query-mixed        passkey: either order, drawn per example (train on both)\n"               \
     "  --filler PATH        passkey: haystack text (default: the built-in sentences)\n"           \
     "  --random-offset      passkey: start each haystack at a random offset\n"                    \
     "  --pairs N            mqar: key-value pairs (default 8)\n"                                   \

@@ -22,7 +22,8 @@ static json_t *header_json(const rwkv_task *t, unsigned long seed, int n) {
         json_object_set_new(cfg, "key_len", json_integer(t->key_len));
         json_object_set_new(cfg, "depth", t->depth == RWKV_TASK_DEPTH_RANDOM
                                               ? json_string("random") : json_real(t->depth));
-        json_object_set_new(cfg, "query_first", json_boolean(t->query_first));
+        json_object_set_new(cfg, "query_first", t->query_first == RWKV_TASK_QUERY_MIXED
+                                                     ? json_string("mixed") : json_boolean(t->query_first));
         json_object_set_new(cfg, "filler", json_string(t->filler ? "file" : "builtin"));
         json_object_set_new(cfg, "filler_random_offset", json_boolean(t->filler_random_offset));
     } else if (t->kind == RWKV_TASK_MQAR) {
@@ -50,6 +51,7 @@ static json_t *example_json(int i, const int *tok, const uint8_t *ans, int T,
     if (t->kind == RWKV_TASK_PASSKEY) {
         json_object_set_new(ex, "depth", json_real(info->depth));
         json_object_set_new(ex, "needle_pos", json_integer(info->needle_pos));
+        json_object_set_new(ex, "query_first", json_boolean(info->query_first));
     }
     return ex;
 }

@@ -75,8 +75,8 @@ rwkv_status rwkv_task_set_filler_file(rwkv_task *t, const char *path) {
 }
 
 // Tokens around the filler in a passkey example (all but the filler itself).
-static int passkey_overhead(const rwkv_task *t) {
-    return (t->query_first ? SLEN(QUESTION) : 0) + SLEN(NEEDLE_HEAD) + t->key_len +
+static int passkey_overhead(const rwkv_task *t, int query_first) {
+    return (query_first ? SLEN(QUESTION) : 0) + SLEN(NEEDLE_HEAD) + t->key_len +
            SLEN(NEEDLE_TAIL) + SLEN(QUESTION) + SLEN(ANSWER_HEAD) + t->key_len;
 }
 
@@ -94,10 +94,14 @@ rwkv_status rwkv_task_check(const rwkv_task *t, int T) {
                                   t->key_len, PASSKEY_MAX_DIGITS);
         if (t->depth != RWKV_TASK_DEPTH_RANDOM && !(t->depth >= 0 && t->depth <= 1))
             return rwkv_error_set(RWKV_ERR_ARG, "passkey: depth %g outside [0, 1]", t->depth);
-        if (passkey_overhead(t) > T)
+        if (t->query_first < 0 || t->query_first > RWKV_TASK_QUERY_MIXED)
+            return rwkv_error_set(RWKV_ERR_ARG, "passkey: query_first %d is not 0, 1 or mixed (2)",
+                                  t->query_first);
+        if (passkey_overhead(t, t->query_first != 0) > T)
             return rwkv_error_set(RWKV_ERR_ARG, "passkey: length %d is shorter than the needle and "
-                                  "question with a %d-digit key (%d tokens)", T, t->key_len,
-                                  passkey_overhead(t));
+                                  "question%s with a %d-digit key (%d tokens)", T,
+                                  t->query_first ? "s" : "", t->key_len,
+                                  passkey_overhead(t, t->query_first != 0));
         return RWKV_OK;
     case RWKV_TASK_MQAR:
         if (t->n_pairs < 1 || t->n_queries < 1 || t->n_queries > t->n_pairs)
@@ -138,17 +142,20 @@ static int put_filler(const rwkv_task *t, int *tokens, int at, size_t off, int n
 static void sample_passkey(const rwkv_task *t, gsl_rng *rng, int *tok, uint8_t *ans, int T,
                            rwkv_task_info *info) {
     size_t hn = t->filler ? t->filler_len : (size_t)SLEN(BUILTIN_FILLER);
+    int qf = t->query_first == RWKV_TASK_QUERY_MIXED ? (int)gsl_rng_uniform_int(rng, 2) : t->query_first;
     size_t off = t->filler_random_offset ? gsl_rng_uniform_int(rng, hn) : 0;
     double depth = t->depth == RWKV_TASK_DEPTH_RANDOM ? gsl_rng_uniform(rng) : t->depth;
     char key[PASSKEY_MAX_DIGITS];
     for (int i = 0; i < t->key_len; i++) key[i] = (char)('0' + gsl_rng_uniform_int(rng, 10));
-    int F = T - passkey_overhead(t);
+    int F = T - passkey_overhead(t, qf);
     int p = (int)(depth * F + 0.5); // filler tokens before the needle
-    int at = t->query_first ? put_str(tok, 0, QUESTION, SLEN(QUESTION)) : 0;
+    int at = qf ? put_str(tok, 0, QUESTION, SLEN(QUESTION)) : 0;
     at = put_filler(t, tok, at, off, p);
     info->needle_pos = at;
     info->depth = depth;
-    info->shared_prefix = t->filler_random_offset ? 0 : at; // [Q] filler[0:p]: same for every key
+    info->query_first = qf;
+    // [Q] filler[0:p] is the same for every key; a mixed order shares nothing.
+    info->shared_prefix = (t->filler_random_offset || t->query_first == RWKV_TASK_QUERY_MIXED) ? 0 : at;
     at = put_str(tok, at, NEEDLE_HEAD, SLEN(NEEDLE_HEAD));
     at = put_str(tok, at, key, t->key_len);
     at = put_str(tok, at, NEEDLE_TAIL, SLEN(NEEDLE_TAIL));
@@ -233,6 +240,7 @@ rwkv_status rwkv_task_sample(const rwkv_task *t, gsl_rng *rng, int *tokens, uint
     info->shared_prefix = 0;
     info->needle_pos = -1;
     info->depth = 0;
+    info->query_first = 0;
     memset(answer, 0, (size_t)T);
     switch (t->kind) {
     case RWKV_TASK_PASSKEY: sample_passkey(t, rng, tokens, answer, T, info); break;

@@ -13,6 +13,7 @@ typedef enum { RWKV_TASK_PASSKEY, RWKV_TASK_MQAR, RWKV_TASK_COPY, RWKV_TASK_INDU
 
 #define RWKV_TASK_DEPTH_RANDOM (-1.0) // passkey depth drawn uniformly per example
 #define RWKV_TASK_PAD 0               // mqar filler token and copy delimiter
+#define RWKV_TASK_QUERY_MIXED 2       // passkey query_first drawn per example (training on both)
 
 typedef struct {
     rwkv_task_kind kind;
@@ -22,7 +23,7 @@ typedef struct {
     // "What is the pass key? The pass key is 12345" (the digits are the answer).
     int key_len;      // digits in the key
     double depth;     // fraction of the filler before the needle, in [0,1], or DEPTH_RANDOM
-    int query_first;  // 1: the question also comes before the context
+    int query_first;  // 1: the question also comes before the context; RWKV_TASK_QUERY_MIXED: either, 50/50
     uint8_t *filler;  // (filler_len) haystack bytes, owned; NULL = the built-in sentences
     size_t filler_len;
     int filler_random_offset; // 1: each example starts at a random filler offset (training)
@@ -41,6 +42,7 @@ typedef struct {
     int shared_prefix;
     int needle_pos;    // passkey: first token of the needle; others -1
     double depth;      // passkey: the depth used
+    int query_first;   // passkey: the prompt order used
 } rwkv_task_info;
 
 // Defaults for each task (len 256, vocab 256, key_len 5, depth 0.5, n_pairs 8, ...).

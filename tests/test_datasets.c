@@ -67,6 +67,8 @@ START_TEST(pinned_hashes) {
 }
 END_TEST
 
+static void expect_arg_error(const rwkv_task *t, const char *needle);
+
 static int sample1(const rwkv_task *t, unsigned long seed, int *tok, uint8_t *ans,
                    rwkv_task_info *info) {
     gsl_rng *rng = rwkv_dataset_rng(seed);
@@ -118,6 +120,31 @@ START_TEST(passkey_spans) {
             else ck_assert(starts_with(tok, d ? "The grass is green." : "The pass key is "));
             ck_assert_int_eq(info.shared_prefix, info.needle_pos);
         }
+}
+END_TEST
+
+// Mixed prompt order: both layouts occur, each as info says, and nothing is shared.
+START_TEST(passkey_mixed_order) {
+    rwkv_task t;
+    rwkv_task_defaults(&t, RWKV_TASK_PASSKEY);
+    t.len = 150;
+    t.query_first = RWKV_TASK_QUERY_MIXED;
+    gsl_rng *rng = rwkv_dataset_rng(4);
+    int tok[150], seen[2] = {0, 0};
+    uint8_t ans[150];
+    for (int e = 0; e < 40; e++) {
+        rwkv_task_info info;
+        ck_assert_int_eq(rwkv_task_sample(&t, rng, tok, ans, 150, &info), RWKV_OK);
+        ck_assert(info.query_first == 0 || info.query_first == 1);
+        seen[info.query_first]++;
+        ck_assert_int_eq(starts_with(tok, "What is the pass key? "), info.query_first);
+        ck_assert_int_eq(info.shared_prefix, 0);
+        for (int i = 0; i < 5; i++) ck_assert_int_eq(tok[145 + i], tok[info.needle_pos + 16 + i]);
+    }
+    gsl_rng_free(rng);
+    ck_assert(seen[0] > 5 && seen[1] > 5);
+    t.len = 96; // fits the question once (79 tokens) but not twice (101)
+    expect_arg_error(&t, "questions with a 5-digit key (101 tokens)");
 }
 END_TEST
 
@@ -337,6 +364,7 @@ int main(void) {
     tcase_add_test(tc, pinned_hashes);
     tcase_add_test(tc, passkey_spans);
     tcase_add_test(tc, passkey_text_filler);
+    tcase_add_test(tc, passkey_mixed_order);
     tcase_add_test(tc, mqar_spans);
     tcase_add_test(tc, copy_and_induction_spans);
     tcase_add_test(tc, impossible_configs);
