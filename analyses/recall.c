@@ -27,8 +27,8 @@ static double log_prob(const rwkv_real *logits, int V, int target, int *is_argma
 
 rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int *tokens,
                               const uint8_t *answer, int T, int start, rwkv_workspace *ws,
-                              rwkv_real *logits, double *logprob, int *correct) {
-    int pos = start, all = 1, any = 0;
+                              rwkv_real *logits, double *logprob, int *correct, int *n_correct) {
+    int pos = start, all = 1, any = 0, hits = 0;
     double lp = 0;
     for (int a = 0; a < T; a++) {
         if (!answer[a]) continue;
@@ -42,12 +42,14 @@ rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int 
         int hit;
         lp += log_prob(logits, m->cfg.n_vocab, tokens[a], &hit);
         all &= hit;
+        hits += hit;
         any = 1;
         pos = a;
     }
     if (!any) return rwkv_error_set(RWKV_ERR_ARG, "recall: example has no answer tokens");
     *logprob += lp;
     *correct = all;
+    if (n_correct) *n_correct = hits;
     return RWKV_OK;
 }
 
@@ -123,8 +125,8 @@ static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, 
         base_tok = e->tokens;
         rwkv_state_copy(work, base);
         double lp = 0;
-        int ok = 0;
-        rwkv_status st = rwkv_recall_score(m, work, e->tokens, e->answer, T, b, ws, logits, &lp, &ok);
+        int ok = 0, hits = 0;
+        rwkv_status st = rwkv_recall_score(m, work, e->tokens, e->answer, T, b, ws, logits, &lp, &ok, &hits);
         if (st) return st;
         int last = T - 1;
         while (!e->answer[last]) last--;
@@ -134,6 +136,8 @@ static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, 
         c->correct += ok;
         c->logprob += lp;
         c->token_logprob += lp / e->n_answer;
+        c->answer_tokens += e->n_answer;
+        c->tokens_correct += hits;
     }
     return RWKV_OK;
 }
@@ -182,6 +186,7 @@ rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv
             row[di].accuracy = (double)row[di].correct / o->trials;
             row[di].logprob /= o->trials;
             row[di].token_logprob /= o->trials;
+            row[di].token_accuracy = row[di].answer_tokens ? (double)row[di].tokens_correct / row[di].answer_tokens : 0;
         }
         if (progress) progress(li + 1, o->n_lengths);
     }

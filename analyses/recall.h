@@ -27,6 +27,8 @@ typedef struct {
     double accuracy;       // correct / trials
     double logprob;        // mean over trials of the summed answer log-probability (nats)
     double token_logprob;  // mean per answer token
+    int64_t answer_tokens, tokens_correct; // over all trials
+    double token_accuracy; // tokens_correct / answer_tokens (partial credit, e.g. for mqar)
 } rwkv_recall_cell;
 
 typedef struct {
@@ -37,11 +39,12 @@ typedef struct {
 // The rng seed of cell (li, di): its trials are drawn in order from rwkv_dataset_rng(seed).
 unsigned long rwkv_recall_cell_seed(unsigned long seed, int li, int di);
 // Scores tokens[start..T) given `state` after tokens[0..start): adds the answer tokens'
-// log-probabilities to *logprob and sets *correct (1 if every answer token is the argmax).
+// log-probabilities to *logprob, sets *correct (1 if every answer token is the argmax) and
+// *n_correct (answer tokens that are the argmax; may be NULL).
 // state is advanced; logits is scratch (V). Needs start < first answer position.
 rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int *tokens,
                               const uint8_t *answer, int T, int start, rwkv_workspace *ws,
-                              rwkv_real *logits, double *logprob, int *correct);
+                              rwkv_real *logits, double *logprob, int *correct, int *n_correct);
 // Runs the sweep; cells is (n_lengths * n_depths), row-major over (length, depth).
 // progress (may be NULL) is called after each length with the lengths done.
 rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv_recall_cell *cells,

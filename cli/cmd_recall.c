@@ -26,7 +26,8 @@ static void usage(FILE *f) {
             "exact-match accuracy (greedy decoding reproduces every answer token) and the answer\n"
             "log-probability (nats, summed over answer tokens) per (length, depth) cell. Examples that\n"
             "share a prefix start from a cached state.\n\n"
-            "Writes results.csv (task,order,length,depth,trials,correct,accuracy,logprob,token_logprob),\n"
+            "Writes results.csv (task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,\n"
+            "token_accuracy: the share of answer tokens that are the argmax),\n"
             "results_heatmap.png (depth x length accuracy; _query_first too with --compare-prompt-order)\n"
             "and results_accuracy.png (accuracy vs length, averaged over depths), each with its data.\n\n"
             "  --task T             passkey (default), mqar, copy, induction\n"
@@ -63,8 +64,8 @@ static void write_csv(FILE *f, const char *task, const char *order, const rwkv_r
     for (int i = 0; i < n; i++) {
         fprintf(f, "%s,%s,%d,", task, order, c[i].length);
         if (!isnan(c[i].depth)) fprintf(f, "%.6g", c[i].depth); // empty for tasks without one
-        fprintf(f, ",%d,%d,%.6f,%.9g,%.9g\n", c[i].trials, c[i].correct, c[i].accuracy,
-                c[i].logprob, c[i].token_logprob);
+        fprintf(f, ",%d,%d,%.6f,%.9g,%.9g,%.6f\n", c[i].trials, c[i].correct, c[i].accuracy,
+                c[i].logprob, c[i].token_logprob, c[i].token_accuracy);
     }
 }
 
@@ -189,7 +190,7 @@ int cmd_recall(int argc, char **argv) {
                     (long long)stats.tokens_run, (long long)stats.tokens_total);
     }
     if (st) goto fail;
-    fputs("task,order,length,depth,trials,correct,accuracy,logprob,token_logprob\n", f);
+    fputs("task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy\n", f);
     for (int o = 0; o < orders; o++)
         write_csv(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
                   cells[o], (int)nl * nd);

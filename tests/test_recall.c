@@ -33,6 +33,8 @@ static rwkv_recall_opts passkey_opts(void) {
 }
 
 // Mean summed answer log-prob and correct count of cell (li, di), computed from scratch.
+static int token_hits; // answer tokens that were the argmax in the last rescore()
+
 static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int di,
                     double *mean_lp, int *correct) {
     int T = o->lengths[li], V = m->cfg.n_vocab;
@@ -49,6 +51,7 @@ static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int 
     ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 1), RWKV_OK);
     *mean_lp = 0;
     *correct = 0;
+    token_hits = 0;
     for (int k = 0; k < o->trials; k++) {
         ck_assert_int_eq(rwkv_task_sample(&t, rng, tok, ans, T, NULL), RWKV_OK);
         rwkv_state_reset(s);
@@ -63,6 +66,7 @@ static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int 
             for (int i = 0; i < V; i++) sum += exp(z[i] - mx);
             *mean_lp += (z[tok[a]] - mx - log(sum)) / o->trials;
             ok &= best == tok[a];
+            token_hits += best == tok[a];
         }
         *correct += ok;
     }
@@ -90,6 +94,8 @@ START_TEST(sweep_equals_direct_rescoring) {
             ck_assert(c->depth == DEPTHS[di]);
             ck_assert_int_eq(c->correct, correct);
             ck_assert_double_eq_tol(c->accuracy, correct / 3.0, 1e-12);
+            ck_assert_int_eq(c->answer_tokens, 3 * 3); // 3 trials of a 3-digit key
+            ck_assert_int_eq(c->tokens_correct, token_hits);
             ck_assert_msg(fabs(c->logprob - lp) <= 1e-4 * fmax(1, fabs(lp)), "%g vs %g", c->logprob, lp);
             ck_assert_double_eq_tol(c->token_logprob, c->logprob / 3, 1e-4 * fmax(1, fabs(lp)));
             ck_assert(c->logprob < 0);
@@ -136,6 +142,9 @@ START_TEST(mqar_sweep_rescoring) {
     ck_assert_int_eq(c.correct, correct);
     ck_assert_msg(fabs(c.logprob - lp) <= 1e-4 * fmax(1, fabs(lp)), "%g vs %g", c.logprob, lp);
     ck_assert(isnan(c.depth));
+    ck_assert_int_eq(c.answer_tokens, 4 * 4);
+    ck_assert_int_eq(c.tokens_correct, token_hits);
+    ck_assert_double_eq_tol(c.token_accuracy, token_hits / 16.0, 1e-12);
     rwkv_model_free(m);
 }
 END_TEST
@@ -197,6 +206,9 @@ START_TEST(cli_csv_equals_rescoring) {
             int want_correct;
             rescore(m, &o, li, di, &want_lp, &want_correct);
             ck_assert_int_eq(correct, want_correct);
+            double tacc;
+            ck_assert_int_eq(sscanf(line, "%*[^,],%*[^,],%*d,%*f,%*d,%*d,%*f,%*f,%*f,%lf", &tacc), 1);
+            ck_assert_double_eq_tol(tacc, token_hits / 10.0, 1e-6); // 2 trials x 5 digits
             ck_assert_msg(fabs(lp - want_lp) <= 1e-4 * fmax(1, fabs(want_lp)), "%g vs %g", lp, want_lp);
         }
     fclose(f);
