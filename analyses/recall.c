@@ -151,6 +151,14 @@ rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv
                               "%s has a vocabulary of %d (model and task tokenizer do not match)",
                               rwkv_task_kind_name(o->task.kind), o->task.vocab,
                               m->path[0] ? m->path : "", m->cfg.n_vocab);
+    // The tasks are byte-level: a model with a subword tokenizer would read them as other words.
+    if (m->tokenizer[0] && strcmp(m->tokenizer, "bytes"))
+        return rwkv_error_set(RWKV_ERR_ARG, "recall: model %s uses the tokenizer '%s' but the tasks "
+                              "are byte-level (model and tokenizer do not match)", m->path, m->tokenizer);
+    if (o->task.kind == RWKV_TASK_PASSKEY && m->cfg.n_vocab != 256)
+        return rwkv_error_set(RWKV_ERR_ARG, "recall: passkey is byte-level text but model %s has a "
+                              "vocabulary of %d, not 256 bytes (model and tokenizer do not match)",
+                              m->path, m->cfg.n_vocab);
     int maxT = 0;
     for (int li = 0; li < o->n_lengths; li++) {
         rwkv_task t = o->task;

@@ -157,7 +157,15 @@ START_TEST(errors) {
     ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "do not match"));
     rwkv_model_free(m);
+    m = random_model(1, 8, 300, 6); // room for the bytes, but not a byte model
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "vocabulary of 300, not 256"));
+    rwkv_model_free(m);
     m = random_model(1, 8, 256, 6);
+    snprintf(m->tokenizer, sizeof m->tokenizer, "neox:20B_tokenizer.json");
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "uses the tokenizer 'neox:20B_tokenizer.json'"));
+    snprintf(m->tokenizer, sizeof m->tokenizer, "bytes");
     static const double bad_depths[3] = {0, 0.5, 1.25};
     o.depths = bad_depths;
     ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &st, NULL), RWKV_ERR_ARG);
