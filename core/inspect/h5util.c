@@ -101,6 +101,7 @@ int rwkv_h5_get_str(hid_t loc, const char *name, char *buf, size_t size) {
     int ok = -1;
     if (H5Tget_class(t) == H5T_STRING) {
         hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 does not convert between ASCII and UTF-8
         if (H5Tis_variable_str(t) > 0) {
             char *v = NULL;
             H5Tset_size(mt, H5T_VARIABLE);

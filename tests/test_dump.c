@@ -1,0 +1,626 @@
+// test_dump.c: tap selection, HDF5 dumps (schema, goldens in both modes, sequences,
+// positions), comparison of dumps, state save/load, and every error case.
+#include "core/compute/forward.h"
+#include "core/inspect/compare.h"
+#include "core/inspect/dump.h"
+#include "core/inspect/select.h"
+#include "core/inspect/state_io.h"
+#include "core/model/model.h"
+#include "util.h"
+
+#include <check.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// float32 lands within ~1e-4 of the float64 goldens; float64 within ~1e-9 (fixtures README).
+#if RWKV_REAL_BITS == 64
+#define TOL 1e-9
+#else
+#define TOL 1e-4
+#endif
+
+static const rwkv_config SMALL = {2, 16, 48, 30}; // a random in-memory model
+
+static const char *tmp(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
+    return buf[k];
+}
+
+// One dump of `ns` sequences (lens[s] tokens each, concatenated in tokens) of model m.
+static rwkv_status make_dump(const char *path, const rwkv_model *m, const char *taps, const char *positions,
+                             int parallel, int max_T, const int *tokens, const int64_t *lens, int ns,
+                             rwkv_hook *hook_or_null, rwkv_state *final) {
+    uint32_t mask[64];
+    rwkv_positions pos;
+    rwkv_status st = rwkv_select_taps(mask, m->cfg.n_layer, taps);
+    if (st) return st;
+    if ((st = rwkv_select_positions(&pos, positions))) return st;
+    rwkv_dump_opts o = {.parallel = parallel, .force = 1, .taps = taps, .positions = positions, .chunk_rows = 8};
+    rwkv_dump *d;
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, max_T);
+    st = rwkv_dump_create(&d, path, m, mask, &pos, &o);
+    rwkv_select_positions_free(&pos);
+    for (int i = 0, at = 0; !st && i < ns; at += (int)lens[i++]) {
+        rwkv_state_reset(s);
+        if (hook_or_null) hook_or_null->ctx = d;
+        st = rwkv_dump_run(d, s, ws, tokens + at, lens[i], NULL, hook_or_null);
+    }
+    if (!st) st = rwkv_dump_close(d);
+    else rwkv_dump_free(d);
+    if (final) rwkv_state_copy(final, s);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+    return st;
+}
+
+static int64_t attr_i64(const char *path, const char *name) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int64_t v = -12345;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    H5Aread(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+    return v;
+}
+
+static void set_attr_i64(const char *path, const char *name, int64_t v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+}
+
+// ---- selection ----
+
+START_TEST(test_select_taps) {
+    uint32_t mask[4];
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, "blocks.*.att_gate,blocks.1.state_*,logits"), RWKV_OK);
+    uint32_t states = 0;
+    for (int t = RWKV_TAP_STATE_ATT_XPREV; t <= RWKV_TAP_STATE_FFN_XPREV; t++) states |= 1u << t;
+    ck_assert_uint_eq(mask[0], 1u << RWKV_TAP_ATT_GATE);
+    ck_assert_uint_eq(mask[1], (1u << RWKV_TAP_ATT_GATE) | states);
+    ck_assert_uint_eq(mask[2], 1u << RWKV_TAP_ATT_GATE);
+    ck_assert_uint_eq(mask[3], 1u << RWKV_TAP_LOGITS);
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, "*"), RWKV_OK);
+    ck_assert_int_eq(rwkv_select_count(mask, 3), 3 * RWKV_TAP_N_BLOCK + 2);
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, "resid_out"), RWKV_OK);
+    ck_assert_uint_eq(mask[3], 1u << RWKV_TAP_RESID_OUT);
+    ck_assert_uint_eq(mask[0] | mask[1] | mask[2], 0);
+    // errors: no match lists the valid names; layer out of range; empty pattern
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, "blocks.*.att_gate,blocks.*.nope"), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "'blocks.*.nope' matches no tap"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "state_ffn_xprev"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "blocks.<0..2>"));
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, "blocks.3.att_k"), RWKV_ERR_ARG);
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, "logits,,resid_out"), RWKV_ERR_ARG);
+    ck_assert_int_eq(rwkv_select_taps(mask, 3, ""), RWKV_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_select_positions) {
+    rwkv_positions p;
+    ck_assert_int_eq(rwkv_select_positions(&p, "all"), RWKV_OK);
+    ck_assert(rwkv_select_has(&p, 0, 5) && rwkv_select_has(&p, 4, 5));
+    ck_assert_int_eq(rwkv_select_positions(&p, "last"), RWKV_OK);
+    ck_assert(!rwkv_select_has(&p, 3, 5) && rwkv_select_has(&p, 4, 5));
+    ck_assert_int_eq(rwkv_select_positions(&p, "every:3"), RWKV_OK);
+    for (int t = 0; t < 10; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 10), t % 3 == 0);
+    ck_assert_int_eq(rwkv_select_positions(&p, "10-20,0,5"), RWKV_OK);
+    for (int t = 0; t < 30; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 30), t == 0 || t == 5 || (t >= 10 && t <= 20));
+    rwkv_select_positions_free(&p);
+    const char *bad[] = {"every:0", "every:x", "5-2", "a", "1,,2", "-3", "1-", "lastx"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(rwkv_select_positions(&p, bad[i]) == RWKV_ERR_ARG, "'%s' accepted", bad[i]);
+        ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "--positions"));
+    }
+}
+END_TEST
+
+// ---- the dump against the forward pass, on a random in-memory model ----
+
+typedef struct {
+    rwkv_config cfg;
+    int T;
+    rwkv_real *taps[RWKV_TAP_N]; // (L + 1, T, D)
+} capture;
+
+static rwkv_status capture_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    capture *c = ctx;
+    memcpy(c->taps[tap] + ((size_t)layer * c->T + (size_t)pos) * D, data, (size_t)n * D * sizeof *data);
+    return RWKV_OK;
+}
+
+// Every tap of a plain sequential pass over tokens, for reference.
+static void capture_run(capture *c, const rwkv_model *m, const int *tokens, int T) {
+    c->cfg = m->cfg;
+    c->T = T;
+    uint32_t mask[64];
+    rwkv_select_taps(mask, m->cfg.n_layer, "*");
+    for (int t = 0; t < RWKV_TAP_N; t++)
+        c->taps[t] = calloc((size_t)(m->cfg.n_layer + 1) * T * rwkv_tap_width(t, m->cfg), sizeof(rwkv_real));
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 1);
+    rwkv_hook h = {.mask = mask, .fn = capture_fn, .ctx = c};
+    rwkv_real *logits = malloc((size_t)T * m->cfg.n_vocab * sizeof *logits);
+    ck_assert_int_eq(rwkv_forward_seq(m, s, tokens, T, logits, RWKV_LOGITS_ALL, &h, ws), RWKV_OK);
+    free(logits);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+}
+
+static void capture_free(capture *c) {
+    for (int t = 0; t < RWKV_TAP_N; t++) free(c->taps[t]);
+}
+
+// Max scaled error of dump dataset (T, D) against the capture's layer slice.
+static double dump_vs_capture(const char *path, const capture *c, int layer, int tap) {
+    char name[96];
+    if (layer < c->cfg.n_layer) snprintf(name, sizeof name, "/blocks/%d/%s", layer, RWKV_TAP_NAMES[tap]);
+    else snprintf(name, sizeof name, "/%s", RWKV_TAP_NAMES[tap]);
+    int nd;
+    uint64_t d[4];
+    double *x = test_h5_read(path, name, &nd, d);
+    ck_assert_msg(x != NULL, "%s: %s missing", path, name);
+    int D = rwkv_tap_width(tap, c->cfg);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_uint_eq(d[0], (uint64_t)c->T);
+    ck_assert_uint_eq(d[1], (uint64_t)D);
+    double *ref = malloc((size_t)c->T * D * sizeof *ref);
+    const rwkv_real *src = c->taps[tap] + (size_t)layer * c->T * D;
+    for (size_t i = 0; i < (size_t)c->T * D; i++) ref[i] = src[i];
+    double e = test_max_scaled_err_d(x, ref, (size_t)c->T * D);
+    free(x);
+    free(ref);
+    return e;
+}
+
+START_TEST(test_dump_matches_forward) {
+    rwkv_model *m = test_random_model(SMALL, 7);
+    int T = 29;
+    int *tok = test_random_tokens(T, SMALL.n_vocab, 3);
+    capture c;
+    capture_run(&c, m, tok, T);
+    int64_t len = T;
+    for (int par = 0; par <= 1; par++) {
+        const char *path = tmp(par ? "fwd_par.h5" : "fwd_seq.h5");
+        // parallel chunks of 6 tokens: the hook sees 6-row blocks and a 5-row tail
+        ck_assert_int_eq(make_dump(path, m, "*", "all", par, 6, tok, &len, 1, NULL, NULL), RWKV_OK);
+        for (int l = 0; l <= SMALL.n_layer; l++)
+            for (int t = 0; t < RWKV_TAP_N; t++) {
+                if ((l < SMALL.n_layer) != (t < RWKV_TAP_N_BLOCK)) continue;
+                double e = dump_vs_capture(path, &c, l, t);
+                // the same mode is the same arithmetic: stored exactly
+                if (!par) ck_assert_msg(e == 0, "seq dump layer %d %s differs by %g", l, RWKV_TAP_NAMES[t], e);
+                else ck_assert_msg(e < TOL, "par dump layer %d %s differs by %g", l, RWKV_TAP_NAMES[t], e);
+            }
+        ck_assert_int_eq(attr_i64(path, "complete"), 1);
+        ck_assert_int_eq(attr_i64(path, "schema_version"), RWKV_DUMP_SCHEMA_VERSION);
+        ck_assert_int_eq(attr_i64(path, "n_layer"), SMALL.n_layer);
+        ck_assert_int_eq(attr_i64(path, "n_ffn"), SMALL.n_ffn);
+        ck_assert_int_eq(attr_i64(path, "n_vocab"), SMALL.n_vocab);
+        ck_assert_int_eq(attr_i64(path, "precision"), RWKV_REAL_BITS);
+        rwkv_dump_reader *r;
+        ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
+        ck_assert_str_eq(r->mode, par ? "parallel" : "sequential");
+        ck_assert_int_eq(r->n_rows, T);
+        ck_assert_int_eq(r->n_seq, 1);
+        ck_assert_int_eq(rwkv_dump_width(r, 1, RWKV_TAP_FFN_K), SMALL.n_ffn);
+        ck_assert_int_eq(rwkv_dump_width(r, SMALL.n_layer, RWKV_TAP_LOGITS), SMALL.n_vocab);
+        // reader API rows == the capture rows 10..14 of blocks.1.att_wkv
+        rwkv_real rows[5 * 16];
+        ck_assert_int_eq(rwkv_dump_read_rows(r, 1, RWKV_TAP_ATT_WKV, 10, 5, rows), RWKV_OK);
+        const rwkv_real *want = c.taps[RWKV_TAP_ATT_WKV] + ((size_t)T + 10) * 16;
+        for (int i = 0; i < 5 * 16; i++)
+            ck_assert_msg(fabs(rows[i] - want[i]) <= TOL * fmax(1, fabs(want[i])), "row data %d", i);
+        ck_assert_int_eq(rwkv_dump_read_rows(r, 1, RWKV_TAP_ATT_WKV, T - 2, 5, rows), RWKV_ERR_ARG);
+        rwkv_dump_reader_free(r);
+    }
+    capture_free(&c);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// The storage properties the schema promises: real type, chunked, shuffle + deflate, extendible.
+START_TEST(test_dump_storage) {
+    rwkv_model *m = test_random_model(SMALL, 8);
+    int *tok = test_random_tokens(20, SMALL.n_vocab, 4);
+    int64_t len = 20;
+    const char *path = tmp("storage.h5");
+    ck_assert_int_eq(make_dump(path, m, "blocks.0.att_k,logits", "all", 1, 7, tok, &len, 1, NULL, NULL), RWKV_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/blocks/0/att_k", H5P_DEFAULT);
+    hid_t t = H5Dget_type(d);
+    ck_assert_int_eq(H5Tget_class(t), H5T_FLOAT);
+    ck_assert_uint_eq(H5Tget_size(t), sizeof(rwkv_real));
+    hid_t p = H5Dget_create_plist(d);
+    ck_assert_int_eq(H5Pget_layout(p), H5D_CHUNKED);
+    ck_assert_int_eq(H5Pget_nfilters(p), 2);
+    unsigned flags, cd[8];
+    size_t ncd = 8;
+    ck_assert_int_eq(H5Pget_filter2(p, 0, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_SHUFFLE);
+    ncd = 8;
+    ck_assert_int_eq(H5Pget_filter2(p, 1, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_DEFLATE);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2], maxd[2];
+    H5Sget_simple_extent_dims(sp, dims, maxd);
+    ck_assert(maxd[0] == H5S_UNLIMITED && dims[0] == 20 && dims[1] == 16);
+    H5Sclose(sp); H5Pclose(p); H5Tclose(t); H5Dclose(d); H5Fclose(f);
+    // /params: decay = exp(-exp(time_decay)), half_life: decay^half_life = 1/2
+    int nd;
+    uint64_t dd[4];
+    double *dec = test_h5_read(path, "/params/blocks/1/decay", &nd, dd);
+    double *hl = test_h5_read(path, "/params/blocks/1/half_life", &nd, dd);
+    double *td = test_h5_read(path, "/params/blocks/1/time_decay", &nd, dd);
+    ck_assert(dec && hl && td && dd[0] == 16);
+    for (int c = 0; c < 16; c++) {
+        double raw = m->w.att_time_decay[16 + c];
+        ck_assert_double_eq_tol(td[c], raw, 1e-6 * fmax(1, fabs(raw)));
+        ck_assert_double_eq_tol(dec[c], exp(-exp(raw)), 1e-6);
+        ck_assert_double_eq_tol(pow(exp(-exp(raw)), hl[c]), 0.5, 1e-5);
+    }
+    free(dec); free(hl); free(td); free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(test_dump_sequences) {
+    rwkv_model *m = test_random_model(SMALL, 9);
+    int64_t lens[3] = {7, 13, 4};
+    int *tok = test_random_tokens(24, SMALL.n_vocab, 5);
+    const char *all = tmp("seq3.h5");
+    ck_assert_int_eq(make_dump(all, m, "blocks.*.state_*,blocks.1.att_wkv,logits", "all", 0, 4, tok, lens, 3, NULL, NULL), RWKV_OK);
+    rwkv_dump_reader *r;
+    ck_assert_int_eq(rwkv_dump_open(&r, all), RWKV_OK);
+    int64_t *off, *pos, *toff;
+    int *tk;
+    ck_assert_int_eq(rwkv_dump_read_offsets(r, &off), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_read_positions(r, &pos), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_read_token_offsets(r, &toff), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_read_tokens(r, &tk), RWKV_OK);
+    int64_t want_off[4] = {0, 7, 20, 24};
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(off[i], want_off[i]);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(toff[i], want_off[i]);
+    for (int s = 0; s < 3; s++)
+        for (int64_t i = off[s]; i < off[s + 1]; i++) ck_assert_int_eq(pos[i], i - off[s]);
+    for (int i = 0; i < 24; i++) ck_assert_int_eq(tk[i], tok[i]);
+    // each sequence equals its own single-sequence dump
+    for (int s = 0; s < 3; s++) {
+        const char *one = tmp("seq1.h5");
+        ck_assert_int_eq(make_dump(one, m, "blocks.*.state_*,blocks.1.att_wkv,logits", "all", 0, 4, tok + off[s],
+                                   &lens[s], 1, NULL, NULL), RWKV_OK);
+        rwkv_dump_reader *r1;
+        ck_assert_int_eq(rwkv_dump_open(&r1, one), RWKV_OK);
+        for (int l = 0; l <= SMALL.n_layer; l++)
+            for (int t = 0; t < RWKV_TAP_N; t++) {
+                int D = rwkv_dump_width(r, l, t);
+                ck_assert_int_eq(D, rwkv_dump_width(r1, l, t));
+                if (!D) continue;
+                double *a = malloc((size_t)lens[s] * D * sizeof *a), *b = malloc((size_t)lens[s] * D * sizeof *b);
+                ck_assert_int_eq(rwkv_dump_read_rows_f64(r, l, t, off[s], lens[s], a), RWKV_OK);
+                ck_assert_int_eq(rwkv_dump_read_rows_f64(r1, l, t, 0, lens[s], b), RWKV_OK);
+                ck_assert_msg(!memcmp(a, b, (size_t)lens[s] * D * sizeof *a), "seq %d layer %d %s", s, l, RWKV_TAP_NAMES[t]);
+                free(a); free(b);
+            }
+        rwkv_dump_reader_free(r1);
+    }
+    // position selections keep exactly the right rows of the full dump
+    const char *specs[] = {"last", "every:3", "0,2-4,100"};
+    for (int k = 0; k < 3; k++) {
+        const char *sel = tmp("seqsel.h5");
+        ck_assert_int_eq(make_dump(sel, m, "blocks.*.state_*,blocks.1.att_wkv,logits", specs[k], 1, 5, tok, lens, 3, NULL, NULL), RWKV_OK);
+        rwkv_dump_reader *rs;
+        ck_assert_int_eq(rwkv_dump_open(&rs, sel), RWKV_OK);
+        int64_t *soff, *spos;
+        rwkv_dump_read_offsets(rs, &soff);
+        rwkv_dump_read_positions(rs, &spos);
+        int64_t row = 0;
+        for (int s = 0; s < 3; s++) {
+            ck_assert_int_eq(soff[s], row);
+            for (int64_t p = 0; p < lens[s]; p++) {
+                int keep = k == 0 ? p == lens[s] - 1 : k == 1 ? p % 3 == 0 : (p == 0 || (p >= 2 && p <= 4));
+                if (!keep) continue;
+                ck_assert_int_eq(spos[row], p);
+                double a[64], b[64];
+                ck_assert_int_eq(rwkv_dump_read_rows_f64(rs, 1, RWKV_TAP_STATE_NUM, row, 1, a), RWKV_OK);
+                ck_assert_int_eq(rwkv_dump_read_rows_f64(r, 1, RWKV_TAP_STATE_NUM, off[s] + p, 1, b), RWKV_OK);
+                for (int c = 0; c < 16; c++) ck_assert(fabs(a[c] - b[c]) <= TOL * fmax(1, fabs(b[c])));
+                row++;
+            }
+        }
+        ck_assert_int_eq(soff[3], row);
+        ck_assert_int_eq(rs->n_rows, row);
+        free(soff); free(spos);
+        rwkv_dump_reader_free(rs);
+    }
+    free(off); free(pos); free(toff); free(tk); free(tok);
+    rwkv_dump_reader_free(r);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// ---- comparison ----
+
+typedef struct {
+    int layer;
+    int64_t pos;
+    int channel;
+} perturb;
+
+static rwkv_status perturb_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    perturb *p = *(perturb **)((char *)ctx + 0); // ctx is replaced below; see perturb_hook
+    (void)p;
+    return rwkv_dump_tap(ctx, layer, tap, pos, n, D, data);
+}
+
+// The wrapped hook: adds 1e-2 to one channel of state_num at one (layer, position).
+static perturb g_perturb;
+static rwkv_status perturbed_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    if (tap == RWKV_TAP_STATE_NUM && layer == g_perturb.layer && pos <= g_perturb.pos && g_perturb.pos < pos + n)
+        data[(size_t)(g_perturb.pos - pos) * D + g_perturb.channel] += (rwkv_real)1e-2;
+    return perturb_fn(ctx, layer, tap, pos, n, D, data);
+}
+
+START_TEST(test_compare_modes) {
+    rwkv_model *m = test_random_model(SMALL, 10);
+    int T = 2048;
+    int *tok = test_random_tokens(T, SMALL.n_vocab, 6);
+    int64_t len = T;
+    const char *a = tmp("cmp_seq.h5"), *b = tmp("cmp_par.h5"), *c = tmp("cmp_pert.h5");
+    ck_assert_int_eq(make_dump(a, m, "*", "all", 0, 64, tok, &len, 1, NULL, NULL), RWKV_OK);
+    ck_assert_int_eq(make_dump(b, m, "*", "all", 1, 64, tok, &len, 1, NULL, NULL), RWKV_OK);
+    rwkv_compare_result res;
+    ck_assert_int_eq(rwkv_compare_dumps(&res, a, b, RWKV_COMPARE_TOL), RWKV_OK);
+    ck_assert_int_eq(res.n, SMALL.n_layer * RWKV_TAP_N_BLOCK + 2);
+    ck_assert_msg(res.n_exceeded == 0, "modes disagree: %s", res.first >= 0 ? res.rows[res.first].name : "");
+    for (int i = 0; i < res.n; i++) ck_assert(res.rows[i].max_scaled < RWKV_COMPARE_TOL);
+    rwkv_compare_free(&res);
+    // a perturbed sequential run: exactly that layer and position diverge first
+    g_perturb = (perturb){1, 777, 5};
+    uint32_t mask[64];
+    rwkv_select_taps(mask, SMALL.n_layer, "*");
+    rwkv_hook h = {.mask = mask, .fn = perturbed_tap};
+    ck_assert_int_eq(make_dump(c, m, "*", "all", 0, 64, tok, &len, 1, &h, NULL), RWKV_OK);
+    ck_assert_int_eq(rwkv_compare_dumps(&res, b, c, RWKV_COMPARE_TOL), RWKV_OK);
+    ck_assert_int_ge(res.first, 0);
+    const rwkv_compare_row *f = &res.rows[res.first];
+    ck_assert_str_eq(f->name, "blocks.1.state_num");
+    ck_assert_int_eq(f->first_pos, 777);
+    ck_assert_int_eq(f->first_seq, 0);
+    ck_assert_int_eq(f->first_channel, 5);
+    ck_assert_double_eq_tol(f->max_abs, 1e-2, 2e-3);
+    for (int i = 0; i < res.n; i++) { // layer 0 never sees it; nothing diverges before 777
+        if (res.rows[i].layer == 0) ck_assert_int_eq(res.rows[i].first_row, -1);
+        if (res.rows[i].first_row >= 0) ck_assert_int_ge(res.rows[i].first_pos, 777);
+    }
+    rwkv_compare_free(&res);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(test_compare_errors) {
+    rwkv_model *m = test_random_model(SMALL, 11);
+    int *tok = test_random_tokens(12, SMALL.n_vocab, 7);
+    int64_t l1 = 12, l2 = 11;
+    const char *a = tmp("ce_a.h5"), *b = tmp("ce_b.h5");
+    ck_assert_int_eq(make_dump(a, m, "logits", "all", 0, 4, tok, &l1, 1, NULL, NULL), RWKV_OK);
+    ck_assert_int_eq(make_dump(b, m, "logits", "all", 0, 4, tok, &l2, 1, NULL, NULL), RWKV_OK);
+    rwkv_compare_result res;
+    ck_assert_int_eq(rwkv_compare_dumps(&res, a, b, 1e-4), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "not the same inputs"));
+    ck_assert_int_eq(make_dump(b, m, "resid_out", "all", 0, 4, tok, &l1, 1, NULL, NULL), RWKV_OK);
+    ck_assert_int_eq(rwkv_compare_dumps(&res, a, b, 1e-4), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "no tap"));
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// ---- errors ----
+
+static rwkv_status failing_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    if (pos + n > 9) return rwkv_error_set(RWKV_ERR_IO, "simulated write failure at position %lld", (long long)pos);
+    return rwkv_dump_tap(ctx, layer, tap, pos, n, D, data);
+}
+
+START_TEST(test_dump_errors) {
+    rwkv_model *m = test_random_model(SMALL, 12);
+    int *tok = test_random_tokens(20, SMALL.n_vocab, 8);
+    uint32_t mask[3];
+    rwkv_select_taps(mask, 2, "*");
+    rwkv_positions pos = {0};
+    rwkv_dump_opts o = {.chunk_rows = 4};
+    rwkv_dump *d = NULL;
+    const char *path = tmp("err_exists.h5");
+    FILE *f = fopen(path, "w");
+    fputs("precious", f);
+    fclose(f);
+    // an existing output is refused, and left alone
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_ERR_EXISTS);
+    ck_assert_ptr_null(d);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), path));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "--force"));
+    char buf[16] = {0};
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    ck_assert_str_eq(buf, "precious");
+    // unwritable paths name the path
+    const char *bad[] = {"/proc/rwkvscope-test.h5", "/nonexistent-dir/x.h5", NULL};
+    char under_file[600];
+    snprintf(under_file, sizeof under_file, "%s/x.h5", path); // a regular file as directory
+    bad[2] = under_file;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(rwkv_dump_create(&d, bad[i], m, mask, &pos, &o), RWKV_ERR_IO);
+        ck_assert_ptr_nonnull(strstr(rwkv_error_message(), bad[i]));
+        ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "cannot create"));
+    }
+    // a failure inside the run leaves complete = 0 and a readable file
+    o.force = 1;
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 3);
+    rwkv_hook h = rwkv_dump_hook(d);
+    h.fn = failing_tap;
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "simulated"));
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, NULL), RWKV_ERR_IO); // no silent continuation
+    rwkv_dump_free(d);
+    ck_assert_int_eq(attr_i64(path, "complete"), 0);
+    rwkv_dump_reader *r;
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
+    ck_assert_int_eq(r->complete, 0);
+    rwkv_dump_reader_free(r);
+    // close after a failed run also reports it and leaves complete = 0
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
+    h = rwkv_dump_hook(d);
+    h.fn = failing_tap;
+    rwkv_state_reset(s);
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
+    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+    ck_assert_int_eq(attr_i64(path, "complete"), 0);
+    // a newer schema version is a clear error
+    rwkv_state_reset(s);
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, NULL), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_close(d), RWKV_OK);
+    ck_assert_int_eq(attr_i64(path, "complete"), 1);
+    set_attr_i64(path, "schema_version", RWKV_DUMP_SCHEMA_VERSION + 1);
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 2"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "newer"));
+    // not a dump, not HDF5, missing
+    ck_assert_int_eq(rwkv_dump_open(&r, test_fixture("golden-small.h5")), RWKV_ERR_FORMAT);
+    ck_assert_int_eq(rwkv_dump_open(&r, test_fixture("tinyshakespeare.txt")), RWKV_ERR_FORMAT);
+    ck_assert_int_eq(rwkv_dump_open(&r, tmp("missing.h5")), RWKV_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "missing.h5"));
+    // a truncated dump
+    const char *cut = tmp("cut.h5");
+    char cmd[1400];
+    set_attr_i64(path, "schema_version", RWKV_DUMP_SCHEMA_VERSION);
+    snprintf(cmd, sizeof cmd, "head -c 3000 %s > %s", path, cut);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_ne(rwkv_dump_open(&r, cut), RWKV_OK);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// h5ls and h5dump (hdf5-tools) read a dump without any rwkvscope code.
+START_TEST(test_dump_h5tools) {
+    rwkv_model *m = test_random_model(SMALL, 13);
+    int *tok = test_random_tokens(10, SMALL.n_vocab, 9);
+    int64_t len = 10;
+    const char *path = tmp("tools.h5");
+    ck_assert_int_eq(make_dump(path, m, "blocks.*.state_num,logits", "all", 0, 4, tok, &len, 1, NULL, NULL), RWKV_OK);
+    char cmd[700], out[8192];
+    snprintf(cmd, sizeof cmd, "h5ls -r %s 2>&1", path);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_ptr_nonnull(strstr(out, "/blocks/1/state_num"));
+    ck_assert_ptr_nonnull(strstr(out, "Dataset {10/Inf, 16}"));
+    ck_assert_ptr_nonnull(strstr(out, "/sequences/offsets"));
+    snprintf(cmd, sizeof cmd, "h5dump -a /schema -a /complete -d /sequences/offsets %s 2>&1", path);
+    p = popen(cmd, "r");
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"rwkvscope-dump\""));
+    ck_assert_ptr_nonnull(strstr(out, "(0): 0, 10"));
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// ---- state save / load ----
+
+START_TEST(test_state_io) {
+    rwkv_model *m = test_random_model(SMALL, 14);
+    int *tok = test_random_tokens(30, SMALL.n_vocab, 10);
+    rwkv_state *a, *b;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&a, m->cfg);
+    rwkv_state_alloc(&b, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 8);
+    rwkv_real la[30], lb[30];
+    ck_assert_int_eq(rwkv_forward_seq(m, a, tok, 18, NULL, RWKV_LOGITS_NONE, NULL, ws), RWKV_OK);
+    const char *path = tmp("state.h5");
+    unlink(path);
+    ck_assert_int_eq(rwkv_state_save(path, a, m, 18, "test", 0), RWKV_OK);
+    ck_assert_int_eq(rwkv_state_save(path, a, m, 18, "test", 0), RWKV_ERR_EXISTS);
+    ck_assert_int_eq(rwkv_state_save("/proc/nope/state.h5", a, m, 18, "test", 1), RWKV_ERR_IO);
+    ck_assert_int_eq(rwkv_state_load(b, path, m), RWKV_OK);
+    ck_assert(!memcmp(a->data, b->data, 5 * sizeof(rwkv_real) * 2 * 16));
+    ck_assert_int_eq(attr_i64(path, "n_tokens"), 18);
+    // continuing from the loaded state == one run over all 30 tokens
+    ck_assert_int_eq(rwkv_forward_seq(m, b, tok + 18, 12, la, RWKV_LOGITS_LAST, NULL, ws), RWKV_OK);
+    rwkv_state_reset(a);
+    ck_assert_int_eq(rwkv_forward_seq(m, a, tok, 30, lb, RWKV_LOGITS_LAST, NULL, ws), RWKV_OK);
+    ck_assert(!memcmp(la, lb, SMALL.n_vocab * sizeof *la));
+    ck_assert(!memcmp(a->data, b->data, 5 * sizeof(rwkv_real) * 2 * 16));
+    // wrong model shape, not a state file
+    rwkv_config other = SMALL;
+    other.n_embd = 8;
+    rwkv_model *m2 = test_random_model(other, 1);
+    rwkv_state *c;
+    rwkv_state_alloc(&c, other);
+    ck_assert_int_eq(rwkv_state_load(c, path, m2), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "n_embd=16"));
+    ck_assert_int_eq(rwkv_state_load(b, test_fixture("golden-small.h5"), m), RWKV_ERR_FORMAT);
+    ck_assert_int_eq(rwkv_state_load(b, tmp("nostate.h5"), m), RWKV_ERR_IO);
+    rwkv_state_free(c);
+    rwkv_model_free(m2);
+    rwkv_state_free(a);
+    rwkv_state_free(b);
+    rwkv_workspace_free(ws);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+Suite *dump_suite(void);
+Suite *dump_suite(void) {
+    Suite *s = suite_create("dump");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_select_taps);
+    tcase_add_test(tc, test_select_positions);
+    tcase_add_test(tc, test_dump_matches_forward);
+    tcase_add_test(tc, test_dump_storage);
+    tcase_add_test(tc, test_dump_sequences);
+    tcase_add_test(tc, test_compare_modes);
+    tcase_add_test(tc, test_compare_errors);
+    tcase_add_test(tc, test_dump_errors);
+    tcase_add_test(tc, test_dump_h5tools);
+    tcase_add_test(tc, test_state_io);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(dump_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
