@@ -35,7 +35,8 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test asan bench demo deps clean check-deps tests-build
+.PHONY: all test asan bench demo deps clean tests-build
+.SECONDARY: # keep object files of test and bench binaries
 all: $(BIN)
 
 # V=1 shows the full commands.

@@ -135,8 +135,14 @@ static void check_golden(int ci, int seq) {
     double *ref = test_h5_read(golden, "/logits", &nd, d);
     ck_assert_ptr_nonnull(ref);
     ck_assert_uint_eq(d[0] * d[1], T * cfg.n_vocab);
+    // rwkv.cpp files store w = exp(time_decay) rounded to float32 rather than time_decay, so
+    // a float64 engine sees each decay off by up to 2^-24 relative. A term decayed over t tokens
+    // then carries an exponent error up to t*w*2^-24, under 1.2e-6 per token for this model's
+    // w <= 20. That is the file's precision, not the engine's: 1e-5 there (float32 gets 1e-4).
+    double tol = TOL;
+    if (RWKV_REAL_BITS == 64 && strstr(CASES[ci].model, ".bin")) tol = 1e-5;
     double e = test_max_scaled_err(logits, ref, T * cfg.n_vocab);
-    ck_assert_msg(e < TOL, "%s %s logits error %g", CASES[ci].model, seq ? "seq" : "par", e);
+    ck_assert_msg(e < tol, "%s %s logits error %g", CASES[ci].model, seq ? "seq" : "par", e);
     free(ref);
     int traces = 0;
     for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
@@ -148,7 +154,7 @@ static void check_golden(int ci, int seq) {
         size_t n = (size_t)cfg.n_layer * T * rwkv_tap_width(t, cfg);
         ck_assert_uint_eq(d[0] * d[1] * d[2], n);
         e = test_max_scaled_err(cap.taps[t], ref, n);
-        ck_assert_msg(e < TOL, "%s %s trace %s error %g", CASES[ci].model, seq ? "seq" : "par", name, e);
+        ck_assert_msg(e < tol, "%s %s trace %s error %g", CASES[ci].model, seq ? "seq" : "par", name, e);
         free(ref);
     }
     ck_assert_int_ge(traces, 14);
@@ -158,7 +164,7 @@ static void check_golden(int ci, int seq) {
         ref = test_h5_read(golden, name, &nd, d);
         ck_assert_ptr_nonnull(ref);
         e = test_max_scaled_err(rwkv_state_vec(s, v), ref, (size_t)cfg.n_layer * cfg.n_embd);
-        ck_assert_msg(e < TOL, "%s final %s error %g", CASES[ci].model, name, e);
+        ck_assert_msg(e < tol, "%s final %s error %g", CASES[ci].model, name, e);
         free(ref);
     }
     free(logits);
