@@ -26,9 +26,9 @@
 static const rwkv_config SMALL = {2, 16, 48, 30}; // a random in-memory model
 
 static const char *tmp(const char *name) {
-    static char buf[4][512];
+    static char buf[16][512];
     static int k;
-    k = (k + 1) % 4;
+    k = (k + 1) % 16;
     snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
     return buf[k];
 }
@@ -598,6 +598,332 @@ START_TEST(test_state_io) {
 }
 END_TEST
 
+
+// ---- goldens: a dump in each mode matches /trace, /logits and /final_state ----
+
+static const struct {
+    const char *golden, *model;
+} GOLDENS[] = {
+    {"golden-small.h5", "rand-L2-C32-V50.pth"},
+    {"golden-rand.h5", "rand-L3-C64-V300.pth"},
+    {"golden-tiny4.h5", "tiny-rwkv-4v0-660K-FP32.bin"},
+};
+
+// [L, T, D] golden slice l against a dump dataset [T, D].
+static double golden_vs_dump(const char *dump, const char *dset, const double *ref, int l, uint64_t T, uint64_t D) {
+    int nd;
+    uint64_t d[4];
+    double *x = test_h5_read(dump, dset, &nd, d);
+    ck_assert_msg(x != NULL, "%s: %s missing", dump, dset);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_uint_eq(d[0], T);
+    ck_assert_uint_eq(d[1], D);
+    double e = test_max_scaled_err_d(x, ref + (size_t)l * T * D, T * D);
+    free(x);
+    return e;
+}
+
+static void check_golden(int gi, int par) {
+    char golden[512], dump[512];
+    snprintf(golden, sizeof golden, "%s", test_fixture(GOLDENS[gi].golden));
+    snprintf(dump, sizeof dump, "%s", tmp(par ? "golden_par.h5" : "golden_seq.h5"));
+    rwkv_model *m;
+    ck_assert_msg(rwkv_model_load(&m, test_fixture(GOLDENS[gi].model)) == RWKV_OK, "%s", rwkv_error_message());
+    size_t T;
+    int *tok = test_h5_read_int(golden, "/tokens", &T);
+    ck_assert_ptr_nonnull(tok);
+    int64_t len = (int64_t)T;
+    rwkv_state *fin;
+    rwkv_state_alloc(&fin, m->cfg);
+    // parallel chunks of 16 tokens: several chunks and a ragged tail
+    rwkv_status st = make_dump(dump, m, "*", "all", par, 16, tok, &len, 1, NULL, fin);
+    ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
+    // rwkv.cpp files store exp(time_decay) rounded to float32: a float64 engine is then held to
+    // the file's precision, 1e-5 (see test_engine.c); float32 gets 1e-4 everywhere.
+    double tol = (RWKV_REAL_BITS == 64 && strstr(GOLDENS[gi].model, ".bin")) ? 1e-5 : TOL;
+    int L = m->cfg.n_layer, nd, traces = 0;
+    uint64_t d[4];
+    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+        char name[96];
+        snprintf(name, sizeof name, "/trace/%s", RWKV_TAP_NAMES[t]);
+        double *ref = test_h5_read(golden, name, &nd, d);
+        if (!ref) { // only tiny4's zero FFN has no ffn_* traces
+            ck_assert_msg(gi == 2 && !strncmp(RWKV_TAP_NAMES[t], "ffn_", 4), "%s lacks %s", GOLDENS[gi].golden, name);
+            continue;
+        }
+        traces++;
+        ck_assert_uint_eq(d[0], (uint64_t)L);
+        ck_assert_uint_eq(d[1], T);
+        for (int l = 0; l < L; l++) {
+            char dset[96];
+            snprintf(dset, sizeof dset, "/blocks/%d/%s", l, RWKV_TAP_NAMES[t]);
+            double e = golden_vs_dump(dump, dset, ref, l, T, d[2]);
+            ck_assert_msg(e < tol, "%s %s %s: error %g", GOLDENS[gi].model, par ? "par" : "seq", dset, e);
+        }
+        free(ref);
+    }
+    ck_assert_int_eq(traces, gi == 2 ? 14 : 17);
+    double *ref = test_h5_read(golden, "/logits", &nd, d);
+    ck_assert_ptr_nonnull(ref);
+    double e = golden_vs_dump(dump, "/logits", ref, 0, T, d[1]);
+    ck_assert_msg(e < tol, "%s %s logits: error %g", GOLDENS[gi].model, par ? "par" : "seq", e);
+    free(ref);
+    for (int v = 0; v < RWKV_STATE_NVEC; v++) {
+        char name[64];
+        snprintf(name, sizeof name, "/final_state/%s", RWKV_STATE_NAMES[v]);
+        ref = test_h5_read(golden, name, &nd, d);
+        ck_assert_ptr_nonnull(ref);
+        e = test_max_scaled_err(rwkv_state_vec(fin, v), ref, (size_t)L * m->cfg.n_embd);
+        ck_assert_msg(e < tol, "%s final %s error %g", GOLDENS[gi].model, name, e);
+        free(ref);
+    }
+    ck_assert_int_eq(attr_i64(dump, "complete"), 1);
+    rwkv_state_free(fin);
+    free(tok);
+    rwkv_model_free(m);
+}
+
+START_TEST(test_golden_seq) { check_golden(_i, 0); }
+END_TEST
+START_TEST(test_golden_par) { check_golden(_i, 1); }
+END_TEST
+
+// ---- the CLI ----
+
+static char *token_list(const int *tok, size_t n) {
+    char *s = malloc(n * 12 + 1), *p = s;
+    for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%d", i ? "," : "", tok[i]);
+    return s;
+}
+
+static int contains(const char *hay, const char *needle) { return hay && strstr(hay, needle) != NULL; }
+
+START_TEST(test_cli_dump) {
+    const char *model = test_fixture("rand-L2-C32-V50.pth");
+    char mpath[256];
+    snprintf(mpath, sizeof mpath, "%s", model);
+    size_t T;
+    int *tok = test_h5_read_int(test_fixture("golden-small.h5"), "/tokens", &T);
+    char *list = token_list(tok, T);
+    const char *out = tmp("cli_dump.h5");
+    unlink(out);
+    char *o = NULL;
+    int rc = test_cli(&o, "dump %s --tokens %s --taps 'blocks.*.att_wkv,logits' --mode seq -o %s", mpath, list, out);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    // end to end against the golden: blocks.1.att_wkv
+    int nd;
+    uint64_t d[4];
+    double *ref = test_h5_read(test_fixture("golden-small.h5"), "/trace/att_wkv", &nd, d);
+    ck_assert_double_lt(golden_vs_dump(out, "/blocks/1/att_wkv", ref, 1, T, d[2]), TOL);
+    free(ref);
+    ck_assert_int_eq(attr_i64(out, "complete"), 1);
+    // an existing output is refused; --force replaces it
+    rc = test_cli(&o, "dump %s --tokens 1,2,3 --taps logits -o %s", mpath, out);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(contains(o, "exists") && contains(o, "--force"), "%s", o);
+    free(o);
+    rc = test_cli(&o, "dump %s --tokens 1,2,3 --taps logits --positions last --force -o %s", mpath, out);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    size_t n;
+    int *pos = test_h5_read_int(out, "/sequences/positions", &n);
+    ck_assert(pos && n == 1 && pos[0] == 2);
+    free(pos);
+    // unwritable output, bad pattern, bad positions, bad mode, missing input, bad token
+    const char *bad[][2] = {
+        {"--tokens 1,2 --taps logits -o /proc/rwkvscope.h5", "/proc/rwkvscope.h5"},
+        {"--tokens 1,2 --taps 'blocks.*.nope' -o x.h5", "valid names"},
+        {"--tokens 1,2 --taps logits --positions every:0 -o x.h5", "--positions"},
+        {"--tokens 1,2 --taps logits --mode gpt -o x.h5", "--mode"},
+        {"--taps logits -o x.h5", "input"},
+        {"--tokens 1,99 --taps logits -o x.h5", "vocabulary"},
+        {"--tokens 1,2 --taps logits --state /nonexistent/s.h5 -o x.h5", "/nonexistent/s.h5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[600];
+        snprintf(args, sizeof args, "%s", bad[i][0]);
+        char *x = strstr(args, "x.h5");
+        char outp[300];
+        snprintf(outp, sizeof outp, "%s", tmp("never.h5"));
+        if (x) { *x = '\0'; }
+        rc = test_cli(&o, "dump %s %s%s", mpath, args, x ? outp : "");
+        ck_assert_msg(rc != 0 && contains(o, bad[i][1]), "case %zu: rc %d, %s", i, rc, o);
+        ck_assert_msg(access(outp, F_OK) != 0 || i == 0, "case %zu left an output", i);
+        free(o);
+    }
+    ck_assert_int_ne(test_cli(&o, "dump --help"), 1);
+    ck_assert(contains(o, "--taps") && contains(o, "--positions"));
+    free(o);
+    free(list);
+    free(tok);
+}
+END_TEST
+
+// --input: one prompt per line, or JSONL; each sequence equals its own single dump.
+START_TEST(test_cli_input) {
+    char mpath[256];
+    snprintf(mpath, sizeof mpath, "%s", test_fixture("rand-L3-C64-V300.pth"));
+    const char *lines = tmp("prompts.txt"), *jsonl = tmp("prompts.jsonl");
+    FILE *f = fopen(lines, "w");
+    fputs("ab\nhello world\n\nxyz!\n", f);
+    fclose(f);
+    f = fopen(jsonl, "w");
+    fputs("{\"text\": \"ab\"}\n{\"tokens\": [104, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100]}\n{\"text\": \"xyz!\"}\n", f);
+    fclose(f);
+    const char *a = tmp("in_lines.h5"), *b = tmp("in_jsonl.h5"), *one = tmp("in_one.h5");
+    char *o;
+    int rc = test_cli(&o, "dump %s --input %s --taps 'blocks.2.state_*,logits' --force -o %s", mpath, lines, a);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rc = test_cli(&o, "dump %s --input %s --taps 'blocks.2.state_*,logits' --force -o %s", mpath, jsonl, b);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    const char *seqs[3] = {"ab", "hello world", "xyz!"};
+    int64_t want[4] = {0, 2, 13, 17};
+    for (int k = 0; k < 2; k++) {
+        rwkv_dump_reader *r;
+        ck_assert_int_eq(rwkv_dump_open(&r, k ? b : a), RWKV_OK);
+        int64_t *off;
+        ck_assert_int_eq(rwkv_dump_read_offsets(r, &off), RWKV_OK);
+        ck_assert_int_eq(r->n_seq, 3);
+        for (int i = 0; i < 4; i++) ck_assert_int_eq(off[i], want[i]);
+        for (int s = 0; s < 3; s++) {
+            rc = test_cli(&o, "dump %s --bytes '%s' --taps 'blocks.2.state_*,logits' --force -o %s", mpath, seqs[s], one);
+            ck_assert_msg(rc == 0, "%s", o);
+            free(o);
+            rwkv_dump_reader *r1;
+            ck_assert_int_eq(rwkv_dump_open(&r1, one), RWKV_OK);
+            int64_t n = want[s + 1] - want[s];
+            double x[11 * 300], y[11 * 300];
+            ck_assert_int_eq(rwkv_dump_read_rows_f64(r, 3, RWKV_TAP_LOGITS, off[s], n, x), RWKV_OK);
+            ck_assert_int_eq(rwkv_dump_read_rows_f64(r1, 3, RWKV_TAP_LOGITS, 0, n, y), RWKV_OK);
+            ck_assert(!memcmp(x, y, (size_t)n * 300 * sizeof *x));
+            ck_assert_int_eq(rwkv_dump_read_rows_f64(r, 2, RWKV_TAP_STATE_NUM, off[s], n, x), RWKV_OK);
+            ck_assert_int_eq(rwkv_dump_read_rows_f64(r1, 2, RWKV_TAP_STATE_NUM, 0, n, y), RWKV_OK);
+            ck_assert(!memcmp(x, y, (size_t)n * 64 * sizeof *x));
+            rwkv_dump_reader_free(r1);
+        }
+        free(off);
+        rwkv_dump_reader_free(r);
+    }
+    // the prompts are kept in /text (the token-id line has "")
+    hid_t h = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(h, "/text", H5P_DEFAULT);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8);
+    char *txt[3] = {0};
+    ck_assert_int_ge(H5Dread(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, txt), 0);
+    ck_assert_str_eq(txt[0], "ab");
+    ck_assert_str_eq(txt[1], "");
+    ck_assert_str_eq(txt[2], "xyz!");
+    for (int i = 0; i < 3; i++) H5free_memory(txt[i]);
+    H5Tclose(st); H5Dclose(ds); H5Fclose(h);
+    // bad JSONL names the file and line
+    f = fopen(jsonl, "w");
+    fputs("{\"text\": \"ab\"}\n{\"tokens\": [1, \"x\"]}\n", f);
+    fclose(f);
+    rc = test_cli(&o, "dump %s --input %s --taps logits --force -o %s", mpath, jsonl, one);
+    ck_assert_msg(rc != 0 && contains(o, "prompts.jsonl:2"), "%s", o);
+    free(o);
+    f = fopen(jsonl, "w");
+    fputs("{\"text\": \"ab\"\n", f);
+    fclose(f);
+    rc = test_cli(&o, "dump %s --input %s --taps logits --force -o %s", mpath, jsonl, one);
+    ck_assert_msg(rc != 0 && contains(o, "prompts.jsonl:1"), "%s", o);
+    free(o);
+    rc = test_cli(&o, "dump %s --input %s --taps logits --force -o %s", mpath, tmp("none.txt"), one);
+    ck_assert_msg(rc != 0 && contains(o, "none.txt"), "%s", o);
+    free(o);
+}
+END_TEST
+
+// compare: agreement on 2048 random tokens; the perturbation is found exactly.
+START_TEST(test_cli_compare) {
+    char mpath[256];
+    snprintf(mpath, sizeof mpath, "%s", test_fixture("rand-L3-C64-V300.pth"));
+    int *tok = test_random_tokens(2048, 300, 21);
+    char *list = token_list(tok, 2048), *o;
+    const char *csv = tmp("cmp.csv");
+    int rc = test_cli(&o, "compare %s --tokens %s --csv %s", mpath, list, csv);
+    ck_assert_msg(rc == 0 && contains(o, "agreement: all 53 taps"), "rc %d: %s", rc, o);
+    free(o);
+    FILE *f = fopen(csv, "r");
+    char line[512];
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) rows++;
+    fclose(f);
+    ck_assert_int_eq(rows, 54);
+    char *shorter = token_list(tok, 600); // the perturbation test needs no 2048 tokens
+    setenv("RWKVSCOPE_TEST_PERTURB", "1,500,9", 1);
+    rc = test_cli(&o, "compare %s --tokens %s --only-exceeding", mpath, shorter);
+    unsetenv("RWKVSCOPE_TEST_PERTURB");
+    ck_assert_msg(rc == 3, "rc %d: %s", rc, o);
+    ck_assert_msg(contains(o, "first divergence: blocks.1.state_num at sequence 0 position 500 channel 9"), "%s", o);
+    ck_assert(!contains(o, "blocks.0.")); // nothing below the perturbed layer moves
+    free(o);
+    // two dumps: modes agree; a non-dump is refused
+    const char *a = tmp("cmp_a.h5"), *b = tmp("cmp_b.h5");
+    rc = test_cli(&o, "dump %s --tokens %s --taps '*' --mode seq --force -o %s", mpath, shorter, a);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rc = test_cli(&o, "dump %s --tokens %s --taps '*' --mode par --chunk 100 --force -o %s", mpath, shorter, b);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rc = test_cli(&o, "compare %s %s", a, b);
+    ck_assert_msg(rc == 0 && contains(o, "agreement"), "%s", o);
+    free(o);
+    rc = test_cli(&o, "compare %s %s", a, test_fixture("golden-rand.h5"));
+    ck_assert_msg(rc == 1 && contains(o, "not an rwkvscope dump"), "%s", o);
+    free(o);
+    free(shorter);
+    free(list);
+    free(tok);
+}
+END_TEST
+
+// state save, then --state on dump continues exactly where the saved run stopped.
+START_TEST(test_cli_state) {
+    char mpath[256];
+    snprintf(mpath, sizeof mpath, "%s", test_fixture("rand-L3-C64-V300.pth"));
+    const char *st = tmp("cli_state.h5"), *a = tmp("st_a.h5"), *b = tmp("st_b.h5");
+    unlink(st);
+    char *o;
+    int rc = test_cli(&o, "state save %s --bytes 'Once upon a ' -o %s", mpath, st);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    ck_assert_int_eq(attr_i64(st, "n_tokens"), 12);
+    ck_assert_int_eq(attr_i64(st, "n_embd"), 64);
+    rc = test_cli(&o, "state save %s --bytes 'x' -o %s", mpath, st);
+    ck_assert_msg(rc != 0 && contains(o, "exists"), "%s", o);
+    free(o);
+    rc = test_cli(&o, "dump %s --bytes 'time' --state %s --taps 'logits,blocks.*.state_num' --mode seq --force -o %s", mpath, st, a);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rc = test_cli(&o, "dump %s --bytes 'Once upon a time' --taps 'logits,blocks.*.state_num' --positions 12-15 --mode seq --force -o %s", mpath, b);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    int nd;
+    uint64_t d1[4], d2[4];
+    double *x = test_h5_read(a, "/logits", &nd, d1), *y = test_h5_read(b, "/logits", &nd, d2);
+    ck_assert(x && y && d1[0] == 4 && d2[0] == 4);
+    ck_assert_double_lt(test_max_scaled_err_d(x, y, 4 * 300), TOL);
+    free(x); free(y);
+    x = test_h5_read(a, "/blocks/2/state_num", &nd, d1);
+    y = test_h5_read(b, "/blocks/2/state_num", &nd, d2);
+    ck_assert_double_lt(test_max_scaled_err_d(x, y, 4 * 64), TOL);
+    free(x); free(y);
+    // a state of another model shape is refused, naming the mismatch
+    rc = test_cli(&o, "dump %s --bytes 'a' --state %s --taps logits --force -o %s", test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), st, a);
+    ck_assert_msg(rc != 0 && contains(o, "n_layer=3") && contains(o, "n_layer=4"), "%s", o);
+    free(o);
+    rc = test_cli(&o, "state load x");
+    ck_assert_int_eq(rc, 2);
+    free(o);
+}
+END_TEST
+
 Suite *dump_suite(void);
 Suite *dump_suite(void) {
     Suite *s = suite_create("dump");
@@ -614,6 +940,18 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_h5tools);
     tcase_add_test(tc, test_state_io);
     suite_add_tcase(s, tc);
+    TCase *tg = tcase_create("goldens");
+    tcase_set_timeout(tg, 120);
+    tcase_add_loop_test(tg, test_golden_seq, 0, 3);
+    tcase_add_loop_test(tg, test_golden_par, 0, 3);
+    suite_add_tcase(s, tg);
+    TCase *tcli = tcase_create("cli");
+    tcase_set_timeout(tcli, 300);
+    tcase_add_test(tcli, test_cli_dump);
+    tcase_add_test(tcli, test_cli_input);
+    tcase_add_test(tcli, test_cli_compare);
+    tcase_add_test(tcli, test_cli_state);
+    suite_add_tcase(s, tcli);
     return s;
 }
 
