@@ -149,8 +149,7 @@ int cmd_compare(int argc, char **argv) {
         snprintf(a, sizeof a, "%s", o.pos[0]);
         snprintf(b, sizeof b, "%s", o.pos[1]);
     } else if (dump_both(&o, dir, a, b)) {
-        if (dir[0] != '/' || strstr(dir, "XXXXXX")) return CLI_FAIL;
-        unlink(a); unlink(b); rmdir(dir);
+        if (dir[0] && !strstr(dir, "XXXXXX")) { unlink(a); unlink(b); rmdir(dir); }
         return CLI_FAIL;
     }
     rwkv_compare_result r;

@@ -404,8 +404,9 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
     d->sel_n = -1;
     rwkv_status st = RWKV_OK;
     // Steps of at most one chunk of rows: with all positions each step fills every buffer,
-    // and flush_full compresses them all at once.
-    int64_t step = ws->max_T < d->chunk_rows ? ws->max_T : d->chunk_rows;
+    // and flush_full compresses them all at once. Without taps the run is the plain pass.
+    int any = rwkv_select_count(d->mask, L) > 0;
+    int64_t step = any && d->chunk_rows < ws->max_T ? d->chunk_rows : ws->max_T;
     for (int64_t t = 0; t < T && !st; t += step) {
         int64_t n = T - t < step ? T - t : step;
         h->pos = t;
