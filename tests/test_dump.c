@@ -752,7 +752,24 @@ START_TEST(test_cli_dump) {
         ck_assert_msg(access(outp, F_OK) != 0 || i == 0, "case %zu left an output", i);
         free(o);
     }
-    ck_assert_int_ne(test_cli(&o, "dump --help"), 1);
+    // --matrices writes the time-mix matrices under /params, equal to the checkpoint's
+    rc = test_cli(&o, "dump %s --tokens 1,2,3 --taps logits --matrices --force -o %s", mpath, out);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rwkv_model *m;
+    ck_assert_int_eq(rwkv_model_load(&m, mpath), RWKV_OK);
+    const char *mats[3] = {"receptance", "key", "value"};
+    const rwkv_real *src[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+    for (int k = 0; k < 3; k++) {
+        char dset[64];
+        snprintf(dset, sizeof dset, "/params/blocks/1/%s", mats[k]);
+        double *x = test_h5_read(out, dset, &nd, d);
+        ck_assert_msg(x && nd == 2 && d[0] == 32 && d[1] == 32, "%s", dset);
+        ck_assert_double_eq(test_max_scaled_err(src[k] + 32 * 32, x, 32 * 32), 0);
+        free(x);
+    }
+    rwkv_model_free(m);
+    ck_assert_int_eq(test_cli(&o, "dump --help"), 0);
     ck_assert(contains(o, "--taps") && contains(o, "--positions"));
     free(o);
     free(list);
