@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #define PK_MAX_STACK (1 << 20) // far above what a state dict needs (SETITEMS batches 1000)
 #define PK_MAX_MEMO (1 << 22)
@@ -50,7 +51,8 @@ struct pk_obj {
 typedef struct {
     const unsigned char *buf;
     size_t n, pos, op_pos;  // op_pos: where the current opcode starts (for messages)
-    int op;
+    size_t frame_end;       // end of the current protocol-4 FRAME (0: none)
+    int op;                 // the current opcode (-1 before it is read)
     const char *where;
     pk_obj **stack;
     int sp, stack_cap;
@@ -71,6 +73,7 @@ static rwkv_status fail(pk_vm *vm, rwkv_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (vm->op < 0) return rwkv_error_set(code, "%s: pickle byte %zu: %s", vm->where, vm->op_pos, msg);
     return rwkv_error_set(code, "%s: pickle byte %zu (opcode 0x%02x): %s", vm->where, vm->op_pos,
                           vm->op, msg);
 }
@@ -121,6 +124,8 @@ static void vm_free(pk_vm *vm) {
 static rwkv_status need(pk_vm *vm, size_t k) {
     if (k > vm->n - vm->pos)
         return fail(vm, RWKV_ERR_FORMAT, "truncated: needs %zu more bytes, %zu left", k, vm->n - vm->pos);
+    if (vm->pos < vm->frame_end && k > vm->frame_end - vm->pos) // Python refuses this too
+        return fail(vm, RWKV_ERR_FORMAT, "an opcode runs across the end of its FRAME");
     return RWKV_OK;
 }
 
@@ -214,12 +219,24 @@ static rwkv_status make_tuple(pk_vm *vm, int from) {
     return push(vm, t);
 }
 
+// BINUNICODE strings are UTF-8 (Python refuses to unpickle anything else).
+static int valid_utf8(const unsigned char *b, size_t len) {
+    utf8proc_int32_t cp;
+    for (size_t i = 0; i < len;) {
+        utf8proc_ssize_t k = utf8proc_iterate(b + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k <= 0) return 0;
+        i += (size_t)k;
+    }
+    return 1;
+}
+
 static rwkv_status push_str(pk_vm *vm, size_t len) {
     rwkv_status st = need(vm, len);
     if (st) return st;
     if (len > PK_MAX_STR) return fail(vm, RWKV_ERR_FORMAT, "string of %zu bytes is too long", len);
     const unsigned char *b = vm->buf + vm->pos;
     if (memchr(b, 0, len)) return fail(vm, RWKV_ERR_FORMAT, "string contains a NUL byte");
+    if (!valid_utf8(b, len)) return fail(vm, RWKV_ERR_FORMAT, "string is not valid UTF-8");
     pk_obj *o = new_obj(vm, PK_STR);
     if (!o || !(o->s = malloc(len + 1))) return nomem(vm);
     memcpy(o->s, b, len);
@@ -422,6 +439,8 @@ static rwkv_status step(pk_vm *vm, int *done) {
     pk_obj *a = NULL, *b = NULL, *c = NULL;
     int from = 0;
     vm->op_pos = vm->pos;
+    vm->op = -1;
+    if (vm->pos >= vm->n) return fail(vm, RWKV_ERR_FORMAT, "the pickle ends without STOP (truncated)");
     if ((st = read_uint(vm, 1, &u))) return st;
     vm->op = (int)u;
     switch (vm->op) {
@@ -429,9 +448,11 @@ static rwkv_status step(pk_vm *vm, int *done) {
         if ((st = read_uint(vm, 1, &u))) return st;
         if (u > PK_MAX_PROTO) return fail(vm, RWKV_ERR_UNSUPPORTED, "pickle protocol %llu", (unsigned long long)u);
         return RWKV_OK;
-    case 0x95: // FRAME: a length hint; the data follows inline
+    case 0x95: // FRAME: the next u bytes hold whole opcodes
+        if (vm->op_pos < vm->frame_end) return fail(vm, RWKV_ERR_FORMAT, "FRAME inside a FRAME");
         if ((st = read_uint(vm, 8, &u))) return st;
         if (u > vm->n - vm->pos) return fail(vm, RWKV_ERR_FORMAT, "FRAME of %llu bytes overruns the data", (unsigned long long)u);
+        vm->frame_end = vm->pos + (size_t)u;
         return RWKV_OK;
     case '.': *done = 1; return RWKV_OK; // STOP
     case '(': // MARK

@@ -86,7 +86,7 @@ static rwkv_status read_entry(pth_archive *a, zip_int64_t index, const char *nam
 
 // One storage read from the archive, shared by every tensor that views it.
 typedef struct {
-    const char *key;
+    const rwkv_pickle_tensor *first; // the first tensor that named it (key, dtype, numel)
     const unsigned char *data;
 } loaded_storage;
 
@@ -138,11 +138,18 @@ static rwkv_status add_tensors(pth_archive *a, const rwkv_pickle_tensor *ts, int
         const rwkv_pickle_tensor *t = &ts[i];
         if ((st = check_view(a->path, t))) break;
         const unsigned char *data = NULL;
-        for (int j = 0; j < n_cache && !data; j++)
-            if (!strcmp(cache[j].key, t->storage)) data = cache[j].data;
+        for (int j = 0; j < n_cache && !data && !st; j++) {
+            const rwkv_pickle_tensor *f = cache[j].first;
+            if (strcmp(f->storage, t->storage)) continue;
+            if (f->dtype != t->dtype || f->storage_numel != t->storage_numel)
+                st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensors %s and %s disagree on the type or size "
+                                    "of storage %s", a->path, f->name, t->name, t->storage);
+            data = cache[j].data;
+        }
+        if (st) break;
         if (!data) {
             if ((st = load_storage(a, t, out, &data))) break;
-            cache[n_cache++] = (loaded_storage){t->storage, data};
+            cache[n_cache++] = (loaded_storage){t, data};
         }
         data += (size_t)t->offset * rwkv_dtype_size(t->dtype);
         st = rwkv_tensors_add(out, t->name, t->dtype, t->ndim, t->shape, data);

@@ -114,14 +114,15 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, rwkv_tensor_set *ou
         if (dims[i] < 1)
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: dimension %d is %d", r->path, name, i, (int)dims[i]);
         shape[nd - 1 - i] = dims[i]; // ggml lists the innermost dimension first
-        numel *= dims[i];            // at most 3 factors below 2^31: no overflow
+        if (numel > (int64_t)(r->n / (size_t)dims[i])) numel = INT64_MAX; // more than the file holds
+        else numel *= dims[i];
     }
-    size_t bytes = (size_t)numel * rwkv_dtype_size(dt);
-    if ((uint64_t)numel > SIZE_MAX / 8 || r->n - r->pos < bytes)
+    size_t es = rwkv_dtype_size(dt);
+    if (numel == INT64_MAX || (size_t)numel > (r->n - r->pos) / es)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: %lld elements overrun the file (truncated?)",
                               r->path, name, (long long)numel);
     const void *data = r->buf + r->pos;
-    r->pos += bytes;
+    r->pos += (size_t)numel * es;
     if (strstr(name, ".att.time_decay") && (st = undo_decay(r, name, dt, data, numel, out, &data)))
         return st;
     if (strstr(name, ".att.time_decay")) dt = RWKV_DT_F32;

@@ -92,7 +92,7 @@ static rwkv_status add_entry(const char *path, const char *name, json_t *v, cons
     json_t *b = json_array_get(jo, 0), *e = json_array_get(jo, 1);
     if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
         json_integer_value(e) < json_integer_value(b) || (uint64_t)json_integer_value(e) > n_data)
-        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: data_offsets outside the %llu data bytes",
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: data_offsets outside the %llu data bytes (truncated?)",
                               path, name, (unsigned long long)n_data);
     sp->begin = (uint64_t)json_integer_value(b);
     sp->end = (uint64_t)json_integer_value(e);
