@@ -30,7 +30,7 @@
 #define RWKV_DUMP_SCHEMA "rwkvscope-dump"
 #define RWKV_DUMP_SCHEMA_VERSION 1
 #define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
-#define RWKV_DUMP_DEFLATE 1     // zlib level: the dump is write-heavy, level 1 keeps up
+#define RWKV_DUMP_DEFLATE 1     // zlib level (with the run-length strategy): the dump is write-heavy
 
 typedef struct {
     const char *command_line; // provenance ("" or NULL when none)
