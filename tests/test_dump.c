@@ -469,8 +469,12 @@ START_TEST(test_dump_errors) {
         ck_assert_ptr_nonnull(strstr(rwkv_error_message(), bad[i]));
         ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "cannot create"));
     }
-    // a failure inside the run leaves complete = 0 and a readable file
+    // a full device fails cleanly, naming the cause
     o.force = 1;
+    ck_assert_int_eq(rwkv_dump_create(&d, "/dev/full", m, mask, &pos, &o), RWKV_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/dev/full"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "No space left"));
+    // a failure inside the run leaves complete = 0 and a readable file
     ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
     rwkv_state *s;
     rwkv_workspace *ws;
