@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cmd_dump_summary[] = "run a model and write tapped intermediates to an HDF5 dump";
 
@@ -111,7 +112,10 @@ int cmd_dump(int argc, char **argv) {
     fprintf(stderr, "dump: %d sequence(s), %lld tokens, %d taps, %s mode -> %s\n", seqs.n, (long long)total,
             rwkv_select_count(mask, m->cfg.n_layer), o.mode, o.out);
     st = cli_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, (int)o.chunk, init, NULL, 1);
-    if (st) { rc = cli_fail("dump", st, "a partial output is left with complete=0"); goto done; }
+    if (st) {
+        rc = cli_fail("dump", st, access(o.out, F_OK) == 0 ? "the partial output is left with complete=0" : NULL);
+        goto done;
+    }
     fprintf(stderr, "dump: wrote %s\n", o.out);
     rc = CLI_OK;
 done:
