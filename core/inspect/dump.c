@@ -13,6 +13,8 @@
 #define LN2 0.69314718055994530942
 #define DUMP_ZLIB_WINDOW 15 // zlib format (what HDF5's deflate filter reads), 32 KB window
 #define DUMP_ZLIB_MEM 8     // zlib's default memLevel
+#define DUMP_ZLIB_SLACK 4096 // extra output room for the switch between stored and coded blocks
+#define DUMP_CODED_PLANES 2 // byte planes of a float worth coding: sign, exponent, top mantissa
 
 // One tapped (layer, tap): its dataset and a buffer of exactly one chunk. Full chunks are
 // shuffled and deflated here (in parallel across taps) and stored with H5Dwrite_chunk, which
@@ -104,19 +106,30 @@ static void shuffle_bytes(unsigned char *dst, const unsigned char *src, size_t n
 }
 
 // Pads the chunk with zeros (stored chunks are always whole), shuffles and deflates it.
-// Z_RLE: after the shuffle, the exponent bytes are runs and near-constant, the mantissa bytes
-// are noise; run-length + Huffman coding gets as much as full LZ77 at twice the speed.
+// After the shuffle the chunk is one plane per byte of the float, least significant first.
+// The top planes (sign, exponent, high mantissa) are runs and skewed values: zlib level 1
+// with the run-length strategy codes them as well as full LZ77 does, at twice the speed.
+// The low mantissa planes are noise that no deflate setting shrinks, so they go into
+// stored blocks of the same deflate stream (deflateParams switches mid-stream). Any
+// inflate, HDF5's deflate filter included, reads the result.
 static void compress_chunk(rwkv_dump *d, stream *s, int thread) {
-    size_t n = (size_t)d->chunk_rows * s->D;
+    size_t n = (size_t)d->chunk_rows * s->D, bytes = n * sizeof(rwkv_real);
+    size_t noise = (sizeof(rwkv_real) - DUMP_CODED_PLANES) * n; // bytes of the low planes
     memset(s->buf + (size_t)s->nbuf * s->D, 0, (n - (size_t)s->nbuf * s->D) * sizeof(rwkv_real));
-    shuffle_bytes(d->shuf[thread], (const unsigned char *)s->buf, n, sizeof(rwkv_real));
+    unsigned char *in = d->shuf[thread];
+    shuffle_bytes(in, (const unsigned char *)s->buf, n, sizeof(rwkv_real));
     z_stream *z = &d->zs[thread];
-    s->zerr = deflateReset(z);
-    z->next_in = d->shuf[thread];
-    z->avail_in = (uInt)(n * sizeof(rwkv_real));
+    int err = deflateReset(z);
+    if (err == Z_OK) err = deflateParams(z, 0, Z_DEFAULT_STRATEGY);
+    z->next_in = in;
+    z->avail_in = (uInt)noise;
     z->next_out = s->z;
     z->avail_out = (uInt)s->zcap;
-    if (s->zerr == Z_OK) s->zerr = deflate(z, Z_FINISH) == Z_STREAM_END ? Z_OK : Z_BUF_ERROR;
+    if (err == Z_OK && noise) err = deflate(z, Z_NO_FLUSH);
+    if (err == Z_OK) err = deflateParams(z, RWKV_DUMP_DEFLATE, Z_RLE);
+    z->avail_in = (uInt)(in + bytes - z->next_in);
+    if (err == Z_OK) err = deflate(z, Z_FINISH) == Z_STREAM_END ? Z_OK : Z_BUF_ERROR;
+    s->zerr = err;
     s->zlen = z->total_out;
 }
 
@@ -148,7 +161,7 @@ static rwkv_status flush_full(rwkv_dump *d) {
         stream *s = d->streams[i];
         if (s && s->nbuf == d->chunk_rows) d->full[k++] = s;
     }
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(d->n_threads)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(d->n_threads) if (k > 1)
     for (int i = 0; i < k; i++) compress_chunk(d, d->full[i], omp_get_thread_num());
     for (int i = 0; i < k; i++) {
         rwkv_status st = write_chunk(d, d->full[i]);
@@ -247,7 +260,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
             s->D = rwkv_tap_width((rwkv_tap)t, d->m->cfg);
             rwkv_select_tap_name(s->name, sizeof s->name, l, L, (rwkv_tap)t);
             size_t bytes = (size_t)d->chunk_rows * s->D * sizeof(rwkv_real);
-            s->zcap = compressBound((uLong)bytes);
+            s->zcap = compressBound((uLong)bytes) + DUMP_ZLIB_SLACK;
             s->buf = rwkv_calloc(bytes, 1, "dump buffer");
             s->z = rwkv_calloc(s->zcap, 1, "dump buffer");
             if (!s->buf || !s->z) {
