@@ -407,6 +407,7 @@ START_TEST(test_compare_modes) {
         if (res.rows[i].first_row >= 0) ck_assert_int_ge(res.rows[i].first_pos, 777);
     }
     rwkv_compare_free(&res);
+    unlink(a); unlink(b); unlink(c);
     free(tok);
     rwkv_model_free(m);
 }
@@ -898,6 +899,7 @@ START_TEST(test_cli_compare) {
     rc = test_cli(&o, "compare %s %s", a, test_fixture("golden-rand.h5"));
     ck_assert_msg(rc == 1 && contains(o, "not an rwkvscope dump"), "%s", o);
     free(o);
+    unlink(a); unlink(b);
     free(shorter);
     free(list);
     free(tok);
