@@ -470,11 +470,8 @@ START_TEST(test_dump_errors) {
         ck_assert_ptr_nonnull(strstr(rwkv_error_message(), bad[i]));
         ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "cannot create"));
     }
-    // a full device fails cleanly, naming the cause
+    // (a full device is tested through the CLI: HDF5 1.10 leaks 1 KB when H5Fcreate fails there)
     o.force = 1;
-    ck_assert_int_eq(rwkv_dump_create(&d, "/dev/full", m, mask, &pos, &o), RWKV_ERR_IO);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/dev/full"));
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "No space left"));
     // a failure inside the run leaves complete = 0 and a readable file
     ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
     rwkv_state *s;
@@ -738,6 +735,7 @@ START_TEST(test_cli_dump) {
     // unwritable output, bad pattern, bad positions, bad mode, missing input, bad token
     const char *bad[][2] = {
         {"--tokens 1,2 --taps logits -o /proc/rwkvscope.h5", "/proc/rwkvscope.h5"},
+        {"--tokens 1,2 --taps logits --force -o /dev/full", "/dev/full: cannot create the output: No space left"},
         {"--tokens 1,2 --taps 'blocks.*.nope' -o x.h5", "valid names"},
         {"--tokens 1,2 --taps logits --positions every:0 -o x.h5", "--positions"},
         {"--tokens 1,2 --taps logits --mode gpt -o x.h5", "--mode"},
