@@ -29,7 +29,8 @@ static void usage(void) {
 #define STATE_CHUNK 256
 
 int cmd_state(int argc, char **argv) {
-    if (cli_wants_help(argc, argv) || argc < 2) { usage(); return argc < 2 ? CLI_USAGE : CLI_OK; }
+    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
+    if (argc < 2) return cli_usage_error("state", "expected an action: save");
     if (strcmp(argv[1], "save")) return cli_usage_error("state", "unknown action '%s' (expected: save)", argv[1]);
     const char *model = NULL, *out = NULL, *from = NULL, *mode = "seq", *weights = NULL;
     cli_input in = {0};
