@@ -44,6 +44,8 @@ static void usage(void) {
            "                     the loss counts only the answer tokens (datasets/task.h)\n"
            "  --task-len N       tokens per task example (default: ctx/2, so each window holds one)\n"
            "  --examples N       task examples generated, seeded by --seed (default: 4M tokens' worth)\n"
+           "  --text-weight W    with --task: also learn the other tokens (e.g. a --filler text)\n"
+           "                     with loss weight W against 1 for answers (default: 0)\n"
            "optimisation:\n"
            "  --ctx T            tokens per window\n"
            "  --batch B          windows per step\n"
@@ -81,6 +83,7 @@ typedef struct {
     const char *data, *out, *log, *task, *schedule;
     long layers, embd, ffn, ctx, batch, steps, warmup, eval_every, eval_batches, seed, threads, stop_at;
     long task_len, examples;
+    double text_weight; // loss weight of non-answer task tokens (0: answers only)
     rwkv_task task_cfg; // the task options (--key-len, --pairs, ...) for --task
     double lr, min_lr, wd, clip, beta1, beta2, eps, val_frac;
     int resume, force, plot, has_min_lr;
@@ -120,7 +123,8 @@ static int parse(train_args *o, int argc, char **argv) {
         {"--task-len", 4, 1 << 20, &o->task_len}, {"--examples", 1, 1L << 30, &o->examples}};
     struct { const char *flag; double *dst; } reals[] = {
         {"--lr", &o->lr}, {"--min-lr", &o->min_lr}, {"--wd", &o->wd}, {"--clip", &o->clip},
-        {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac}};
+        {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac},
+        {"--text-weight", &o->text_weight}};
     rwkv_task_defaults(&o->task_cfg, RWKV_TASK_PASSKEY);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -148,6 +152,10 @@ static int parse(train_args *o, int argc, char **argv) {
     }
     if (!o->out) { cli_usage_error("train", "no output: give -o model.safetensors"); return 0; }
     if (!o->data && !o->task) { cli_usage_error("train", "no data: give --data FILE"); return 0; }
+    if (o->text_weight < 0 || (o->text_weight > 0 && !o->task)) {
+        cli_usage_error("train", "--text-weight needs --task and a value >= 0");
+        return 0;
+    }
     rwkv_schedule sched;
     if (!parse_schedule(o->schedule, &sched)) {
         cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
@@ -190,6 +198,8 @@ static rwkv_status load_task(const train_args *a, rwkv_data **out) {
     char source[128];
     snprintf(source, sizeof source, "task:%s (%ld examples of %d tokens)", a->task, n_ex, t.len);
     st = rwkv_task_stream(&t, (unsigned long)a->seed, (int)n_ex, &tok, &mask, &n);
+    for (int64_t i = 0; !st && i < n; i++)
+        if (mask[i] == 0) mask[i] = (rwkv_real)a->text_weight; // the haystack text, as a language model
     if (!st) st = rwkv_data_from_tokens(out, tok, mask, n, t.vocab, a->val_frac, source);
     free(tok);
     free(mask);
