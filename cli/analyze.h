@@ -6,5 +6,6 @@
 
 int cli_analyze_decay(int argc, char **argv);
 int cli_analyze_attention(int argc, char **argv);
+int cli_analyze_lens(int argc, char **argv);
 
 #endif

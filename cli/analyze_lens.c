@@ -1,7 +1,7 @@
 // analyze_lens.c: rwkvscope analyze lens MODEL INPUT: the logit lens per layer.
-// (Until cli/cmd_analyze.c is on main, cli/cmd_lens.c runs it as `rwkvscope lens`.)
 #include "analyses/lens.h"
 #include "analyses/plot.h"
+#include "analyze.h"
 #include "cli.h"
 #include "input.h"
 
@@ -10,8 +10,6 @@
 #include <string.h>
 
 #define CMD "analyze lens"
-
-int cli_analyze_lens(int argc, char **argv);
 
 static void usage(void) {
     printf("usage: rwkvscope analyze lens MODEL INPUT [options]\n\n"
@@ -22,23 +20,15 @@ static void usage(void) {
            "\noptions:\n"
            "  -o PREFIX            write PREFIX.csv (per position) and PREFIX.summary.csv (per layer);\n"
            "                       default: lens (docs/lens.md)\n"
-           "  --no-plot            skip PREFIX.png (the per-layer means as lines)\n"
+           "  --no-plot            skip PREFIX.plot.png (the per-layer means as lines)\n"
            "  --force              overwrite existing outputs\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
            "  --threads N          threads (default: all cores)\n\n"
            "example:\n  rwkvscope analyze lens model.pth --file prompt.txt -o results/lens\n");
 }
 
-// Plotting lives in analyses/plot.c, which may not be in this build yet: the weak reference
-// is NULL then and the command says so; once plot.c is linked the call is used unchanged.
-#pragma weak rwkv_plot_lines
-
 // The per-layer means (n_rows, 4) as four curves over the layer index (-1 = emb).
 static void plot_means(const char *prefix, const rwkv_lens_result *r, const double *means) {
-    if (!rwkv_plot_lines) {
-        fprintf(stderr, "lens: plotting is not available in this build; the data is in the CSV files\n");
-        return;
-    }
     int n = r->n_rows;
     double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)4 * n * sizeof *y);
     if (!x || !y) {
@@ -52,11 +42,11 @@ static void plot_means(const char *prefix, const rwkv_lens_result *r, const doub
     static const char *const names[] = {"cross-entropy (nats)", "entropy (nats)", "KL(final || layer) (nats)",
                                         "top-1 agreement"};
     char out[1100], title[96];
-    snprintf(out, sizeof out, "%s.png", prefix);
+    snprintf(out, sizeof out, "%s.plot.png", prefix); // its data goes to PREFIX.plot.csv
     snprintf(title, sizeof title, "%s lens (layer -1 = embedding)", r->name);
     rwkv_plot_opts o = {.title = title, .xlabel = "layer", .ylabel = "mean over positions"};
-    if (rwkv_plot_lines(out, &o, x, y, n, 4, names)) fprintf(stderr, "lens: warning: %s: %s\n", out, rwkv_error_message());
-    else fprintf(stderr, "lens: wrote %s\n", out);
+    if (rwkv_plot_lines(out, &o, x, y, n, 4, names)) fprintf(stderr, "analyze lens: warning: %s: %s\n", out, rwkv_error_message());
+    else fprintf(stderr, "analyze lens: wrote %s\n", out);
     free(x);
     free(y);
 }
@@ -114,7 +104,7 @@ int cli_analyze_lens(int argc, char **argv) {
             const double *s = means + 4 * row;
             printf("%-10s %10.4f %10.4f %10.4f %8.3f\n", name, s[0], s[1], s[2], s[3]);
         }
-        fprintf(stderr, "lens: wrote %s and %s\n", csv, summary);
+        fprintf(stderr, "analyze lens: wrote %s and %s\n", csv, summary);
         if (!no_plot) plot_means(prefix, r, means);
     }
     free(means);

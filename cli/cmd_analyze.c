@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char cmd_analyze_summary[] = "analyses of a model: decay spectra, effective attention";
+const char cmd_analyze_summary[] = "analyses of a model: decay spectra, effective attention, logit lens";
 
 typedef struct {
     const char *name;
@@ -16,6 +16,7 @@ typedef struct {
 static const analyze_cmd ANALYZE_CMDS[] = {
     {"decay", cli_analyze_decay, "per-layer decay, half-life and time_first spectra (CSV + PNG)"},
     {"attention", cli_analyze_attention, "effective attention matrix of a layer (HDF5 + heatmap)"},
+    {"lens", cli_analyze_lens, "logit lens: per-layer cross-entropy, entropy, KL to the final layer, top-1 (CSV + PNG)"},
 };
 #define N_ANALYZE ((int)(sizeof ANALYZE_CMDS / sizeof ANALYZE_CMDS[0]))
 

@@ -171,17 +171,8 @@ static int write_csv(const char *path, const rwkv_patch_result *r, const int *cl
     return CLI_OK;
 }
 
-// Plotting lives in analyses/plot.c, which may not be in this build yet (it lands with the
-// analyses work): the weak reference is NULL then and the command says so. Once plot.c is in
-// the library the call is used unchanged.
-#pragma weak rwkv_plot_heatmap
-
 // One heatmap per tap: recovery over (layer, position), STEM_<tap>.png.
 static void plot_heatmaps(const char *stem, const rwkv_patch_result *r) {
-    if (!rwkv_plot_heatmap) {
-        fprintf(stderr, "patch: plotting is not available in this build; the CSV has the data\n");
-        return;
-    }
     size_t n = (size_t)r->n_layer * (size_t)r->T;
     double *x = malloc((size_t)r->T * sizeof *x), *y = malloc((size_t)r->n_layer * sizeof *y);
     for (int64_t p = 0; x && p < r->T; p++) x[p] = (double)p;

@@ -30,7 +30,7 @@ static void usage(void) {
            "  --tap NAME           sweep: the tap name, when the vector file does not say\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
            "  --force              build: overwrite VEC.h5\n"
-           "  --no-plot            sweep: no plot (default: beside -o, log p(A) - log p(B) against\n"
+           "  --no-plot            sweep: no plot (default: beside -o as OUT.plot.png, log p(A) - log p(B) against\n"
            "                       the multiplier, one curve per layer)\n"
            "  --threads N          threads (default: all cores)\n\n"
            "A and B are token ids, or text that encodes to one token.\n");
@@ -198,21 +198,13 @@ static rwkv_status answer_token(const char *s, size_t len, rwkv_tokenizer *tok, 
     return st;
 }
 
-// Plotting lives in analyses/plot.c, which may not be in this build yet: the weak reference
-// is NULL then and the command says so; once plot.c is linked the call is used unchanged.
-#pragma weak rwkv_plot_lines
-
 // log p(A) - log p(B) against the multiplier, one curve per layer, beside the CSV.
 static void plot_sweep(const char *csv, const rwkv_steer_point *pts, int nl, int nm) {
-    if (!rwkv_plot_lines) {
-        fprintf(stderr, "steer: plotting is not available in this build; the data is in %s\n", csv);
-        return;
-    }
     char out[1100];
     snprintf(out, sizeof out, "%s", csv);
     char *dot = strrchr(out, '.');
     if (dot && !strcmp(dot, ".csv")) *dot = 0;
-    strncat(out, ".png", sizeof out - strlen(out) - 1);
+    strncat(out, ".plot.png", sizeof out - strlen(out) - 1); // its data: .plot.csv, not the CSV
     double *x = malloc((size_t)nm * sizeof *x), *y = malloc((size_t)nl * nm * sizeof *y);
     char(*labels)[32] = malloc((size_t)nl * sizeof *labels);
     const char **names = malloc((size_t)nl * sizeof *names);

@@ -1017,7 +1017,7 @@ START_TEST(test_cli_steer_lens) {
     ck_assert_int_eq(test_cli(&out, "steer sweep " TINY " --vec %s --layers 0 --multipliers 1 --prompt x --answers ab,c", vec), 1);
     ck_assert_ptr_nonnull(strstr(out, "'ab' encodes to 2 tokens"));
     free(out);
-    ck_assert_int_eq(test_cli(&out, "lens " TINY " --bytes 'The quick brown fox' -o %s --force", lens), 0);
+    ck_assert_int_eq(test_cli(&out, "analyze lens " TINY " --bytes 'The quick brown fox' -o %s --force", lens), 0);
     ck_assert_ptr_nonnull(strstr(out, "blocks.3       "));
     free(out);
     char summary[600];
