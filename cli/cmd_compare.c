@@ -129,7 +129,7 @@ static rwkv_status dump_both(const compare_opts *o, char *dir, char *a, char *b)
         fprintf(stderr, "compare: %s mode%s\n", par ? "parallel" : "sequential",
                 perturbed && !par ? " (perturbed by RWKVSCOPE_TEST_PERTURB)" : "");
         st = cli_dump_sequences(par ? b : a, m, &seqs, mask, &pos, &d, (int)o->chunk, NULL,
-                                perturbed && !par ? &p : NULL, 0);
+                                perturbed && !par ? &p : NULL, NULL, 0);
     }
     if (st) cli_fail("compare", st, NULL);
     cli_sequences_free(&seqs);

@@ -31,7 +31,10 @@ static void usage(void) {
            "  -o, --output FILE    the dump to write (required)\n"
            "  --force              replace an existing output\n"
            "  --weights W          auto | fp32 | bf16 (default: auto)\n"
-           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
+           CLI_INTERVENE_HELP
+           "                       (positions count within each sequence; the dump records the\n"
+           "                       values the model used)\n\n"
            "examples:\n"
            "  rwkvscope dump model.pth --bytes 'Hello' --taps 'blocks.*.state_*,logits' -o d.h5\n"
            "  rwkvscope dump model.pth --input prompts.jsonl --taps '*' --positions last -o d.h5\n",
@@ -41,6 +44,7 @@ static void usage(void) {
 typedef struct {
     const char *model, *taps, *positions, *mode, *state, *out, *input, *weights;
     cli_input in;
+    cli_intervene_opts iv;
     long chunk, threads;
     int force, matrices;
 } dump_opts;
@@ -51,6 +55,8 @@ static int parse(dump_opts *o, int argc, char **argv) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int r = cli_input_option(&o->in, "dump", argc, argv, &i);
         if (r < 0) return 0;
+        if (r) continue;
+        if ((r = cli_intervene_option(&o->iv, "dump", argc, argv, &i)) < 0) return 0;
         if (r) continue;
         if (!strcmp(a, "--force")) o->force = 1;
         else if (!strcmp(a, "--matrices")) o->matrices = 1;
@@ -81,15 +87,15 @@ static int parse(dump_opts *o, int argc, char **argv) {
 int cmd_dump(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     dump_opts o;
-    if (!parse(&o, argc, argv)) return CLI_USAGE;
+    if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
     // Cheap checks first: a refused output or a bad selection should not cost a model load.
-    if (!cli_check_output("dump", o.out, o.force)) return CLI_FAIL;
+    if (!cli_check_output("dump", o.out, o.force)) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     rwkv_positions pos;
     rwkv_status st = rwkv_select_positions(&pos, o.positions);
-    if (st) return cli_fail("dump", st, NULL);
+    if (st) { cli_intervene_opts_free(&o.iv); return cli_fail("dump", st, NULL); }
     cli_set_threads((int)o.threads);
     rwkv_model *m = cli_load_model("dump", o.model, o.weights);
-    if (!m) { rwkv_select_positions_free(&pos); return CLI_FAIL; }
+    if (!m) { rwkv_select_positions_free(&pos); cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     int rc = CLI_FAIL;
     cli_sequences seqs = {0};
     rwkv_state *init = NULL;
@@ -111,7 +117,7 @@ int cmd_dump(int argc, char **argv) {
     for (int i = 0; i < seqs.n; i++) total += seqs.items[i].n;
     fprintf(stderr, "dump: %d sequence(s), %lld tokens, %d taps, %s mode -> %s\n", seqs.n, (long long)total,
             rwkv_select_count(mask, m->cfg.n_layer), o.mode, o.out);
-    st = cli_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, (int)o.chunk, init, NULL, 1);
+    st = cli_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, (int)o.chunk, init, NULL, &o.iv, 1);
     if (st) {
         rc = cli_fail("dump", st, access(o.out, F_OK) == 0 ? "the partial output is left with complete=0" : NULL);
         goto done;
@@ -124,5 +130,6 @@ done:
     rwkv_state_free(init);
     free(mask);
     rwkv_model_free(m);
+    cli_intervene_opts_free(&o.iv);
     return rc;
 }

@@ -158,7 +158,8 @@ static rwkv_status perturbed_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos
 
 rwkv_status cli_dump_sequences(const char *path, const rwkv_model *m, const cli_sequences *seqs, const uint32_t *mask,
                                const rwkv_positions *pos, const rwkv_dump_opts *opts, int max_T,
-                               const rwkv_state *init, const cli_perturb *perturb, int verbose) {
+                               const rwkv_state *init, const cli_perturb *perturb, const cli_intervene_opts *iv,
+                               int verbose) {
     rwkv_dump *d = NULL;
     rwkv_state *s = NULL;
     rwkv_workspace *ws = NULL;
@@ -180,7 +181,12 @@ rwkv_status cli_dump_sequences(const char *path, const rwkv_model *m, const cli_
     for (int i = 0; !st && i < seqs->n; i++) {
         if (init) rwkv_state_copy(s, init);
         else rwkv_state_reset(s);
+        rwkv_intervene_list *list = NULL; // positions of --intervene count within each sequence
+        if (iv && iv->n && (st = cli_intervene_build(iv, m, seqs->items[i].n, NULL, &list))) break;
+        rwkv_dump_set_interventions(d, list);
         st = rwkv_dump_run(d, s, ws, seqs->items[i].ids, seqs->items[i].n, seqs->items[i].text, perturb ? &ph : NULL);
+        rwkv_dump_set_interventions(d, NULL);
+        rwkv_intervene_list_free(list);
         if (verbose && seqs->n > 1)
             fprintf(stderr, "  sequence %d/%d (%lld tokens)\n", i + 1, seqs->n, (long long)seqs->items[i].n);
     }

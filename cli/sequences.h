@@ -5,6 +5,7 @@
 #define RWKV_CLI_SEQUENCES_H
 
 #include "input.h"
+#include "intervene_opts.h"
 
 #include "core/inspect/dump.h"
 
@@ -42,8 +43,10 @@ int cli_perturb_from_env(cli_perturb *p);
 
 // Dumps every sequence to path, each from `init` (NULL = the zero state). When final is not
 // NULL it receives the state after the last sequence. Progress goes to stderr if verbose.
+// iv (may be NULL): --intervene specs, bound to each sequence's length in turn.
 rwkv_status cli_dump_sequences(const char *path, const rwkv_model *m, const cli_sequences *seqs, const uint32_t *mask,
                                const rwkv_positions *pos, const rwkv_dump_opts *opts, int max_T,
-                               const rwkv_state *init, const cli_perturb *perturb, int verbose);
+                               const rwkv_state *init, const cli_perturb *perturb, const cli_intervene_opts *iv,
+                               int verbose);
 
 #endif

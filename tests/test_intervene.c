@@ -1032,6 +1032,52 @@ START_TEST(test_cli_steer_lens) {
 }
 END_TEST
 
+// dump --intervene records the values the model used, in both modes alike; a dump written by
+// `rwkvscope dump` is a patch source for `run --intervene`.
+START_TEST(test_cli_dump_intervene) {
+    char *out, *base, *corrupt;
+    const char *clean = tmp_path("clean_cli.h5"), *d1 = tmp_path("iv_set.h5");
+    const char *dpar = tmp_path("iv_par.h5"), *dseq = tmp_path("iv_seq.h5"), *dnone = tmp_path("iv_none.h5");
+    ck_assert_int_eq(test_cli(&out, "dump " RAND " --tokens 1,2,3,4,5 --taps blocks.0.resid_in -o %s --force", clean), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&base, "run " RAND " --tokens 1,2,3,4,5 --top-k 5"), 0);
+    ck_assert_int_eq(test_cli(&corrupt, "run " RAND " --tokens 1,9,3,4,5 --top-k 5"), 0);
+    ck_assert_str_ne(base, corrupt);
+    ck_assert_int_eq(test_cli(&out, "run " RAND " --tokens 1,9,3,4,5 --top-k 5 --intervene 'blocks.0.resid_in@1=patch:%s'", clean), 0);
+    ck_assert_str_eq(out, base); // the one differing embedding patched back
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run " RAND " --tokens 1,9,3,4 --intervene 'blocks.0.resid_in@1=patch:%s'", clean), 1);
+    ck_assert_ptr_nonnull(strstr(out, "sequence 0 has 5 positions, this run has 4"));
+    free(out);
+    free(base);
+    free(corrupt);
+    ck_assert_int_eq(test_cli(&out, "dump " RAND " --tokens 1,2,3,4,5 --taps blocks.0.att_k --intervene 'blocks.0.att_k:0-3@2-3=set:2' -o %s --force", d1), 0);
+    free(out);
+    int nd;
+    uint64_t dims[4];
+    double *k = test_h5_read(d1, "/blocks/0/att_k", &nd, dims);
+    ck_assert_ptr_nonnull(k);
+    ck_assert(nd == 2 && dims[0] == 5 && dims[1] == 32);
+    for (int t = 0; t < 5; t++)
+        for (int c = 0; c < 32; c++) ck_assert((k[t * 32 + c] == 2) == (t >= 2 && t <= 3 && c <= 3));
+    free(k);
+    const char *iv = "--intervene 'blocks.0.state_num:0-15@2=zero' --intervene 'blocks.1.state_den@3=scale:0.5'";
+    ck_assert_int_eq(test_cli(&out, "dump " RAND " --tokens 1,2,3,4,5,6,7 --taps blocks.1.state_num,logits %s -o %s --force", iv, dpar), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "dump " RAND " --tokens 1,2,3,4,5,6,7 --taps blocks.1.state_num,logits %s --mode seq -o %s --force", iv, dseq), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "dump " RAND " --tokens 1,2,3,4,5,6,7 --taps blocks.1.state_num,logits -o %s --force", dnone), 0);
+    free(out);
+    double *a = test_h5_read(dpar, "/logits", &nd, dims), *b = test_h5_read(dseq, "/logits", &nd, dims);
+    double *c = test_h5_read(dnone, "/logits", &nd, dims);
+    ck_assert(a && b && c && dims[0] == 7 && dims[1] == 50);
+    ck_assert_double_lt(test_max_scaled_err_d(a, b, 7 * 50), 1e-4);
+    ck_assert_double_gt(test_max_scaled_err_d(a, c, 7 * 50), 1e-3);
+    for (int i = 0; i < 3 * 50; i++) ck_assert_double_eq_tol(a[i], c[i], 1e-5); // positions 0-2 untouched
+    free(a), free(b), free(c);
+}
+END_TEST
+
 Suite *intervene_suite(void) {
     Suite *s = suite_create("intervene");
     TCase *tc = tcase_create("spec");
@@ -1059,6 +1105,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_cli_intervene);
     tcase_add_test(tc, test_cli_patch);
     tcase_add_test(tc, test_cli_steer_lens);
+    tcase_add_test(tc, test_cli_dump_intervene);
     suite_add_tcase(s, tc);
     return s;
 }

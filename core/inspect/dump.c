@@ -55,6 +55,7 @@ struct rwkv_dump {
     stream **full;       // (n_streams) streams with a full chunk, compressed together
     int n_streams;
     int failed;          // a write failed: the dump can only be abandoned
+    rwkv_intervene_list *iv; // interventions applied by rwkv_dump_run (not owned), or NULL
 };
 
 static rwkv_status fail(rwkv_dump *d, const char *what) {
@@ -428,6 +429,7 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
     }
     rwkv_hook own = rwkv_dump_hook(d);
     rwkv_hook *h = hook ? hook : &own;
+    if (d->iv) rwkv_intervene_list_chain(d->iv, h);
     d->cur_T = T;
     d->sel_n = -1;
     rwkv_status st = RWKV_OK;
@@ -439,14 +441,20 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
         int64_t n = T - t < step ? T - t : step;
         h->pos = t;
         rwkv_logits_mode lm = want_logits ? RWKV_LOGITS_ALL : RWKV_LOGITS_NONE;
-        st = d->parallel ? rwkv_forward_par(m, state, tokens + t, n, d->logits, lm, h, ws)
-                         : rwkv_forward_seq(m, state, tokens + t, n, d->logits, lm, h, ws);
+        if (d->iv) // the list applies the interventions, then hands the rows on to h
+            st = rwkv_intervene_forward(m, state, tokens + t, n, t, d->logits, lm, d->iv, ws, !d->parallel);
+        else
+            st = d->parallel ? rwkv_forward_par(m, state, tokens + t, n, d->logits, lm, h, ws)
+                             : rwkv_forward_seq(m, state, tokens + t, n, d->logits, lm, h, ws);
         if (!st) st = flush_full(d);
     }
+    if (d->iv) rwkv_intervene_list_chain(d->iv, NULL); // h may live on this stack frame
     if (!st) st = end_sequence(d, tokens, T, text);
     if (st) d->failed = 1;
     return st;
 }
+
+void rwkv_dump_set_interventions(rwkv_dump *d, rwkv_intervene_list *iv) { d->iv = iv; }
 
 static void release(rwkv_dump *d) {
     int L = d->m->cfg.n_layer;

@@ -25,6 +25,7 @@
 #define RWKV_DUMP_H
 
 #include "../compute/forward.h"
+#include "intervene.h"
 #include "select.h"
 
 #define RWKV_DUMP_SCHEMA "rwkvscope-dump"
@@ -60,6 +61,10 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
 rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data);
 // The hook that writes into d (mask = the dump's selection).
 rwkv_hook rwkv_dump_hook(rwkv_dump *d);
+// Interventions for the next rwkv_dump_run calls (NULL: none; not owned). The run then goes
+// through rwkv_intervene_forward with the dump's hook chained behind the list, so the dump
+// records the values the model used; the list must be bound to each sequence's length.
+void rwkv_dump_set_interventions(rwkv_dump *d, rwkv_intervene_list *iv);
 // Flushes everything, sets complete = 1, closes and frees d (also on failure).
 rwkv_status rwkv_dump_close(rwkv_dump *d);
 // Abandons a dump: closes the file as it is (complete stays 0) and frees d. NULL is safe.
