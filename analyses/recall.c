@@ -3,6 +3,7 @@
 // (task.h): a base state walks forward along that prefix once, and each example starts from
 // a copy of it instead of from the zero state.
 #include "recall.h"
+#include "../core/inspect/intervene.h"
 #include "../datasets/dataset.h"
 
 #include <stdlib.h>
@@ -25,9 +26,10 @@ static double log_prob(const rwkv_real *logits, int V, int target, int *is_argma
     return (double)logits[target] - mx - log(sum); // z_t - logsumexp(z)
 }
 
-rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int *tokens,
-                              const uint8_t *answer, int T, int start, rwkv_workspace *ws,
-                              rwkv_real *logits, double *logprob, int *correct, int *n_correct) {
+// rwkv_recall_score with interventions (iv may be NULL: a plain sequential run).
+static rwkv_status score(const rwkv_model *m, rwkv_state *state, const int *tokens, const uint8_t *answer, int T,
+                         int start, rwkv_workspace *ws, rwkv_real *logits, double *logprob, int *correct,
+                         int *n_correct, rwkv_intervene_list *iv) {
     int pos = start, all = 1, any = 0, hits = 0;
     double lp = 0;
     for (int a = 0; a < T; a++) {
@@ -36,8 +38,8 @@ rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int 
             return rwkv_error_set(RWKV_ERR_ARG, "recall: answer at position %d but scoring "
                                   "starts at %d (need at least one token before it)", a, start);
         // Feed tokens[pos..a-1]; the logits after a-1 predict tokens[a].
-        rwkv_status st = rwkv_forward_seq(m, state, tokens + pos, a - pos, logits,
-                                          RWKV_LOGITS_LAST, NULL, ws);
+        rwkv_status st = rwkv_intervene_forward(m, state, tokens + pos, a - pos, pos, logits,
+                                                RWKV_LOGITS_LAST, iv, ws, 1);
         if (st) return st;
         int hit;
         lp += log_prob(logits, m->cfg.n_vocab, tokens[a], &hit);
@@ -51,6 +53,12 @@ rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int 
     *correct = all;
     if (n_correct) *n_correct = hits;
     return RWKV_OK;
+}
+
+rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int *tokens,
+                              const uint8_t *answer, int T, int start, rwkv_workspace *ws,
+                              rwkv_real *logits, double *logprob, int *correct, int *n_correct) {
+    return score(m, state, tokens, answer, T, start, ws, logits, logprob, correct, n_correct, NULL);
 }
 
 typedef struct {
@@ -102,7 +110,7 @@ static rwkv_status draw_length(const rwkv_recall_opts *o, int li, example *ex, i
 static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, example *ex,
                                 int n, int T, rwkv_state *base, rwkv_state *work,
                                 rwkv_workspace *ws, rwkv_real *logits, rwkv_recall_cell *cells,
-                                rwkv_recall_stats *stats) {
+                                rwkv_recall_stats *stats, rwkv_intervene_list *iv) {
     if (o->use_cache) qsort(ex, (size_t)n, sizeof *ex, cmp_prefix);
     rwkv_state_reset(base);
     const int *base_tok = NULL;
@@ -116,8 +124,9 @@ static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, 
             b = 0;
         }
         if (target > b) {
-            rwkv_status st = rwkv_forward_seq(m, base, e->tokens + b, target - b, logits,
-                                              RWKV_LOGITS_NONE, NULL, ws);
+            // Interventions depend on the position only, so the cached prefix holds them too.
+            rwkv_status st = rwkv_intervene_forward(m, base, e->tokens + b, target - b, b, logits,
+                                                    RWKV_LOGITS_NONE, iv, ws, 1);
             if (st) return st;
             stats->tokens_run += target - b;
             b = target;
@@ -126,7 +135,7 @@ static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, 
         rwkv_state_copy(work, base);
         double lp = 0;
         int ok = 0, hits = 0;
-        rwkv_status st = rwkv_recall_score(m, work, e->tokens, e->answer, T, b, ws, logits, &lp, &ok, &hits);
+        rwkv_status st = score(m, work, e->tokens, e->answer, T, b, ws, logits, &lp, &ok, &hits, iv);
         if (st) return st;
         int last = T - 1;
         while (!e->answer[last]) last--;
@@ -189,7 +198,12 @@ rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv
             row[di].trials = o->trials;
         }
         if ((st = draw_length(o, li, ex, buf, abuf))) break;
-        st = score_length(m, o, ex, (int)n, o->lengths[li], base, work, ws, logits, row, stats);
+        rwkv_intervene_list *iv = NULL; // bound to this length
+        if (o->n_interventions &&
+            (st = rwkv_intervene_list_from_specs(&iv, m->cfg, o->lengths[li], o->interventions, o->n_interventions)))
+            break;
+        st = score_length(m, o, ex, (int)n, o->lengths[li], base, work, ws, logits, row, stats, iv);
+        rwkv_intervene_list_free(iv);
         for (int di = 0; di < o->n_depths; di++) {
             row[di].accuracy = (double)row[di].correct / o->trials;
             row[di].logprob /= o->trials;

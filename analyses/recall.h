@@ -18,6 +18,8 @@ typedef struct {
     int trials;
     unsigned long seed;
     int use_cache;         // 1: reuse prefix states across examples (the default)
+    const char *const *interventions; // (n_interventions) intervention specs (core/inspect/
+    int n_interventions;              // intervene.h), positions within each example
 } rwkv_recall_opts;
 
 typedef struct {

@@ -3,6 +3,7 @@
 #include "analyses/recall.h"
 #include "cli.h"
 #include "input.h"
+#include "intervene_opts.h"
 #include "task_opts.h"
 
 #include <errno.h>
@@ -41,7 +42,10 @@ static void usage(FILE *f) {
             "  --threads N          threads (default: 1 for n_embd <= %d, whose matvecs are too small\n"
             "                       to share, else all cores)\n"
             "  -o FILE              output CSV\n"
-            "  --force              overwrite FILE\n\n%s", RECALL_SMALL_EMBD, CLI_TASK_HELP);
+            "  --force              overwrite FILE\n"
+            CLI_INTERVENE_HELP
+            "                       (positions count within each example; the prefix cache keeps them)\n\n%s",
+            RECALL_SMALL_EMBD, CLI_TASK_HELP);
 }
 
 static int parse_depths(const char *s, double *out, int *n) {
@@ -124,10 +128,13 @@ int cmd_recall(int argc, char **argv) {
     int compare = 0, no_cache = 0, no_plots = 0, force = 0, rc = CLI_OK;
     rwkv_task task;
     rwkv_task_defaults(&task, RWKV_TASK_PASSKEY);
+    cli_intervene_opts iv = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_task_option(&task, CMD, argc, argv, &i);
         if (r < 0) { rc = CLI_USAGE; goto done; }
+        if (r) continue;
+        if ((r = cli_intervene_option(&iv, CMD, argc, argv, &i)) < 0) { rc = CLI_USAGE; goto done; }
         if (r) continue;
         if (!strcmp(a, "--compare-prompt-order")) { compare = 1; continue; }
         if (!strcmp(a, "--no-cache")) { no_cache = 1; continue; }
@@ -181,7 +188,7 @@ int cmd_recall(int argc, char **argv) {
     for (int o = 0; o < orders && !st; o++) {
         rwkv_recall_opts ro = {.task = task, .lengths = lengths, .n_lengths = (int)nl, .depths = depths,
                                .n_depths = nd, .trials = (int)trials, .seed = (unsigned long)seed,
-                               .use_cache = !no_cache};
+                               .use_cache = !no_cache, .interventions = iv.specs, .n_interventions = iv.n};
         if (compare) ro.task.query_first = o;
         rwkv_recall_stats stats;
         st = rwkv_recall_run(m, &ro, cells[o], &stats, progress);
@@ -208,5 +215,6 @@ fail:
     rwkv_model_free(m);
 done:
     rwkv_task_free(&task);
+    cli_intervene_opts_free(&iv);
     return rc;
 }

@@ -34,22 +34,9 @@ int cli_intervene_option(cli_intervene_opts *o, const char *cmd, int argc, char 
 
 rwkv_status cli_intervene_build(const cli_intervene_opts *o, const rwkv_model *m, int64_t T, rwkv_hook *next,
                                 rwkv_intervene_list **out) {
-    rwkv_intervene_list *l;
-    rwkv_status st = rwkv_intervene_list_alloc(&l, m->cfg);
-    if (st) return st;
-    for (int k = 0; k < o->n && !st; k++) {
-        rwkv_intervention iv;
-        st = rwkv_intervene_parse(&iv, o->specs[k]);
-        if (!st) st = rwkv_intervene_bind(&iv, m->cfg, T);
-        if (!st) st = rwkv_intervene_list_add(l, &iv);
-        if (st) rwkv_intervene_release(&iv);
-    }
-    if (st) {
-        rwkv_intervene_list_free(l);
-        return rwkv_error_wrap(st, "--intervene: ");
-    }
-    rwkv_intervene_list_chain(l, next);
-    *out = l;
+    rwkv_status st = rwkv_intervene_list_from_specs(out, m->cfg, T, o->specs, o->n);
+    if (st) return rwkv_error_wrap(st, "--intervene: ");
+    rwkv_intervene_list_chain(*out, next);
     return RWKV_OK;
 }
 

@@ -1078,6 +1078,42 @@ START_TEST(test_cli_dump_intervene) {
 }
 END_TEST
 
+// recall --intervene: scale:1 is a no-op, an ablation changes the scores, and the prefix cache
+// gives the numbers of a run without it (interventions depend on the position only).
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_cli_recall_intervene) {
+    char *out;
+    const char *r0 = tmp_path("r0.csv"), *r1 = tmp_path("r1.csv"), *r2 = tmp_path("r2.csv"), *r3 = tmp_path("r3.csv");
+    const char *args = "--lengths 128 --depths 0.5 --trials 3 --no-plots --force";
+    ck_assert_int_eq(test_cli(&out, "recall " TINY " %s -o %s", args, r0), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "recall " TINY " %s -o %s --intervene 'blocks.0.att_out@*=scale:1'", args, r1), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "recall " TINY " %s -o %s --intervene 'blocks.0.att_out@90-last=zero'", args, r2), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "recall " TINY " %s -o %s --intervene 'blocks.0.att_out@90-last=zero' --no-cache", args, r3), 0);
+    free(out);
+    char *a = read_all(r0), *b = read_all(r1), *c = read_all(r2), *d = read_all(r3);
+    ck_assert(a && b && c && d);
+    ck_assert_str_eq(a, b);
+    ck_assert_str_ne(a, c);
+    ck_assert_str_eq(c, d);
+    free(a), free(b), free(c), free(d);
+    ck_assert_int_eq(test_cli(&out, "recall " TINY " %s -o %s --intervene 'blocks.0.att_out@170=zero'", args, r2), 1);
+    ck_assert_ptr_nonnull(strstr(out, "position 170 in 'blocks.0.att_out@170=zero': out of range, the sequence has 128 tokens"));
+    free(out);
+}
+END_TEST
+
 Suite *intervene_suite(void) {
     Suite *s = suite_create("intervene");
     TCase *tc = tcase_create("spec");
@@ -1106,6 +1142,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_cli_patch);
     tcase_add_test(tc, test_cli_steer_lens);
     tcase_add_test(tc, test_cli_dump_intervene);
+    tcase_add_test(tc, test_cli_recall_intervene);
     suite_add_tcase(s, tc);
     return s;
 }

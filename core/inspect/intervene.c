@@ -107,6 +107,23 @@ rwkv_status rwkv_intervene_list_add(rwkv_intervene_list *l, rwkv_intervention *i
     return RWKV_OK;
 }
 
+rwkv_status rwkv_intervene_list_from_specs(rwkv_intervene_list **out, rwkv_config cfg, int64_t T,
+                                           const char *const *specs, int n) {
+    *out = NULL;
+    rwkv_intervene_list *l;
+    rwkv_status st = rwkv_intervene_list_alloc(&l, cfg);
+    for (int k = 0; k < n && !st; k++) {
+        rwkv_intervention iv;
+        st = rwkv_intervene_parse(&iv, specs[k]);
+        if (!st) st = rwkv_intervene_bind(&iv, cfg, T);
+        if (!st) st = rwkv_intervene_list_add(l, &iv);
+        if (st) rwkv_intervene_release(&iv);
+    }
+    if (st) rwkv_intervene_list_free(l); // NULL when the allocation failed
+    else *out = l;
+    return st;
+}
+
 void rwkv_intervene_list_chain(rwkv_intervene_list *l, rwkv_hook *next) {
     l->next = next;
     update_mask(l);

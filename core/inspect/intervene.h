@@ -81,6 +81,9 @@ rwkv_status rwkv_intervene_list_alloc(rwkv_intervene_list **out, rwkv_config cfg
 void rwkv_intervene_list_free(rwkv_intervene_list *l);
 // Takes ownership of a bound intervention (iv is cleared).
 rwkv_status rwkv_intervene_list_add(rwkv_intervene_list *l, rwkv_intervention *iv);
+// A list of n specs, each parsed and bound to cfg and a sequence of T tokens.
+rwkv_status rwkv_intervene_list_from_specs(rwkv_intervene_list **out, rwkv_config cfg, int64_t T,
+                                           const char *const *specs, int n);
 // Removes (and releases) every item; the chained hook stays.
 void rwkv_intervene_list_clear(rwkv_intervene_list *l);
 // Chains a hook called after the interventions at the taps in its mask (NULL to unchain).
