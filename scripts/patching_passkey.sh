@@ -10,23 +10,29 @@
 #   MODEL   a trained passkey model (default: train one into $OUT/passkey.safetensors with
 #           `rwkvscope train --task passkey`, which needs the training and dataset commands)
 # env: RWKVSCOPE_BIN (default build/rwkvscope), OUT (default results/patching_passkey),
-#      LEN (prompt tokens, default 128), TAPS (default resid_in,att_out,state_num,state_den),
-#      DEPTH (needle depth, default 0.5), SEED (default 1), STEPS (training steps, default 3000)
+#      LEN (prompt tokens, default 256), TAPS (default resid_in,att_out,state_num,state_den),
+#      DEPTH (needle depth, default 0.5), SEED (default 1), KEYLEN (key digits, default 4),
+#      FILLER (haystack text for `dataset make --filler`; default: its built-in sentences),
+#      STEPS (training steps, default 3000)
+# For the demo model (scripts/train_demo_model.sh): KEYLEN=4 FILLER=tests/fixtures/tinyshakespeare.txt
 set -euo pipefail
 BIN=${RWKVSCOPE_BIN:-build/rwkvscope}
 OUT=${OUT:-results/patching_passkey}
-LEN=${LEN:-128}
+LEN=${LEN:-256}
 TAPS=${TAPS:-resid_in,att_out,state_num,state_den}
 DEPTH=${DEPTH:-0.5}
 SEED=${SEED:-1}
 STEPS=${STEPS:-3000}
+KEYLEN=${KEYLEN:-4}
+FILLER=${FILLER:-}
 MODEL=${1:-$OUT/passkey.safetensors}
 mkdir -p "$OUT"
 
 if [ ! -f "$MODEL" ]; then
     echo "== training a passkey model into $MODEL ($STEPS steps)" >&2
-    "$BIN" train --task passkey --len "$LEN" --depth random --layers 2 --embd 64 --ctx "$LEN" \
-        --batch 16 --steps "$STEPS" --seed "$SEED" -o "$MODEL" --force >&2
+    "$BIN" train --task passkey --task-len "$LEN" --key-len "$KEYLEN" --depth random \
+        ${FILLER:+--filler "$FILLER"} --layers 4 --embd 128 --ctx $((2 * LEN)) --batch 8 \
+        --steps "$STEPS" --lr 2e-3 --min-lr 2e-4 --warmup 50 --seed "$SEED" -o "$MODEL" --force >&2
 fi
 
 # Two examples that differ only in the key: the same haystack and depth, another seed.
@@ -34,8 +40,8 @@ fi
 # it they are built here in the documented layout (docs/dataset-format.md).
 prompt_tokens() { # seed -> "ids|answer_first_token|needle_pos|key_len"
     local seed=$1 f="$OUT/example_$1.jsonl"
-    if "$BIN" dataset make passkey --n 1 --len "$LEN" --depth "$DEPTH" --seed "$seed" -o "$f" --force \
-        >/dev/null 2>&1; then
+    if "$BIN" dataset make passkey --n 1 --len "$LEN" --depth "$DEPTH" --key-len "$KEYLEN" \
+        ${FILLER:+--filler "$FILLER"} --seed "$seed" -o "$f" --force >/dev/null 2>&1; then
         python3 - "$f" <<'PY'
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
@@ -44,10 +50,10 @@ start, n = ex["answers"][0]
 print(",".join(map(str, ex["tokens"][:start])) + "|%d|%d|%d" % (ex["tokens"][start], ex["needle_pos"], n))
 PY
     else
-        python3 - "$seed" "$LEN" "$DEPTH" <<'PY'
+        python3 - "$seed" "$LEN" "$DEPTH" "$KEYLEN" <<'PY'
 import random, sys
-seed, L, depth = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-key = "".join(random.Random(seed).choice("0123456789") for _ in range(5))
+seed, L, depth, keylen = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+key = "".join(random.Random(seed).choice("0123456789") for _ in range(keylen))
 needle, q, a = "The pass key is %s. Remember it. " % key, "What is the pass key? ", "The pass key is "
 fill = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 F = L - len(needle) - len(q) - len(a)
