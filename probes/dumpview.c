@@ -39,35 +39,78 @@ static rwkv_status read_ints(const rwkv_dumpview *v, const char *name, int want3
     return RWKV_OK;
 }
 
-// Row -> sequence from positions: strictly increasing inside a sequence, below its length.
-static rwkv_status assign_rows(rwkv_dumpview *v) {
-    int64_t *ro = NULL, nro = 0;
-    if (H5Lexists(v->file, "/sequences/row_offsets", H5P_DEFAULT) > 0) {
-        rwkv_status st = read_ints(v, "/sequences/row_offsets", 0, (void **)&ro, &nro);
-        if (st) return st;
-        if (nro != v->n_seq + 1 || ro[0] != 0 || ro[v->n_seq] != v->n_rows) {
-            free(ro);
-            return rwkv_error_set(RWKV_ERR_SHAPE, "%s: /sequences/row_offsets: does not cover the %lld rows",
-                                  v->path, (long long)v->n_rows);
+// Row -> sequence. With row offsets (the dump writer's /sequences/offsets when
+// /sequences/token_offsets exists, or a legacy /sequences/row_offsets) they say it; otherwise
+// positions increase strictly inside a sequence and stay below its length.
+static rwkv_status assign_rows(rwkv_dumpview *v, const int64_t *ro) {
+    if (ro) {
+        if (ro[0] != 0 || ro[v->n_seq] != v->n_rows)
+            return rwkv_error_set(RWKV_ERR_SHAPE, "%s: row offsets: run from %lld to %lld, not over the %lld rows",
+                                  v->path, (long long)ro[0], (long long)ro[v->n_seq], (long long)v->n_rows);
+        for (int s = 0; s < v->n_seq; s++) {
+            if (ro[s + 1] < ro[s])
+                return rwkv_error_set(RWKV_ERR_FORMAT, "%s: row offsets: decrease at sequence %d", v->path, s);
+            for (int64_t r = ro[s]; r < ro[s + 1]; r++) v->row_seq[r] = s;
         }
-        for (int s = 0; s < v->n_seq; s++)
-            for (int64_t r = ro[s]; r < ro[s + 1] && r < v->n_rows; r++) v->row_seq[r] = s;
-        free(ro);
-        return RWKV_OK;
+    } else {
+        int s = 0;
+        int64_t prev = -1;
+        for (int64_t r = 0; r < v->n_rows; r++) {
+            int64_t p = v->positions[r];
+            if (p <= prev) s++, prev = -1; // a new sequence starts
+            while (s < v->n_seq && p >= v->offsets[s + 1] - v->offsets[s]) s++, prev = -1;
+            if (s >= v->n_seq) break;
+            v->row_seq[r] = s;
+            prev = p;
+        }
     }
-    int s = 0;
-    int64_t prev = -1;
     for (int64_t r = 0; r < v->n_rows; r++) {
+        int s = v->row_seq[r];
         int64_t p = v->positions[r];
-        if (p <= prev) s++, prev = -1; // a new sequence starts
-        while (s < v->n_seq && p >= v->offsets[s + 1] - v->offsets[s]) s++, prev = -1;
-        if (s >= v->n_seq || p < 0)
+        if (s < 0 || s >= v->n_seq || p < 0 || p >= v->offsets[s + 1] - v->offsets[s])
             return rwkv_error_set(RWKV_ERR_FORMAT,
                                   "%s: /sequences/positions: row %lld (position %lld) fits no sequence",
                                   v->path, (long long)r, (long long)p);
-        v->row_seq[r] = s;
-        prev = p;
     }
+    return RWKV_OK;
+}
+
+// Reads the offsets under either convention; *row_offsets is NULL when rows must be inferred.
+static rwkv_status read_offsets(rwkv_dumpview *v, int64_t **row_offsets, int64_t *n_off) {
+    int64_t *a = NULL, *b = NULL, na = 0, nb = 0;
+    *row_offsets = NULL;
+    rwkv_status st = read_ints(v, "/sequences/offsets", 0, (void **)&a, &na);
+    if (st) return st;
+    const char *tok_name = "/sequences/token_offsets", *row_name = "/sequences/row_offsets";
+    if (H5Lexists(v->file, tok_name, H5P_DEFAULT) > 0) { // offsets are row offsets
+        if ((st = read_ints(v, tok_name, 0, (void **)&b, &nb))) { free(a); return st; }
+        v->offsets = b, *row_offsets = a;
+    } else if (H5Lexists(v->file, row_name, H5P_DEFAULT) > 0) {
+        if ((st = read_ints(v, row_name, 0, (void **)&b, &nb))) { free(a); return st; }
+        v->offsets = a, *row_offsets = b;
+    } else {
+        v->offsets = a, nb = na;
+    }
+    if (nb != na) {
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: /sequences: %lld row offsets but %lld token offsets",
+                              v->path, (long long)(*row_offsets == a ? na : nb), (long long)(*row_offsets == a ? nb : na));
+    }
+    *n_off = na;
+    return RWKV_OK;
+}
+
+// A dump from a newer schema is refused (its layout may differ).
+#define DUMPVIEW_SCHEMA_VERSION 1
+static rwkv_status check_schema(const rwkv_dumpview *v) {
+    if (H5Aexists(v->file, "schema_version") <= 0) return RWKV_OK;
+    int ver = 0;
+    hid_t a = H5Aopen(v->file, "schema_version", H5P_DEFAULT);
+    herr_t e = a >= 0 ? H5Aread(a, H5T_NATIVE_INT, &ver) : -1;
+    if (a >= 0) H5Aclose(a);
+    if (e < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: attribute schema_version: unreadable", v->path);
+    if (ver > DUMPVIEW_SCHEMA_VERSION)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: dump schema version %d is newer than this reader's %d",
+                              v->path, ver, DUMPVIEW_SCHEMA_VERSION);
     return RWKV_OK;
 }
 
@@ -93,23 +136,25 @@ rwkv_status rwkv_dumpview_open(rwkv_dumpview **out, const char *path) {
         free(v);
         return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open as HDF5", path);
     }
-    int64_t n_off = 0, n_tok = 0;
-    rwkv_status st = count_layers(v);
-    if (!st) st = read_ints(v, "/sequences/offsets", 0, (void **)&v->offsets, &n_off);
+    int64_t n_off = 0, n_tok = 0, *row_offsets = NULL;
+    rwkv_status st = check_schema(v);
+    if (!st) st = count_layers(v);
+    if (!st) st = read_offsets(v, &row_offsets, &n_off);
     if (!st) st = read_ints(v, "/sequences/positions", 0, (void **)&v->positions, &v->n_rows);
     if (!st) st = read_ints(v, "/tokens", 1, (void **)&v->tokens, &n_tok);
     if (!st && (n_off < 2 || v->offsets[0] != 0 || v->offsets[n_off - 1] != n_tok))
-        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: /sequences/offsets: must run from 0 to the %lld tokens",
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: sequence token offsets: must run from 0 to the %lld tokens",
                             path, (long long)n_tok);
     for (int64_t s = 0; !st && s + 1 < n_off; s++)
         if (v->offsets[s + 1] < v->offsets[s])
-            st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: /sequences/offsets: decreases at %lld", path, (long long)s);
+            st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: sequence token offsets: decrease at %lld", path, (long long)s);
     if (!st) {
         v->n_seq = (int)(n_off - 1);
         v->n_tokens = n_tok;
         v->row_seq = rwkv_calloc((size_t)(v->n_rows ? v->n_rows : 1), sizeof(int), "row sequences");
-        st = v->row_seq ? assign_rows(v) : RWKV_ERR_NOMEM;
+        st = v->row_seq ? assign_rows(v, row_offsets) : RWKV_ERR_NOMEM;
     }
+    free(row_offsets);
     if (st) { rwkv_dumpview_free(v); return st; }
     *out = v;
     return RWKV_OK;

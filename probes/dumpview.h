@@ -1,12 +1,13 @@
 // dumpview.h: read-only access to an rwkvscope HDF5 dump (docs/dump-format.md, issue 3)
 // for probing: the row index (sequence, position, token) and feature matrices per tap.
-//   /blocks/<l>/<tap>        float32|float64 [N, D]   rows = selected positions, concatenated
-//   /sequences/offsets       int64 [S+1]              token offsets of each sequence in /tokens
-//   /sequences/positions     int64 [N]                each row's position within its sequence
-//   /sequences/row_offsets   int64 [S+1] (optional)   row offsets of each sequence
-//   /tokens                  int32 [offsets[S]]
-// Without row_offsets, a row's sequence is recovered from the positions: they increase strictly
-// inside a sequence and stay below its length (see rwkv_dumpview_open).
+//   /blocks/<l>/<tap>          float32|float64 [N, D]  rows = selected positions, concatenated
+//   /sequences/offsets         int64 [S+1]  row offsets of each sequence
+//   /sequences/token_offsets   int64 [S+1]  offsets of each sequence in /tokens
+//   /sequences/positions       int64 [N]    each row's position within its sequence
+//   /tokens                    int32 [T]
+// Older files without token_offsets: /sequences/offsets are token offsets, and a row's
+// sequence is recovered from the positions (strictly increasing inside a sequence, below its
+// length). A root attribute schema_version above 1 is refused.
 #ifndef RWKV_DUMPVIEW_H
 #define RWKV_DUMPVIEW_H
 
@@ -23,7 +24,7 @@ typedef struct {
     int64_t n_rows;       // N
     int n_seq;            // S
     int64_t n_tokens;     // offsets[S]
-    int64_t *offsets;     // (S+1) token offsets
+    int64_t *offsets;     // (S+1) token offsets of each sequence in tokens
     int64_t *positions;   // (N) position of each row within its sequence
     int32_t *tokens;      // (n_tokens)
     int *row_seq;         // (N) sequence index of each row
