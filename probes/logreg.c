@@ -15,6 +15,7 @@ void rwkv_logreg_free(rwkv_logreg *m) {
     if (!m) return;
     free(m->theta); free(m->Z); free(m->g); free(m->g_new); free(m->theta_new); free(m->dir);
     free(m->S); free(m->Yh); free(m->rho); free(m->alpha);
+    free(m->Xf); free(m->Wf); free(m->Gf); free(m->Zf);
     free(m);
 }
 
@@ -36,8 +37,12 @@ rwkv_status rwkv_logreg_alloc(rwkv_logreg **out, int p, int K, int n_max) {
     m->Yh = rwkv_calloc(RWKV_LOGREG_HISTORY * dim, sizeof(double), "logreg history");
     m->rho = rwkv_calloc(RWKV_LOGREG_HISTORY, sizeof(double), "logreg rho");
     m->alpha = rwkv_calloc(RWKV_LOGREG_HISTORY, sizeof(double), "logreg alpha");
+    m->Xf = rwkv_calloc((size_t)n_max * p, sizeof(float), "logreg float X");
+    m->Wf = rwkv_calloc((size_t)p * K, sizeof(float), "logreg float W");
+    m->Gf = rwkv_calloc((size_t)p * K, sizeof(float), "logreg float grad");
+    m->Zf = rwkv_calloc((size_t)n_max * K, sizeof(float), "logreg float logits");
     if (!m->theta || !m->Z || !m->g || !m->g_new || !m->theta_new || !m->dir || !m->S || !m->Yh ||
-        !m->rho || !m->alpha) {
+        !m->rho || !m->alpha || !m->Xf || !m->Wf || !m->Gf || !m->Zf) {
         rwkv_logreg_free(m);
         return RWKV_ERR_NOMEM;
     }
@@ -90,6 +95,37 @@ double rwkv_logreg_loss(rwkv_logreg *m, const double *theta, double *g, const do
     return f;
 }
 
+// The same loss with float products over m->Xf (filled by fit).
+static double loss_single(rwkv_logreg *m, const double *theta, double *g, const int *y, int n, double l2) {
+    int p = m->p, K = m->K;
+    const double *b = theta + (size_t)p * K;
+    for (size_t j = 0; j < (size_t)p * K; j++) m->Wf[j] = (float)theta[j];
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) m->Zf[(size_t)i * K + k] = (float)b[k];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, K, p, 1.0f, m->Xf, p, m->Wf, K, 1.0f, m->Zf, K);
+    double f = 0;
+    double *gb = g + (size_t)p * K;
+    for (int k = 0; k < K; k++) gb[k] = 0;
+    for (int i = 0; i < n; i++) {
+        float *z = m->Zf + (size_t)i * K, mx = z[0], sum = 0;
+        for (int k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+        float zy = z[y[i]] - mx;
+        for (int k = 0; k < K; k++) sum += (z[k] = expf(z[k] - mx));
+        f += log((double)sum) - (double)zy;  // -log softmax(z)_y
+        float scale = 1.0f / (sum * (float)n);
+        for (int k = 0; k < K; k++) z[k] *= scale; // P / n
+        z[y[i]] -= 1.0f / (float)n;                 // (P - Y) / n
+        for (int k = 0; k < K; k++) gb[k] += z[k];
+    }
+    f /= n;
+    double w2 = 0;
+    for (size_t j = 0; j < (size_t)p * K; j++) w2 += theta[j] * theta[j];
+    f += 0.5 * l2 * w2;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, K, n, 1.0f, m->Xf, p, m->Zf, K, 0.0f, m->Gf, K);
+    for (size_t j = 0; j < (size_t)p * K; j++) g[j] = (double)m->Gf[j] + l2 * theta[j];
+    return f;
+}
+
 static double dot(const double *a, const double *b, int n) { return cblas_ddot(n, a, 1, b, 1); }
 
 static double max_abs(const double *a, int n) {
@@ -120,13 +156,20 @@ static void direction(rwkv_logreg *m, int n_pairs, int newest) {
     }
 }
 
+static double eval(rwkv_logreg *m, const rwkv_logreg_opts *o, const double *theta, double *g,
+                   const double *X, const int *y, int n) {
+    return o->single ? loss_single(m, theta, g, y, n, o->l2) : rwkv_logreg_loss(m, theta, g, X, y, n, o->l2);
+}
+
 rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n,
                             const rwkv_logreg_opts *o) {
     if (n < 1 || n > m->n_max) return rwkv_error_set(RWKV_ERR_ARG, "logreg: %d rows (workspace holds %d)", n, m->n_max);
     for (int i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= m->K) return rwkv_error_set(RWKV_ERR_ARG, "logreg: label %d of row %d is outside [0, %d)", y[i], i, m->K);
     int dim = m->dim, n_pairs = 0, newest = RWKV_LOGREG_HISTORY - 1;
-    double f = rwkv_logreg_loss(m, m->theta, m->g, X, y, n, o->l2);
+    if (o->single)
+        for (size_t j = 0; j < (size_t)n * m->p; j++) m->Xf[j] = (float)X[j];
+    double f = eval(m, o, m->theta, m->g, X, y, n);
     m->iters = 0;
     for (; m->iters < o->max_iter; m->iters++) {
         m->gmax = max_abs(m->g, dim);
@@ -142,7 +185,7 @@ rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n
         int ok = 0;
         for (int t = 0; t < LOGREG_MAX_SHRINK; t++, step *= LOGREG_BACKTRACK) {
             for (int j = 0; j < dim; j++) m->theta_new[j] = m->theta[j] + step * m->dir[j];
-            f_new = rwkv_logreg_loss(m, m->theta_new, m->g_new, X, y, n, o->l2);
+            f_new = eval(m, o, m->theta_new, m->g_new, X, y, n);
             if (isfinite(f_new) && f_new <= f + LOGREG_ARMIJO_C1 * step * gd) { ok = 1; break; }
         }
         if (!ok) break; // no decrease possible at this precision: we are at the optimum

@@ -29,7 +29,7 @@ void rwkv_probe_opts_default(rwkv_probe_opts *o) {
     o->max_train = PROBE_DEFAULT_MAX_TRAIN;
     o->min_fold_rows = RWKV_PROBE_MIN_FOLD_ROWS;
     o->n_boot = PROBE_DEFAULT_BOOT;
-    o->lr = (rwkv_logreg_opts){PROBE_DEFAULT_L2, PROBE_DEFAULT_ITERS, PROBE_DEFAULT_GTOL, PROBE_DEFAULT_FTOL};
+    o->lr = (rwkv_logreg_opts){PROBE_DEFAULT_L2, PROBE_DEFAULT_ITERS, PROBE_DEFAULT_GTOL, PROBE_DEFAULT_FTOL, 1};
 }
 
 static int row_ok(const rwkv_probe_data *d, int64_t r) { return !d->valid || d->valid[r]; }
