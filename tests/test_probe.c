@@ -595,6 +595,155 @@ START_TEST(label_files) {
 }
 END_TEST
 
+
+// ---------------------------------------------------------------- the CLI
+
+// G sequences of T tokens over a vocab of V: blocks.0.state_num = E[token] + noise (token@0 is
+// decodable), blocks.1.state_num = noise, blocks.0.resid_in = E[token] (the baseline).
+static const char *make_cli_dump(const char *name, int G, int T, int V) {
+    const int D = 8;
+    int64_t N = (int64_t)G * T, *off = malloc(sizeof(int64_t) * (G + 1)), *pos = malloc(sizeof(int64_t) * N);
+    int32_t *tok = malloc(sizeof(int32_t) * N);
+    double *E = malloc(sizeof(double) * V * D), *A = malloc(sizeof(double) * N * D), *B = malloc(sizeof(double) * N * D);
+    double *R = malloc(sizeof(double) * N * D);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 21);
+    for (int i = 0; i < V * D; i++) E[i] = gsl_ran_gaussian(rng, 1.0);
+    for (int s = 0; s <= G; s++) off[s] = (int64_t)s * T;
+    for (int64_t r = 0; r < N; r++) {
+        pos[r] = r % T;
+        tok[r] = (int32_t)gsl_rng_uniform_int(rng, V);
+        for (int j = 0; j < D; j++) {
+            R[r * D + j] = E[tok[r] * D + j];
+            A[r * D + j] = R[r * D + j] + gsl_ran_gaussian(rng, 0.05);
+            B[r * D + j] = gsl_ran_gaussian(rng, 1.0);
+        }
+    }
+    const char *path = tmp_path(name);
+    dump_spec spec = {G, off, off, N, N, pos, tok, 0};
+    write_dump(path, &spec);
+    write_tap(path, 0, "state_num", A, N, D);
+    write_tap(path, 1, "state_num", B, N, D);
+    write_tap(path, 0, "resid_in", R, N, D);
+    gsl_rng_free(rng);
+    free(off); free(pos); free(tok); free(E); free(A); free(B); free(R);
+    return path;
+}
+
+// Column `col` (0-based) of CSV line `line` (0 = header) as a number; NAN if absent.
+static double csv_field(const char *path, int line, int col) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NAN;
+    char buf[2048];
+    double v = NAN;
+    for (int i = 0; fgets(buf, sizeof buf, f); i++) {
+        if (i != line) continue;
+        char *p = buf;
+        for (int c = 0; c < col && p; c++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+        if (p && *p != ',' && *p != '\n') v = strtod(p, NULL);
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+static int csv_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+// Columns of the probe CSV (docs/probe-labels.md lists them).
+enum { COL_LAYER, COL_TAP, COL_LABEL, COL_PROBE, COL_ROWS, COL_SEQS, COL_CLASSES, COL_METRIC,
+       COL_SCORE, COL_LO, COL_HI, COL_F1, COL_F1LO, COL_F1HI, COL_CHANCE, COL_CONTROL,
+       COL_SELECTIVITY, COL_BASELINE };
+
+START_TEST(cli_probe) {
+    const char *dump = make_cli_dump("cli.h5", 24, 40, 12);
+    const char *out = tmp_path("probe.csv");
+    char *log = NULL;
+    int rc = test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 4 --boot 100 -o %s", dump, out);
+    ck_assert_msg(rc == 0, "probe failed: %s", log);
+    free(log);
+    ck_assert_int_eq(csv_lines(out), 3);
+    ck_assert(csv_field(out, 1, COL_LAYER) == 0 && csv_field(out, 2, COL_LAYER) == 1);
+    ck_assert(csv_field(out, 1, COL_ROWS) == 24 * 40 && csv_field(out, 1, COL_CLASSES) == 12);
+    ck_assert_msg(csv_field(out, 1, COL_SCORE) >= 0.95, "layer 0: %g", csv_field(out, 1, COL_SCORE));
+    ck_assert_msg(csv_field(out, 2, COL_SCORE) <= 0.2, "layer 1 (noise): %g", csv_field(out, 2, COL_SCORE));
+    for (int l = 1; l <= 2; l++) {
+        double sel = csv_field(out, l, COL_SCORE) - csv_field(out, l, COL_CONTROL);
+        ck_assert(fabs(sel - csv_field(out, l, COL_SELECTIVITY)) < 1e-5);
+        ck_assert(csv_field(out, l, COL_LO) <= csv_field(out, l, COL_SCORE));
+        ck_assert(csv_field(out, l, COL_BASELINE) >= 0.95); // resid_in = the embedding itself
+    }
+    // token@-1: the features hold only the current token; control task (a function of the
+    // current token) is learnable, so selectivity is negative or about 0.
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 -o %s", dump, out);
+    ck_assert_msg(rc == 0, "probe failed: %s", log);
+    free(log);
+    ck_assert(csv_field(out, 1, COL_SCORE) < 0.25 && csv_field(out, 1, COL_CONTROL) > 0.5);
+    // A real-valued label goes to ridge: position is not in the features (R^2 about 0).
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label position --folds 4 --boot 100 -o %s", dump, out);
+    ck_assert_msg(rc == 0, "probe failed: %s", log);
+    free(log);
+    ck_assert(csv_field(out, 1, COL_SCORE) < 0.1);
+}
+END_TEST
+
+START_TEST(cli_horizon) {
+    const char *dump = make_cli_dump("cli-h.h5", 20, 30, 10);
+    const char *out = tmp_path("horizon.csv");
+    char *log = NULL;
+    int rc = test_cli(&log, "probe horizon %s --max-d 3 --taps 'blocks.*.state_num' -o %s", dump, out);
+    ck_assert_msg(rc == 0, "horizon failed: %s", log);
+    free(log);
+    ck_assert_int_eq(csv_lines(out), 1 + 3 * 2);
+    for (int line = 1; line <= 6; line++) {
+        ck_assert(csv_field(out, line, 0) == (line + 1) / 2); // d
+        ck_assert(csv_field(out, line, 1 + COL_SCORE) < 0.3);  // no memory in these features
+    }
+}
+END_TEST
+
+START_TEST(cli_errors) {
+    const char *dump = make_cli_dump("cli-e.h5", 10, 20, 5);
+    const char *out = tmp_path("err.csv");
+    char *log = NULL;
+    ck_assert_int_eq(test_cli(&log, "probe %s/none.h5 --taps 'blocks.*.state_num' --label token@0 -o %s", test_tmpdir(), out), 1);
+    ck_assert_ptr_nonnull(strstr(log, "none.h5: cannot open"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.att_k' --label token@0 -o %s", dump, out), 1);
+    ck_assert_ptr_nonnull(strstr(log, "matches nothing"));
+    ck_assert_ptr_nonnull(strstr(log, "state_num"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label 'tok@0' -o %s", dump, out), 1);
+    ck_assert_ptr_nonnull(strstr(log, "unknown label"));
+    free(log);
+    const char *csv = tmp_path("short.csv");
+    write_text(csv, "sequence,position,label\n0,0,1\n0,1,2\n");
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label %s -o %s", dump, csv, out), 1);
+    ck_assert_ptr_nonnull(strstr(log, "2 label rows but"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 1 -o %s", dump, out), 2);
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 20 -o %s", dump, out), 1);
+    ck_assert_ptr_nonnull(strstr(log, "folds need at least 20"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 -o %s/no/such/dir.csv", dump, test_tmpdir()), 1);
+    ck_assert_ptr_nonnull(strstr(log, "cannot write"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe horizon %s -o %s", dump, out), 2);
+    ck_assert_ptr_nonnull(strstr(log, "--max-d"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe --help"), 0);
+    ck_assert_ptr_nonnull(strstr(log, "token@-D"));
+    free(log);
+}
+END_TEST
+
 // ---------------------------------------------------------------- the tiny trained model
 // Builds a dump through the library (rwkv_forward_seq with a hook) of 30 lines of
 // tinyshakespeare, 96 bytes each, then probes layer 0. Needs the rwkv.cpp .bin reader.
@@ -715,6 +864,9 @@ int main(void) {
     tcase_add_test(tc, dump_features);
     tcase_add_test(tc, dump_nan_is_an_error);
     tcase_add_test(tc, label_files);
+    tcase_add_test(tc, cli_probe);
+    tcase_add_test(tc, cli_horizon);
+    tcase_add_test(tc, cli_errors);
     tcase_add_test(tc, tiny_model_token_probes); // last: needs the .bin reader (formats)
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
