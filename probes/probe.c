@@ -15,7 +15,9 @@
 #define PROBE_DEFAULT_ITERS 200
 #define PROBE_DEFAULT_GTOL 1e-5
 #define PROBE_DEFAULT_FTOL 1e-7
-#define PROBE_MIN_SD 1e-12         // a column this flat is only centred
+#define PROBE_MIN_SD_REL 1e-9      // a column with sd <= this * |mean| (or 0) is only centred;
+                                   // relative, because real states can be tiny (1e-12) yet vary
+#define PROBE_CONTROL_TRIES 100    // redraws of the control map while it has a single class
 #define PROBE_SEED_CONTROL 0x9e3779b97f4a7c15ULL // decorrelates the control map from the folds
 
 static const double RIDGE_GRID[RWKV_PROBE_N_RIDGE_GRID] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2,
@@ -91,6 +93,7 @@ rwkv_status rwkv_probe_control(double *y_ctrl, const rwkv_probe_data *d, const i
         max_type = types[r] > max_type ? types[r] : max_type;
         n++;
     }
+    if (!n) return rwkv_error_set(RWKV_ERR_ARG, "%s: control task: no row has a label", d->name);
     double *pool = rwkv_calloc((size_t)n + 1, sizeof(double), "control pool");
     double *map = rwkv_calloc((size_t)max_type + 1, sizeof(double), "control map");
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
@@ -99,8 +102,17 @@ rwkv_status rwkv_probe_control(double *y_ctrl, const rwkv_probe_data *d, const i
     int64_t k = 0;
     for (int64_t r = 0; r < d->N; r++)
         if (row_ok(d, r)) pool[k++] = d->y[r];
-    // Each type draws one label from the empirical label distribution.
-    for (int t = 0; t <= max_type; t++) map[t] = pool[gsl_rng_uniform_int(rng, (unsigned long)n)];
+    // Each type draws one label from the empirical label distribution. A draw where every
+    // type got the same label (likely for a rare positive class over few types) is redrawn:
+    // a single-class control cannot be fitted, and the real labels have two classes or more.
+    int64_t first = 0;
+    while (!row_ok(d, first)) first++;
+    int single = 1;
+    for (int tries = 0; single && tries < PROBE_CONTROL_TRIES; tries++) {
+        for (int t = 0; t <= max_type; t++) map[t] = pool[gsl_rng_uniform_int(rng, (unsigned long)n)];
+        for (int64_t r = first + 1; single && r < d->N; r++)
+            if (row_ok(d, r) && map[types[r]] != map[types[first]]) single = 0;
+    }
     for (int64_t r = 0; r < d->N; r++) y_ctrl[r] = row_ok(d, r) ? map[types[r]] : d->y[r];
     free(pool); free(map); gsl_rng_free(rng);
     return RWKV_OK;
@@ -164,7 +176,7 @@ static void standardise_fit(probe_ws *w, const rwkv_probe_data *d, const int64_t
         }
     for (int j = 0; j < D; j++) {
         w->sd[j] = sqrt(w->sd[j] / (double)m);
-        if (w->sd[j] < PROBE_MIN_SD) w->sd[j] = 1.0;
+        if (w->sd[j] == 0 || w->sd[j] <= PROBE_MIN_SD_REL * fabs(w->mean[j])) w->sd[j] = 1.0;
     }
 }
 

@@ -51,7 +51,7 @@ done
 # 6. A plot of seen(X) accuracy per layer (whole state) beside its control (gnuplot, if installed).
 if command -v gnuplot > /dev/null; then
     for f in "$OUT"/seen_*.csv; do
-        [ -s "$f" ] || continue
+        [ "$(wc -l < "$f")" -ge 2 ] || continue # header only: the probe failed
         gnuplot <<GP || echo "state_probe: gnuplot failed on $f" >&2
 set terminal pngcairo size 800,600
 set output "${f%.csv}.png"

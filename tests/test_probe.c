@@ -316,6 +316,28 @@ START_TEST(planted_signal_and_control) {
     // Binomial SE at n = 2000 is ~0.011; 0.06 is over 5 SE.
     ck_assert_msg(ctrl.score.value <= ctrl.chance + 0.06, "control %g vs chance %g", ctrl.score.value, ctrl.chance);
     ck_assert(res.score.value - ctrl.score.value > 0.5);
+    // Scale-free: the same features times 1e-13 (layers 1-3 of the tiny model live at 1e-12).
+    for (int64_t i = 0; i < s.N * s.D; i++) s.X[i] *= (rwkv_real)1e-13;
+    rwkv_probe_result tiny;
+    ck_assert_int_eq(rwkv_probe_run(&tiny, &d, &o), RWKV_OK);
+    ck_assert_msg(fabs(tiny.score.value - res.score.value) < 0.01, "scaled features: %g vs %g", tiny.score.value, res.score.value);
+    free(yc);
+    synth_free(&s);
+}
+END_TEST
+
+// A rare positive class over few token types: a control draw with one class is redrawn.
+START_TEST(control_keeps_two_classes) {
+    synth s = make_synth(10, 20, 4, 2, 0, 17);
+    for (int64_t r = 0; r < s.N; r++) s.y[r] = r % 40 == 0, s.types[r] = (int)(r % 5);
+    rwkv_probe_data d = synth_data(&s, s.y);
+    double *yc = malloc(sizeof(double) * s.N);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        ck_assert_int_eq(rwkv_probe_control(yc, &d, s.types, seed), RWKV_OK);
+        int ones = 0;
+        for (int64_t r = 0; r < s.N; r++) ones += yc[r] == 1;
+        ck_assert_msg(ones > 0 && ones < s.N, "seed %d: control labels have one class", (int)seed);
+    }
     free(yc);
     synth_free(&s);
 }
@@ -854,6 +876,7 @@ int main(void) {
     tcase_add_test(tc, logistic_separable_optimum);
     tcase_add_test(tc, logistic_gradient);
     tcase_add_test(tc, planted_signal_and_control);
+    tcase_add_test(tc, control_keeps_two_classes);
     tcase_add_test(tc, random_features_at_chance);
     tcase_add_test(tc, ridge_probe_planted);
     tcase_add_test(tc, folds_never_share_a_sequence);
