@@ -10,7 +10,7 @@ BUILD ?= build$(if $(filter 64,$(PRECISION)),64)$(if $(SAN),-asan)
 CC ?= cc
 PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc
 OPT ?= -O3
-CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -g $(OPT) \
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -fno-math-errno -g $(OPT) \
   -DRWKV_PRECISION=$(PRECISION) -I. $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
 ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -35,16 +35,21 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test asan bench demo deps clean check-deps tests-build
+.PHONY: all test asan bench demo deps clean tests-build
+.SECONDARY: # keep object files of test and bench binaries
 all: $(BIN)
+
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(call OBJ,$(LIB_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 # The subcommand table is generated from the cmd_*.c file names.
 $(BUILD)/gen/commands.h: $(wildcard cli/cmd_*.c) Makefile
@@ -56,15 +61,16 @@ $(BUILD)/obj/cli/main.o: $(BUILD)/gen/commands.h
 $(BUILD)/obj/cli/main.o: CFLAGS += -I$(BUILD)/gen
 
 $(BIN): $(call OBJ,$(CLI_SRC)) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call OBJ,$(TEST_UTIL)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 tests-build: $(TESTS) $(BIN)
 

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char command_line[4096];
 
@@ -70,4 +71,37 @@ void cli_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+}
+
+rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weights) {
+    rwkv_model *m;
+    rwkv_status st = rwkv_model_load(&m, path);
+    if (st) {
+        cli_fail(cmd, st, st == RWKV_ERR_IO ? "check the path" :
+                 "rwkvscope reads official .pth, Hugging Face safetensors and rwkv.cpp .bin (FP32/FP16)");
+        return NULL;
+    }
+    if (weights && !strcmp(weights, "bf16")) st = rwkv_model_use_bf16(m);
+    else if (weights && !strcmp(weights, "fp32")) {
+        free(m->bf16);
+        m->bf16 = NULL;
+    } else if (weights && strcmp(weights, "auto")) {
+        cli_usage_error(cmd, "--weights expects auto, fp32 or bf16, got '%s'", weights);
+        rwkv_model_free(m);
+        return NULL;
+    }
+    if (st) {
+        cli_fail(cmd, st, NULL);
+        rwkv_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int cli_check_output(const char *cmd, const char *path, int force) {
+    if (!force && access(path, F_OK) == 0) {
+        fprintf(stderr, "rwkvscope %s: %s exists\nhint: pass --force to overwrite it\n", cmd, path);
+        return 0;
+    }
+    return 1;
 }

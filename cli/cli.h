@@ -26,4 +26,11 @@ void cli_set_command_line(int argc, char **argv);
 // Threads for OpenMP and OpenBLAS (0 = cores available).
 void cli_set_threads(int n);
 
+// Loads MODEL and applies --weights (NULL/"auto", "fp32", "bf16"); prints the error with a
+// hint and returns NULL on failure.
+#include "core/model/model.h"
+rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weights);
+// Refuses an existing output unless force; returns 1 if writing may go ahead.
+int cli_check_output(const char *cmd, const char *path, int force);
+
 #endif

@@ -17,7 +17,14 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n);
 // Returns the exit status; *out gets malloc'd stdout+stderr.
 int test_cli(char **out, const char *args_fmt, ...) __attribute__((format(printf, 2, 3)));
 // max |a-b| / max(1, |b|) over n elements.
-double test_max_scaled_err(const float *a, const double *b, size_t n);
+#include "core/base/base.h"
+double test_max_scaled_err(const rwkv_real *a, const double *b, size_t n);
 double test_max_scaled_err_d(const double *a, const double *b, size_t n);
 
+#include "core/model/model.h"
+// A model of the given shape with seeded random weights in plausible ranges
+// (matrices ~ U(-a, a) with a = 1/sqrt(in), decays spread over [-6, 1], mixes in [0, 1]).
+rwkv_model *test_random_model(rwkv_config cfg, unsigned seed);
+// A seeded pseudo-random token sequence in [0, V).
+int *test_random_tokens(int T, int V, unsigned seed);
 #endif

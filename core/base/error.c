@@ -25,7 +25,9 @@ rwkv_status rwkv_error_wrap(rwkv_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    snprintf(error_msg, sizeof error_msg, "%s%s", prefix, old);
+    // A message longer than the buffer is cut; using the result tells GCC that is intended.
+    if (snprintf(error_msg, sizeof error_msg, "%s%s", prefix, old) >= (int)sizeof error_msg)
+        error_msg[sizeof error_msg - 2] = '~';
     return code;
 }
 

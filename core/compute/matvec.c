@@ -2,6 +2,8 @@
 // Memory bound: each weight is read once, so the kernel streams rows and keeps x in cache.
 #include "matvec.h"
 
+#include "blas.h"
+
 #include <immintrin.h>
 #include <string.h>
 
@@ -44,6 +46,26 @@ static void matvec_avx512(float *out, const uint16_t *W, const float *x, int N, 
         for (; j < K16; j += 16) a0 = _mm512_fmadd_ps(widen16(w + j), _mm512_loadu_ps(x + j), a0);
         float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
         for (; j < K; j++) acc += bf16_to_f32(w[j]) * x[j];
+        out[i] = acc;
+    }
+}
+
+// fp32 weights: the same streaming loop without the widening.
+__attribute__((target("avx512f")))
+static void matvec_f32_avx512(float *out, const float *W, const float *x, int N, int K) {
+    int K16 = K & ~15;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *w = W + (size_t)i * K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        int j = 0;
+        for (; j + 32 <= K16; j += 32) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), _mm512_loadu_ps(x + j), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
+        }
+        for (; j < K16; j += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), _mm512_loadu_ps(x + j), a0);
+        float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        for (; j < K; j++) acc += w[j] * x[j];
         out[i] = acc;
     }
 }
@@ -102,6 +124,16 @@ void rwkv_matvec_bf16(rwkv_real *out, const uint16_t *W, const rwkv_real *x, int
     }
 #endif
     matvec_scalar(out, W, x, N, K);
+}
+
+void rwkv_matvec_f32(rwkv_real *out, const rwkv_real *W, const rwkv_real *x, int N, int K) {
+#if RWKV_REAL_BITS == 32
+    if (pick() == PATH_AVX512) {
+        matvec_f32_avx512(out, W, x, N, K);
+        return;
+    }
+#endif
+    rwkv_blas_matvec(out, W, x, N, K);
 }
 
 const char *rwkv_matvec_bf16_path(void) {

@@ -3,6 +3,7 @@
 #ifndef RWKV_FORMATS_H
 #define RWKV_FORMATS_H
 
+#include "../model/model.h"
 #include "tensors.h"
 
 typedef enum { RWKV_FMT_UNKNOWN, RWKV_FMT_PTH, RWKV_FMT_SAFETENSORS, RWKV_FMT_RWKVCPP } rwkv_format;
@@ -18,5 +19,11 @@ rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out);
 rwkv_status rwkv_safetensors_read(const char *path, rwkv_tensor_set *out);
 // rwkv.cpp .bin (versions 100/101, FP32/FP16); time_decay is converted back to the raw value.
 rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out);
+
+// Writes the model as safetensors: float32 tensors under the official names (time_mix as
+// [1, 1, C]) and a __metadata__ object of meta_kv = key, value, key, value... (n_meta pairs).
+// Writes a temporary file and renames it over path.
+rwkv_status rwkv_safetensors_write(const char *path, const rwkv_model *m, const char *const *meta_kv,
+                                   int n_meta);
 
 #endif

@@ -81,13 +81,16 @@ rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
     return RWKV_OK;
 }
 
-// n_layer is one more than the largest N in "blocks.N.*".
+// n_layer is one more than the largest N in "blocks.N.*" (strtol: a corrupt huge N is
+// rejected, not undefined behaviour as with sscanf).
 static int count_layers(const rwkv_tensor_set *ts) {
     int n = 0;
     for (int i = 0; i < ts->n; i++) {
-        int l;
-        if (sscanf(ts->items[i].name, "blocks.%d.", &l) == 1 && l >= 0 && l < 100000 && l + 1 > n)
-            n = l + 1;
+        const char *name = ts->items[i].name;
+        if (strncmp(name, "blocks.", 7) || name[7] < '0' || name[7] > '9') continue;
+        char *end;
+        long l = strtol(name + 7, &end, 10);
+        if (*end == '.' && l >= 0 && l < 100000 && l + 1 > n) n = (int)l + 1;
     }
     return n;
 }

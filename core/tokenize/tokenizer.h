@@ -1,5 +1,7 @@
 // tokenizer.h: one interface over the GPT-NeoX BPE, RWKV World and byte tokenizers.
 // SPEC: "neox:PATH" (tokenizer.json), "world:PATH" (rwkv_vocab_v20230424.txt), "bytes".
+// Behaviour, invalid UTF-8 included: docs/tokenizers.md. Encoding with one NeoX tokenizer
+// is not thread-safe (its word cache): use one tokenizer per thread.
 #ifndef RWKV_TOKENIZER_H
 #define RWKV_TOKENIZER_H
 

@@ -1,0 +1,47 @@
+// cmd_detokenize.c: rwkvscope detokenize: token ids back to the exact bytes.
+#include "cli.h"
+#include "input.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_detokenize_summary[] = "decode token ids back into the exact bytes of the text";
+
+static int usage(void) {
+    printf("usage: rwkvscope detokenize --tokenizer SPEC --tokens LIST\n\n"
+           "%s.\n\n"
+           "  --tokenizer SPEC  neox:PATH (a Hugging Face tokenizer.json), world:PATH\n"
+           "                    (rwkv_vocab_v20230424.txt) or bytes\n"
+           "  --tokens LIST     comma-separated ids, e.g. 12092,1533\n\n"
+           "The bytes go to stdout exactly, with no newline added; special tokens such as\n"
+           "<|endoftext|> are written out as their text.\n"
+           "Example: rwkvscope detokenize --tokenizer neox:tests/fixtures/20B_tokenizer.json --tokens 12092,1533\n",
+           cmd_detokenize_summary);
+    return CLI_OK;
+}
+
+int cmd_detokenize(int argc, char **argv) {
+    const char *cmd = "detokenize";
+    if (cli_wants_help(argc, argv)) return usage();
+    const char *spec = NULL, *list = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char **slot = !strcmp(argv[i], "--tokenizer") ? &spec : !strcmp(argv[i], "--tokens") ? &list : NULL;
+        if (!slot) return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+        if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", argv[i]);
+        *slot = argv[++i];
+    }
+    if (!spec) return cli_usage_error(cmd, "--tokenizer SPEC is required");
+    if (!list) return cli_usage_error(cmd, "--tokens LIST is required");
+    int *ids = NULL;
+    size_t n = 0, len;
+    char *text = NULL;
+    rwkv_tokenizer *tok = NULL;
+    rwkv_status st = cli_parse_id_list(list, &ids, &n);
+    if (!st) st = rwkv_tokenizer_load(&tok, spec);
+    if (!st) st = rwkv_tokenizer_decode(tok, ids, n, &text, &len);
+    if (!st) fwrite(text, 1, len, stdout);
+    free(ids);
+    free(text);
+    rwkv_tokenizer_free(tok);
+    return st ? cli_fail(cmd, st, "ids must be comma-separated and inside the tokenizer's vocabulary") : CLI_OK;
+}

@@ -1,0 +1,72 @@
+// cmd_info.c: rwkvscope info MODEL: what a checkpoint holds and how it will run.
+#include "cli.h"
+#include "core/compute/blas.h"
+#include "core/compute/matvec.h"
+#include "core/model/model.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+const char cmd_info_summary[] = "print a checkpoint's format, shape, parameters and decay half-lives";
+
+static void usage(void) {
+    printf("usage: rwkvscope info MODEL\n\n"
+           "%s.\n\n"
+           "MODEL is a PyTorch .pth (torch.save zip), a safetensors file (official or Hugging Face\n"
+           "RwkvForCausalLM names) or an rwkv.cpp .bin (FP32/FP16). The format is detected from\n"
+           "the file's first bytes. Prints the format, stored dtype, n_layer, n_embd, FFN width,\n"
+           "vocabulary size, parameter count, the tokenizer named in the metadata (if any), and\n"
+           "per layer the range of decay half-lives in tokens, ln 2 / exp(time_decay): the\n"
+           "number of tokens over which a channel's WKV memory halves. Also shows the OpenBLAS\n"
+           "core and the bf16 matrix-vector path this machine will use.\n\n"
+           "options:\n"
+           "  -h, --help   show this help\n",
+           cmd_info_summary);
+}
+
+// Half-life in tokens of a channel whose per-token decay is exp(-w): ln 2 / w.
+static double half_life(rwkv_real w) { return log(2.0) / (double)w; }
+
+static void print_half_lives(const rwkv_model *m) {
+    int L = m->cfg.n_layer, C = m->cfg.n_embd;
+    double lo_all = INFINITY, hi_all = 0;
+    printf("decay half-life (tokens, ln 2 / exp(time_decay)) per layer:\n");
+    for (int l = 0; l < L; l++) {
+        double lo = INFINITY, hi = 0;
+        for (int c = 0; c < C; c++) {
+            double h = half_life(m->decay_w[(size_t)l * C + c]);
+            lo = fmin(lo, h);
+            hi = fmax(hi, h);
+        }
+        printf("  layer %3d: %.4g .. %.4g\n", l, lo, hi);
+        lo_all = fmin(lo_all, lo);
+        hi_all = fmax(hi_all, hi);
+    }
+    printf("decay half-life range: %.4g .. %.4g tokens\n", lo_all, hi_all);
+}
+
+int cmd_info(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage();
+        return CLI_OK;
+    }
+    if (argc != 2) return cli_usage_error("info", argc < 2 ? "expects a MODEL file" : "expects one MODEL file");
+    if (argv[1][0] == '-') return cli_usage_error("info", "unknown option '%s'", argv[1]);
+    rwkv_model *m;
+    rwkv_status st = rwkv_model_load(&m, argv[1]);
+    if (st)
+        return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4 checkpoint");
+    const rwkv_config *c = &m->cfg;
+    printf("file: %s\nformat: %s\ndtype: %s\n", m->path, m->format, m->dtype);
+    printf("n_layer: %d\nn_embd: %d\nn_ffn: %d (%.3gx n_embd)\nn_vocab: %d\n", c->n_layer, c->n_embd,
+           c->n_ffn, (double)c->n_ffn / c->n_embd, c->n_vocab);
+    printf("parameters: %zu\n", rwkv_model_n_params(m));
+    printf("tokenizer: %s\n", m->tokenizer[0] ? m->tokenizer : "(none in metadata)");
+    print_half_lives(m);
+    printf("openblas core: %s (%s)\n", rwkv_blas_corename(), rwkv_blas_core_note());
+    printf("bf16 matvec: %s%s\n", rwkv_matvec_bf16_path(),
+           m->bf16 ? " (used: the checkpoint is bf16)" : "");
+    rwkv_model_free(m);
+    return CLI_OK;
+}

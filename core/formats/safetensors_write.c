@@ -1,0 +1,124 @@
+// safetensors_write.c: writes a model as safetensors (F32, official names, __metadata__).
+// The file is written to a temporary name in the same folder and renamed into place, so a
+// failed write never leaves a half file under the final name.
+#include "formats.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ST_ALIGN 8         // the header is padded with spaces to a multiple of 8 bytes
+#define ST_WRITE_CHUNK 4096 // floats converted per fwrite
+
+// Official checkpoints store time_mix vectors as [1, 1, C]; other vectors as [C].
+static int official_shape(const rwkv_param *p, json_int_t *shape) {
+    if (p->ndim == 2) {
+        shape[0] = p->shape[0];
+        shape[1] = p->shape[1];
+        return 2;
+    }
+    if (strstr(p->name, ".time_mix_")) {
+        shape[0] = shape[1] = 1;
+        shape[2] = p->shape[0];
+        return 3;
+    }
+    shape[0] = p->shape[0];
+    return 1;
+}
+
+static json_t *build_header(const rwkv_model *m, const char *const *meta_kv, int n_meta) {
+    json_t *h = json_object(), *meta = json_object();
+    if (!h || !meta) goto fail;
+    for (int i = 0; i < n_meta; i++)
+        if (json_object_set_new(meta, meta_kv[2 * i], json_string(meta_kv[2 * i + 1]))) goto fail;
+    if (json_object_set_new(h, "__metadata__", meta)) {
+        meta = NULL;
+        goto fail;
+    }
+    meta = NULL;
+    uint64_t at = 0;
+    for (int i = 0; i < m->table.n; i++) {
+        const rwkv_param *p = &m->table.params[i];
+        json_int_t shape[3];
+        int nd = official_shape(p, shape);
+        json_t *js = json_array(), *e = json_object();
+        for (int d = 0; d < nd && js; d++) json_array_append_new(js, json_integer(shape[d]));
+        uint64_t end = at + 4 * (uint64_t)p->numel;
+        // The _set_new calls take the value's reference even when they fail.
+        int bad = !e || json_object_set_new(e, "shape", js) ||
+                  json_object_set_new(e, "dtype", json_string("F32")) ||
+                  json_object_set_new(e, "data_offsets", json_pack("[II]", (json_int_t)at, (json_int_t)end));
+        if (!e) json_decref(js);
+        if (bad) json_decref(e);
+        if (bad || json_object_set_new(h, p->name, e)) goto fail;
+        at = end;
+    }
+    return h;
+fail:
+    json_decref(meta);
+    json_decref(h);
+    return NULL;
+}
+
+// Writes the header and every parameter as float32 in table order.
+static int write_body(FILE *f, const char *header, const rwkv_model *m) {
+    size_t hlen = strlen(header), padded = (hlen + ST_ALIGN - 1) / ST_ALIGN * ST_ALIGN;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    if (fwrite(len, 1, 8, f) != 8 || fwrite(header, 1, hlen, f) != hlen) return 0;
+    for (size_t i = hlen; i < padded; i++)
+        if (fputc(' ', f) == EOF) return 0;
+    float chunk[ST_WRITE_CHUNK];
+    for (size_t i = 0; i < m->table.total; i += ST_WRITE_CHUNK) {
+        size_t k = m->table.total - i < ST_WRITE_CHUNK ? m->table.total - i : ST_WRITE_CHUNK;
+        for (size_t j = 0; j < k; j++) chunk[j] = (float)m->block[i + j]; // F64 builds round here
+        if (fwrite(chunk, sizeof(float), k, f) != k) return 0;
+    }
+    return 1;
+}
+
+rwkv_status rwkv_safetensors_write(const char *path, const rwkv_model *m, const char *const *meta_kv,
+                                   int n_meta) {
+    json_t *h = build_header(m, meta_kv, n_meta);
+    char *header = h ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    if (!header) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: cannot build the safetensors header", path);
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        free(header);
+        return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(tmp, n, "%s.tmpXXXXXX", path);
+    rwkv_status st = RWKV_OK;
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+    } else {
+        int ok = write_body(f, header, m);
+        int err = errno;
+        if (fclose(f) != 0 && ok) {
+            ok = 0;
+            err = errno;
+        }
+        if (ok && rename(tmp, path) != 0) {
+            ok = 0;
+            err = errno;
+        }
+        if (!ok) {
+            st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(err));
+            unlink(tmp);
+        }
+    }
+    free(tmp);
+    free(header);
+    return st;
+}

@@ -1,0 +1,131 @@
+// test_cli_engine.c: the run and generate subcommands end to end, against the goldens.
+#include "util.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *token_list(const int *t, size_t n) {
+    char *s = malloc(n * 12 + 1), *p = s;
+    for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%d", i ? "," : "", t[i]);
+    return s;
+}
+
+// run --logits writes [T, V] float32 that match the golden logits; the printed top-1 id is
+// the golden argmax of the last position.
+START_TEST(test_run_matches_golden) {
+    const char *modes[] = {"seq", "par"};
+    size_t T;
+    int *tok = test_h5_read_int(test_fixture("golden-tiny4.h5"), "/tokens", &T);
+    int nd;
+    uint64_t d[4];
+    double *ref = test_h5_read(test_fixture("golden-tiny4.h5"), "/logits", &nd, d);
+    ck_assert_ptr_nonnull(ref);
+    size_t V = d[1];
+    char *list = token_list(tok, T), path[512], *out;
+    snprintf(path, sizeof path, "%s/logits.bin", test_tmpdir());
+    for (int m = 0; m < 2; m++) {
+        int rc = test_cli(&out, "run %s --tokens %s --mode %s --top-k 1 --logits %s",
+                          test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), list, modes[m], path);
+        ck_assert_msg(rc == 0, "run failed: %s", out);
+        int best = 0;
+        for (size_t v = 1; v < V; v++)
+            if (ref[(T - 1) * V + v] > ref[(T - 1) * V + best]) best = (int)v;
+        char want[64];
+        snprintf(want, sizeof want, "position %zu: %d (", T - 1, best);
+        ck_assert_msg(strstr(out, want) != NULL, "expected '%s' in: %s", want, out);
+        free(out);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        float *got = malloc(T * V * sizeof *got);
+        ck_assert_uint_eq(fread(got, sizeof *got, T * V, f), T * V);
+        ck_assert_int_eq(fgetc(f), EOF); // exactly [T, V]
+        fclose(f);
+        double worst = 0;
+        for (size_t i = 0; i < T * V; i++) worst = fmax(worst, fabs(got[i] - ref[i]) / fmax(1, fabs(ref[i])));
+        ck_assert_msg(worst < 1e-4, "%s logits error %g", modes[m], worst);
+        free(got);
+    }
+    free(list); free(tok); free(ref);
+}
+END_TEST
+
+
+// first byte.
+START_TEST(test_generate_deterministic) {
+    char *a, *b;
+    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
+    ck_assert_int_eq(test_cli(&a, "generate %s --bytes 'The quick' -n 24 --seed 7 --temperature 0.9", model), 0);
+    ck_assert_int_eq(test_cli(&b, "generate %s --bytes 'The quick' -n 24 --seed 7 --temperature 0.9", model), 0);
+    ck_assert_str_eq(a, b);
+    ck_assert_uint_ge(strlen(a), 2);
+    free(a); free(b);
+}
+END_TEST
+
+// Bad inputs give one clear line and a non-zero status, never a crash.
+START_TEST(test_run_errors) {
+    char *out;
+    const char *model = test_fixture("rand-L2-C32-V50.pth");
+    ck_assert_int_eq(test_cli(&out, "run %s --tokens 1,2,50", model), 1);
+    ck_assert_msg(strstr(out, "token 50") && strstr(out, "[0, 50)"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run /nonexistent/model.pth --tokens 1"), 1);
+    ck_assert_msg(strstr(out, "/nonexistent/model.pth"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --tokens 1,x", model), 1);
+    ck_assert_msg(strstr(out, "--tokens"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --tokens 1 --mode fast", model), 2);
+    ck_assert_msg(strstr(out, "--mode"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s", model), 2);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --tokens 1 --logits /nonexistent/dir/x.bin", model), 1);
+    ck_assert_msg(strstr(out, "/nonexistent/dir/x.bin"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "generate %s --tokens 1 -n 3 --top-p 0", model), 2);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "nosuchcommand"), 2);
+    free(out);
+}
+END_TEST
+
+// Every subcommand answers --help with a usage line and status 0.
+START_TEST(test_every_command_has_help) {
+    char *list;
+    ck_assert_int_eq(test_cli(&list, "--help"), 0);
+    char *p = strstr(list, "commands:");
+    ck_assert_ptr_nonnull(p);
+    int n = 0;
+    for (char *line = strtok(p + 9, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[64];
+        if (sscanf(line, " %63s", name) != 1) continue;
+        char *out;
+        int rc = test_cli(&out, "%s --help", name);
+        ck_assert_msg(rc == 0 && strstr(out, "usage"), "%s --help: rc %d: %s", name, rc, out);
+        free(out);
+        n++;
+    }
+    ck_assert_int_ge(n, 3);
+    free(list);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cli_engine");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_run_matches_golden);
+    tcase_add_test(tc, test_generate_deterministic);
+    tcase_add_test(tc, test_run_errors);
+    tcase_add_test(tc, test_every_command_has_help);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
