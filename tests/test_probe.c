@@ -620,9 +620,9 @@ END_TEST
 
 // ---------------------------------------------------------------- the CLI
 
-// G sequences of T tokens over a vocab of V: blocks.0.state_num = E[token] + noise (token@0 is
+// G sequences of T tokens base .. base+V-1: blocks.0.state_num = E[token] + noise (token@0 is
 // decodable), blocks.1.state_num = noise, blocks.0.resid_in = E[token] (the baseline).
-static const char *make_cli_dump(const char *name, int G, int T, int V) {
+static const char *make_cli_dump(const char *name, int G, int T, int V, int base) {
     const int D = 8;
     int64_t N = (int64_t)G * T, *off = malloc(sizeof(int64_t) * (G + 1)), *pos = malloc(sizeof(int64_t) * N);
     int32_t *tok = malloc(sizeof(int32_t) * N);
@@ -634,9 +634,9 @@ static const char *make_cli_dump(const char *name, int G, int T, int V) {
     for (int s = 0; s <= G; s++) off[s] = (int64_t)s * T;
     for (int64_t r = 0; r < N; r++) {
         pos[r] = r % T;
-        tok[r] = (int32_t)gsl_rng_uniform_int(rng, V);
+        tok[r] = base + (int32_t)gsl_rng_uniform_int(rng, V);
         for (int j = 0; j < D; j++) {
-            R[r * D + j] = E[tok[r] * D + j];
+            R[r * D + j] = E[(tok[r] - base) * D + j];
             A[r * D + j] = R[r * D + j] + gsl_ran_gaussian(rng, 0.05);
             B[r * D + j] = gsl_ran_gaussian(rng, 1.0);
         }
@@ -684,7 +684,7 @@ enum { COL_LAYER, COL_TAP, COL_LABEL, COL_PROBE, COL_ROWS, COL_SEQS, COL_CLASSES
        COL_SELECTIVITY, COL_BASELINE };
 
 START_TEST(cli_probe) {
-    const char *dump = make_cli_dump("cli.h5", 24, 40, 12);
+    const char *dump = make_cli_dump("cli.h5", 24, 40, 12, 0);
     const char *out = tmp_path("probe.csv");
     char *log = NULL;
     int rc = test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 4 --boot 100 -o %s", dump, out);
@@ -701,6 +701,18 @@ START_TEST(cli_probe) {
         ck_assert(csv_field(out, l, COL_LO) <= csv_field(out, l, COL_SCORE));
         ck_assert(csv_field(out, l, COL_BASELINE) >= 0.95); // resid_in = the embedding itself
     }
+    // Baseline from a model's embedding: the tiny model's byte vocab, letters 'a'.. (the
+    // embeddings of bytes that never occur in training are not distinct).
+    const char *dump_az = make_cli_dump("cli-az.h5", 24, 40, 12, 'a');
+    rc = test_cli(&log, "probe %s --taps blocks.1.state_num --label token@0 --folds 4 --boot 100 --model %s -o %s",
+                  dump_az, test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), out);
+    ck_assert_msg(rc == 0, "probe --model failed: %s", log);
+    free(log);
+    ck_assert_msg(csv_field(out, 1, COL_BASELINE) >= 0.95, "embedding baseline %g", csv_field(out, 1, COL_BASELINE));
+    rc = test_cli(&log, "probe %s --taps blocks.1.state_num --label token@0 --model %s/none.bin -o %s", dump, test_tmpdir(), out);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_ptr_nonnull(strstr(log, "baseline: "));
+    free(log);
     // token@-1: the features hold only the current token; control task (a function of the
     // current token) is learnable, so selectivity is negative or about 0.
     rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 -o %s", dump, out);
@@ -716,7 +728,7 @@ START_TEST(cli_probe) {
 END_TEST
 
 START_TEST(cli_horizon) {
-    const char *dump = make_cli_dump("cli-h.h5", 20, 30, 10);
+    const char *dump = make_cli_dump("cli-h.h5", 20, 30, 10, 0);
     const char *out = tmp_path("horizon.csv");
     char *log = NULL;
     int rc = test_cli(&log, "probe horizon %s --max-d 3 --taps 'blocks.*.state_num' -o %s", dump, out);
@@ -731,7 +743,7 @@ START_TEST(cli_horizon) {
 END_TEST
 
 START_TEST(cli_errors) {
-    const char *dump = make_cli_dump("cli-e.h5", 10, 20, 5);
+    const char *dump = make_cli_dump("cli-e.h5", 10, 20, 5, 0);
     const char *out = tmp_path("err.csv");
     char *log = NULL;
     ck_assert_int_eq(test_cli(&log, "probe %s/none.h5 --taps 'blocks.*.state_num' --label token@0 -o %s", test_tmpdir(), out), 1);
