@@ -274,7 +274,8 @@ static int cmd_probe_one(probe_args *a) {
     probe_row row = {0};
     if (c.Xb) { // the baseline does not depend on the tap: fit it once
         rwkv_probe_data d = {c.Xb, c.v->n_rows, c.Db, l->value, l->valid, c.v->row_seq, c.v->n_seq, "baseline"};
-        st = rwkv_probe_run(&row.base, &d, &a->po);
+        probe_job job = {d, &row.base, RWKV_OK, "", "baseline: "};
+        st = run_jobs(&job, 1, &a->po);
         row.has_base = !st;
     }
     if (!st) csv_header(c.out, 0);

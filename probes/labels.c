@@ -48,11 +48,14 @@ static rwkv_status parse_token_arg(const char *spec, const char *arg, int *tok) 
     return RWKV_OK;
 }
 
-// seen(X) / count(X): walk each sequence's tokens once, carrying the running count.
+// seen(X) / count(X): rows of a sequence come in increasing position order, so the running
+// count carries from one row to the next (O(tokens), not O(rows * positions)).
 static void fill_count(rwkv_labels *l, const rwkv_dumpview *v, int tok, int as_seen) {
+    int64_t c = 0, next = 0; // count over positions [0, next) of the current sequence
     for (int64_t r = 0; r < v->n_rows; r++) {
-        int64_t s0 = v->offsets[v->row_seq[r]], p = v->positions[r], c = 0;
-        for (int64_t t = 0; t <= p; t++) c += v->tokens[s0 + t] == tok;
+        int64_t s0 = v->offsets[v->row_seq[r]], p = v->positions[r];
+        if (r == 0 || v->row_seq[r] != v->row_seq[r - 1] || p < next - 1) c = 0, next = 0;
+        for (; next <= p; next++) c += v->tokens[s0 + next] == tok;
         l->value[r] = as_seen ? (c > 0) : (double)c;
         l->valid[r] = 1;
     }

@@ -213,7 +213,8 @@ static rwkv_status fit_logistic(probe_ws *w, const rwkv_probe_data *d, const rwk
     return st;
 }
 
-// Ridge with lambda chosen by inner CV over the other folds of the training rows.
+// Ridge with lambda chosen by inner CV over the other folds of the training rows. The inner
+// fits reuse the outer fold's standardisation: it only steers lambda, never the test rows.
 static rwkv_status fit_ridge(probe_ws *w, const rwkv_probe_data *d, const rwkv_probe_opts *o,
                              int64_t ntr, int64_t nte, int f, double *lambda_out) {
     int D = d->D;

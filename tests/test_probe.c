@@ -72,6 +72,8 @@ static void write_tap(const char *path, int l, const char *tap, const double *X,
     H5Fclose(f);
 }
 
+static void write_text(const char *path, const char *text);
+
 static char *tmp_path(const char *name) {
     static char buf[4][512];
     static int k;
@@ -500,6 +502,32 @@ START_TEST(dump_rows_and_labels) {
 }
 END_TEST
 
+// Sparse rows (a position selection), with row offsets and inferred from positions alone.
+START_TEST(dump_sparse_rows) {
+    static const int64_t pos[7] = {1, 3, 0, 2, 4, 6, 3}, row_off[4] = {0, 2, 6, 7};
+    static const int seq[7] = {0, 0, 1, 1, 1, 1, 2};
+    static const double count10[7] = {1, 2, 0, 1, 2, 2, 0}, prev[7] = {10, 10, -1, 10, 22, 23, 32};
+    for (int legacy = 0; legacy < 2; legacy++) {
+        dump_spec spec = {SMALL_S, row_off, small_tok_off, 7, 16, pos, small_tokens, legacy};
+        const char *path = tmp_path(legacy ? "sparse-legacy.h5" : "sparse.h5");
+        write_dump(path, &spec);
+        double x[7] = {0};
+        write_tap(path, 0, "state_num", x, 7, 1);
+        rwkv_dumpview *v = NULL;
+        ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_OK);
+        for (int r = 0; r < 7; r++) ck_assert_int_eq(v->row_seq[r], seq[r]);
+        rwkv_labels *l = NULL;
+        ck_assert_int_eq(rwkv_labels_builtin(&l, v, "count(10)", NULL), RWKV_OK);
+        for (int r = 0; r < 7; r++) ck_assert_msg(l->value[r] == count10[r], "row %d: %g", r, l->value[r]);
+        rwkv_labels_free(l);
+        ck_assert_int_eq(rwkv_labels_builtin(&l, v, "token@-1", NULL), RWKV_OK);
+        for (int r = 0; r < 7; r++) ck_assert(prev[r] < 0 ? !l->valid[r] : l->value[r] == prev[r]);
+        rwkv_labels_free(l);
+        rwkv_dumpview_free(v);
+    }
+}
+END_TEST
+
 START_TEST(dump_features) {
     const char *path = make_small_dump("feat.h5", 0);
     rwkv_dumpview *v = NULL;
@@ -529,6 +557,18 @@ START_TEST(dump_features) {
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "state_att_xprev, state_den, state_num"));
     rwkv_dumpview_free(v);
     ck_assert_int_eq(rwkv_dumpview_open(&v, tmp_path("missing.h5")), RWKV_ERR_IO);
+    // A dump from a newer schema is refused.
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "schema_version", H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ver = 2;
+    H5Awrite(a, H5T_NATIVE_INT, &ver);
+    H5Aclose(a); H5Sclose(sp); H5Fclose(f);
+    ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 2 is newer"));
+    // Not a dump at all.
+    write_text(tmp_path("junk.h5"), "not hdf5");
+    ck_assert_int_eq(rwkv_dumpview_open(&v, tmp_path("junk.h5")), RWKV_ERR_IO);
 }
 END_TEST
 
@@ -896,6 +936,7 @@ int main(void) {
     tcase_add_test(tc, error_too_few_per_fold);
     tcase_add_test(tc, error_nan_features);
     tcase_add_test(tc, dump_rows_and_labels);
+    tcase_add_test(tc, dump_sparse_rows);
     tcase_add_test(tc, dump_features);
     tcase_add_test(tc, dump_nan_is_an_error);
     tcase_add_test(tc, label_files);
