@@ -4,6 +4,7 @@
 // over the out-of-fold predictions, with a bootstrap over sequences for the 95% interval.
 // Control tasks (Hewitt & Liang 2019): each token type (the row's own token, token@0) gets a
 // random label drawn from the label's empirical distribution; selectivity = score - control.
+// rwkv_probe_run allocates its own workspace, so independent runs may go on in parallel threads.
 #ifndef RWKV_PROBE_H
 #define RWKV_PROBE_H
 
