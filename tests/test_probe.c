@@ -809,6 +809,19 @@ START_TEST(cli_errors) {
     ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 -o %s/no/such/dir.csv", dump, test_tmpdir()), 1);
     ck_assert_ptr_nonnull(strstr(log, "cannot write"));
     free(log);
+    // Logistic on a real label only works for integers: position is, so use a CSV of halves.
+    const char *halves = tmp_path("halves.csv");
+    FILE *hf = fopen(halves, "w");
+    fprintf(hf, "sequence,position,label\n");
+    for (int r = 0; r < 200; r++) fprintf(hf, "%d,%d,%g\n", r / 20, r % 20, 0.5 * (r % 3));
+    fclose(hf);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_num --label %s --probe logistic --folds 2 -o %s", dump, halves, out), 1);
+    ck_assert_ptr_nonnull(strstr(log, "is not a class id"));
+    free(log);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_num --label %s --folds 2 -o %s", dump, halves, out), 0);
+    ck_assert_int_eq(csv_lines(out), 2); // inferred real: ridge, R^2 of noise at or below 0
+    ck_assert(csv_field(out, 1, COL_SCORE) < 0.1 && csv_field(out, 1, COL_CLASSES) == 0);
+    free(log);
     ck_assert_int_eq(test_cli(&log, "probe horizon %s -o %s", dump, out), 2);
     ck_assert_ptr_nonnull(strstr(log, "--max-d"));
     free(log);
