@@ -114,6 +114,33 @@ START_TEST(test_every_command_has_help) {
 }
 END_TEST
 
+// eval's mean cross-entropy equals the one computed here from the golden logits.
+START_TEST(test_eval_matches_golden) {
+    size_t T;
+    int *tok = test_h5_read_int(test_fixture("golden-tiny4.h5"), "/tokens", &T);
+    int nd;
+    uint64_t d[4];
+    double *ref = test_h5_read(test_fixture("golden-tiny4.h5"), "/logits", &nd, d);
+    size_t V = d[1];
+    double want = 0;
+    for (size_t t = 0; t + 1 < T; t++) {
+        double mx = -INFINITY, z = 0;
+        for (size_t v = 0; v < V; v++) mx = fmax(mx, ref[t * V + v]);
+        for (size_t v = 0; v < V; v++) z += exp(ref[t * V + v] - mx);
+        want += mx + log(z) - ref[t * V + tok[t + 1]];
+    }
+    want /= (double)(T - 1);
+    char *list = token_list(tok, T), *out;
+    ck_assert_int_eq(test_cli(&out, "eval %s --tokens %s", test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), list), 0);
+    double got;
+    size_t n;
+    ck_assert_msg(sscanf(out, "loss_nats=%lf bits=%*f ppl=%*f tokens=%zu", &got, &n) == 2, "%s", out);
+    ck_assert_uint_eq(n, T - 1);
+    ck_assert_msg(fabs(got - want) < 1e-4, "eval %g, golden %g", got, want);
+    free(out); free(list); free(tok); free(ref);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_engine");
     TCase *tc = tcase_create("cli");
@@ -122,6 +149,7 @@ int main(void) {
     tcase_add_test(tc, test_generate_deterministic);
     tcase_add_test(tc, test_run_errors);
     tcase_add_test(tc, test_every_command_has_help);
+    tcase_add_test(tc, test_eval_matches_golden);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
