@@ -56,7 +56,8 @@ static const char *USAGE =
     "  --no-baseline        skip the baseline probe\n"
     "  --dataset PATH       dataset file for the answer label\n"
     "  --max-d D            horizon: largest distance (1 <= D <= 4096)\n"
-    "  --png PATH           horizon: plot path (default: the CSV path with .png)\n"
+    "  --png PATH           horizon: plot path (default: the CSV path with -plot.png; the plot's\n"
+    "                       data and gnuplot script go beside it as <stem>.csv and <stem>.gp)\n"
     "  --threads N          threads for BLAS (default: all cores)\n"
     "  -o PATH              output CSV (overwritten)\n";
 
@@ -299,22 +300,24 @@ static int cmd_probe_one(probe_args *a) {
     return CLI_OK;
 }
 
-// PNG path: --png, or the CSV path with its extension replaced by .png.
+// PNG path: --png, or the CSV path with its extension replaced by -plot.png. (The plot
+// writes its data beside the image as <stem>.csv, which must not be the output CSV.)
 static void png_path(char *buf, size_t n, const probe_args *a) {
     if (a->png) { snprintf(buf, n, "%s", a->png); return; }
     snprintf(buf, n, "%s", a->out);
     char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
     if (dot && (!slash || dot > slash)) *dot = '\0';
-    if (strlen(buf) + 5 < n) strcat(buf, ".png");
+    if (strlen(buf) + 10 < n) strcat(buf, "-plot.png");
 }
 
 // Plotting lives in analyses/plot.h, whose implementation may not be in this build yet (it
 // lands with the analyses work): the weak reference is NULL then and the CSV is the result.
 #pragma weak rwkv_plot_lines
+#pragma weak rwkv_plot_data_path
 
 static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *acc) {
     int D = (int)a->max_d;
-    if (!rwkv_plot_lines) {
+    if (!rwkv_plot_lines || !rwkv_plot_data_path) {
         fprintf(stderr, "rwkvscope probe horizon: plotting is not available in this build; the data is in %s\n", a->out);
         return;
     }
@@ -327,8 +330,13 @@ static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *
         snprintf(names[i], sizeof names[i], "layer %d %s", c->refs[i].layer, c->refs[i].name);
         np[i] = names[i];
     }
-    char png[1024];
+    char png[1024], data[1100];
     png_path(png, sizeof png, a);
+    if (!rwkv_plot_data_path(png, data, sizeof data) && !strcmp(data, a->out)) {
+        fprintf(stderr, "rwkvscope probe horizon: --png %s would write its data over %s; no plot\n", png, a->out);
+        free(x); free(names); free(np);
+        return;
+    }
     rwkv_plot_opts po = {"memory horizon: token@-d decoded from the state", "distance d (tokens)",
                          "probe accuracy", 0, 0, 0, 0};
     rwkv_status st = rwkv_plot_lines(png, &po, x, acc, D, c->n_refs, np);

@@ -34,7 +34,7 @@ dump="$OUT/dump.h5"
 
 # 3. Memory horizon: token@-d for d = 1..MAX_D from each layer's normalised WKV state.
 "$BIN" probe horizon "$dump" --max-d "$MAX_D" --seed "$SEED" -o "$OUT/horizon.csv" \
-    --png "$OUT/horizon.png"
+    --png "$OUT/horizon-plot.png"
 
 # 4. The current token from every state vector, for reference.
 "$BIN" probe "$dump" --taps 'blocks.*.state_att_xprev,blocks.*.state_num/state_den,blocks.*.concat(state_*)' \

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/compute/forward.h"
+#include "analyses/plot.h"
 #include "core/model/model.h"
 #include "probes/dumpview.h"
 #include "probes/labels.h"
@@ -778,6 +779,12 @@ START_TEST(cli_horizon) {
     for (int line = 1; line <= 6; line++) {
         ck_assert(csv_field(out, line, 0) == (line + 1) / 2); // d
         ck_assert(csv_field(out, line, 1 + COL_SCORE) < 0.3);  // no memory in these features
+    }
+    if (rwkv_plot_available()) { // the PNG and its data beside the CSV, not over it
+        FILE *png = fopen(tmp_path("horizon-plot.png"), "rb");
+        ck_assert_msg(png != NULL, "no horizon-plot.png");
+        fclose(png);
+        ck_assert(csv_field(tmp_path("horizon-plot.csv"), 1, 0) == 1); // x = d
     }
 }
 END_TEST
