@@ -56,7 +56,8 @@ if command -v gnuplot > /dev/null; then
 set terminal pngcairo size 800,600
 set output "${f%.csv}.png"
 set datafile separator ","
-set title "$(basename "$f" .csv): probe accuracy by layer"
+set title "$(basename "$f" .csv): probe accuracy by layer (whole state)" noenhanced
+set xtics 1
 set xlabel "layer"; set ylabel "accuracy"; set yrange [0:1]
 plot "$f" using 1:9 every ::1 with linespoints title "probe", \
      "$f" using 1:16 every ::1 with linespoints title "control", \
