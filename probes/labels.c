@@ -2,13 +2,76 @@
 #include "labels.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LABELS_LINE_MAX 512
 
-rwkv_labels_answer_hook rwkv_labels_answer_fn = NULL;
+// answer: the dataset file is JSON Lines (docs/dataset-format.md v1): a header line, then one
+// example per line with "tokens" and "answers" ([start, length] spans). Example i is dump
+// sequence i, and their tokens must agree. The answer token tokens[p] of a span is predicted
+// from the state after tokens[p-1], so the row at position p-1 gets the label tokens[p].
+static rwkv_status answer_example(rwkv_labels *l, const rwkv_dumpview *v, const char *path,
+                                  json_t *ex, int s, int64_t lineno) {
+    json_t *toks = json_object_get(ex, "tokens"), *ans = json_object_get(ex, "answers");
+    int64_t s0 = v->offsets[s], T = v->offsets[s + 1] - s0;
+    if (!json_is_array(toks) || !json_is_array(ans))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: example without tokens/answers arrays", path, (long long)lineno);
+    if ((int64_t)json_array_size(toks) != T)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: line %lld: example %d has %zu tokens but dump sequence %d has %lld",
+                              path, (long long)lineno, s, json_array_size(toks), s, (long long)T);
+    for (int64_t t = 0; t < T; t++)
+        if (json_integer_value(json_array_get(toks, (size_t)t)) != v->tokens[s0 + t])
+            return rwkv_error_set(RWKV_ERR_SHAPE, "%s: line %lld: example %d differs from dump sequence %d at token %lld: "
+                                  "the dump was not made from this dataset", path, (long long)lineno, s, s, (long long)t);
+    // answer_at[p - 1] = tokens[p] for p in a span; -1 elsewhere.
+    for (size_t k = 0; k < json_array_size(ans); k++) {
+        json_t *span = json_array_get(ans, k);
+        int64_t a = json_integer_value(json_array_get(span, 0)), n = json_integer_value(json_array_get(span, 1));
+        if (!json_is_array(span) || a < 1 || n < 0 || a + n > T)
+            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: answer span %zu is not [start >= 1, length] inside the example",
+                                  path, (long long)lineno, k);
+        for (int64_t r = 0; r < v->n_rows; r++) // rows of sequence s at positions a-1 .. a+n-2
+            if (v->row_seq[r] == s && v->positions[r] >= a - 1 && v->positions[r] < a + n - 1) {
+                l->value[r] = v->tokens[s0 + v->positions[r] + 1];
+                l->valid[r] = 1;
+            }
+    }
+    return RWKV_OK;
+}
+
+static rwkv_status answer_from_jsonl(rwkv_labels *l, const rwkv_dumpview *v, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int64_t lineno = 0;
+    int s = 0;
+    rwkv_status st = RWKV_OK;
+    while (!st && s < v->n_seq && getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_error_t err;
+        json_t *j = json_loads(line, 0, &err);
+        if (!j) { st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: not JSON: %s", path, (long long)lineno, err.text); break; }
+        if (lineno == 1) {
+            const char *fmt = json_string_value(json_object_get(j, "format"));
+            if (!fmt || strcmp(fmt, "rwkvscope-dataset") || json_integer_value(json_object_get(j, "version")) > 1)
+                st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: line 1: not an rwkvscope-dataset v1 header", path);
+        } else {
+            st = answer_example(l, v, path, j, s++, lineno);
+        }
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    if (!st && s < v->n_seq)
+        st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: %d examples but the dump has %d sequences", path, s, v->n_seq);
+    return st;
+}
+
+rwkv_labels_answer_hook rwkv_labels_answer_fn = answer_from_jsonl;
 
 rwkv_status rwkv_labels_alloc(rwkv_labels **out, int64_t n, rwkv_label_kind kind, const char *name) {
     rwkv_labels *l = rwkv_calloc(1, sizeof *l, "labels");
@@ -87,10 +150,8 @@ rwkv_status rwkv_labels_builtin(rwkv_labels **out, const rwkv_dumpview *v, const
         if ((st = rwkv_labels_alloc(&l, v->n_rows, seen ? RWKV_LABEL_CLASS : RWKV_LABEL_REAL, spec))) return st;
         fill_count(l, v, tok, seen);
     } else if (!strcmp(spec, "answer")) {
-        if (!rwkv_labels_answer_fn || !dataset_path)
-            return rwkv_error_set(RWKV_ERR_UNSUPPORTED,
-                                  "label 'answer': %s", dataset_path ? "dataset answer spans are not wired in yet (rwkv_labels_answer_fn)"
-                                                                     : "needs a dataset file (--dataset)");
+        if (!dataset_path)
+            return rwkv_error_set(RWKV_ERR_ARG, "label 'answer': needs the dataset file the dump was made from (--dataset)");
         if ((st = rwkv_labels_alloc(&l, v->n_rows, RWKV_LABEL_CLASS, spec))) return st;
         if ((st = rwkv_labels_answer_fn(l, v, dataset_path))) { rwkv_labels_free(l); return st; }
     } else {

@@ -5,7 +5,9 @@
 //   position   the row's position within its sequence (real)
 //   seen(X)    1 if token X occurred at or before the row's position, else 0 (class)
 //   count(X)   how many times X occurred at or before the row's position (real)
-//   answer     the dataset's answer at the query position: needs a dataset file (hook below)
+//   answer     the dataset's answer token, at the row whose state predicts it (position p-1 for
+//              an answer token at p); other rows are dropped. Needs the dataset file
+//              (docs/dataset-format.md) the dump was made from: example i = sequence i.
 // X is a token id ("seen(101)") or a quoted byte ("seen('e')").
 // Label files (CSV or HDF5) are described in docs/probe-labels.md.
 #ifndef RWKV_LABELS_H
@@ -24,9 +26,8 @@ typedef struct {
     char name[64];
 } rwkv_labels;
 
-// The answer hook: fills labels for the rows of `v` from a dataset file. The datasets module
-// (issue on recall tasks) defines the file; until then rwkv_labels_answer_fn is NULL and
-// `answer` is RWKV_ERR_UNSUPPORTED.
+// The answer hook: fills labels (value, valid) for the rows of `v` from a dataset file. The
+// default reads the JSONL dataset format v1; another format can be plugged in here.
 typedef rwkv_status (*rwkv_labels_answer_hook)(rwkv_labels *out, const rwkv_dumpview *v,
                                               const char *dataset_path);
 extern rwkv_labels_answer_hook rwkv_labels_answer_fn;

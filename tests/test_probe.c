@@ -494,7 +494,7 @@ START_TEST(dump_rows_and_labels) {
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "position", NULL), RWKV_OK);
         ck_assert(l->value[4] == 4 && l->value[5] == 0 && l->value[15] == 3);
         rwkv_labels_free(l);
-        ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", NULL), RWKV_ERR_UNSUPPORTED);
+        ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "token@3", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "seen(x)", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "bogus", NULL), RWKV_ERR_ARG);
@@ -526,6 +526,42 @@ START_TEST(dump_sparse_rows) {
         rwkv_labels_free(l);
         rwkv_dumpview_free(v);
     }
+}
+END_TEST
+
+// answer labels from a dataset file (docs/dataset-format.md) made for the small dump.
+START_TEST(answer_labels) {
+    const char *path = make_small_dump("answer.h5", 0);
+    rwkv_dumpview *v = NULL;
+    ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_OK);
+    const char *ds = tmp_path("ds.jsonl");
+    const char *header = "{\"format\":\"rwkvscope-dataset\",\"version\":1,\"config\":{},\"seed\":1,\"n\":3}\n";
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s%s%s", header,
+             "{\"i\":0,\"tokens\":[10,11,10,12,13],\"answers\":[[3,2]]}\n",
+             "{\"i\":1,\"tokens\":[20,10,21,22,10,23,24],\"answers\":[[1,1],[5,2]]}\n",
+             "{\"i\":2,\"tokens\":[30,31,32,30],\"answers\":[]}\n");
+    write_text(ds, text);
+    rwkv_labels *l = NULL;
+    ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", ds), RWKV_OK);
+    // The state after position p-1 predicts the answer token at p.
+    static const double want[16] = {-1, -1, 12, 13, -1, 10, -1, -1, -1, 23, 24, -1, -1, -1, -1, -1};
+    for (int r = 0; r < 16; r++) ck_assert_msg(want[r] < 0 ? !l->valid[r] : l->valid[r] && l->value[r] == want[r], "row %d", r);
+    ck_assert_int_eq(l->n_valid, 5);
+    rwkv_labels_free(l);
+    // A dataset that the dump was not made from; too few examples; not a dataset.
+    snprintf(text, sizeof text, "%s%s", header, "{\"i\":0,\"tokens\":[10,11,99,12,13],\"answers\":[[3,2]]}\n");
+    write_text(ds, text);
+    ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", ds), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "differs from dump sequence 0 at token 2"));
+    snprintf(text, sizeof text, "%s%s", header, "{\"i\":0,\"tokens\":[10,11,10,12,13],\"answers\":[[3,2]]}\n");
+    write_text(ds, text);
+    ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", ds), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "1 examples but the dump has 3 sequences"));
+    write_text(ds, "{\"text\":\"hello\"}\n");
+    ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", ds), RWKV_ERR_FORMAT);
+    ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", tmp_path("none.jsonl")), RWKV_ERR_IO);
+    rwkv_dumpview_free(v);
 }
 END_TEST
 
@@ -957,6 +993,7 @@ int main(void) {
     tcase_add_test(tc, error_nan_features);
     tcase_add_test(tc, dump_rows_and_labels);
     tcase_add_test(tc, dump_sparse_rows);
+    tcase_add_test(tc, answer_labels);
     tcase_add_test(tc, dump_features);
     tcase_add_test(tc, dump_nan_is_an_error);
     tcase_add_test(tc, label_files);
