@@ -9,8 +9,8 @@
 
 #define LABELS_LINE_MAX 512
 
-// answer: the dataset file is JSON Lines (docs/dataset-format.md v1): a header line, then one
-// example per line with "tokens" and "answers" ([start, length] spans). Example i is dump
+// answer: the dataset file is JSON Lines (docs/dataset-format.md v1): a header line (optional
+// here, so the examples alone, as fed to `dump --input`, work too), then one example per line with "tokens" and "answers" ([start, length] spans). Example i is dump
 // sequence i, and their tokens must agree. The answer token tokens[p] of a span is predicted
 // from the state after tokens[p-1], so the row at position p-1 gets the label tokens[p].
 static rwkv_status answer_example(rwkv_labels *l, const rwkv_dumpview *v, const char *path,
@@ -55,9 +55,9 @@ static rwkv_status answer_from_jsonl(rwkv_labels *l, const rwkv_dumpview *v, con
         json_error_t err;
         json_t *j = json_loads(line, 0, &err);
         if (!j) { st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: not JSON: %s", path, (long long)lineno, err.text); break; }
-        if (lineno == 1) {
-            const char *fmt = json_string_value(json_object_get(j, "format"));
-            if (!fmt || strcmp(fmt, "rwkvscope-dataset") || json_integer_value(json_object_get(j, "version")) > 1)
+        const char *fmt = json_string_value(json_object_get(j, "format"));
+        if (lineno == 1 && fmt) { // the header (a file of examples alone is accepted too)
+            if (strcmp(fmt, "rwkvscope-dataset") || json_integer_value(json_object_get(j, "version")) > 1)
                 st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: line 1: not an rwkvscope-dataset v1 header", path);
         } else {
             st = answer_example(l, v, path, j, s++, lineno);
