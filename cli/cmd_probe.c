@@ -311,17 +311,8 @@ static void png_path(char *buf, size_t n, const probe_args *a) {
     if (strlen(buf) + 10 < n) strcat(buf, "-plot.png");
 }
 
-// Plotting lives in analyses/plot.h, whose implementation may not be in this build yet (it
-// lands with the analyses work): the weak reference is NULL then and the CSV is the result.
-#pragma weak rwkv_plot_lines
-#pragma weak rwkv_plot_data_path
-
 static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *acc) {
     int D = (int)a->max_d;
-    if (!rwkv_plot_lines || !rwkv_plot_data_path) {
-        fprintf(stderr, "rwkvscope probe horizon: plotting is not available in this build; the data is in %s\n", a->out);
-        return;
-    }
     double *x = malloc(sizeof(double) * D);
     char (*names)[128] = malloc(sizeof *names * (size_t)c->n_refs);
     const char **np = malloc(sizeof(char *) * (size_t)c->n_refs);
