@@ -146,7 +146,7 @@ START_TEST(test_dump_reads_dataset_file) {
     char ds[512], h5[512], *out;
     snprintf(ds, sizeof ds, "%s/pk.jsonl", test_tmpdir());
     snprintf(h5, sizeof h5, "%s/pk.h5", test_tmpdir());
-    ck_assert_int_eq(test_cli(&out, "dataset make passkey --n 3 --len 64 --key-len 3 -o %s --force", ds), 0);
+    ck_assert_int_eq(test_cli(&out, "dataset make passkey --n 3 --len 96 --key-len 3 -o %s --force", ds), 0);
     free(out);
     int rc = test_cli(&out, "dump %s --input %s --taps blocks.0.state_num -o %s --force",
                       test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), ds, h5);
@@ -157,7 +157,7 @@ START_TEST(test_dump_reads_dataset_file) {
     double *off = test_h5_read(h5, "/sequences/offsets", &nd, d);
     ck_assert_ptr_nonnull(off);
     ck_assert_uint_eq(d[0], 4); // S + 1 offsets for the 3 examples
-    ck_assert_double_eq(off[3], 3 * 64);
+    ck_assert_double_eq(off[3], 3 * 96);
     free(off);
 }
 END_TEST
