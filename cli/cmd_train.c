@@ -255,20 +255,10 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// Plotting lives in analyses/plot.h. Its implementation may not be in this build (it lands
-// with the analyses work): the weak reference is NULL then, and --plot says so instead of
-// failing. Once analyses/plot.c is in the library, the call below is used unchanged.
-#pragma weak rwkv_plot_lines
-
 // Reads the log back (a resumed run's log holds the whole run) and draws the mean training
 // loss per evaluation interval and the held-out loss at each evaluation into loss-curve.png
 // (the plot writes its data beside it as loss-curve.csv and its script as loss-curve.gp).
 static void plot_loss(const char *log_path) {
-    if (!rwkv_plot_lines) {
-        fprintf(stderr, "rwkvscope train: --plot: plotting is not available in this build; the data is in %s\n",
-                log_path);
-        return;
-    }
     FILE *f = fopen(log_path, "r");
     if (!f) {
         fprintf(stderr, "rwkvscope train: --plot: cannot read %s\n", log_path);

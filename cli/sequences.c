@@ -38,6 +38,11 @@ static rwkv_status json_line(cli_sequences *s, rwkv_tokenizer *tok, const char *
         json_decref(j);
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: not a JSON object (%s)", where, j ? "not an object" : err.text);
     }
+    json_t *fmt = json_object_get(j, "format");
+    if (json_is_string(fmt) && !strcmp(json_string_value(fmt), "rwkvscope-dataset")) {
+        json_decref(j); // a dataset file's header line (docs/dataset-format.md): not a sequence
+        return RWKV_OK;
+    }
     json_t *tk = json_object_get(j, "tokens"), *tx = json_object_get(j, "text");
     rwkv_status st = RWKV_OK;
     int *ids = NULL;

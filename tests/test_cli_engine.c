@@ -141,6 +141,27 @@ START_TEST(test_eval_matches_golden) {
 }
 END_TEST
 
+// A dataset file (header line + examples) feeds dump --input directly: one sequence per example.
+START_TEST(test_dump_reads_dataset_file) {
+    char ds[512], h5[512], *out;
+    snprintf(ds, sizeof ds, "%s/pk.jsonl", test_tmpdir());
+    snprintf(h5, sizeof h5, "%s/pk.h5", test_tmpdir());
+    ck_assert_int_eq(test_cli(&out, "dataset make passkey --n 3 --len 96 --key-len 3 -o %s --force", ds), 0);
+    free(out);
+    int rc = test_cli(&out, "dump %s --input %s --taps blocks.0.state_num -o %s --force",
+                      test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), ds, h5);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    int nd;
+    uint64_t d[4];
+    double *off = test_h5_read(h5, "/sequences/offsets", &nd, d);
+    ck_assert_ptr_nonnull(off);
+    ck_assert_uint_eq(d[0], 4); // S + 1 offsets for the 3 examples
+    ck_assert_double_eq(off[3], 3 * 96);
+    free(off);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_engine");
     TCase *tc = tcase_create("cli");
@@ -150,6 +171,7 @@ int main(void) {
     tcase_add_test(tc, test_run_errors);
     tcase_add_test(tc, test_every_command_has_help);
     tcase_add_test(tc, test_eval_matches_golden);
+    tcase_add_test(tc, test_dump_reads_dataset_file);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
