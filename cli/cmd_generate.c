@@ -4,6 +4,7 @@
 #include "intervene_opts.h"
 
 #include "core/compute/forward.h"
+#include "core/inspect/state_io.h"
 #include "core/compute/sample.h"
 
 #include <gsl/gsl_rng.h>
@@ -23,6 +24,7 @@ static void usage(void) {
            "  --top-p P            nucleus sampling mass in (0, 1] (default: 1.0)\n"
            "  --seed S             random seed; the same seed gives the same text (default: 42)\n"
            "  --weights W          auto | fp32 | bf16\n"
+           "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
            "  --threads N          threads (default: all cores)\n"
            CLI_INTERVENE_HELP
            "                       (positions count over the prompt and the generated tokens)\n\n"
@@ -30,7 +32,7 @@ static void usage(void) {
 }
 
 typedef struct {
-    const char *model, *weights;
+    const char *model, *weights, *state;
     cli_input in;
     cli_intervene_opts iv;
     long n, seed, threads;
@@ -52,6 +54,7 @@ static int parse(gen_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--temperature") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->temperature)) return 0; }
         else if (!strcmp(a, "--top-p") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->top_p)) return 0; }
         else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
+        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (a[0] == '-') { cli_usage_error("generate", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (!o->model) o->model = a;
         else { cli_usage_error("generate", "unexpected argument '%s'", a); return 0; }
@@ -115,7 +118,8 @@ int cmd_generate(int argc, char **argv) {
     if (st) { rc = cli_fail("generate", st, NULL); goto done; }
     if (!tok && (st = rwkv_tokenizer_load(&tok, m->tokenizer[0] ? m->tokenizer : "bytes"))) { rc = cli_fail("generate", st, NULL); goto done; }
     int V = m->cfg.n_vocab;
-    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, 512))) { rc = cli_fail("generate", st, NULL); goto done; }
+    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, 512)) ||
+        (o.state && (st = rwkv_state_load(s, o.state, m)))) { rc = cli_fail("generate", st, NULL); goto done; }
     logits = malloc((size_t)V * sizeof *logits);
     probs = malloc((size_t)V * sizeof *probs);
     order = malloc((size_t)V * sizeof *order);

@@ -4,6 +4,7 @@
 #include "intervene_opts.h"
 
 #include "core/compute/forward.h"
+#include "core/inspect/state_io.h"
 #include "core/compute/sample.h"
 
 #include <stdlib.h>
@@ -22,6 +23,7 @@ static void usage(void) {
            "  --top-k K            how many tokens to list (default: 5)\n"
            "  --all-positions      list the top tokens after every position\n"
            "  --logits FILE        write the raw logits, float32 little-endian [T, V]\n"
+           "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
            "  --weights W          auto | fp32 | bf16 (bf16 storage, fp32 compute; default auto:\n"
            "                       bf16 when the checkpoint is bf16, which is lossless)\n"
            "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
@@ -30,7 +32,7 @@ static void usage(void) {
 }
 
 typedef struct {
-    const char *model, *mode, *logits_path, *weights;
+    const char *model, *mode, *logits_path, *weights, *state;
     cli_input in;
     cli_intervene_opts iv;
     long top_k, chunk, threads;
@@ -50,6 +52,7 @@ static int parse(run_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--mode") && val) o->mode = argv[++i];
         else if (!strcmp(a, "--logits") && val) o->logits_path = argv[++i];
         else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
+        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (!strcmp(a, "--top-k") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1000000, &o->top_k)) return 0; }
         else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1 << 20, &o->chunk)) return 0; }
         else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("run", a, argv[++i], 0, 1024, &o->threads)) return 0; }
@@ -119,7 +122,8 @@ int cmd_run(int argc, char **argv) {
     if (st) { rc = cli_fail("run", st, "token ids must be below the model's vocabulary size"); goto done; }
     int V = m->cfg.n_vocab, all = o.all_positions || o.logits_path;
     int k = o.top_k < V ? (int)o.top_k : V;
-    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, (int)o.chunk))) {
+    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, (int)o.chunk)) ||
+        (o.state && (st = rwkv_state_load(s, o.state, m)))) {
         rc = cli_fail("run", st, NULL);
         goto done;
     }

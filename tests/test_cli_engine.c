@@ -162,6 +162,52 @@ START_TEST(test_dump_reads_dataset_file) {
 }
 END_TEST
 
+// state save after a prefix, then run/generate --state on the rest, equals one run of the
+// whole text (the last position's logits agree to rounding; generate's text is identical).
+static float *read_floats(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f) / 4;
+    rewind(f);
+    float *v = malloc(*n * 4);
+    if (fread(v, 4, *n, f) != *n) { free(v); v = NULL; }
+    fclose(f);
+    return v;
+}
+
+START_TEST(test_state_resume_cli) {
+    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
+    char st[512], a[512], b[512], *out, *g1, *g2;
+    snprintf(st, sizeof st, "%s/prefix.h5", test_tmpdir());
+    snprintf(a, sizeof a, "%s/whole.bin", test_tmpdir());
+    snprintf(b, sizeof b, "%s/resumed.bin", test_tmpdir());
+    ck_assert_int_eq(test_cli(&out, "state save %s --bytes 'The cat sat ' -o %s --force", model, st), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --bytes 'The cat sat on the mat' --logits %s", model, a), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --bytes 'on the mat' --state %s --logits %s", model, st, b), 0);
+    free(out);
+    size_t na, nb;
+    float *la = read_floats(a, &na), *lb = read_floats(b, &nb);
+    ck_assert_ptr_nonnull(la);
+    ck_assert_ptr_nonnull(lb);
+    ck_assert_uint_eq(na, 22 * 256);
+    ck_assert_uint_eq(nb, 10 * 256);
+    for (size_t i = 0; i < nb; i++) // the resumed rows are the whole run's last 10
+        ck_assert_msg(fabsf(lb[i] - la[12 * 256 + i]) < 1e-4f * fmaxf(1, fabsf(la[12 * 256 + i])), "row %zu", i / 256);
+    ck_assert_int_eq(test_cli(&g1, "generate %s --bytes 'The cat sat on' -n 16 --seed 3", model), 0);
+    ck_assert_int_eq(test_cli(&out, "state save %s --bytes 'The cat sat ' -o %s --force", model, st), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&g2, "generate %s --bytes 'on' --state %s -n 16 --seed 3", model, st), 0);
+    ck_assert_str_eq(g1, g2);
+    free(g1); free(g2); free(la); free(lb);
+    ck_assert_int_eq(test_cli(&out, "run %s --bytes x --state /nonexistent.h5", model), 1);
+    ck_assert_msg(strstr(out, "/nonexistent.h5"), "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_engine");
     TCase *tc = tcase_create("cli");
@@ -172,6 +218,7 @@ int main(void) {
     tcase_add_test(tc, test_every_command_has_help);
     tcase_add_test(tc, test_eval_matches_golden);
     tcase_add_test(tc, test_dump_reads_dataset_file);
+    tcase_add_test(tc, test_state_resume_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
