@@ -22,7 +22,10 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
 // A histogram of n values in `bins` bins, one series per name (values (n_series, n)).
 rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const double *values, int n,
                            int n_series, const char *const *names, int bins);
-// 1 if gnuplot is on PATH.
+// 1 if gnuplot is on PATH (or $RWKVSCOPE_GNUPLOT names an executable).
 int rwkv_plot_available(void);
+// The data file written beside `out`: the image path with its suffix replaced by ".csv".
+// The gnuplot script goes beside it as ".gp" (`gnuplot stem.gp` redraws the image).
+rwkv_status rwkv_plot_data_path(const char *out, char *buf, size_t n);
 
 #endif

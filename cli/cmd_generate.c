@@ -1,8 +1,10 @@
 // cmd_generate.c: rwkvscope generate: sample a continuation in sequential mode.
 #include "cli.h"
 #include "input.h"
+#include "intervene_opts.h"
 
 #include "core/compute/forward.h"
+#include "core/inspect/state_io.h"
 #include "core/compute/sample.h"
 
 #include <gsl/gsl_rng.h>
@@ -22,13 +24,17 @@ static void usage(void) {
            "  --top-p P            nucleus sampling mass in (0, 1] (default: 1.0)\n"
            "  --seed S             random seed; the same seed gives the same text (default: 42)\n"
            "  --weights W          auto | fp32 | bf16\n"
-           "  --threads N          threads (default: all cores)\n\n"
+           "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
+           "  --threads N          threads (default: all cores)\n"
+           CLI_INTERVENE_HELP
+           "                       (positions count over the prompt and the generated tokens)\n\n"
            "example:\n  rwkvscope generate model.pth --bytes 'Once upon' -n 64 --temperature 0.8\n");
 }
 
 typedef struct {
-    const char *model, *weights;
+    const char *model, *weights, *state;
     cli_input in;
+    cli_intervene_opts iv;
     long n, seed, threads;
     double temperature, top_p;
 } gen_opts;
@@ -40,12 +46,15 @@ static int parse(gen_opts *o, int argc, char **argv) {
         int r = cli_input_option(&o->in, "generate", argc, argv, &i);
         if (r < 0) return 0;
         if (r) continue;
+        if ((r = cli_intervene_option(&o->iv, "generate", argc, argv, &i)) < 0) return 0;
+        if (r) continue;
         if (!strcmp(a, "-n") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 1 << 24, &o->n)) return 0; }
         else if (!strcmp(a, "--seed") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 4294967295L, &o->seed)) return 0; }
         else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 1024, &o->threads)) return 0; }
         else if (!strcmp(a, "--temperature") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->temperature)) return 0; }
         else if (!strcmp(a, "--top-p") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->top_p)) return 0; }
         else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
+        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (a[0] == '-') { cli_usage_error("generate", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (!o->model) o->model = a;
         else { cli_usage_error("generate", "unexpected argument '%s'", a); return 0; }
@@ -92,10 +101,11 @@ static void stream_put(utf8_stream *u, const char *bytes, size_t n, int flush) {
 int cmd_generate(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     gen_opts o;
-    if (!parse(&o, argc, argv)) return CLI_USAGE;
+    if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
     cli_set_threads((int)o.threads);
     rwkv_model *m = cli_load_model("generate", o.model, o.weights);
-    if (!m) return CLI_FAIL;
+    if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
+    rwkv_intervene_list *iv = NULL;
     int *ids = NULL, *order = NULL, rc = CLI_FAIL;
     size_t T = 0;
     rwkv_tokenizer *tok = NULL;
@@ -108,20 +118,24 @@ int cmd_generate(int argc, char **argv) {
     if (st) { rc = cli_fail("generate", st, NULL); goto done; }
     if (!tok && (st = rwkv_tokenizer_load(&tok, m->tokenizer[0] ? m->tokenizer : "bytes"))) { rc = cli_fail("generate", st, NULL); goto done; }
     int V = m->cfg.n_vocab;
-    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, 512))) { rc = cli_fail("generate", st, NULL); goto done; }
+    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, 512)) ||
+        (o.state && (st = rwkv_state_load(s, o.state, m)))) { rc = cli_fail("generate", st, NULL); goto done; }
     logits = malloc((size_t)V * sizeof *logits);
     probs = malloc((size_t)V * sizeof *probs);
     order = malloc((size_t)V * sizeof *order);
     if (!logits || !probs || !order || !rng) { rc = cli_fail("generate", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory"), NULL); goto done; }
     gsl_rng_set(rng, (unsigned long)o.seed);
-    if ((st = rwkv_forward_par(m, s, ids, (int64_t)T, logits, RWKV_LOGITS_LAST, NULL, ws))) { rc = cli_fail("generate", st, NULL); goto done; }
+    // Intervention positions count over the prompt and the generated tokens.
+    if ((st = cli_intervene_build(&o.iv, m, (int64_t)T + o.n, NULL, &iv))) { rc = cli_fail("generate", st, NULL); goto done; }
+    if ((st = rwkv_intervene_forward(m, s, ids, (int64_t)T, 0, logits, RWKV_LOGITS_LAST, iv, ws, 0))) { rc = cli_fail("generate", st, NULL); goto done; }
     utf8_stream out = {.len = 0};
     for (long i = 0; i < o.n; i++) {
         int next = rwkv_sample_token(logits, V, o.temperature, o.top_p, gsl_rng_uniform(rng), probs, order);
         size_t len;
         const char *piece = rwkv_tokenizer_piece(tok, next, &len);
         if (piece) stream_put(&out, piece, len, 0);
-        if ((st = rwkv_forward_seq(m, s, &next, 1, logits, RWKV_LOGITS_LAST, NULL, ws))) { rc = cli_fail("generate", st, NULL); goto done; }
+        st = rwkv_intervene_forward(m, s, &next, 1, (int64_t)T + i, logits, RWKV_LOGITS_LAST, iv, ws, 1);
+        if (st) { rc = cli_fail("generate", st, NULL); goto done; }
     }
     stream_put(&out, NULL, 0, 1);
     printf("\n");
@@ -133,5 +147,7 @@ done:
     rwkv_state_free(s);
     rwkv_workspace_free(ws);
     rwkv_model_free(m);
+    rwkv_intervene_list_free(iv);
+    cli_intervene_opts_free(&o.iv);
     return rc;
 }

@@ -1,8 +1,10 @@
 // cmd_run.c: rwkvscope run: the next-token distribution after an input, in either mode.
 #include "cli.h"
 #include "input.h"
+#include "intervene_opts.h"
 
 #include "core/compute/forward.h"
+#include "core/inspect/state_io.h"
 #include "core/compute/sample.h"
 
 #include <stdlib.h>
@@ -21,15 +23,18 @@ static void usage(void) {
            "  --top-k K            how many tokens to list (default: 5)\n"
            "  --all-positions      list the top tokens after every position\n"
            "  --logits FILE        write the raw logits, float32 little-endian [T, V]\n"
+           "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
            "  --weights W          auto | fp32 | bf16 (bf16 storage, fp32 compute; default auto:\n"
            "                       bf16 when the checkpoint is bf16, which is lossless)\n"
-           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
+           CLI_INTERVENE_HELP "\n"
            "example:\n  rwkvscope run model.pth --bytes 'Hello' --top-k 3\n");
 }
 
 typedef struct {
-    const char *model, *mode, *logits_path, *weights;
+    const char *model, *mode, *logits_path, *weights, *state;
     cli_input in;
+    cli_intervene_opts iv;
     long top_k, chunk, threads;
     int all_positions;
 } run_opts;
@@ -41,10 +46,13 @@ static int parse(run_opts *o, int argc, char **argv) {
         int r = cli_input_option(&o->in, "run", argc, argv, &i);
         if (r < 0) return 0;
         if (r) continue;
+        if ((r = cli_intervene_option(&o->iv, "run", argc, argv, &i)) < 0) return 0;
+        if (r) continue;
         if (!strcmp(a, "--all-positions")) o->all_positions = 1;
         else if (!strcmp(a, "--mode") && val) o->mode = argv[++i];
         else if (!strcmp(a, "--logits") && val) o->logits_path = argv[++i];
         else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
+        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (!strcmp(a, "--top-k") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1000000, &o->top_k)) return 0; }
         else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1 << 20, &o->chunk)) return 0; }
         else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("run", a, argv[++i], 0, 1024, &o->threads)) return 0; }
@@ -97,10 +105,11 @@ static int write_logits(const char *path, const rwkv_real *logits, size_t n) {
 int cmd_run(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     run_opts o;
-    if (!parse(&o, argc, argv)) return CLI_USAGE;
+    if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
     cli_set_threads((int)o.threads);
     rwkv_model *m = cli_load_model("run", o.model, o.weights);
-    if (!m) return CLI_FAIL;
+    if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
+    rwkv_intervene_list *iv = NULL;
     int *ids = NULL;
     size_t T = 0;
     rwkv_tokenizer *tok = NULL;
@@ -113,7 +122,8 @@ int cmd_run(int argc, char **argv) {
     if (st) { rc = cli_fail("run", st, "token ids must be below the model's vocabulary size"); goto done; }
     int V = m->cfg.n_vocab, all = o.all_positions || o.logits_path;
     int k = o.top_k < V ? (int)o.top_k : V;
-    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, (int)o.chunk))) {
+    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, (int)o.chunk)) ||
+        (o.state && (st = rwkv_state_load(s, o.state, m)))) {
         rc = cli_fail("run", st, NULL);
         goto done;
     }
@@ -122,7 +132,8 @@ int cmd_run(int argc, char **argv) {
     top = malloc((size_t)k * sizeof *top);
     if (!logits || !probs || !top) { rc = cli_fail("run", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory for %zu x %d logits", T, V), NULL); goto done; }
     rwkv_logits_mode lm = all ? RWKV_LOGITS_ALL : RWKV_LOGITS_LAST;
-    st = (!strcmp(o.mode, "seq") ? rwkv_forward_seq : rwkv_forward_par)(m, s, ids, (int64_t)T, logits, lm, NULL, ws);
+    if ((st = cli_intervene_build(&o.iv, m, (int64_t)T, NULL, &iv))) { rc = cli_fail("run", st, NULL); goto done; }
+    st = rwkv_intervene_forward(m, s, ids, (int64_t)T, 0, logits, lm, iv, ws, !strcmp(o.mode, "seq"));
     if (st) { rc = cli_fail("run", st, NULL); goto done; }
     if (o.logits_path && !write_logits(o.logits_path, logits, T * (size_t)V)) { rc = cli_fail("run", RWKV_ERR_IO, NULL); goto done; }
     if (o.all_positions)
@@ -136,5 +147,7 @@ done:
     rwkv_state_free(s);
     rwkv_workspace_free(ws);
     rwkv_model_free(m);
+    rwkv_intervene_list_free(iv);
+    cli_intervene_opts_free(&o.iv);
     return rc;
 }

@@ -1,10 +1,12 @@
 // cmd_train.c: rwkvscope train: train an RWKV-4 model in parallel mode on a byte-level text
-// file (or, later, a task dataset), with held-out evaluation, checkpoints and a loss log.
+// file or a synthetic task (--task), with held-out evaluation, checkpoints and a loss log.
 #include "cli.h"
+#include "task_opts.h"
 
 #include "core/train/checkpoint.h"
 #include "core/train/init.h"
 #include "core/train/trainer.h"
+#include "datasets/dataset.h"
 #include "analyses/plot.h"
 
 #include <libgen.h>
@@ -19,6 +21,7 @@ const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW,
 #define DEFAULT_SEED 42
 #define DEFAULT_EVAL_BATCHES 8
 #define DEFAULT_EVALS 10 // evaluations per run when --eval-every is not given
+#define TASK_STREAM_TOKENS (4L << 20) // default task stream (independent of --steps: --resume sees the same data)
 #define PROGRESS_EVERY_S 10.0 // a progress line at least this often, besides evaluations
 
 static void usage(void) {
@@ -37,7 +40,12 @@ static void usage(void) {
            "data:\n"
            "  --data FILE        training text (bytes)\n"
            "  --val-frac X       held-out share (default: 0.1)\n"
-           "  --task NAME        train on a synthetic task dataset (not available yet)\n"
+           "  --task NAME        train on a synthetic task instead: passkey, mqar, copy, induction;\n"
+           "                     the loss counts only the answer tokens (datasets/task.h)\n"
+           "  --task-len N       tokens per task example (default: ctx/2, so each window holds one)\n"
+           "  --examples N       task examples generated, seeded by --seed (default: 4M tokens' worth)\n"
+           "  --text-weight W    with --task: also learn the other tokens (e.g. a --filler text)\n"
+           "                     with loss weight W against 1 for answers (default: 0)\n"
            "optimisation:\n"
            "  --ctx T            tokens per window\n"
            "  --batch B          windows per step\n"
@@ -61,6 +69,7 @@ static void usage(void) {
            "  --force            overwrite an existing -o\n"
            "  --plot             draw the loss curve (loss-curve.png beside the log) with gnuplot\n"
            "  --threads N        threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           CLI_TASK_HELP "\n"
            "A NaN or inf in the loss or the gradients stops the run with the step number; the\n"
            "last checkpoint written stays as it was.\n\n"
            "example:\n"
@@ -73,6 +82,9 @@ static void usage(void) {
 typedef struct {
     const char *data, *out, *log, *task, *schedule;
     long layers, embd, ffn, ctx, batch, steps, warmup, eval_every, eval_batches, seed, threads, stop_at;
+    long task_len, examples;
+    double text_weight; // loss weight of non-answer task tokens (0: answers only)
+    rwkv_task task_cfg; // the task options (--key-len, --pairs, ...) for --task
     double lr, min_lr, wd, clip, beta1, beta2, eps, val_frac;
     int resume, force, plot, has_min_lr;
 } train_args;
@@ -107,13 +119,18 @@ static int parse(train_args *o, int argc, char **argv) {
         {"--ctx", 1, 1 << 20, &o->ctx}, {"--batch", 1, 1 << 16, &o->batch}, {"--steps", 1, 1L << 40, &o->steps},
         {"--warmup", 0, 1L << 40, &o->warmup}, {"--eval-every", 0, 1L << 40, &o->eval_every},
         {"--eval-batches", 0, 1 << 30, &o->eval_batches}, {"--seed", 0, 0x7fffffffL, &o->seed},
-        {"--threads", 0, 1024, &o->threads}, {"--stop-at", 1, 1L << 40, &o->stop_at}};
+        {"--threads", 0, 1024, &o->threads}, {"--stop-at", 1, 1L << 40, &o->stop_at},
+        {"--task-len", 4, 1 << 20, &o->task_len}, {"--examples", 1, 1L << 30, &o->examples}};
     struct { const char *flag; double *dst; } reals[] = {
         {"--lr", &o->lr}, {"--min-lr", &o->min_lr}, {"--wd", &o->wd}, {"--clip", &o->clip},
-        {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac}};
+        {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac},
+        {"--text-weight", &o->text_weight}};
+    rwkv_task_defaults(&o->task_cfg, RWKV_TASK_PASSKEY);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = 0;
+        int r = cli_task_option(&o->task_cfg, "train", argc, argv, &i);
+        if (r < 0) return 0;
+        if (r) continue;
         for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !r; k++)
             r = parse_num(a, ints[k].flag, argv, &i, argc, ints[k].lo, ints[k].hi, ints[k].dst);
         for (size_t k = 0; k < sizeof reals / sizeof reals[0] && !r; k++) {
@@ -135,6 +152,10 @@ static int parse(train_args *o, int argc, char **argv) {
     }
     if (!o->out) { cli_usage_error("train", "no output: give -o model.safetensors"); return 0; }
     if (!o->data && !o->task) { cli_usage_error("train", "no data: give --data FILE"); return 0; }
+    if (o->text_weight < 0 || (o->text_weight > 0 && !o->task)) {
+        cli_usage_error("train", "--text-weight needs --task and a value >= 0");
+        return 0;
+    }
     rwkv_schedule sched;
     if (!parse_schedule(o->schedule, &sched)) {
         cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
@@ -163,9 +184,30 @@ static void run_free(run *r) {
     rwkv_data_free(r->data);
 }
 
+// A task's examples back to back, with the answer tokens as the loss mask.
+static rwkv_status load_task(const train_args *a, rwkv_data **out) {
+    rwkv_task t = a->task_cfg;
+    rwkv_status st = rwkv_task_parse_kind(a->task, &t.kind);
+    if (st) return st;
+    t.len = a->task_len ? (int)a->task_len : (int)(a->ctx / 2);
+    if (t.len < 4) return rwkv_error_set(RWKV_ERR_ARG, "--task %s: give --task-len (or --ctx)", a->task);
+    long n_ex = a->examples ? a->examples : TASK_STREAM_TOKENS / t.len;
+    int *tok = NULL;
+    rwkv_real *mask = NULL;
+    int64_t n = 0;
+    char source[128];
+    snprintf(source, sizeof source, "task:%s (%ld examples of %d tokens)", a->task, n_ex, t.len);
+    st = rwkv_task_stream(&t, (unsigned long)a->seed, (int)n_ex, &tok, &mask, &n);
+    for (int64_t i = 0; !st && i < n; i++)
+        if (mask[i] == 0) mask[i] = (rwkv_real)a->text_weight; // the haystack text, as a language model
+    if (!st) st = rwkv_data_from_tokens(out, tok, mask, n, t.vocab, a->val_frac, source);
+    free(tok);
+    free(mask);
+    return st;
+}
+
 static rwkv_status load_data(const train_args *a, rwkv_data **out) {
-    if (a->task) // hook: a task generator fills a token stream and a loss mask (rwkv_data_from_tokens)
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "--task %s: task datasets are not available in this build yet", a->task);
+    if (a->task) return load_task(a, out);
     return rwkv_data_load_bytes(out, a->data, a->val_frac);
 }
 
@@ -213,20 +255,10 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// Plotting lives in analyses/plot.h. Its implementation may not be in this build (it lands
-// with the analyses work): the weak reference is NULL then, and --plot says so instead of
-// failing. Once analyses/plot.c is in the library, the call below is used unchanged.
-#pragma weak rwkv_plot_lines
-
 // Reads the log back (a resumed run's log holds the whole run) and draws the mean training
 // loss per evaluation interval and the held-out loss at each evaluation into loss-curve.png
 // (the plot writes its data beside it as loss-curve.csv and its script as loss-curve.gp).
 static void plot_loss(const char *log_path) {
-    if (!rwkv_plot_lines) {
-        fprintf(stderr, "rwkvscope train: --plot: plotting is not available in this build; the data is in %s\n",
-                log_path);
-        return;
-    }
     FILE *f = fopen(log_path, "r");
     if (!f) {
         fprintf(stderr, "rwkvscope train: --plot: cannot read %s\n", log_path);
@@ -340,7 +372,10 @@ int cmd_train(int argc, char **argv) {
         free(dup);
     }
     rwkv_status st = load_data(&a, &r.data);
-    if (st) return cli_fail("train", st, NULL);
+    if (st) {
+        rwkv_task_free(&a.task_cfg);
+        return cli_fail("train", st, a.task ? "check --task-len (default ctx/2) against the task" : NULL);
+    }
     int rc = a.resume ? setup_resume(&a, &r) : setup_new(&a, &r);
     if (rc == CLI_OK) {
         r.log = fopen(r.log_path, a.resume ? "a" : "w");
@@ -359,5 +394,6 @@ int cmd_train(int argc, char **argv) {
     }
     if (rc == CLI_OK && a.plot) plot_loss(r.log_path);
     run_free(&r);
+    rwkv_task_free(&a.task_cfg);
     return rc;
 }

@@ -114,6 +114,100 @@ START_TEST(test_every_command_has_help) {
 }
 END_TEST
 
+// eval's mean cross-entropy equals the one computed here from the golden logits.
+START_TEST(test_eval_matches_golden) {
+    size_t T;
+    int *tok = test_h5_read_int(test_fixture("golden-tiny4.h5"), "/tokens", &T);
+    int nd;
+    uint64_t d[4];
+    double *ref = test_h5_read(test_fixture("golden-tiny4.h5"), "/logits", &nd, d);
+    size_t V = d[1];
+    double want = 0;
+    for (size_t t = 0; t + 1 < T; t++) {
+        double mx = -INFINITY, z = 0;
+        for (size_t v = 0; v < V; v++) mx = fmax(mx, ref[t * V + v]);
+        for (size_t v = 0; v < V; v++) z += exp(ref[t * V + v] - mx);
+        want += mx + log(z) - ref[t * V + tok[t + 1]];
+    }
+    want /= (double)(T - 1);
+    char *list = token_list(tok, T), *out;
+    ck_assert_int_eq(test_cli(&out, "eval %s --tokens %s", test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), list), 0);
+    double got;
+    size_t n;
+    ck_assert_msg(sscanf(out, "loss_nats=%lf bits=%*f ppl=%*f tokens=%zu", &got, &n) == 2, "%s", out);
+    ck_assert_uint_eq(n, T - 1);
+    ck_assert_msg(fabs(got - want) < 1e-4, "eval %g, golden %g", got, want);
+    free(out); free(list); free(tok); free(ref);
+}
+END_TEST
+
+// A dataset file (header line + examples) feeds dump --input directly: one sequence per example.
+START_TEST(test_dump_reads_dataset_file) {
+    char ds[512], h5[512], *out;
+    snprintf(ds, sizeof ds, "%s/pk.jsonl", test_tmpdir());
+    snprintf(h5, sizeof h5, "%s/pk.h5", test_tmpdir());
+    ck_assert_int_eq(test_cli(&out, "dataset make passkey --n 3 --len 96 --key-len 3 -o %s --force", ds), 0);
+    free(out);
+    int rc = test_cli(&out, "dump %s --input %s --taps blocks.0.state_num -o %s --force",
+                      test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), ds, h5);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    int nd;
+    uint64_t d[4];
+    double *off = test_h5_read(h5, "/sequences/offsets", &nd, d);
+    ck_assert_ptr_nonnull(off);
+    ck_assert_uint_eq(d[0], 4); // S + 1 offsets for the 3 examples
+    ck_assert_double_eq(off[3], 3 * 96);
+    free(off);
+}
+END_TEST
+
+// state save after a prefix, then run/generate --state on the rest, equals one run of the
+// whole text (the last position's logits agree to rounding; generate's text is identical).
+static float *read_floats(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f) / 4;
+    rewind(f);
+    float *v = malloc(*n * 4);
+    if (fread(v, 4, *n, f) != *n) { free(v); v = NULL; }
+    fclose(f);
+    return v;
+}
+
+START_TEST(test_state_resume_cli) {
+    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
+    char st[512], a[512], b[512], *out, *g1, *g2;
+    snprintf(st, sizeof st, "%s/prefix.h5", test_tmpdir());
+    snprintf(a, sizeof a, "%s/whole.bin", test_tmpdir());
+    snprintf(b, sizeof b, "%s/resumed.bin", test_tmpdir());
+    ck_assert_int_eq(test_cli(&out, "state save %s --bytes 'The cat sat ' -o %s --force", model, st), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --bytes 'The cat sat on the mat' --logits %s", model, a), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run %s --bytes 'on the mat' --state %s --logits %s", model, st, b), 0);
+    free(out);
+    size_t na, nb;
+    float *la = read_floats(a, &na), *lb = read_floats(b, &nb);
+    ck_assert_ptr_nonnull(la);
+    ck_assert_ptr_nonnull(lb);
+    ck_assert_uint_eq(na, 22 * 256);
+    ck_assert_uint_eq(nb, 10 * 256);
+    for (size_t i = 0; i < nb; i++) // the resumed rows are the whole run's last 10
+        ck_assert_msg(fabsf(lb[i] - la[12 * 256 + i]) < 1e-4f * fmaxf(1, fabsf(la[12 * 256 + i])), "row %zu", i / 256);
+    ck_assert_int_eq(test_cli(&g1, "generate %s --bytes 'The cat sat on' -n 16 --seed 3", model), 0);
+    ck_assert_int_eq(test_cli(&out, "state save %s --bytes 'The cat sat ' -o %s --force", model, st), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&g2, "generate %s --bytes 'on' --state %s -n 16 --seed 3", model, st), 0);
+    ck_assert_str_eq(g1, g2);
+    free(g1); free(g2); free(la); free(lb);
+    ck_assert_int_eq(test_cli(&out, "run %s --bytes x --state /nonexistent.h5", model), 1);
+    ck_assert_msg(strstr(out, "/nonexistent.h5"), "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_engine");
     TCase *tc = tcase_create("cli");
@@ -122,6 +216,9 @@ int main(void) {
     tcase_add_test(tc, test_generate_deterministic);
     tcase_add_test(tc, test_run_errors);
     tcase_add_test(tc, test_every_command_has_help);
+    tcase_add_test(tc, test_eval_matches_golden);
+    tcase_add_test(tc, test_dump_reads_dataset_file);
+    tcase_add_test(tc, test_state_resume_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,55 @@
+// recall.h: recall sweeps. For each (length, depth) cell, `trials` seeded task examples are
+// scored in sequential (RNN) mode, so memory stays flat in the length: exact match (every
+// answer token is the argmax of the logits before it, i.e. greedy decoding reproduces the
+// answer) and the answer log-probability (summed over answer tokens, teacher-forced).
+// Examples that share a prefix (passkey with a fixed haystack) reuse a cached prefix state.
+#ifndef RWKV_RECALL_H
+#define RWKV_RECALL_H
+
+#include "../core/compute/forward.h"
+#include "../datasets/task.h"
+
+typedef struct {
+    rwkv_task task;        // the task; len and depth are set per cell
+    const int *lengths;    // (n_lengths)
+    int n_lengths;
+    const double *depths;  // (n_depths) passkey only; other tasks use one row (depth ignored)
+    int n_depths;
+    int trials;
+    unsigned long seed;
+    int use_cache;         // 1: reuse prefix states across examples (the default)
+    const char *const *interventions; // (n_interventions) intervention specs (core/inspect/
+    int n_interventions;              // intervene.h), positions within each example
+} rwkv_recall_opts;
+
+typedef struct {
+    int length;
+    double depth;          // NAN for tasks without a depth
+    int trials, correct;
+    double accuracy;       // correct / trials
+    double logprob;        // mean over trials of the summed answer log-probability (nats)
+    double token_logprob;  // mean per answer token
+    int64_t answer_tokens, tokens_correct; // over all trials
+    double token_accuracy; // tokens_correct / answer_tokens (partial credit, e.g. for mqar)
+} rwkv_recall_cell;
+
+typedef struct {
+    int64_t tokens_run;    // tokens fed to the model
+    int64_t tokens_total;  // tokens in all examples (what a run without the cache feeds)
+} rwkv_recall_stats;
+
+// The rng seed of cell (li, di): its trials are drawn in order from rwkv_dataset_rng(seed).
+unsigned long rwkv_recall_cell_seed(unsigned long seed, int li, int di);
+// Scores tokens[start..T) given `state` after tokens[0..start): adds the answer tokens'
+// log-probabilities to *logprob, sets *correct (1 if every answer token is the argmax) and
+// *n_correct (answer tokens that are the argmax; may be NULL).
+// state is advanced; logits is scratch (V). Needs start < first answer position.
+rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int *tokens,
+                              const uint8_t *answer, int T, int start, rwkv_workspace *ws,
+                              rwkv_real *logits, double *logprob, int *correct, int *n_correct);
+// Runs the sweep; cells is (n_lengths * n_depths), row-major over (length, depth).
+// progress (may be NULL) is called after each length with the lengths done.
+rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv_recall_cell *cells,
+                            rwkv_recall_stats *stats, void (*progress)(int done, int total));
+
+#endif

@@ -1,0 +1,197 @@
+// steer.c: building steering vectors and sweeping their layer and strength (see steer.h).
+#include "steer.h"
+
+#include "../core/inspect/intervene.h"
+#include "../core/inspect/record.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STEER_FORMAT_VERSION 1
+#define STEER_CHUNK 512 // parallel chunk of the runs
+
+rwkv_status rwkv_steer_activation(rwkv_real *out, const rwkv_model *m, int layer, rwkv_tap tap, const int *tokens,
+                                  int64_t T, int seq) {
+    const int L = m->cfg.n_layer;
+    if (layer < 0 || layer >= L || (int)tap < 0 || tap >= RWKV_TAP_N_BLOCK)
+        return rwkv_error_set(RWKV_ERR_ARG, "steering: blocks.%d.%s is not a block tap of this %d-layer model", layer,
+                              (int)tap >= 0 && tap < RWKV_TAP_N ? RWKV_TAP_NAMES[tap] : "?", L);
+    uint32_t *mask = rwkv_calloc((size_t)L + 1, sizeof *mask, "steering mask");
+    if (!mask) return RWKV_ERR_NOMEM;
+    mask[layer] = 1u << tap;
+    rwkv_record *rec = NULL;
+    rwkv_state *s = NULL;
+    rwkv_workspace *ws = NULL;
+    rwkv_status st = rwkv_record_alloc(&rec, m->cfg, T, mask);
+    if (!st) st = rwkv_state_alloc(&s, m->cfg);
+    if (!st) st = rwkv_workspace_alloc(&ws, m->cfg, (int)(T < STEER_CHUNK ? T : STEER_CHUNK));
+    if (!st) st = (seq ? rwkv_forward_seq : rwkv_forward_par)(m, s, tokens, T, NULL, RWKV_LOGITS_NONE, &rec->hook, ws);
+    if (!st) {
+        int D = rwkv_tap_width(tap, m->cfg);
+        memcpy(out, rwkv_record_rows(rec, layer, tap) + (size_t)(T - 1) * D, (size_t)D * sizeof *out);
+    }
+    free(mask);
+    rwkv_record_free(rec);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+    return st;
+}
+
+// acc (D) += sign / n * activation of each prompt.
+static rwkv_status accumulate(double *acc, const rwkv_model *m, int layer, rwkv_tap tap, int n, const int *const *p,
+                              const int64_t *len, double sign, rwkv_real *row, int D, int seq, const char *what) {
+    if (n < 1) return rwkv_error_set(RWKV_ERR_ARG, "steering: no %s prompts", what);
+    for (int i = 0; i < n; i++) {
+        if (len[i] < 1) return rwkv_error_set(RWKV_ERR_ARG, "steering: %s prompt %d is empty", what, i + 1);
+        rwkv_status st = rwkv_steer_activation(row, m, layer, tap, p[i], len[i], seq);
+        if (st) return rwkv_error_wrap(st, "steering: %s prompt %d: ", what, i + 1);
+        for (int c = 0; c < D; c++) acc[c] += sign * row[c] / n; // mean(pos) - mean(neg)
+    }
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_steer_build(rwkv_real *vec, const rwkv_model *m, int layer, rwkv_tap tap, int n_pos,
+                             const int *const *pos, const int64_t *pos_len, int n_neg, const int *const *neg,
+                             const int64_t *neg_len, int seq) {
+    if ((int)tap < 0 || tap >= RWKV_TAP_N_BLOCK) return rwkv_error_set(RWKV_ERR_ARG, "steering: not a block tap");
+    const int D = rwkv_tap_width(tap, m->cfg);
+    double *acc = rwkv_calloc((size_t)D, sizeof *acc, "steering sum");
+    rwkv_real *row = rwkv_calloc((size_t)D, sizeof *row, "steering row");
+    rwkv_status st = acc && row ? RWKV_OK : RWKV_ERR_NOMEM;
+    if (!st) st = accumulate(acc, m, layer, tap, n_pos, pos, pos_len, 1, row, D, seq, "positive");
+    if (!st) st = accumulate(acc, m, layer, tap, n_neg, neg, neg_len, -1, row, D, seq, "negative");
+    for (int c = 0; !st && c < D; c++) vec[c] = (rwkv_real)acc[c];
+    free(acc);
+    free(row);
+    return st;
+}
+
+static void attr_int(hid_t f, const char *name, int64_t v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void attr_str(hid_t f, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v) + 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv_config cfg, int layer, rwkv_tap tap,
+                             int n_pos, int n_neg) {
+    hid_t f = -1;
+    H5E_BEGIN_TRY { f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot create the vector file", path);
+    hsize_t d = (hsize_t)D;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t ds = H5Dcreate2(f, "/vector", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = ds < 0 ? -1 : H5Dwrite(ds, RWKV_REAL_BITS == 64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
+                                      H5P_DEFAULT, vec);
+    char name[96];
+    snprintf(name, sizeof name, "blocks.%d.%s", layer, RWKV_TAP_NAMES[tap]);
+    attr_str(f, "tap", name);
+    attr_str(f, "tap_name", RWKV_TAP_NAMES[tap]);
+    attr_int(f, "layer", layer);
+    attr_int(f, "n_pos", n_pos);
+    attr_int(f, "n_neg", n_neg);
+    attr_int(f, "n_layer", cfg.n_layer);
+    attr_int(f, "n_embd", cfg.n_embd);
+    attr_int(f, "n_ffn", cfg.n_ffn);
+    attr_int(f, "n_vocab", cfg.n_vocab);
+    attr_int(f, "format_version", STEER_FORMAT_VERSION);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    if (H5Fclose(f) < 0 || e < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: write error", path);
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_steer_read_tap(const char *path, char *buf, size_t size) {
+    hid_t f = -1, a = -1;
+    H5E_BEGIN_TRY {
+        f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f >= 0) a = H5Aopen(f, "tap_name", H5P_DEFAULT);
+    } H5E_END_TRY;
+    rwkv_status st = RWKV_OK;
+    if (f < 0) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot open as HDF5", path);
+    else if (a < 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: no tap_name attribute (give the tap explicitly)", path);
+    else {
+        hid_t t = H5Aget_type(a);
+        size_t n = H5Tget_size(t);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, size);
+        if (H5Tget_class(t) != H5T_STRING || n >= size || H5Aread(a, mt, buf) < 0)
+            st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: tap_name is not a short string", path);
+        H5Tclose(mt);
+        H5Tclose(t);
+    }
+    if (a >= 0) H5Aclose(a);
+    if (f >= 0) H5Fclose(f);
+    return st;
+}
+
+// p(a), p(b) at the last position of the prompt under one (possibly empty) spec.
+static rwkv_status answer_probs(double p[2], const rwkv_model *m, const char *spec, const int *prompt, int64_t T, int a,
+                                int b, int seq, rwkv_real *logits, rwkv_state *s, rwkv_workspace *ws) {
+    rwkv_intervene_list *l;
+    rwkv_status st = rwkv_intervene_list_alloc(&l, m->cfg);
+    if (st) return st;
+    if (spec) {
+        rwkv_intervention iv;
+        st = rwkv_intervene_parse(&iv, spec);
+        if (!st) st = rwkv_intervene_bind(&iv, m->cfg, T);
+        if (!st) st = rwkv_intervene_list_add(l, &iv);
+    }
+    rwkv_state_reset(s);
+    if (!st) st = rwkv_intervene_forward(m, s, prompt, T, 0, logits, RWKV_LOGITS_LAST, l, ws, seq);
+    rwkv_intervene_list_free(l);
+    if (st) return st;
+    const int V = m->cfg.n_vocab;
+    double mx = logits[0], z = 0;
+    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < V; i++) z += exp((double)logits[i] - mx);
+    p[0] = exp((double)logits[a] - mx) / z; // softmax
+    p[1] = exp((double)logits[b] - mx) / z;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_steer_sweep(rwkv_steer_point *points, double base[2], const rwkv_model *m, const char *vec_path,
+                             const char *tap_name, const char *positions, const int *layers, int n_layers,
+                             const double *mults, int n_mult, const int *prompt, int64_t T, int a, int b, int seq) {
+    const int V = m->cfg.n_vocab;
+    if (a < 0 || a >= V || b < 0 || b >= V)
+        return rwkv_error_set(RWKV_ERR_ARG, "steering: answer tokens %d, %d must be below the vocabulary size %d", a, b, V);
+    rwkv_state *s = NULL;
+    rwkv_workspace *ws = NULL;
+    rwkv_real *logits = rwkv_calloc((size_t)V, sizeof *logits, "logits");
+    rwkv_status st = logits ? RWKV_OK : RWKV_ERR_NOMEM;
+    if (!st) st = rwkv_state_alloc(&s, m->cfg);
+    if (!st) st = rwkv_workspace_alloc(&ws, m->cfg, (int)(T < STEER_CHUNK ? T : STEER_CHUNK));
+    if (!st) st = answer_probs(base, m, NULL, prompt, T, a, b, seq, logits, s, ws);
+    for (int i = 0; i < n_layers && !st; i++)
+        for (int j = 0; j < n_mult && !st; j++) {
+            char spec[RWKV_IV_SPEC_MAX];
+            int k = snprintf(spec, sizeof spec, "blocks.%d.%s@%s=add:%s:%.17g", layers[i], tap_name, positions, vec_path,
+                             mults[j]);
+            if (k >= (int)sizeof spec) st = rwkv_error_set(RWKV_ERR_ARG, "steering: the vector path is too long");
+            rwkv_steer_point *pt = &points[i * n_mult + j];
+            *pt = (rwkv_steer_point){.layer = layers[i], .multiplier = mults[j]};
+            double p[2] = {NAN, NAN};
+            if (!st) st = answer_probs(p, m, spec, prompt, T, a, b, seq, logits, s, ws);
+            pt->p_a = p[0];
+            pt->p_b = p[1];
+        }
+    free(logits);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+    return st;
+}

@@ -1,0 +1,96 @@
+// analyze_attention.c: rwkvscope analyze attention MODEL INPUT --layer L: effective attention.
+#include "analyses/attention.h"
+#include "analyses/plot.h"
+#include "analyze.h"
+#include "cli.h"
+#include "input.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD "analyze attention"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rwkvscope analyze attention MODEL (--text|--bytes|--tokens|--file ...) --layer L\n"
+            "                 [--channels 0,5,9] [--max-mb MB] [--no-plots] [--force] -o att.h5\n\n"
+            "RWKV-4's implicit attention in layer L: per channel, position t attends to i < t with\n"
+            "e^{-(t-1-i)w + k_i} / den_t and to itself with e^{u + k_t} / den_t (rows sum to 1);\n"
+            "averaged over all channels or the chosen ones. Writes /attention [T, T] (row = query\n"
+            "position) to att.h5 (docs/attention-format.md) and a heatmap att.png beside it.\n"
+            "T x T must fit in memory: inputs beyond --max-mb (default 1024) are refused.\n\n%s",
+            CLI_INPUT_HELP);
+}
+
+int cli_analyze_attention(int argc, char **argv) {
+    if (argc < 2 || cli_wants_help(argc, argv)) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    cli_input in = {0};
+    const char *model_path = NULL, *out = NULL, *channels_s = NULL;
+    long layer = -1, max_mb = 1024;
+    int force = 0, no_plots = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_input_option(&in, CMD, argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r) continue;
+        const char *a = argv[i];
+        if (!strcmp(a, "--force")) { force = 1; continue; }
+        if (!strcmp(a, "--no-plots")) { no_plots = 1; continue; }
+        if (a[0] != '-') {
+            if (model_path) return cli_usage_error(CMD, "unexpected argument '%s'", a);
+            model_path = a;
+            continue;
+        }
+        if (i + 1 >= argc) return cli_usage_error(CMD, "unknown option or missing value: %s", a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "-o")) out = v;
+        else if (!strcmp(a, "--channels")) channels_s = v;
+        else if (!strcmp(a, "--layer")) { if (!cli_parse_int(CMD, a, v, 0, 100000, &layer)) return CLI_USAGE; }
+        else if (!strcmp(a, "--max-mb")) { if (!cli_parse_int(CMD, a, v, 1, 1L << 30, &max_mb)) return CLI_USAGE; }
+        else return cli_usage_error(CMD, "unknown option %s", a);
+    }
+    if (!model_path) return cli_usage_error(CMD, "MODEL is required");
+    if (!cli_input_given(&in)) return cli_usage_error(CMD, "an input is required (--text, --bytes, --tokens or --file)");
+    if (layer < 0) return cli_usage_error(CMD, "--layer L is required");
+    if (!out) return cli_usage_error(CMD, "-o att.h5 is required");
+    int *ch = NULL;
+    size_t nch = 0;
+    if (channels_s && cli_parse_id_list(channels_s, &ch, &nch))
+        return cli_usage_error(CMD, "--channels: expected a list like 0,5,9");
+    rwkv_model *m = NULL;
+    int *ids = NULL;
+    size_t T = 0;
+    double *att = NULL;
+    rwkv_tokenizer *tok = NULL;
+    size_t max_bytes = (size_t)max_mb << 20;
+    rwkv_status st = rwkv_model_load(&m, model_path);
+    if (!st) st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &T, &tok);
+    if (!st && T > 1 << 30) st = rwkv_error_set(RWKV_ERR_ARG, "attention: input too long");
+    if (!st) st = rwkv_attention_check_size((int)T, max_bytes);
+    if (!st && !(att = rwkv_calloc(T * T, sizeof *att, "attention matrix"))) st = RWKV_ERR_NOMEM;
+    if (!st) st = rwkv_attention_compute(m, ids, (int)T, (int)layer, ch, (int)nch, max_bytes, att);
+    if (!st) st = rwkv_attention_write(out, att, (int)T, ids, ch, ch ? (int)nch : m->cfg.n_embd,
+                                       (int)layer, model_path, force);
+    if (!st && !no_plots) {
+        char png[4096], title[256];
+        const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+        size_t k = (dot && (!slash || dot > slash)) ? (size_t)(dot - out) : strlen(out);
+        snprintf(png, sizeof png, "%.*s.png", (int)k, out);
+        snprintf(title, sizeof title, "effective attention, layer %ld (%s)", layer,
+                 ch ? "chosen channels" : "mean over channels");
+        rwkv_plot_opts o = {.title = title, .xlabel = "key position i", .ylabel = "query position t",
+                            .width = 800, .height = 700};
+        st = rwkv_plot_heatmap(png, &o, att, (int)T, (int)T, NULL, NULL, "weight");
+    }
+    int rc = st ? cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the heatmap" : NULL) : CLI_OK;
+    if (!st) fprintf(stderr, "analyze attention: wrote %s (%zu x %zu)\n", out, T, T);
+    free(att);
+    free(ids);
+    free(ch);
+    rwkv_tokenizer_free(tok);
+    rwkv_model_free(m);
+    return rc;
+}

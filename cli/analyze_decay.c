@@ -1,0 +1,78 @@
+// analyze_decay.c: rwkvscope analyze decay MODEL: decay / half-life / time_first spectra.
+#include "analyses/decay.h"
+#include "analyze.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CMD "analyze decay"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rwkvscope analyze decay MODEL -o decay.csv [--no-plots] [--force]\n\n"
+            "Per channel of each layer: w = exp(time_decay) (the state keeps e^-w per token),\n"
+            "the half-life ln2/w in tokens, and time_first u (the current token's bonus).\n"
+            "Writes decay.csv (layer,channel,time_decay,w,retention,half_life,time_first) and\n"
+            "decay_halflife_hist.png, decay_halflife_sorted.png, decay_time_first_hist.png\n"
+            "(each with its data), and prints a per-layer summary.\n");
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void summary(const rwkv_decay *d) {
+    int C = d->n_embd;
+    double *s = malloc((size_t)C * sizeof *s);
+    if (!s) return;
+    printf("layer  half-life min / median / max (tokens)   time_first mean\n");
+    for (int l = 0; l < d->n_layer; l++) {
+        memcpy(s, d->half_life + (size_t)l * C, (size_t)C * sizeof *s);
+        qsort(s, (size_t)C, sizeof *s, cmp_double);
+        double u = 0;
+        for (int c = 0; c < C; c++) u += d->time_first[(size_t)l * C + c] / C;
+        printf("%5d  %10.3g / %10.3g / %10.3g   %8.4f\n", l, s[0], s[C / 2], s[C - 1], u);
+    }
+    free(s);
+}
+
+int cli_analyze_decay(int argc, char **argv) {
+    if (argc < 2 || cli_wants_help(argc, argv)) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *model = NULL, *out = NULL;
+    int no_plots = 0, force = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-plots")) no_plots = 1;
+        else if (!strcmp(argv[i], "--force")) force = 1;
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
+        else if (argv[i][0] != '-' && !model) model = argv[i];
+        else return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+    }
+    if (!model) return cli_usage_error(CMD, "MODEL is required");
+    if (!out) return cli_usage_error(CMD, "-o decay.csv is required");
+    if (!force && access(out, F_OK) == 0) return cli_usage_error(CMD, "%s exists (use --force to overwrite)", out);
+    rwkv_model *m = NULL;
+    rwkv_decay *d = NULL;
+    rwkv_status st = rwkv_model_load(&m, model);
+    if (!st) st = rwkv_decay_compute(&d, m);
+    if (!st) st = rwkv_decay_write_csv(d, out);
+    if (!st && !no_plots) {
+        char stem[4096];
+        const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+        size_t k = (dot && (!slash || dot > slash)) ? (size_t)(dot - out) : strlen(out);
+        snprintf(stem, sizeof stem, "%.*s", (int)k, out);
+        st = rwkv_decay_plot(d, stem);
+    }
+    int rc = CLI_OK;
+    if (st) rc = cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);
+    else summary(d);
+    rwkv_decay_free(d);
+    rwkv_model_free(m);
+    return rc;
+}

@@ -1,0 +1,115 @@
+// analyze_lens.c: rwkvscope analyze lens MODEL INPUT: the logit lens per layer.
+#include "analyses/lens.h"
+#include "analyses/plot.h"
+#include "analyze.h"
+#include "cli.h"
+#include "input.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD "analyze lens"
+
+static void usage(void) {
+    printf("usage: rwkvscope analyze lens MODEL INPUT [options]\n\n"
+           "Puts each layer's residual stream (the embedding, then every block's output) through the\n"
+           "model's ln_out and head, and reports per layer: cross-entropy against the next token,\n"
+           "entropy, KL(final || layer) and top-1 agreement with the final layer (nats).\n\n"
+           "input (exactly one):\n" CLI_INPUT_HELP
+           "\noptions:\n"
+           "  -o PREFIX            write PREFIX.csv (per position) and PREFIX.summary.csv (per layer);\n"
+           "                       default: lens (docs/lens.md)\n"
+           "  --no-plot            skip PREFIX.plot.png (the per-layer means as lines)\n"
+           "  --force              overwrite existing outputs\n"
+           "  --mode seq|par       sequential or parallel mode (default: par)\n"
+           "  --threads N          threads (default: all cores)\n\n"
+           "example:\n  rwkvscope analyze lens model.pth --file prompt.txt -o results/lens\n");
+}
+
+// The per-layer means (n_rows, 4) as four curves over the layer index (-1 = emb).
+static void plot_means(const char *prefix, const rwkv_lens_result *r, const double *means) {
+    int n = r->n_rows;
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)4 * n * sizeof *y);
+    if (!x || !y) {
+        free(x), free(y);
+        return;
+    }
+    for (int row = 0; row < n; row++) {
+        x[row] = row - 1;
+        for (int j = 0; j < 4; j++) y[(size_t)j * n + row] = means[4 * row + j];
+    }
+    static const char *const names[] = {"cross-entropy (nats)", "entropy (nats)", "KL(final || layer) (nats)",
+                                        "top-1 agreement"};
+    char out[1100], title[96];
+    snprintf(out, sizeof out, "%s.plot.png", prefix); // its data goes to PREFIX.plot.csv
+    snprintf(title, sizeof title, "%s lens (layer -1 = embedding)", r->name);
+    rwkv_plot_opts o = {.title = title, .xlabel = "layer", .ylabel = "mean over positions"};
+    if (rwkv_plot_lines(out, &o, x, y, n, 4, names)) fprintf(stderr, "analyze lens: warning: %s: %s\n", out, rwkv_error_message());
+    else fprintf(stderr, "analyze lens: wrote %s\n", out);
+    free(x);
+    free(y);
+}
+
+int cli_analyze_lens(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage();
+        return CLI_OK;
+    }
+    cli_input in = {0};
+    const char *model = NULL, *prefix = "lens", *mode = "par";
+    long threads = 0;
+    int force = 0, no_plot = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_input_option(&in, CMD, argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r) continue;
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-o") && val) prefix = argv[++i];
+        else if (!strcmp(a, "--mode") && val) mode = argv[++i];
+        else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--no-plot")) no_plot = 1;
+        else if (!strcmp(a, "--threads") && val) {
+            if (!cli_parse_int(CMD, a, argv[++i], 0, 1024, &threads)) return CLI_USAGE;
+        } else if (a[0] == '-') return cli_usage_error(CMD, "unknown option '%s' (or it needs a value)", a);
+        else if (!model) model = a;
+        else return cli_usage_error(CMD, "unexpected argument '%s'", a);
+    }
+    if (!model) return cli_usage_error(CMD, "no MODEL given");
+    if (!cli_input_given(&in)) return cli_usage_error(CMD, "no input: give --tokens, --bytes, --text or --file");
+    if (strcmp(mode, "seq") && strcmp(mode, "par")) return cli_usage_error(CMD, "--mode expects seq or par, got '%s'", mode);
+    char csv[1100], summary[1100];
+    snprintf(csv, sizeof csv, "%s.csv", prefix);
+    snprintf(summary, sizeof summary, "%s.summary.csv", prefix);
+    if (!cli_check_output(CMD, csv, force) || !cli_check_output(CMD, summary, force)) return CLI_FAIL;
+    cli_set_threads((int)threads);
+    rwkv_model *m = cli_load_model(CMD, model, NULL);
+    if (!m) return CLI_FAIL;
+    int *ids = NULL;
+    size_t T = 0;
+    rwkv_lens_result *r = NULL;
+    double *means = NULL;
+    if (!in.tokenizer && m->tokenizer[0]) in.tokenizer = m->tokenizer;
+    rwkv_status st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &T, NULL);
+    if (!st) st = rwkv_lens_logit(&r, m, ids, (int64_t)T, !strcmp(mode, "seq"));
+    if (!st && !(means = rwkv_calloc((size_t)r->n_rows * 4, sizeof *means, "lens means"))) st = RWKV_ERR_NOMEM;
+    if (!st) st = rwkv_lens_write_csv(r, ids, csv);
+    if (!st) st = rwkv_lens_write_summary(r, summary, means);
+    int rc = st ? cli_fail(CMD, st, NULL) : CLI_OK;
+    if (!st) {
+        printf("%-10s %10s %10s %10s %8s\n", "layer", "ce", "entropy", "kl_final", "top1");
+        for (int row = 0; row < r->n_rows; row++) {
+            char name[24];
+            rwkv_lens_row_name(name, sizeof name, row);
+            const double *s = means + 4 * row;
+            printf("%-10s %10.4f %10.4f %10.4f %8.3f\n", name, s[0], s[1], s[2], s[3]);
+        }
+        fprintf(stderr, "analyze lens: wrote %s and %s\n", csv, summary);
+        if (!no_plot) plot_means(prefix, r, means);
+    }
+    free(means);
+    free(ids);
+    rwkv_lens_result_free(r);
+    rwkv_model_free(m);
+    return rc;
+}

@@ -1,0 +1,164 @@
+// cmd_compare.c: rwkvscope compare: sequential vs parallel mode tap by tap, or two dumps.
+#include "cli.h"
+#include "sequences.h"
+
+#include "core/inspect/compare.h"
+
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char cmd_compare_summary[] = "compare both modes (or two dumps) tap by tap";
+
+#define COMPARE_EXCEEDED 3 // exit status when a tolerance is exceeded
+#define COMPARE_CHUNK 128
+
+static void usage(void) {
+    printf("usage: rwkvscope compare MODEL INPUT [options]\n"
+           "       rwkvscope compare A.h5 B.h5 [options]\n\n"
+           "With a model: runs the input in sequential (RNN, the reference) and parallel (GPT)\n"
+           "mode with every tap captured, and compares them. With two dumps of the same\n"
+           "inputs and positions (modes, precisions or chunkings): compares A (reference) and B.\n"
+           "Prints, per tap and layer, the max absolute error, the max relative error\n"
+           "(|d| / max(|ref|, %g)), the max error scaled by max(1, |ref|), and the first\n"
+           "sequence:position where the scaled error exceeds --tol.\n\n"
+           "input (with a model, exactly one):\n" CLI_SEQUENCES_HELP
+           "\noptions:\n"
+           "  --tol X              tolerance on |a - ref| / max(1, |ref|) (default: %g)\n"
+           "  --csv FILE           also write the table as CSV\n"
+           "  --chunk N            tokens per parallel call (default: %d)\n"
+           "  --only-exceeding     print only the taps that exceed the tolerance\n"
+           "  --weights W          auto | fp32 | bf16 (default: auto)\n"
+           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           "exit status: 0 when every tap is within --tol, %d when one exceeds it,\n"
+           "1 on errors, 2 on usage errors.\n",
+           RWKV_COMPARE_REL_FLOOR, RWKV_COMPARE_TOL, COMPARE_CHUNK, COMPARE_EXCEEDED);
+}
+
+typedef struct {
+    const char *pos[2], *csv, *input, *weights;
+    int npos, only_exceeding;
+    cli_input in;
+    double tol;
+    long chunk, threads;
+} compare_opts;
+
+static int parse(compare_opts *o, int argc, char **argv) {
+    *o = (compare_opts){.tol = RWKV_COMPARE_TOL, .chunk = COMPARE_CHUNK};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_input_option(&o->in, "compare", argc, argv, &i);
+        if (r < 0) return 0;
+        if (r) continue;
+        if (!strcmp(a, "--only-exceeding")) o->only_exceeding = 1;
+        else if (!strcmp(a, "--csv") && val) o->csv = argv[++i];
+        else if (!strcmp(a, "--input") && val) o->input = argv[++i];
+        else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
+        else if (!strcmp(a, "--tol") && val) { if (!cli_parse_double("compare", a, argv[++i], &o->tol)) return 0; }
+        else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("compare", a, argv[++i], 1, 1 << 16, &o->chunk)) return 0; }
+        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("compare", a, argv[++i], 0, 1024, &o->threads)) return 0; }
+        else if (a[0] == '-') { cli_usage_error("compare", "unknown option '%s' (or it needs a value)", a); return 0; }
+        else if (o->npos < 2) o->pos[o->npos++] = a;
+        else { cli_usage_error("compare", "unexpected argument '%s'", a); return 0; }
+    }
+    if (o->tol <= 0) { cli_usage_error("compare", "--tol must be positive"); return 0; }
+    int inputs = !!o->input + cli_input_given(&o->in);
+    if (o->npos == 2 && inputs) { cli_usage_error("compare", "two dumps take no input options"); return 0; }
+    if (o->npos == 1 && inputs != 1) {
+        cli_usage_error("compare", "give exactly one input: --tokens, --bytes, --text, --file or --input");
+        return 0;
+    }
+    if (!o->npos) { cli_usage_error("compare", "give MODEL INPUT or two dumps A.h5 B.h5"); return 0; }
+    return 1;
+}
+
+static void print_table(const rwkv_compare_result *r, int only_exceeding) {
+    printf("%-26s %12s %12s %12s  %s\n", "tap", "max_abs", "max_rel", "max_scaled", "first exceeding (seq:pos)");
+    for (int i = 0; i < r->n; i++) {
+        const rwkv_compare_row *x = &r->rows[i];
+        if (only_exceeding && x->first_row < 0) continue;
+        printf("%-26s %12.3e %12.3e %12.3e  ", x->name, x->max_abs, x->max_rel, x->max_scaled);
+        if (x->first_row < 0) printf("-\n");
+        else printf("%lld:%lld (channel %lld)\n", (long long)x->first_seq, (long long)x->first_pos,
+                    (long long)x->first_channel);
+    }
+    if (r->first < 0) {
+        printf("agreement: all %d taps within tol %g\n", r->n, r->tol);
+    } else {
+        const rwkv_compare_row *f = &r->rows[r->first];
+        printf("first divergence: %s at sequence %lld position %lld channel %lld (%d of %d taps exceed tol %g)\n",
+               f->name, (long long)f->first_seq, (long long)f->first_pos, (long long)f->first_channel,
+               r->n_exceeded, r->n, r->tol);
+    }
+}
+
+static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
+    FILE *f = fopen(path, "w");
+    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path);
+    fprintf(f, "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel\n");
+    for (int i = 0; i < r->n; i++) {
+        const rwkv_compare_row *x = &r->rows[i];
+        fprintf(f, "%s,%d,%s,%d,%.9e,%.9e,%.9e,%lld,%lld,%lld,%lld\n", RWKV_TAP_NAMES[x->tap], x->layer, x->name, x->D,
+                x->max_abs, x->max_rel, x->max_scaled, (long long)x->first_row, (long long)x->first_seq,
+                (long long)x->first_pos, (long long)x->first_channel);
+    }
+    if (fclose(f) != 0) return rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path);
+    return RWKV_OK;
+}
+
+// Dumps the input in both modes into a fresh temporary directory; a and b receive the paths.
+static rwkv_status dump_both(const compare_opts *o, char *dir, char *a, char *b) {
+    rwkv_model *m = cli_load_model("compare", o->pos[0], o->weights);
+    if (!m) return RWKV_ERR_IO; // already reported
+    cli_sequences seqs = {0};
+    rwkv_positions pos = {0};
+    uint32_t *mask = calloc((size_t)m->cfg.n_layer + 1, sizeof *mask);
+    rwkv_status st = mask ? rwkv_select_taps(mask, m->cfg.n_layer, "*") : RWKV_ERR_NOMEM;
+    if (!st) st = cli_sequences_read(&seqs, &o->in, o->input, m->cfg.n_vocab);
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, 1024, "%s/rwkvscope-compare-XXXXXX", t && *t ? t : "/tmp");
+    if (!st && !mkdtemp(dir)) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create a temporary directory", dir);
+    snprintf(a, 1100, "%s/sequential.h5", dir);
+    snprintf(b, 1100, "%s/parallel.h5", dir);
+    cli_perturb p;
+    int perturbed = cli_perturb_from_env(&p);
+    for (int par = 0; par <= 1 && !st; par++) {
+        rwkv_dump_opts d = {.command_line = cli_command_line(), .tokenizer = seqs.tokenizer, .taps = "*",
+                            .positions = "all", .parallel = par, .text = seqs.has_text};
+        fprintf(stderr, "compare: %s mode%s\n", par ? "parallel" : "sequential",
+                perturbed && !par ? " (perturbed by RWKVSCOPE_TEST_PERTURB)" : "");
+        st = cli_dump_sequences(par ? b : a, m, &seqs, mask, &pos, &d, (int)o->chunk, NULL,
+                                perturbed && !par ? &p : NULL, NULL, 0);
+    }
+    if (st) cli_fail("compare", st, NULL);
+    cli_sequences_free(&seqs);
+    free(mask);
+    rwkv_model_free(m);
+    return st;
+}
+
+int cmd_compare(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
+    compare_opts o;
+    if (!parse(&o, argc, argv)) return CLI_USAGE;
+    cli_set_threads((int)o.threads);
+    char dir[1024] = "", a[1100], b[1100];
+    rwkv_status st;
+    if (o.npos == 2) {
+        snprintf(a, sizeof a, "%s", o.pos[0]);
+        snprintf(b, sizeof b, "%s", o.pos[1]);
+    } else if (dump_both(&o, dir, a, b)) {
+        if (dir[0] && !strstr(dir, "XXXXXX")) { unlink(a); unlink(b); rmdir(dir); }
+        return CLI_FAIL;
+    }
+    rwkv_compare_result r;
+    st = rwkv_compare_dumps(&r, a, b, o.tol);
+    if (dir[0]) { unlink(a); unlink(b); rmdir(dir); }
+    if (st) return cli_fail("compare", st, o.npos == 2 ? "both files must be rwkvscope dumps of the same inputs" : NULL);
+    print_table(&r, o.only_exceeding);
+    int rc = r.n_exceeded ? COMPARE_EXCEEDED : CLI_OK;
+    if (o.csv && (st = write_csv(o.csv, &r))) rc = cli_fail("compare", st, NULL);
+    rwkv_compare_free(&r);
+    return rc;
+}

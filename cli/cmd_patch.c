@@ -1,0 +1,264 @@
+// cmd_patch.c: rwkvscope patch: an activation patching sweep between a clean and a corrupt
+// prompt; every (tap, layer, position) cell is patched from clean into corrupt, one at a time.
+#include "analyses/patching.h"
+#include "analyses/plot.h"
+#include "core/inspect/intervene.h"
+#include "cli.h"
+#include "input.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char cmd_patch_summary[] = "activation patching sweep: recovery of a metric per (tap, layer, position)";
+
+static void usage(void) {
+    printf("usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n\n"
+           "Runs the clean and the corrupt prompt once each, then patches every (tap, layer, position)\n"
+           "cell from the clean run into the corrupt one, one at a time, and reports the normalised\n"
+           "recovery of the metric at the last position:\n"
+           "    recovery = (metric(patched) - metric(corrupt)) / (metric(clean) - metric(corrupt)).\n"
+           "Cells in the prompts' shared prefix change nothing and are not rerun; every other cell\n"
+           "restarts from the corrupt run's state before its position.\n\n"
+           "options:\n"
+           "  --clean TEXT         the clean prompt (encoded with --tokenizer; default bytes)\n"
+           "  --corrupt TEXT       the corrupt prompt; must have as many tokens as the clean one\n"
+           "  --clean-tokens LIST, --corrupt-tokens LIST   the prompts as token ids instead\n"
+           "  --tokenizer SPEC     neox:tokenizer.json | world:vocab.txt | bytes\n"
+           "  --taps PATTERN       comma-separated globs over block tap names, e.g. resid_in,state_* or '*'\n"
+           "  --metric SPEC        logit-diff:A,B | logit:A | logprob:A; A and B are token ids, or text\n"
+           "                       that encodes to one token\n"
+           "  --positions LIST     positions to sweep, e.g. 10-20,last (default: all)\n"
+           "  --layers LIST        layers to sweep, e.g. 0-3,7 (default: all)\n"
+           "  -o FILE              CSV output (default: stdout): tap,layer,position,clean_token,\n"
+           "                       corrupt_token,metric,recovery\n"
+           "  --plot STEM          heatmaps (layer x position) of the recovery, STEM_<tap>.png, each\n"
+           "                       with its data beside it (default: beside -o, out_<tap>.png)\n"
+           "  --no-plot            no heatmaps\n"
+           "  --seq                run in sequential (RNN) mode (default: parallel)\n"
+           "  --naive              rerun every cell from position 0 (slow; to check the reuse)\n"
+           "  --checkpoint-every N keep the corrupt run's state every N positions (default: every\n"
+           "                       position while the states fit in 256 MB)\n"
+           "  --threads N          threads (default: all cores)\n");
+}
+
+typedef struct {
+    const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out, *positions,
+        *layers, *plot;
+    int seq, naive, no_plot;
+    long threads, every;
+} patch_args;
+
+static int parse_args(patch_args *a, int argc, char **argv) {
+    struct { const char *name; const char **slot; } opts[] = {
+        {"--clean", &a->clean}, {"--corrupt", &a->corrupt}, {"--clean-tokens", &a->clean_ids},
+        {"--corrupt-tokens", &a->corrupt_ids}, {"--tokenizer", &a->tokenizer}, {"--taps", &a->taps},
+        {"--metric", &a->metric}, {"-o", &a->out}, {"--positions", &a->positions}, {"--layers", &a->layers},
+        {"--plot", &a->plot}};
+    for (int i = 1; i < argc; i++) {
+        int hit = 0;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
+            if (strcmp(argv[i], opts[k].name)) continue;
+            if (i + 1 >= argc) return cli_usage_error("patch", "%s needs a value", opts[k].name);
+            *opts[k].slot = argv[++i];
+            hit = 1;
+        }
+        if (hit) continue;
+        if (!strcmp(argv[i], "--seq")) a->seq = 1;
+        else if (!strcmp(argv[i], "--naive")) a->naive = 1;
+        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
+        else if (!strcmp(argv[i], "--checkpoint-every")) {
+            if (!cli_parse_int("patch", "--checkpoint-every", i + 1 < argc ? argv[++i] : NULL, 1, 1L << 40, &a->every))
+                return CLI_USAGE;
+        } else if (!strcmp(argv[i], "--threads")) {
+            if (!cli_parse_int("patch", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a->threads)) return CLI_USAGE;
+        } else if (argv[i][0] == '-') return cli_usage_error("patch", "unknown option '%s'", argv[i]);
+        else if (!a->model) a->model = argv[i];
+        else return cli_usage_error("patch", "unexpected argument '%s'", argv[i]);
+    }
+    if (!a->model) return cli_usage_error("patch", "missing MODEL");
+    if (!!a->clean + !!a->clean_ids != 1) return cli_usage_error("patch", "give one of --clean or --clean-tokens");
+    if (!!a->corrupt + !!a->corrupt_ids != 1) return cli_usage_error("patch", "give one of --corrupt or --corrupt-tokens");
+    if (!a->taps) return cli_usage_error("patch", "missing --taps PATTERN (e.g. resid_in,state_num or '*')");
+    if (!a->metric) return cli_usage_error("patch", "missing --metric (e.g. logit-diff:A,B)");
+    return CLI_OK;
+}
+
+// Block taps whose names match one of the comma-separated globs.
+static rwkv_status select_taps(rwkv_patch_opts *o, const char *patterns) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", patterns);
+    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        int hit = 0;
+        for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+            if (fnmatch(p, RWKV_TAP_NAMES[t], 0)) continue;
+            hit = 1;
+            int dup = 0;
+            for (int k = 0; k < o->n_taps; k++) dup |= o->taps[k] == (rwkv_tap)t;
+            if (!dup) o->taps[o->n_taps++] = (rwkv_tap)t;
+        }
+        if (!hit)
+            return rwkv_error_set(RWKV_ERR_ARG, "--taps: '%s' matches no block tap (resid_in, att_in, att_r, att_gate, "
+                                  "att_k, att_v, att_wkv, att_out, ffn_in, ffn_gate, ffn_k, ffn_out, state_*)", p);
+    }
+    if (!o->n_taps) return rwkv_error_set(RWKV_ERR_ARG, "--taps: empty pattern");
+    return RWKV_OK;
+}
+
+// A metric token: an id, or text that encodes to exactly one token.
+static rwkv_status metric_token(const char *s, size_t len, rwkv_tokenizer *tok, int *id) {
+    char text[256];
+    if (len == 0 || len >= sizeof text) return rwkv_error_set(RWKV_ERR_ARG, "--metric: empty or too long token '%.*s'", (int)len, s);
+    memcpy(text, s, len);
+    text[len] = 0;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*end && v >= 0 && v <= INT32_MAX) {
+        *id = (int)v;
+        return RWKV_OK;
+    }
+    if (!tok) return rwkv_error_set(RWKV_ERR_ARG, "--metric: '%s' is not a token id (the prompts were given as ids)", text);
+    int *ids;
+    size_t n;
+    rwkv_status st = rwkv_tokenizer_encode(tok, text, len, &ids, &n);
+    if (st) return st;
+    if (n != 1) st = rwkv_error_set(RWKV_ERR_ARG, "--metric: '%s' encodes to %zu tokens, expected one", text, n);
+    else *id = ids[0];
+    free(ids);
+    return st;
+}
+
+// Rewrites "KIND:A[,B]" with token ids and parses it.
+static rwkv_status parse_metric(rwkv_patch_metric *mt, const char *spec, rwkv_tokenizer *tok, int V) {
+    const char *colon = strchr(spec, ':');
+    if (!colon) return rwkv_patch_metric_parse(mt, spec, V);
+    const char *a = colon + 1, *comma = strncmp(spec, "logit-diff:", 11) ? NULL : strrchr(a, ',');
+    int ida, idb = 0;
+    rwkv_status st = metric_token(a, comma ? (size_t)(comma - a) : strlen(a), tok, &ida);
+    if (!st && comma) st = metric_token(comma + 1, strlen(comma + 1), tok, &idb);
+    if (st) return st;
+    char ids[300];
+    if (comma) snprintf(ids, sizeof ids, "%.*s%d,%d", (int)(colon + 1 - spec), spec, ida, idb);
+    else snprintf(ids, sizeof ids, "%.*s%d", (int)(colon + 1 - spec), spec, ida);
+    return rwkv_patch_metric_parse(mt, ids, V);
+}
+
+static void progress(void *ctx, int64_t done, int64_t total) {
+    time_t *last = ctx, now = time(NULL);
+    if (done != total && now == *last) return;
+    *last = now;
+    fprintf(stderr, "\rpatch: %lld/%lld cells", (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
+}
+
+static int write_csv(const char *path, const rwkv_patch_result *r, const int *clean, const int *corrupt) {
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f) return cli_fail("patch", rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path), NULL);
+    fprintf(f, "tap,layer,position,clean_token,corrupt_token,metric,recovery\n");
+    for (int k = 0; k < r->n_taps; k++)
+        for (int l = 0; l < r->n_layer; l++)
+            for (int64_t p = 0; p < r->T; p++) {
+                size_t c = rwkv_patch_cell(r, k, l, p);
+                if (isnan(r->metric[c])) continue; // not swept (--positions, --layers)
+                fprintf(f, "%s,%d,%lld,%d,%d,%.9g,%.9g\n", RWKV_TAP_NAMES[r->taps[k]], l, (long long)p, clean[p], corrupt[p],
+                        r->metric[c], r->recovery[c]);
+            }
+    int bad = ferror(f);
+    if (path && fclose(f)) bad = 1;
+    if (bad) return cli_fail("patch", rwkv_error_set(RWKV_ERR_IO, "%s: write error", path ? path : "stdout"), NULL);
+    return CLI_OK;
+}
+
+// One heatmap per tap: recovery over (layer, position), STEM_<tap>.png.
+static void plot_heatmaps(const char *stem, const rwkv_patch_result *r) {
+    size_t n = (size_t)r->n_layer * (size_t)r->T;
+    double *x = malloc((size_t)r->T * sizeof *x), *y = malloc((size_t)r->n_layer * sizeof *y);
+    for (int64_t p = 0; x && p < r->T; p++) x[p] = (double)p;
+    for (int l = 0; y && l < r->n_layer; l++) y[l] = l;
+    for (int k = 0; x && y && k < r->n_taps; k++) {
+        char out[1200], title[128];
+        snprintf(out, sizeof out, "%s_%s.png", stem, RWKV_TAP_NAMES[r->taps[k]]);
+        snprintf(title, sizeof title, "recovery when patching %s (clean -> corrupt)", RWKV_TAP_NAMES[r->taps[k]]);
+        rwkv_plot_opts o = {.title = title, .xlabel = "position", .ylabel = "layer"};
+        rwkv_status st = rwkv_plot_heatmap(out, &o, r->recovery + (size_t)k * n, r->n_layer, (int)r->T, x, y, "recovery");
+        if (st) fprintf(stderr, "patch: warning: %s: %s\n", out, rwkv_error_message());
+        else fprintf(stderr, "patch: wrote %s\n", out);
+    }
+    free(x);
+    free(y);
+}
+
+static int run(const patch_args *a, rwkv_model *m) {
+    const int V = m->cfg.n_vocab;
+    const char *tokspec = a->tokenizer ? a->tokenizer : (m->tokenizer[0] ? m->tokenizer : NULL);
+    cli_input ci = {.tokens = a->clean_ids, .text = a->clean, .tokenizer = tokspec};
+    cli_input xi = {.tokens = a->corrupt_ids, .text = a->corrupt, .tokenizer = tokspec};
+    int *clean = NULL, *corrupt = NULL;
+    size_t nc = 0, nx = 0;
+    rwkv_tokenizer *tok = NULL;
+    rwkv_patch_opts o = {.seq = a->seq, .naive = a->naive, .checkpoint_every = a->every};
+    rwkv_patch_result *r = NULL;
+    time_t last = 0;
+    o.progress = progress;
+    o.progress_ctx = &last;
+    rwkv_status st = cli_input_tokens(&ci, V, &clean, &nc, &tok);
+    if (!st) st = cli_input_tokens(&xi, V, &corrupt, &nx, NULL);
+    if (!st && nc != nx)
+        st = rwkv_error_set(RWKV_ERR_ARG, "the clean prompt has %zu tokens and the corrupt one %zu; patching needs equal lengths",
+                            nc, nx);
+    uint8_t *pos_mask = NULL, *layer_mask = NULL;
+    if (!st && a->positions) {
+        if (!(pos_mask = rwkv_calloc(nc, 1, "positions"))) st = RWKV_ERR_NOMEM;
+        else if (!(st = rwkv_intervene_index_list(pos_mask, (int64_t)nc, a->positions, "position", 1))) o.positions = pos_mask;
+        if (st) st = rwkv_error_wrap(st, "--positions: ");
+    }
+    if (!st && a->layers) {
+        if (!(layer_mask = rwkv_calloc((size_t)m->cfg.n_layer, 1, "layers"))) st = RWKV_ERR_NOMEM;
+        else if (!(st = rwkv_intervene_index_list(layer_mask, m->cfg.n_layer, a->layers, "layer", 0))) o.layers = layer_mask;
+        if (st) st = rwkv_error_wrap(st, "--layers: ");
+    }
+    if (!st) st = select_taps(&o, a->taps);
+    if (!st) st = parse_metric(&o.metric, a->metric, tok, V);
+    if (!st) st = rwkv_patch_sweep(&r, m, clean, corrupt, (int64_t)nc, &o);
+    int rc = st ? cli_fail("patch", st, NULL) : CLI_OK;
+    if (!st) {
+        fprintf(stderr, "patch: metric clean %.6g, corrupt %.6g; first differing position %lld; %lld tokens rerun "
+                "(checkpoints every %lld)\n", r->m_clean, r->m_corrupt, (long long)r->first_diff,
+                (long long)r->tokens_rerun, (long long)r->checkpoint_every);
+        if (r->m_clean == r->m_corrupt)
+            fprintf(stderr, "patch: warning: the metric is equal on both prompts; recovery is undefined (nan)\n");
+        rc = write_csv(a->out, r, clean, corrupt);
+        if (!rc && !a->no_plot && (a->plot || a->out)) {
+            char stem[1100];
+            snprintf(stem, sizeof stem, "%s", a->plot ? a->plot : a->out);
+            char *dot = strrchr(stem, '.');
+            if (!a->plot && dot && !strcmp(dot, ".csv")) *dot = 0;
+            plot_heatmaps(stem, r);
+        }
+    }
+    rwkv_patch_result_free(r);
+    free(pos_mask);
+    free(layer_mask);
+    rwkv_tokenizer_free(tok);
+    free(clean);
+    free(corrupt);
+    return rc;
+}
+
+int cmd_patch(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage();
+        return CLI_OK;
+    }
+    patch_args a = {0};
+    int rc = parse_args(&a, argc, argv);
+    if (rc) return rc;
+    cli_set_threads((int)a.threads);
+    rwkv_model *m = cli_load_model("patch", a.model, NULL);
+    if (!m) return CLI_FAIL;
+    rc = run(&a, m);
+    rwkv_model_free(m);
+    return rc;
+}

@@ -1,0 +1,83 @@
+// cmd_state.c: rwkvscope state save: the RNN state after an input, to HDF5.
+#include "cli.h"
+#include "input.h"
+
+#include "core/compute/forward.h"
+#include "core/inspect/state_io.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_state_summary[] = "save the recurrent state after an input (state save)";
+
+static void usage(void) {
+    printf("usage: rwkvscope state save MODEL INPUT -o STATE.h5 [options]\n\n"
+           "Runs MODEL on the input and writes the recurrent state after the last token\n"
+           "(docs/state-format.md). Give it to run, dump or generate with --state STATE.h5\n"
+           "to continue from there.\n\n"
+           "input (exactly one):\n" CLI_INPUT_HELP
+           "\noptions:\n"
+           "  -o, --output FILE    the state file to write (required)\n"
+           "  --state FILE         start from a saved state instead of the zero state\n"
+           "  --mode seq|par       sequential (RNN) or parallel (GPT) mode (default: seq)\n"
+           "  --force              replace an existing output\n"
+           "  --weights W          auto | fp32 | bf16 (default: auto)\n"
+           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           "example:\n  rwkvscope state save model.pth --bytes 'Once upon a time' -o s.h5\n");
+}
+
+#define STATE_CHUNK 256
+
+int cmd_state(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
+    if (argc < 2) return cli_usage_error("state", "expected an action: save");
+    if (strcmp(argv[1], "save")) return cli_usage_error("state", "unknown action '%s' (expected: save)", argv[1]);
+    const char *model = NULL, *out = NULL, *from = NULL, *mode = "seq", *weights = NULL;
+    cli_input in = {0};
+    long threads = 0;
+    int force = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_input_option(&in, "state", argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r) continue;
+        if (!strcmp(a, "--force")) force = 1;
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) out = argv[++i];
+        else if (!strcmp(a, "--state") && val) from = argv[++i];
+        else if (!strcmp(a, "--mode") && val) mode = argv[++i];
+        else if (!strcmp(a, "--weights") && val) weights = argv[++i];
+        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("state", a, argv[++i], 0, 1024, &threads)) return CLI_USAGE; }
+        else if (a[0] == '-') return cli_usage_error("state", "unknown option '%s' (or it needs a value)", a);
+        else if (!model) model = a;
+        else return cli_usage_error("state", "unexpected argument '%s'", a);
+    }
+    if (!model) return cli_usage_error("state", "no MODEL given");
+    if (!out) return cli_usage_error("state", "no output given (-o STATE.h5)");
+    if (!cli_input_given(&in)) return cli_usage_error("state", "no input: give --tokens, --bytes, --text or --file");
+    if (strcmp(mode, "seq") && strcmp(mode, "par")) return cli_usage_error("state", "--mode expects seq or par, got '%s'", mode);
+    if (!cli_check_output("state", out, force)) return CLI_FAIL;
+    cli_set_threads((int)threads);
+    rwkv_model *m = cli_load_model("state", model, weights);
+    if (!m) return CLI_FAIL;
+    int *ids = NULL, rc = CLI_FAIL;
+    size_t T = 0;
+    rwkv_state *s = NULL;
+    rwkv_workspace *ws = NULL;
+    rwkv_status st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &T, NULL);
+    if (!st) st = rwkv_state_alloc(&s, m->cfg);
+    if (!st && from) st = rwkv_state_load(s, from, m);
+    if (!st) st = rwkv_workspace_alloc(&ws, m->cfg, STATE_CHUNK);
+    if (!st) st = (!strcmp(mode, "seq") ? rwkv_forward_seq : rwkv_forward_par)(m, s, ids, (int64_t)T, NULL,
+                                                                              RWKV_LOGITS_NONE, NULL, ws);
+    if (!st) st = rwkv_state_save(out, s, m, (int64_t)T, cli_command_line(), force);
+    if (st) rc = cli_fail("state", st, NULL);
+    else {
+        fprintf(stderr, "state: %zu tokens -> %s\n", T, out);
+        rc = CLI_OK;
+    }
+    free(ids);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+    rwkv_model_free(m);
+    return rc;
+}

@@ -1,0 +1,284 @@
+// cmd_steer.c: rwkvscope steer build | sweep: steering vectors by contrastive activation
+// addition, and the shift they cause in the probabilities of chosen answers.
+#include "analyses/plot.h"
+#include "analyses/steer.h"
+#include "cli.h"
+#include "input.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_steer_summary[] = "steering vectors: build from contrastive prompts, sweep layer x multiplier";
+
+#define STEER_MAX_LIST 256 // layers or multipliers in a sweep
+
+static void usage(void) {
+    printf("usage: rwkvscope steer build MODEL --pos FILE --neg FILE --tap blocks.L.TAP -o VEC.h5 [options]\n"
+           "       rwkvscope steer sweep MODEL --vec VEC.h5 --layers LIST --multipliers LIST --prompt TEXT\n"
+           "                             --answers A,B [-o sweep.csv] [options]\n\n"
+           "build: the mean of TAP at the last position over the prompts of --pos (one per line) minus\n"
+           "  the mean over those of --neg; for a state tap, the state after the last token. Writes\n"
+           "  /vector [D] and the tap, layer and model shape as attributes (docs/interventions.md).\n"
+           "sweep: adds multiplier * vector at blocks.<layer>.<tap> (the vector's tap) for every layer\n"
+           "  and multiplier, and reports p(A), p(B) at the last position of the prompt and their shift\n"
+           "  from the unsteered run, as CSV: layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff.\n\n"
+           "options:\n"
+           "  --tokenizer SPEC     for the prompts and answers (default: the model's, else bytes)\n"
+           "  --positions POS      sweep: where to add (default: *; e.g. last, 10-20)\n"
+           "  --tap NAME           sweep: the tap name, when the vector file does not say\n"
+           "  --mode seq|par       sequential or parallel mode (default: par)\n"
+           "  --force              build: overwrite VEC.h5\n"
+           "  --no-plot            sweep: no plot (default: beside -o as OUT.plot.png, log p(A) - log p(B) against\n"
+           "                       the multiplier, one curve per layer)\n"
+           "  --threads N          threads (default: all cores)\n\n"
+           "A and B are token ids, or text that encodes to one token.\n");
+}
+
+typedef struct {
+    const char *sub, *model, *pos, *neg, *tap, *out, *vec, *layers, *mults, *prompt, *answers, *tokenizer, *positions,
+        *mode;
+    int force, no_plot;
+    long threads;
+} steer_args;
+
+static int parse_args(steer_args *a, int argc, char **argv) {
+    struct { const char *name; const char **slot; } opts[] = {
+        {"--pos", &a->pos}, {"--neg", &a->neg}, {"--tap", &a->tap}, {"-o", &a->out}, {"--vec", &a->vec},
+        {"--layers", &a->layers}, {"--multipliers", &a->mults}, {"--prompt", &a->prompt}, {"--answers", &a->answers},
+        {"--tokenizer", &a->tokenizer}, {"--positions", &a->positions}, {"--mode", &a->mode}};
+    for (int i = 1; i < argc; i++) {
+        int hit = 0;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
+            if (strcmp(argv[i], opts[k].name)) continue;
+            if (i + 1 >= argc) return cli_usage_error("steer", "%s needs a value", opts[k].name);
+            *opts[k].slot = argv[++i];
+            hit = 1;
+        }
+        if (hit) continue;
+        if (!strcmp(argv[i], "--force")) a->force = 1;
+        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
+        else if (!strcmp(argv[i], "--threads")) {
+            if (!cli_parse_int("steer", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a->threads)) return CLI_USAGE;
+        } else if (argv[i][0] == '-') return cli_usage_error("steer", "unknown option '%s'", argv[i]);
+        else if (!a->sub) a->sub = argv[i];
+        else if (!a->model) a->model = argv[i];
+        else return cli_usage_error("steer", "unexpected argument '%s'", argv[i]);
+    }
+    if (!a->sub || (strcmp(a->sub, "build") && strcmp(a->sub, "sweep")))
+        return cli_usage_error("steer", "expected a sub-command: build or sweep");
+    if (!a->model) return cli_usage_error("steer", "missing MODEL");
+    if (!a->mode) a->mode = "par";
+    if (strcmp(a->mode, "seq") && strcmp(a->mode, "par")) return cli_usage_error("steer", "--mode expects seq or par");
+    if (!strcmp(a->sub, "build") && (!a->pos || !a->neg || !a->tap || !a->out))
+        return cli_usage_error("steer", "build needs --pos FILE, --neg FILE, --tap blocks.L.TAP and -o VEC.h5");
+    if (!strcmp(a->sub, "sweep") && (!a->vec || !a->layers || !a->mults || !a->prompt || !a->answers))
+        return cli_usage_error("steer", "sweep needs --vec, --layers, --multipliers, --prompt and --answers");
+    return CLI_OK;
+}
+
+// Prompts of a file, one per non-empty line, encoded.
+typedef struct {
+    int n;
+    int **ids;
+    int64_t *len;
+} prompts;
+
+static void prompts_free(prompts *p) {
+    for (int i = 0; i < p->n; i++) free(p->ids[i]);
+    free(p->ids);
+    free(p->len);
+}
+
+static rwkv_status read_prompts(prompts *p, const char *path, rwkv_tokenizer *tok) {
+    memset(p, 0, sizeof *p);
+    FILE *f = fopen(path, "r");
+    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t k;
+    rwkv_status st = RWKV_OK;
+    while (!st && (k = getline(&line, &cap, f)) >= 0) {
+        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
+        if (k == 0) continue;
+        int **ids = realloc(p->ids, (size_t)(p->n + 1) * sizeof *ids);
+        int64_t *len = ids ? realloc(p->len, (size_t)(p->n + 1) * sizeof *len) : NULL;
+        if (ids) p->ids = ids;
+        if (len) p->len = len;
+        if (!ids || !len) { st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path); break; }
+        size_t n = 0;
+        p->ids[p->n] = NULL;
+        st = rwkv_tokenizer_encode(tok, line, (size_t)k, &p->ids[p->n], &n);
+        p->len[p->n++] = (int64_t)n;
+        if (!st && n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "%s: line %d encodes to no tokens", path, p->n);
+    }
+    free(line);
+    fclose(f);
+    if (!st && p->n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "%s: no prompts (one per line)", path);
+    return st;
+}
+
+// "blocks.L.TAP" into layer and tap.
+static rwkv_status parse_tap(const char *s, int L, int *layer, rwkv_tap *tap) {
+    int l, n = 0;
+    char name[64];
+    if (sscanf(s, "blocks.%d.%63s%n", &l, name, &n) != 2 || s[n] || l < 0 || l >= L)
+        return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': expected blocks.L.TAP with L below %d", s, L);
+    int t = rwkv_tap_from_name(name);
+    if (t < 0 || t >= RWKV_TAP_N_BLOCK) return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': '%s' is not a block tap", s, name);
+    *layer = l;
+    *tap = (rwkv_tap)t;
+    return RWKV_OK;
+}
+
+static int build(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
+    int layer = 0;
+    rwkv_tap tap = RWKV_TAP_RESID_IN;
+    prompts pos = {0}, neg = {0};
+    rwkv_real *vec = NULL;
+    rwkv_status st = parse_tap(a->tap, m->cfg.n_layer, &layer, &tap);
+    if (st) return cli_fail("steer", st, NULL);
+    if (!cli_check_output("steer", a->out, a->force)) return CLI_FAIL;
+    int D = rwkv_tap_width(tap, m->cfg);
+    if (!st) st = read_prompts(&pos, a->pos, tok);
+    if (!st) st = read_prompts(&neg, a->neg, tok);
+    if (!st && !(vec = rwkv_calloc((size_t)D, sizeof *vec, "vector"))) st = RWKV_ERR_NOMEM;
+    if (!st)
+        st = rwkv_steer_build(vec, m, layer, tap, pos.n, (const int *const *)pos.ids, pos.len, neg.n,
+                              (const int *const *)neg.ids, neg.len, !strcmp(a->mode, "seq"));
+    if (!st) st = rwkv_steer_write(a->out, vec, D, m->cfg, layer, tap, pos.n, neg.n);
+    int rc = st ? cli_fail("steer", st, NULL) : CLI_OK;
+    if (!st) {
+        double norm = 0;
+        for (int c = 0; c < D; c++) norm += (double)vec[c] * vec[c];
+        fprintf(stderr, "steer: %s from %d positive and %d negative prompts, |v| = %.6g -> %s\n", a->tap, pos.n, neg.n,
+                sqrt(norm), a->out);
+    }
+    free(vec);
+    prompts_free(&pos);
+    prompts_free(&neg);
+    return rc;
+}
+
+// A comma-separated list of numbers (integers if ints) into out.
+static int parse_list(const char *opt, const char *s, double *out, int *n, int ints) {
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || (*end && *end != ',') || *n == STEER_MAX_LIST || (ints && (v != (int)v || v < 0)))
+            return cli_usage_error("steer", "%s: '%s' is not a list of %s (at most %d)", opt, s, ints ? "layers" : "numbers",
+                                   STEER_MAX_LIST);
+        out[(*n)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*n) return cli_usage_error("steer", "%s: empty list", opt);
+    return CLI_OK;
+}
+
+// A token id, or text that encodes to exactly one token.
+static rwkv_status answer_token(const char *s, size_t len, rwkv_tokenizer *tok, int *id) {
+    char text[256];
+    if (len == 0 || len >= sizeof text) return rwkv_error_set(RWKV_ERR_ARG, "--answers: empty or too long answer");
+    memcpy(text, s, len);
+    text[len] = 0;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*end && v >= 0 && v <= INT32_MAX) return *id = (int)v, RWKV_OK;
+    int *ids;
+    size_t n;
+    rwkv_status st = rwkv_tokenizer_encode(tok, text, len, &ids, &n);
+    if (st) return st;
+    if (n != 1) st = rwkv_error_set(RWKV_ERR_ARG, "--answers: '%s' encodes to %zu tokens, expected one", text, n);
+    else *id = ids[0];
+    free(ids);
+    return st;
+}
+
+// log p(A) - log p(B) against the multiplier, one curve per layer, beside the CSV.
+static void plot_sweep(const char *csv, const rwkv_steer_point *pts, int nl, int nm) {
+    char out[1100];
+    snprintf(out, sizeof out, "%s", csv);
+    char *dot = strrchr(out, '.');
+    if (dot && !strcmp(dot, ".csv")) *dot = 0;
+    strncat(out, ".plot.png", sizeof out - strlen(out) - 1); // its data: .plot.csv, not the CSV
+    double *x = malloc((size_t)nm * sizeof *x), *y = malloc((size_t)nl * nm * sizeof *y);
+    char(*labels)[32] = malloc((size_t)nl * sizeof *labels);
+    const char **names = malloc((size_t)nl * sizeof *names);
+    if (x && y && labels && names) {
+        for (int j = 0; j < nm; j++) x[j] = pts[j].multiplier;
+        for (int i = 0; i < nl * nm; i++) y[i] = log(pts[i].p_a) - log(pts[i].p_b);
+        for (int i = 0; i < nl; i++) {
+            snprintf(labels[i], sizeof labels[i], "layer %d", pts[i * nm].layer);
+            names[i] = labels[i];
+        }
+        rwkv_plot_opts o = {.title = "steering: log p(A) - log p(B) at the last position", .xlabel = "multiplier",
+                            .ylabel = "log p(A) - log p(B)"};
+        if (rwkv_plot_lines(out, &o, x, y, nm, nl, names)) fprintf(stderr, "steer: warning: %s: %s\n", out, rwkv_error_message());
+        else fprintf(stderr, "steer: wrote %s\n", out);
+    }
+    free(x), free(y), free(labels), free(names);
+}
+
+static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
+    double lv[STEER_MAX_LIST], mults[STEER_MAX_LIST];
+    int nl, nm, layers[STEER_MAX_LIST], rc;
+    if ((rc = parse_list("--layers", a->layers, lv, &nl, 1)) || (rc = parse_list("--multipliers", a->mults, mults, &nm, 0)))
+        return rc;
+    for (int i = 0; i < nl; i++) layers[i] = (int)lv[i];
+    char tap[64];
+    rwkv_status st = RWKV_OK;
+    if (a->tap) snprintf(tap, sizeof tap, "%s", a->tap);
+    else st = rwkv_steer_read_tap(a->vec, tap, sizeof tap);
+    const char *comma = strrchr(a->answers, ',');
+    int ia = 0, ib = 0, *ids = NULL;
+    size_t T = 0;
+    if (!st && !comma) st = rwkv_error_set(RWKV_ERR_ARG, "--answers: expected A,B");
+    if (!st) st = answer_token(a->answers, (size_t)(comma - a->answers), tok, &ia);
+    if (!st) st = answer_token(comma + 1, strlen(comma + 1), tok, &ib);
+    if (!st) st = rwkv_tokenizer_encode(tok, a->prompt, strlen(a->prompt), &ids, &T);
+    if (!st && T == 0) st = rwkv_error_set(RWKV_ERR_ARG, "--prompt encodes to no tokens");
+    rwkv_steer_point *pts = st ? NULL : rwkv_calloc((size_t)nl * nm, sizeof *pts, "sweep");
+    if (!st && !pts) st = RWKV_ERR_NOMEM;
+    double base[2];
+    if (!st)
+        st = rwkv_steer_sweep(pts, base, m, a->vec, tap, a->positions ? a->positions : "*", layers, nl, mults, nm, ids,
+                              (int64_t)T, ia, ib, !strcmp(a->mode, "seq"));
+    FILE *f = NULL;
+    if (!st && !(f = a->out ? fopen(a->out, "w") : stdout)) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", a->out);
+    if (!st) {
+        fprintf(f, "layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff\n");
+        for (int i = 0; i < nl * nm; i++)
+            fprintf(f, "%d,%g,%.9g,%.9g,%.9g,%.9g,%.9g\n", pts[i].layer, pts[i].multiplier, pts[i].p_a, pts[i].p_b,
+                    pts[i].p_a - base[0], pts[i].p_b - base[1], log(pts[i].p_a) - log(pts[i].p_b));
+        if (a->out && fclose(f)) st = rwkv_error_set(RWKV_ERR_IO, "%s: write error", a->out);
+        fprintf(stderr, "steer: unsteered p(A) = %.6g, p(B) = %.6g\n", base[0], base[1]);
+        if (a->out && !a->no_plot) plot_sweep(a->out, pts, nl, nm);
+    }
+    free(pts);
+    free(ids);
+    return st ? cli_fail("steer", st, NULL) : CLI_OK;
+}
+
+int cmd_steer(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage();
+        return CLI_OK;
+    }
+    steer_args a = {0};
+    int rc = parse_args(&a, argc, argv);
+    if (rc) return rc;
+    cli_set_threads((int)a.threads);
+    rwkv_model *m = cli_load_model("steer", a.model, NULL);
+    if (!m) return CLI_FAIL;
+    rwkv_tokenizer *tok = NULL;
+    rwkv_status st = rwkv_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : (m->tokenizer[0] ? m->tokenizer : "bytes"));
+    if (!st) st = rwkv_tokenizer_check_vocab(tok, m->cfg.n_vocab);
+    rc = st ? cli_fail("steer", st, NULL) : !strcmp(a.sub, "build") ? build(&a, m, tok) : sweep(&a, m, tok);
+    rwkv_tokenizer_free(tok);
+    rwkv_model_free(m);
+    return rc;
+}

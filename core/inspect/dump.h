@@ -1,0 +1,103 @@
+// dump.h: HDF5 dumps of tapped intermediates, written incrementally by the forward hook.
+//
+// Schema "rwkvscope-dump", version RWKV_DUMP_SCHEMA_VERSION (docs/dump-format.md is the
+// long form). N = selected positions of all sequences, S = sequences, T = total tokens.
+//   /blocks/<l>/<tap>        float32 [N, D] (float64 in a PRECISION=64 build); D = C, or F
+//                            for ffn_k. Row i belongs to position positions[i] of the
+//                            sequence s with offsets[s] <= i < offsets[s+1].
+//   /resid_out               [N, C]  the residual after the last block (before ln_out)
+//   /logits                  [N, V]
+//   /sequences/offsets       int64 [S+1] row offsets of each sequence
+//   /sequences/token_offsets int64 [S+1] offsets of each sequence in /tokens
+//   /sequences/positions     int64 [N]   each row's position within its sequence
+//   /tokens                  int32 [T]
+//   /text                    string [S]  the prompts (only when the input was text)
+//   /params/blocks/<l>/{time_decay,time_first,decay,half_life} [C]
+//                            decay = exp(-exp(time_decay)) per token,
+//                            half_life = ln 2 / exp(time_decay) in tokens
+//   /params/blocks/<l>/{receptance,key,value} [C, C]  only when asked (opts.matrices)
+// Root attributes: schema, schema_version, complete (0 until closed cleanly), model_path,
+// model_format, n_layer, n_embd, n_ffn, n_vocab, mode ("sequential"/"parallel"), precision
+// (32/64), rwkvscope_version, command_line, tokenizer, taps, positions, time_written (UTC).
+// Tap datasets are chunked [chunk_rows, D], shuffled and deflated, extendible in N; each
+// holds at most chunk_rows rows in memory, so memory stays flat however long the input.
+#ifndef RWKV_DUMP_H
+#define RWKV_DUMP_H
+
+#include "../compute/forward.h"
+#include "intervene.h"
+#include "select.h"
+
+#define RWKV_DUMP_SCHEMA "rwkvscope-dump"
+#define RWKV_DUMP_SCHEMA_VERSION 1
+#define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
+#define RWKV_DUMP_DEFLATE 1     // zlib level (with the run-length strategy): the dump is write-heavy
+
+typedef struct {
+    const char *command_line; // provenance ("" or NULL when none)
+    const char *tokenizer;    // tokenizer spec, NULL/"" for token ids
+    const char *taps;         // the selection as given (provenance)
+    const char *positions;    // the position spec as given (provenance)
+    int parallel;             // mode of the run: 1 parallel, 0 sequential
+    int force;                // replace an existing file
+    int text;                 // write /text (the sequences come from text)
+    int matrices;             // also write receptance/key/value under /params
+    int chunk_rows;           // 0 = RWKV_DUMP_CHUNK_ROWS
+} rwkv_dump_opts;
+
+typedef struct rwkv_dump rwkv_dump;
+
+// Creates path (refused if it exists unless opts->force) and writes the attributes and
+// /params. mask (L + 1) as for rwkv_hook; pos is copied.
+rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model *m,
+                             const uint32_t *mask, const rwkv_positions *pos, const rwkv_dump_opts *opts);
+// Runs one sequence from `state` (the caller resets or loads it) in the dump's mode, in chunks
+// of ws->max_T tokens, capturing every selected tap. text may be NULL. hook NULL uses the
+// dump's own hook; a caller's hook (which must pass the rows on to rwkv_dump_tap with ctx =
+// the dump) lets tests intervene. ws must match the model.
+rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, const int *tokens,
+                          int64_t T, const char *text, rwkv_hook *hook);
+// The hook function: appends the selected rows of data (n, D), positions pos .. pos+n-1.
+rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data);
+// The hook that writes into d (mask = the dump's selection).
+rwkv_hook rwkv_dump_hook(rwkv_dump *d);
+// Interventions for the next rwkv_dump_run calls (NULL: none; not owned). The run then goes
+// through rwkv_intervene_forward with the dump's hook chained behind the list, so the dump
+// records the values the model used; the list must be bound to each sequence's length.
+void rwkv_dump_set_interventions(rwkv_dump *d, rwkv_intervene_list *iv);
+// Flushes everything, sets complete = 1, closes and frees d (also on failure).
+rwkv_status rwkv_dump_close(rwkv_dump *d);
+// Abandons a dump: closes the file as it is (complete stays 0) and frees d. NULL is safe.
+void rwkv_dump_free(rwkv_dump *d);
+
+// ---- reading ----
+typedef struct {
+    int64_t file;           // hid_t of the open file
+    char path[1024];
+    int schema_version;
+    int complete;
+    int precision;          // 32 or 64: the stored float type
+    rwkv_config cfg;
+    char mode[16];
+    int64_t n_rows;         // N
+    int64_t n_seq;          // S
+    int64_t n_tokens;       // T
+} rwkv_dump_reader;
+
+// Opens a dump; a file of a newer schema version, or not a dump, is an error naming it.
+rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path);
+void rwkv_dump_reader_free(rwkv_dump_reader *r);
+// Width D of a tap's dataset (layer = n_layer for the globals), 0 if it was not dumped.
+int rwkv_dump_width(const rwkv_dump_reader *r, int layer, rwkv_tap tap);
+// Reads rows [row0, row0 + n) of a tap into out (n, D).
+rwkv_status rwkv_dump_read_rows(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0,
+                                int64_t n, rwkv_real *out);
+rwkv_status rwkv_dump_read_rows_f64(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0,
+                                    int64_t n, double *out);
+// malloc'd copies: offsets (S+1), positions (N), tokens (T), token offsets (S+1).
+rwkv_status rwkv_dump_read_offsets(const rwkv_dump_reader *r, int64_t **out);
+rwkv_status rwkv_dump_read_token_offsets(const rwkv_dump_reader *r, int64_t **out);
+rwkv_status rwkv_dump_read_positions(const rwkv_dump_reader *r, int64_t **out);
+rwkv_status rwkv_dump_read_tokens(const rwkv_dump_reader *r, int **out);
+
+#endif

@@ -1,0 +1,39 @@
+// h5util.h: small HDF5 helpers shared by the dump and state files (attributes, errors).
+#ifndef RWKV_H5UTIL_H
+#define RWKV_H5UTIL_H
+
+#include "../base/base.h"
+
+#include <hdf5.h>
+
+#if RWKV_REAL_BITS == 64
+#define RWKV_H5_REAL H5T_NATIVE_DOUBLE
+#define RWKV_H5_REAL_FILE H5T_IEEE_F64LE
+#else
+#define RWKV_H5_REAL H5T_NATIVE_FLOAT
+#define RWKV_H5_REAL_FILE H5T_IEEE_F32LE
+#endif
+
+// Turns off HDF5's own error printing (we report through rwkv_error_set).
+void rwkv_h5_quiet(void);
+// Records RWKV_ERR_IO "path: what: <innermost HDF5 message>".
+rwkv_status rwkv_h5_fail(const char *path, const char *what);
+// Creates path for writing: RWKV_ERR_EXISTS if it exists and !force, RWKV_ERR_IO naming it
+// when it cannot be created. Returns the file id in *out.
+rwkv_status rwkv_h5_create(hid_t *out, const char *path, int force);
+rwkv_status rwkv_h5_open(hid_t *out, const char *path);
+// Attributes on loc (a file or group). Strings are variable-length UTF-8 (as h5py writes).
+int rwkv_h5_attr_str(hid_t loc, const char *name, const char *value);
+int rwkv_h5_attr_i64(hid_t loc, const char *name, int64_t value);
+// Reads an integer / string attribute; returns -1 when missing or of the wrong type.
+int rwkv_h5_get_i64(hid_t loc, const char *name, int64_t *out);
+int rwkv_h5_get_str(hid_t loc, const char *name, char *buf, size_t size);
+// 1 if every component of the absolute path exists.
+int rwkv_h5_exists(hid_t file, const char *path);
+// A 1-D or 2-D dataset of values (rows, cols) (cols = 0 for 1-D), written at once.
+int rwkv_h5_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t rows,
+                  hsize_t cols, const void *data);
+// The current time as ISO 8601 UTC.
+void rwkv_h5_now(char *buf, size_t size);
+
+#endif

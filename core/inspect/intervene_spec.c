@@ -1,0 +1,494 @@
+// intervene_spec.c: the TAP[:CHANNELS]@POSITIONS=OP parser, and binding a parsed spec to a
+// model and a sequence length (range checks, the add vector, the patch rows from a dump).
+// Every message quotes the offending part and the whole spec.
+#include "intervene.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
+
+#define RWKV_IV_DUMP_VERSION 1 // newest dump schema the patch reader knows (docs/dump-format.md)
+#define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
+
+#if RWKV_REAL_BITS == 64
+#define H5_REAL H5T_NATIVE_DOUBLE
+#else
+#define H5_REAL H5T_NATIVE_FLOAT
+#endif
+
+// ---- parsing ---------------------------------------------------------------------------
+
+// A non-negative decimal integer filling all of s[0, len).
+static int parse_uint(const char *s, size_t len, int64_t *out) {
+    if (len == 0 || len > 18) return 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+// A finite number filling all of s.
+static int parse_number(const char *s, double *out) {
+    if (!*s) return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+// One bound of a range: N, or "last" when allowed.
+static int parse_bound(const char *s, size_t len, int allow_last, int64_t *out) {
+    if (allow_last && len == 4 && !strncmp(s, "last", 4)) {
+        *out = RWKV_IV_LAST;
+        return 1;
+    }
+    return parse_uint(s, len, out);
+}
+
+// "a,b-c,..." into ranges; "*" anywhere means all (n = 0). what = "channel" or "position".
+static rwkv_status parse_list(rwkv_intervention *iv, const char *s, size_t len, const char *what,
+                              int allow_last, rwkv_iv_range *r, int *n) {
+    *n = 0;
+    if (len == 0) return rwkv_error_set(RWKV_ERR_ARG, "empty %s list in '%s'", what, iv->spec);
+    const char *hint = allow_last ? "expected N, A-B, last or *" : "expected N, A-B or *";
+    const char *p = s, *end = s + len;
+    while (p <= end) {
+        const char *q = memchr(p, ',', (size_t)(end - p));
+        if (!q) q = end;
+        size_t k = (size_t)(q - p);
+        if (k == 1 && *p == '*') {
+            *n = 0;
+            return RWKV_OK; // every channel / position
+        }
+        const char *dash = memchr(p, '-', k);
+        int64_t lo, hi;
+        int ok = dash ? parse_bound(p, (size_t)(dash - p), allow_last, &lo) &&
+                            parse_bound(dash + 1, (size_t)(q - dash - 1), allow_last, &hi)
+                      : parse_bound(p, k, allow_last, &lo);
+        if (!dash) hi = lo;
+        if (!ok)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s '%.*s' in '%s': %s", what, (int)k, p, iv->spec, hint);
+        int reversed = lo == RWKV_IV_LAST ? hi != RWKV_IV_LAST : hi != RWKV_IV_LAST && hi < lo;
+        if (reversed)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s range '%.*s' in '%s': the start is after the end",
+                                  what, (int)k, p, iv->spec);
+        if (*n == RWKV_IV_MAX_RANGES)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s list in '%s': more than %d entries", what,
+                                  iv->spec, RWKV_IV_MAX_RANGES);
+        r[(*n)++] = (rwkv_iv_range){lo, hi};
+        p = q + 1;
+    }
+    return RWKV_OK;
+}
+
+// "blocks.<l>.<tap>" or a global name.
+static rwkv_status parse_tap(rwkv_intervention *iv, const char *s, size_t len) {
+    static const char prefix[] = "blocks.";
+    const size_t pl = sizeof prefix - 1;
+    const char *name = s;
+    size_t nl = len;
+    iv->layer = -1;
+    if (len >= pl && !strncmp(s, prefix, pl)) {
+        const char *dot = memchr(s + pl, '.', len - pl);
+        size_t ll = dot ? (size_t)(dot - s) - pl : len - pl;
+        int64_t l;
+        if (!dot) return rwkv_error_set(RWKV_ERR_ARG, "tap '%.*s' in '%s': expected blocks.N.TAP", (int)len, s, iv->spec);
+        if (!parse_uint(s + pl, ll, &l) || l > INT32_MAX)
+            return rwkv_error_set(RWKV_ERR_ARG, "layer '%.*s' in '%s': expected a block index", (int)ll, s + pl, iv->spec);
+        iv->layer = (int)l;
+        name = dot + 1;
+        nl = len - (size_t)(name - s);
+    }
+    char buf[64];
+    int t = -1;
+    if (nl < sizeof buf) {
+        memcpy(buf, name, nl);
+        buf[nl] = 0;
+        t = rwkv_tap_from_name(buf);
+    }
+    if (t < 0)
+        return rwkv_error_set(RWKV_ERR_ARG, "tap '%.*s' in '%s': unknown (block taps: %s .. %s; globals: %s, %s)",
+                              (int)nl, name, iv->spec, RWKV_TAP_NAMES[0], RWKV_TAP_NAMES[RWKV_TAP_N_BLOCK - 1],
+                              RWKV_TAP_NAMES[RWKV_TAP_RESID_OUT], RWKV_TAP_NAMES[RWKV_TAP_LOGITS]);
+    int global = t >= RWKV_TAP_N_BLOCK;
+    if (global && iv->layer >= 0)
+        return rwkv_error_set(RWKV_ERR_ARG, "tap '%.*s' in '%s': %s is a global tap, written without blocks.N",
+                              (int)len, s, iv->spec, buf);
+    if (!global && iv->layer < 0)
+        return rwkv_error_set(RWKV_ERR_ARG, "tap '%.*s' in '%s': a block tap needs its layer, blocks.N.%s",
+                              (int)len, s, iv->spec, buf);
+    iv->tap = (rwkv_tap)t;
+    return RWKV_OK;
+}
+
+// OP: zero | scale:a | add:FILE[:alpha] | set:VALUE | patch:DUMP[:seq].
+static rwkv_status parse_op(rwkv_intervention *iv, const char *s) {
+    const char *colon = strchr(s, ':');
+    size_t nl = colon ? (size_t)(colon - s) : strlen(s);
+    const char *arg = colon ? colon + 1 : NULL;
+    int op = -1;
+    for (int i = 0; i <= RWKV_IV_PATCH; i++)
+        if (strlen(RWKV_IV_OP_NAMES[i]) == nl && !strncmp(s, RWKV_IV_OP_NAMES[i], nl)) op = i;
+    if (op < 0) return rwkv_error_set(RWKV_ERR_ARG, "op '%s' in '%s': %s", s, iv->spec, OPS_HELP);
+    iv->op = (rwkv_iv_op)op;
+    iv->value = 1;
+    if (op == RWKV_IV_ZERO) {
+        if (arg) return rwkv_error_set(RWKV_ERR_ARG, "op '%s' in '%s': zero takes no argument", s, iv->spec);
+        return RWKV_OK;
+    }
+    if (!arg || !*arg)
+        return rwkv_error_set(RWKV_ERR_ARG, "op '%s' in '%s': %s needs an argument (%s)", s, iv->spec,
+                              RWKV_IV_OP_NAMES[op], OPS_HELP);
+    if (op == RWKV_IV_SCALE || op == RWKV_IV_SET) {
+        if (!parse_number(arg, &iv->value))
+            return rwkv_error_set(RWKV_ERR_ARG, "%s value '%s' in '%s': not a finite number",
+                                  RWKV_IV_OP_NAMES[op], arg, iv->spec);
+        return RWKV_OK;
+    }
+    // add and patch: FILE, then an optional ":alpha" / ":seq" when the last part is a number
+    // (so a path may itself hold colons).
+    size_t plen = strlen(arg);
+    const char *last = strrchr(arg, ':');
+    if (last) {
+        int64_t seq;
+        int num = op == RWKV_IV_ADD ? parse_number(last + 1, &iv->value)
+                                    : parse_uint(last + 1, strlen(last + 1), &seq) && seq <= INT32_MAX;
+        if (!num)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s '%s' in '%s': not a %s", op == RWKV_IV_ADD ? "alpha" : "sequence",
+                                  last + 1, iv->spec, op == RWKV_IV_ADD ? "finite number" : "sequence index");
+        if (op == RWKV_IV_PATCH) iv->seq = (int)seq;
+        plen = (size_t)(last - arg);
+    }
+    if (plen == 0)
+        return rwkv_error_set(RWKV_ERR_ARG, "op '%s' in '%s': %s needs a file name", s, iv->spec, RWKV_IV_OP_NAMES[op]);
+    if (plen >= sizeof iv->path)
+        return rwkv_error_set(RWKV_ERR_ARG, "op '%s' in '%s': the file name is too long", s, iv->spec);
+    memcpy(iv->path, arg, plen);
+    iv->path[plen] = 0;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_intervene_parse(rwkv_intervention *iv, const char *spec) {
+    memset(iv, 0, sizeof *iv);
+    size_t n = strlen(spec);
+    if (n >= sizeof iv->spec)
+        return rwkv_error_set(RWKV_ERR_ARG, "intervention '%.40s...': longer than %d characters", spec,
+                              RWKV_IV_SPEC_MAX - 1);
+    memcpy(iv->spec, spec, n + 1);
+    const char *at = strchr(spec, '@');
+    const char *eq = at ? strchr(at, '=') : NULL;
+    if (!at || !eq)
+        return rwkv_error_set(RWKV_ERR_ARG, "intervention '%s': expected TAP[:CHANNELS]@POSITIONS=OP (missing '%c')",
+                              spec, at ? '=' : '@');
+    const char *colon = memchr(spec, ':', (size_t)(at - spec));
+    rwkv_status st = parse_tap(iv, spec, (size_t)((colon ? colon : at) - spec));
+    if (!st && colon) st = parse_list(iv, colon + 1, (size_t)(at - colon - 1), "channel", 0, iv->chan, &iv->n_chan);
+    if (!st) st = parse_list(iv, at + 1, (size_t)(eq - at - 1), "position", 1, iv->pos, &iv->n_pos);
+    if (!st) st = parse_op(iv, eq + 1);
+    return st;
+}
+
+// ---- binding ---------------------------------------------------------------------------
+
+static int64_t resolve(int64_t b, int64_t T) { return b == RWKV_IV_LAST ? T - 1 : b; }
+
+// Marks ranges in mask (n); a bound >= n is an error quoting it and `limit` ("the ... has n ...").
+static rwkv_status fill_mask(const rwkv_intervention *iv, uint8_t *mask, int64_t n, const rwkv_iv_range *r,
+                             int nr, const char *what, const char *limit) {
+    if (nr == 0) {
+        memset(mask, 1, (size_t)n);
+        return RWKV_OK;
+    }
+    for (int i = 0; i < nr; i++) {
+        int64_t lo = resolve(r[i].lo, n), hi = resolve(r[i].hi, n);
+        if (hi >= n)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what, (long long)hi, iv->spec, limit);
+        memset(mask + lo, 1, (size_t)(hi - lo + 1));
+    }
+    return RWKV_OK;
+}
+
+// Checks layer, channels and positions; allocates the masks.
+static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T) {
+    if (T < 1) return rwkv_error_set(RWKV_ERR_ARG, "intervention '%s': the sequence is empty", iv->spec);
+    if (iv->layer >= cfg.n_layer)
+        return rwkv_error_set(RWKV_ERR_ARG, "layer %d in '%s': out of range, the model has %d layers",
+                              iv->layer, iv->spec, cfg.n_layer);
+    iv->D = rwkv_tap_width(iv->tap, cfg);
+    iv->T = T;
+    iv->chan_mask = rwkv_calloc((size_t)iv->D, 1, "intervention channels");
+    iv->pos_mask = rwkv_calloc((size_t)T, 1, "intervention positions");
+    if (!iv->chan_mask || !iv->pos_mask) return RWKV_ERR_NOMEM;
+    char climit[96], plimit[96];
+    snprintf(climit, sizeof climit, "%s has %d channels", RWKV_TAP_NAMES[iv->tap], iv->D);
+    snprintf(plimit, sizeof plimit, "the sequence has %lld tokens", (long long)T);
+    rwkv_status st = fill_mask(iv, iv->chan_mask, iv->D, iv->chan, iv->n_chan, "channel", climit);
+    if (!st) st = fill_mask(iv, iv->pos_mask, T, iv->pos, iv->n_pos, "position", plimit);
+    return st;
+}
+
+// Reads rows [r0, r0 + nr) of a (N, D) or (D) float dataset into out (nr, D).
+static rwkv_status read_rows(hid_t d, int64_t r0, int64_t nr, int D, rwkv_real *out) {
+    hid_t fs = H5Dget_space(d);
+    int nd = H5Sget_simple_extent_ndims(fs);
+    hsize_t start[2] = {(hsize_t)r0, 0}, count[2] = {(hsize_t)nr, (hsize_t)D};
+    if (nd == 1) count[0] = (hsize_t)D;
+    hid_t ms = H5Screate_simple(nd, count, NULL);
+    herr_t e = -1;
+    H5E_BEGIN_TRY {
+        e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+        if (e >= 0) e = H5Dread(d, H5_REAL, ms, fs, H5P_DEFAULT, out);
+    } H5E_END_TRY;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return e < 0 ? RWKV_ERR_FORMAT : RWKV_OK;
+}
+
+// Rank of a dataset and its first two dimensions.
+static int dims_of(hid_t d, hsize_t dims[2]) {
+    hid_t sp = H5Dget_space(d);
+    hsize_t all[8] = {0};
+    int nd = H5Sget_simple_extent_dims(sp, all, NULL);
+    dims[0] = all[0];
+    dims[1] = all[1];
+    H5Sclose(sp);
+    return nd;
+}
+
+static hid_t open_dset(hid_t f, const char *name) {
+    hid_t d = -1;
+    H5E_BEGIN_TRY { d = H5Dopen2(f, name, H5P_DEFAULT); } H5E_END_TRY;
+    return d;
+}
+
+static hid_t open_file(const char *path) {
+    hid_t f = -1;
+    H5E_BEGIN_TRY { f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    return f;
+}
+
+static rwkv_status bind_vector(rwkv_intervention *iv) {
+    hid_t f = open_file(iv->path), d = f >= 0 ? open_dset(f, "/vector") : -1;
+    hsize_t dims[2] = {0, 0};
+    int nd = d >= 0 ? dims_of(d, dims) : 0;
+    rwkv_status st = RWKV_OK;
+    if (f < 0) st = rwkv_error_set(RWKV_ERR_IO, "vector file '%s' in '%s': cannot open as HDF5", iv->path, iv->spec);
+    else if (d < 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "vector file '%s' in '%s': no dataset /vector", iv->path, iv->spec);
+    else if (nd != 1 || dims[0] != (hsize_t)iv->D)
+        st = rwkv_error_set(RWKV_ERR_SHAPE, "vector file '%s' in '%s': /vector has %d dimension(s) of which the first is %llu, %s needs [%d]",
+                            iv->path, iv->spec, nd, (unsigned long long)dims[0], RWKV_TAP_NAMES[iv->tap], iv->D);
+    else if (!(iv->vec = rwkv_calloc((size_t)iv->D, sizeof(rwkv_real), "add vector"))) st = RWKV_ERR_NOMEM;
+    else if (read_rows(d, 0, 1, iv->D, iv->vec))
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "vector file '%s' in '%s': /vector is not numeric", iv->path, iv->spec);
+    for (int c = 0; !st && c < iv->D; c++) {
+        if (!isfinite(iv->vec[c]))
+            st = rwkv_error_set(RWKV_ERR_NUMERIC, "vector file '%s' in '%s': /vector[%d] is not finite", iv->path, iv->spec, c);
+        iv->vec[c] = (rwkv_real)(iv->value * iv->vec[c]); // alpha * vector
+    }
+    if (d >= 0) H5Dclose(d);
+    if (f >= 0) H5Fclose(f);
+    return st;
+}
+
+// An integer root attribute of the dump, or -1 if absent.
+static int64_t root_attr(hid_t f, const char *name) {
+    int64_t v = -1;
+    H5E_BEGIN_TRY {
+        if (H5Aexists(f, name) > 0) {
+            hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+            if (a >= 0) {
+                if (H5Aread(a, H5T_NATIVE_INT64, &v) < 0) v = -1;
+                H5Aclose(a);
+            }
+        }
+    } H5E_END_TRY;
+    return v;
+}
+
+// A whole 1-D integer dataset (malloc'd), or NULL with *n = 0 if absent.
+static int64_t *read_ints(hid_t f, const char *name, int64_t *n) {
+    *n = 0;
+    hid_t d = open_dset(f, name);
+    if (d < 0) return NULL;
+    hsize_t dims[2];
+    int64_t *v = NULL;
+    if (dims_of(d, dims) == 1 && (v = malloc((dims[0] ? dims[0] : 1) * sizeof *v))) {
+        herr_t e = -1;
+        H5E_BEGIN_TRY { e = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v); } H5E_END_TRY;
+        if (e < 0) {
+            free(v);
+            v = NULL;
+        } else *n = (int64_t)dims[0];
+    }
+    H5Dclose(d);
+    return v;
+}
+
+// The model shape recorded in the dump must be this model's.
+static rwkv_status check_shape(const rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
+    int64_t version = root_attr(f, "schema_version"), complete = root_attr(f, "complete");
+    if (version > RWKV_IV_DUMP_VERSION)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "patch source '%s' in '%s': dump schema version %lld is newer than %d",
+                              iv->path, iv->spec, (long long)version, RWKV_IV_DUMP_VERSION);
+    if (complete == 0)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)",
+                              iv->path, iv->spec);
+    const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab"};
+    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab};
+    for (int i = 0; i < 4; i++) {
+        int64_t v = root_attr(f, names[i]);
+        if (v >= 0 && v != want[i])
+            return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': recorded with %s = %lld, this model has %d",
+                                  iv->path, iv->spec, names[i], (long long)v, want[i]);
+    }
+    return RWKV_OK;
+}
+
+// Rows [r0, r1) of sequence iv->seq, from /sequences/offsets (start rows, optionally with a
+// final end row); a dump without it is one sequence.
+static rwkv_status seq_rows(const rwkv_intervention *iv, hid_t f, int64_t N, int64_t *r0, int64_t *r1) {
+    int64_t n;
+    int64_t *off = read_ints(f, "/sequences/offsets", &n);
+    int has_end = off && n > 0 && off[n - 1] == N && n > 1;
+    int64_t S = off ? n - has_end : 1;
+    rwkv_status st = RWKV_OK;
+    if (iv->seq >= S)
+        st = rwkv_error_set(RWKV_ERR_ARG, "patch source '%s' in '%s': sequence %d requested, the dump holds %lld",
+                            iv->path, iv->spec, iv->seq, (long long)S);
+    else {
+        *r0 = off ? off[iv->seq] : 0;
+        *r1 = off && iv->seq + 1 < n ? off[iv->seq + 1] : N;
+        if (*r0 < 0 || *r1 > N || *r1 < *r0)
+            st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': /sequences/offsets is inconsistent with %lld rows",
+                                iv->path, iv->spec, (long long)N);
+    }
+    free(off);
+    return st;
+}
+
+// Name of the tap's dataset in a dump: /blocks/<l>/<tap> or /<global> (also /globals/<tap>).
+static hid_t open_tap(const rwkv_intervention *iv, hid_t f, char *name, size_t size) {
+    if (iv->layer >= 0) snprintf(name, size, "/blocks/%d/%s", iv->layer, RWKV_TAP_NAMES[iv->tap]);
+    else snprintf(name, size, "/%s", RWKV_TAP_NAMES[iv->tap]);
+    hid_t d = open_dset(f, name);
+    if (d < 0 && iv->layer < 0) {
+        char alt[128];
+        snprintf(alt, sizeof alt, "/globals/%s", RWKV_TAP_NAMES[iv->tap]);
+        if ((d = open_dset(f, alt)) >= 0) snprintf(name, size, "%s", alt);
+    }
+    return d;
+}
+
+// Reads the source rows of the patch into iv->src (T, D), checking shape and sequence length.
+static rwkv_status load_patch(rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
+    rwkv_status st = check_shape(iv, f, cfg);
+    if (st) return st;
+    char name[128];
+    hid_t d = open_tap(iv, f, name, sizeof name);
+    if (d < 0)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': no dataset %s (dump that tap)",
+                              iv->path, iv->spec, name);
+    hsize_t dims[2] = {0, 0};
+    int64_t r0 = 0, r1 = 0, np = 0;
+    int64_t *pos = NULL;
+    if (dims_of(d, dims) != 2 || dims[1] != (hsize_t)iv->D)
+        st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': %s has %llu columns, %s needs %d",
+                            iv->path, iv->spec, name, (unsigned long long)dims[1], RWKV_TAP_NAMES[iv->tap], iv->D);
+    if (!st) st = seq_rows(iv, f, (int64_t)dims[0], &r0, &r1);
+    if (!st) pos = read_ints(f, "/sequences/positions", &np);
+    if (!st && pos && np != (int64_t)dims[0])
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': /sequences/positions has %lld rows, %s %llu",
+                            iv->path, iv->spec, (long long)np, name, (unsigned long long)dims[0]);
+    // The sequence's length: its tokens (/sequences/token_offsets), else its rows.
+    int64_t nt = 0, len = r1 - r0;
+    int64_t *toff = st ? NULL : read_ints(f, "/sequences/token_offsets", &nt);
+    int known = toff && iv->seq + 1 < nt;
+    if (known) len = toff[iv->seq + 1] - toff[iv->seq];
+    free(toff);
+    if (!st && (known || !pos) && len != iv->T)
+        st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': sequence %d has %lld positions, this run has %lld",
+                            iv->path, iv->spec, iv->seq, (long long)len, (long long)iv->T);
+    rwkv_real *rows = NULL;
+    if (!st && !(rows = rwkv_calloc((size_t)(r1 - r0 ? r1 - r0 : 1) * iv->D, sizeof(rwkv_real), "patch rows"))) st = RWKV_ERR_NOMEM;
+    if (!st && r1 > r0 && read_rows(d, r0, r1 - r0, iv->D, rows))
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': cannot read %s", iv->path, iv->spec, name);
+    if (!st && !(iv->src = rwkv_calloc((size_t)iv->T * iv->D, sizeof(rwkv_real), "patch source"))) st = RWKV_ERR_NOMEM;
+    iv->src_owned = 1;
+    // Row i holds position pos[r0 + i] (or i); every position the op touches must be there.
+    uint8_t *have = st ? NULL : rwkv_calloc((size_t)iv->T, 1, "patch positions");
+    if (!st && !have) st = RWKV_ERR_NOMEM;
+    for (int64_t i = 0; !st && i < r1 - r0; i++) {
+        int64_t p = pos ? pos[r0 + i] : i;
+        if (p < 0 || p >= iv->T)
+            st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': sequence %d records position %lld, this run has %lld tokens",
+                                iv->path, iv->spec, iv->seq, (long long)p, (long long)iv->T);
+        else {
+            memcpy(iv->src + (size_t)p * iv->D, rows + (size_t)i * iv->D, (size_t)iv->D * sizeof(rwkv_real));
+            have[p] = 1;
+        }
+    }
+    for (int64_t p = 0; !st && p < iv->T; p++)
+        if (iv->pos_mask[p] && !have[p])
+            st = rwkv_error_set(RWKV_ERR_ARG, "patch source '%s' in '%s': position %lld was not recorded in sequence %d",
+                                iv->path, iv->spec, (long long)p, iv->seq);
+    free(have);
+    free(rows);
+    free(pos);
+    H5Dclose(d);
+    return st;
+}
+
+static rwkv_status bind_patch(rwkv_intervention *iv, rwkv_config cfg) {
+    hid_t f = open_file(iv->path);
+    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "patch source '%s' in '%s': cannot open as HDF5", iv->path, iv->spec);
+    rwkv_status st = load_patch(iv, f, cfg);
+    H5Fclose(f);
+    return st;
+}
+
+rwkv_status rwkv_intervene_bind(rwkv_intervention *iv, rwkv_config cfg, int64_t T) {
+    rwkv_status st = bind_common(iv, cfg, T);
+    if (!st && iv->op == RWKV_IV_ADD) st = bind_vector(iv);
+    if (!st && iv->op == RWKV_IV_PATCH && !iv->src) st = bind_patch(iv, cfg);
+    if (st) rwkv_intervene_release(iv);
+    return st;
+}
+
+rwkv_status rwkv_intervene_bind_src(rwkv_intervention *iv, rwkv_config cfg, int64_t T, rwkv_real *src) {
+    if (iv->op != RWKV_IV_PATCH)
+        return rwkv_error_set(RWKV_ERR_ARG, "intervention '%s': an in-memory source needs a patch op", iv->spec);
+    iv->src = src;
+    iv->src_owned = 0;
+    return rwkv_intervene_bind(iv, cfg, T);
+}
+
+rwkv_status rwkv_intervene_index_list(uint8_t *mask, int64_t n, const char *list, const char *what, int allow_last) {
+    rwkv_intervention *iv = rwkv_calloc(1, sizeof *iv, "index list"); // holds the text and ranges
+    if (!iv) return RWKV_ERR_NOMEM;
+    snprintf(iv->spec, sizeof iv->spec, "%s", list);
+    char limit[96];
+    snprintf(limit, sizeof limit, "there are %lld %ss", (long long)n, what);
+    memset(mask, 0, (size_t)n);
+    rwkv_status st = parse_list(iv, list, strlen(list), what, allow_last, iv->pos, &iv->n_pos);
+    if (!st) st = fill_mask(iv, mask, n, iv->pos, iv->n_pos, what, limit);
+    free(iv);
+    return st;
+}
+
+void rwkv_intervene_release(rwkv_intervention *iv) {
+    free(iv->chan_mask);
+    free(iv->pos_mask);
+    free(iv->vec);
+    if (iv->src_owned) free(iv->src);
+    iv->chan_mask = iv->pos_mask = NULL;
+    iv->vec = iv->src = NULL;
+    iv->src_owned = 0;
+}

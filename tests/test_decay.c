@@ -1,0 +1,104 @@
+// test_decay.c: analyze decay against the official deterministic RWKV-4 init formulas that
+// rand-L3-C64-V300.pth was made with (tests/fixtures/README.md), and its plots and errors.
+#include "analyses/decay.h"
+#include "util.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define L 3
+#define C 64
+
+static double init_time_decay(int l, int i) { // -5 + 8 (i/(C-1))^(0.7 + 1.3 l/(L-1))
+    return -5 + 8 * pow(i / (double)(C - 1), 0.7 + 1.3 * l / (L - 1));
+}
+static double init_time_first(int i) { return log(0.3) + 0.5 * (((i + 1) % 3) - 1); }
+
+static int png_size(const char *path, unsigned *w, unsigned *h) {
+    unsigned char b[24];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t k = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (k != 24 || memcmp(b + 1, "PNG", 3) || memcmp(b + 12, "IHDR", 4)) return 0;
+    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
+    return 1;
+}
+
+START_TEST(spectra_match_init_formula) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L3-C64-V300.pth")), RWKV_OK);
+    rwkv_decay *d = NULL;
+    ck_assert_int_eq(rwkv_decay_compute(&d, m), RWKV_OK);
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < C; i++) {
+            double td = init_time_decay(l, i), w = exp(td), hl = log(2) / w;
+            size_t k = (size_t)l * C + i;
+            ck_assert_double_eq_tol(d->time_decay[k], td, 1e-5);
+            ck_assert_msg(fabs(d->half_life[k] - hl) <= 1e-5 * hl, "%g vs %g", d->half_life[k], hl);
+            ck_assert_double_eq_tol(pow(d->retention[k], d->half_life[k]), 0.5, 1e-9);
+            ck_assert_double_eq_tol(d->time_first[k], init_time_first(i), 1e-6);
+        }
+    rwkv_decay_free(d);
+    rwkv_model_free(m);
+}
+END_TEST
+
+START_TEST(cli_csv_and_plots) {
+    char csv[1024], png[1024], *out = NULL;
+    snprintf(csv, sizeof csv, "%s/decay.csv", test_tmpdir());
+    int rc = test_cli(&out, "analyze decay %s -o %s", test_fixture("rand-L3-C64-V300.pth"), csv);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "half-life"));
+    free(out);
+    FILE *f = fopen(csv, "r");
+    char line[512];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        int l, i;
+        double td, w, ret, hl, u;
+        ck_assert_int_eq(sscanf(line, "%d,%d,%lf,%lf,%lf,%lf,%lf", &l, &i, &td, &w, &ret, &hl, &u), 7);
+        ck_assert_int_eq(l * C + i, rows);
+        double want = log(2) / exp(init_time_decay(l, i));
+        ck_assert_msg(fabs(hl - want) <= 1e-5 * want, "%g vs %g", hl, want);
+        ck_assert_double_eq_tol(u, init_time_first(i), 1e-6);
+        rows++;
+    }
+    fclose(f);
+    ck_assert_int_eq(rows, L * C);
+    static const char *const PNGS[3] = {"halflife_hist", "halflife_sorted", "time_first_hist"};
+    for (int p = 0; p < 3; p++) {
+        unsigned w = 0, h = 0;
+        snprintf(png, sizeof png, "%s/decay_%s.png", test_tmpdir(), PNGS[p]);
+        ck_assert_msg(png_size(png, &w, &h), "%s", png);
+        ck_assert_uint_eq(w, 800);
+        ck_assert_uint_eq(h, 600);
+    }
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s", test_fixture("rand-L3-C64-V300.pth"), csv), 2);
+    ck_assert_ptr_nonnull(strstr(out, "exists"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "analyze decay /nonexistent.pth -o %s --force", csv), 1);
+    ck_assert_ptr_nonnull(strstr(out, "/nonexistent.pth"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "analyze nosuch x"), 2);
+    free(out);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("decay");
+    TCase *tc = tcase_create("decay");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, spectra_match_init_formula);
+    tcase_add_test(tc, cli_csv_and_plots);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
+}
