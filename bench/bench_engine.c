@@ -197,7 +197,6 @@ static double med(double *v) { return bench_median(v, RUNS); }
 
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv);
-    rwkv_train_prefer_passive_wait(argv); // spinning waits collapse on a shared machine
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("engine bench: RWKV-4-Pile-169M shape (L=12, C=768, F=3072, V=50277), random weights\n");
     printf("threads: %d; OMP_WAIT_POLICY=%s; OpenBLAS core: %s (%s); matvec kernels: %s\n",

@@ -65,7 +65,6 @@ static void run_case(const bench_case *c) {
 
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv);
-    rwkv_train_prefer_passive_wait(argv);
     printf("training speed, %d threads, %d-bit, OpenBLAS %s\n", omp_get_max_threads(), RWKV_REAL_BITS,
            rwkv_blas_corename());
     size_t n = argc > 1 && !strcmp(argv[1], "--small") ? 1 : sizeof CASES / sizeof CASES[0]; // --small: 4x128 only

@@ -195,8 +195,11 @@ static rwkv_status load_task(const train_args *a, rwkv_data **out) {
     int *tok = NULL;
     rwkv_real *mask = NULL;
     int64_t n = 0;
-    char source[128];
-    snprintf(source, sizeof source, "task:%s (%ld examples of %d tokens)", a->task, n_ex, t.len);
+    char source[256];
+    int k = snprintf(source, sizeof source, "task:%s (%ld examples of %d tokens", a->task, n_ex, t.len);
+    if (t.filler) k += snprintf(source + k, sizeof source - (size_t)k, ", filler text of %zu bytes", t.filler_len);
+    if (a->text_weight > 0) k += snprintf(source + k, sizeof source - (size_t)k, ", text weight %g", a->text_weight);
+    snprintf(source + k, sizeof source - (size_t)k, ")");
     st = rwkv_task_stream(&t, (unsigned long)a->seed, (int)n_ex, &tok, &mask, &n);
     for (int64_t i = 0; !st && i < n; i++)
         if (mask[i] == 0) mask[i] = (rwkv_real)a->text_weight; // the haystack text, as a language model
@@ -361,7 +364,6 @@ int cmd_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     train_args a;
     if (!parse(&a, argc, argv)) return CLI_USAGE;
-    rwkv_train_prefer_passive_wait(argv - 1); // main passes argv + 1: argv - 1 is main's argv
     cli_set_threads((int)a.threads);
     run r = {0};
     rwkv_checkpoint_optim_path(r.optim, sizeof r.optim, a.out);

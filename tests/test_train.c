@@ -859,7 +859,6 @@ static Suite *suite(void) {
 
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv); // fast OpenBLAS kernels, as the CLI gets
-    rwkv_train_prefer_passive_wait(argv);   // as rwkvscope train does
     SRunner *r = srunner_create(suite());
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);

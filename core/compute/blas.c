@@ -46,24 +46,36 @@ static int core_is_fast(const char *core) {
     return 0;
 }
 
-void rwkv_blas_ensure_coretype(int argc, char **argv) {
-    (void)argc;
-    if (getenv("OPENBLAS_CORETYPE") || getenv(RWKV_COREFIX_ENV)) return; // the user chose, or done
+// The OpenBLAS core to force, or NULL when OpenBLAS's own choice is fine or the user chose.
+static const char *wanted_core(void) {
+    if (getenv("OPENBLAS_CORETYPE") || getenv(RWKV_COREFIX_ENV)) return NULL;
     const char *core = openblas_get_corename();
-    if (!core || core_is_fast(core)) return;
+    if (!core || core_is_fast(core)) return NULL;
     __builtin_cpu_init();
-    const char *want = NULL;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-    if (!want) return;
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    setenv(RWKV_COREFIX_ENV, core, 1);
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return NULL;
+}
+
+void rwkv_blas_ensure_coretype(int argc, char **argv) {
+    (void)argc;
+    const char *core = wanted_core();
+    // libgomp's spinning waits cost 8-10x on a busy 2-core machine (docs/performance.md).
+    int passive = !getenv("OMP_WAIT_POLICY");
+    if (!core && !passive) return;
+    if (core) {
+        setenv(RWKV_COREFIX_ENV, openblas_get_corename(), 1);
+        setenv("OPENBLAS_CORETYPE", core, 1);
+    }
+    if (passive) setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     execv("/proc/self/exe", argv);
-    // exec failed: carry on slowly; rwkv_blas_core_note says so.
-    unsetenv("OPENBLAS_CORETYPE");
+    // exec failed: carry on as we are; rwkv_blas_core_note says so.
+    if (core) {
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv(RWKV_COREFIX_ENV);
+    }
 }
 
 const char *rwkv_blas_corename(void) {

@@ -511,10 +511,3 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     }
     return RWKV_OK;
 }
-
-void rwkv_train_prefer_passive_wait(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return; // the user (or our re-exec) chose
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    execv("/proc/self/exe", argv);
-    unsetenv("OMP_WAIT_POLICY"); // exec failed: carry on with spinning waits
-}

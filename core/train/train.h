@@ -73,10 +73,5 @@ rwkv_status rwkv_train_forward(rwkv_train *t, const rwkv_model *m, const rwkv_ba
 rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_batch *b,
                                 rwkv_real *grad);
 
-// A step runs dozens of short OpenMP regions. With libgomp's default spinning waits, on a
-// machine shared with other work the threads burn their time slices spinning and a step gets
-// up to 30x slower. Re-executes the program once with OMP_WAIT_POLICY=PASSIVE unless the
-// user chose a policy. Call first thing in main() or a command (argv as given to main).
-void rwkv_train_prefer_passive_wait(char **argv);
 
 #endif
