@@ -88,6 +88,9 @@ asan: deps
 
 bench: deps $(BIN) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; RWKVSCOPE_BIN=$(abspath $(BIN)) $$b || exit 1; done
+	@echo "== demo (scripts/demo.sh)"; RWKVSCOPE_BIN=$(abspath $(BIN)) bash scripts/demo.sh >/dev/null 2>&1 \
+	  && echo "demo wall time: $$(cat results/demo/wall_seconds.txt) s (target: under 600 s on 2 cores)" \
+	  || echo "demo FAILED (run make demo to see why)"
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -26,17 +26,18 @@ awk -F, 'NR > 1 { tap = $1; if (!(tap in w) || $7 + 0 > w[tap]) w[tap] = $7 + 0 
     END { for (t in w) printf "  %-16s worst scaled error %.2e\n", t, w[t] }' "$OUT/compare.csv" | sort | tee "$OUT/compare_worst.txt"
 
 step 3 "dump the states of 100 passages"
-tr '\n' ' ' < "$OUT/heldout.txt" | fold -w 128 | head -n 100 > "$OUT/passages.txt"
+# (sed, not head: head would close the pipe early and pipefail would stop the script)
+tr '\n' ' ' < "$OUT/heldout.txt" | fold -w 128 | sed -n '1,100p' > "$OUT/passages.txt"
 "$BIN" dump "$MODEL" --input "$OUT/passages.txt" --taps 'blocks.*.state_*,blocks.0.resid_in' \
     --force -o "$OUT/states.h5" 2> "$OUT/dump.log"
 
 step 4 "memory horizon: probe token@-d from each layer's state"
-"$BIN" probe horizon "$OUT/states.h5" --max-d 12 --png "$OUT/horizon.png" -o "$OUT/horizon.csv" > "$OUT/horizon.txt"
-cp "$OUT/horizon.png" "$IMG/horizon.png"
+"$BIN" probe horizon "$OUT/states.h5" --max-d 12 -o "$OUT/horizon.csv" > "$OUT/horizon.txt"
+cp "$OUT/horizon-plot.png" "$IMG/horizon.png"
 
 step 5 "passkey sweep: length x depth, question last vs first"
-"$BIN" recall "$MODEL" --task passkey --key-len 4 --lengths 128,256,512,1024 \
-    --depths 0,0.25,0.5,0.75,1 --trials 8 --compare-prompt-order \
+"$BIN" recall "$MODEL" --task passkey --key-len 3 --lengths 112,224,448,896 \
+    --depths 0,0.25,0.5,0.75,1 --trials 16 --compare-prompt-order \
     --filler "$OUT/heldout.txt" --random-offset --seed 3 -o "$OUT/recall.csv" --force > "$OUT/recall.txt"
 cp "$OUT/recall_heatmap.png" "$IMG/recall_heatmap.png"
 cp "$OUT/recall_accuracy.png" "$IMG/recall_accuracy.png"
@@ -51,21 +52,29 @@ step 7 "state dynamics of one layer"
 cp "$OUT/state_dynamics.png" "$IMG/state_dynamics.png"
 
 step 8 "activation patching on one passkey example"
-hay=$(tr '\n' ' ' < "$OUT/heldout.txt" | head -c 120)
-clean="${hay:0:60}The pass key is 4817. Remember it. ${hay:60}What is the pass key? The pass key is 481"
-corrupt="${hay:0:60}The pass key is 4813. Remember it. ${hay:60}What is the pass key? The pass key is 481"
+hay=$(sed -n '1p' "$OUT/passages.txt")
+clean="${hay:0:20}The pass key is 817. Remember it. ${hay:20:18}What is the pass key? The pass key is 81"
+corrupt="${hay:0:20}The pass key is 813. Remember it. ${hay:20:18}What is the pass key? The pass key is 81"
 "$BIN" patch "$MODEL" --clean "$clean" --corrupt "$corrupt" --taps 'resid_in,state_num' \
-    --metric logit-diff:7,3 -o "$OUT/patch.csv" --plot "$OUT/patch" > "$OUT/patch.txt"
+    --metric logit-diff:55,51 -o "$OUT/patch.csv" --plot "$OUT/patch" > "$OUT/patch.txt"
 cp "$OUT/patch_state_num.png" "$IMG/patch_state_num.png"
 cp "$OUT/patch_resid_in.png" "$IMG/patch_resid_in.png"
+
+log "figures: held-out text loss and passkey accuracy at the training length (112)"
+"$BIN" eval "$MODEL" --file "$OUT/heldout.txt" --ctx 224 > "$OUT/text_loss.txt"
+awk -F, 'NR > 1 && $3 == 112 { c += $6; n += $5 } END { printf "passkey accuracy at length 112: %.3f (%d examples, both prompt orders)\n", c / n, n }' \
+    "$OUT/recall.csv" > "$OUT/passkey_accuracy.txt"
+bash scripts/check_demo.sh "$OUT"
 
 secs=$(( $(date +%s) - start ))
 echo
 echo "demo finished in ${secs}s. Artefacts in $OUT:"
-for f in info.txt compare.csv compare_worst.txt states.h5 horizon.csv horizon.png recall.csv \
+for f in info.txt text_loss.txt passkey_accuracy.txt compare.csv compare_worst.txt states.h5 horizon.csv horizon-plot.png recall.csv \
          recall_heatmap.png recall_heatmap_query_first.png recall_accuracy.png decay.csv \
          decay_halflife_sorted.png state_dynamics.png patch.csv patch_state_num.png patch_resid_in.png; do
     printf '  %s\n' "$OUT/$f"
 done
-[ -f models/demo.metrics.txt ] && { echo "model metrics (models/demo.metrics.txt):"; sed 's/^/  /' models/demo.metrics.txt; }
+echo "figures of this run:"
+echo "  held-out text loss: $(cat "$OUT/text_loss.txt")   (target <= 2.2 nats/byte)"
+echo "  $(cat "$OUT/passkey_accuracy.txt")   (target >= 0.9)"
 echo "$secs" > "$OUT/wall_seconds.txt"

@@ -15,7 +15,9 @@ LEN=112                      # bytes per training example = the training length
 KEY=3                        # digits in the key
 THREADS=1                    # fixed: the reduction order depends on the thread count
 TEXT=tests/fixtures/tinyshakespeare.txt
-MODEL=models/demo.safetensors
+DIR=${DIR:-models}          # DIR=/tmp/x checks reproducibility without touching models/
+mkdir -p "$DIR"
+MODEL=$DIR/demo.safetensors
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 n=$(wc -c < "$TEXT")
@@ -26,7 +28,7 @@ log "training 2x128 on passkey-in-Shakespeare ($STEPS steps, text weight $TEXT_W
     --filler "$work/train.txt" --random-offset --text-weight "$TEXT_WEIGHT" \
     --layers 2 --embd 128 --ctx $((2 * LEN)) --batch 16 --steps "$STEPS" \
     --lr 3e-3 --min-lr 1e-3 --warmup 30 --eval-every 250 --seed 1 --threads $THREADS \
-    -o "$MODEL" --log models/demo.loss.csv --force
+    -o "$MODEL" --log "$DIR/demo.loss.csv" --force
 rm -f "$MODEL.optim.h5" "${MODEL%.safetensors}.optim.h5"
 log "held-out text loss (last 10% of tinyshakespeare, windows of $((2 * LEN)) bytes)"
 text=$("$BIN" eval "$MODEL" --file "$work/val.txt" --ctx $((2 * LEN)) --threads $THREADS)
@@ -36,8 +38,8 @@ log "passkey accuracy at the training length (haystack from the held-out text)"
     --no-plots --threads $THREADS -o "$work/recall.csv" --force
 acc=$(awk -F, 'NR > 1 { s += $6; n += $5 } END { printf "%.3f", s / n }' "$work/recall.csv")
 {
-    echo "model: $MODEL (2 x 128, byte vocab, trained by scripts/train_demo_model.sh)"
+    echo "model: models/demo.safetensors (2 x 128, byte vocab, trained by scripts/train_demo_model.sh)"
     echo "text_val: $text"
     echo "passkey_accuracy_at_$LEN: $acc (both prompt orders, depths 0..1, 200 examples)"
     awk -F, 'NR > 1 { s[$2] += $6; n[$2] += $5 } END { for (o in s) printf "passkey_accuracy_%s: %.3f\n", o, s[o] / n[o] }' "$work/recall.csv"
-} | tee models/demo.metrics.txt
+} | tee "$DIR/demo.metrics.txt"

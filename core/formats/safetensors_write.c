@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ST_ALIGN 8         // the header is padded with spaces to a multiple of 8 bytes
@@ -95,6 +96,11 @@ rwkv_status rwkv_safetensors_write(const char *path, const rwkv_model *m, const 
     snprintf(tmp, n, "%s.tmpXXXXXX", path);
     rwkv_status st = RWKV_OK;
     int fd = mkstemp(tmp);
+    if (fd >= 0) { // mkstemp makes 0600; a model file gets the usual 0666 & ~umask
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
         st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
