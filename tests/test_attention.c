@@ -13,18 +13,6 @@
 #define T 48
 #define C 32
 
-static int png_size(const char *path, unsigned *w, unsigned *h) {
-    unsigned char b[24];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t k = fread(b, 1, sizeof b, f);
-    fclose(f);
-    if (k != 24 || memcmp(b + 1, "PNG", 3) || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
-    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
-    return 1;
-}
-
 // max over t of |sum_i att[t][i] v[i][c] - wkv[t][c]| / max(1, |wkv|); also checks rows sum to 1.
 static double check_channel(const double *att, const double *v, const double *wkv, int n, int c) {
     double worst = 0;
@@ -121,7 +109,7 @@ START_TEST(cli_h5_and_heatmap) {
     ck_assert(att && v && wkv);
     ck_assert_msg(check_channel(att, v + T * C, wkv + T * C, T, 5) <= 1e-4, "channel 5 vs golden wkv");
     unsigned w = 0, h = 0;
-    ck_assert(png_size(png, &w, &h));
+    ck_assert(test_png_size(png, &w, &h));
     ck_assert_uint_eq(w, 800);
     ck_assert_uint_eq(h, 700);
     ck_assert_int_eq(test_cli(&out, "analyze attention %s --tokens %s --layer 1 -o %s",

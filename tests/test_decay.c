@@ -16,18 +16,6 @@ static double init_time_decay(int l, int i) { // -5 + 8 (i/(C-1))^(0.7 + 1.3 l/(
 }
 static double init_time_first(int i) { return log(0.3) + 0.5 * (((i + 1) % 3) - 1); }
 
-static int png_size(const char *path, unsigned *w, unsigned *h) {
-    unsigned char b[24];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t k = fread(b, 1, sizeof b, f);
-    fclose(f);
-    if (k != 24 || memcmp(b + 1, "PNG", 3) || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
-    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
-    return 1;
-}
-
 START_TEST(spectra_match_init_formula) {
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L3-C64-V300.pth")), RWKV_OK);
@@ -74,7 +62,7 @@ START_TEST(cli_csv_and_plots) {
     for (int p = 0; p < 3; p++) {
         unsigned w = 0, h = 0;
         snprintf(png, sizeof png, "%s/decay_%s.png", test_tmpdir(), PNGS[p]);
-        ck_assert_msg(png_size(png, &w, &h), "%s", png);
+        ck_assert_msg(test_png_size(png, &w, &h), "%s", png);
         ck_assert_uint_eq(w, 800);
         ck_assert_uint_eq(h, 600);
     }

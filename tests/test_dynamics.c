@@ -78,18 +78,6 @@ static const char *make_dump(int schema_version) {
 
 static void free_golden(void) { free(g_num); free(g_den); free(g_wkv); }
 
-static int png_size(const char *path, unsigned *w, unsigned *h) {
-    unsigned char b[24];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t k = fread(b, 1, sizeof b, f);
-    fclose(f);
-    if (k != 24 || memcmp(b + 1, "PNG", 3) || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
-    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
-    return 1;
-}
-
 // Rows of numbers from a CSV data file (skipping '#' and blank lines): (rows, cols) into out.
 static int read_csv(const char *path, double *out, int cap, int *cols) {
     FILE *f = fopen(path, "r");
@@ -132,7 +120,7 @@ START_TEST(heatmap_cli_png_and_data) {
     ck_assert_msg(rc == 0, "%s", out);
     free(out);
     unsigned w = 0, h = 0;
-    ck_assert(png_size(png, &w, &h));
+    ck_assert(test_png_size(png, &w, &h));
     ck_assert_uint_eq(w, 640);
     ck_assert_uint_eq(h, 360);
     static double d[5 * C * (T - SPLIT) + 8];
@@ -179,7 +167,7 @@ START_TEST(norm_per_layer) {
     ck_assert_int_eq(rwkv_dyn_plot(dump, "blocks.0.state_den", RWKV_DYN_NORM, 0, NULL, 0, &o,
                                    tmp("norm.png")), RWKV_OK);
     unsigned w = 0, h = 0;
-    ck_assert(png_size(tmp("norm.png"), &w, &h));
+    ck_assert(test_png_size(tmp("norm.png"), &w, &h));
     ck_assert_uint_eq(w, 500);
     ck_assert_uint_eq(h, 400);
     static double d[3 * T];

@@ -9,20 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-// Width and height from a PNG's IHDR chunk (bytes 16..23, big-endian); 0 if not a PNG.
-static int png_size(const char *path, unsigned *w, unsigned *h) {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char b[24];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t k = fread(b, 1, sizeof b, f);
-    fclose(f);
-    if (k != sizeof b || memcmp(b, sig, 8) || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
-    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
-    return 1;
-}
-
 // Reads the numbers of a CSV data file (skipping '#' and blank lines) into out; returns count.
 static size_t read_csv_numbers(const char *path, double *out, size_t cap) {
     FILE *f = fopen(path, "r");
@@ -58,7 +44,7 @@ START_TEST(lines_png_size_and_data) {
     snprintf(out, sizeof out, "%s", tmp("lines.png"));
     ck_assert_int_eq(rwkv_plot_lines(out, &o, x, y, 5, 2, names), RWKV_OK);
     unsigned w = 0, h = 0;
-    ck_assert(png_size(out, &w, &h));
+    ck_assert(test_png_size(out, &w, &h));
     ck_assert_uint_eq(w, 640);
     ck_assert_uint_eq(h, 480);
     ck_assert_int_eq(rwkv_plot_data_path(out, data, sizeof data), RWKV_OK);
@@ -83,7 +69,7 @@ START_TEST(heatmap_png_size_and_data) {
     snprintf(out, sizeof out, "%s", tmp("heat.png"));
     ck_assert_int_eq(rwkv_plot_heatmap(out, &o, z, R, C, xv, yv, "accuracy"), RWKV_OK);
     unsigned w = 0, h = 0;
-    ck_assert(png_size(out, &w, &h));
+    ck_assert(test_png_size(out, &w, &h));
     ck_assert_uint_eq(w, 500);
     ck_assert_uint_eq(h, 300);
     rwkv_plot_data_path(out, data, sizeof data);

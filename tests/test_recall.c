@@ -235,18 +235,6 @@ START_TEST(cli_csv_equals_rescoring) {
 }
 END_TEST
 
-static int png_size(const char *path, unsigned *w, unsigned *h) {
-    unsigned char b[24];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t k = fread(b, 1, sizeof b, f);
-    fclose(f);
-    if (k != 24 || memcmp(b + 1, "PNG", 3) || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
-    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
-    return 1;
-}
-
 // --compare-prompt-order: both orders in the CSV, two heatmaps and the curves, whose data
 // files hold the CSV's accuracies.
 START_TEST(cli_compare_plots) {
@@ -276,7 +264,7 @@ START_TEST(cli_compare_plots) {
     for (int i = 0; i < 3; i++) {
         unsigned w = 0, h = 0;
         snprintf(path, sizeof path, "%s/%s.png", test_tmpdir(), IMG[i]);
-        ck_assert_msg(png_size(path, &w, &h), "%s", path);
+        ck_assert_msg(test_png_size(path, &w, &h), "%s", path);
         ck_assert_uint_eq(w, 900);
         ck_assert_uint_eq(h, 600);
     }

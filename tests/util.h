@@ -16,6 +16,8 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n);
 // Runs the rwkvscope CLI (from RWKVSCOPE_BIN) with args (a shell string); captures output.
 // Returns the exit status; *out gets malloc'd stdout+stderr.
 int test_cli(char **out, const char *args_fmt, ...) __attribute__((format(printf, 2, 3)));
+// Width and height from a PNG's IHDR chunk; 0 if the file is not a PNG.
+int test_png_size(const char *path, unsigned *w, unsigned *h);
 // max |a-b| / max(1, |b|) over n elements.
 #include "core/base/base.h"
 double test_max_scaled_err(const rwkv_real *a, const double *b, size_t n);

@@ -145,3 +145,15 @@ int *test_random_tokens(int T, int V, unsigned seed) {
     for (int i = 0; i < T; i++) t[i] = (int)(next_u32(&s) % (uint32_t)V);
     return t;
 }
+
+int test_png_size(const char *path, unsigned *w, unsigned *h) {
+    unsigned char b[24];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t k = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (k != 24 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) || memcmp(b + 12, "IHDR", 4)) return 0;
+    *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19]; // big-endian
+    *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
+    return 1;
+}
