@@ -1,6 +1,8 @@
 // steer.c: building steering vectors and sweeping their layer and strength (see steer.h).
 #include "steer.h"
 
+#include "../core/inspect/h5util.h"
+
 #include "../core/inspect/intervene.h"
 #include "../core/inspect/record.h"
 
@@ -68,25 +70,6 @@ rwkv_status rwkv_steer_build(rwkv_real *vec, const rwkv_model *m, int layer, rwk
     return st;
 }
 
-static void attr_int(hid_t f, const char *name, int64_t v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, H5T_NATIVE_INT64, &v);
-    H5Aclose(a);
-    H5Sclose(sp);
-}
-
-static void attr_str(hid_t f, const char *name, const char *v) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(v) + 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, t, v);
-    H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-}
-
 rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv_config cfg, int layer, rwkv_tap tap,
                              int n_pos, int n_neg) {
     hid_t f = -1;
@@ -99,16 +82,16 @@ rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv
                                       H5P_DEFAULT, vec);
     char name[96];
     snprintf(name, sizeof name, "blocks.%d.%s", layer, RWKV_TAP_NAMES[tap]);
-    attr_str(f, "tap", name);
-    attr_str(f, "tap_name", RWKV_TAP_NAMES[tap]);
-    attr_int(f, "layer", layer);
-    attr_int(f, "n_pos", n_pos);
-    attr_int(f, "n_neg", n_neg);
-    attr_int(f, "n_layer", cfg.n_layer);
-    attr_int(f, "n_embd", cfg.n_embd);
-    attr_int(f, "n_ffn", cfg.n_ffn);
-    attr_int(f, "n_vocab", cfg.n_vocab);
-    attr_int(f, "format_version", STEER_FORMAT_VERSION);
+    rwkv_h5_attr_str(f, "tap", name);
+    rwkv_h5_attr_str(f, "tap_name", RWKV_TAP_NAMES[tap]);
+    rwkv_h5_attr_i64(f, "layer", layer);
+    rwkv_h5_attr_i64(f, "n_pos", n_pos);
+    rwkv_h5_attr_i64(f, "n_neg", n_neg);
+    rwkv_h5_attr_i64(f, "n_layer", cfg.n_layer);
+    rwkv_h5_attr_i64(f, "n_embd", cfg.n_embd);
+    rwkv_h5_attr_i64(f, "n_ffn", cfg.n_ffn);
+    rwkv_h5_attr_i64(f, "n_vocab", cfg.n_vocab);
+    rwkv_h5_attr_i64(f, "format_version", STEER_FORMAT_VERSION);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);
     if (H5Fclose(f) < 0 || e < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: write error", path);
@@ -116,27 +99,14 @@ rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv
 }
 
 rwkv_status rwkv_steer_read_tap(const char *path, char *buf, size_t size) {
-    hid_t f = -1, a = -1;
-    H5E_BEGIN_TRY {
-        f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (f >= 0) a = H5Aopen(f, "tap_name", H5P_DEFAULT);
-    } H5E_END_TRY;
-    rwkv_status st = RWKV_OK;
-    if (f < 0) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot open as HDF5", path);
-    else if (a < 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: no tap_name attribute (give the tap explicitly)", path);
-    else {
-        hid_t t = H5Aget_type(a);
-        size_t n = H5Tget_size(t);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, size);
-        if (H5Tget_class(t) != H5T_STRING || n >= size || H5Aread(a, mt, buf) < 0)
-            st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: tap_name is not a short string", path);
-        H5Tclose(mt);
-        H5Tclose(t);
-    }
-    if (a >= 0) H5Aclose(a);
-    if (f >= 0) H5Fclose(f);
-    return st;
+    hid_t f = -1;
+    H5E_BEGIN_TRY { f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open as HDF5", path);
+    int got;
+    H5E_BEGIN_TRY { got = rwkv_h5_get_str(f, "tap_name", buf, size); } H5E_END_TRY;
+    H5Fclose(f);
+    if (got < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: no tap_name attribute (give the tap explicitly)", path);
+    return RWKV_OK;
 }
 
 // p(a), p(b) at the last position of the prompt under one (possibly empty) spec.
