@@ -197,10 +197,10 @@ static double med(double *v) { return bench_median(v, RUNS); }
 
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv);
-    const char *wait = getenv("OMP_WAIT_POLICY");
+    const char *wait = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
     printf("engine bench: RWKV-4-Pile-169M shape (L=12, C=768, F=3072, V=50277), random weights\n");
-    printf("threads: %d; OMP_WAIT_POLICY=%s; OpenBLAS core: %s (%s); matvec kernels: %s\n",
-           omp_get_max_threads(), wait ? wait : "(default)", rwkv_blas_corename(),
+    printf("threads: %d; OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s; OpenBLAS core: %s (%s); matvec kernels: %s\n",
+           omp_get_max_threads(), wait ? wait : "(default)", spin ? spin : "(default)", rwkv_blas_corename(),
            rwkv_blas_core_note(), rwkv_matvec_bf16_path());
     double load[3] = {0};
     if (getloadavg(load, 3) > 0) printf("machine load average at start: %.2f\n", load[0]);

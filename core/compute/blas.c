@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define RWKV_SPINCOUNT "3000" // libgomp busy-wait iterations before a worker sleeps (docs/performance.md)
 #define RWKV_COREFIX_ENV "RWKVSCOPE_OPENBLAS_DETECTED" // set on re-exec: the core OpenBLAS chose
 
 #if RWKV_REAL_BITS == 64
@@ -62,14 +63,15 @@ static const char *wanted_core(void) {
 void rwkv_blas_ensure_coretype(int argc, char **argv) {
     (void)argc;
     const char *core = wanted_core();
-    // libgomp's spinning waits cost 8-10x on a busy 2-core machine (docs/performance.md).
-    int passive = !getenv("OMP_WAIT_POLICY");
-    if (!core && !passive) return;
+    // libgomp's default spin (300k iterations) costs 8-10x on a busy 2-core machine, and no
+    // spin at all (PASSIVE) costs ~15% per token on an idle one: a short spin serves both.
+    int short_spin = !getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT");
+    if (!core && !short_spin) return;
     if (core) {
         setenv(RWKV_COREFIX_ENV, openblas_get_corename(), 1);
         setenv("OPENBLAS_CORETYPE", core, 1);
     }
-    if (passive) setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    if (short_spin) setenv("GOMP_SPINCOUNT", RWKV_SPINCOUNT, 1);
     execv("/proc/self/exe", argv);
     // exec failed: carry on as we are; rwkv_blas_core_note says so.
     if (core) {
