@@ -2,6 +2,7 @@
 // against the plain parallel forward. Each case runs in its own child process so that
 // the peak RSS (getrusage ru_maxrss) of one does not mix with another.
 //   targets: all taps <= 3x plain time, zero taps <= 3% over plain, all-taps RSS <= 1.5x plain.
+#include "core/compute/blas.h"
 #include "core/compute/forward.h"
 #include "core/inspect/dump.h"
 
@@ -141,7 +142,8 @@ static void in_child(const bench_case *cases, int n, int reps, const char *path,
     waitpid(pid, NULL, 0);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    rwkv_blas_ensure_coretype(argc, argv); // the kernels the CLI gets (see core/compute/blas.h)
     char path[256];
     const char *tmp = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/bench_dump_%d.h5", tmp ? tmp : "/tmp", (int)getpid());

@@ -3,6 +3,7 @@
 // naive rerun of every cell from position 0. 4 x 128 random model, T = 256, the corrupt prompt
 // differs from the clean one at one token in the middle (a key in a passkey prompt).
 // Target: >= 5x.
+#include "core/compute/blas.h"
 #include "analyses/patching.h"
 
 #include <cblas.h>
@@ -50,7 +51,8 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    rwkv_blas_ensure_coretype(argc, argv); // the kernels the CLI gets (see core/compute/blas.h)
     // One thread for both sweeps: the model is small, and on a shared machine idle-spinning
     // worker threads cost more than they bring.
     omp_set_num_threads(1);

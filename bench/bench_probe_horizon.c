@@ -3,6 +3,7 @@
 // The model is tests/fixtures/tiny-rwkv-4v0-660K-FP32.bin when it loads, else a random
 // model of the same shape. The dump (state_num, state_den of every layer and resid_in of
 // layer 0, the baseline) is written here with the HDF5 C API in the dump schema.
+#include "core/compute/blas.h"
 #include "core/compute/forward.h"
 #include "core/model/model.h"
 
@@ -139,7 +140,8 @@ static int make_dump(const char *path) {
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    rwkv_blas_ensure_coretype(argc, argv); // the kernels the CLI gets (see core/compute/blas.h)
     const char *bin = getenv("RWKVSCOPE_BIN");
     const char *dir = getenv("BENCH_TMP") ? getenv("BENCH_TMP") : "/tmp";
     char path[512], out[600], cmd[2048];

@@ -1,5 +1,6 @@
 // bench_recall.c: passkey recall throughput (examples/s) at length 1024 for a 4 x 128 random
 // byte model in sequential mode, with and without the prefix-state cache (median of RUNS). Never fails on timing.
+#include "core/compute/blas.h"
 #include "bench_util.h"
 
 #include "analyses/recall.h"
@@ -39,7 +40,8 @@ static double run(const rwkv_model *m, int use_cache, rwkv_recall_stats *stats) 
     return dt;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    rwkv_blas_ensure_coretype(argc, argv); // the kernels the CLI gets (see core/compute/blas.h)
     // A 4 x 128 model's matvecs are too small to share: one thread is fastest.
     omp_set_num_threads(1);
     openblas_set_num_threads(1);

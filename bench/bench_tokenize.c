@@ -4,6 +4,7 @@
 // Throughput is bytes per second of the encoding thread's CPU time (CLOCK_THREAD_CPUTIME_ID),
 // so other work on a shared machine does not distort it; the wall-clock figure is printed
 // beside it. Prints the targets beside the figures; never fails on timing.
+#include "core/compute/blas.h"
 #include "core/tokenize/tokenizer.h"
 
 #include <stdio.h>
@@ -73,7 +74,8 @@ static int bench(const char *name, const char *spec, const char *text, size_t le
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    rwkv_blas_ensure_coretype(argc, argv); // the kernels the CLI gets (see core/compute/blas.h)
     size_t len;
     char *text = read_file("tests/fixtures/tinyshakespeare.txt", &len);
     if (!text) {
