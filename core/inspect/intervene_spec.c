@@ -3,6 +3,8 @@
 // Every message quotes the offending part and the whole spec.
 #include "intervene.h"
 
+#include "h5util.h"
+
 #include <errno.h>
 #include <hdf5.h>
 #include <stdlib.h>
@@ -301,16 +303,9 @@ static rwkv_status bind_vector(rwkv_intervention *iv) {
 // An integer root attribute of the dump, or -1 if absent.
 static int64_t root_attr(hid_t f, const char *name) {
     int64_t v = -1;
-    H5E_BEGIN_TRY {
-        if (H5Aexists(f, name) > 0) {
-            hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-            if (a >= 0) {
-                if (H5Aread(a, H5T_NATIVE_INT64, &v) < 0) v = -1;
-                H5Aclose(a);
-            }
-        }
-    } H5E_END_TRY;
-    return v;
+    int got = -1;
+    H5E_BEGIN_TRY { got = rwkv_h5_get_i64(f, name, &v); } H5E_END_TRY;
+    return got < 0 ? -1 : v;
 }
 
 // A whole 1-D integer dataset (malloc'd), or NULL with *n = 0 if absent.
