@@ -234,6 +234,47 @@ START_TEST(test_dump_matches_forward) {
 }
 END_TEST
 
+// A tap wider than the chunk budget (logits of a 40k vocabulary: 160 KB a row) gets fewer
+// rows per chunk, so a chunk stays within one HDF5 chunk cache; a forward call then fills
+// several chunks and leaves a partial one for the next call. The rows must come out whole,
+// in order, in both modes.
+START_TEST(test_dump_wide_chunks) {
+    const rwkv_config WIDE = {1, 16, 32, 40000};
+    rwkv_model *m = test_random_model(WIDE, 11);
+    int T = 31;
+    int *tok = test_random_tokens(T, WIDE.n_vocab, 12);
+    capture c;
+    capture_run(&c, m, tok, T);
+    int64_t len = T;
+    int want_rows = (1 << 20) / (WIDE.n_vocab * (int)sizeof(rwkv_real)); // 6 (float32) or 3 (float64)
+    for (int par = 0; par <= 1; par++) {
+        const char *path = tmp(par ? "wide_par.h5" : "wide_seq.h5");
+        ck_assert_int_eq(make_dump(path, m, "logits,blocks.0.att_k", "all", par, 7, tok, &len, 1, NULL, NULL), RWKV_OK);
+        const char *names[2] = {"/logits", "/blocks/0/att_k"};
+        hsize_t expect[2][2] = {{(hsize_t)want_rows, (hsize_t)WIDE.n_vocab}, {8, 16}}; // make_dump: 8 rows a chunk
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        for (int i = 0; i < 2; i++) {
+            hid_t d = H5Dopen2(f, names[i], H5P_DEFAULT);
+            hid_t p = H5Dget_create_plist(d);
+            hsize_t ch[2] = {0, 0};
+            ck_assert_int_eq(H5Pget_chunk(p, 2, ch), 2);
+            ck_assert_msg(ch[0] == expect[i][0] && ch[1] == expect[i][1], "%s chunk [%llu, %llu]", names[i],
+                          (unsigned long long)ch[0], (unsigned long long)ch[1]);
+            H5Pclose(p);
+            H5Dclose(d);
+        }
+        H5Fclose(f);
+        double e = dump_vs_capture(path, &c, WIDE.n_layer, RWKV_TAP_LOGITS);
+        ck_assert_msg(par ? e < TOL : e == 0, "logits differ by %g (par %d)", e, par);
+        e = dump_vs_capture(path, &c, 0, RWKV_TAP_ATT_K);
+        ck_assert_msg(par ? e < TOL : e == 0, "att_k differs by %g (par %d)", e, par);
+    }
+    capture_free(&c);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // The storage properties the schema promises: real type, chunked, shuffle + deflate, extendible.
 START_TEST(test_dump_storage) {
     rwkv_model *m = test_random_model(SMALL, 8);
@@ -954,6 +995,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_select_positions);
     tcase_add_test(tc, test_dump_matches_forward);
     tcase_add_test(tc, test_dump_storage);
+    tcase_add_test(tc, test_dump_wide_chunks);
     tcase_add_test(tc, test_dump_sequences);
     tcase_add_test(tc, test_compare_modes);
     tcase_add_test(tc, test_compare_errors);

@@ -35,6 +35,8 @@ typedef enum {
     RWKV_ERR_EXISTS,      // the output exists and overwriting was not asked for
 } rwkv_status;
 
+#define RWKV_ERROR_MAX 1024 // longest recorded message, terminator included
+
 // Records a message for the calling thread and returns `code`, so callers write
 // `return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));`
 rwkv_status rwkv_error_set(rwkv_status code, const char *fmt, ...)

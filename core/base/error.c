@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RWKV_ERROR_MAX 1024
-
 static _Thread_local char error_msg[RWKV_ERROR_MAX];
 
 rwkv_status rwkv_error_set(rwkv_status code, const char *fmt, ...) {

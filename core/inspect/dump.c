@@ -1,35 +1,35 @@
 // dump.c: the HDF5 dump writer (driven by the forward hook) and reader. Schema in dump.h.
 #include "dump.h"
 
+#include "deflate.h"
 #include "h5util.h"
 
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
-#define DUMP_META_CHUNK 1024 // chunk length of the 1-D bookkeeping datasets
+#define DUMP_META_CHUNK 1024      // chunk length of the 1-D bookkeeping datasets
+#define DUMP_CHUNK_BYTES (1 << 20) // largest tap chunk: HDF5's default chunk cache holds one
 #define LN2 0.69314718055994530942
-#define DUMP_ZLIB_WINDOW 15 // zlib format (what HDF5's deflate filter reads), 32 KB window
-#define DUMP_ZLIB_MEM 8     // zlib's default memLevel
-#define DUMP_ZLIB_SLACK 4096 // extra output room for the switch between stored and coded blocks
-#define DUMP_CODED_PLANES 2 // byte planes of a float worth coding: sign, exponent, top mantissa
 
-// One tapped (layer, tap): its dataset and a buffer of exactly one chunk. Full chunks are
-// shuffled and deflated here (in parallel across taps) and stored with H5Dwrite_chunk, which
-// is what HDF5's own shuffle + deflate filters would store, at a fraction of the wall time.
+// One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
+// compressed (in parallel, see flush) and stored with H5Dwrite_chunk, as HDF5's own
+// shuffle + deflate filters would store them, at a fraction of the filters' wall time.
 typedef struct {
     hid_t dset;
     int D;
-    int64_t rows;   // rows already in the file
-    int nbuf;       // rows waiting in buf
-    rwkv_real *buf; // (chunk_rows, D)
-    unsigned char *z; // (zcap) the compressed chunk
-    size_t zcap, zlen;
-    int zerr;       // zlib status of the last compression
+    int chunk_rows;  // rows per HDF5 chunk: the dump's, fewer for wide taps (DUMP_CHUNK_BYTES)
+    int64_t rows;    // rows already in the file
+    int nbuf, cap;   // rows waiting in buf, and room for them (a multiple of chunk_rows)
+    unsigned char *buf; // (cap / chunk_rows) chunks, each shuffled as HDF5 stores it (deflate.h)
     char name[96];
 } stream;
+
+typedef struct {
+    stream *s;
+    int chunk; // chunk index within s->buf
+} chunk_job;
 
 struct rwkv_dump {
     hid_t file;
@@ -39,6 +39,8 @@ struct rwkv_dump {
     rwkv_positions pos;
     int parallel, chunk_rows;
     stream **streams;    // ((L + 1) * RWKV_TAP_N), NULL where not tapped
+    int n_streams;
+    int step;            // rows a forward call may add to each buffer (buffers sized for it)
     hid_t d_offsets, d_tok_offsets, d_positions, d_tokens, d_text;
     int64_t n_rows, n_seq, n_tokens;
     int64_t cur_T;       // length of the sequence being run
@@ -48,12 +50,12 @@ struct rwkv_dump {
     int sel_cap;
     rwkv_real *logits;   // (logits_T, V) when logits are tapped
     int logits_T;
-    unsigned char **shuf; // (n_threads) shuffle scratch of the widest chunk
-    z_stream *zs;        // (n_threads) deflate streams, reset per chunk
-    int n_zs;            // how many were initialised
+    rwkv_deflate *zs;    // (n_threads) one compressor per thread
     int n_threads;
-    stream **full;       // (n_streams) streams with a full chunk, compressed together
-    int n_streams;
+    chunk_job *jobs;     // (jobs_cap) the chunks of one flush
+    int jobs_cap;
+    rwkv_status werr;    // first failure of a flush's worker threads, and its message
+    char werr_msg[RWKV_ERROR_MAX];
     int failed;          // a write failed: the dump can only be abandoned
     rwkv_intervene_list *iv; // interventions applied by rwkv_dump_run (not owned), or NULL
 };
@@ -100,74 +102,87 @@ static int append(hid_t d, hid_t mem_type, int64_t at, int64_t n, hsize_t cols, 
     return ok ? 0 : -1;
 }
 
-// Byte shuffle (HDF5's H5Z_FILTER_SHUFFLE): byte j of element i goes to j * n + i.
-static void shuffle_bytes(unsigned char *dst, const unsigned char *src, size_t n, size_t size) {
-    for (size_t j = 0; j < size; j++)
-        for (size_t i = 0; i < n; i++) dst[j * n + i] = src[i * size + j];
-}
-
-// Pads the chunk with zeros (stored chunks are always whole), shuffles and deflates it.
-// After the shuffle the chunk is one plane per byte of the float, least significant first.
-// The top planes (sign, exponent, high mantissa) are runs and skewed values: zlib level 1
-// with the run-length strategy codes them as well as full LZ77 does, at twice the speed.
-// The low mantissa planes are noise that no deflate setting shrinks, so they go into
-// stored blocks of the same deflate stream (deflateParams switches mid-stream). Any
-// inflate, HDF5's deflate filter included, reads the result.
-static void compress_chunk(rwkv_dump *d, stream *s, int thread) {
-    size_t n = (size_t)d->chunk_rows * s->D, bytes = n * sizeof(rwkv_real);
-    size_t noise = (sizeof(rwkv_real) - DUMP_CODED_PLANES) * n; // bytes of the low planes
-    memset(s->buf + (size_t)s->nbuf * s->D, 0, (n - (size_t)s->nbuf * s->D) * sizeof(rwkv_real));
-    unsigned char *in = d->shuf[thread];
-    shuffle_bytes(in, (const unsigned char *)s->buf, n, sizeof(rwkv_real));
-    z_stream *z = &d->zs[thread];
-    int err = deflateReset(z);
-    if (err == Z_OK) err = deflateParams(z, 0, Z_DEFAULT_STRATEGY);
-    z->next_in = in;
-    z->avail_in = (uInt)noise;
-    z->next_out = s->z;
-    z->avail_out = (uInt)s->zcap;
-    if (err == Z_OK && noise) err = deflate(z, Z_NO_FLUSH);
-    if (err == Z_OK) err = deflateParams(z, RWKV_DUMP_DEFLATE, Z_RLE);
-    z->avail_in = (uInt)(in + bytes - z->next_in);
-    if (err == Z_OK) err = deflate(z, Z_FINISH) == Z_STREAM_END ? Z_OK : Z_BUF_ERROR;
-    s->zerr = err;
-    s->zlen = z->total_out;
-}
-
-// Stores the compressed chunk at the stream's next rows (the file type is the native
-// little-endian IEEE type, so the bytes are those HDF5 would have written).
-static rwkv_status write_chunk(rwkv_dump *d, stream *s) {
-    if (s->zerr != Z_OK) {
-        d->failed = 1;
-        return rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (zlib %d)", d->path, s->name, s->zerr);
+// Compresses one chunk (on the calling thread's compressor) and stores it. The store runs
+// inside an ordered region, so chunks reach HDF5 one at a time and in order while the other
+// threads compress. A failure is kept in d->werr: the message is thread-local.
+static void store_chunk(rwkv_dump *d, const chunk_job *j, int thread) {
+    const stream *s = j->s;
+    size_t n = (size_t)s->chunk_rows * s->D, len = 0;
+    rwkv_deflate *c = &d->zs[thread];
+    int zerr = rwkv_deflate_chunk(c, s->buf + (size_t)j->chunk * n * sizeof(rwkv_real), n, sizeof(rwkv_real), &len);
+    #pragma omp ordered
+    if (!d->werr) {
+        hsize_t off[2] = {(hsize_t)(s->rows + (int64_t)j->chunk * s->chunk_rows), 0};
+        rwkv_h5_quiet(); // HDF5's error printing is per thread in a thread-safe build
+        if (zerr)
+            d->werr = rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, s->name, zerr);
+        else if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, c->out) < 0)
+            d->werr = rwkv_h5_fail(d->path, s->name);
+        if (d->werr) snprintf(d->werr_msg, sizeof d->werr_msg, "%s", rwkv_error_message());
     }
-    hsize_t dims[2] = {(hsize_t)(s->rows + s->nbuf), (hsize_t)s->D}, off[2] = {(hsize_t)s->rows, 0};
-    if (H5Dset_extent(s->dset, dims) < 0 || H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, s->zlen, s->z) < 0)
-        return fail(d, s->name);
-    s->rows += s->nbuf;
-    s->nbuf = 0;
-    return RWKV_OK;
 }
 
-static rwkv_status flush(rwkv_dump *d, stream *s) {
-    if (!s->nbuf) return RWKV_OK;
-    compress_chunk(d, s, 0);
-    return write_chunk(d, s);
+// Zeroes the unfilled rows of partial chunk c in every byte plane (chunks are stored whole).
+static void pad_chunk(stream *s, int c) {
+    size_t n = (size_t)s->chunk_rows * s->D, used = (size_t)(s->nbuf - c * s->chunk_rows) * s->D;
+    unsigned char *chunk = s->buf + (size_t)c * n * sizeof(rwkv_real);
+    for (size_t j = 0; j < sizeof(rwkv_real); j++) memset(chunk + j * n + used, 0, n - used);
 }
 
-// Compresses every full chunk in parallel, then writes them in order (HDF5 is serial).
-static rwkv_status flush_full(rwkv_dump *d) {
+// Writes the whole chunks waiting in the buffers of `only` (NULL: every stream), and with
+// `partial` the last, partly filled one too (zero-padded: stored chunks are always whole).
+static rwkv_status flush(rwkv_dump *d, stream *only, int partial) {
     int k = 0;
     for (int i = 0; i < d->n_streams; i++) {
         stream *s = d->streams[i];
-        if (s && s->nbuf == d->chunk_rows) d->full[k++] = s;
+        if (!s || (only && s != only)) continue;
+        int full = s->nbuf / s->chunk_rows, nc = full + (partial && s->nbuf % s->chunk_rows);
+        if (!nc) continue;
+        int64_t rows = partial ? s->nbuf : (int64_t)full * s->chunk_rows;
+        hsize_t dims[2] = {(hsize_t)(s->rows + rows), (hsize_t)s->D};
+        if (H5Dset_extent(s->dset, dims) < 0) return fail(d, s->name);
+        if (nc > full) pad_chunk(s, full);
+        for (int c = 0; c < nc; c++) d->jobs[k++] = (chunk_job){s, c};
     }
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(d->n_threads) if (k > 1)
-    for (int i = 0; i < k; i++) compress_chunk(d, d->full[i], omp_get_thread_num());
-    for (int i = 0; i < k; i++) {
-        rwkv_status st = write_chunk(d, d->full[i]);
-        if (st) return st;
+    d->werr = RWKV_OK;
+    #pragma omp parallel for schedule(dynamic, 1) ordered num_threads(d->n_threads) if (k > 1)
+    for (int i = 0; i < k; i++) store_chunk(d, &d->jobs[i], omp_get_thread_num());
+    if (d->werr) {
+        d->failed = 1;
+        return rwkv_error_set(d->werr, "%s", d->werr_msg);
     }
+    for (int i = 0; i < d->n_streams; i++) { // keep the rows of a partial chunk for the next flush
+        stream *s = d->streams[i];
+        if (!s || (only && s != only)) continue;
+        int done = partial ? s->nbuf : s->nbuf / s->chunk_rows * s->chunk_rows;
+        size_t chunk_bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
+        if (s->nbuf > done) memcpy(s->buf, s->buf + (size_t)(done / s->chunk_rows) * chunk_bytes, chunk_bytes);
+        s->rows += done;
+        s->nbuf -= done;
+    }
+    return RWKV_OK;
+}
+
+// Sizes every buffer for `step` new rows on top of a partial chunk, and the job list for
+// a flush of them all. Buffers only grow; the rows they hold are kept.
+static rwkv_status reserve(rwkv_dump *d, int step) {
+    if (step <= d->step) return RWKV_OK;
+    int jobs = 0;
+    for (int i = 0; i < d->n_streams; i++) {
+        stream *s = d->streams[i];
+        if (!s) continue;
+        int cap = ((step + s->chunk_rows - 1) / s->chunk_rows + 1) * s->chunk_rows;
+        unsigned char *b = realloc(s->buf, (size_t)cap * s->D * sizeof(rwkv_real));
+        if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the %s buffer", d->path, s->name);
+        s->buf = b;
+        s->cap = cap;
+        jobs += cap / s->chunk_rows;
+    }
+    chunk_job *j = realloc(d->jobs, (size_t)(jobs ? jobs : 1) * sizeof *j);
+    if (!j) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk list", d->path);
+    d->jobs = j;
+    d->jobs_cap = jobs;
+    d->step = step;
     return RWKV_OK;
 }
 
@@ -231,14 +246,18 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     return bad ? fail(d, "writing /params") : RWKV_OK;
 }
 
+// Rows per chunk of a tap of width D: the dump's, or fewer so that a chunk stays within
+// DUMP_CHUNK_BYTES (a /logits row alone is 200 KB at V = 50277).
+static int stream_chunk_rows(int chunk_rows, int D) {
+    int fit = (int)(DUMP_CHUNK_BYTES / ((size_t)D * sizeof(rwkv_real)));
+    return fit < 1 ? 1 : fit < chunk_rows ? fit : chunk_rows;
+}
+
 static rwkv_status make_streams(rwkv_dump *d) {
     int L = d->m->cfg.n_layer;
     d->n_streams = (L + 1) * RWKV_TAP_N;
     d->streams = rwkv_calloc((size_t)d->n_streams, sizeof *d->streams, "dump streams");
-    d->full = rwkv_calloc((size_t)d->n_streams, sizeof *d->full, "dump streams");
-    d->n_threads = omp_get_max_threads();
-    d->shuf = rwkv_calloc((size_t)d->n_threads, sizeof *d->shuf, "dump scratch");
-    if (!d->streams || !d->full || !d->shuf) return RWKV_ERR_NOMEM;
+    if (!d->streams) return RWKV_ERR_NOMEM;
     size_t widest = 0;
     hid_t blocks = H5Gcreate2(d->file, "/blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (blocks < 0) return fail(d, "creating /blocks");
@@ -259,29 +278,22 @@ static rwkv_status make_streams(rwkv_dump *d) {
             d->streams[(size_t)l * RWKV_TAP_N + t] = s;
             s->dset = -1;
             s->D = rwkv_tap_width((rwkv_tap)t, d->m->cfg);
+            s->chunk_rows = stream_chunk_rows(d->chunk_rows, s->D);
             rwkv_select_tap_name(s->name, sizeof s->name, l, L, (rwkv_tap)t);
-            size_t bytes = (size_t)d->chunk_rows * s->D * sizeof(rwkv_real);
-            s->zcap = compressBound((uLong)bytes) + DUMP_ZLIB_SLACK;
-            s->buf = rwkv_calloc(bytes, 1, "dump buffer");
-            s->z = rwkv_calloc(s->zcap, 1, "dump buffer");
-            if (!s->buf || !s->z) {
-                st = RWKV_ERR_NOMEM;
-                break;
-            }
+            size_t bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
             if (bytes > widest) widest = bytes;
             s->dset = make_extendible(g, RWKV_TAP_NAMES[t], RWKV_H5_REAL_FILE, (hsize_t)s->D,
-                                      (hsize_t)d->chunk_rows, 1);
+                                      (hsize_t)s->chunk_rows, 1);
             if (s->dset < 0) st = fail(d, s->name);
         }
         if (l < L) H5Gclose(g);
     }
     H5Gclose(blocks);
-    for (int i = 0; i < d->n_threads && !st && widest; i++)
-        if (!(d->shuf[i] = rwkv_calloc(widest, 1, "dump scratch"))) st = RWKV_ERR_NOMEM;
-    if (!st && !(d->zs = rwkv_calloc((size_t)d->n_threads, sizeof *d->zs, "dump zlib"))) st = RWKV_ERR_NOMEM;
-    for (; !st && d->n_zs < d->n_threads; d->n_zs++)
-        if (deflateInit2(&d->zs[d->n_zs], RWKV_DUMP_DEFLATE, Z_DEFLATED, DUMP_ZLIB_WINDOW, DUMP_ZLIB_MEM, Z_RLE) != Z_OK)
-            st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: cannot initialise zlib", d->path);
+    d->n_threads = omp_get_max_threads();
+    if (!st && !(d->zs = rwkv_calloc((size_t)d->n_threads, sizeof *d->zs, "dump compressors"))) st = RWKV_ERR_NOMEM;
+    for (int i = 0; i < d->n_threads && !st; i++)
+        if ((st = rwkv_deflate_init(&d->zs[i], widest))) st = rwkv_error_wrap(st, "%s: ", d->path);
+    if (!st) st = reserve(d, d->chunk_rows); // room for callers that feed rows without rwkv_dump_run
     return st;
 }
 
@@ -373,12 +385,17 @@ rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n
     if (D != s->D) return rwkv_error_set(RWKV_ERR_ARG, "%s: %s: rows of width %d, expected %d", d->path, s->name, D, s->D);
     rwkv_status st = select_rows(d, pos, n);
     if (st) return st;
-    for (int k = 0; k < d->sel_k; k++) {
-        // A full chunk normally waits for flush_full after the forward call; more rows than
-        // a chunk in one call are flushed here, one at a time.
-        if (s->nbuf == d->chunk_rows && (st = flush(d, s))) return st;
-        memcpy(s->buf + (size_t)s->nbuf * D, data + (size_t)d->sel[k] * D, (size_t)D * sizeof(rwkv_real));
-        s->nbuf++;
+    for (int k = 0; k < d->sel_k;) {
+        // Buffers hold a forward call's rows, written by the flush after the call; a call
+        // with more rows than that flushes this tap's full chunks here.
+        if (s->nbuf == s->cap && (st = flush(d, s, 0))) return st;
+        int q = s->nbuf % s->chunk_rows, run = 1; // consecutive rows that fit in this chunk
+        while (k + run < d->sel_k && q + run < s->chunk_rows && d->sel[k + run] == d->sel[k] + run) run++;
+        size_t n = (size_t)s->chunk_rows * D;
+        unsigned char *chunk = s->buf + (size_t)(s->nbuf / s->chunk_rows) * n * sizeof(rwkv_real);
+        rwkv_deflate_shuffle(chunk, n, (size_t)q * D, data + (size_t)d->sel[k] * D, (size_t)run * D, sizeof(rwkv_real));
+        s->nbuf += run;
+        k += run;
     }
     return RWKV_OK;
 }
@@ -433,10 +450,10 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
     d->cur_T = T;
     d->sel_n = -1;
     rwkv_status st = RWKV_OK;
-    // Steps of at most one chunk of rows: with all positions each step fills every buffer,
-    // and flush_full compresses them all at once. Without taps the run is the plain pass.
-    int any = rwkv_select_count(d->mask, L) > 0;
-    int64_t step = any && d->chunk_rows < ws->max_T ? d->chunk_rows : ws->max_T;
+    // Steps of one forward call; the flush after each compresses the full chunks of every
+    // tap together. Without taps the run is the plain pass.
+    int64_t step = ws->max_T;
+    st = reserve(d, ws->max_T);
     for (int64_t t = 0; t < T && !st; t += step) {
         int64_t n = T - t < step ? T - t : step;
         h->pos = t;
@@ -446,7 +463,7 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
         else
             st = d->parallel ? rwkv_forward_par(m, state, tokens + t, n, d->logits, lm, h, ws)
                              : rwkv_forward_seq(m, state, tokens + t, n, d->logits, lm, h, ws);
-        if (!st) st = flush_full(d);
+        if (!st) st = flush(d, NULL, 0);
     }
     if (d->iv) rwkv_intervene_list_chain(d->iv, NULL); // h may live on this stack frame
     if (!st) st = end_sequence(d, tokens, T, text);
@@ -464,7 +481,6 @@ static void release(rwkv_dump *d) {
             if (!s) continue;
             if (s->dset >= 0) H5Dclose(s->dset);
             free(s->buf);
-            free(s->z);
             free(s);
         }
         free(d->streams);
@@ -472,11 +488,9 @@ static void release(rwkv_dump *d) {
     hid_t ids[] = {d->d_offsets, d->d_tok_offsets, d->d_positions, d->d_tokens, d->d_text};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (ids[i] >= 0) H5Dclose(ids[i]);
-    for (int i = 0; d->shuf && i < d->n_threads; i++) free(d->shuf[i]);
-    for (int i = 0; i < d->n_zs; i++) deflateEnd(&d->zs[i]);
+    for (int i = 0; d->zs && i < d->n_threads; i++) rwkv_deflate_free(&d->zs[i]);
     free(d->zs);
-    free(d->shuf);
-    free(d->full);
+    free(d->jobs);
     free(d->mask);
     free(d->sel);
     free(d->logits);
@@ -487,9 +501,9 @@ rwkv_status rwkv_dump_close(rwkv_dump *d) {
     if (!d) return RWKV_OK;
     rwkv_status st = RWKV_OK;
     if (d->failed) st = rwkv_error_set(RWKV_ERR_IO, "%s: an earlier write failed; the dump is incomplete", d->path);
+    if (!st) st = flush(d, NULL, 1);
     for (int i = 0; !st && i < d->n_streams; i++) {
         stream *s = d->streams[i];
-        if (s && (st = flush(d, s))) break;
         if (s && s->rows != d->n_rows)
             st = rwkv_error_set(RWKV_ERR_IO, "%s: %s has %lld rows, expected %lld (a run was cut short)",
                                 d->path, s->name, (long long)s->rows, (long long)d->n_rows);

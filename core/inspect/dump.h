@@ -19,8 +19,9 @@
 // Root attributes: schema, schema_version, complete (0 until closed cleanly), model_path,
 // model_format, n_layer, n_embd, n_ffn, n_vocab, mode ("sequential"/"parallel"), precision
 // (32/64), rwkvscope_version, command_line, tokenizer, taps, positions, time_written (UTC).
-// Tap datasets are chunked [chunk_rows, D], shuffled and deflated, extendible in N; each
-// holds at most chunk_rows rows in memory, so memory stays flat however long the input.
+// Tap datasets are chunked [chunk_rows, D] (fewer rows for taps wider than 1 MiB / chunk_rows),
+// shuffled and deflated, extendible in N; the writer holds one forward call's rows per tap,
+// so memory stays flat however long the input.
 #ifndef RWKV_DUMP_H
 #define RWKV_DUMP_H
 
@@ -31,7 +32,7 @@
 #define RWKV_DUMP_SCHEMA "rwkvscope-dump"
 #define RWKV_DUMP_SCHEMA_VERSION 1
 #define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
-#define RWKV_DUMP_DEFLATE 1     // zlib level (with the run-length strategy): the dump is write-heavy
+#define RWKV_DUMP_DEFLATE 1     // deflate level recorded in the filter pipeline (readers ignore it)
 
 typedef struct {
     const char *command_line; // provenance ("" or NULL when none)
