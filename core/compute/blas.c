@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #define RWKV_SPINCOUNT "3000" // libgomp busy-wait iterations before a worker sleeps (docs/performance.md)
+#define RWKV_BLAS_TIMEOUT "16" // OpenBLAS workers spin 2^16 cycles (~25 us), not 2^28, before sleeping
 #define RWKV_COREFIX_ENV "RWKVSCOPE_OPENBLAS_DETECTED" // set on re-exec: the core OpenBLAS chose
 
 #if RWKV_REAL_BITS == 64
@@ -66,12 +67,17 @@ void rwkv_blas_ensure_coretype(int argc, char **argv) {
     // libgomp's default spin (300k iterations) costs 8-10x on a busy 2-core machine, and no
     // spin at all (PASSIVE) costs ~15% per token on an idle one: a short spin serves both.
     int short_spin = !getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT");
-    if (!core && !short_spin) return;
+    // OpenBLAS's pthread workers spin (sched_yield) ~0.1 s after each product; while the
+    // engine's OpenMP threads run (kernels, dump compression) that spin takes a third of
+    // the two cores. A short timeout costs the products nothing measurable.
+    int short_blas_spin = !getenv("OPENBLAS_THREAD_TIMEOUT");
+    if (!core && !short_spin && !short_blas_spin) return;
     if (core) {
         setenv(RWKV_COREFIX_ENV, openblas_get_corename(), 1);
         setenv("OPENBLAS_CORETYPE", core, 1);
     }
     if (short_spin) setenv("GOMP_SPINCOUNT", RWKV_SPINCOUNT, 1);
+    if (short_blas_spin) setenv("OPENBLAS_THREAD_TIMEOUT", RWKV_BLAS_TIMEOUT, 1);
     execv("/proc/self/exe", argv);
     // exec failed: carry on as we are; rwkv_blas_core_note says so.
     if (core) {

@@ -15,8 +15,9 @@ void rwkv_blas_gemm(int ta, int tb, int M, int N, int K, rwkv_real alpha, const 
                     int lda, const rwkv_real *b, int ldb, rwkv_real beta, rwkv_real *out, int ldo);
 
 // Re-executes the program once with OPENBLAS_CORETYPE set when the user has not set it and
-// OpenBLAS picked a core slower than the CPU supports, and with GOMP_SPINCOUNT=3000 (a short
-// busy-wait) when neither it nor OMP_WAIT_POLICY is set. Call first thing in main().
+// OpenBLAS picked a core slower than the CPU supports, with GOMP_SPINCOUNT=3000 (a short
+// busy-wait) when neither it nor OMP_WAIT_POLICY is set, and with OPENBLAS_THREAD_TIMEOUT=16
+// (OpenBLAS workers sleep after ~25 us) unless set. Call first thing in main().
 void rwkv_blas_ensure_coretype(int argc, char **argv);
 // The core OpenBLAS runs, e.g. "SkylakeX", and how it was chosen (for info and bench).
 const char *rwkv_blas_corename(void);
