@@ -4,6 +4,7 @@
 #include "deflate.h"
 #include "h5util.h"
 
+#include <assert.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,7 @@ static rwkv_status flush(rwkv_dump *d, stream *only, int partial) {
         if (nc > full) pad_chunk(s, full);
         for (int c = 0; c < nc; c++) d->jobs[k++] = (chunk_job){s, c};
     }
+    assert(k <= d->jobs_cap); // reserve() sized the list for every buffer full
     d->werr = RWKV_OK;
     #pragma omp parallel for schedule(dynamic, 1) ordered num_threads(d->n_threads) if (k > 1)
     for (int i = 0; i < k; i++) store_chunk(d, &d->jobs[i], omp_get_thread_num());
@@ -156,7 +158,7 @@ static rwkv_status flush(rwkv_dump *d, stream *only, int partial) {
         if (!s || (only && s != only)) continue;
         int done = partial ? s->nbuf : s->nbuf / s->chunk_rows * s->chunk_rows;
         size_t chunk_bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
-        if (s->nbuf > done) memcpy(s->buf, s->buf + (size_t)(done / s->chunk_rows) * chunk_bytes, chunk_bytes);
+        if (done && s->nbuf > done) memcpy(s->buf, s->buf + (size_t)(done / s->chunk_rows) * chunk_bytes, chunk_bytes);
         s->rows += done;
         s->nbuf -= done;
     }
@@ -391,9 +393,10 @@ rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n
         if (s->nbuf == s->cap && (st = flush(d, s, 0))) return st;
         int q = s->nbuf % s->chunk_rows, run = 1; // consecutive rows that fit in this chunk
         while (k + run < d->sel_k && q + run < s->chunk_rows && d->sel[k + run] == d->sel[k] + run) run++;
-        size_t n = (size_t)s->chunk_rows * D;
-        unsigned char *chunk = s->buf + (size_t)(s->nbuf / s->chunk_rows) * n * sizeof(rwkv_real);
-        rwkv_deflate_shuffle(chunk, n, (size_t)q * D, data + (size_t)d->sel[k] * D, (size_t)run * D, sizeof(rwkv_real));
+        size_t elems = (size_t)s->chunk_rows * D; // of one chunk
+        unsigned char *chunk = s->buf + (size_t)(s->nbuf / s->chunk_rows) * elems * sizeof(rwkv_real);
+        rwkv_deflate_shuffle(chunk, elems, (size_t)q * D, data + (size_t)d->sel[k] * D, (size_t)run * D,
+                             sizeof(rwkv_real));
         s->nbuf += run;
         k += run;
     }
