@@ -2,6 +2,7 @@
 #include "input.h"
 
 #include "cli.h"
+#include "core/base/file.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -53,33 +54,6 @@ rwkv_status cli_parse_id_list(const char *s, int **ids, size_t *n) {
     return RWKV_OK;
 }
 
-static rwkv_status read_file(const char *path, char **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    size_t k;
-    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (cap - n < 2) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            else b = nb;
-        }
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory reading", path);
-    if (err) {
-        free(b);
-        return rwkv_error_set(RWKV_ERR_IO, "%s: read error", path);
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return RWKV_OK;
-}
-
 rwkv_status cli_input_tokens(const cli_input *in, int n_vocab, int **ids, size_t *n,
                              rwkv_tokenizer **tok_out) {
     *ids = NULL;
@@ -95,16 +69,17 @@ rwkv_status cli_input_tokens(const cli_input *in, int n_vocab, int **ids, size_t
         const char *spec = in->bytes ? "bytes" : (in->tokenizer ? in->tokenizer : "bytes");
         rwkv_tokenizer *tok;
         if ((st = rwkv_tokenizer_load(&tok, spec))) return st;
-        char *buf = NULL;
+        unsigned char *file = NULL;
         size_t len = 0;
         const char *src = in->bytes ? in->bytes : in->text;
-        if (in->file) st = read_file(in->file, &buf, &len);
+        if (in->file) st = rwkv_file_read(in->file, &file, &len);
         else len = strlen(src);
+        const char *buf = (const char *)file;
         if (!st && (in->file ? len : strlen(src)) == 0)
             st = rwkv_error_set(RWKV_ERR_ARG, "the input is empty");
         if (!st) st = rwkv_tokenizer_encode(tok, buf ? buf : src, len, ids, n);
         if (!st && *n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "the input encodes to no tokens");
-        free(buf);
+        free(file);
         if (!st && n_vocab > 0) st = rwkv_tokenizer_check_vocab(tok, n_vocab);
         if (!st && tok_out) *tok_out = tok;
         else rwkv_tokenizer_free(tok);

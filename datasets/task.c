@@ -2,7 +2,8 @@
 // in a fixed order, so a seed fixes the bytes.
 #include "task.h"
 
-#include <errno.h>
+#include "../core/base/file.h"
+
 #include <gsl/gsl_randist.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,20 +58,17 @@ void rwkv_task_free(rwkv_task *t) {
 }
 
 rwkv_status rwkv_task_set_filler_file(rwkv_task *t, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open filler: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n <= 0) { fclose(f); return rwkv_error_set(RWKV_ERR_FORMAT, "%s: filler file is empty", path); }
-    uint8_t *buf = rwkv_calloc((size_t)n, 1, "filler");
-    if (!buf) { fclose(f); return RWKV_ERR_NOMEM; }
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    if (got != (size_t)n) { free(buf); return rwkv_error_set(RWKV_ERR_IO, "%s: short read", path); }
+    uint8_t *buf;
+    size_t n;
+    rwkv_status st = rwkv_file_read(path, &buf, &n);
+    if (st) return rwkv_error_wrap(st, "filler: ");
+    if (!n) {
+        free(buf);
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: filler file is empty", path);
+    }
     free(t->filler);
     t->filler = buf;
-    t->filler_len = (size_t)n;
+    t->filler_len = n;
     return RWKV_OK;
 }
 

@@ -2,6 +2,7 @@
 // the three containers of one model give the same weights; reduced-precision copies stay
 // within their rounding; corrupt, truncated, quantized and mis-shaped inputs give clean
 // errors naming the file (and tensor); the safetensors writer round-trips; `rwkvscope info`.
+#include "core/base/file.h"
 #include "core/formats/formats.h"
 #include "core/formats/pickle.h"
 #include "core/model/model.h"
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zip.h>
 
 #define RAND_PTH "rand-L2-C32-V50.pth"
@@ -503,6 +507,52 @@ START_TEST(test_not_a_model) {
 }
 END_TEST
 
+// ---------- rwkv_file_read: the whole-file reader behind every loader ----------
+
+START_TEST(test_file_read) {
+    enum { BIG = 200000 }; // more than the first buffer for a pipe (64 KB): it must grow
+    unsigned char *want = malloc(BIG), *got;
+    for (int i = 0; i < BIG; i++) want[i] = (unsigned char)(i * 7 + i / 256); // NUL bytes included
+    size_t n = 1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s", tmp_path("whole.bin"));
+    spit(path, want, BIG);
+    ck_assert_int_eq(rwkv_file_read(path, &got, &n), RWKV_OK);
+    ck_assert_uint_eq(n, BIG);
+    ck_assert_int_eq(memcmp(got, want, BIG), 0);
+    ck_assert_uint_eq(got[n], 0); // terminated, not counted
+    free(got);
+    spit(path, want, 0);
+    ck_assert_int_eq(rwkv_file_read(path, &got, &n), RWKV_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(got[0], 0);
+    free(got);
+    // a pipe has no size: read until its writer closes it
+    snprintf(path, sizeof path, "%s", tmp_path("whole.fifo"));
+    unlink(path);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = fopen(path, "wb");
+        _exit(f && fwrite(want, 1, BIG, f) == BIG && fclose(f) == 0 ? 0 : 1);
+    }
+    ck_assert_int_eq(rwkv_file_read(path, &got, &n), RWKV_OK);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_uint_eq(n, BIG);
+    ck_assert_int_eq(memcmp(got, want, BIG), 0);
+    free(got);
+    // errors name the path and the cause
+    ck_assert_int_eq(rwkv_file_read("/nonexistent/x.bin", &got, &n), RWKV_ERR_IO);
+    ck_assert_ptr_null(got);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/nonexistent/x.bin: cannot open"));
+    ck_assert_int_eq(rwkv_file_read(test_tmpdir(), &got, &n), RWKV_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "read error"));
+    free(want);
+}
+END_TEST
+
 // ---------- rwkv_model_from_tensors: missing and mis-shaped tensors ----------
 
 // A copy of `src` without `drop`, and with `reshape` given shape (ndim, shape).
@@ -695,6 +745,7 @@ static Suite *formats_suite(void) {
     tcase_add_test(tc, test_pickle_rejects);
     tcase_add_test(tc, test_rwkvcpp_quantized);
     tcase_add_test(tc, test_not_a_model);
+    tcase_add_test(tc, test_file_read);
     tcase_add_test(tc, test_missing_and_misshaped);
     tcase_add_test(tc, test_safetensors_roundtrip);
     tcase_add_loop_test(tc, test_cli_info, 0, N_FIXTURES);

@@ -3,7 +3,7 @@
 // int32 n_dims, name_len, data_type; n_dims int32 dims in ggml order (innermost first, the
 // reverse of torch); the name; the data. rwkv.cpp stores att.time_decay as -exp(time_decay);
 // we undo that so every reader hands over the raw parameter.
-#include "file.h"
+#include "../base/file.h"
 #include "formats.h"
 
 #include <math.h>

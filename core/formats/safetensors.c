@@ -1,7 +1,7 @@
 // safetensors.c: Hugging Face safetensors: an 8-byte little-endian header length, a JSON
 // header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the data.
 // RwkvForCausalLM names are mapped to the official checkpoint names.
-#include "file.h"
+#include "../base/file.h"
 #include "formats.h"
 
 #include <jansson.h>

@@ -3,11 +3,10 @@
 // (rwkv_vocab_v20230424.txt). Encoding is a greedy longest byte match from the left,
 // as in the reference TRIE_TOKENIZER; decoding concatenates the tokens' bytes.
 // Id 0 is not in the file: it is the models' end-of-text token and decodes to nothing.
+#include "../base/file.h"
 #include "tokenizer_impl.h"
 #include "trie.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,31 +150,6 @@ static const char *parse_literal(const unsigned char *p, const unsigned char *en
     return NULL;
 }
 
-static rwkv_status read_all(const char *path, unsigned char **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0, k;
-    unsigned char *b = malloc(cap + 1);
-    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            unsigned char *nb = realloc(b, (cap *= 2) + 1);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory reading", path);
-    if (err) {
-        free(b);
-        return rwkv_error_set(RWKV_ERR_IO, "%s: read error", path);
-    }
-    *buf = b;
-    *len = n;
-    return RWKV_OK;
-}
-
 // Parses a non-negative decimal in [p, end) below limit; -1 if it is not one.
 static long parse_uint(const unsigned char *p, const unsigned char *end, long limit) {
     long v = 0;
@@ -303,7 +277,7 @@ rwkv_status rwkv_world_load(rwkv_tokenizer *t, const char *path) {
     t->impl = w;
     t->impl_free = world_free;
     t->encode = world_encode;
-    rwkv_status st = read_all(path, &buf, &len);
+    rwkv_status st = rwkv_file_read(path, &buf, &len);
     if (!st && !(tmp = rwkv_calloc(len, 1, "vocabulary"))) st = RWKV_ERR_NOMEM;
     if (!st) st = parse_file(path, buf, len, tmp, &e);
     if (!st) st = build(t, w, path, tmp, &e);

@@ -1,7 +1,8 @@
 // data.c: token streams, the held-out split and batch sampling.
 #include "data.h"
 
-#include <errno.h>
+#include "../base/file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +39,10 @@ rwkv_status rwkv_data_from_tokens(rwkv_data **out, const int *tokens, const rwkv
 
 rwkv_status rwkv_data_load_bytes(rwkv_data **out, const char *path, double val_frac) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0, k;
-    unsigned char *buf = malloc(cap);
-    while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            unsigned char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory reading the data", path);
-    if (err) {
-        free(buf);
-        return rwkv_error_set(RWKV_ERR_IO, "%s: read error", path);
-    }
+    unsigned char *buf;
+    size_t n;
+    rwkv_status st = rwkv_file_read(path, &buf, &n);
+    if (st) return st;
     int *tok = malloc((n ? n : 1) * sizeof *tok);
     if (!tok) {
         free(buf);
@@ -64,7 +50,7 @@ rwkv_status rwkv_data_load_bytes(rwkv_data **out, const char *path, double val_f
     }
     for (size_t i = 0; i < n; i++) tok[i] = buf[i];
     free(buf);
-    rwkv_status st = rwkv_data_from_tokens(out, tok, NULL, (int64_t)n, BYTE_VOCAB, val_frac, path);
+    st = rwkv_data_from_tokens(out, tok, NULL, (int64_t)n, BYTE_VOCAB, val_frac, path);
     free(tok);
     return st;
 }
