@@ -70,7 +70,7 @@ int cli_analyze_lens(int argc, char **argv) {
         else if (!strcmp(a, "--force")) force = 1;
         else if (!strcmp(a, "--no-plot")) no_plot = 1;
         else if (!strcmp(a, "--threads") && val) {
-            if (!cli_parse_int(CMD, a, argv[++i], 0, 1024, &threads)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, a, argv[++i], 0, CLI_MAX_THREADS, &threads)) return CLI_USAGE;
         } else if (a[0] == '-') return cli_usage_error(CMD, "unknown option '%s' (or it needs a value)", a);
         else if (!model) model = a;
         else return cli_usage_error(CMD, "unexpected argument '%s'", a);

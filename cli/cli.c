@@ -105,3 +105,22 @@ int cli_check_output(const char *cmd, const char *path, int force) {
     }
     return 1;
 }
+
+int cli_model_option(cli_model_opts *o, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    int weights = !strcmp(a, "--weights");
+    if (!weights && strcmp(a, "--threads")) return 0;
+    if (*i + 1 >= argc) {
+        cli_usage_error(cmd, "%s needs a value", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (weights) o->weights = v;
+    else if (!cli_parse_int(cmd, a, v, 0, CLI_MAX_THREADS, &o->threads)) return -1;
+    return 1;
+}
+
+rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_opts *o) {
+    cli_set_threads((int)o->threads);
+    return cli_load_model(cmd, path, o->weights);
+}

@@ -10,6 +10,7 @@
 #define CLI_OK 0
 #define CLI_FAIL 1  // the work failed (bad file, numeric error)
 #define CLI_USAGE 2 // the command line was wrong
+#define CLI_MAX_THREADS 1024 // largest --threads value
 
 // Prints "rwkvscope CMD: <library message>" and a hint line; returns CLI_FAIL.
 int cli_fail(const char *cmd, rwkv_status st, const char *hint);
@@ -30,6 +31,21 @@ void cli_set_threads(int n);
 // hint and returns NULL on failure.
 #include "core/model/model.h"
 rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weights);
+
+// --weights and --threads, taken by every command that runs a model.
+typedef struct {
+    const char *weights; // NULL = auto
+    long threads;        // 0 = all cores
+} cli_model_opts;
+#define CLI_MODEL_HELP                                                                            \
+    "  --weights W          auto | fp32 | bf16 (bf16 storage, fp32 compute; default auto:\n"      \
+    "                       bf16 when the checkpoint is bf16, which is lossless)\n"              \
+    "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
+// If argv[*i] is --weights or --threads, stores its value, advances *i past it, returns 1.
+// Returns -1 (after printing a usage error) for a missing or bad value, 0 otherwise.
+int cli_model_option(cli_model_opts *o, const char *cmd, int argc, char **argv, int *i);
+// Sets the threads and loads MODEL with the options' weights (cli_load_model).
+rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_opts *o);
 // Refuses an existing output unless force; returns 1 if writing may go ahead.
 int cli_check_output(const char *cmd, const char *path, int force);
 

@@ -29,19 +29,19 @@ static void usage(void) {
            "  --csv FILE           also write the table as CSV\n"
            "  --chunk N            tokens per parallel call (default: %d)\n"
            "  --only-exceeding     print only the taps that exceed the tolerance\n"
-           "  --weights W          auto | fp32 | bf16 (default: auto)\n"
-           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           CLI_MODEL_HELP "\n"
            "exit status: 0 when every tap is within --tol, %d when one exceeds it,\n"
            "1 on errors, 2 on usage errors.\n",
            RWKV_COMPARE_REL_FLOOR, RWKV_COMPARE_TOL, COMPARE_CHUNK, COMPARE_EXCEEDED);
 }
 
 typedef struct {
-    const char *pos[2], *csv, *input, *weights;
+    const char *pos[2], *csv, *input;
     int npos, only_exceeding;
     cli_input in;
+    cli_model_opts mo;
     double tol;
-    long chunk, threads;
+    long chunk;
 } compare_opts;
 
 static int parse(compare_opts *o, int argc, char **argv) {
@@ -51,13 +51,13 @@ static int parse(compare_opts *o, int argc, char **argv) {
         int r = cli_input_option(&o->in, "compare", argc, argv, &i);
         if (r < 0) return 0;
         if (r) continue;
+        if ((r = cli_model_option(&o->mo, "compare", argc, argv, &i)) < 0) return 0;
+        if (r) continue;
         if (!strcmp(a, "--only-exceeding")) o->only_exceeding = 1;
         else if (!strcmp(a, "--csv") && val) o->csv = argv[++i];
         else if (!strcmp(a, "--input") && val) o->input = argv[++i];
-        else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
         else if (!strcmp(a, "--tol") && val) { if (!cli_parse_double("compare", a, argv[++i], &o->tol)) return 0; }
         else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("compare", a, argv[++i], 1, 1 << 16, &o->chunk)) return 0; }
-        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("compare", a, argv[++i], 0, 1024, &o->threads)) return 0; }
         else if (a[0] == '-') { cli_usage_error("compare", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (o->npos < 2) o->pos[o->npos++] = a;
         else { cli_usage_error("compare", "unexpected argument '%s'", a); return 0; }
@@ -109,7 +109,7 @@ static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
 
 // Dumps the input in both modes into a fresh temporary directory; a and b receive the paths.
 static rwkv_status dump_both(const compare_opts *o, char *dir, char *a, char *b) {
-    rwkv_model *m = cli_load_model("compare", o->pos[0], o->weights);
+    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights);
     if (!m) return RWKV_ERR_IO; // already reported
     cli_sequences seqs = {0};
     rwkv_positions pos = {0};
@@ -142,7 +142,7 @@ int cmd_compare(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     compare_opts o;
     if (!parse(&o, argc, argv)) return CLI_USAGE;
-    cli_set_threads((int)o.threads);
+    cli_set_threads((int)o.mo.threads); // also for comparing two dumps
     char dir[1024] = "", a[1100], b[1100];
     rwkv_status st;
     if (o.npos == 2) {

@@ -30,8 +30,7 @@ static void usage(void) {
            "  --matrices           also write the receptance/key/value matrices under /params\n"
            "  -o, --output FILE    the dump to write (required)\n"
            "  --force              replace an existing output\n"
-           "  --weights W          auto | fp32 | bf16 (default: auto)\n"
-           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
+           CLI_MODEL_HELP
            CLI_INTERVENE_HELP
            "                       (positions count within each sequence; the dump records the\n"
            "                       values the model used)\n\n"
@@ -42,10 +41,11 @@ static void usage(void) {
 }
 
 typedef struct {
-    const char *model, *taps, *positions, *mode, *state, *out, *input, *weights;
+    const char *model, *taps, *positions, *mode, *state, *out, *input;
     cli_input in;
+    cli_model_opts mo;
     cli_intervene_opts iv;
-    long chunk, threads;
+    long chunk;
     int force, matrices;
 } dump_opts;
 
@@ -56,6 +56,8 @@ static int parse(dump_opts *o, int argc, char **argv) {
         int r = cli_input_option(&o->in, "dump", argc, argv, &i);
         if (r < 0) return 0;
         if (r) continue;
+        if ((r = cli_model_option(&o->mo, "dump", argc, argv, &i)) < 0) return 0;
+        if (r) continue;
         if ((r = cli_intervene_option(&o->iv, "dump", argc, argv, &i)) < 0) return 0;
         if (r) continue;
         if (!strcmp(a, "--force")) o->force = 1;
@@ -65,10 +67,8 @@ static int parse(dump_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--mode") && val) o->mode = argv[++i];
         else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (!strcmp(a, "--input") && val) o->input = argv[++i];
-        else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) o->out = argv[++i];
         else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("dump", a, argv[++i], 1, 1 << 16, &o->chunk)) return 0; }
-        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("dump", a, argv[++i], 0, 1024, &o->threads)) return 0; }
         else if (a[0] == '-') { cli_usage_error("dump", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (!o->model) o->model = a;
         else { cli_usage_error("dump", "unexpected argument '%s'", a); return 0; }
@@ -93,8 +93,7 @@ int cmd_dump(int argc, char **argv) {
     rwkv_positions pos;
     rwkv_status st = rwkv_select_positions(&pos, o.positions);
     if (st) { cli_intervene_opts_free(&o.iv); return cli_fail("dump", st, NULL); }
-    cli_set_threads((int)o.threads);
-    rwkv_model *m = cli_load_model("dump", o.model, o.weights);
+    rwkv_model *m = cli_model_open("dump", o.model, &o.mo);
     if (!m) { rwkv_select_positions_free(&pos); cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     int rc = CLI_FAIL;
     cli_sequences seqs = {0};

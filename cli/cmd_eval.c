@@ -20,8 +20,7 @@ static void usage(void) {
            "  --ctx N              window length; 0 = one stream (default: 0)\n"
            "  --max-tokens N       use at most the first N tokens (default: all)\n"
            "  --offset N           skip the first N tokens (e.g. a training split)\n"
-           "  --weights W          auto | fp32 | bf16\n"
-           "  --threads N          threads (default: all cores)\n\n"
+           CLI_MODEL_HELP "\n"
            "output: one line 'loss_nats=X bits=Y ppl=Z tokens=N'\n\n"
            "example:\n  rwkvscope eval model.safetensors --file val.txt --ctx 128\n");
 }
@@ -43,27 +42,27 @@ static double nll_sum(const rwkv_real *logits, const int *next, int n, int V) {
 
 int cmd_eval(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
-    const char *model_path = NULL, *weights = NULL;
+    const char *model_path = NULL;
     cli_input in = {0};
-    long ctx = 0, max_tokens = 0, offset = 0, threads = 0;
+    cli_model_opts mo = {0};
+    long ctx = 0, max_tokens = 0, offset = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int r = cli_input_option(&in, "eval", argc, argv, &i);
         if (r < 0) return CLI_USAGE;
         if (r) continue;
+        if ((r = cli_model_option(&mo, "eval", argc, argv, &i)) < 0) return CLI_USAGE;
+        if (r) continue;
         if (!strcmp(a, "--ctx") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1 << 20, &ctx)) return CLI_USAGE; }
         else if (!strcmp(a, "--max-tokens") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1L << 40, &max_tokens)) return CLI_USAGE; }
         else if (!strcmp(a, "--offset") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1L << 40, &offset)) return CLI_USAGE; }
-        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1024, &threads)) return CLI_USAGE; }
-        else if (!strcmp(a, "--weights") && val) weights = argv[++i];
         else if (a[0] == '-') return cli_usage_error("eval", "unknown option '%s' (or it needs a value)", a);
         else if (!model_path) model_path = a;
         else return cli_usage_error("eval", "unexpected argument '%s'", a);
     }
     if (!model_path) return cli_usage_error("eval", "no MODEL given");
     if (!cli_input_given(&in)) return cli_usage_error("eval", "no input: give --file, --text, --bytes or --tokens");
-    cli_set_threads((int)threads);
-    rwkv_model *m = cli_load_model("eval", model_path, weights);
+    rwkv_model *m = cli_model_open("eval", model_path, &mo);
     if (!m) return CLI_FAIL;
     int *ids = NULL, rc = CLI_FAIL;
     size_t n = 0;

@@ -23,19 +23,19 @@ static void usage(void) {
            "  --temperature T      softmax temperature; 0 = greedy (default: 1.0)\n"
            "  --top-p P            nucleus sampling mass in (0, 1] (default: 1.0)\n"
            "  --seed S             random seed; the same seed gives the same text (default: 42)\n"
-           "  --weights W          auto | fp32 | bf16\n"
            "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
-           "  --threads N          threads (default: all cores)\n"
+           CLI_MODEL_HELP
            CLI_INTERVENE_HELP
            "                       (positions count over the prompt and the generated tokens)\n\n"
            "example:\n  rwkvscope generate model.pth --bytes 'Once upon' -n 64 --temperature 0.8\n");
 }
 
 typedef struct {
-    const char *model, *weights, *state;
+    const char *model, *state;
     cli_input in;
+    cli_model_opts mo;
     cli_intervene_opts iv;
-    long n, seed, threads;
+    long n, seed;
     double temperature, top_p;
 } gen_opts;
 
@@ -46,14 +46,14 @@ static int parse(gen_opts *o, int argc, char **argv) {
         int r = cli_input_option(&o->in, "generate", argc, argv, &i);
         if (r < 0) return 0;
         if (r) continue;
+        if ((r = cli_model_option(&o->mo, "generate", argc, argv, &i)) < 0) return 0;
+        if (r) continue;
         if ((r = cli_intervene_option(&o->iv, "generate", argc, argv, &i)) < 0) return 0;
         if (r) continue;
         if (!strcmp(a, "-n") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 1 << 24, &o->n)) return 0; }
         else if (!strcmp(a, "--seed") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 4294967295L, &o->seed)) return 0; }
-        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 1024, &o->threads)) return 0; }
         else if (!strcmp(a, "--temperature") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->temperature)) return 0; }
         else if (!strcmp(a, "--top-p") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->top_p)) return 0; }
-        else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
         else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (a[0] == '-') { cli_usage_error("generate", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (!o->model) o->model = a;
@@ -102,8 +102,7 @@ int cmd_generate(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     gen_opts o;
     if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
-    cli_set_threads((int)o.threads);
-    rwkv_model *m = cli_load_model("generate", o.model, o.weights);
+    rwkv_model *m = cli_model_open("generate", o.model, &o.mo);
     if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     rwkv_intervene_list *iv = NULL;
     int *ids = NULL, *order = NULL, rc = CLI_FAIL;

@@ -73,7 +73,7 @@ static int parse_args(patch_args *a, int argc, char **argv) {
             if (!cli_parse_int("patch", "--checkpoint-every", i + 1 < argc ? argv[++i] : NULL, 1, 1L << 40, &a->every))
                 return CLI_USAGE;
         } else if (!strcmp(argv[i], "--threads")) {
-            if (!cli_parse_int("patch", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a->threads)) return CLI_USAGE;
+            if (!cli_parse_int("patch", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
         } else if (argv[i][0] == '-') return cli_usage_error("patch", "unknown option '%s'", argv[i]);
         else if (!a->model) a->model = argv[i];
         else return cli_usage_error("patch", "unexpected argument '%s'", argv[i]);

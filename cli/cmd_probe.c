@@ -125,7 +125,7 @@ static int parse_args(probe_args *a, int argc, char **argv) {
         } else if (!strcmp(o, "--max-d")) {
             if (!cli_parse_int(cmd, o, val, 1, HORIZON_MAX_D, &a->max_d)) return CLI_USAGE;
         } else if (!strcmp(o, "--threads")) {
-            if (!cli_parse_int(cmd, o, val, 0, 1024, &a->threads)) return CLI_USAGE;
+            if (!cli_parse_int(cmd, o, val, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
         } else return cli_usage_error(cmd, "unknown option '%s'", o);
     }
     if (!a->dump) return cli_usage_error(cmd, "missing DUMP.h5");

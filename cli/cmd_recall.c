@@ -153,7 +153,7 @@ int cmd_recall(int argc, char **argv) {
         else if (!strcmp(a, "-o")) out = v;
         else if (!strcmp(a, "--trials")) { if (!cli_parse_int(CMD, a, v, 1, 1000000, &trials)) { rc = CLI_USAGE; goto done; } }
         else if (!strcmp(a, "--seed")) { if (!cli_parse_int(CMD, a, v, 0, LONG_MAX, &seed)) { rc = CLI_USAGE; goto done; } }
-        else if (!strcmp(a, "--threads")) { if (!cli_parse_int(CMD, a, v, 0, 1024, &threads)) { rc = CLI_USAGE; goto done; } }
+        else if (!strcmp(a, "--threads")) { if (!cli_parse_int(CMD, a, v, 0, CLI_MAX_THREADS, &threads)) { rc = CLI_USAGE; goto done; } }
         else { rc = cli_usage_error(CMD, "unknown option %s", a); goto done; }
     }
     if (!model_path) { rc = cli_usage_error(CMD, "MODEL is required"); goto done; }

@@ -24,18 +24,17 @@ static void usage(void) {
            "  --all-positions      list the top tokens after every position\n"
            "  --logits FILE        write the raw logits, float32 little-endian [T, V]\n"
            "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
-           "  --weights W          auto | fp32 | bf16 (bf16 storage, fp32 compute; default auto:\n"
-           "                       bf16 when the checkpoint is bf16, which is lossless)\n"
-           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
+           CLI_MODEL_HELP
            CLI_INTERVENE_HELP "\n"
            "example:\n  rwkvscope run model.pth --bytes 'Hello' --top-k 3\n");
 }
 
 typedef struct {
-    const char *model, *mode, *logits_path, *weights, *state;
+    const char *model, *mode, *logits_path, *state;
     cli_input in;
+    cli_model_opts mo;
     cli_intervene_opts iv;
-    long top_k, chunk, threads;
+    long top_k, chunk;
     int all_positions;
 } run_opts;
 
@@ -46,16 +45,16 @@ static int parse(run_opts *o, int argc, char **argv) {
         int r = cli_input_option(&o->in, "run", argc, argv, &i);
         if (r < 0) return 0;
         if (r) continue;
+        if ((r = cli_model_option(&o->mo, "run", argc, argv, &i)) < 0) return 0;
+        if (r) continue;
         if ((r = cli_intervene_option(&o->iv, "run", argc, argv, &i)) < 0) return 0;
         if (r) continue;
         if (!strcmp(a, "--all-positions")) o->all_positions = 1;
         else if (!strcmp(a, "--mode") && val) o->mode = argv[++i];
         else if (!strcmp(a, "--logits") && val) o->logits_path = argv[++i];
-        else if (!strcmp(a, "--weights") && val) o->weights = argv[++i];
         else if (!strcmp(a, "--state") && val) o->state = argv[++i];
         else if (!strcmp(a, "--top-k") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1000000, &o->top_k)) return 0; }
         else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1 << 20, &o->chunk)) return 0; }
-        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("run", a, argv[++i], 0, 1024, &o->threads)) return 0; }
         else if (a[0] == '-') { cli_usage_error("run", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (!o->model) o->model = a;
         else { cli_usage_error("run", "unexpected argument '%s'", a); return 0; }
@@ -106,8 +105,7 @@ int cmd_run(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     run_opts o;
     if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
-    cli_set_threads((int)o.threads);
-    rwkv_model *m = cli_load_model("run", o.model, o.weights);
+    rwkv_model *m = cli_model_open("run", o.model, &o.mo);
     if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     rwkv_intervene_list *iv = NULL;
     int *ids = NULL;

@@ -21,8 +21,7 @@ static void usage(void) {
            "  --state FILE         start from a saved state instead of the zero state\n"
            "  --mode seq|par       sequential (RNN) or parallel (GPT) mode (default: seq)\n"
            "  --force              replace an existing output\n"
-           "  --weights W          auto | fp32 | bf16 (default: auto)\n"
-           "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n\n"
+           CLI_MODEL_HELP "\n"
            "example:\n  rwkvscope state save model.pth --bytes 'Once upon a time' -o s.h5\n");
 }
 
@@ -32,21 +31,21 @@ int cmd_state(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     if (argc < 2) return cli_usage_error("state", "expected an action: save");
     if (strcmp(argv[1], "save")) return cli_usage_error("state", "unknown action '%s' (expected: save)", argv[1]);
-    const char *model = NULL, *out = NULL, *from = NULL, *mode = "seq", *weights = NULL;
+    const char *model = NULL, *out = NULL, *from = NULL, *mode = "seq";
     cli_input in = {0};
-    long threads = 0;
+    cli_model_opts mo = {0};
     int force = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int r = cli_input_option(&in, "state", argc, argv, &i);
         if (r < 0) return CLI_USAGE;
         if (r) continue;
+        if ((r = cli_model_option(&mo, "state", argc, argv, &i)) < 0) return CLI_USAGE;
+        if (r) continue;
         if (!strcmp(a, "--force")) force = 1;
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) out = argv[++i];
         else if (!strcmp(a, "--state") && val) from = argv[++i];
         else if (!strcmp(a, "--mode") && val) mode = argv[++i];
-        else if (!strcmp(a, "--weights") && val) weights = argv[++i];
-        else if (!strcmp(a, "--threads") && val) { if (!cli_parse_int("state", a, argv[++i], 0, 1024, &threads)) return CLI_USAGE; }
         else if (a[0] == '-') return cli_usage_error("state", "unknown option '%s' (or it needs a value)", a);
         else if (!model) model = a;
         else return cli_usage_error("state", "unexpected argument '%s'", a);
@@ -56,8 +55,7 @@ int cmd_state(int argc, char **argv) {
     if (!cli_input_given(&in)) return cli_usage_error("state", "no input: give --tokens, --bytes, --text or --file");
     if (strcmp(mode, "seq") && strcmp(mode, "par")) return cli_usage_error("state", "--mode expects seq or par, got '%s'", mode);
     if (!cli_check_output("state", out, force)) return CLI_FAIL;
-    cli_set_threads((int)threads);
-    rwkv_model *m = cli_load_model("state", model, weights);
+    rwkv_model *m = cli_model_open("state", model, &mo);
     if (!m) return CLI_FAIL;
     int *ids = NULL, rc = CLI_FAIL;
     size_t T = 0;

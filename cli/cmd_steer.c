@@ -60,7 +60,7 @@ static int parse_args(steer_args *a, int argc, char **argv) {
         if (!strcmp(argv[i], "--force")) a->force = 1;
         else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
         else if (!strcmp(argv[i], "--threads")) {
-            if (!cli_parse_int("steer", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a->threads)) return CLI_USAGE;
+            if (!cli_parse_int("steer", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
         } else if (argv[i][0] == '-') return cli_usage_error("steer", "unknown option '%s'", argv[i]);
         else if (!a->sub) a->sub = argv[i];
         else if (!a->model) a->model = argv[i];

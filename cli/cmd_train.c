@@ -119,7 +119,7 @@ static int parse(train_args *o, int argc, char **argv) {
         {"--ctx", 1, 1 << 20, &o->ctx}, {"--batch", 1, 1 << 16, &o->batch}, {"--steps", 1, 1L << 40, &o->steps},
         {"--warmup", 0, 1L << 40, &o->warmup}, {"--eval-every", 0, 1L << 40, &o->eval_every},
         {"--eval-batches", 0, 1 << 30, &o->eval_batches}, {"--seed", 0, 0x7fffffffL, &o->seed},
-        {"--threads", 0, 1024, &o->threads}, {"--stop-at", 1, 1L << 40, &o->stop_at},
+        {"--threads", 0, CLI_MAX_THREADS, &o->threads}, {"--stop-at", 1, 1L << 40, &o->stop_at},
         {"--task-len", 4, 1 << 20, &o->task_len}, {"--examples", 1, 1L << 30, &o->examples}};
     struct { const char *flag; double *dst; } reals[] = {
         {"--lr", &o->lr}, {"--min-lr", &o->min_lr}, {"--wd", &o->wd}, {"--clip", &o->clip},

@@ -90,6 +90,20 @@ START_TEST(test_run_errors) {
     free(out);
     ck_assert_int_eq(test_cli(&out, "nosuchcommand"), 2);
     free(out);
+    // --weights and --threads (shared by every command that runs a model): bad or missing
+    // values are usage errors naming the option, in each such command
+    const char *cmds[] = {"run", "generate", "dump", "compare", "eval", "state save"};
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+        ck_assert_int_eq(test_cli(&out, "%s %s --tokens 1 --threads 5000", cmds[c], model), 2);
+        ck_assert_msg(strstr(out, "--threads expects an integer in [0, 1024]"), "%s: %s", cmds[c], out);
+        free(out);
+        ck_assert_int_eq(test_cli(&out, "%s %s --tokens 1 --weights", cmds[c], model), 2);
+        ck_assert_msg(strstr(out, "--weights needs a value"), "%s: %s", cmds[c], out);
+        free(out);
+    }
+    ck_assert_int_eq(test_cli(&out, "run %s --tokens 1 --weights fp16", model), 1);
+    ck_assert_msg(strstr(out, "fp16"), "%s", out);
+    free(out);
 }
 END_TEST
 
