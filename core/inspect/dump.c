@@ -114,7 +114,6 @@ static void store_chunk(rwkv_dump *d, const chunk_job *j, int thread) {
     #pragma omp ordered
     if (!d->werr) {
         hsize_t off[2] = {(hsize_t)(s->rows + (int64_t)j->chunk * s->chunk_rows), 0};
-        rwkv_h5_quiet(); // HDF5's error printing is per thread in a thread-safe build
         if (zerr)
             d->werr = rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, s->name, zerr);
         else if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, c->out) < 0)
@@ -147,8 +146,12 @@ static rwkv_status flush(rwkv_dump *d, stream *only, int partial) {
     }
     assert(k <= d->jobs_cap); // reserve() sized the list for every buffer full
     d->werr = RWKV_OK;
-    #pragma omp parallel for schedule(dynamic, 1) ordered num_threads(d->n_threads) if (k > 1)
-    for (int i = 0; i < k; i++) store_chunk(d, &d->jobs[i], omp_get_thread_num());
+    #pragma omp parallel num_threads(d->n_threads) if (k > 1)
+    {
+        rwkv_h5_quiet(); // HDF5's error printing is per thread in a thread-safe build
+        #pragma omp for schedule(dynamic, 1) ordered
+        for (int i = 0; i < k; i++) store_chunk(d, &d->jobs[i], omp_get_thread_num());
+    }
     if (d->werr) {
         d->failed = 1;
         return rwkv_error_set(d->werr, "%s", d->werr_msg);
