@@ -274,6 +274,11 @@ START_TEST(test_bind_errors) {
                       "channel 20 in 'logits:20@last=zero': out of range, logits has 20 channels");
     expect_bind_error("blocks.0.att_k@3,12=zero", CFG, T_SEQ, RWKV_ERR_ARG,
                       "position 12 in 'blocks.0.att_k@3,12=zero': out of range, the sequence has 12 tokens");
+    // A range to `last` that starts past the end (found by a fuzzer: a negative memset size).
+    expect_bind_error("blocks.0.att_out@90-last=zero", CFG, T_SEQ, RWKV_ERR_ARG,
+                      "position 90 in 'blocks.0.att_out@90-last=zero': out of range, the sequence has 12 tokens");
+    expect_bind_error("blocks.0.att_out@12-last=zero", CFG, T_SEQ, RWKV_ERR_ARG,
+                      "position 12 in 'blocks.0.att_out@12-last=zero': out of range, the sequence has 12 tokens");
     const char *v15 = tmp_path("v15.h5");
     write_vector(v15, 15, 1);
     char spec[1024], msg[2048];
@@ -795,6 +800,10 @@ START_TEST(test_index_list_sweep) {
     ck_assert_str_eq(rwkv_error_message(), "position 9 in '2,9': out of range, there are 6 positions");
     ck_assert_int_eq(rwkv_intervene_index_list(mask, 6, "last", "layer", 0), RWKV_ERR_ARG);
     ck_assert_str_eq(rwkv_error_message(), "layer 'last' in 'last': expected N, A-B or *");
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 6, "1,8-last", "position", 1), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "position 8 in '1,8-last': out of range, there are 6 positions");
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 0, "last", "position", 1), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(), "position list in 'last': out of range, there are 0 positions");
     // A sweep over positions 6-8 of layer 1 only: those cells as in the full sweep, others NaN.
     rwkv_model *m = random_model(CFG, 12);
     uint8_t pos[T_SEQ], layers[3] = {0, 1, 0};
@@ -939,6 +948,9 @@ START_TEST(test_cli_intervene) {
     free(out);
     ck_assert_int_eq(test_cli(&out, "run " TINY " --bytes 'The cat' --intervene 'blocks.0.att_k:0-128@0=zero'"), 1);
     ck_assert_ptr_nonnull(strstr(out, "channel 128 in 'blocks.0.att_k:0-128@0=zero': out of range, att_k has 128 channels"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "run " TINY " --bytes 'The cat' --intervene 'blocks.0.att_out@90-last=zero'"), 1);
+    ck_assert_ptr_nonnull(strstr(out, "position 90 in 'blocks.0.att_out@90-last=zero': out of range, the sequence has 7 tokens"));
     free(out);
     // scale:1 changes nothing; zeroing block 0's attention output changes the prediction.
     ck_assert_int_eq(test_cli(&base, "run " TINY " --bytes 'The cat sat' --top-k 3"), 0);
