@@ -6,6 +6,7 @@
 // parallel scan inside the chunk; the reuse sweeps are run BENCH_REPS times, medians printed.
 #include "core/compute/blas.h"
 #include "analyses/patching.h"
+#include "bench_util.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -47,23 +48,12 @@ static void fill(rwkv_model *m) {
     rwkv_model_refresh(m);
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // CPU seconds of this process: on a shared machine a one-thread sweep's CPU time moves less
 // than its wall time.
 static double cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 // Median wall and CPU seconds of BENCH_REPS reuse sweeps of one tap; the last result stays in *out.
@@ -73,15 +63,13 @@ static int time_sweep(rwkv_patch_result **out, const rwkv_model *m, const int *c
     *out = NULL;
     for (int r = 0; r < BENCH_REPS; r++) {
         rwkv_patch_result_free(*out);
-        double t0 = now(), u0 = cpu_now();
+        double t0 = bench_now(), u0 = cpu_now();
         if (rwkv_patch_sweep(out, m, clean, corrupt, BENCH_T, o)) return 1;
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
         u[r] = cpu_now() - u0;
     }
-    qsort(t, BENCH_REPS, sizeof t[0], cmp_double);
-    qsort(u, BENCH_REPS, sizeof u[0], cmp_double);
-    *median = t[BENCH_REPS / 2];
-    *cpu_median = u[BENCH_REPS / 2];
+    *median = bench_median(t, BENCH_REPS);
+    *cpu_median = bench_median(u, BENCH_REPS);
     return 0;
 }
 
@@ -106,10 +94,10 @@ int main(int argc, char **argv) {
     rwkv_patch_opts os = o;
     os.taps[0] = RWKV_TAP_STATE_NUM;
     if (time_sweep(&state, m, clean, corrupt, &os, &t_state, &u_state)) return fprintf(stderr, "bench_patch: %s\n", rwkv_error_message()), 1;
-    double t1 = now();
+    double t1 = bench_now();
     o.naive = 1;
     if (rwkv_patch_sweep(&naive, m, clean, corrupt, BENCH_T, &o)) return fprintf(stderr, "bench_patch: %s\n", rwkv_error_message()), 1;
-    double t2 = now();
+    double t2 = bench_now();
     double maxd = 0;
     for (size_t i = 0; i < (size_t)o.n_taps * BENCH_L * BENCH_T; i++) {
         double d = fabs(fast->metric[i] - naive->metric[i]);
@@ -123,6 +111,7 @@ int main(int argc, char **argv) {
            (long long)fast->tokens_rerun, BENCH_REPS);
     printf("  state_num, prefix reuse: %8.3f s, CPU %.3f s  (%lld tokens; medians of %d)\n", t_state, u_state,
            (long long)state->tokens_rerun, BENCH_REPS);
+    printf("  peak RSS %.0f MiB (corrupt-state checkpoints included)\n", bench_peak_rss_mib());
     printf("  speed-up %.1fx (target >= %.0fx): %s; max |metric diff| %.2e\n", speedup, TARGET_SPEEDUP,
            speedup >= TARGET_SPEEDUP ? "met" : "NOT met", maxd);
     // Where the saving comes from: cells in the shared prefix are free, the others rerun
