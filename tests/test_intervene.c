@@ -567,6 +567,32 @@ START_TEST(test_modes_agree) {
 }
 END_TEST
 
+// A real op at each tap (every tap name, every layer) alone: both modes agree within the same
+// tolerance, in one chunk and in chunks of 4, and the op changes the logits.
+START_TEST(test_modes_agree_every_tap) {
+    rwkv_model *m = random_model(CFG, 14);
+    static char names[64][32];
+    int layer[64];
+    rwkv_tap tap[64];
+    const int n_taps = every_tap(names, layer, tap, CFG);
+    const size_t n = (size_t)T_SEQ * CFG.n_vocab;
+    rwkv_real *plain = run_specs(m, CLEAN, T_SEQ, NULL, 1, 64);
+    for (int i = 0; i < n_taps; i++) {
+        char spec[96];
+        snprintf(spec, sizeof spec, "%.31s:0-5,9@3-7,10=scale:0.5", names[i]);
+        const char *specs[] = {spec, NULL};
+        rwkv_real *seq = run_specs(m, CLEAN, T_SEQ, specs, 1, 64);
+        rwkv_real *par = run_specs(m, CLEAN, T_SEQ, specs, 0, 64), *par4 = run_specs(m, CLEAN, T_SEQ, specs, 0, 4);
+        ck_assert_msg(max_abs_diff(par, seq, n) < 1e-4, "%s: modes differ by %g", spec, max_abs_diff(par, seq, n));
+        ck_assert_msg(max_abs_diff(par4, seq, n) < 1e-4, "%s: chunks of 4 differ by %g", spec, max_abs_diff(par4, seq, n));
+        ck_assert_msg(max_abs_diff(plain, seq, n) > 1e-4, "%s: changed nothing (%g)", spec, max_abs_diff(plain, seq, n));
+        free(seq), free(par), free(par4);
+    }
+    free(plain);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // A raw hook that changes a WKV state in the middle of a parallel chunk without saying so
 // (scan_cut) changes nothing downstream: only the last row is carried. With scan_cut the
 // scan stops there and the change takes effect, as in sequential mode. Guards the stop
@@ -1320,6 +1346,7 @@ Suite *intervene_suite(void) {
     tcase_add_test(tc, test_knockout_is_restart);
     tcase_add_test(tc, test_noop_bit_exact);
     tcase_add_test(tc, test_modes_agree);
+    tcase_add_test(tc, test_modes_agree_every_tap);
     tcase_add_loop_test(tc, test_state_edits_by_hand, 0, N_EDITS);
     tcase_add_test(tc, test_scan_cut_needed);
     tcase_add_test(tc, test_patch_all_recovers_clean);
