@@ -17,7 +17,7 @@ expect() { # file, header
     [ "$(head -n 1 "$dir/$1")" = "$2" ] || bad "$dir/$1: header is '$(head -n 1 "$dir/$1")', expected '$2'"
     [ "$(wc -l < "$dir/$1")" -gt 1 ] || bad "$dir/$1 has no rows"
 }
-expect compare.csv "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel"
+expect compare.csv "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form"
 expect recall.csv "task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy"
 expect decay.csv "layer,channel,time_decay,w,retention,half_life,time_first"
 expect patch.csv "tap,layer,position,clean_token,corrupt_token,metric,recovery"

@@ -415,6 +415,42 @@ static rwkv_status perturbed_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos
     return perturb_fn(ctx, layer, tap, pos, n, D, data);
 }
 
+// The same state in another scale: num and den times e^2 with max lowered by 2 (what a run
+// with another running max stores). A scale-free compare sees no difference.
+static rwkv_status rescaled_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    for (size_t i = 0; i < (size_t)n * D; i++) {
+        if (tap == RWKV_TAP_STATE_NUM || tap == RWKV_TAP_STATE_DEN) data[i] *= (rwkv_real)exp(2.0);
+        if (tap == RWKV_TAP_STATE_MAX) data[i] -= 2;
+    }
+    return perturb_fn(ctx, layer, tap, pos, n, D, data);
+}
+
+START_TEST(test_compare_scale_free) {
+    rwkv_model *m = test_random_model(SMALL, 12);
+    int *tok = test_random_tokens(300, SMALL.n_vocab, 8);
+    int64_t len = 300;
+    const char *a = tmp("cmp_sf_a.h5"), *b = tmp("cmp_sf_b.h5");
+    uint32_t mask[64];
+    rwkv_select_taps(mask, SMALL.n_layer, "*");
+    rwkv_hook h = {.mask = mask, .fn = rescaled_tap};
+    ck_assert_int_eq(make_dump(a, m, "*", "all", 0, 64, tok, &len, 1, NULL, NULL), RWKV_OK);
+    ck_assert_int_eq(make_dump(b, m, "*", "all", 0, 64, tok, &len, 1, &h, NULL), RWKV_OK);
+    rwkv_compare_result res;
+    ck_assert_int_eq(rwkv_compare_dumps(&res, a, b, RWKV_COMPARE_TOL), RWKV_OK);
+    for (int i = 0; i < res.n; i++) {
+        const rwkv_compare_row *r = &res.rows[i];
+        if (r->tap == RWKV_TAP_STATE_MAX) ck_assert_double_ge(r->max_abs, 1); // the raw scales differ
+        else ck_assert_msg(r->max_scaled < 1e-5, "%s (%s): %g", r->name, r->form, r->max_scaled);
+        if (r->tap == RWKV_TAP_STATE_NUM) ck_assert_str_eq(r->form, "num/den");
+        if (r->tap == RWKV_TAP_STATE_DEN) ck_assert_str_eq(r->form, "den at common max");
+    }
+    rwkv_compare_free(&res);
+    unlink(a); unlink(b);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 START_TEST(test_compare_modes) {
     rwkv_model *m = test_random_model(SMALL, 10);
     int T = 2048;
@@ -442,7 +478,14 @@ START_TEST(test_compare_modes) {
     ck_assert_int_eq(f->first_pos, 777);
     ck_assert_int_eq(f->first_seq, 0);
     ck_assert_int_eq(f->first_channel, 5);
-    ck_assert_double_eq_tol(f->max_abs, 1e-2, 2e-3);
+    // state_num is compared as num/den: the 1e-2 added to num shows as 1e-2 / den there.
+    rwkv_dump_reader *rd = NULL;
+    double den[64];
+    ck_assert_int_eq(rwkv_dump_open(&rd, c), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_read_rows_f64(rd, 1, RWKV_TAP_STATE_DEN, 777, 1, den), RWKV_OK);
+    rwkv_dump_reader_free(rd);
+    ck_assert_str_eq(f->form, "num/den");
+    ck_assert_double_eq_tol(f->max_abs, 1e-2 / den[5], 2e-3 / den[5]);
     for (int i = 0; i < res.n; i++) { // layer 0 never sees it; nothing diverges before 777
         if (res.rows[i].layer == 0) ck_assert_int_eq(res.rows[i].first_row, -1);
         if (res.rows[i].first_row >= 0) ck_assert_int_ge(res.rows[i].first_pos, 777);
@@ -998,6 +1041,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_wide_chunks);
     tcase_add_test(tc, test_dump_sequences);
     tcase_add_test(tc, test_compare_modes);
+    tcase_add_test(tc, test_compare_scale_free);
     tcase_add_test(tc, test_compare_errors);
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_h5tools);
