@@ -217,24 +217,30 @@ static void clean_name(char *buf, size_t n, const char *s, int i) {
         if (*c == ',' || *c == '\n' || *c == '\r') *c = ' ';
 }
 
-rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const double *x,
-                            const double *y, int n, int n_series, const char *const *names) {
+// Lines, with error bars when lo and hi are given: the data has y (and lo, hi) per series.
+static rwkv_status lines(const char *out, const rwkv_plot_opts *o, const double *x, const double *y,
+                         const double *lo, const double *hi, int n, int n_series, const char *const *names) {
     plot_job j;
     rwkv_status st = job_init(&j, out, o);
     if (st) return st;
     if (n < 1 || n_series < 1) return rwkv_error_set(RWKV_ERR_ARG, "%s: no data to plot", out);
     FILE *f;
     char name[128];
+    int bars = lo && hi, cols = bars ? 3 : 1;
     if ((st = open_w(&f, j.data))) return st;
     fputs("# x", f);
     for (int s = 0; s < n_series; s++) {
         clean_name(name, sizeof name, names ? names[s] : NULL, s);
-        fprintf(f, ",%s", name);
+        fprintf(f, bars ? ",%s,%s lo,%s hi" : ",%s", name, name, name);
     }
     fputc('\n', f);
     for (int i = 0; i < n; i++) {
         fprintf(f, "%.17g", x[i]);
-        for (int s = 0; s < n_series; s++) fprintf(f, ",%.17g", y[(size_t)s * n + i]);
+        for (int s = 0; s < n_series; s++) {
+            size_t k = (size_t)s * n + i;
+            fprintf(f, ",%.17g", y[k]);
+            if (bars) fprintf(f, ",%.17g,%.17g", lo[k], hi[k]);
+        }
         fputc('\n', f);
     }
     if ((st = close_w(f, j.data)) || (st = open_w(&f, j.script))) return st;
@@ -243,13 +249,25 @@ rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const doub
     fputs("plot ", f);
     for (int s = 0; s < n_series; s++) {
         clean_name(name, sizeof name, names ? names[s] : NULL, s);
-        fprintf(f, "%sdata using 1:%d with %s lw 2 title ", s ? ", \\\n     " : "", s + 2,
-                n <= 40 ? "linespoints" : "lines");
+        int c = 2 + s * cols;
+        if (bars) fprintf(f, "%sdata using 1:%d:%d:%d with yerrorlines lw 2 title ", s ? ", \\\n     " : "", c, c + 1, c + 2);
+        else fprintf(f, "%sdata using 1:%d with %s lw 2 title ", s ? ", \\\n     " : "", c, n <= 40 ? "linespoints" : "lines");
         gp_string(f, names ? name : "");
     }
     fputc('\n', f);
     if ((st = close_w(f, j.script))) return st;
     return job_run(&j);
+}
+
+rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const double *x,
+                            const double *y, int n, int n_series, const char *const *names) {
+    return lines(out, o, x, y, NULL, NULL, n, n_series, names);
+}
+
+rwkv_status rwkv_plot_lines_ci(const char *out, const rwkv_plot_opts *o, const double *x,
+                               const double *y, const double *lo, const double *hi, int n,
+                               int n_series, const char *const *names) {
+    return lines(out, o, x, y, lo, hi, n, n_series, names);
 }
 
 // "set xtics (...)" with a label at every position, or at about PLOT_SPARSE_TICS of them.
