@@ -10,6 +10,8 @@ typedef struct {
     const char *title, *xlabel, *ylabel;
     int width, height; // pixels; 0 = 800 x 600
     int logx, logy;
+    double zrange;     // heatmaps: > 0 draws a diverging palette (blue, white at 0, red) on
+                       // the fixed range [-zrange, zrange]; 0 = a sequential palette, autoscaled
 } rwkv_plot_opts;
 
 // n_series curves over shared x (n points each); y is (n_series, n); names label the legend.

@@ -352,7 +352,7 @@ static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *
         return;
     }
     rwkv_plot_opts po = {"memory horizon: token@-d decoded from the state", "distance d (tokens)",
-                         "probe accuracy", 0, 0, 0, 0};
+                         "probe accuracy", 0, 0, 0, 0, 0};
     rwkv_status st = rwkv_plot_lines(png, &po, x, acc, D, n, np);
     if (st) fprintf(stderr, "rwkvscope probe horizon: no plot (%s); the CSV has the data\n", rwkv_error_message());
     else fprintf(stderr, "probe horizon: wrote %s\n", png);
