@@ -119,7 +119,16 @@ START_TEST(test_select_positions) {
     ck_assert_int_eq(rwkv_select_positions(&p, "10-20,0,5"), RWKV_OK);
     for (int t = 0; t < 30; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 30), t == 0 || t == 5 || (t >= 10 && t <= 20));
     rwkv_select_positions_free(&p);
-    const char *bad[] = {"every:0", "every:x", "5-2", "a", "1,,2", "-3", "1-", "lastx"};
+    // "last" inside a list, as in --intervene: resolved against each sequence's length.
+    ck_assert_int_eq(rwkv_select_positions(&p, "0,last"), RWKV_OK);
+    for (int64_t T = 1; T < 8; T++)
+        for (int t = 0; t < T; t++) ck_assert_int_eq(rwkv_select_has(&p, t, T), t == 0 || t == T - 1);
+    rwkv_select_positions_free(&p);
+    ck_assert_int_eq(rwkv_select_positions(&p, "3-last,1"), RWKV_OK);
+    for (int t = 0; t < 9; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 9), t == 1 || t >= 3);
+    for (int t = 0; t < 2; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 2), t == 1); // 3-last is empty here
+    rwkv_select_positions_free(&p);
+    const char *bad[] = {"every:0", "every:x", "5-2", "a", "1,,2", "-3", "1-", "lastx", "last-5", "0,lastly"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(rwkv_select_positions(&p, bad[i]) == RWKV_ERR_ARG, "'%s' accepted", bad[i]);
         ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "--positions"));
@@ -923,6 +932,30 @@ START_TEST(test_cli_input) {
     ck_assert_str_eq(txt[1], "");
     ck_assert_str_eq(txt[2], "xyz!");
     for (int i = 0; i < 3; i++) H5free_memory(txt[i]);
+    H5Tclose(st); H5Dclose(ds); H5Fclose(h);
+    // --file keeps its text in /text too; --positions takes "last" inside a list
+    f = fopen(lines, "w");
+    fputs("Once upon\na time", f);
+    fclose(f);
+    rc = test_cli(&o, "dump %s --file %s --taps logits --positions 0,last --force -o %s", mpath, lines, one);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rwkv_dump_reader *rf;
+    ck_assert_int_eq(rwkv_dump_open(&rf, one), RWKV_OK);
+    ck_assert_int_eq(rf->n_rows, 2); // positions 0 and 15 of the 16 bytes
+    int64_t *fpos = NULL;
+    ck_assert_int_eq(rwkv_dump_read_positions(rf, &fpos), RWKV_OK);
+    ck_assert(fpos[0] == 0 && fpos[1] == 15);
+    free(fpos);
+    rwkv_dump_reader_free(rf);
+    h = H5Fopen(one, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ds = H5Dopen2(h, "/text", H5P_DEFAULT);
+    st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8);
+    ck_assert_int_ge(H5Dread(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, txt), 0);
+    ck_assert_str_eq(txt[0], "Once upon\na time");
+    H5free_memory(txt[0]);
     H5Tclose(st); H5Dclose(ds); H5Fclose(h);
     // bad JSONL names the file and line
     f = fopen(jsonl, "w");
