@@ -20,7 +20,7 @@ const char cmd_recall_summary[] = "recall sweeps over length x depth (passkey, m
 #define RECALL_SMALL_EMBD 256 // up to this width one thread beats several
 // Examples per cell: enough to tell 50% from 60% (a 10-point difference where it is hardest
 // to see) between two cells at alpha 0.05 two-sided with power 0.8 (docs/analysis-outputs.md):
-// n = (1.96 sqrt(2 0.55 0.45) + 0.8416 sqrt(0.5 0.5 + 0.6 0.4))^2 / 0.1^2 = 387.4.
+// n = (1.96 sqrt(2 0.55 0.45) + 0.8416 sqrt(0.5 0.5 + 0.6 0.4))^2 / 0.1^2 = 387.3.
 #define RECALL_DEFAULT_TRIALS 400
 
 static void usage(FILE *f) {
