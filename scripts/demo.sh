@@ -12,7 +12,7 @@ RECALL_TRIALS=80     # x 5 depths = 400 examples per (length, prompt order): tel
 PATCH_PAIRS=32
 start=$(date +%s)
 # The demo changes no tracked file: the git status before and after must be the same.
-tracked() { git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true; }
+tracked() { { git -C "$ROOT" status --porcelain --untracked-files=no; git -C "$ROOT" diff HEAD | md5sum; } 2>/dev/null || true; }
 before=$(tracked)
 step() { log "step $1/8: $2"; }
 [ -f "$MODEL" ] || { echo "demo.sh: $MODEL is missing (run scripts/train_demo_model.sh)" >&2; exit 1; }
