@@ -357,8 +357,10 @@ static int train_loop(const train_args *a, run *r) {
         printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)start, (long long)stop);
         return CLI_OK;
     }
-    printf("trained %s: step %lld, train loss %.4f, val loss %.4f nats/token, %.0f tokens/s\n", a->out,
-           (long long)stop, loss, val, tokens * (double)(stop - start) / t_train);
+    char vbuf[48] = "val loss -- (no held-out data)";
+    if (!isnan(val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", val);
+    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)stop, loss, vbuf,
+           tokens * (double)(stop - start) / t_train);
     if (stop < steps)
         printf("stopped at step %lld of %lld: continue with --resume\n", (long long)stop, (long long)steps);
     return CLI_OK;

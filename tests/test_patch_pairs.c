@@ -82,13 +82,10 @@ START_TEST(pairs_mean_and_interval) {
     ck_assert_int_eq(n, CELLS);
     ck_assert(moved > 0); // patching the differing digit's embedding restores the clean answer
     if (test_png_size(tmp("pairs_state_num.png"), &(unsigned){0}, &(unsigned){0})) {
-        FILE *gp = fopen(tmp("pairs_state_num.gp"), "r");
+        char *gp = test_read_text(tmp("pairs_state_num.gp"));
         ck_assert_ptr_nonnull(gp);
-        char buf[4096] = "";
-        size_t k = fread(buf, 1, sizeof buf - 1, gp);
-        buf[k] = 0;
-        fclose(gp);
-        ck_assert_ptr_nonnull(strstr(buf, "set cbrange [-1:1]")); // centred on 0, fixed range
+        ck_assert_ptr_nonnull(strstr(gp, "set cbrange [-1:1]")); // centred on 0, fixed range
+        free(gp);
     }
 }
 END_TEST

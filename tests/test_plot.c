@@ -105,16 +105,6 @@ START_TEST(hist_svg_and_data) {
 }
 END_TEST
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 // The script names its image and data without a directory, so the three files can move
 // together and be redrawn where they land. A diverging heatmap has its fixed range.
 START_TEST(script_relative_and_movable) {
@@ -128,7 +118,7 @@ START_TEST(script_relative_and_movable) {
     rwkv_plot_opts o = {.title = "recovery", .zrange = 1};
     ck_assert_int_eq(rwkv_plot_heatmap(out, &o, z, 2, 3, NULL, NULL, "recovery"), RWKV_OK);
     snprintf(out, sizeof out, "%s/heat.gp", dir);
-    char *gp = slurp(out);
+    char *gp = test_read_text(out);
     ck_assert_ptr_nonnull(gp);
     ck_assert_msg(strstr(gp, test_tmpdir()) == NULL, "absolute path in the script:\n%s", gp);
     ck_assert_ptr_nonnull(strstr(gp, "set output 'heat.png'"));
@@ -145,7 +135,7 @@ START_TEST(script_relative_and_movable) {
     ck_assert_uint_eq(read_csv_numbers(out, got, 8), 8);
     ck_assert(got[0] == 1 && got[1] == 0.5 && got[2] == 0.4 && got[3] == 0.6);
     snprintf(out, sizeof out, "%s/bars.gp", dir);
-    gp = slurp(out);
+    gp = test_read_text(out);
     ck_assert_ptr_nonnull(strstr(gp, "using 1:2:3:4 with yerrorlines"));
     free(gp);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mv '%s' '%s' && cd '%s' && rm heat.png && gnuplot heat.gp", moved, dir, moved, moved);

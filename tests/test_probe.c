@@ -494,6 +494,19 @@ START_TEST(dump_rows_and_labels) {
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "position", NULL), RWKV_OK);
         ck_assert(l->value[4] == 4 && l->value[5] == 0 && l->value[15] == 3);
         rwkv_labels_free(l);
+        // The control types: the probed token (token@-2: two back), the sequence's first token
+        // for seen/count, the row's own token otherwise. Written out by hand from the tokens.
+        static const int ctrl_lag2[16] = {-1, -1, 10, 11, 10, -1, -1, 20, 10, 21, 22, 10, -1, -1, 30, 31};
+        static const int ctrl_first[16] = {10, 10, 10, 10, 10, 20, 20, 20, 20, 20, 20, 20, 30, 30, 30, 30};
+        int types[16];
+        rwkv_labels_control_types(types, v, "token@-2");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], ctrl_lag2[r]);
+        rwkv_labels_control_types(types, v, "seen(10)");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], ctrl_first[r]);
+        rwkv_labels_control_types(types, v, "count('a')");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], ctrl_first[r]);
+        rwkv_labels_control_types(types, v, "position");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], small_tokens[r]);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "token@3", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "seen(x)", NULL), RWKV_ERR_ARG);
