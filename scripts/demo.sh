@@ -2,7 +2,8 @@
 # demo.sh: the main job in miniature, on the shipped model (models/demo.safetensors, trained by
 # scripts/train_demo_model.sh). Needs no download and no ../shared. Writes results/demo/ only
 # (no tracked file changes; scripts/readme_figures.sh copies the README's pictures into
-# docs/img/). About 3 minutes on 2 cores (results/demo/wall_seconds.txt has this run's).
+# docs/img/). About 2 minutes of CPU; 2-5 minutes wall on 2 cores, with the load (results/demo/
+# wall_seconds.txt has each run's).
 source "$(dirname "$0")/lib_experiment.sh"
 experiment_init demo
 MODEL=${MODEL:-models/demo.safetensors}
