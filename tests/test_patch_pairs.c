@@ -17,11 +17,17 @@ static const char *const CLEAN[N_PAIRS] = {"The key is 41. K", "The key is 72. K
 static const char *const CORRUPT[N_PAIRS] = {"The key is 49. K", "The key is 73. K", "The key is 08. K"};
 static const char *const METRIC[N_PAIRS] = {"logit-diff:49,57", "logit-diff:50,51", "logit-diff:53,56"};
 
-// A path in the scratch directory (malloc'd once per name; the few leaks are the test's).
+// A path in the scratch directory: one buffer per distinct name, kept for the process.
+#define TMP_NAMES 16
 static const char *tmp(const char *name) {
-    char *buf = malloc(1024);
-    snprintf(buf, 1024, "%s/%s", test_tmpdir(), name);
-    return buf;
+    static char names[TMP_NAMES][64], paths[TMP_NAMES][1024];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return paths[i];
+    ck_assert_int_lt(n, TMP_NAMES);
+    snprintf(names[n], sizeof names[n], "%s", name);
+    snprintf(paths[n], sizeof paths[n], "%s/%s", test_tmpdir(), name);
+    return paths[n++];
 }
 
 // The recovery column of a single-pair CSV, by row (the CSV lists cells in the same order).
