@@ -20,7 +20,8 @@ const char cmd_patch_summary[] = "activation patching sweep: recovery of a metri
 #define PATCH_CB_RANGE 1.0 // heatmaps: recovery on a fixed [-1, 1] scale, white at 0
 
 static void usage(void) {
-    printf("usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n\n"
+    printf("usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n"
+           "       rwkvscope patch MODEL --pairs FILE --taps PATTERN [--metric SPEC] [options]\n\n"
            "Runs the clean and the corrupt prompt once each, then patches every (tap, layer, position)\n"
            "cell from the clean run into the corrupt one, one at a time, and reports the normalised\n"
            "recovery of the metric at the last position:\n"
@@ -287,8 +288,10 @@ static rwkv_status pair_tokens(char *line, const char *path, int lineno, rwkv_to
     if (tab2) *tab2 = 0, *metric = tab2 + 1;
     rwkv_status st = rwkv_tokenizer_encode(tok, line, strlen(line), clean, nc);
     if (!st) st = rwkv_tokenizer_encode(tok, x, strlen(x), corrupt, nx);
-    for (size_t i = 0; !st && i < *nc; i++)
-        if ((*clean)[i] >= V) st = rwkv_error_set(RWKV_ERR_ARG, "%s: line %d: token %d >= the model's %d", path, lineno, (*clean)[i], V);
+    for (size_t i = 0; !st && i < *nc + *nx; i++) {
+        int t = i < *nc ? (*clean)[i] : (*corrupt)[i - *nc];
+        if (t >= V) st = rwkv_error_set(RWKV_ERR_ARG, "token %d is outside the model's vocabulary [0, %d)", t, V);
+    }
     return st ? rwkv_error_wrap(st, "%s: line %d: ", path, lineno) : RWKV_OK;
 }
 
