@@ -513,7 +513,8 @@ START_TEST(test_dump_errors) {
     }
     // (a full device is tested through the CLI: HDF5 1.10 leaks 1 KB when H5Fcreate fails there)
     o.force = 1;
-    // a failure inside the run leaves complete = 0 and a readable file
+    // a failure inside the run of a new dump leaves complete = 0 and a readable file
+    unlink(path);
     ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
     rwkv_state *s;
     rwkv_workspace *ws;
@@ -531,6 +532,7 @@ START_TEST(test_dump_errors) {
     ck_assert_int_eq(r->complete, 0);
     rwkv_dump_reader_free(r);
     // close after a failed run also reports it and leaves complete = 0
+    unlink(path);
     ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
     h = rwkv_dump_hook(d);
     h.fn = failing_tap;
@@ -544,9 +546,28 @@ START_TEST(test_dump_errors) {
     ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, NULL), RWKV_OK);
     ck_assert_int_eq(rwkv_dump_close(d), RWKV_OK);
     ck_assert_int_eq(attr_i64(path, "complete"), 1);
+    // replacing that dump (--force) with a run that fails keeps it, and leaves no temporary
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
+    h = rwkv_dump_hook(d);
+    h.fn = failing_tap;
+    rwkv_state_reset(s);
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
+    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+    ck_assert_int_eq(attr_i64(path, "complete"), 1);
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
+    ck_assert_int_eq(r->n_rows, 20);
+    rwkv_dump_reader_free(r);
+    char ls[1200], listing[256] = {0};
+    snprintf(ls, sizeof ls, "ls %s | grep -c 'err_exists.h5.tmp'", test_tmpdir());
+    FILE *lp = popen(ls, "r");
+    ck_assert_ptr_nonnull(fgets(listing, sizeof listing, lp));
+    pclose(lp);
+    ck_assert_str_eq(listing, "0\n");
     set_attr_i64(path, "schema_version", RWKV_DUMP_SCHEMA_VERSION + 1);
     ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 2"));
+    char want[64];
+    snprintf(want, sizeof want, "schema version %d", RWKV_DUMP_SCHEMA_VERSION + 1);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), want));
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "newer"));
     // not a dump, not HDF5, missing
     ck_assert_int_eq(rwkv_dump_open(&r, test_fixture("golden-small.h5")), RWKV_ERR_FORMAT);
