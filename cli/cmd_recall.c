@@ -2,6 +2,7 @@
 #include "analyses/plot.h"
 #include "analyses/recall.h"
 #include "cli.h"
+#include "core/base/file.h"
 #include "input.h"
 #include "intervene_opts.h"
 #include "task_opts.h"
@@ -182,9 +183,11 @@ int cmd_recall(int argc, char **argv) {
     int orders = compare ? 2 : 1;
     rwkv_recall_cell *cells[2] = {calloc(nl * nd, sizeof(rwkv_recall_cell)), calloc(nl * nd, sizeof(rwkv_recall_cell))};
     FILE *f = NULL;
+    rwkv_atomic_file out_file;
     if (!cells[0] || !cells[1]) { st = rwkv_error_set(RWKV_ERR_NOMEM, "recall cells"); goto fail; }
     // Open the output before the sweep, so an unwritable path fails at once.
-    if (!(f = fopen(out, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", out, strerror(errno)); goto fail; }
+    if ((st = rwkv_file_atomic_open(&out_file, out, 1, 1))) goto fail;
+    f = out_file.f;
     for (int o = 0; o < orders && !st; o++) {
         rwkv_recall_opts ro = {.task = task, .lengths = lengths, .n_lengths = (int)nl, .depths = depths,
                                .n_depths = nd, .trials = (int)trials, .seed = (unsigned long)seed,
@@ -201,13 +204,12 @@ int cmd_recall(int argc, char **argv) {
     for (int o = 0; o < orders; o++)
         write_csv(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
                   cells[o], (int)nl * nd);
-    int bad = fclose(f);
     f = NULL;
-    if (bad) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", out); goto fail; }
+    if ((st = rwkv_file_atomic_commit(&out_file))) goto fail;
     fprintf(stderr, "recall: wrote %s\n", out);
     if (!no_plots) st = plots(out, task_name, cells, orders, lengths, (int)nl, depths, nd);
 fail:
-    if (f) { fclose(f); remove(out); } // no partial CSV after a failed sweep
+    if (f) rwkv_file_atomic_abort(&out_file); // no partial CSV after a failed sweep
     if (st) rc = cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);
     free(cells[0]);
     free(cells[1]);

@@ -65,7 +65,7 @@ rwkv_status rwkv_file_atomic_open(rwkv_atomic_file *a, const char *path, int for
     }
     int fd = mkstemp(a->tmp);
     if (fd < 0) {
-        rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         a->tmp[0] = '\0';
         return st;
     }
@@ -75,7 +75,7 @@ rwkv_status rwkv_file_atomic_open(rwkv_atomic_file *a, const char *path, int for
         if (!stream) close(fd);
         return RWKV_OK;
     }
-    rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     close(fd);
     rwkv_file_atomic_abort(a);
     return st;

@@ -32,7 +32,7 @@
 #include <signal.h>
 
 #define RWKV_DUMP_SCHEMA "rwkvscope-dump"
-#define RWKV_DUMP_SCHEMA_VERSION 2
+#define RWKV_DUMP_SCHEMA_VERSION 1
 #define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
 #define RWKV_DUMP_DEFLATE 1     // deflate level recorded in the filter pipeline (readers ignore it)
 
