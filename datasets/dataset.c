@@ -61,7 +61,7 @@ static json_t *example_json(int i, const int *tok, const uint8_t *ans, int T,
 static rwkv_status write_line(FILE *f, json_t *j, const char *path) {
     int bad = !j || json_dumpf(j, f, JSON_COMPACT | JSON_PRESERVE_ORDER) || fputc('\n', f) == EOF;
     json_decref(j);
-    return bad ? rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path) : RWKV_OK;
+    return bad ? rwkv_error_set(RWKV_ERR_IO, "%s: write failed: %s", path, j ? strerror(errno) : "out of memory") : RWKV_OK;
 }
 
 rwkv_status rwkv_dataset_write(const char *path, const rwkv_task *t, unsigned long seed, int n,

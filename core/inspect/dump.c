@@ -101,9 +101,11 @@ static hid_t make_extendible(hid_t loc, const char *name, hid_t type, hsize_t co
     H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, compress ? 0 : H5D_CHUNK_CACHE_NBYTES_DEFAULT,
                        H5D_CHUNK_CACHE_W0_DEFAULT);
     hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, dapl);
+    hid_t err = d < 0 ? H5Eget_current_stack() : -1; // the closes below would clear the cause
     H5Pclose(dapl);
     H5Pclose(dcpl);
     H5Sclose(sp);
+    if (err >= 0) H5Eset_current_stack(err);
     return d;
 }
 
@@ -116,8 +118,10 @@ static int append(hid_t d, hid_t mem_type, int64_t at, int64_t n, hsize_t cols, 
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(rank, count, NULL);
     int ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
              H5Dwrite(d, mem_type, ms, fs, H5P_DEFAULT, data) >= 0;
+    hid_t err = ok ? -1 : H5Eget_current_stack(); // the closes below would clear the cause
     H5Sclose(ms);
     H5Sclose(fs);
+    if (err >= 0) H5Eset_current_stack(err);
     return ok ? 0 : -1;
 }
 

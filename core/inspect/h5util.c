@@ -23,26 +23,32 @@ __attribute__((constructor)) static void h5_exit_setup(void) {
 
 void rwkv_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-// Keeps the innermost message of the stack (the first visited walking upward).
-static herr_t first_desc(unsigned n, const H5E_error2_t *e, void *buf) {
-    if (n == 0 && e->desc) snprintf(buf, 256, "%s", e->desc);
+// The innermost message of the stack (the first visited walking upward), or the first that
+// reports a system error (a failed write: "..., error message = '<strerror>'"): the cause.
+typedef struct {
+    char msg[256];
+    int sys;
+} h5_cause;
+
+static herr_t find_cause(unsigned n, const H5E_error2_t *e, void *data) {
+    h5_cause *c = data;
+    const char *key = "error message = '", *sys = e->desc ? strstr(e->desc, key) : NULL;
+    if (sys && !c->sys) {
+        sys += strlen(key);
+        const char *q = strchr(sys, '\'');
+        snprintf(c->msg, sizeof c->msg, "%.*s", q ? (int)(q - sys) : (int)strlen(sys), sys);
+        c->sys = 1;
+    } else if (n == 0 && e->desc && !c->sys) {
+        snprintf(c->msg, sizeof c->msg, "%s", e->desc);
+    }
     return 0;
 }
 
 rwkv_status rwkv_h5_fail(const char *path, const char *what) {
-    char cause[256] = "HDF5 error";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_desc, cause);
-    // A failed write's message is a long line of the driver's state; keep its strerror part.
-    const char *key = "error message = '", *e = strstr(cause, key);
-    if (e) {
-        e += strlen(key);
-        const char *q = strchr(e, '\'');
-        size_t n = q ? (size_t)(q - e) : strlen(e);
-        memmove(cause, e, n);
-        cause[n] = '\0';
-    }
+    h5_cause c = {"HDF5 error", 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, find_cause, &c);
     H5Eclear2(H5E_DEFAULT);
-    return rwkv_error_set(RWKV_ERR_IO, "%s: %s: %s", path, what, cause);
+    return rwkv_error_set(RWKV_ERR_IO, "%s: %s: %s", path, what, c.msg);
 }
 
 rwkv_status rwkv_h5_create(hid_t *out, const char *path, int force, hid_t fapl) {
