@@ -355,7 +355,9 @@ static hid_t latest_fapl(void) {
 // that a complete close renames over it: a failed run never destroys the old dump.
 static rwkv_status create_file(rwkv_dump *d, const char *path, int force) {
     struct stat sb;
-    if (force && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    if (force && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) // HDF5 cannot write a device (and leaks when it tries)
+        return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write an HDF5 file there: not a regular file", path);
+    if (force && stat(path, &sb) == 0) {
         rwkv_status st = rwkv_file_atomic_open(&d->out, path, 1, 0);
         if (st) return st;
         d->use_tmp = 1;

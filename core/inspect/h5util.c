@@ -114,10 +114,11 @@ rwkv_status rwkv_h5_close(hid_t f, const char *path) {
 rwkv_status rwkv_h5_create_atomic(hid_t *out, rwkv_atomic_file *a, const char *path, int force) {
     *out = -1;
     rwkv_status st = rwkv_file_atomic_open(a, path, force, 0);
-    if (!st && (st = rwkv_h5_create(out, a->tmp, 1, H5P_DEFAULT))) {
-        rwkv_file_atomic_abort(a);
-        st = rwkv_error_set(st, "%s: cannot create the output (as %s)", path, a->tmp);
-    }
+    if (!st && a->in_place) // HDF5 cannot write a device or a pipe (and leaks when it tries)
+        st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write an HDF5 file there: not a regular file", path);
+    else if (!st && (st = rwkv_h5_create(out, a->tmp, 1, H5P_DEFAULT)))
+        st = rwkv_error_wrap(st, "%s: ", path);
+    if (st) rwkv_file_atomic_abort(a);
     return st;
 }
 
