@@ -479,6 +479,19 @@ static rwkv_status failing_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, 
     return rwkv_dump_tap(ctx, layer, tap, pos, n, D, data);
 }
 
+// Creates a dump at path, runs 20 tokens through a hook that fails, and closes it: both
+// report the failure.
+static void close_failed_run(const char *path, const rwkv_model *m, const uint32_t *mask, const rwkv_positions *pos,
+                             const rwkv_dump_opts *o, rwkv_state *s, rwkv_workspace *ws, const int *tok) {
+    rwkv_dump *d;
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, pos, o), RWKV_OK);
+    rwkv_hook h = rwkv_dump_hook(d);
+    h.fn = failing_tap;
+    rwkv_state_reset(s);
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
+    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+}
+
 START_TEST(test_dump_errors) {
     rwkv_model *m = test_random_model(SMALL, 12);
     int *tok = test_random_tokens(20, SMALL.n_vocab, 8);
@@ -533,12 +546,7 @@ START_TEST(test_dump_errors) {
     rwkv_dump_reader_free(r);
     // close after a failed run also reports it and leaves complete = 0
     unlink(path);
-    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
-    h = rwkv_dump_hook(d);
-    h.fn = failing_tap;
-    rwkv_state_reset(s);
-    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
-    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+    close_failed_run(path, m, mask, &pos, &o, s, ws, tok);
     ck_assert_int_eq(attr_i64(path, "complete"), 0);
     // a newer schema version is a clear error
     rwkv_state_reset(s);
@@ -547,12 +555,7 @@ START_TEST(test_dump_errors) {
     ck_assert_int_eq(rwkv_dump_close(d), RWKV_OK);
     ck_assert_int_eq(attr_i64(path, "complete"), 1);
     // replacing that dump (--force) with a run that fails keeps it, and leaves no temporary
-    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
-    h = rwkv_dump_hook(d);
-    h.fn = failing_tap;
-    rwkv_state_reset(s);
-    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
-    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+    close_failed_run(path, m, mask, &pos, &o, s, ws, tok);
     ck_assert_int_eq(attr_i64(path, "complete"), 1);
     ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
     ck_assert_int_eq(r->n_rows, 20);
