@@ -97,6 +97,7 @@ int cmd_dump(int argc, char **argv) {
     if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
     // Cheap checks first: a refused output or a bad selection should not cost a model load.
     if (!cli_check_output("dump", o.out, o.force)) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
+    const volatile sig_atomic_t *stop = cli_stop_on_signals(); // a signal while loading stops before the first call
     rwkv_positions pos;
     rwkv_status st = rwkv_select_positions(&pos, o.positions);
     if (st) { cli_intervene_opts_free(&o.iv); return cli_fail("dump", st, NULL); }
@@ -119,7 +120,7 @@ int cmd_dump(int argc, char **argv) {
     rwkv_dump_opts dopt = {.command_line = cli_command_line(), .tokenizer = seqs.tokenizer, .taps = o.taps,
                            .positions = o.positions, .parallel = !strcmp(o.mode, "par"), .force = o.force,
                            .text = seqs.has_text, .matrices = o.matrices, .flush_mb = (int)o.flush_mb,
-                           .cancel = cli_stop_on_signals()};
+                           .cancel = stop};
     int replacing = access(o.out, F_OK) == 0;
     int64_t total = 0;
     for (int i = 0; i < seqs.n; i++) total += seqs.items[i].n;

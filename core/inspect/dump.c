@@ -654,13 +654,13 @@ rwkv_status rwkv_dump_close(rwkv_dump *d) {
     if (!st) st = finish(d);
     if (d->use_tmp && !st && !d->stopped) st = rwkv_file_atomic_commit(&d->out);
     else if (d->use_tmp && st) rwkv_file_atomic_abort(&d->out);
-    if (!st && d->stopped)
-        st = rwkv_error_set(RWKV_ERR_INTERRUPTED,
-                            d->use_tmp ? "%s: interrupted in sequence %lld after %lld tokens: the partial dump "
-                                         "(complete=0) is %s; %s is unchanged"
-                                       : "%s: interrupted in sequence %lld after %lld tokens: %s holds everything "
-                                         "before that point, with complete=0%.0s",
-                            d->path, (long long)d->stop_seq, (long long)d->stop_pos, d->write_path, d->path);
+    long long seq = d->stop_seq, pos = d->stop_pos;
+    if (!st && d->stopped && d->use_tmp)
+        st = rwkv_error_set(RWKV_ERR_INTERRUPTED, "%s: interrupted in sequence %lld after %lld tokens: the partial "
+                            "dump (complete=0) is %s; %s is unchanged", d->path, seq, pos, d->write_path, d->path);
+    else if (!st && d->stopped)
+        st = rwkv_error_set(RWKV_ERR_INTERRUPTED, "%s: interrupted in sequence %lld after %lld tokens: the file holds "
+                            "everything before that point, with complete=0", d->path, seq, pos);
     free_texts(d);
     free(d);
     return st;
