@@ -1,6 +1,8 @@
 // attention.c: effective attention matrices of one time-mix layer.
 #include "attention.h"
 
+#include "../core/inspect/h5util.h"
+
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,11 +133,10 @@ static int write_attr_str(hid_t f, const char *name, const char *v) {
 rwkv_status rwkv_attention_write(const char *path, const double *att, int T, const int *tokens,
                                  const int *channels, int n_ch, int layer, const char *model_path,
                                  int force) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (!force && access(path, F_OK) == 0)
-        return rwkv_error_set(RWKV_ERR_EXISTS, "%s: exists (use --force to overwrite)", path);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot create", path);
+    hid_t f;
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_h5_create_atomic(&f, &out, path, force);
+    if (st) return st;
     hsize_t d2[2] = {(hsize_t)T, (hsize_t)T}, d1 = (hsize_t)T, dc = (hsize_t)n_ch;
     int bad = write_ds(f, "/attention", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2, att) |
               write_ds(f, "/tokens", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &d1, tokens) |
@@ -143,6 +144,6 @@ rwkv_status rwkv_attention_write(const char *path, const double *att, int T, con
               write_attr_int(f, "n_channels", n_ch) |
               write_attr_str(f, "model_path", model_path ? model_path : "");
     if (channels) bad |= write_ds(f, "/channels", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &dc, channels);
-    if (H5Fclose(f) < 0) bad = 1;
-    return bad ? rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path) : RWKV_OK;
+    if (bad) st = rwkv_h5_fail(path, "writing the attention map");
+    return rwkv_h5_commit(f, &out, st);
 }

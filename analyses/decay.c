@@ -2,6 +2,8 @@
 #include "decay.h"
 #include "plot.h"
 
+#include "../core/base/file.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +51,10 @@ rwkv_status rwkv_decay_compute(rwkv_decay **out, const rwkv_model *m) {
 }
 
 rwkv_status rwkv_decay_write_csv(const rwkv_decay *d, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_file_atomic_open(&out, path, 1, 1);
+    if (st) return st;
+    FILE *f = out.f;
     fputs("layer,channel,time_decay,w,retention,half_life,time_first\n", f);
     for (int l = 0; l < d->n_layer; l++)
         for (int c = 0; c < d->n_embd; c++) {
@@ -58,8 +62,7 @@ rwkv_status rwkv_decay_write_csv(const rwkv_decay *d, const char *path) {
             fprintf(f, "%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g\n", l, c, d->time_decay[i], d->w[i],
                     d->retention[i], d->half_life[i], d->time_first[i]);
         }
-    if (fclose(f)) return rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path);
-    return RWKV_OK;
+    return rwkv_file_atomic_commit(&out);
 }
 
 static int cmp_double(const void *a, const void *b) {

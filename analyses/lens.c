@@ -3,6 +3,7 @@
 
 #include "../core/compute/blas.h"
 #include "../core/compute/kernels.h"
+#include "../core/base/file.h"
 #include "../core/inspect/record.h"
 
 #include <errno.h>
@@ -140,8 +141,10 @@ rwkv_status rwkv_lens_logit(rwkv_lens_result **out, const rwkv_model *m, const i
 }
 
 rwkv_status rwkv_lens_write_csv(const rwkv_lens_result *r, const int *tokens, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_file_atomic_open(&out, path, 1, 1);
+    if (st) return st;
+    FILE *f = out.f;
     fprintf(f, "lens,row,layer,position,token,next_token,ce,entropy,kl_final,top1\n");
     for (int row = 0; row < r->n_rows; row++) {
         char name[24];
@@ -152,14 +155,14 @@ rwkv_status rwkv_lens_write_csv(const rwkv_lens_result *r, const int *tokens, co
                     t + 1 < r->T ? tokens[t + 1] : -1, r->ce[k], r->entropy[k], r->kl[k], r->top1[k]);
         }
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad) return rwkv_error_set(RWKV_ERR_IO, "%s: write error", path);
-    return RWKV_OK;
+    return rwkv_file_atomic_commit(&out);
 }
 
 rwkv_status rwkv_lens_write_summary(const rwkv_lens_result *r, const char *path, double *means) {
-    FILE *f = path ? fopen(path, "w") : NULL;
-    if (path && !f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    rwkv_atomic_file out = {0};
+    rwkv_status st = path ? rwkv_file_atomic_open(&out, path, 1, 1) : RWKV_OK;
+    if (st) return st;
+    FILE *f = out.f;
     if (f) fprintf(f, "lens,row,layer,ce,entropy,kl_final,top1\n");
     for (int row = 0; row < r->n_rows; row++) {
         double s[4] = {0, 0, 0, 0};
@@ -178,8 +181,5 @@ rwkv_status rwkv_lens_write_summary(const rwkv_lens_result *r, const char *path,
         rwkv_lens_row_name(name, sizeof name, row);
         if (f) fprintf(f, "%s,%s,%d,%.9g,%.9g,%.9g,%.9g\n", r->name, name, row - 1, s[0], s[1], s[2], s[3]);
     }
-    if (!f) return RWKV_OK;
-    int bad = ferror(f);
-    if (fclose(f) || bad) return rwkv_error_set(RWKV_ERR_IO, "%s: write error", path);
-    return RWKV_OK;
+    return f ? rwkv_file_atomic_commit(&out) : RWKV_OK;
 }

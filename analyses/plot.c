@@ -7,6 +7,8 @@
 // files can be moved or copied together and redrawn there.
 #include "plot.h"
 
+#include "../core/base/file.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -24,11 +26,13 @@
 #define PLOT_SPARSE_TICS 10    // otherwise about this many labels
 #define PLOT_ERR_MAX 600       // characters of gnuplot's stderr kept in the message
 #define PLOT_PATH 4096
+#define PLOT_OUTPUT_VAR "rwkvscope_output" // gnuplot variable naming the image file
 
 typedef struct {
     char img[PLOT_PATH], data[PLOT_PATH], script[PLOT_PATH]; // absolute paths
     char dir[PLOT_PATH];                                      // their directory
     char term[96];
+    rwkv_atomic_file out; // the file being written (every output goes through a temporary)
 } plot_job;
 
 static const char *base_name(const char *path) {
@@ -150,23 +154,23 @@ static rwkv_status job_init(plot_job *j, const char *out, const rwkv_plot_opts *
     return RWKV_OK;
 }
 
-static rwkv_status open_w(FILE **f, const char *path) {
-    *f = fopen(path, "w");
-    if (!*f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    return RWKV_OK;
+static rwkv_status open_w(plot_job *j, FILE **f, const char *path) {
+    rwkv_status st = rwkv_file_atomic_open(&j->out, path, 1, 1);
+    *f = j->out.f;
+    return st;
 }
 
-static rwkv_status close_w(FILE *f, const char *path) {
-    int bad = ferror(f);
-    if (fclose(f) || bad) return rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path);
-    return RWKV_OK;
-}
+static rwkv_status close_w(plot_job *j) { return rwkv_file_atomic_commit(&j->out); }
 
 // Terminal, output, title, labels and scales shared by every plot.
 static void gp_header(FILE *gp, const plot_job *j, const rwkv_plot_opts *o) {
-    fprintf(gp, "# Redraw in this directory with: gnuplot %s\nset terminal %s\nset output ", base_name(j->script), j->term);
+    // rwkvscope runs the script with PLOT_OUTPUT_VAR set to a temporary name, renamed over
+    // the image when gnuplot succeeds; run by hand in its directory, the script draws the
+    // image itself.
+    fprintf(gp, "# Redraw in this directory with: gnuplot %s\nset terminal %s\nif (!exists('%s')) %s = ",
+            base_name(j->script), j->term, PLOT_OUTPUT_VAR, PLOT_OUTPUT_VAR);
     gp_string(gp, base_name(j->img));
-    fprintf(gp, "\nset datafile separator ','\nset datafile missing 'NaN'\ndata = ");
+    fprintf(gp, "\nset output %s\nset datafile separator ','\nset datafile missing 'NaN'\ndata = ", PLOT_OUTPUT_VAR);
     gp_string(gp, base_name(j->data));
     fputc('\n', gp);
     if (o && o->title) { fputs("set title ", gp); gp_string(gp, o->title); fputc('\n', gp); }
@@ -187,39 +191,61 @@ static void read_text(const char *path, char *buf, size_t n) {
     while (k && (buf[k - 1] == '\n' || buf[k - 1] == ' ')) buf[--k] = '\0';
 }
 
-// Runs gnuplot on the job's script; stderr goes to a temp file and into the error message.
-static rwkv_status job_run(const plot_job *j) {
+// Runs gnuplot on the job's script, drawing into a temporary renamed over the image only
+// when gnuplot succeeds (a failed plot keeps the old image); stderr goes to a temp file and
+// into the error message.
+static rwkv_status job_run(plot_job *j) {
     char errpath[] = "/tmp/rwkvscope-gnuplot-XXXXXX";
     int fd = mkstemp(errpath);
     if (fd < 0) return rwkv_error_set(RWKV_ERR_IO, "mkstemp: %s", strerror(errno));
     close(fd);
-    char prog[PLOT_PATH], script[PLOT_PATH], err[PLOT_PATH], dir[PLOT_PATH], cmd[4 * PLOT_PATH + 32];
-    char abs_prog[PLOT_PATH];
+    rwkv_status st = rwkv_file_atomic_open(&j->out, j->img, 1, 0);
+    if (st) {
+        unlink(errpath);
+        return st;
+    }
+    char prog[PLOT_PATH], script[PLOT_PATH], err[PLOT_PATH], dir[PLOT_PATH], set[PLOT_PATH + 64];
+    char abs_prog[PLOT_PATH], cmd[6 * PLOT_PATH + 64];
+    char *var = NULL; // PLOT_OUTPUT_VAR = 'temporary' (in the image's directory, so its base name)
+    size_t var_len = 0;
+    FILE *vf = open_memstream(&var, &var_len);
+    if (vf) {
+        fputs(PLOT_OUTPUT_VAR " = ", vf);
+        gp_string(vf, base_name(j->out.tmp));
+        fclose(vf);
+    }
     const char *g = gnuplot_program(); // a relative path to it must survive the cd
     if (strchr(g, '/') && !absolute_path(g, abs_prog, sizeof abs_prog)) g = abs_prog;
     shell_quote(prog, sizeof prog, g);
     shell_quote(script, sizeof script, base_name(j->script));
     shell_quote(err, sizeof err, errpath);
     shell_quote(dir, sizeof dir, j->dir);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s </dev/null 2>%s", dir, prog, script, err);
-    unlink(j->img); // a stale image must not pass for a fresh one
+    shell_quote(set, sizeof set, var ? var : "");
+    free(var);
+    snprintf(cmd, sizeof cmd, "cd %s && %s -e %s %s </dev/null 2>%s", dir, prog, set, script, err);
     FILE *p = popen(cmd, "r");
-    if (!p) { unlink(errpath); return rwkv_error_set(RWKV_ERR_IO, "popen gnuplot: %s", strerror(errno)); }
+    if (!p) {
+        unlink(errpath);
+        rwkv_file_atomic_abort(&j->out);
+        return rwkv_error_set(RWKV_ERR_IO, "popen gnuplot: %s", strerror(errno));
+    }
     char sink[256];
     while (fread(sink, 1, sizeof sink, p) > 0) {}
-    int st = pclose(p);
+    int ps = pclose(p);
     char msg[PLOT_ERR_MAX + 1];
     read_text(errpath, msg, sizeof msg);
     unlink(errpath);
     struct stat sb;
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return rwkv_error_set(RWKV_ERR_IO, "%s: gnuplot failed (exit %d): %s", j->img,
-                              (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1,
-                              msg[0] ? msg : "no message");
-    if (stat(j->img, &sb) != 0 || sb.st_size == 0)
-        return rwkv_error_set(RWKV_ERR_IO, "%s: gnuplot wrote no image: %s", j->img,
-                              msg[0] ? msg : "no message");
-    return RWKV_OK;
+    if (ps == -1 || !WIFEXITED(ps) || WEXITSTATUS(ps) != 0)
+        st = rwkv_error_set(RWKV_ERR_IO, "%s: gnuplot failed (exit %d): %s", j->img,
+                            (ps != -1 && WIFEXITED(ps)) ? WEXITSTATUS(ps) : -1, msg[0] ? msg : "no message");
+    else if (stat(j->out.tmp, &sb) != 0 || sb.st_size == 0)
+        st = rwkv_error_set(RWKV_ERR_IO, "%s: gnuplot wrote no image: %s", j->img, msg[0] ? msg : "no message");
+    if (st) {
+        rwkv_file_atomic_abort(&j->out);
+        return st;
+    }
+    return rwkv_file_atomic_commit(&j->out);
 }
 
 // Copies a legend/header name with the CSV and newline characters replaced.
@@ -240,7 +266,7 @@ static rwkv_status lines(const char *out, const rwkv_plot_opts *o, const double 
     FILE *f;
     char name[128];
     int bars = lo && hi, cols = bars ? 3 : 1;
-    if ((st = open_w(&f, j.data))) return st;
+    if ((st = open_w(&j, &f, j.data))) return st;
     fputs("# x", f);
     for (int s = 0; s < n_series; s++) {
         clean_name(name, sizeof name, names ? names[s] : NULL, s);
@@ -256,7 +282,7 @@ static rwkv_status lines(const char *out, const rwkv_plot_opts *o, const double 
         }
         fputc('\n', f);
     }
-    if ((st = close_w(f, j.data)) || (st = open_w(&f, j.script))) return st;
+    if ((st = close_w(&j)) || (st = open_w(&j, &f, j.script))) return st;
     gp_header(f, &j, o);
     fputs(n_series > 1 ? "set key outside right\n" : "set key top right\n", f);
     fputs("plot ", f);
@@ -268,7 +294,7 @@ static rwkv_status lines(const char *out, const rwkv_plot_opts *o, const double 
         gp_string(f, names ? name : "");
     }
     fputc('\n', f);
-    if ((st = close_w(f, j.script))) return st;
+    if ((st = close_w(&j))) return st;
     return job_run(&j);
 }
 
@@ -300,7 +326,7 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
     if (st) return st;
     if (rows < 1 || cols < 1) return rwkv_error_set(RWKV_ERR_ARG, "%s: empty heatmap", out);
     FILE *f;
-    if ((st = open_w(&f, j.data))) return st;
+    if ((st = open_w(&j, &f, j.data))) return st;
     // One line per cell: its column and row index, its x and y labels and its value;
     // a blank line after each row makes the grid gnuplot's image style expects.
     fprintf(f, "# col,row,x,y,%s\n", zlabel ? zlabel : "z");
@@ -310,7 +336,7 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
                     yvals ? yvals[r] : r, z[(size_t)r * cols + c]);
         fputc('\n', f);
     }
-    if ((st = close_w(f, j.data)) || (st = open_w(&f, j.script))) return st;
+    if ((st = close_w(&j)) || (st = open_w(&j, &f, j.script))) return st;
     gp_header(f, &j, o);
     if (o && o->zrange > 0) // diverging, centred on 0; values beyond the range saturate
         fprintf(f, "unset grid\nset palette defined (-1 '#2166ac', 0 'white', 1 '#b2182b')\n"
@@ -321,7 +347,7 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
     gp_tics(f, "y", yvals, rows);
     if (zlabel) { fputs("set cblabel ", f); gp_string(f, zlabel); fputc('\n', f); }
     fputs("plot data using 1:2:5 with image notitle\n", f);
-    if ((st = close_w(f, j.script))) return st;
+    if ((st = close_w(&j))) return st;
     return job_run(&j);
 }
 
@@ -339,7 +365,7 @@ rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const doubl
     if (hi - lo < 1e-12 * fmax(1.0, fabs(lo))) { lo -= 0.5; hi += 0.5; } // one value: a unit bin
     FILE *f;
     char name[128];
-    if ((st = open_w(&f, j.data))) return st;
+    if ((st = open_w(&j, &f, j.data))) return st;
     fputs("# ", f);
     for (int s = 0; s < n_series; s++) {
         clean_name(name, sizeof name, names ? names[s] : NULL, s);
@@ -349,7 +375,7 @@ rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const doubl
     for (int i = 0; i < n; i++)
         for (int s = 0; s < n_series; s++)
             fprintf(f, "%.17g%c", values[(size_t)s * n + i], s + 1 < n_series ? ',' : '\n');
-    if ((st = close_w(f, j.data)) || (st = open_w(&f, j.script))) return st;
+    if ((st = close_w(&j)) || (st = open_w(&j, &f, j.script))) return st;
     gp_header(f, &j, o);
     if (!(o && o->ylabel)) fputs("set ylabel 'count'\n", f);
     // bin(x): the centre of x's bin; the top edge belongs to the last bin.
@@ -363,6 +389,6 @@ rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const doubl
         gp_string(f, names ? name : "");
     }
     fputc('\n', f);
-    if ((st = close_w(f, j.script))) return st;
+    if ((st = close_w(&j))) return st;
     return job_run(&j);
 }

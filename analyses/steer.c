@@ -72,9 +72,10 @@ rwkv_status rwkv_steer_build(rwkv_real *vec, const rwkv_model *m, int layer, rwk
 
 rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv_config cfg, int layer, rwkv_tap tap,
                              int n_pos, int n_neg) {
-    hid_t f = -1;
-    H5E_BEGIN_TRY { f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
-    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot create the vector file", path);
+    hid_t f;
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_h5_create_atomic(&f, &out, path, 1);
+    if (st) return st;
     hsize_t d = (hsize_t)D;
     hid_t sp = H5Screate_simple(1, &d, NULL);
     hid_t ds = H5Dcreate2(f, "/vector", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -82,20 +83,16 @@ rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv
                                       H5P_DEFAULT, vec);
     char name[96];
     snprintf(name, sizeof name, "blocks.%d.%s", layer, RWKV_TAP_NAMES[tap]);
-    rwkv_h5_attr_str(f, "tap", name);
-    rwkv_h5_attr_str(f, "tap_name", RWKV_TAP_NAMES[tap]);
-    rwkv_h5_attr_i64(f, "layer", layer);
-    rwkv_h5_attr_i64(f, "n_pos", n_pos);
-    rwkv_h5_attr_i64(f, "n_neg", n_neg);
-    rwkv_h5_attr_i64(f, "n_layer", cfg.n_layer);
-    rwkv_h5_attr_i64(f, "n_embd", cfg.n_embd);
-    rwkv_h5_attr_i64(f, "n_ffn", cfg.n_ffn);
-    rwkv_h5_attr_i64(f, "n_vocab", cfg.n_vocab);
-    rwkv_h5_attr_i64(f, "format_version", STEER_FORMAT_VERSION);
+    int bad = e < 0 || rwkv_h5_attr_str(f, "tap", name) || rwkv_h5_attr_str(f, "tap_name", RWKV_TAP_NAMES[tap]) ||
+              rwkv_h5_attr_i64(f, "layer", layer) || rwkv_h5_attr_i64(f, "n_pos", n_pos) ||
+              rwkv_h5_attr_i64(f, "n_neg", n_neg) || rwkv_h5_attr_i64(f, "n_layer", cfg.n_layer) ||
+              rwkv_h5_attr_i64(f, "n_embd", cfg.n_embd) || rwkv_h5_attr_i64(f, "n_ffn", cfg.n_ffn) ||
+              rwkv_h5_attr_i64(f, "n_vocab", cfg.n_vocab) ||
+              rwkv_h5_attr_i64(f, "format_version", STEER_FORMAT_VERSION);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);
-    if (H5Fclose(f) < 0 || e < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: write error", path);
-    return RWKV_OK;
+    if (bad) st = rwkv_h5_fail(path, "writing the vector");
+    return rwkv_h5_commit(f, &out, st);
 }
 
 rwkv_status rwkv_steer_read_tap(const char *path, char *buf, size_t size) {

@@ -98,6 +98,23 @@ rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weight
     return m;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+const volatile sig_atomic_t *cli_stop_on_signals(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND; // the next signal gets the default action: impatience wins
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &stop_requested;
+}
+
 int cli_check_output(const char *cmd, const char *path, int force) {
     if (!force && access(path, F_OK) == 0) {
         fprintf(stderr, "rwkvscope %s: %s exists\nhint: pass --force to overwrite it\n", cmd, path);

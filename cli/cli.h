@@ -5,12 +5,14 @@
 
 #include "core/base/base.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 #define CLI_OK 0
 #define CLI_FAIL 1  // the work failed (bad file, numeric error)
 #define CLI_USAGE 2 // the command line was wrong
 #define CLI_MAX_THREADS 1024 // largest --threads value
+#define CLI_INTERRUPTED 130  // SIGINT/SIGTERM stopped the work cleanly (128 + SIGINT, as shells report)
 
 // Prints "rwkvscope CMD: <library message>" and a hint line; returns CLI_FAIL.
 int cli_fail(const char *cmd, rwkv_status st, const char *hint);
@@ -54,5 +56,9 @@ rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_op
 void cli_progress(time_t *last, int final, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 // Refuses an existing output unless force; returns 1 if writing may go ahead.
 int cli_check_output(const char *cmd, const char *path, int force);
+// Installs SIGINT and SIGTERM handlers that only set the returned flag, which library work
+// polls between steps to stop cleanly (the library installs no handlers); a second signal
+// ends the process at once.
+const volatile sig_atomic_t *cli_stop_on_signals(void);
 
 #endif

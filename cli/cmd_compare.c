@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "sequences.h"
 
+#include "core/base/file.h"
 #include "core/inspect/compare.h"
 
 #include <hdf5.h>
@@ -99,8 +100,10 @@ static void print_table(const rwkv_compare_result *r, int only_exceeding) {
 }
 
 static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
-    FILE *f = fopen(path, "w");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path);
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_file_atomic_open(&out, path, 1, 1);
+    if (st) return st;
+    FILE *f = out.f;
     fprintf(f, "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form\n");
     for (int i = 0; i < r->n; i++) {
         const rwkv_compare_row *x = &r->rows[i];
@@ -108,8 +111,7 @@ static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
                 x->max_abs, x->max_rel, x->max_scaled, (long long)x->first_row, (long long)x->first_seq,
                 (long long)x->first_pos, (long long)x->first_channel, x->form);
     }
-    if (fclose(f) != 0) return rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path);
-    return RWKV_OK;
+    return rwkv_file_atomic_commit(&out);
 }
 
 // Dumps the input in both modes into a fresh temporary directory; a and b receive the paths.

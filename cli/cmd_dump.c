@@ -16,7 +16,11 @@ static void usage(void) {
     printf("usage: rwkvscope dump MODEL INPUT --taps PATTERNS -o OUT.h5 [options]\n\n"
            "Runs MODEL on each input sequence (from the zero state, or --state) and writes the\n"
            "selected intermediates at the selected positions to OUT.h5, as the run advances.\n"
-           "The schema is in docs/dump-format.md (rwkvscope-dump 1).\n\n"
+           "The schema is in docs/dump-format.md (rwkvscope-dump %d). The file is flushed after\n"
+           "each sequence and every --flush-mb MB; Ctrl-C (SIGINT) or SIGTERM stops the run\n"
+           "between forward calls and closes it with complete=0 and stopped_at (exit 130). An\n"
+           "existing output replaced with --force is written to OUT.h5.tmpXXXXXX and renamed\n"
+           "over it only when complete, so a failed or stopped run keeps the old one.\n\n"
            "input (exactly one):\n" CLI_SEQUENCES_HELP
            "\noptions:\n"
            "  --taps PATTERNS      comma-separated globs over blocks.<l>.<tap>, resid_out, logits;\n"
@@ -31,6 +35,8 @@ static void usage(void) {
            "  --matrices           also write the receptance/key/value matrices under /params\n"
            "  -o, --output FILE    the dump to write (required)\n"
            "  --force              replace an existing output\n"
+           "  --flush-mb N         flush to disk after every N MB of data (default: 64); a\n"
+           "                       killed run keeps everything up to the last flush\n"
            CLI_MODEL_HELP
            CLI_INTERVENE_HELP
            "                       (positions count within each sequence; the dump records the\n"
@@ -38,7 +44,7 @@ static void usage(void) {
            "examples:\n"
            "  rwkvscope dump model.pth --bytes 'Hello' --taps 'blocks.*.state_*,logits' -o d.h5\n"
            "  rwkvscope dump model.pth --input prompts.jsonl --taps '*' --positions last -o d.h5\n",
-           DUMP_DEFAULT_CHUNK);
+           RWKV_DUMP_SCHEMA_VERSION, DUMP_DEFAULT_CHUNK);
 }
 
 typedef struct {
@@ -46,7 +52,7 @@ typedef struct {
     cli_input in;
     cli_model_opts mo;
     cli_intervene_opts iv;
-    long chunk;
+    long chunk, flush_mb;
     int force, matrices;
 } dump_opts;
 
@@ -70,6 +76,7 @@ static int parse(dump_opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--input") && val) o->input = argv[++i];
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) o->out = argv[++i];
         else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("dump", a, argv[++i], 1, 1 << 16, &o->chunk)) return 0; }
+        else if (!strcmp(a, "--flush-mb") && val) { if (!cli_parse_int("dump", a, argv[++i], 1, 1 << 20, &o->flush_mb)) return 0; }
         else if (a[0] == '-') { cli_usage_error("dump", "unknown option '%s' (or it needs a value)", a); return 0; }
         else if (!o->model) o->model = a;
         else { cli_usage_error("dump", "unexpected argument '%s'", a); return 0; }
@@ -91,6 +98,7 @@ int cmd_dump(int argc, char **argv) {
     if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
     // Cheap checks first: a refused output or a bad selection should not cost a model load.
     if (!cli_check_output("dump", o.out, o.force)) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
+    const volatile sig_atomic_t *stop = cli_stop_on_signals(); // a signal while loading stops before the first call
     rwkv_positions pos;
     rwkv_status st = rwkv_select_positions(&pos, o.positions);
     if (st) { cli_intervene_opts_free(&o.iv); return cli_fail("dump", st, NULL); }
@@ -112,14 +120,22 @@ int cmd_dump(int argc, char **argv) {
     }
     rwkv_dump_opts dopt = {.command_line = cli_command_line(), .tokenizer = seqs.tokenizer, .taps = o.taps,
                            .positions = o.positions, .parallel = !strcmp(o.mode, "par"), .force = o.force,
-                           .text = seqs.has_text, .matrices = o.matrices};
+                           .text = seqs.has_text, .matrices = o.matrices, .flush_mb = (int)o.flush_mb,
+                           .cancel = stop};
+    int replacing = access(o.out, F_OK) == 0;
     int64_t total = 0;
     for (int i = 0; i < seqs.n; i++) total += seqs.items[i].n;
     fprintf(stderr, "dump: %d sequence(s), %lld tokens, %d taps, %s mode -> %s\n", seqs.n, (long long)total,
             rwkv_select_count(mask, m->cfg.n_layer), o.mode, o.out);
     st = cli_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, (int)o.chunk, init, NULL, &o.iv, 1);
+    if (st == RWKV_ERR_INTERRUPTED) {
+        fprintf(stderr, "rwkvscope dump: %s\n", rwkv_error_message());
+        rc = CLI_INTERRUPTED;
+        goto done;
+    }
     if (st) {
-        rc = cli_fail("dump", st, access(o.out, F_OK) == 0 ? "the partial output is left with complete=0" : NULL);
+        rc = cli_fail("dump", st, replacing ? "the previous output is unchanged"
+                                  : access(o.out, F_OK) == 0 ? "the partial output is left with complete=0" : NULL);
         goto done;
     }
     fprintf(stderr, "dump: wrote %s\n", o.out);

@@ -2,6 +2,7 @@
 // prompt; every (tap, layer, position) cell is patched from clean into corrupt, one at a time.
 #include "analyses/patching.h"
 #include "analyses/plot.h"
+#include "core/base/file.h"
 #include "core/inspect/intervene.h"
 #include "cli.h"
 #include "input.h"
@@ -164,8 +165,10 @@ static void progress(void *ctx, int64_t done, int64_t total) {
 }
 
 static int write_csv(const char *path, const rwkv_patch_result *r, const int *clean, const int *corrupt) {
-    FILE *f = path ? fopen(path, "w") : stdout;
-    if (!f) return cli_fail("patch", rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path), NULL);
+    rwkv_atomic_file out = {0};
+    rwkv_status st = path ? rwkv_file_atomic_open(&out, path, 1, 1) : RWKV_OK;
+    if (st) return cli_fail("patch", st, NULL);
+    FILE *f = path ? out.f : stdout;
     fprintf(f, "tap,layer,position,clean_token,corrupt_token,metric,recovery\n");
     for (int k = 0; k < r->n_taps; k++)
         for (int l = 0; l < r->n_layer; l++)
@@ -175,10 +178,9 @@ static int write_csv(const char *path, const rwkv_patch_result *r, const int *cl
                 fprintf(f, "%s,%d,%lld,%d,%d,%.9g,%.9g\n", RWKV_TAP_NAMES[r->taps[k]], l, (long long)p, clean[p], corrupt[p],
                         r->metric[c], r->recovery[c]);
             }
-    int bad = ferror(f);
-    if (path && fclose(f)) bad = 1;
-    if (bad) return cli_fail("patch", rwkv_error_set(RWKV_ERR_IO, "%s: write error", path ? path : "stdout"), NULL);
-    return CLI_OK;
+    if (path) st = rwkv_file_atomic_commit(&out);
+    else if (fflush(f) || ferror(f)) st = rwkv_error_set(RWKV_ERR_IO, "stdout: write error");
+    return st ? cli_fail("patch", st, NULL) : CLI_OK;
 }
 
 // One heatmap per tap: recovery over (layer, position), STEM_<tap>.png.

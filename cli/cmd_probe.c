@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "analyses/plot.h"
+#include "core/base/file.h"
 #include "core/model/model.h"
 #include "probes/dumpview.h"
 #include "probes/labels.h"
@@ -256,14 +257,20 @@ typedef struct {
     int *types;       // (N) the token each row's control label is keyed to
     double *y_ctrl;   // (N)
     rwkv_real *Xb;    // (N, Db) baseline features or NULL
-    FILE *out;
+    rwkv_atomic_file out_file;
+    FILE *out;        // out_file's stream: rows appear in out_file.tmp as they are fitted
 } probe_ctx;
 
-static void ctx_free(probe_ctx *c) {
+// Frees c; the CSV is renamed into place only after a run without error (st).
+static rwkv_status ctx_close(probe_ctx *c, rwkv_status st) {
     rwkv_dumpview_free(c->v);
     free(c->refs); free(c->types); free(c->y_ctrl); free(c->Xb);
-    if (c->out) fclose(c->out);
+    if (c->out && !st) st = rwkv_file_atomic_commit(&c->out_file);
+    else if (c->out) rwkv_file_atomic_abort(&c->out_file);
+    return st;
 }
+
+static void ctx_free(probe_ctx *c) { ctx_close(c, RWKV_ERR_ARG); }
 
 static rwkv_status ctx_open(probe_ctx *c, const probe_args *a) {
     rwkv_status st = rwkv_dumpview_open(&c->v, a->dump);
@@ -273,8 +280,8 @@ static rwkv_status ctx_open(probe_ctx *c, const probe_args *a) {
     c->y_ctrl = rwkv_calloc((size_t)c->v->n_rows + 1, sizeof(double), "control labels");
     if (!c->types || !c->y_ctrl) return RWKV_ERR_NOMEM;
     if ((st = load_baseline(a, c->v, &c->Xb, &c->Db))) return st;
-    c->out = fopen(a->out, "w");
-    if (!c->out) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write the output CSV", a->out);
+    if ((st = rwkv_file_atomic_open(&c->out_file, a->out, 1, 1))) return st;
+    c->out = c->out_file.f;
     return RWKV_OK;
 }
 
@@ -315,8 +322,7 @@ static int cmd_probe_one(probe_args *a) {
         report(what, &a->po, &row);
     }
     rwkv_labels_free(l);
-    ctx_free(&c);
-    if (st) return cli_fail(cmd, st, "check the dump and label with 'rwkvscope probe --help'");
+    if ((st = ctx_close(&c, st))) return cli_fail(cmd, st, "check the dump and label with 'rwkvscope probe --help'");
     return CLI_OK;
 }
 
@@ -429,8 +435,7 @@ static int cmd_probe_horizon(probe_args *a) {
     if (!st) horizon_plot(a, &c, acc);
     for (int i = 0; X && i < c.n_refs; i++) free(X[i]);
     free(X); free(Dw); free(acc);
-    ctx_free(&c);
-    if (st) return cli_fail(cmd, st, NULL);
+    if ((st = ctx_close(&c, st))) return cli_fail(cmd, st, NULL);
     return CLI_OK;
 }
 

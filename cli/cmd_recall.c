@@ -2,6 +2,7 @@
 #include "analyses/plot.h"
 #include "analyses/recall.h"
 #include "cli.h"
+#include "core/base/file.h"
 #include "input.h"
 #include "intervene_opts.h"
 #include "task_opts.h"
@@ -234,9 +235,12 @@ int cmd_recall(int argc, char **argv) {
     FILE *f = NULL;
     char ex_path[4096];
     sibling(ex_path, sizeof ex_path, out, "_examples.csv");
+    rwkv_atomic_file out_file, ex_file, *open_file = NULL; // open_file: aborted on failure
     if (!cells[0] || !cells[1] || !ex[0] || !ex[1]) { st = rwkv_error_set(RWKV_ERR_NOMEM, "recall cells"); goto fail; }
     // Open the output before the sweep, so an unwritable path fails at once.
-    if (!(f = fopen(out, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", out, strerror(errno)); goto fail; }
+    if ((st = rwkv_file_atomic_open(&out_file, out, 1, 1))) goto fail;
+    open_file = &out_file;
+    f = out_file.f;
     for (int o = 0; o < orders && !st; o++) {
         rwkv_recall_opts ro = {.task = task, .lengths = lengths, .n_lengths = (int)nl, .depths = depths,
                                .n_depths = nd, .trials = (int)trials, .seed = (unsigned long)seed,
@@ -254,23 +258,23 @@ int cmd_recall(int argc, char **argv) {
     for (int o = 0; o < orders; o++)
         write_csv(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
                   cells[o], (int)nl * nd);
-    int bad = fclose(f);
-    f = NULL;
-    if (bad) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", out); goto fail; }
+    open_file = NULL;
+    if ((st = rwkv_file_atomic_commit(&out_file))) goto fail;
     fprintf(stderr, "recall: wrote %s\n", out);
-    if (!(f = fopen(ex_path, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", ex_path, strerror(errno)); goto fail; }
+    if ((st = rwkv_file_atomic_open(&ex_file, ex_path, 1, 1))) goto fail;
+    open_file = &ex_file;
+    f = ex_file.f;
     fputs("task,order,length,depth,trial,correct,logprob,answer_tokens,tokens_correct\n", f);
     for (int o = 0; o < orders; o++)
         write_examples(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
                        cells[o], ex[o], (int)nl * nd, (int)trials);
-    bad = fclose(f);
-    f = NULL;
-    if (bad) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", ex_path); goto fail; }
+    open_file = NULL;
+    if ((st = rwkv_file_atomic_commit(&ex_file))) goto fail;
     fprintf(stderr, "recall: wrote %s\n", ex_path);
     if (compare) paired_report(cells, ex, (int)nl, nd, (int)trials);
     if (!no_plots) st = plots(out, task_name, cells, orders, lengths, (int)nl, depths, nd);
 fail:
-    if (f) { fclose(f); remove(out); remove(ex_path); } // no partial CSV after a failed sweep
+    if (open_file) rwkv_file_atomic_abort(open_file); // no partial CSV after a failed sweep
     if (st) rc = cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);
     free(cells[0]);
     free(cells[1]);

@@ -3,6 +3,7 @@
 #include "input.h"
 #include "intervene_opts.h"
 
+#include "core/base/file.h"
 #include "core/compute/forward.h"
 #include "core/inspect/state_io.h"
 #include "core/compute/sample.h"
@@ -89,16 +90,13 @@ static void print_top(const rwkv_real *logits, int V, int k, int64_t pos, const 
 }
 
 static int write_logits(const char *path, const rwkv_real *logits, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) { rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path); return 0; }
-    int ok = 1;
-    for (size_t i = 0; i < n && ok; i++) {
+    rwkv_atomic_file out;
+    if (rwkv_file_atomic_open(&out, path, 1, 1)) return 0;
+    for (size_t i = 0; i < n; i++) {
         float v = (float)logits[i]; // the file format is float32 little-endian (x86 native)
-        ok = fwrite(&v, 4, 1, f) == 1;
+        if (fwrite(&v, 4, 1, out.f) != 1) break; // commit reports the error
     }
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) rwkv_error_set(RWKV_ERR_IO, "%s: write failed (disk full?)", path);
-    return ok;
+    return rwkv_file_atomic_commit(&out) == RWKV_OK;
 }
 
 int cmd_run(int argc, char **argv) {

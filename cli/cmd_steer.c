@@ -3,6 +3,7 @@
 #include "analyses/plot.h"
 #include "analyses/steer.h"
 #include "cli.h"
+#include "core/base/file.h"
 #include "input.h"
 
 #include <errno.h>
@@ -247,14 +248,15 @@ static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     if (!st)
         st = rwkv_steer_sweep(pts, base, m, a->vec, tap, a->positions ? a->positions : "*", layers, nl, mults, nm, ids,
                               (int64_t)T, ia, ib, !strcmp(a->mode, "seq"));
-    FILE *f = NULL;
-    if (!st && !(f = a->out ? fopen(a->out, "w") : stdout)) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", a->out);
+    FILE *f = stdout;
+    rwkv_atomic_file out = {0};
+    if (!st && a->out && !(st = rwkv_file_atomic_open(&out, a->out, 1, 1))) f = out.f;
     if (!st) {
         fprintf(f, "layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff\n");
         for (int i = 0; i < nl * nm; i++)
             fprintf(f, "%d,%g,%.9g,%.9g,%.9g,%.9g,%.9g\n", pts[i].layer, pts[i].multiplier, pts[i].p_a, pts[i].p_b,
                     pts[i].p_a - base[0], pts[i].p_b - base[1], log(pts[i].p_a) - log(pts[i].p_b));
-        if (a->out && fclose(f)) st = rwkv_error_set(RWKV_ERR_IO, "%s: write error", a->out);
+        if (a->out) st = rwkv_file_atomic_commit(&out);
         fprintf(stderr, "steer: unsteered p(A) = %.6g, p(B) = %.6g\n", base[0], base[1]);
         if (a->out && !a->no_plot) plot_sweep(a->out, pts, nl, nm);
     }

@@ -205,7 +205,7 @@ rwkv_status cli_dump_sequences(const char *path, const rwkv_model *m, const cli_
         if (verbose && seqs->n > 1)
             fprintf(stderr, "  sequence %d/%d (%lld tokens)\n", i + 1, seqs->n, (long long)seqs->items[i].n);
     }
-    if (!st) {
+    if (!st || st == RWKV_ERR_INTERRUPTED) { // a stopped dump is closed too: it keeps what was run
         st = rwkv_dump_close(d);
         d = NULL;
     }

@@ -2,6 +2,8 @@
 // configuration and seed; each further line is one example with its tokens and answer spans.
 #include "dataset.h"
 
+#include "../core/base/file.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -59,7 +61,7 @@ static json_t *example_json(int i, const int *tok, const uint8_t *ans, int T,
 static rwkv_status write_line(FILE *f, json_t *j, const char *path) {
     int bad = !j || json_dumpf(j, f, JSON_COMPACT | JSON_PRESERVE_ORDER) || fputc('\n', f) == EOF;
     json_decref(j);
-    return bad ? rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path) : RWKV_OK;
+    return bad ? rwkv_error_set(RWKV_ERR_IO, "%s: write failed: %s", path, j ? strerror(errno) : "out of memory") : RWKV_OK;
 }
 
 rwkv_status rwkv_dataset_write(const char *path, const rwkv_task *t, unsigned long seed, int n,
@@ -73,12 +75,11 @@ rwkv_status rwkv_dataset_write(const char *path, const rwkv_task *t, unsigned lo
     int *tok = rwkv_calloc((size_t)T, sizeof *tok, "dataset tokens");
     uint8_t *ans = rwkv_calloc((size_t)T, 1, "dataset answers");
     gsl_rng *rng = rwkv_dataset_rng(seed);
+    rwkv_atomic_file out = {0};
     FILE *f = NULL;
     if (!tok || !ans || !rng) { st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path); goto done; }
-    if (!(f = fopen(path, "w"))) {
-        st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        goto done;
-    }
+    if ((st = rwkv_file_atomic_open(&out, path, 1, 1))) goto done;
+    f = out.f;
     if ((st = write_line(f, header_json(t, seed, n), path))) goto done;
     for (int i = 0; i < n; i++) {
         rwkv_task_info info;
@@ -86,7 +87,8 @@ rwkv_status rwkv_dataset_write(const char *path, const rwkv_task *t, unsigned lo
         if ((st = write_line(f, example_json(i, tok, ans, T, &info, t), path))) goto done;
     }
 done:
-    if (f && fclose(f) && !st) st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path);
+    if (f && !st) st = rwkv_file_atomic_commit(&out);
+    else if (f) rwkv_file_atomic_abort(&out);
     gsl_rng_free(rng);
     free(tok);
     free(ans);

@@ -531,6 +531,19 @@ static rwkv_status failing_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, 
     return rwkv_dump_tap(ctx, layer, tap, pos, n, D, data);
 }
 
+// Creates a dump at path, runs 20 tokens through a hook that fails, and closes it: both
+// report the failure.
+static void close_failed_run(const char *path, const rwkv_model *m, const uint32_t *mask, const rwkv_positions *pos,
+                             const rwkv_dump_opts *o, rwkv_state *s, rwkv_workspace *ws, const int *tok) {
+    rwkv_dump *d;
+    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, pos, o), RWKV_OK);
+    rwkv_hook h = rwkv_dump_hook(d);
+    h.fn = failing_tap;
+    rwkv_state_reset(s);
+    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
+    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+}
+
 START_TEST(test_dump_errors) {
     rwkv_model *m = test_random_model(SMALL, 12);
     int *tok = test_random_tokens(20, SMALL.n_vocab, 8);
@@ -565,7 +578,8 @@ START_TEST(test_dump_errors) {
     }
     // (a full device is tested through the CLI: HDF5 1.10 leaks 1 KB when H5Fcreate fails there)
     o.force = 1;
-    // a failure inside the run leaves complete = 0 and a readable file
+    // a failure inside the run of a new dump leaves complete = 0 and a readable file
+    unlink(path);
     ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
     rwkv_state *s;
     rwkv_workspace *ws;
@@ -583,12 +597,8 @@ START_TEST(test_dump_errors) {
     ck_assert_int_eq(r->complete, 0);
     rwkv_dump_reader_free(r);
     // close after a failed run also reports it and leaves complete = 0
-    ck_assert_int_eq(rwkv_dump_create(&d, path, m, mask, &pos, &o), RWKV_OK);
-    h = rwkv_dump_hook(d);
-    h.fn = failing_tap;
-    rwkv_state_reset(s);
-    ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, &h), RWKV_ERR_IO);
-    ck_assert_int_eq(rwkv_dump_close(d), RWKV_ERR_IO);
+    unlink(path);
+    close_failed_run(path, m, mask, &pos, &o, s, ws, tok);
     ck_assert_int_eq(attr_i64(path, "complete"), 0);
     // a newer schema version is a clear error
     rwkv_state_reset(s);
@@ -596,9 +606,23 @@ START_TEST(test_dump_errors) {
     ck_assert_int_eq(rwkv_dump_run(d, s, ws, tok, 20, NULL, NULL), RWKV_OK);
     ck_assert_int_eq(rwkv_dump_close(d), RWKV_OK);
     ck_assert_int_eq(attr_i64(path, "complete"), 1);
+    // replacing that dump (--force) with a run that fails keeps it, and leaves no temporary
+    close_failed_run(path, m, mask, &pos, &o, s, ws, tok);
+    ck_assert_int_eq(attr_i64(path, "complete"), 1);
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
+    ck_assert_int_eq(r->n_rows, 20);
+    rwkv_dump_reader_free(r);
+    char ls[1200], listing[256] = {0};
+    snprintf(ls, sizeof ls, "ls %s | grep -c 'err_exists.h5.tmp'", test_tmpdir());
+    FILE *lp = popen(ls, "r");
+    ck_assert_ptr_nonnull(fgets(listing, sizeof listing, lp));
+    pclose(lp);
+    ck_assert_str_eq(listing, "0\n");
     set_attr_i64(path, "schema_version", RWKV_DUMP_SCHEMA_VERSION + 1);
     ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 2"));
+    char want[64];
+    snprintf(want, sizeof want, "schema version %d", RWKV_DUMP_SCHEMA_VERSION + 1);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), want));
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "newer"));
     // not a dump, not HDF5, missing
     ck_assert_int_eq(rwkv_dump_open(&r, test_fixture("golden-small.h5")), RWKV_ERR_FORMAT);
@@ -828,7 +852,7 @@ START_TEST(test_cli_dump) {
     // unwritable output, bad pattern, bad positions, bad mode, missing input, bad token
     const char *bad[][2] = {
         {"--tokens 1,2 --taps logits -o /proc/rwkvscope.h5", "/proc/rwkvscope.h5"},
-        {"--tokens 1,2 --taps logits --force -o /dev/full", "/dev/full: cannot create the output: No space left"},
+        {"--tokens 1,2 --taps logits --force -o /dev/full", "/dev/full: cannot write an HDF5 file there"},
         {"--tokens 1,2 --taps 'blocks.*.nope' -o x.h5", "valid names"},
         {"--tokens 1,2 --taps logits --positions every:0 -o x.h5", "--positions"},
         {"--tokens 1,2 --taps logits --mode gpt -o x.h5", "--mode"},

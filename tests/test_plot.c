@@ -121,7 +121,7 @@ START_TEST(script_relative_and_movable) {
     char *gp = test_read_text(out);
     ck_assert_ptr_nonnull(gp);
     ck_assert_msg(strstr(gp, test_tmpdir()) == NULL, "absolute path in the script:\n%s", gp);
-    ck_assert_ptr_nonnull(strstr(gp, "set output 'heat.png'"));
+    ck_assert_ptr_nonnull(strstr(gp, "rwkvscope_output = 'heat.png'"));
     ck_assert_ptr_nonnull(strstr(gp, "data = 'heat.csv'"));
     ck_assert_ptr_nonnull(strstr(gp, "set cbrange [-1:1]"));
     ck_assert_ptr_nonnull(strstr(gp, "0 'white'"));

@@ -33,6 +33,7 @@ typedef enum {
     RWKV_ERR_NOMEM,       // allocation failed
     RWKV_ERR_NUMERIC,     // a NaN or inf appeared
     RWKV_ERR_EXISTS,      // the output exists and overwriting was not asked for
+    RWKV_ERR_INTERRUPTED, // the caller asked the work to stop (a signal): outputs are partial
 } rwkv_status;
 
 #define RWKV_ERROR_MAX 1024 // longest recorded message, terminator included

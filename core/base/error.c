@@ -44,6 +44,7 @@ const char *rwkv_status_name(rwkv_status code) {
     case RWKV_ERR_NOMEM: return "out of memory";
     case RWKV_ERR_NUMERIC: return "non-finite value";
     case RWKV_ERR_EXISTS: return "output exists";
+    case RWKV_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

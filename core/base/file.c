@@ -1,11 +1,14 @@
-// file.c: whole-file reads (see file.h).
+// file.c: whole-file reads and atomic outputs (see file.h).
 #include "file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define FILE_PIPE_CAP (1 << 16) // first buffer when the size is not known in advance
 
@@ -40,4 +43,81 @@ rwkv_status rwkv_file_read(const char *path, unsigned char **out, size_t *n_out)
     *out = buf;
     *n_out = n;
     return RWKV_OK;
+}
+
+// ---- atomic outputs ----
+
+rwkv_status rwkv_file_atomic_open(rwkv_atomic_file *a, const char *path, int force, int stream) {
+    *a = (rwkv_atomic_file){0};
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    if (exists && !force)
+        return rwkv_error_set(RWKV_ERR_EXISTS, "%s: the output exists (use --force to replace it)", path);
+    if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path ||
+        snprintf(a->tmp, sizeof a->tmp, "%s.tmpXXXXXX", path) >= (int)sizeof a->tmp)
+        return rwkv_error_set(RWKV_ERR_ARG, "%s: path too long", path);
+    if (exists && !S_ISREG(sb.st_mode)) {
+        a->in_place = 1;
+        memcpy(a->tmp, a->path, sizeof a->tmp);
+        if (stream && !(a->f = fopen(path, "wb")))
+            return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        return RWKV_OK;
+    }
+    int fd = mkstemp(a->tmp);
+    if (fd < 0) {
+        rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        a->tmp[0] = '\0';
+        return st;
+    }
+    mode_t mask = umask(0); // mkstemp makes 0600; an output gets the usual 0666 & ~umask
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) == 0 && (!stream || (a->f = fdopen(fd, "wb")))) {
+        if (!stream) close(fd);
+        return RWKV_OK;
+    }
+    rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    close(fd);
+    rwkv_file_atomic_abort(a);
+    return st;
+}
+
+// fsync of the file's directory, so that the rename itself survives a power loss.
+static int sync_dir(const char *path) {
+    char buf[RWKV_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+rwkv_status rwkv_file_atomic_commit(rwkv_atomic_file *a) {
+    int err = 0;
+    if (a->f) {
+        // fflush reports a full disk for buffered data; ferror an earlier failed write.
+        if (fflush(a->f) != 0 || ferror(a->f)) err = errno ? errno : EIO;
+        if (!err && !a->in_place && fsync(fileno(a->f)) != 0) err = errno;
+        if (fclose(a->f) != 0 && !err) err = errno;
+        a->f = NULL;
+    } else if (!a->in_place) {
+        int fd = open(a->tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) err = errno;
+        if (fd >= 0) close(fd);
+    }
+    if (!err && !a->in_place && rename(a->tmp, a->path) != 0) err = errno;
+    if (err) {
+        rwkv_file_atomic_abort(a);
+        return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", a->path, strerror(err));
+    }
+    if (!a->in_place) sync_dir(a->path); // the file is in place; a directory that cannot sync is no error
+    a->tmp[0] = '\0';
+    return RWKV_OK;
+}
+
+void rwkv_file_atomic_abort(rwkv_atomic_file *a) {
+    if (a->f) fclose(a->f);
+    a->f = NULL;
+    if (!a->in_place && a->tmp[0]) unlink(a->tmp);
+    a->tmp[0] = '\0';
 }

@@ -1,15 +1,15 @@
 // safetensors_write.c: writes a model as safetensors (F32, official names, __metadata__).
-// The file is written to a temporary name in the same folder and renamed into place, so a
-// failed write never leaves a half file under the final name.
+// The file is written through the atomic helper (core/base/file.h): a failed write never
+// leaves a half file under the final name, nor replaces the previous one.
 #include "formats.h"
+
+#include "../base/file.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ST_ALIGN 8         // the header is padded with spaces to a multiple of 8 bytes
 #define ST_WRITE_CHUNK 4096 // floats converted per fwrite
@@ -87,44 +87,14 @@ rwkv_status rwkv_safetensors_write(const char *path, const rwkv_model *m, const 
     char *header = h ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
     if (!header) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: cannot build the safetensors header", path);
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        free(header);
-        return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path);
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_file_atomic_open(&out, path, 1, 1);
+    if (!st && !write_body(out.f, header, m)) {
+        st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        rwkv_file_atomic_abort(&out);
+    } else if (!st) {
+        st = rwkv_file_atomic_commit(&out);
     }
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    rwkv_status st = RWKV_OK;
-    int fd = mkstemp(tmp);
-    if (fd >= 0) { // mkstemp makes 0600; a model file gets the usual 0666 & ~umask
-        mode_t mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
-    }
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-    } else {
-        int ok = write_body(f, header, m);
-        int err = errno;
-        if (fclose(f) != 0 && ok) {
-            ok = 0;
-            err = errno;
-        }
-        if (ok && rename(tmp, path) != 0) {
-            ok = 0;
-            err = errno;
-        }
-        if (!ok) {
-            st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(err));
-            unlink(tmp);
-        }
-    }
-    free(tmp);
     free(header);
     return st;
 }

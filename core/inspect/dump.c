@@ -4,15 +4,21 @@
 #include "deflate.h"
 #include "h5util.h"
 
+#include "../base/file.h"
+
 #include <assert.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define DUMP_META_CHUNK 1024      // chunk length of the 1-D bookkeeping datasets
 #define DUMP_CHUNK_BYTES (1 << 20) // largest tap chunk: HDF5's default chunk cache holds one
 #define LN2 0.69314718055994530942
+#define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
+#define DUMP_FLUSH_SECONDS 1.0      // and after a sequence, at most this often
 
 // One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
 // compressed (in parallel, see flush) and stored with H5Dwrite_chunk, as HDF5's own
@@ -35,6 +41,9 @@ typedef struct {
 struct rwkv_dump {
     hid_t file;
     char path[1024];
+    rwkv_atomic_file out; // the temporary when replacing an existing file (--force)
+    int use_tmp;
+    const char *write_path; // the file HDF5 writes: path, or out.tmp
     const rwkv_model *m;
     uint32_t *mask;      // (L + 1)
     rwkv_positions pos;
@@ -42,7 +51,8 @@ struct rwkv_dump {
     stream **streams;    // ((L + 1) * RWKV_TAP_N), NULL where not tapped
     int n_streams;
     int step;            // rows a forward call may add to each buffer (buffers sized for it)
-    hid_t d_offsets, d_tok_offsets, d_positions, d_tokens, d_text;
+    hid_t d_offsets, d_tok_offsets, d_positions, d_tokens;
+    int want_text;       // write /text at close
     int64_t n_rows, n_seq, n_tokens;
     int64_t cur_T;       // length of the sequence being run
     int64_t sel_pos;     // the rows of the last hook call: position, count, selected rows
@@ -58,6 +68,14 @@ struct rwkv_dump {
     rwkv_status werr;    // first failure of a flush's worker threads, and its message
     char werr_msg[RWKV_ERROR_MAX];
     int failed;          // a write failed: the dump can only be abandoned
+    const volatile sig_atomic_t *cancel; // stop between forward calls when it becomes nonzero
+    int stopped;         // a run was stopped: close leaves complete = 0 and stopped_at
+    int64_t stop_seq, stop_pos;
+    int64_t flush_bytes, unflushed; // chunk bytes between flushes to disk, and since the last
+    char **texts;        // (n_seq) the prompts, written at close (/text is variable-length,
+                         // which SWMR cannot append)
+    int64_t *posbuf;     // (step) positions of one forward call's rows
+    struct timespec last_flush;
     rwkv_intervene_list *iv; // interventions applied by rwkv_dump_run (not owned), or NULL
 };
 
@@ -83,9 +101,11 @@ static hid_t make_extendible(hid_t loc, const char *name, hid_t type, hsize_t co
     H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, compress ? 0 : H5D_CHUNK_CACHE_NBYTES_DEFAULT,
                        H5D_CHUNK_CACHE_W0_DEFAULT);
     hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, dapl);
+    hid_t err = d < 0 ? H5Eget_current_stack() : -1; // the closes below would clear the cause
     H5Pclose(dapl);
     H5Pclose(dcpl);
     H5Sclose(sp);
+    if (err >= 0) H5Eset_current_stack(err);
     return d;
 }
 
@@ -98,8 +118,10 @@ static int append(hid_t d, hid_t mem_type, int64_t at, int64_t n, hsize_t cols, 
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(rank, count, NULL);
     int ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
              H5Dwrite(d, mem_type, ms, fs, H5P_DEFAULT, data) >= 0;
+    hid_t err = ok ? -1 : H5Eget_current_stack(); // the closes below would clear the cause
     H5Sclose(ms);
     H5Sclose(fs);
+    if (err >= 0) H5Eset_current_stack(err);
     return ok ? 0 : -1;
 }
 
@@ -118,6 +140,7 @@ static void store_chunk(rwkv_dump *d, const chunk_job *j, int thread) {
             d->werr = rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, s->name, zerr);
         else if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, c->out) < 0)
             d->werr = rwkv_h5_fail(d->path, s->name);
+        d->unflushed += (int64_t)len;
         if (d->werr) snprintf(d->werr_msg, sizeof d->werr_msg, "%s", rwkv_error_message());
     }
 }
@@ -186,6 +209,9 @@ static rwkv_status reserve(rwkv_dump *d, int step) {
     chunk_job *j = realloc(d->jobs, (size_t)(jobs ? jobs : 1) * sizeof *j);
     if (!j) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk list", d->path);
     d->jobs = j;
+    int64_t *p = realloc(d->posbuf, (size_t)step * sizeof *p);
+    if (!p) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the positions", d->path);
+    d->posbuf = p;
     d->jobs_cap = jobs;
     d->step = step;
     return RWKV_OK;
@@ -302,7 +328,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
     return st;
 }
 
-static rwkv_status make_meta(rwkv_dump *d, int text) {
+static rwkv_status make_meta(rwkv_dump *d) {
     hid_t g = H5Gcreate2(d->file, "/sequences", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return fail(d, "creating /sequences");
     d->d_offsets = make_extendible(g, "offsets", H5T_STD_I64LE, 0, DUMP_META_CHUNK, 1);
@@ -310,20 +336,37 @@ static rwkv_status make_meta(rwkv_dump *d, int text) {
     d->d_positions = make_extendible(g, "positions", H5T_STD_I64LE, 0, DUMP_META_CHUNK, 1);
     H5Gclose(g);
     d->d_tokens = make_extendible(d->file, "/tokens", H5T_STD_I32LE, 0, DUMP_META_CHUNK, 1);
-    if (text) {
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, H5T_VARIABLE);
-        H5Tset_cset(t, H5T_CSET_UTF8);
-        d->d_text = make_extendible(d->file, "/text", t, 0, 16, 0);
-        H5Tclose(t);
-        if (d->d_text < 0) return fail(d, "creating /text");
-    }
     int64_t zero = 0;
     if (d->d_offsets < 0 || d->d_tok_offsets < 0 || d->d_positions < 0 || d->d_tokens < 0 ||
         append(d->d_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero) ||
         append(d->d_tok_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero))
         return fail(d, "creating /sequences and /tokens");
     return RWKV_OK;
+}
+
+// A file access list for the latest file format, which SWMR needs.
+static hid_t latest_fapl(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    return fapl;
+}
+
+// Creates the file at path, or, when an existing file is replaced, at a temporary beside it
+// that a complete close renames over it: a failed run never destroys the old dump.
+static rwkv_status create_file(rwkv_dump *d, const char *path, int force) {
+    struct stat sb;
+    if (force && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) // HDF5 cannot write a device (and leaks when it tries)
+        return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write an HDF5 file there: not a regular file", path);
+    if (force && stat(path, &sb) == 0) {
+        rwkv_status st = rwkv_file_atomic_open(&d->out, path, 1, 0);
+        if (st) return st;
+        d->use_tmp = 1;
+    }
+    d->write_path = d->use_tmp ? d->out.tmp : d->path;
+    hid_t fapl = latest_fapl();
+    rwkv_status st = rwkv_h5_create(&d->file, d->write_path, force, fapl);
+    H5Pclose(fapl);
+    return st;
 }
 
 rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model *m,
@@ -333,9 +376,13 @@ rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model
     const rwkv_dump_opts *o = opts ? opts : &none;
     rwkv_dump *d = rwkv_calloc(1, sizeof *d, "dump");
     if (!d) return RWKV_ERR_NOMEM;
-    d->file = d->d_offsets = d->d_tok_offsets = d->d_positions = d->d_tokens = d->d_text = -1;
+    d->file = d->d_offsets = d->d_tok_offsets = d->d_positions = d->d_tokens = -1;
     d->m = m;
     d->parallel = o->parallel;
+    d->want_text = o->text;
+    d->cancel = o->cancel;
+    d->flush_bytes = (int64_t)(o->flush_mb > 0 ? o->flush_mb : DUMP_FLUSH_MB) << 20;
+    clock_gettime(CLOCK_MONOTONIC, &d->last_flush);
     d->chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : RWKV_DUMP_CHUNK_ROWS;
     d->sel_n = -1;
     snprintf(d->path, sizeof d->path, "%s", path);
@@ -352,11 +399,14 @@ rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model
             else memcpy(d->pos.ranges, pos->ranges, nb);
         }
     }
-    if (!st) st = rwkv_h5_create(&d->file, path, o->force);
+    if (!st) st = create_file(d, path, o->force);
     if (!st) st = write_attrs(d, o);
     if (!st) st = write_params(d, o->matrices);
-    if (!st) st = make_meta(d, o->text);
+    if (!st) st = make_meta(d);
     if (!st) st = make_streams(d);
+    // From here on readers may follow the file, and a killed run leaves it readable up to the
+    // last flush. No object or attribute may be created until close reopens the file.
+    if (!st && H5Fstart_swmr_write(d->file) < 0) st = fail(d, "starting SWMR writing");
     if (st) {
         rwkv_dump_free(d);
         return st;
@@ -411,36 +461,67 @@ rwkv_hook rwkv_dump_hook(rwkv_dump *d) {
     return h;
 }
 
-// Appends the sequence's tokens, positions, offsets and text.
-static rwkv_status end_sequence(rwkv_dump *d, const int *tokens, int64_t T, const char *text) {
-    int64_t *p = rwkv_calloc((size_t)T, sizeof *p, "dump positions");
-    if (!p) return RWKV_ERR_NOMEM;
-    int64_t k = 0;
-    for (int64_t t = 0; t < T; t++)
-        if (rwkv_select_has(&d->pos, t, T)) p[k++] = t;
-    int64_t rows = d->n_rows + k, toks = d->n_tokens + T;
-    int bad = append(d->d_positions, H5T_NATIVE_INT64, d->n_rows, k, 0, p) ||
-              append(d->d_tokens, H5T_NATIVE_INT, d->n_tokens, T, 0, tokens) ||
-              append(d->d_offsets, H5T_NATIVE_INT64, d->n_seq + 1, 1, 0, &rows) ||
-              append(d->d_tok_offsets, H5T_NATIVE_INT64, d->n_seq + 1, 1, 0, &toks);
-    free(p);
-    if (!bad && d->d_text >= 0) {
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, H5T_VARIABLE);
-        const char *s = text ? text : "";
-        bad = append(d->d_text, t, d->n_seq, 1, 0, &s);
-        H5Tclose(t);
-    }
-    if (bad) return fail(d, "appending the sequence bookkeeping");
-    d->n_rows = rows;
-    d->n_tokens = toks;
-    d->n_seq++;
+// Flushes the file to disk (readers see everything written so far) when `due`.
+static rwkv_status flush_file(rwkv_dump *d, int due) {
+    if (!due) return RWKV_OK;
+    if (H5Fflush(d->file, H5F_SCOPE_LOCAL) < 0) return fail(d, "flushing");
+    d->unflushed = 0;
+    clock_gettime(CLOCK_MONOTONIC, &d->last_flush);
     return RWKV_OK;
+}
+
+static double since_flush(const rwkv_dump *d) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - d->last_flush.tv_sec) + 1e-9 * (double)(now.tv_nsec - d->last_flush.tv_nsec);
+}
+
+// Appends the tokens of one forward call (positions t0 .. t0+n-1 of a sequence of T) and the
+// positions of the rows it selected, so a killed run's bookkeeping reaches its last flush.
+static rwkv_status append_call(rwkv_dump *d, const int *tokens, int64_t t0, int64_t n, int64_t T) {
+    int64_t k = 0;
+    for (int64_t t = t0; t < t0 + n; t++)
+        if (rwkv_select_has(&d->pos, t, T)) d->posbuf[k++] = t;
+    if (append(d->d_positions, H5T_NATIVE_INT64, d->n_rows, k, 0, d->posbuf) ||
+        append(d->d_tokens, H5T_NATIVE_INT, d->n_tokens, n, 0, tokens))
+        return fail(d, "appending /tokens and /sequences/positions");
+    d->n_rows += k;
+    d->n_tokens += n;
+    return RWKV_OK;
+}
+
+// Closes the sequence: its offsets, its text (kept for close), a flush.
+static rwkv_status end_sequence(rwkv_dump *d, const char *text) {
+    char **tx = realloc(d->texts, ((size_t)d->n_seq + 1) * sizeof *tx);
+    if (!tx) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the prompts", d->path);
+    d->texts = tx;
+    if (!(tx[d->n_seq] = strdup(text ? text : "")))
+        return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the prompts", d->path);
+    if (append(d->d_offsets, H5T_NATIVE_INT64, d->n_seq + 1, 1, 0, &d->n_rows) ||
+        append(d->d_tok_offsets, H5T_NATIVE_INT64, d->n_seq + 1, 1, 0, &d->n_tokens)) {
+        free(tx[d->n_seq]);
+        return fail(d, "appending /sequences/offsets");
+    }
+    d->n_seq++;
+    return flush_file(d, d->unflushed >= d->flush_bytes || since_flush(d) >= DUMP_FLUSH_SECONDS);
+}
+
+// Stops the run at token t of the current sequence: what was run is kept as a shorter
+// sequence, and close records stopped_at.
+static rwkv_status stop(rwkv_dump *d, int64_t t, int64_t T, const char *text) {
+    d->stopped = 1;
+    d->stop_seq = d->n_seq;
+    d->stop_pos = t;
+    rwkv_status st = t > 0 ? end_sequence(d, text) : RWKV_OK;
+    if (st) return st;
+    return rwkv_error_set(RWKV_ERR_INTERRUPTED, "%s: interrupted in sequence %lld after %lld of %lld tokens", d->path,
+                          (long long)d->stop_seq, (long long)t, (long long)T);
 }
 
 rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, const int *tokens,
                           int64_t T, const char *text, rwkv_hook *hook) {
     if (d->failed) return rwkv_error_set(RWKV_ERR_IO, "%s: an earlier write failed; the dump is incomplete", d->path);
+    if (d->stopped) return rwkv_error_set(RWKV_ERR_INTERRUPTED, "%s: the dump was stopped", d->path);
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, V = m->cfg.n_vocab;
     int want_logits = d->mask[L] >> RWKV_TAP_LOGITS & 1u;
@@ -460,7 +541,9 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
     // tap together. Without taps the run is the plain pass.
     int64_t step = ws->max_T;
     st = reserve(d, ws->max_T);
-    for (int64_t t = 0; t < T && !st; t += step) {
+    int64_t t = 0;
+    for (; t < T && !st; t += step) {
+        if (d->cancel && *d->cancel) break;
         int64_t n = T - t < step ? T - t : step;
         h->pos = t;
         rwkv_logits_mode lm = want_logits ? RWKV_LOGITS_ALL : RWKV_LOGITS_NONE;
@@ -470,10 +553,12 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
             st = d->parallel ? rwkv_forward_par(m, state, tokens + t, n, d->logits, lm, h, ws)
                              : rwkv_forward_seq(m, state, tokens + t, n, d->logits, lm, h, ws);
         if (!st) st = flush(d, NULL, 0);
+        if (!st) st = append_call(d, tokens + t, t, n, T);
+        if (!st) st = flush_file(d, d->unflushed >= d->flush_bytes);
     }
     if (d->iv) rwkv_intervene_list_chain(d->iv, NULL); // h may live on this stack frame
-    if (!st) st = end_sequence(d, tokens, T, text);
-    if (st) d->failed = 1;
+    if (!st) st = t < T ? stop(d, t, T, text) : end_sequence(d, text);
+    if (st && st != RWKV_ERR_INTERRUPTED) d->failed = 1;
     return st;
 }
 
@@ -491,16 +576,66 @@ static void release(rwkv_dump *d) {
         }
         free(d->streams);
     }
-    hid_t ids[] = {d->d_offsets, d->d_tok_offsets, d->d_positions, d->d_tokens, d->d_text};
+    hid_t ids[] = {d->d_offsets, d->d_tok_offsets, d->d_positions, d->d_tokens};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (ids[i] >= 0) H5Dclose(ids[i]);
+    d->d_offsets = d->d_tok_offsets = d->d_positions = d->d_tokens = -1;
     for (int i = 0; d->zs && i < d->n_threads; i++) rwkv_deflate_free(&d->zs[i]);
     free(d->zs);
     free(d->jobs);
     free(d->mask);
     free(d->sel);
     free(d->logits);
+    free(d->posbuf);
     rwkv_select_positions_free(&d->pos);
+}
+
+static void free_texts(rwkv_dump *d) {
+    for (int64_t i = 0; d->texts && i < d->n_seq; i++) free(d->texts[i]);
+    free(d->texts);
+}
+
+// Closes the SWMR file, keeping the message of an earlier failure st.
+static rwkv_status close_file(rwkv_dump *d, rwkv_status st) {
+    char keep[RWKV_ERROR_MAX];
+    snprintf(keep, sizeof keep, "%s", rwkv_error_message());
+    rwkv_status cst = rwkv_h5_close(d->file, d->path);
+    d->file = -1;
+    if (st) return rwkv_error_set(st, "%s", keep);
+    return cst;
+}
+
+// Reopens the closed file (no longer SWMR, so objects may be created) and writes what
+// completes it: /text, stopped_at, time_written, and last, after a flush, complete = 1.
+static rwkv_status finish(rwkv_dump *d) {
+    hid_t fapl = latest_fapl();
+    hid_t f = H5Fopen(d->write_path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return rwkv_h5_fail(d->path, "reopening to finish");
+    int bad = 0;
+    if (d->want_text) {
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, H5T_VARIABLE);
+        H5Tset_cset(t, H5T_CSET_UTF8);
+        bad |= rwkv_h5_write(f, "/text", t, t, (hsize_t)d->n_seq, 0, d->texts);
+        H5Tclose(t);
+    }
+    if (d->stopped) {
+        int64_t at[2] = {d->stop_seq, d->stop_pos};
+        hsize_t two = 2;
+        hid_t sp = H5Screate_simple(1, &two, NULL);
+        hid_t a = H5Acreate2(f, "stopped_at", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        bad |= a < 0 || H5Awrite(a, H5T_NATIVE_INT64, at) < 0;
+        if (a >= 0) H5Aclose(a);
+        H5Sclose(sp);
+    }
+    char now[64];
+    rwkv_h5_now(now, sizeof now);
+    bad |= rwkv_h5_attr_str(f, "time_written", now) || H5Fflush(f, H5F_SCOPE_LOCAL) < 0;
+    if (!d->stopped) bad |= rwkv_h5_attr_i64(f, "complete", 1);
+    rwkv_status st = bad ? rwkv_h5_fail(d->path, "finishing the file") : RWKV_OK;
+    rwkv_status cst = rwkv_h5_close(f, d->path);
+    return st ? st : cst;
 }
 
 rwkv_status rwkv_dump_close(rwkv_dump *d) {
@@ -514,13 +649,19 @@ rwkv_status rwkv_dump_close(rwkv_dump *d) {
             st = rwkv_error_set(RWKV_ERR_IO, "%s: %s has %lld rows, expected %lld (a run was cut short)",
                                 d->path, s->name, (long long)s->rows, (long long)d->n_rows);
     }
-    char now[64];
-    rwkv_h5_now(now, sizeof now);
-    if (!st && (rwkv_h5_attr_str(d->file, "time_written", now) || H5Fflush(d->file, H5F_SCOPE_GLOBAL) < 0 ||
-                rwkv_h5_attr_i64(d->file, "complete", 1)))
-        st = fail(d, "finishing the file");
     release(d);
-    if (H5Fclose(d->file) < 0 && !st) st = rwkv_h5_fail(d->path, "closing");
+    st = close_file(d, st);
+    if (!st) st = finish(d);
+    if (d->use_tmp && !st && !d->stopped) st = rwkv_file_atomic_commit(&d->out);
+    else if (d->use_tmp && st) rwkv_file_atomic_abort(&d->out);
+    long long seq = d->stop_seq, pos = d->stop_pos;
+    if (!st && d->stopped && d->use_tmp)
+        st = rwkv_error_set(RWKV_ERR_INTERRUPTED, "%s: interrupted in sequence %lld after %lld tokens: the partial "
+                            "dump (complete=0) is %s; %s is unchanged", d->path, seq, pos, d->write_path, d->path);
+    else if (!st && d->stopped)
+        st = rwkv_error_set(RWKV_ERR_INTERRUPTED, "%s: interrupted in sequence %lld after %lld tokens: the file holds "
+                            "everything before that point, with complete=0", d->path, seq, pos);
+    free_texts(d);
     free(d);
     return st;
 }
@@ -529,17 +670,33 @@ void rwkv_dump_free(rwkv_dump *d) {
     if (!d) return;
     if (d->m) release(d);
     else free(d->mask);
-    if (d->file >= 0) H5Fclose(d->file);
+    close_file(d, RWKV_ERR_IO); // keeps the caller's message
+    if (d->use_tmp) rwkv_file_atomic_abort(&d->out);
+    free_texts(d);
     H5Eclear2(H5E_DEFAULT);
     free(d);
 }
 
 // ---- reader ----
 
+// A killed writer leaves the file's SWMR-write flags set; HDF5 then opens it only as an
+// SWMR reader.
+static rwkv_status open_file(hid_t *out, const char *path) {
+    rwkv_status st = rwkv_h5_open(out, path);
+    if (st != RWKV_ERR_FORMAT) return st;
+    char keep[RWKV_ERROR_MAX];
+    snprintf(keep, sizeof keep, "%s", rwkv_error_message());
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    H5Eclear2(H5E_DEFAULT);
+    if (f < 0) return rwkv_error_set(st, "%s", keep);
+    *out = f;
+    return RWKV_OK;
+}
+
 rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
     *out = NULL;
     hid_t f;
-    rwkv_status st = rwkv_h5_open(&f, path);
+    rwkv_status st = open_file(&f, path);
     if (st) return st;
     rwkv_dump_reader *r = rwkv_calloc(1, sizeof *r, "dump reader");
     if (!r) {

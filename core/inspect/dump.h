@@ -29,6 +29,8 @@
 #include "intervene.h"
 #include "select.h"
 
+#include <signal.h>
+
 #define RWKV_DUMP_SCHEMA "rwkvscope-dump"
 #define RWKV_DUMP_SCHEMA_VERSION 1
 #define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
@@ -44,6 +46,10 @@ typedef struct {
     int text;                 // write /text (the sequences come from text)
     int matrices;             // also write receptance/key/value under /params
     int chunk_rows;           // 0 = RWKV_DUMP_CHUNK_ROWS
+    int flush_mb;             // flush to disk after this many MB of chunks (0 = 64), and after
+                              // each sequence at most once a second
+    const volatile sig_atomic_t *cancel; // NULL, or a flag (set by the caller's signal
+                                         // handler) that stops the run between forward calls
 } rwkv_dump_opts;
 
 typedef struct rwkv_dump rwkv_dump;
@@ -55,7 +61,9 @@ rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model
 // Runs one sequence from `state` (the caller resets or loads it) in the dump's mode, in chunks
 // of ws->max_T tokens, capturing every selected tap. text may be NULL. hook NULL uses the
 // dump's own hook; a caller's hook (which must pass the rows on to rwkv_dump_tap with ctx =
-// the dump) lets tests intervene. ws must match the model.
+// the dump) lets tests intervene. ws must match the model. When opts.cancel is set before a
+// forward call, the tokens run so far are kept as a shorter sequence and the run returns
+// RWKV_ERR_INTERRUPTED; close the dump then (rwkv_dump_close).
 rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, const int *tokens,
                           int64_t T, const char *text, rwkv_hook *hook);
 // The hook function: appends the selected rows of data (n, D), positions pos .. pos+n-1.
@@ -66,9 +74,15 @@ rwkv_hook rwkv_dump_hook(rwkv_dump *d);
 // through rwkv_intervene_forward with the dump's hook chained behind the list, so the dump
 // records the values the model used; the list must be bound to each sequence's length.
 void rwkv_dump_set_interventions(rwkv_dump *d, rwkv_intervene_list *iv);
-// Flushes everything, sets complete = 1, closes and frees d (also on failure).
+// Flushes everything, sets complete = 1, closes and frees d (also on failure). When *cancel
+// stopped a run (rwkv_dump_run returned RWKV_ERR_INTERRUPTED), the file keeps what was run,
+// complete = 0 and stopped_at, and close returns RWKV_ERR_INTERRUPTED with a message saying
+// where the data is. A dump replacing an existing file is written to a temporary beside it,
+// renamed over it only here and only when complete: otherwise the old file stays.
 rwkv_status rwkv_dump_close(rwkv_dump *d);
-// Abandons a dump: closes the file as it is (complete stays 0) and frees d. NULL is safe.
+// Abandons a dump after a failure: closes the file as it is (complete stays 0; a temporary
+// is removed, so a replaced file stays as it was) and frees d. NULL is safe. Keeps the
+// recorded error message.
 void rwkv_dump_free(rwkv_dump *d);
 
 // ---- reading ----

@@ -2,33 +2,62 @@
 #include "h5util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+// HDF5 1.10 crashes in its exit handler (H5F__close_cb <- H5_term_library) on a file whose
+// close failed. Its handler is replaced by one that shuts HDF5 down only when every close
+// succeeded (H5dont_atexit only sets a flag; it must come before the library starts).
+static int h5_close_failed;
+static void h5_term(void) {
+    if (!h5_close_failed) H5close();
+}
+__attribute__((constructor)) static void h5_exit_setup(void) {
+    H5dont_atexit();
+    atexit(h5_term);
+}
+
 void rwkv_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-// Keeps the innermost message of the stack (the first visited walking upward).
-static herr_t first_desc(unsigned n, const H5E_error2_t *e, void *buf) {
-    if (n == 0 && e->desc) snprintf(buf, 256, "%s", e->desc);
+// The innermost message of the stack (the first visited walking upward), or the first that
+// reports a system error (a failed write: "..., error message = '<strerror>'"): the cause.
+typedef struct {
+    char msg[256];
+    int sys;
+} h5_cause;
+
+static herr_t find_cause(unsigned n, const H5E_error2_t *e, void *data) {
+    h5_cause *c = data;
+    const char *key = "error message = '", *sys = e->desc ? strstr(e->desc, key) : NULL;
+    if (sys && !c->sys) {
+        sys += strlen(key);
+        const char *q = strchr(sys, '\'');
+        snprintf(c->msg, sizeof c->msg, "%.*s", q ? (int)(q - sys) : (int)strlen(sys), sys);
+        c->sys = 1;
+    } else if (n == 0 && e->desc && !c->sys) {
+        snprintf(c->msg, sizeof c->msg, "%s", e->desc);
+    }
     return 0;
 }
 
 rwkv_status rwkv_h5_fail(const char *path, const char *what) {
-    char cause[256] = "HDF5 error";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_desc, cause);
+    h5_cause c = {"HDF5 error", 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, find_cause, &c);
     H5Eclear2(H5E_DEFAULT);
-    return rwkv_error_set(RWKV_ERR_IO, "%s: %s: %s", path, what, cause);
+    return rwkv_error_set(RWKV_ERR_IO, "%s: %s: %s", path, what, c.msg);
 }
 
-rwkv_status rwkv_h5_create(hid_t *out, const char *path, int force) {
+rwkv_status rwkv_h5_create(hid_t *out, const char *path, int force, hid_t fapl) {
     rwkv_h5_quiet();
     *out = -1;
     if (!force && access(path, F_OK) == 0)
         return rwkv_error_set(RWKV_ERR_EXISTS, "%s: the output exists (use --force to replace it)", path);
     errno = 0;
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (f < 0) {
         int e = errno;
         H5Eclear2(H5E_DEFAULT);
@@ -51,6 +80,57 @@ rwkv_status rwkv_h5_open(hid_t *out, const char *path) {
     }
     *out = f;
     return RWKV_OK;
+}
+
+// Points the sec2 driver's descriptor of f at a fresh memory file, so that HDF5's remaining
+// writes succeed and go nowhere.
+static void discard_writes(hid_t f) {
+    hid_t fapl = H5Fget_access_plist(f);
+    int sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
+    if (fapl >= 0) H5Pclose(fapl);
+    void *h = NULL;
+    if (!sec2 || H5Fget_vfd_handle(f, H5P_DEFAULT, &h) < 0 || !h) return;
+    int fd = memfd_create("rwkvscope-discard", 0);
+    if (fd < 0) return;
+    dup2(fd, *(int *)h);
+    close(fd);
+}
+
+rwkv_status rwkv_h5_close(hid_t f, const char *path) {
+    if (f < 0) return RWKV_OK;
+    rwkv_status st = RWKV_OK;
+    if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0) {
+        st = rwkv_h5_fail(path, "writing");
+        discard_writes(f);
+    }
+    if (H5Fclose(f) < 0) {
+        h5_close_failed = 1;
+        if (!st) st = rwkv_h5_fail(path, "closing");
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return st;
+}
+
+rwkv_status rwkv_h5_create_atomic(hid_t *out, rwkv_atomic_file *a, const char *path, int force) {
+    *out = -1;
+    rwkv_status st = rwkv_file_atomic_open(a, path, force, 0);
+    if (!st && a->in_place) // HDF5 cannot write a device or a pipe (and leaks when it tries)
+        st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write an HDF5 file there: not a regular file", path);
+    else if (!st && (st = rwkv_h5_create(out, a->tmp, 1, H5P_DEFAULT)))
+        st = rwkv_error_wrap(st, "%s: ", path);
+    if (st) rwkv_file_atomic_abort(a);
+    return st;
+}
+
+rwkv_status rwkv_h5_commit(hid_t f, rwkv_atomic_file *a, rwkv_status st) {
+    char keep[RWKV_ERROR_MAX];
+    snprintf(keep, sizeof keep, "%s", rwkv_error_message());
+    rwkv_status cst = rwkv_h5_close(f, a->path);
+    if (st || cst) {
+        rwkv_file_atomic_abort(a);
+        return st ? rwkv_error_set(st, "%s", keep) : cst;
+    }
+    return rwkv_file_atomic_commit(a);
 }
 
 int rwkv_h5_attr_str(hid_t loc, const char *name, const char *value) {

@@ -3,6 +3,7 @@
 #define RWKV_H5UTIL_H
 
 #include "../base/base.h"
+#include "../base/file.h"
 
 #include <hdf5.h>
 
@@ -18,10 +19,21 @@
 void rwkv_h5_quiet(void);
 // Records RWKV_ERR_IO "path: what: <innermost HDF5 message>".
 rwkv_status rwkv_h5_fail(const char *path, const char *what);
-// Creates path for writing: RWKV_ERR_EXISTS if it exists and !force, RWKV_ERR_IO naming it
-// when it cannot be created. Returns the file id in *out.
-rwkv_status rwkv_h5_create(hid_t *out, const char *path, int force);
+// Creates path for writing with file access list fapl (H5P_DEFAULT for the default):
+// RWKV_ERR_EXISTS if it exists and !force, RWKV_ERR_IO naming it when it cannot be created.
+// Returns the file id in *out.
+rwkv_status rwkv_h5_create(hid_t *out, const char *path, int force, hid_t fapl);
 rwkv_status rwkv_h5_open(hid_t *out, const char *path);
+// Flushes and closes a file written by us (f < 0 is a no-op); RWKV_ERR_IO naming path if the
+// writes fail (disk full). The id is released either way: HDF5 1.10 frees a file whose
+// close fails in its final flush but keeps its id, and crashes on it at exit
+// (H5F__close_cb <- H5_term_library), so after a failed flush the rest of the close is
+// written to an anonymous memory file and the file on disk keeps what reached it before.
+rwkv_status rwkv_h5_close(hid_t f, const char *path);
+// Creates an HDF5 output through the atomic helper (core/base/file.h): HDF5 writes a->tmp,
+// and rwkv_h5_commit closes it and renames it over path (or removes it if anything failed).
+rwkv_status rwkv_h5_create_atomic(hid_t *out, rwkv_atomic_file *a, const char *path, int force);
+rwkv_status rwkv_h5_commit(hid_t f, rwkv_atomic_file *a, rwkv_status st);
 // Attributes on loc (a file or group). Strings are variable-length UTF-8 (as h5py writes).
 int rwkv_h5_attr_str(hid_t loc, const char *name, const char *value);
 int rwkv_h5_attr_i64(hid_t loc, const char *name, int64_t value);

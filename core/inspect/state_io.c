@@ -12,7 +12,8 @@ rwkv_status rwkv_state_save(const char *path, const rwkv_state *s, const rwkv_mo
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: state (L=%d, C=%d) does not fit the model (L=%d, C=%d)", path,
                               s->n_layer, s->n_embd, m->cfg.n_layer, m->cfg.n_embd);
     hid_t f;
-    rwkv_status st = rwkv_h5_create(&f, path, force);
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_h5_create_atomic(&f, &out, path, force);
     if (st) return st;
     char now[64];
     rwkv_h5_now(now, sizeof now);
@@ -31,8 +32,7 @@ rwkv_status rwkv_state_save(const char *path, const rwkv_state *s, const rwkv_mo
                              (hsize_t)s->n_embd, rwkv_state_vec(s, i));
     if (g >= 0) H5Gclose(g);
     if (bad) st = rwkv_h5_fail(path, "writing the state");
-    if (H5Fclose(f) < 0 && !st) st = rwkv_h5_fail(path, "closing");
-    return st;
+    return rwkv_h5_commit(f, &out, st);
 }
 
 static rwkv_status check_shape(hid_t f, const char *path, const rwkv_model *m) {

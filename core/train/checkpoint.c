@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include "../formats/formats.h"
+#include "../inspect/h5util.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -126,23 +127,12 @@ static int write_optim(hid_t f, const rwkv_trainer *tr) {
 }
 
 rwkv_status rwkv_checkpoint_save_optim(const rwkv_trainer *tr, const char *path) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // errors are reported through rwkv_status
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot create the optimiser file", tmp);
-    int ok = write_optim(f, tr);
-    if (H5Fclose(f) < 0) ok = 0;
-    if (!ok) {
-        remove(tmp);
-        return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write the optimiser state", path);
-    }
-    if (rename(tmp, path)) {
-        rwkv_status st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        return st;
-    }
-    return RWKV_OK;
+    hid_t f;
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_h5_create_atomic(&f, &out, path, 1);
+    if (st) return st;
+    if (!write_optim(f, tr)) st = rwkv_h5_fail(path, "writing the optimiser state");
+    return rwkv_h5_commit(f, &out, st);
 }
 
 static int attr_read(hid_t f, const char *name, hid_t type, void *v) {
