@@ -148,7 +148,7 @@ static const spec_case SPECS[] = {
     {"blocks.2.att_gate@3", 0, "intervention 'blocks.2.att_gate@3': expected TAP[:CHANNELS]@POSITIONS=OP (missing '=')"},
     {"blocks.x.att_gate@3=zero", 0, "layer 'x' in 'blocks.x.att_gate@3=zero': expected a block index"},
     {"blocks.2.att_gat@3=zero", 0,
-     "tap 'att_gat' in 'blocks.2.att_gat@3=zero': unknown (block taps: resid_in .. state_ffn_xprev; globals: resid_out, logits)"},
+     "tap 'att_gat' in 'blocks.2.att_gat@3=zero': unknown (block taps: resid_in .. state_wkv; globals: resid_out, logits)"},
     {"att_gate@3=zero", 0, "tap 'att_gate' in 'att_gate@3=zero': a block tap needs its layer, blocks.N.att_gate"},
     {"blocks.1.logits@3=zero", 0,
      "tap 'blocks.1.logits' in 'blocks.1.logits@3=zero': logits is a global tap, written without blocks.N"},
@@ -365,6 +365,7 @@ static int all_tap_specs(char specs[][64], const char *pos, const char *op, int 
     for (int l = 0; l < CFG.n_layer; l++)
         for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
             if ((state_only && !rwkv_tap_is_state(t)) || (computed_only && rwkv_tap_is_state(t))) continue;
+            if (!rwkv_tap_width(t, CFG)) continue; // RWKV-7 taps
             snprintf(specs[n++], 64, "blocks.%d.%s@%s=%s", l, RWKV_TAP_NAMES[t], pos, op);
         }
     if (!state_only) {
@@ -507,6 +508,7 @@ START_TEST(test_patch_all_recovers_clean) {
         rwkv_intervene_list_alloc(&l, CFG);
         for (int layer = 0; layer < CFG.n_layer; layer++)
             for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+                if (!rwkv_tap_width(t, CFG)) continue; // RWKV-7 taps
                 rwkv_intervention iv;
                 char spec[64];
                 snprintf(spec, sizeof spec, "blocks.%d.%s@*=patch:memory", layer, RWKV_TAP_NAMES[t]);

@@ -277,7 +277,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
             break;
         }
         for (int t = 0; t < RWKV_TAP_N && !st; t++) {
-            if (!(d->mask[l] >> t & 1u)) continue;
+            if (!(d->mask[l] >> t & 1u) || !rwkv_tap_width((rwkv_tap)t, d->m->cfg)) continue; // not in this version
             stream *s = rwkv_calloc(1, sizeof *s, "dump stream");
             if (!s) { st = RWKV_ERR_NOMEM; break; }
             d->streams[(size_t)l * RWKV_TAP_N + t] = s;
@@ -568,7 +568,7 @@ rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
     }
     if (!st) {
         r->schema_version = (int)ver;
-        r->cfg = (rwkv_config){(int)v[0], (int)v[1], (int)v[2], (int)v[3]};
+        r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
         r->complete = (int)v[4];
         r->precision = (int)v[5];
         rwkv_h5_get_str(f, "mode", r->mode, sizeof r->mode);

@@ -225,6 +225,9 @@ static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T
         return rwkv_error_set(RWKV_ERR_ARG, "layer %d in '%s': out of range, the model has %d layers",
                               iv->layer, iv->spec, cfg.n_layer);
     iv->D = rwkv_tap_width(iv->tap, cfg);
+    if (!iv->D)
+        return rwkv_error_set(RWKV_ERR_ARG, "tap %s in '%s': an RWKV-%d model has no such tap", RWKV_TAP_NAMES[iv->tap],
+                              iv->spec, RWKV_IS_V7(cfg) ? 7 : 4);
     iv->T = T;
     iv->chan_mask = rwkv_calloc((size_t)iv->D, 1, "intervention channels");
     iv->pos_mask = rwkv_calloc((size_t)T, 1, "intervention positions");

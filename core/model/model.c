@@ -35,6 +35,7 @@ rwkv_status rwkv_model_alloc(rwkv_model **out, rwkv_config cfg) {
 void rwkv_model_free(rwkv_model *m) {
     if (!m) return;
     rwkv_weights_table_free(&m->table);
+    rwkv_v7_weights_free(m->v7);
     free(m->block);
     free(m->decay_w);
     free(m->bf16);
@@ -46,7 +47,7 @@ void rwkv_model_refresh(rwkv_model *m) {
     for (size_t i = 0; i < n; i++) m->decay_w[i] = exp(m->w.att_time_decay[i]); // w = e^{time_decay}
 }
 
-size_t rwkv_model_n_params(const rwkv_model *m) { return m->table.total; }
+size_t rwkv_model_n_params(const rwkv_model *m) { return m->v7 ? m->v7->total : m->table.total; }
 
 // The bf16 pointer that mirrors the fp32 field starting at `first`.
 static uint16_t **bf16_slot(rwkv_weights16 *h, const rwkv_weights *w, const rwkv_real *first) {
@@ -62,7 +63,7 @@ static uint16_t **bf16_slot(rwkv_weights16 *h, const rwkv_weights *w, const rwkv
 }
 
 rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
-    if (m->bf16) return RWKV_OK;
+    if (m->bf16 || m->v7) return RWKV_OK; // RWKV-7 computes from its converted block
     size_t n = 0;
     for (int i = 0; i < m->table.n; i++)
         if (m->table.params[i].is_matrix) n += m->table.params[i].numel;
@@ -151,8 +152,12 @@ static rwkv_status fill_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
 rwkv_status rwkv_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
                                     const char *format) {
     *out = NULL;
+    int version;
+    rwkv_status st = rwkv_model_version(ts, path, &version);
+    if (st) return st;
+    if (version == RWKV_VERSION_7) return rwkv_v7_model_from_tensors(out, ts, path, format);
     rwkv_config cfg;
-    rwkv_status st = infer_config(ts, path, &cfg);
+    st = infer_config(ts, path, &cfg);
     if (st) return st;
     rwkv_model *m;
     if ((st = rwkv_model_alloc(&m, cfg))) return rwkv_error_wrap(st, "%s: ", path);

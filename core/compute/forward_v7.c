@@ -1,0 +1,313 @@
+// forward_v7.c: the RWKV-7 block, following the official numpy reference
+// (BlinkDL/RWKV-LM RWKV-v7/rwkv_v7_numpy.py) equation by equation. A chunk of one token runs
+// its projections as matrix-vector products, a longer chunk as GEMMs over (n, C); the state
+// scan runs token by token in both, so both modes give the same numbers.
+#include "forward_v7.h"
+
+#include "blas.h"
+#include "kernels.h"
+#include "matvec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define V7_MAX_PRODUCTS 7     // projections sharing one call of products(): r, k, v, w1, a1, g1, v1
+#define V7_NORM_MIN 1e-12     // kk / max(||kk||, 1e-12), as torch.nn.functional.normalize
+#define V7_DECAY_SCALE 0.6065306597126334 // e^{-1/2}: w = exp(-e^{-1/2} sigmoid(.)), w in (0.545, 1)
+#define V7_PAR_MIN_FLOPS (1 << 18) // scan work (n H N^2) below which it stays on one thread
+
+struct rwkv_v7_scratch {
+    rwkv_real *xw, *xa, *xg;   // (T, C) token-shifted mixes besides ws->xr, xk, xv
+    rwkv_real *w, *a, *g;      // (T, C) decay, in-context learning rate, output gate
+    rwkv_real *kk;             // (T, C) normalised removal key
+    rwkv_real *v_first;        // (T, C) layer 0's value, mixed into later layers
+    rwkv_real *vgate;          // (T, C) value residual gate
+    rwkv_real *hw, *ha, *hv, *hg; // (T, n_lora) LoRA hidden rows
+    rwkv_real *trace;          // (T, H*N*N) the state after each token, when state_wkv is tapped
+};
+
+rwkv_status rwkv_v7_scratch_alloc(struct rwkv_v7_scratch **out, rwkv_config cfg, int max_T) {
+    *out = NULL;
+    struct rwkv_v7_scratch *s = rwkv_calloc(1, sizeof *s, "RWKV-7 workspace");
+    if (!s) return RWKV_ERR_NOMEM;
+    size_t tc = (size_t)max_T * cfg.n_embd, td = (size_t)max_T * (cfg.n_lora > 0 ? cfg.n_lora : 1);
+    rwkv_real **bufs[] = {&s->xw, &s->xa, &s->xg, &s->w, &s->a, &s->g, &s->kk, &s->v_first, &s->vgate};
+    rwkv_real **hid[] = {&s->hw, &s->ha, &s->hv, &s->hg};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        ok = ok && (*bufs[i] = rwkv_calloc(tc, sizeof(rwkv_real), "RWKV-7 workspace"));
+    for (size_t i = 0; i < sizeof hid / sizeof hid[0]; i++)
+        ok = ok && (*hid[i] = rwkv_calloc(td, sizeof(rwkv_real), "RWKV-7 workspace"));
+    ok = ok && (s->trace = rwkv_calloc(tc * (size_t)cfg.head_size, sizeof(rwkv_real), "RWKV-7 state trace"));
+    if (!ok) {
+        rwkv_v7_scratch_free(s);
+        return RWKV_ERR_NOMEM;
+    }
+    *out = s;
+    return RWKV_OK;
+}
+
+void rwkv_v7_scratch_free(struct rwkv_v7_scratch *s) {
+    if (!s) return;
+    rwkv_real *bufs[] = {s->xw, s->xa, s->xg, s->w, s->a, s->g, s->kk, s->v_first, s->vgate,
+                         s->hw, s->ha, s->hv, s->hg, s->trace};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(s);
+}
+
+int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
+    switch (tap) {
+    case RWKV_TAP_ATT_GATE: case RWKV_TAP_FFN_GATE: case RWKV_TAP_STATE_NUM: case RWKV_TAP_STATE_DEN:
+    case RWKV_TAP_STATE_MAX:
+        return 0; // RWKV-4 only
+    case RWKV_TAP_FFN_K: return cfg.n_ffn;
+    case RWKV_TAP_LOGITS: return cfg.n_vocab;
+    case RWKV_TAP_STATE_WKV: return cfg.n_embd * cfg.head_size; // H * N * N
+    default: return cfg.n_embd;
+    }
+}
+
+static int tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap) {
+    return c->hook && c->hook->mask && (c->hook->mask[layer] >> tap & 1u);
+}
+
+static rwkv_status tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
+    if (!tapped(c, layer, t)) return RWKV_OK;
+    return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
+}
+
+// A state tap's (possibly changed) last row is the state carried on.
+static rwkv_status tap_state(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state) {
+    if (!tapped(c, l, t)) return RWKV_OK;
+    rwkv_status st = tap(c, l, t, rows);
+    size_t D = (size_t)rwkv_tap_width(t, c->m->cfg);
+    memcpy(state, rows + (size_t)(c->n - 1) * D, D * sizeof(rwkv_real));
+    return st;
+}
+
+// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K).
+typedef struct {
+    rwkv_real *out;
+    const rwkv_real *x, *W;
+    int N, K;
+} product;
+
+// Independent projections: one GEMM each for a chunk, one parallel region of matrix-vector
+// kernels for a single token.
+static void products(int n, const product *p, int n_products) {
+    if (n > 1) {
+        for (int i = 0; i < n_products; i++) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, n, p[i].N, p[i].K, 0);
+        return;
+    }
+    rwkv_matvec_job jobs[V7_MAX_PRODUCTS];
+    for (int i = 0; i < n_products; i++) jobs[i] = (rwkv_matvec_job){p[i].out, p[i].W, NULL, p[i].x, p[i].N, p[i].K};
+    rwkv_matvec_multi(jobs, n_products);
+}
+
+// The six token-shifted inputs: x* = x + (x_prev - x) * mix*, x_prev of row 0 from the state.
+static void token_shift6(rwkv_real *const out[6], const rwkv_real *x, const rwkv_real *prev,
+                         const rwkv_real *const mix[6], int n, int C) {
+    for (int t = 0; t < n; t++) {
+        const rwkv_real *xt = x + (size_t)t * C, *xp = t ? xt - C : prev;
+        for (int q = 0; q < 6; q++) {
+            rwkv_real *o = out[q] + (size_t)t * C;
+            for (int i = 0; i < C; i++) o[i] = xt[i] + (xp[i] - xt[i]) * mix[q][i];
+        }
+    }
+}
+
+static void add_bias(rwkv_real *x, const rwkv_real *b, int n, int C) {
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < C; i++) x[(size_t)t * C + i] += b[i];
+}
+
+static void tanh_inplace(rwkv_real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = (rwkv_real)tanh((double)x[i]);
+}
+
+// w = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 xw))), from the pre-sigmoid rows in w.
+static void decay(rwkv_real *w, size_t n) {
+    for (size_t i = 0; i < n; i++) w[i] = (rwkv_real)exp(-V7_DECAY_SCALE / (1 + exp(-(double)w[i])));
+}
+
+// kk = normalize(k * k_k) per head; k = k + k (a - 1) k_a.
+static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_real *k_k, const rwkv_real *k_a,
+                 int n, int C, int N) {
+    for (int t = 0; t < n; t++) {
+        size_t o = (size_t)t * C;
+        for (int i = 0; i < C; i++) kk[o + i] = k[o + i] * k_k[i];
+        for (int h = 0; h < C; h += N) {
+            double ss = 0;
+            for (int j = 0; j < N; j++) ss += (double)kk[o + h + j] * kk[o + h + j];
+            double norm = sqrt(ss);
+            rwkv_real inv = (rwkv_real)(1.0 / (norm > V7_NORM_MIN ? norm : V7_NORM_MIN));
+            for (int j = 0; j < N; j++) kk[o + h + j] *= inv;
+        }
+        for (int i = 0; i < C; i++) k[o + i] += k[o + i] * (a[o + i] - 1) * k_a[i];
+    }
+}
+
+// One head over n tokens; rows are strided by C.
+static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                     const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                     int C, int N, size_t trace_stride) {
+    rwkv_real kka[RWKV_V7_MAX_HEAD_SIZE];
+    for (int t = 0; t < n; t++) {
+        size_t o = (size_t)t * C;
+        for (int j = 0; j < N; j++) kka[j] = kk[o + j] * a[o + j];
+        for (int i = 0; i < N; i++) {
+            rwkv_real *row = S + (size_t)i * N;
+            double sa = 0, yi = 0;
+            for (int j = 0; j < N; j++) sa += (double)row[j] * kk[o + j]; // (S kk)_i, the old state
+            rwkv_real sai = (rwkv_real)sa, vi = v[o + i];
+            for (int j = 0; j < N; j++) {
+                row[j] = row[j] * w[o + j] - sai * kka[j] + vi * k[o + j]; // S w - (S kk)(kk a)^T + v k^T
+                yi += (double)row[j] * r[o + j];
+            }
+            y[o + i] = (rwkv_real)yi; // (S r)_i
+        }
+        if (trace) memcpy(trace + (size_t)t * trace_stride, S, (size_t)N * N * sizeof(rwkv_real));
+    }
+}
+
+void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                 const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                 int H, int N) {
+    int C = H * N;
+    size_t NN = (size_t)N * N;
+#pragma omp parallel for schedule(static) if ((size_t)n * H * NN >= V7_PAR_MIN_FLOPS && H > 1)
+    for (int h = 0; h < H; h++) {
+        size_t o = (size_t)h * N;
+        wkv_head(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, w + o, k + o, v + o, kk + o, a + o, n, C,
+                 N, (size_t)C * N);
+    }
+}
+
+// y = GroupNorm_h(y) * ln_w + ln_b + (sum_j r_j k_j r_k_j) v per head, then y *= g.
+static void readout(rwkv_real *y, const rwkv_real *r, const rwkv_real *k, const rwkv_real *v, const rwkv_real *g,
+                    const rwkv_real *ln_w, const rwkv_real *ln_b, const rwkv_real *r_k, int n, int C, int N) {
+    for (int t = 0; t < n; t++) {
+        size_t o = (size_t)t * C;
+        for (int h = 0; h < C; h += N) {
+            rwkv_real *yh = y + o + h;
+            double mean = 0, var = 0, bonus = 0;
+            for (int j = 0; j < N; j++) mean += yh[j];
+            mean /= N;
+            for (int j = 0; j < N; j++) var += (yh[j] - mean) * (yh[j] - mean);
+            var /= N; // biased, as torch GroupNorm
+            rwkv_real rstd = (rwkv_real)(1.0 / sqrt(var + RWKV_V7_GN_EPS));
+            for (int j = 0; j < N; j++) bonus += (double)r[o + h + j] * k[o + h + j] * r_k[h + j];
+            for (int j = 0; j < N; j++) {
+                int i = h + j;
+                yh[j] = (rwkv_real)(yh[j] - mean) * rstd * ln_w[i] + ln_b[i] + (rwkv_real)bonus * v[o + i];
+                yh[j] *= g[o + i];
+            }
+        }
+    }
+}
+
+// The LoRA projections and the value residual; on return ws->v holds the mixed value.
+static void lora(const rwkv_v7_chunk *c, int l) {
+    const rwkv_v7_weights *w = c->m->v7;
+    rwkv_workspace *ws = c->ws;
+    struct rwkv_v7_scratch *s = ws->v7;
+    int n = c->n, C = c->m->cfg.n_embd;
+    const rwkv_v7_dims *d = &w->d;
+    size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
+    product p1[V7_MAX_PRODUCTS] = {
+        {ws->r, ws->xr, w->att_receptance + lcc, C, C},
+        {ws->k, ws->xk, w->att_key + lcc, C, C},
+        {ws->v, ws->xv, w->att_value + lcc, C, C},
+        {s->hw, s->xw, w->w1 + lc * d->d_w, d->d_w, C},
+        {s->ha, s->xa, w->a1 + lc * d->d_a, d->d_a, C},
+        {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C},
+        {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C}};
+    products(n, p1, l > 0 ? 7 : 6);
+    tanh_inplace(s->hw, (size_t)n * d->d_w);
+    rwkv_sigmoid(s->hg, s->hg, (size_t)n * d->d_g);
+    product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w},
+                     {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a},
+                     {s->g, s->hg, w->g2 + lc * d->d_g, C, d->d_g},
+                     {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v}};
+    products(n, p2, l > 0 ? 4 : 3);
+    add_bias(s->w, w->w0 + lc, n, C);
+    decay(s->w, nc);
+    add_bias(s->a, w->a0 + lc, n, C);
+    rwkv_sigmoid(s->a, s->a, nc);
+    if (l == 0) {
+        memcpy(s->v_first, ws->v, nc * sizeof(rwkv_real));
+        return;
+    }
+    add_bias(s->vgate, w->v0 + lc, n, C);
+    rwkv_sigmoid(s->vgate, s->vgate, nc);
+    for (size_t i = 0; i < nc; i++) ws->v[i] += (s->v_first[i] - ws->v[i]) * s->vgate[i]; // v + (v0 - v) sigmoid(.)
+}
+
+static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
+    const rwkv_v7_weights *w = c->m->v7;
+    rwkv_workspace *ws = c->ws;
+    struct rwkv_v7_scratch *s = ws->v7;
+    int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    rwkv_status st;
+    rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
+    if ((st = tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
+    rwkv_real *xprev = state->att_xprev + lc;
+    rwkv_real *const mixed[6] = {ws->xr, s->xw, ws->xk, ws->xv, s->xa, s->xg};
+    const rwkv_real *const mix[6] = {w->x_r + lc, w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_a + lc, w->x_g + lc};
+    token_shift6(mixed, ws->xln, xprev, mix, n, C);
+    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
+    if (l > 0 && (st = tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
+    lora(c, l);
+    keys(s->kk, ws->k, s->a, w->k_k + lc, w->k_a + lc, n, C, N);
+    rwkv_tap order[] = {RWKV_TAP_ATT_R, RWKV_TAP_ATT_W, RWKV_TAP_ATT_K, RWKV_TAP_ATT_V,
+                        RWKV_TAP_ATT_A, RWKV_TAP_ATT_G, RWKV_TAP_ATT_KK};
+    rwkv_real *rows[] = {ws->r, s->w, ws->k, ws->v, s->a, s->g, s->kk};
+    for (int i = 0; i < 7; i++)
+        if ((st = tap(c, l, order[i], rows[i]))) return st;
+    if (l == 0 && (st = tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
+    rwkv_real *S = state->wkv + lc * N;
+    rwkv_v7_wkv(ws->wkv, S, tapped(c, l, RWKV_TAP_STATE_WKV) ? s->trace : NULL, ws->r, s->w, ws->k, ws->v, s->kk,
+                s->a, n, H, N);
+    if ((st = tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_WKV, s->trace, S))) return st;
+    readout(ws->wkv, ws->r, ws->k, ws->v, s->g, w->ln_x_w + lc, w->ln_x_b + lc, w->r_k + lc, n, C, N);
+    product o = {ws->out, ws->wkv, w->att_output + lc * C, C, C};
+    products(n, &o, 1);
+    if ((st = tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
+}
+
+// k = relu(W_k (x + (x_prev - x) x_k))^2, out = W_v k.
+static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
+    const rwkv_v7_weights *w = c->m->v7;
+    rwkv_workspace *ws = c->ws;
+    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    rwkv_status st;
+    rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
+    if ((st = tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
+    rwkv_real *xprev = s->ffn_xprev + lc;
+    for (int t = 0; t < n; t++) {
+        const rwkv_real *xt = ws->xln + (size_t)t * C, *xp = t ? xt - C : xprev;
+        for (int i = 0; i < C; i++) ws->xk[(size_t)t * C + i] = xt[i] + (xp[i] - xt[i]) * w->ffn_x_k[lc + i];
+    }
+    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
+    product k = {ws->fk, ws->xk, w->ffn_key + lc * F, F, C};
+    products(n, &k, 1);
+    rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
+    if ((st = tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
+    product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
+    products(n, &v, 1);
+    if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
+    if ((st = tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {
+    rwkv_status st = time_mix(c, layer, s);
+    return st ? st : channel_mix(c, layer, s);
+}
