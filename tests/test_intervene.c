@@ -651,7 +651,7 @@ START_TEST(test_patch_dump_schema) {
     const char *shorter = tmp_path("short.h5");
     write_dump_v1(ok, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 1, 1);
     write_dump_v1(part, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 1, 0);
-    write_dump_v1(newer, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 2, 1);
+    write_dump_v1(newer, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 3, 1);
     write_dump_v1(shorter, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ - 1, 1, 1);
     char spec[1100], msg[2400];
     snprintf(spec, sizeof spec, "blocks.2.att_v@4,7=patch:%s", ok);
@@ -668,7 +668,7 @@ START_TEST(test_patch_dump_schema) {
     snprintf(msg, sizeof msg, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)", part, spec);
     expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_FORMAT, msg);
     snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", newer);
-    snprintf(msg, sizeof msg, "patch source '%s' in '%s': dump schema version 2 is newer than 1", newer, spec);
+    snprintf(msg, sizeof msg, "patch source '%s' in '%s': dump schema version 3 is newer than 2", newer, spec);
     expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_UNSUPPORTED, msg);
     snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", shorter);
     snprintf(msg, sizeof msg, "patch source '%s' in '%s': sequence 0 has 11 positions, this run has 12", shorter, spec);

@@ -4,8 +4,13 @@
 #include "core/compute/forward.h"
 #include "core/compute/forward_v7.h"
 #include "core/model/model.h"
+#include "core/formats/formats.h"
+#include "core/inspect/dump.h"
+#include "core/inspect/state_io.h"
 #include "core/model/state.h"
 #include "util.h"
+
+#include <hdf5.h>
 
 #include <check.h>
 #include <math.h>
@@ -237,6 +242,228 @@ START_TEST(test_modes_and_chunks_agree) {
 }
 END_TEST
 
+// A saved state reloads bit for bit, and resuming from it equals the unbroken run.
+START_TEST(test_state_save_load) {
+    rwkv_model *m = load("rand7-b.pth");
+    int T = 30, V = m->cfg.n_vocab;
+    int *tok = test_random_tokens(T, V, 3);
+    rwkv_state *s, *r;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_state_alloc(&r, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 16);
+    rwkv_real *full = malloc((size_t)T * V * sizeof *full), *tail = malloc((size_t)T * V * sizeof *tail);
+    ck_assert(!rwkv_forward_seq(m, s, tok, T, full, RWKV_LOGITS_ALL, NULL, ws));
+    rwkv_state_reset(s);
+    ck_assert(!rwkv_forward_seq(m, s, tok, 12, tail, RWKV_LOGITS_ALL, NULL, ws));
+    char path[512];
+    snprintf(path, sizeof path, "%s/v7state.h5", test_tmpdir());
+    ck_assert_msg(!rwkv_state_save(path, s, m, 12, "test", 1), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_state_load(r, path, m), "%s", rwkv_error_message());
+    ck_assert(!memcmp(r->data, s->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    ck_assert(!rwkv_forward_seq(m, r, tok + 12, T - 12, tail, RWKV_LOGITS_ALL, NULL, ws));
+    ck_assert(!memcmp(tail, full + (size_t)12 * V, (size_t)(T - 12) * V * sizeof *tail)); // same arithmetic: exact
+    int nd;
+    uint64_t d[4];
+    double *wkv = test_h5_read(path, "/state/wkv", &nd, d);
+    ck_assert_int_eq(nd, 4);
+    ck_assert(d[0] == 3 && d[1] == 2 && d[2] == 32 && d[3] == 32);
+    free(wkv);
+    // an RWKV-4 model refuses it, naming both versions
+    rwkv_model *m4 = load("rand-L2-C32-V50.pth");
+    rwkv_state *s4;
+    rwkv_state_alloc(&s4, m4->cfg);
+    ck_assert_int_eq(rwkv_state_load(s4, path, m4), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "RWKV-7 model, but the model is RWKV-4"));
+    // a v7 model of another head size refuses it
+    rwkv_model *ma = load("rand7-a.pth");
+    rwkv_state *sa;
+    rwkv_state_alloc(&sa, ma->cfg);
+    ck_assert_int_ne(rwkv_state_load(sa, path, ma), RWKV_OK);
+    // a misshaped /state/wkv is a shape error naming the dataset
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(f, "/state/wkv", H5P_DEFAULT);
+    hsize_t bad[4] = {3, 2, 32, 31};
+    hid_t sp = H5Screate_simple(4, bad, NULL);
+    hid_t ds = H5Dcreate2(f, "/state/wkv", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+    ck_assert_int_eq(rwkv_state_load(r, path, m), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/state/wkv has the wrong shape (want [3, 2, 32, 32])"));
+    rwkv_state_free(sa);
+    rwkv_model_free(ma);
+    rwkv_state_free(s4);
+    rwkv_model_free(m4);
+    free(full); free(tail); free(tok);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    rwkv_state_free(r);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// A sequential dump of every tap, subsampled to every 7th position, holds the golden's rows;
+// state_wkv rows carry row_shape [H, N, N].
+START_TEST(test_dump_every_tap) {
+    char golden[512], path[512];
+    snprintf(golden, sizeof golden, "%s", test_fixture("golden7-a.h5"));
+    snprintf(path, sizeof path, "%s/v7dump.h5", test_tmpdir());
+    rwkv_model *m = load("rand7-a.pth");
+    size_t T;
+    int *tok = test_h5_read_int(golden, "/tokens", &T);
+    uint32_t mask[8];
+    rwkv_positions pos;
+    ck_assert(!rwkv_select_taps(mask, m->cfg.n_layer, "*"));
+    ck_assert(!rwkv_select_positions(&pos, "every:7"));
+    rwkv_dump_opts o = {.parallel = 0, .force = 1, .taps = "*", .positions = "every:7", .chunk_rows = 8};
+    rwkv_dump *d;
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 1);
+    ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, (int64_t)T, NULL, NULL), "%s", rwkv_error_message());
+    ck_assert(!rwkv_dump_close(d));
+    rwkv_select_positions_free(&pos);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_7);
+    ck_assert_int_eq(r->n_rows, ((int64_t)T + 6) / 7);
+    int L = m->cfg.n_layer, checked = 0;
+    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+        int D = rwkv_tap_width(t, m->cfg);
+        ck_assert_int_eq(rwkv_dump_width(r, 0, t), D); // 0 for the RWKV-4 taps: not written
+        if (!D) continue;
+        char name[96];
+        snprintf(name, sizeof name, "/trace/%s", RWKV_TAP_NAMES[t]);
+        int nd;
+        uint64_t dims[4];
+        double *ref = test_h5_read(golden, name, &nd, dims);
+        ck_assert_ptr_nonnull(ref);
+        rwkv_real *rows = malloc((size_t)r->n_rows * D * sizeof *rows);
+        for (int l = 0; l < L; l++) {
+            ck_assert(!rwkv_dump_read_rows(r, l, t, 0, r->n_rows, rows));
+            for (int64_t i = 0; i < r->n_rows; i++) {
+                double e = test_max_scaled_err(rows + i * D, ref + ((size_t)l * T + (size_t)(7 * i)) * D, (size_t)D);
+                ck_assert_msg(e < TOL, "%s layer %d row %lld: %g", name, l, (long long)i, e);
+            }
+        }
+        free(rows);
+        free(ref);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 18);
+    rwkv_dump_reader_free(r);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "/blocks/1/state_wkv", H5P_DEFAULT);
+    hid_t a = H5Aopen(ds, "row_shape", H5P_DEFAULT);
+    int64_t shape[3] = {0, 0, 0};
+    H5Aread(a, H5T_NATIVE_INT64, shape);
+    ck_assert(shape[0] == 2 && shape[1] == 16 && shape[2] == 16);
+    H5Aclose(a);
+    H5Dclose(ds);
+    H5Fclose(f);
+    free(tok);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// Reads rand7-a.safetensors, lets `edit` damage it, and builds a model: the error it gives.
+static rwkv_status build_edited(void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
+    rwkv_tensor_set ts;
+    rwkv_tensors_init(&ts);
+    ck_assert(!rwkv_safetensors_read(test_fixture("rand7-a.safetensors"), &ts));
+    edit(&ts);
+    rwkv_status st = rwkv_model_from_tensors(m, &ts, "edited.safetensors", "safetensors");
+    rwkv_tensors_free(&ts);
+    return st;
+}
+
+static rwkv_tensor *item(rwkv_tensor_set *ts, const char *name) {
+    for (int i = 0; i < ts->n; i++)
+        if (!strcmp(ts->items[i].name, name)) return &ts->items[i];
+    ck_abort_msg("no tensor %s", name);
+    return NULL;
+}
+
+static void drop_a2(rwkv_tensor_set *ts) { snprintf(item(ts, "blocks.1.att.a2")->name, 128, "blocks.1.att.a2_gone"); }
+static void shrink_w1(rwkv_tensor_set *ts) { item(ts, "blocks.1.att.w1")->shape[1] = 7; }
+static void bad_rk(rwkv_tensor_set *ts) { item(ts, "blocks.0.att.r_k")->shape[1] = 12; }
+static void no_version(rwkv_tensor_set *ts) {
+    for (int l = 0; l < 2; l++) {
+        char n[64];
+        snprintf(n, sizeof n, "blocks.%d.att.k_k", l);
+        snprintf(item(ts, n)->name, 128, "blocks.%d.att.kk_renamed", l);
+    }
+}
+static void looks_v5(rwkv_tensor_set *ts) {
+    no_version(ts);
+    snprintf(item(ts, "blocks.0.att.w0")->name, 128, "blocks.0.att.time_decay"); // RWKV-5: time_decay and ln_x
+}
+
+// Damaged v7 checkpoints: each error names the file and the tensor, and nothing leaks.
+START_TEST(test_bad_v7_files) {
+    static const struct {
+        void (*edit)(rwkv_tensor_set *);
+        rwkv_status st;
+        const char *msg;
+    } cases[] = {
+        {drop_a2, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.a2 is missing"},
+        {shrink_w1, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.w1 has shape [32, 7], expected [32, 8]"},
+        {bad_rk, RWKV_ERR_SHAPE, "head size 12 (from blocks.0.att.r_k) must divide n_embd 32"},
+        {no_version, RWKV_ERR_UNSUPPORTED, "edited.safetensors: unknown RWKV version"},
+        {looks_v5, RWKV_ERR_UNSUPPORTED, "an RWKV-5 checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rwkv_model *m = (rwkv_model *)1;
+        rwkv_status st = build_edited(cases[i].edit, &m);
+        ck_assert_msg(st == cases[i].st, "case %zu: status %d: %s", i, st, rwkv_error_message());
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(rwkv_error_message(), cases[i].msg), "case %zu: '%s'", i, rwkv_error_message());
+    }
+    // a truncated rwkv.cpp file
+    char path[512];
+    snprintf(path, sizeof path, "%s/tiny7-cut.bin", test_tmpdir());
+    FILE *in = fopen(test_fixture(TINY7), "rb"), *out = fopen(path, "wb");
+    char buf[4096];
+    for (int k = 0; k < 200; k++) fwrite(buf, 1, fread(buf, 1, sizeof buf, in), out);
+    fclose(in);
+    fclose(out);
+    rwkv_model *m;
+    ck_assert_int_eq(rwkv_model_load(&m, path), RWKV_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "overrun the file (truncated?)"));
+}
+END_TEST
+
+// Tools and taps that RWKV-7 does not have say so.
+START_TEST(test_v7_refusals) {
+    rwkv_model *m = load("rand7-a.pth");
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_STATE_NUM, m->cfg), 0);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_STATE_WKV, m->cfg), 2 * 16 * 16);
+    ck_assert_int_eq(rwkv_model_require_v4(m, "train"), RWKV_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "train supports RWKV-4 models only"));
+    rwkv_model_free(m);
+    char *out = NULL;
+    int rc = test_cli(&out, "recall %s --lengths 16 --trials 1 -o %s/r.csv 2>&1", test_fixture("rand7-a.pth"), test_tmpdir());
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(out, "RWKV-4 models only"), "%s", out);
+    free(out);
+    rc = test_cli(&out, "run %s --tokens 1,2,3 --intervene 'blocks.0.att_gate@*=zero' 2>&1", test_fixture("rand7-a.pth"));
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(out, "an RWKV-7 model has no such tap"), "%s", out);
+    free(out);
+    rc = test_cli(&out, "info %s", test_fixture(TINY7));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(strstr(out, "version: RWKV-7") && strstr(out, "heads: 1\nhead_size: 64\n") &&
+                      strstr(out, "state: 4224 values per layer") && strstr(out, "parameters: 834048"),
+                  "%s", out);
+    free(out);
+}
+END_TEST
+
 static Suite *v7_suite(void) {
     Suite *s = suite_create("v7");
     TCase *tc = tcase_create("core");
@@ -246,6 +473,10 @@ static Suite *v7_suite(void) {
     tcase_add_loop_test(tc, test_golden_par, 0, N_CASES);
     tcase_add_test(tc, test_golden_chunks);
     tcase_add_test(tc, test_modes_and_chunks_agree);
+    tcase_add_test(tc, test_state_save_load);
+    tcase_add_test(tc, test_dump_every_tap);
+    tcase_add_test(tc, test_bad_v7_files);
+    tcase_add_test(tc, test_v7_refusals);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -208,13 +208,57 @@ static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
               rwkv_h5_attr_str(f, "command_line", o->command_line) |
               rwkv_h5_attr_str(f, "tokenizer", o->tokenizer && *o->tokenizer ? o->tokenizer : "token ids") |
               rwkv_h5_attr_str(f, "taps", o->taps) | rwkv_h5_attr_str(f, "positions", o->positions ? o->positions : "all") |
-              rwkv_h5_attr_str(f, "time_written", now);
+              rwkv_h5_attr_str(f, "time_written", now) |
+              rwkv_h5_attr_i64(f, "rwkv_version", RWKV_IS_V7(m->cfg) ? RWKV_VERSION_7 : 4);
+    if (RWKV_IS_V7(m->cfg))
+        bad |= rwkv_h5_attr_i64(f, "n_head", m->cfg.n_embd / m->cfg.head_size) |
+               rwkv_h5_attr_i64(f, "head_size", m->cfg.head_size);
     return bad ? fail(d, "writing the root attributes") : RWKV_OK;
+}
+
+// RWKV-7: /params/blocks/<l>/{w0,decay_bias,half_life_bias} [C]: the decay at the bias alone,
+// exp(-e^{-1/2} sigmoid(w0)) (the per-token decay is the att_w tap), and its half-life.
+static rwkv_status write_params_v7(rwkv_dump *d, int matrices) {
+    const rwkv_model *m = d->m;
+    const rwkv_v7_weights *w = m->v7;
+    int L = m->cfg.n_layer, C = m->cfg.n_embd;
+    double *v = rwkv_calloc((size_t)3 * C, sizeof *v, "dump params");
+    if (!v) return RWKV_ERR_NOMEM;
+    hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = g0 < 0 || g1 < 0;
+    for (int l = 0; l < L && !bad; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "%d", l);
+        hid_t g = H5Gcreate2(g1, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        for (int c = 0; c < C; c++) {
+            double w0 = w->w0[(size_t)l * C + c], rate = exp(-0.5) / (1 + exp(-w0)); // e^{-1/2} sigmoid(w0)
+            v[c] = w0;
+            v[C + c] = exp(-rate); // decay per token at the bias
+            v[2 * C + c] = LN2 / rate;
+        }
+        const char *names[3] = {"w0", "decay_bias", "half_life_bias"};
+        for (int k = 0; k < 3 && g >= 0; k++)
+            bad |= rwkv_h5_write(g, names[k], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)k * C);
+        if (matrices && g >= 0) {
+            size_t off = (size_t)l * C * C;
+            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, w->att_receptance + off);
+            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, w->att_key + off);
+            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, w->att_value + off);
+        }
+        bad |= g < 0;
+        if (g >= 0) H5Gclose(g);
+    }
+    if (g1 >= 0) H5Gclose(g1);
+    if (g0 >= 0) H5Gclose(g0);
+    free(v);
+    return bad ? fail(d, "writing /params") : RWKV_OK;
 }
 
 // /params/blocks/<l>/{time_decay,time_first,decay,half_life} and optionally the matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
+    if (m->v7) return write_params_v7(d, matrices);
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     double *v = rwkv_calloc((size_t)4 * C, sizeof *v, "dump params");
     if (!v) return RWKV_ERR_NOMEM;
@@ -258,6 +302,18 @@ static int stream_chunk_rows(int chunk_rows, int D) {
     return fit < 1 ? 1 : fit < chunk_rows ? fit : chunk_rows;
 }
 
+// state_wkv rows are (H, N, N) matrices flattened row-major: attribute row_shape = [H, N, N].
+static int row_shape_attr(hid_t dset, rwkv_config cfg) {
+    int64_t shape[3] = {cfg.n_embd / cfg.head_size, cfg.head_size, cfg.head_size};
+    hsize_t n = 3;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(dset, "row_shape", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, shape) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
 static rwkv_status make_streams(rwkv_dump *d) {
     int L = d->m->cfg.n_layer;
     d->n_streams = (L + 1) * RWKV_TAP_N;
@@ -290,6 +346,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
             s->dset = make_extendible(g, RWKV_TAP_NAMES[t], RWKV_H5_REAL_FILE, (hsize_t)s->D,
                                       (hsize_t)s->chunk_rows, 1);
             if (s->dset < 0) st = fail(d, s->name);
+            else if (t == RWKV_TAP_STATE_WKV && row_shape_attr(s->dset, d->m->cfg)) st = fail(d, s->name);
         }
         if (l < L) H5Gclose(g);
     }
@@ -569,6 +626,12 @@ rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
     if (!st) {
         r->schema_version = (int)ver;
         r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
+        int64_t version = 4, head_size = 0; // schema 1: RWKV-4 only
+        if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && version == RWKV_VERSION_7 &&
+            !rwkv_h5_get_i64(f, "head_size", &head_size) && head_size > 0 && head_size <= r->cfg.n_embd) {
+            r->cfg.version = RWKV_VERSION_7;
+            r->cfg.head_size = (int)head_size;
+        }
         r->complete = (int)v[4];
         r->precision = (int)v[5];
         rwkv_h5_get_str(f, "mode", r->mode, sizeof r->mode);

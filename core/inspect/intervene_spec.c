@@ -12,7 +12,7 @@
 
 const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
 
-#define RWKV_IV_DUMP_VERSION 1 // newest dump schema the patch reader knows (docs/dump-format.md)
+#define RWKV_IV_DUMP_VERSION 2 // newest dump schema the patch reader knows (docs/dump-format.md)
 #define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
 
 #if RWKV_REAL_BITS == 64
@@ -339,9 +339,9 @@ static rwkv_status check_shape(const rwkv_intervention *iv, hid_t f, rwkv_config
     if (complete == 0)
         return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)",
                               iv->path, iv->spec);
-    const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab"};
-    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab};
-    for (int i = 0; i < 4; i++) {
+    const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab", "rwkv_version", "head_size"};
+    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, RWKV_IS_V7(cfg) ? RWKV_VERSION_7 : 4, cfg.head_size};
+    for (int i = 0; i < (RWKV_IS_V7(cfg) ? 6 : 5); i++) {
         int64_t v = root_attr(f, names[i]);
         if (v >= 0 && v != want[i])
             return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': recorded with %s = %lld, this model has %d",

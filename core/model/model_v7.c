@@ -14,7 +14,7 @@ rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int 
     else if (has(ts, "blocks.0.att.time_maa_x"))
         return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-6 checkpoint (blocks.0.att.time_maa_x): "
                               "RWKV-6 is not supported (RWKV-4 and RWKV-7 are)", path);
-    else if (has(ts, "blocks.0.att.ln_x.weight"))
+    else if (has(ts, "blocks.0.att.ln_x.weight") && has(ts, "blocks.0.att.time_decay"))
         return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-5 checkpoint (blocks.0.att.ln_x.weight): "
                               "RWKV-5 is not supported (RWKV-4 and RWKV-7 are)", path);
     else if (has(ts, "blocks.0.att.time_decay")) *version = 4;
