@@ -6,6 +6,7 @@
 #include "core/model/model.h"
 #include "core/formats/formats.h"
 #include "core/inspect/dump.h"
+#include "core/inspect/intervene.h"
 #include "core/inspect/state_io.h"
 #include "core/model/state.h"
 #include "util.h"
@@ -464,6 +465,74 @@ START_TEST(test_v7_refusals) {
 }
 END_TEST
 
+// Runs T tokens of rand7-a with one intervention; the final state into s, logits (T, V).
+static void run_iv(const rwkv_model *m, const char *spec, const int *tok, int T, int seq, rwkv_state *s,
+                   rwkv_real *logits) {
+    rwkv_intervene_list *l = NULL;
+    rwkv_workspace *ws;
+    rwkv_workspace_alloc(&ws, m->cfg, 16);
+    if (spec) ck_assert_msg(!rwkv_intervene_list_from_specs(&l, m->cfg, T, &spec, 1), "%s", rwkv_error_message());
+    rwkv_state_reset(s);
+    rwkv_status st = rwkv_intervene_forward(m, s, tok, T, 0, logits, RWKV_LOGITS_ALL, l, ws, seq);
+    ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
+    rwkv_intervene_list_free(l);
+    rwkv_workspace_free(ws);
+}
+
+// blocks.L.state_wkv:HEAD[:ROW[:COL]]@POS=OP acts on exactly those entries of the matrix
+// state, the same in both modes; a head, row or column out of range is a clear error.
+START_TEST(test_state_interventions) {
+    rwkv_model *m = load("rand7-a.pth");
+    int T = 20, V = m->cfg.n_vocab, N = 16;
+    size_t NN = (size_t)N * N, per_layer = 2 * NN;
+    int *tok = test_random_tokens(T, V, 9);
+    rwkv_state *clean, *s, *p;
+    rwkv_state_alloc(&clean, m->cfg);
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_state_alloc(&p, m->cfg);
+    rwkv_real *lc = malloc((size_t)T * V * sizeof *lc), *ls = malloc((size_t)T * V * sizeof *ls),
+              *lp = malloc((size_t)T * V * sizeof *lp);
+    run_iv(m, NULL, tok, T, 1, clean, lc);
+    // zero layer 1's head 1 at the last position: that head is 0 in the final state, head 0 untouched
+    run_iv(m, "blocks.1.state_wkv:1@last=zero", tok, T, 1, s, ls);
+    for (size_t i = 0; i < NN; i++) {
+        ck_assert(s->wkv[per_layer + NN + i] == 0);
+        ck_assert(s->wkv[per_layer + i] == clean->wkv[per_layer + i]);
+    }
+    ck_assert(!memcmp(s->wkv, clean->wkv, per_layer * sizeof(rwkv_real))); // layer 0 untouched
+    // one entry S[0][2][3] of layer 0 set at position 7 changes what follows, the same in both modes
+    run_iv(m, "blocks.0.state_wkv:0:2:3@7=set:5", tok, T, 1, s, ls);
+    run_iv(m, "blocks.0.state_wkv:0:2:3@7=set:5", tok, T, 0, p, lp);
+    ck_assert(!memcmp(ls, lc, (size_t)8 * V * sizeof *ls)); // positions 0..7 read the state before it
+    double moved = 0;
+    for (size_t i = (size_t)8 * V; i < (size_t)T * V; i++) moved = fmax(moved, fabs((double)ls[i] - lc[i]));
+    ck_assert_msg(moved > 1e-3, "setting S[0][2][3] = 5 moved later logits by only %g", moved);
+    double e = 0;
+    for (size_t i = 0; i < (size_t)T * V; i++) e = fmax(e, fabs((double)ls[i] - lp[i]));
+    ck_assert_msg(e < TOL, "seq and par disagree by %g", e);
+    // a spec naming a head, row or column out of range
+    static const struct {
+        const char *spec, *msg;
+    } bad[] = {
+        {"blocks.0.state_wkv:2@0=zero", "head 2 in 'blocks.0.state_wkv:2@0=zero': out of range, the model has 2 heads"},
+        {"blocks.0.state_wkv:0:16@0=zero", "row 16 in 'blocks.0.state_wkv:0:16@0=zero': out of range, a head's state is 16 x 16"},
+        {"blocks.0.state_wkv:0:1:99@0=zero", "column 99 in 'blocks.0.state_wkv:0:1:99@0=zero': out of range"},
+        {"blocks.0.state_wkv:0:1:2:3@0=zero", "expected HEAD[:ROW[:COL]]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rwkv_intervene_list *l = NULL;
+        ck_assert_int_eq(rwkv_intervene_list_from_specs(&l, m->cfg, T, &bad[i].spec, 1), RWKV_ERR_ARG);
+        ck_assert_msg(strstr(rwkv_error_message(), bad[i].msg), "'%s'", rwkv_error_message());
+        rwkv_intervene_list_free(l);
+    }
+    free(lc); free(ls); free(lp); free(tok);
+    rwkv_state_free(clean);
+    rwkv_state_free(s);
+    rwkv_state_free(p);
+    rwkv_model_free(m);
+}
+END_TEST
+
 static Suite *v7_suite(void) {
     Suite *s = suite_create("v7");
     TCase *tc = tcase_create("core");
@@ -477,6 +546,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_dump_every_tap);
     tcase_add_test(tc, test_bad_v7_files);
     tcase_add_test(tc, test_v7_refusals);
+    tcase_add_test(tc, test_state_interventions);
     suite_add_tcase(s, tc);
     return s;
 }
