@@ -15,6 +15,13 @@
 #define V7_NORM_MIN 1e-12     // kk / max(||kk||, 1e-12), as torch.nn.functional.normalize
 #define V7_DECAY_SCALE 0.6065306597126334 // e^{-1/2}: w = exp(-e^{-1/2} sigmoid(.)), w in (0.545, 1)
 #define V7_PAR_MIN_FLOPS (1 << 18) // scan work (n H N^2) below which it stays on one thread
+#define V7_PAR_MIN_ELEMS (1 << 16) // (n, C) loops below this size stay on one thread
+
+#if RWKV_REAL_BITS == 64
+#define V7_TANH tanh
+#else
+#define V7_TANH tanhf
+#endif
 
 struct rwkv_v7_scratch {
     rwkv_real *xw, *xa, *xg;   // (T, C) token-shifted mixes besides ws->xr, xk, xv
@@ -107,6 +114,7 @@ static void products(int n, const product *p, int n_products) {
 // The six token-shifted inputs: x* = x + (x_prev - x) * mix*, x_prev of row 0 from the state.
 static void token_shift6(rwkv_real *const out[6], const rwkv_real *x, const rwkv_real *prev,
                          const rwkv_real *const mix[6], int n, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)n * C >= V7_PAR_MIN_ELEMS)
     for (int t = 0; t < n; t++) {
         const rwkv_real *xt = x + (size_t)t * C, *xp = t ? xt - C : prev;
         for (int q = 0; q < 6; q++) {
@@ -122,17 +130,20 @@ static void add_bias(rwkv_real *x, const rwkv_real *b, int n, int C) {
 }
 
 static void tanh_inplace(rwkv_real *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (rwkv_real)tanh((double)x[i]);
+#pragma omp parallel for schedule(static) if (n >= V7_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) x[i] = V7_TANH(x[i]);
 }
 
 // w = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 xw))), from the pre-sigmoid rows in w.
 static void decay(rwkv_real *w, size_t n) {
-    for (size_t i = 0; i < n; i++) w[i] = (rwkv_real)exp(-V7_DECAY_SCALE / (1 + exp(-(double)w[i])));
+#pragma omp parallel for schedule(static) if (n >= V7_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) w[i] = RWKV_EXP((rwkv_real)-V7_DECAY_SCALE / (1 + RWKV_EXP(-w[i])));
 }
 
 // kk = normalize(k * k_k) per head; k = k + k (a - 1) k_a.
 static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_real *k_k, const rwkv_real *k_a,
                  int n, int C, int N) {
+#pragma omp parallel for schedule(static) if ((size_t)n * C >= V7_PAR_MIN_ELEMS)
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * C;
         for (int i = 0; i < C; i++) kk[o + i] = k[o + i] * k_k[i];
@@ -147,7 +158,8 @@ static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_rea
     }
 }
 
-// One head over n tokens; rows are strided by C.
+// One head over n tokens; rows are strided by C. Compiled for AVX-512 and AVX2 as well.
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
                      const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
                      int C, int N, size_t trace_stride) {
@@ -155,16 +167,17 @@ static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_re
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * C;
         for (int j = 0; j < N; j++) kka[j] = kk[o + j] * a[o + j];
+        const rwkv_real *wt = w + o, *kt = k + o, *kkt = kk + o, *rt = r + o;
         for (int i = 0; i < N; i++) {
-            rwkv_real *row = S + (size_t)i * N;
-            double sa = 0, yi = 0;
-            for (int j = 0; j < N; j++) sa += (double)row[j] * kk[o + j]; // (S kk)_i, the old state
-            rwkv_real sai = (rwkv_real)sa, vi = v[o + i];
+            rwkv_real *row = S + (size_t)i * N, sa = 0, yi = 0, vi = v[o + i];
+#pragma omp simd reduction(+ : sa)
+            for (int j = 0; j < N; j++) sa += row[j] * kkt[j]; // (S kk)_i, the old state
+#pragma omp simd reduction(+ : yi)
             for (int j = 0; j < N; j++) {
-                row[j] = row[j] * w[o + j] - sai * kka[j] + vi * k[o + j]; // S w - (S kk)(kk a)^T + v k^T
-                yi += (double)row[j] * r[o + j];
+                row[j] = row[j] * wt[j] - sa * kka[j] + vi * kt[j]; // S w - (S kk)(kk a)^T + v k^T
+                yi += row[j] * rt[j];
             }
-            y[o + i] = (rwkv_real)yi; // (S r)_i
+            y[o + i] = yi; // (S r)_i
         }
         if (trace) memcpy(trace + (size_t)t * trace_stride, S, (size_t)N * N * sizeof(rwkv_real));
     }
@@ -186,6 +199,7 @@ void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *
 // y = GroupNorm_h(y) * ln_w + ln_b + (sum_j r_j k_j r_k_j) v per head, then y *= g.
 static void readout(rwkv_real *y, const rwkv_real *r, const rwkv_real *k, const rwkv_real *v, const rwkv_real *g,
                     const rwkv_real *ln_w, const rwkv_real *ln_b, const rwkv_real *r_k, int n, int C, int N) {
+#pragma omp parallel for schedule(static) if ((size_t)n * C >= V7_PAR_MIN_ELEMS)
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * C;
         for (int h = 0; h < C; h += N) {
