@@ -216,52 +216,44 @@ static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
     return bad ? fail(d, "writing the root attributes") : RWKV_OK;
 }
 
-// RWKV-7: /params/blocks/<l>/{w0,decay_bias,half_life_bias} [C]: the decay at the bias alone,
-// exp(-e^{-1/2} sigmoid(w0)) (the per-token decay is the att_w tap), and its half-life.
-static rwkv_status write_params_v7(rwkv_dump *d, int matrices) {
-    const rwkv_model *m = d->m;
-    const rwkv_v7_weights *w = m->v7;
-    int L = m->cfg.n_layer, C = m->cfg.n_embd;
-    double *v = rwkv_calloc((size_t)3 * C, sizeof *v, "dump params");
-    if (!v) return RWKV_ERR_NOMEM;
-    hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int bad = g0 < 0 || g1 < 0;
-    for (int l = 0; l < L && !bad; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "%d", l);
-        hid_t g = H5Gcreate2(g1, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        for (int c = 0; c < C; c++) {
-            double w0 = w->w0[(size_t)l * C + c], rate = exp(-0.5) / (1 + exp(-w0)); // e^{-1/2} sigmoid(w0)
+#define PARAM_VECTORS_MAX 4
+
+// Layer l's vectors of /params into v (k, C), their names into names; returns k.
+// RWKV-4: the raw time_decay and time_first, the decay per token exp(-exp(time_decay)) and
+// its half-life. RWKV-7: the decay bias w0 and the decay and half-life at the bias alone,
+// exp(-e^{-1/2} sigmoid(w0)) (the per-token decay is the att_w tap).
+static int param_vectors(const rwkv_model *m, int l, double *v, const char **names) {
+    int C = m->cfg.n_embd;
+    for (int c = 0; c < C; c++) {
+        size_t i = (size_t)l * C + c;
+        if (m->v7) {
+            double w0 = m->v7->w0[i], rate = exp(-0.5) / (1 + exp(-w0)); // e^{-1/2} sigmoid(w0)
             v[c] = w0;
             v[C + c] = exp(-rate); // decay per token at the bias
             v[2 * C + c] = LN2 / rate;
+        } else {
+            double td = m->w.att_time_decay[i];
+            v[c] = td;
+            v[C + c] = m->w.att_time_first[i];
+            v[2 * C + c] = exp(-exp(td)); // decay per token
+            v[3 * C + c] = LN2 / exp(td); // half-life in tokens: decay^h = 1/2
         }
-        const char *names[3] = {"w0", "decay_bias", "half_life_bias"};
-        for (int k = 0; k < 3 && g >= 0; k++)
-            bad |= rwkv_h5_write(g, names[k], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)k * C);
-        if (matrices && g >= 0) {
-            size_t off = (size_t)l * C * C;
-            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, w->att_receptance + off);
-            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, w->att_key + off);
-            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, w->att_value + off);
-        }
-        bad |= g < 0;
-        if (g >= 0) H5Gclose(g);
     }
-    if (g1 >= 0) H5Gclose(g1);
-    if (g0 >= 0) H5Gclose(g0);
-    free(v);
-    return bad ? fail(d, "writing /params") : RWKV_OK;
+    static const char *const v4[] = {"time_decay", "time_first", "decay", "half_life"};
+    static const char *const v7[] = {"w0", "decay_bias", "half_life_bias"};
+    int k = m->v7 ? 3 : 4;
+    memcpy(names, m->v7 ? v7 : v4, (size_t)k * sizeof *names);
+    return k;
 }
 
-// /params/blocks/<l>/{time_decay,time_first,decay,half_life} and optionally the matrices.
+// /params/blocks/<l>/<param_vectors> and optionally the time-mix matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
-    if (m->v7) return write_params_v7(d, matrices);
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
-    double *v = rwkv_calloc((size_t)4 * C, sizeof *v, "dump params");
+    double *v = rwkv_calloc((size_t)PARAM_VECTORS_MAX * C, sizeof *v, "dump params");
     if (!v) return RWKV_ERR_NOMEM;
+    const rwkv_real *mats[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+    if (m->v7) mats[0] = m->v7->att_receptance, mats[1] = m->v7->att_key, mats[2] = m->v7->att_value;
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -270,21 +262,15 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         char name[32];
         snprintf(name, sizeof name, "%d", l);
         hid_t g = H5Gcreate2(g1, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        for (int c = 0; c < C; c++) {
-            double td = m->w.att_time_decay[(size_t)l * C + c];
-            v[c] = td;
-            v[C + c] = m->w.att_time_first[(size_t)l * C + c];
-            v[2 * C + c] = exp(-exp(td)); // decay per token
-            v[3 * C + c] = LN2 / exp(td); // half-life in tokens: decay^h = 1/2
-        }
-        const char *names[4] = {"time_decay", "time_first", "decay", "half_life"};
-        for (int k = 0; k < 4; k++)
-            bad |= rwkv_h5_write(g, names[k], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)k * C);
+        const char *names[PARAM_VECTORS_MAX];
+        int k = param_vectors(m, l, v, names);
+        for (int i = 0; i < k; i++)
+            bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C);
         if (matrices) {
             size_t off = (size_t)l * C * C;
-            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_receptance + off);
-            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_key + off);
-            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_value + off);
+            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[0] + off);
+            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[1] + off);
+            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[2] + off);
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);

@@ -82,20 +82,6 @@ rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
     return RWKV_OK;
 }
 
-// n_layer is one more than the largest N in "blocks.N.*" (strtol: a corrupt huge N is
-// rejected, not undefined behaviour as with sscanf).
-static int count_layers(const rwkv_tensor_set *ts) {
-    int n = 0;
-    for (int i = 0; i < ts->n; i++) {
-        const char *name = ts->items[i].name;
-        if (strncmp(name, "blocks.", 7) || name[7] < '0' || name[7] > '9') continue;
-        char *end;
-        long l = strtol(name + 7, &end, 10);
-        if (*end == '.' && l >= 0 && l < 100000 && l + 1 > n) n = (int)l + 1;
-    }
-    return n;
-}
-
 static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg) {
     const rwkv_tensor *emb = rwkv_tensors_find(ts, "emb.weight");
     const rwkv_tensor *fk = rwkv_tensors_find(ts, "blocks.0.ffn.key.weight");
@@ -105,7 +91,7 @@ static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwk
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor emb.weight has %d dimensions, expected 2 (vocab, n_embd)", path, emb->ndim);
     if (fk->ndim != 2)
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.ffn.key.weight has %d dimensions, expected 2", path, fk->ndim);
-    cfg->n_layer = count_layers(ts);
+    cfg->n_layer = rwkv_tensors_count_layers(ts);
     cfg->n_vocab = (int)emb->shape[0];
     cfg->n_embd = (int)emb->shape[1];
     cfg->n_ffn = (int)fk->shape[0];
@@ -114,13 +100,6 @@ static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwk
     rwkv_status st = rwkv_weights_check_config(*cfg);
     if (st) return rwkv_error_wrap(st, "%s: ", path);
     return RWKV_OK;
-}
-
-static void format_shape(char *buf, size_t n, const int64_t *shape, int ndim) {
-    size_t k = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (k < n) snprintf(buf + k, n - k, "]");
 }
 
 // Vectors may be stored as [C] or [1, 1, C]; matrices must match exactly.
@@ -139,8 +118,8 @@ static rwkv_status fill_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
     if (!t) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s is missing", path, p->name);
     if (!shape_matches(t, p)) {
         char got[96], want[96];
-        format_shape(got, sizeof got, t->shape, t->ndim);
-        format_shape(want, sizeof want, p->shape, p->ndim);
+        rwkv_tensors_format_shape(got, sizeof got, t->shape, t->ndim);
+        rwkv_tensors_format_shape(want, sizeof want, p->shape, p->ndim);
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", path,
                               p->name, got, want);
     }

@@ -130,18 +130,6 @@ static const rwkv_tensor *need(const rwkv_tensor_set *ts, const char *path, cons
 // The LoRA rank of a (C, D) official / (D, C) rwkv.cpp factor.
 static int lora_rank(const rwkv_tensor *t, int lora_out_in) { return (int)t->shape[lora_out_in ? 0 : 1]; }
 
-static int count_layers(const rwkv_tensor_set *ts) {
-    int n = 0;
-    for (int i = 0; i < ts->n; i++) {
-        const char *name = ts->items[i].name;
-        if (strncmp(name, "blocks.", 7) || name[7] < '0' || name[7] > '9') continue;
-        char *end;
-        long l = strtol(name + 7, &end, 10);
-        if (*end == '.' && l >= 0 && l < 100000 && l + 1 > n) n = (int)l + 1;
-    }
-    return n;
-}
-
 rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in,
                           rwkv_config *cfg, rwkv_v7_dims *d) {
     const rwkv_tensor *emb = need(ts, path, "emb.weight"), *fk = NULL, *w1 = NULL, *a1 = NULL, *g1 = NULL;
@@ -152,7 +140,7 @@ rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_
     if (!rk) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.att.r_k is missing", path);
     if (emb->shape[0] > INT32_MAX || emb->shape[1] > INT32_MAX || fk->shape[0] > INT32_MAX)
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: implausible tensor sizes", path);
-    *cfg = (rwkv_config){.n_layer = count_layers(ts), .n_embd = (int)emb->shape[1], .n_ffn = (int)fk->shape[0],
+    *cfg = (rwkv_config){.n_layer = rwkv_tensors_count_layers(ts), .n_embd = (int)emb->shape[1], .n_ffn = (int)fk->shape[0],
                          .n_vocab = (int)emb->shape[0], .version = 7};
     cfg->head_size = rk->ndim == 2 ? (int)rk->shape[1] : RWKV_V7_HEAD_SIZE_DEFAULT;
     *d = (rwkv_v7_dims){lora_rank(w1, lora_out_in), lora_rank(a1, lora_out_in), 0, lora_rank(g1, lora_out_in)};
@@ -175,13 +163,6 @@ rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_
     return RWKV_OK;
 }
 
-static void format_shape(char *buf, size_t n, const int64_t *shape, int ndim) {
-    size_t k = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (k < n) snprintf(buf + k, n - k, "]");
-}
-
 // Vectors may be [C], [1, 1, C] or (for r_k) [H, N]; matrices must match `want` exactly.
 static int shape_ok(const rwkv_tensor *t, const field *f, const int64_t want[2], int head_size) {
     if (f->rows != D_ONE) return t->ndim == 2 && t->shape[0] == want[0] && t->shape[1] == want[1];
@@ -194,8 +175,8 @@ static int shape_ok(const rwkv_tensor *t, const field *f, const int64_t want[2],
 
 static rwkv_status shape_error(const char *path, const char *name, const rwkv_tensor *t, const int64_t want[2], int nd) {
     char got[96], exp[96];
-    format_shape(got, sizeof got, t->shape, t->ndim);
-    format_shape(exp, sizeof exp, nd == 1 ? want + 1 : want, nd);
+    rwkv_tensors_format_shape(got, sizeof got, t->shape, t->ndim);
+    rwkv_tensors_format_shape(exp, sizeof exp, nd == 1 ? want + 1 : want, nd);
     return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", path, name, got, exp);
 }
 
