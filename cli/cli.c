@@ -73,7 +73,7 @@ void cli_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-// The commands that run RWKV-7 models; the others are RWKV-4 only for now.
+// The commands that run RWKV-5.2 and RWKV-7 models; the others are RWKV-4 only for now.
 static int runs_v7(const char *cmd) {
     static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state"};
     for (size_t i = 0; i < sizeof V7 / sizeof V7[0]; i++)
@@ -90,7 +90,7 @@ rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weight
         return NULL;
     }
     if (!runs_v7(cmd) && (st = rwkv_model_require_v4(m, cmd))) {
-        cli_fail(cmd, st, "RWKV-7 models run in run, generate, eval, dump, compare and state");
+        cli_fail(cmd, st, "RWKV-5.2 and RWKV-7 models run in run, generate, eval, dump, compare and state");
         rwkv_model_free(m);
         return NULL;
     }

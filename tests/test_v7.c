@@ -39,15 +39,18 @@ static rwkv_model *load(const char *name) {
     return m;
 }
 
+#define TINY5 "tiny-rwkv-5v2-730K-FP32.bin"
+#define TINY5_LOGITS "expected-logits-5v2-730K.bin"
+
 // rwkv.cpp's test feeds the prompt "\"in" (tokens 34, 105, 110) and compares the last logits.
-static void check_tiny(int seq, int chunk) {
-    rwkv_model *m = load(TINY7);
-    ck_assert_int_eq(m->cfg.version, RWKV_VERSION_7);
+static void check_tiny_model(const char *model, const char *expect, int version, int head_size, int seq, int chunk) {
+    rwkv_model *m = load(model);
+    ck_assert_int_eq(m->cfg.version, version);
     ck_assert_int_eq(m->cfg.n_layer, 12);
     ck_assert_int_eq(m->cfg.n_embd, 64);
-    ck_assert_int_eq(m->cfg.head_size, 64);
+    ck_assert_int_eq(m->cfg.head_size, head_size);
     int V = m->cfg.n_vocab;
-    float *expected = read_floats(test_fixture(TINY7_LOGITS), (size_t)V);
+    float *expected = read_floats(test_fixture(expect), (size_t)V);
     rwkv_state *s;
     rwkv_workspace *ws;
     ck_assert(!rwkv_state_alloc(&s, m->cfg));
@@ -61,9 +64,9 @@ static void check_tiny(int seq, int chunk) {
         sum += (double)logits[i] - expected[i];
         worst = fmax(worst, fabs((double)logits[i] - expected[i]));
     }
-    ck_assert_msg(fabs(sum) <= RWKVCPP_SUM_BOUND, "seq=%d chunk=%d: sum of differences %g (max %g)", seq, chunk,
-                  sum, worst);
-    ck_assert_msg(worst < 1e-4, "seq=%d chunk=%d: max difference %g", seq, chunk, worst);
+    ck_assert_msg(fabs(sum) <= RWKVCPP_SUM_BOUND, "%s seq=%d chunk=%d: sum of differences %g (max %g)", model, seq,
+                  chunk, sum, worst);
+    ck_assert_msg(worst < 1e-4, "%s seq=%d chunk=%d: max difference %g", model, seq, chunk, worst);
     free(logits);
     free(expected);
     rwkv_workspace_free(ws);
@@ -71,12 +74,23 @@ static void check_tiny(int seq, int chunk) {
     rwkv_model_free(m);
 }
 
+static void check_tiny(int seq, int chunk) { check_tiny_model(TINY7, TINY7_LOGITS, RWKV_VERSION_7, 64, seq, chunk); }
+
 START_TEST(test_tiny_rwkvcpp) {
     check_tiny(1, 1);
     check_tiny(0, 64);
     check_tiny(0, 2); // a chunk boundary inside the prompt
 }
 END_TEST
+
+// RWKV-5.2: rwkv.cpp's trained tiny model (8 heads of 8), its expected logits, both modes.
+START_TEST(test_tiny5_rwkvcpp) {
+    check_tiny_model(TINY5, TINY5_LOGITS, RWKV_VERSION_5, 8, 1, 1);
+    check_tiny_model(TINY5, TINY5_LOGITS, RWKV_VERSION_5, 8, 0, 64);
+    check_tiny_model(TINY5, TINY5_LOGITS, RWKV_VERSION_5, 8, 0, 2);
+}
+END_TEST
+
 
 // float32 lands within ~1e-4 of the float64 reference; float64 within ~1e-9.
 #if RWKV_REAL_BITS == 64
@@ -236,6 +250,47 @@ START_TEST(test_modes_and_chunks_agree) {
         ck_assert_msg(max_diff(got, ref, nl) < TOL, "chunk %d logits %g", chunks[i], max_diff(got, ref, nl));
         ck_assert_msg(max_diff(s->data, sref->data, ns) < TOL, "chunk %d state", chunks[i]);
     }
+    free(tok); free(ref); free(got);
+    rwkv_state_free(s);
+    rwkv_state_free(sref);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// RWKV-5.2 over 300 tokens: sequential equals parallel, chunks of 1, 7, 64 equal one call, and a
+// saved state resumes exactly; the state file says RWKV-5.
+START_TEST(test_v5_modes_and_state) {
+    rwkv_model *m = load(TINY5);
+    int T = 300, V = m->cfg.n_vocab;
+    int *tok = test_random_tokens(T, V, 5);
+    size_t nl = (size_t)T * V;
+    rwkv_real *ref = malloc(nl * sizeof *ref), *got = malloc(nl * sizeof *got);
+    rwkv_state *sref, *s;
+    rwkv_state_alloc(&sref, m->cfg);
+    rwkv_state_alloc(&s, m->cfg);
+    ck_assert_uint_eq(rwkv_state_numel(s), (size_t)12 * (2 * 64 + 8 * 8 * 8));
+    run_calls(m, sref, tok, T, T, T, 0, ref, NULL);
+    run_calls(m, s, tok, T, T, 1, 1, got, NULL);
+    ck_assert_msg(max_diff(got, ref, nl) < TOL, "seq vs par logits %g", max_diff(got, ref, nl));
+    int chunks[] = {1, 7, 64};
+    for (int i = 0; i < 3; i++) {
+        run_calls(m, s, tok, T, chunks[i], chunks[i], 0, got, NULL);
+        ck_assert_msg(max_diff(got, ref, nl) < TOL, "chunk %d logits %g", chunks[i], max_diff(got, ref, nl));
+        ck_assert_msg(max_diff(s->data, sref->data, rwkv_state_numel(s)) < TOL, "chunk %d state", chunks[i]);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/v5state.h5", test_tmpdir());
+    ck_assert_msg(!rwkv_state_save(path, sref, m, T, "test", 1), "%s", rwkv_error_message());
+    rwkv_state_reset(s);
+    ck_assert_msg(!rwkv_state_load(s, path, m), "%s", rwkv_error_message());
+    ck_assert(!memcmp(s->data, sref->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    rwkv_model *m7 = load("rand7-a.pth");
+    rwkv_state *s7;
+    rwkv_state_alloc(&s7, m7->cfg);
+    ck_assert_int_eq(rwkv_state_load(s7, path, m7), RWKV_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "RWKV-5 model, but the model is RWKV-7"));
+    rwkv_state_free(s7);
+    rwkv_model_free(m7);
     free(tok); free(ref); free(got);
     rwkv_state_free(s);
     rwkv_state_free(sref);
@@ -416,7 +471,7 @@ START_TEST(test_bad_v7_files) {
         {shrink_w1, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.w1 has shape [32, 7], expected [32, 8]"},
         {bad_rk, RWKV_ERR_SHAPE, "head size 12 (from blocks.0.att.r_k) must divide n_embd 32"},
         {no_version, RWKV_ERR_UNSUPPORTED, "edited.safetensors: unknown RWKV version"},
-        {looks_v5, RWKV_ERR_UNSUPPORTED, "an RWKV-5 checkpoint"},
+        {looks_v5, RWKV_ERR_UNSUPPORTED, "an RWKV-5.0/5.1 checkpoint (ln_x without att.gate): not supported"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rwkv_model *m = (rwkv_model *)1;
@@ -538,6 +593,8 @@ static Suite *v7_suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_tiny_rwkvcpp);
+    tcase_add_test(tc, test_tiny5_rwkvcpp);
+    tcase_add_test(tc, test_v5_modes_and_state);
     tcase_add_loop_test(tc, test_golden_seq, 0, N_CASES);
     tcase_add_loop_test(tc, test_golden_par, 0, N_CASES);
     tcase_add_test(tc, test_golden_chunks);

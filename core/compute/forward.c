@@ -21,7 +21,7 @@ const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
     "resid_out", "logits"};
 
 int rwkv_tap_width(rwkv_tap tap, rwkv_config cfg) {
-    if (RWKV_IS_V7(cfg)) return rwkv_v7_tap_width(tap, cfg);
+    if (RWKV_HAS_HEADS(cfg)) return rwkv_v7_tap_width(tap, cfg);
     if (tap >= RWKV_TAP_ATT_W && tap <= RWKV_TAP_STATE_WKV) return 0;
     if (tap == RWKV_TAP_FFN_K) return cfg.n_ffn;
     if (tap == RWKV_TAP_LOGITS) return cfg.n_vocab;
@@ -53,7 +53,7 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     if (!(ws->fk = rwkv_calloc((size_t)max_T * cfg.n_ffn, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->xlast = rwkv_calloc((size_t)cfg.n_embd, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->logit_row = rwkv_calloc((size_t)cfg.n_vocab, sizeof(rwkv_real), "workspace"))) goto fail;
-    if (RWKV_IS_V7(cfg) && rwkv_v7_scratch_alloc(&ws->v7, cfg, max_T)) goto fail;
+    if (RWKV_HAS_HEADS(cfg) && rwkv_v7_scratch_alloc(&ws->v7, cfg, max_T)) goto fail;
     *out = ws;
     return RWKV_OK;
 fail:

@@ -63,6 +63,10 @@ void rwkv_v7_scratch_free(struct rwkv_v7_scratch *s) {
 }
 
 int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
+    int v5 = cfg.version == RWKV_VERSION_5;
+    if (v5 && (tap == RWKV_TAP_ATT_W || tap == RWKV_TAP_ATT_A || tap == RWKV_TAP_ATT_KK || tap == RWKV_TAP_V_FIRST))
+        return 0; // RWKV-7 only
+    if (v5 && tap == RWKV_TAP_FFN_GATE) return cfg.n_embd;
     switch (tap) {
     case RWKV_TAP_ATT_GATE: case RWKV_TAP_FFN_GATE: case RWKV_TAP_STATE_NUM: case RWKV_TAP_STATE_DEN:
     case RWKV_TAP_STATE_MAX:
@@ -74,34 +78,27 @@ int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
     }
 }
 
-static int tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap) {
+rwkv_real *rwkv_v7_trace(const rwkv_v7_chunk *c) { return c->ws->v7->trace; }
+rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c) { return c->ws->v7->w; }
+
+int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap) {
     return c->hook && c->hook->mask && (c->hook->mask[layer] >> tap & 1u);
 }
 
-static rwkv_status tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
-    if (!tapped(c, layer, t)) return RWKV_OK;
+rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
+    if (!rwkv_v7_tapped(c, layer, t)) return RWKV_OK;
     return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
 }
 
-// A state tap's (possibly changed) last row is the state carried on.
-static rwkv_status tap_state(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state) {
-    if (!tapped(c, l, t)) return RWKV_OK;
-    rwkv_status st = tap(c, l, t, rows);
+rwkv_status rwkv_v7_tap_state(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state) {
+    if (!rwkv_v7_tapped(c, l, t)) return RWKV_OK;
+    rwkv_status st = rwkv_v7_tap(c, l, t, rows);
     size_t D = (size_t)rwkv_tap_width(t, c->m->cfg);
     memcpy(state, rows + (size_t)(c->n - 1) * D, D * sizeof(rwkv_real));
     return st;
 }
 
-// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K).
-typedef struct {
-    rwkv_real *out;
-    const rwkv_real *x, *W;
-    int N, K;
-} product;
-
-// Independent projections: one GEMM each for a chunk, one parallel region of matrix-vector
-// kernels for a single token.
-static void products(int n, const product *p, int n_products) {
+void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products) {
     if (n > 1) {
         for (int i = 0; i < n_products; i++) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, n, p[i].N, p[i].K, 0);
         return;
@@ -196,25 +193,34 @@ void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *
     }
 }
 
-// y = GroupNorm_h(y) * ln_w + ln_b + (sum_j r_j k_j r_k_j) v per head, then y *= g.
-static void readout(rwkv_real *y, const rwkv_real *r, const rwkv_real *k, const rwkv_real *v, const rwkv_real *g,
-                    const rwkv_real *ln_w, const rwkv_real *ln_b, const rwkv_real *r_k, int n, int C, int N) {
+void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln_b, int n, int C, int N, double eps) {
 #pragma omp parallel for schedule(static) if ((size_t)n * C >= V7_PAR_MIN_ELEMS)
-    for (int t = 0; t < n; t++) {
-        size_t o = (size_t)t * C;
+    for (int t = 0; t < n; t++)
         for (int h = 0; h < C; h += N) {
-            rwkv_real *yh = y + o + h;
-            double mean = 0, var = 0, bonus = 0;
+            rwkv_real *yh = y + (size_t)t * C + h;
+            double mean = 0, var = 0;
             for (int j = 0; j < N; j++) mean += yh[j];
             mean /= N;
             for (int j = 0; j < N; j++) var += (yh[j] - mean) * (yh[j] - mean);
             var /= N; // biased, as torch GroupNorm
-            rwkv_real rstd = (rwkv_real)(1.0 / sqrt(var + RWKV_V7_GN_EPS));
+            rwkv_real rstd = (rwkv_real)(1.0 / sqrt(var + eps));
+            for (int j = 0; j < N; j++) yh[j] = (rwkv_real)(yh[j] - mean) * rstd * ln_w[h + j] + ln_b[h + j];
+        }
+}
+
+// y = GroupNorm_h(y) * ln_w + ln_b + (sum_j r_j k_j r_k_j) v per head, then y *= g.
+static void readout(rwkv_real *y, const rwkv_real *r, const rwkv_real *k, const rwkv_real *v, const rwkv_real *g,
+                    const rwkv_real *ln_w, const rwkv_real *ln_b, const rwkv_real *r_k, int n, int C, int N) {
+    rwkv_v7_group_norm(y, ln_w, ln_b, n, C, N, RWKV_V7_GN_EPS);
+#pragma omp parallel for schedule(static) if ((size_t)n * C >= V7_PAR_MIN_ELEMS)
+    for (int t = 0; t < n; t++) {
+        size_t o = (size_t)t * C;
+        for (int h = 0; h < C; h += N) {
+            double bonus = 0;
             for (int j = 0; j < N; j++) bonus += (double)r[o + h + j] * k[o + h + j] * r_k[h + j];
             for (int j = 0; j < N; j++) {
                 int i = h + j;
-                yh[j] = (rwkv_real)(yh[j] - mean) * rstd * ln_w[i] + ln_b[i] + (rwkv_real)bonus * v[o + i];
-                yh[j] *= g[o + i];
+                y[o + i] = (y[o + i] + (rwkv_real)bonus * v[o + i]) * g[o + i];
             }
         }
     }
@@ -228,7 +234,7 @@ static void lora(const rwkv_v7_chunk *c, int l) {
     int n = c->n, C = c->m->cfg.n_embd;
     const rwkv_v7_dims *d = &w->d;
     size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
-    product p1[V7_MAX_PRODUCTS] = {
+    rwkv_v7_product p1[V7_MAX_PRODUCTS] = {
         {ws->r, ws->xr, w->att_receptance + lcc, C, C},
         {ws->k, ws->xk, w->att_key + lcc, C, C},
         {ws->v, ws->xv, w->att_value + lcc, C, C},
@@ -236,14 +242,14 @@ static void lora(const rwkv_v7_chunk *c, int l) {
         {s->ha, s->xa, w->a1 + lc * d->d_a, d->d_a, C},
         {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C},
         {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C}};
-    products(n, p1, l > 0 ? 7 : 6);
+    rwkv_v7_products(n, p1, l > 0 ? 7 : 6);
     tanh_inplace(s->hw, (size_t)n * d->d_w);
     rwkv_sigmoid(s->hg, s->hg, (size_t)n * d->d_g);
-    product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w},
+    rwkv_v7_product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w},
                      {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a},
                      {s->g, s->hg, w->g2 + lc * d->d_g, C, d->d_g},
                      {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v}};
-    products(n, p2, l > 0 ? 4 : 3);
+    rwkv_v7_products(n, p2, l > 0 ? 4 : 3);
     add_bias(s->w, w->w0 + lc, n, C);
     decay(s->w, nc);
     add_bias(s->a, w->a0 + lc, n, C);
@@ -265,31 +271,31 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
-    if ((st = tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
     rwkv_real *xprev = state->att_xprev + lc;
     rwkv_real *const mixed[6] = {ws->xr, s->xw, ws->xk, ws->xv, s->xa, s->xg};
     const rwkv_real *const mix[6] = {w->x_r + lc, w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_a + lc, w->x_g + lc};
     token_shift6(mixed, ws->xln, xprev, mix, n, C);
     memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
-    if (l > 0 && (st = tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
+    if (l > 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
     lora(c, l);
     keys(s->kk, ws->k, s->a, w->k_k + lc, w->k_a + lc, n, C, N);
     rwkv_tap order[] = {RWKV_TAP_ATT_R, RWKV_TAP_ATT_W, RWKV_TAP_ATT_K, RWKV_TAP_ATT_V,
                         RWKV_TAP_ATT_A, RWKV_TAP_ATT_G, RWKV_TAP_ATT_KK};
     rwkv_real *rows[] = {ws->r, s->w, ws->k, ws->v, s->a, s->g, s->kk};
     for (int i = 0; i < 7; i++)
-        if ((st = tap(c, l, order[i], rows[i]))) return st;
-    if (l == 0 && (st = tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
+        if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
+    if (l == 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
     rwkv_real *S = state->wkv + lc * N;
-    rwkv_v7_wkv(ws->wkv, S, tapped(c, l, RWKV_TAP_STATE_WKV) ? s->trace : NULL, ws->r, s->w, ws->k, ws->v, s->kk,
+    rwkv_v7_wkv(ws->wkv, S, rwkv_v7_tapped(c, l, RWKV_TAP_STATE_WKV) ? s->trace : NULL, ws->r, s->w, ws->k, ws->v, s->kk,
                 s->a, n, H, N);
-    if ((st = tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_WKV, s->trace, S))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
+    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
+    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_WKV, s->trace, S))) return st;
     readout(ws->wkv, ws->r, ws->k, ws->v, s->g, w->ln_x_w + lc, w->ln_x_b + lc, w->r_k + lc, n, C, N);
-    product o = {ws->out, ws->wkv, w->att_output + lc * C, C, C};
-    products(n, &o, 1);
-    if ((st = tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
+    rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lc * C, C, C};
+    rwkv_v7_products(n, &o, 1);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }
@@ -302,26 +308,27 @@ static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
-    if ((st = tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
     rwkv_real *xprev = s->ffn_xprev + lc;
     for (int t = 0; t < n; t++) {
         const rwkv_real *xt = ws->xln + (size_t)t * C, *xp = t ? xt - C : xprev;
         for (int i = 0; i < C; i++) ws->xk[(size_t)t * C + i] = xt[i] + (xp[i] - xt[i]) * w->ffn_x_k[lc + i];
     }
     memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
-    product k = {ws->fk, ws->xk, w->ffn_key + lc * F, F, C};
-    products(n, &k, 1);
+    rwkv_v7_product k = {ws->fk, ws->xk, w->ffn_key + lc * F, F, C};
+    rwkv_v7_products(n, &k, 1);
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
-    if ((st = tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
-    product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
-    products(n, &v, 1);
-    if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
+    rwkv_v7_product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
+    rwkv_v7_products(n, &v, 1);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
+    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }
 
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {
+    if (c->m->cfg.version == RWKV_VERSION_5) return rwkv_v5_block(c, layer, s);
     rwkv_status st = time_mix(c, layer, s);
     return st ? st : channel_mix(c, layer, s);
 }

@@ -27,8 +27,31 @@ typedef struct {
     int64_t pos;
 } rwkv_v7_chunk;
 
-// Block `layer` on ws->x (n, C) in place: time mix then channel mix, updating s.
+// Block `layer` on ws->x (n, C) in place: time mix then channel mix, updating s. RWKV-5.2
+// models run rwkv_v5_block (forward_v5.c).
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
+rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
+
+// Shared by the RWKV-5.2 and RWKV-7 blocks:
+// The workspace's (T, H*N*N) state trace and a free (T, C) buffer.
+rwkv_real *rwkv_v7_trace(const rwkv_v7_chunk *c);
+rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c);
+// 1 if the chunk's hook wants tap t of layer; rwkv_v7_tap calls it on data (n, D).
+int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap);
+rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data);
+// A state tap: the (possibly changed) last row of rows becomes the carried state.
+rwkv_status rwkv_v7_tap_state(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state);
+// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K).
+typedef struct {
+    rwkv_real *out;
+    const rwkv_real *x, *W;
+    int N, K;
+} rwkv_v7_product;
+// Independent projections: one GEMM each for a chunk, one parallel region of matrix-vector
+// kernels for a single token (at most 7).
+void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products);
+// y (n, C) = GroupNorm over each head's N channels (biased variance, eps) * ln_w + ln_b.
+void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln_b, int n, int C, int N, double eps);
 
 // The delta-rule scan for H heads over n tokens, all (n, C) rows with C = H*N; S (H, N, N)
 // is updated in place; y (n, C) = S r after each token; trace (n, H*N*N) gets S after each

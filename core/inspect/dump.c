@@ -209,8 +209,8 @@ static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
               rwkv_h5_attr_str(f, "tokenizer", o->tokenizer && *o->tokenizer ? o->tokenizer : "token ids") |
               rwkv_h5_attr_str(f, "taps", o->taps) | rwkv_h5_attr_str(f, "positions", o->positions ? o->positions : "all") |
               rwkv_h5_attr_str(f, "time_written", now) |
-              rwkv_h5_attr_i64(f, "rwkv_version", RWKV_IS_V7(m->cfg) ? RWKV_VERSION_7 : 4);
-    if (RWKV_IS_V7(m->cfg))
+              rwkv_h5_attr_i64(f, "rwkv_version", RWKV_HAS_HEADS(m->cfg) ? m->cfg.version : 4);
+    if (RWKV_HAS_HEADS(m->cfg))
         bad |= rwkv_h5_attr_i64(f, "n_head", m->cfg.n_embd / m->cfg.head_size) |
                rwkv_h5_attr_i64(f, "head_size", m->cfg.head_size);
     return bad ? fail(d, "writing the root attributes") : RWKV_OK;
@@ -219,30 +219,32 @@ static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
 #define PARAM_VECTORS_MAX 4
 
 // Layer l's vectors of /params into v (k, C), their names into names; returns k.
-// RWKV-4: the raw time_decay and time_first, the decay per token exp(-exp(time_decay)) and
+// RWKV-4 and RWKV-5.2: the raw time_decay and time_first (time_faaaa), the decay per token exp(-exp(time_decay)) and
 // its half-life. RWKV-7: the decay bias w0 and the decay and half-life at the bias alone,
 // exp(-e^{-1/2} sigmoid(w0)) (the per-token decay is the att_w tap).
 static int param_vectors(const rwkv_model *m, int l, double *v, const char **names) {
-    int C = m->cfg.n_embd;
+    int C = m->cfg.n_embd, v7 = RWKV_IS_V7(m->cfg);
+    const rwkv_real *decay = m->v7 ? m->v7->time_decay : m->w.att_time_decay; // RWKV-5.2 or 4
+    const rwkv_real *first = m->v7 ? m->v7->time_faaaa : m->w.att_time_first;
     for (int c = 0; c < C; c++) {
         size_t i = (size_t)l * C + c;
-        if (m->v7) {
+        if (v7) {
             double w0 = m->v7->w0[i], rate = exp(-0.5) / (1 + exp(-w0)); // e^{-1/2} sigmoid(w0)
             v[c] = w0;
             v[C + c] = exp(-rate); // decay per token at the bias
             v[2 * C + c] = LN2 / rate;
         } else {
-            double td = m->w.att_time_decay[i];
+            double td = decay[i];
             v[c] = td;
-            v[C + c] = m->w.att_time_first[i];
+            v[C + c] = first[i];
             v[2 * C + c] = exp(-exp(td)); // decay per token
             v[3 * C + c] = LN2 / exp(td); // half-life in tokens: decay^h = 1/2
         }
     }
-    static const char *const v4[] = {"time_decay", "time_first", "decay", "half_life"};
-    static const char *const v7[] = {"w0", "decay_bias", "half_life_bias"};
-    int k = m->v7 ? 3 : 4;
-    memcpy(names, m->v7 ? v7 : v4, (size_t)k * sizeof *names);
+    static const char *const v4_names[] = {"time_decay", "time_first", "decay", "half_life"};
+    static const char *const v7_names[] = {"w0", "decay_bias", "half_life_bias"};
+    int k = v7 ? 3 : 4;
+    memcpy(names, v7 ? v7_names : v4_names, (size_t)k * sizeof *names);
     return k;
 }
 
@@ -613,9 +615,9 @@ rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
         r->schema_version = (int)ver;
         r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
         int64_t version = 4, head_size = 0; // schema 1: RWKV-4 only
-        if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && version == RWKV_VERSION_7 &&
+        if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && (version == RWKV_VERSION_7 || version == RWKV_VERSION_5) &&
             !rwkv_h5_get_i64(f, "head_size", &head_size) && head_size > 0 && head_size <= r->cfg.n_embd) {
-            r->cfg.version = RWKV_VERSION_7;
+            r->cfg.version = (int)version;
             r->cfg.head_size = (int)head_size;
         }
         r->complete = (int)v[4];

@@ -263,7 +263,7 @@ static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T
     iv->D = rwkv_tap_width(iv->tap, cfg);
     if (!iv->D)
         return rwkv_error_set(RWKV_ERR_ARG, "tap %s in '%s': an RWKV-%d model has no such tap", RWKV_TAP_NAMES[iv->tap],
-                              iv->spec, RWKV_IS_V7(cfg) ? 7 : 4);
+                              iv->spec, RWKV_HAS_HEADS(cfg) ? cfg.version : 4);
     iv->T = T;
     iv->chan_mask = rwkv_calloc((size_t)iv->D, 1, "intervention channels");
     iv->pos_mask = rwkv_calloc((size_t)T, 1, "intervention positions");
@@ -377,8 +377,8 @@ static rwkv_status check_shape(const rwkv_intervention *iv, hid_t f, rwkv_config
         return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)",
                               iv->path, iv->spec);
     const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab", "rwkv_version", "head_size"};
-    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, RWKV_IS_V7(cfg) ? RWKV_VERSION_7 : 4, cfg.head_size};
-    for (int i = 0; i < (RWKV_IS_V7(cfg) ? 6 : 5); i++) {
+    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, RWKV_HAS_HEADS(cfg) ? cfg.version : 4, cfg.head_size};
+    for (int i = 0; i < (RWKV_HAS_HEADS(cfg) ? 6 : 5); i++) {
         int64_t v = root_attr(f, names[i]);
         if (v >= 0 && v != want[i])
             return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': recorded with %s = %lld, this model has %d",

@@ -38,7 +38,7 @@ static int write_array(hid_t g, const state_array *a) {
     return ok ? 0 : -1;
 }
 
-static int model_version(const rwkv_model *m) { return RWKV_IS_V7(m->cfg) ? RWKV_VERSION_7 : 4; }
+static int model_version(const rwkv_model *m) { return RWKV_HAS_HEADS(m->cfg) ? m->cfg.version : 4; }
 
 rwkv_status rwkv_state_save(const char *path, const rwkv_state *s, const rwkv_model *m, int64_t n_tokens,
                             const char *command_line, int force) {

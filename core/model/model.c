@@ -63,7 +63,7 @@ static uint16_t **bf16_slot(rwkv_weights16 *h, const rwkv_weights *w, const rwkv
 }
 
 rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
-    if (m->bf16 || m->v7) return RWKV_OK; // RWKV-7 computes from its converted block
+    if (m->bf16 || m->v7) return RWKV_OK; // RWKV-5/7 compute from their converted block
     size_t n = 0;
     for (int i = 0; i < m->table.n; i++)
         if (m->table.params[i].is_matrix) n += m->table.params[i].numel;
@@ -134,7 +134,7 @@ rwkv_status rwkv_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts,
     int version;
     rwkv_status st = rwkv_model_version(ts, path, &version);
     if (st) return st;
-    if (version == RWKV_VERSION_7) return rwkv_v7_model_from_tensors(out, ts, path, format);
+    if (version != 4) return rwkv_v7_model_from_tensors(out, ts, path, format);
     rwkv_config cfg;
     st = infer_config(ts, path, &cfg);
     if (st) return st;

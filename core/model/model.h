@@ -47,14 +47,15 @@ void rwkv_model_refresh(rwkv_model *m);
 rwkv_status rwkv_model_use_bf16(rwkv_model *m);
 size_t rwkv_model_n_params(const rwkv_model *m);
 
-// RWKV-7 (model_v7.c). The version of a tensor set from its names: 4 or RWKV_VERSION_7;
-// RWKV-5/6 and unknown sets are an error naming the file.
+// RWKV-5.2/7 (model_v7.c). The version of a tensor set from its names: 4, RWKV_VERSION_5 (5.2)
+// or RWKV_VERSION_7; RWKV-5.0/5.1, 6 and unknown sets are an error naming the file.
 rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int *version);
-// A zero-filled RWKV-7 model (cfg.head_size set; cfg.version and n_lora are filled in).
+// A zero-filled RWKV-7 model, or RWKV-5.2 when cfg.version is 5 (cfg.head_size set; n_lora
+// is filled in).
 rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d);
 rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
                                        const char *format);
-// RWKV_ERR_UNSUPPORTED naming `what` (a tool) for an RWKV-7 model.
+// RWKV_ERR_UNSUPPORTED naming `what` (a tool) for an RWKV-5/7 model.
 rwkv_status rwkv_model_require_v4(const rwkv_model *m, const char *what);
 
 #endif

@@ -13,10 +13,13 @@ rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int 
     if (has(ts, "blocks.0.att.k_k") || has(ts, "blocks.0.att.x_rwkvag")) *version = RWKV_VERSION_7;
     else if (has(ts, "blocks.0.att.time_maa_x"))
         return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-6 checkpoint (blocks.0.att.time_maa_x): "
-                              "RWKV-6 is not supported (RWKV-4 and RWKV-7 are)", path);
+                              "RWKV-6 is not supported (RWKV-4, RWKV-5.2 and RWKV-7 are)", path);
+    else if (has(ts, "blocks.0.att.ln_x.weight") && has(ts, "blocks.0.att.time_decay") &&
+             has(ts, "blocks.0.att.gate.weight"))
+        *version = RWKV_VERSION_5;
     else if (has(ts, "blocks.0.att.ln_x.weight") && has(ts, "blocks.0.att.time_decay"))
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-5 checkpoint (blocks.0.att.ln_x.weight): "
-                              "RWKV-5 is not supported (RWKV-4 and RWKV-7 are)", path);
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-5.0/5.1 checkpoint (ln_x without att.gate): "
+                              "not supported (RWKV-4, RWKV-5.2 and RWKV-7 are)", path);
     else if (has(ts, "blocks.0.att.time_decay")) *version = 4;
     else
         return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: unknown RWKV version: neither blocks.0.att.time_decay "
@@ -26,7 +29,7 @@ rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int 
 
 rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d) {
     *out = NULL;
-    cfg.version = RWKV_VERSION_7;
+    if (cfg.version != RWKV_VERSION_5) cfg.version = RWKV_VERSION_7;
     rwkv_status st = rwkv_weights_check_config(cfg);
     if (st) return st;
     if (cfg.head_size < 1 || cfg.head_size > RWKV_V7_MAX_HEAD_SIZE || cfg.n_embd % cfg.head_size)
@@ -62,7 +65,9 @@ rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *
     int lora_out_in = strcmp(format, "rwkvcpp") == 0; // rwkv.cpp's converter transposed them
     rwkv_config cfg;
     rwkv_v7_dims d;
-    rwkv_status st = rwkv_v7_infer(ts, path, lora_out_in, &cfg, &d);
+    int version;
+    rwkv_status st = rwkv_model_version(ts, path, &version);
+    if (!st) st = version == RWKV_VERSION_5 ? rwkv_v5_infer(ts, path, &cfg, &d) : rwkv_v7_infer(ts, path, lora_out_in, &cfg, &d);
     if (st) return st;
     rwkv_model *m;
     if ((st = rwkv_v7_model_alloc(&m, cfg, d))) return rwkv_error_wrap(st, "%s: ", path);
@@ -81,7 +86,7 @@ rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *
 }
 
 rwkv_status rwkv_model_require_v4(const rwkv_model *m, const char *what) {
-    if (!RWKV_IS_V7(m->cfg)) return RWKV_OK;
-    return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: %s supports RWKV-4 models only; this is an RWKV-7 model",
-                          m->path[0] ? m->path : "model", what);
+    if (!RWKV_HAS_HEADS(m->cfg)) return RWKV_OK;
+    return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: %s supports RWKV-4 models only; this is an RWKV-%d model",
+                          m->path[0] ? m->path : "model", what, m->cfg.version);
 }

@@ -15,7 +15,7 @@ rwkv_status rwkv_state_alloc(rwkv_state **out, rwkv_config cfg) {
     s->n_layer = cfg.n_layer;
     s->n_embd = cfg.n_embd;
     s->version = cfg.version;
-    if (RWKV_IS_V7(cfg)) {
+    if (RWKV_HAS_HEADS(cfg)) {
         s->head_size = cfg.head_size;
         s->n_head = cfg.n_embd / cfg.head_size;
     }
@@ -25,7 +25,7 @@ rwkv_status rwkv_state_alloc(rwkv_state **out, rwkv_config cfg) {
         return RWKV_ERR_NOMEM;
     }
     s->att_xprev = s->data;
-    if (RWKV_IS_V7(cfg)) {
+    if (RWKV_HAS_HEADS(cfg)) {
         s->ffn_xprev = s->data + lc;
         s->wkv = s->data + 2 * lc;
         *out = s;
@@ -48,7 +48,7 @@ void rwkv_state_free(rwkv_state *s) {
 
 size_t rwkv_state_numel(const rwkv_state *s) {
     size_t lc = (size_t)s->n_layer * (size_t)s->n_embd;
-    if (s->version == RWKV_VERSION_7) return 2 * lc + lc * (size_t)s->head_size; // + (L, H, N, N)
+    if (RWKV_HAS_HEADS(*s)) return 2 * lc + lc * (size_t)s->head_size; // + (L, H, N, N)
     return RWKV_STATE_NVEC * lc;
 }
 

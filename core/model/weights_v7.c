@@ -65,8 +65,46 @@ static const field FIELDS[] = {
     {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},
     {"head.weight", F(head), D_V, D_C, K_GLOBAL},
 };
+
+// RWKV-5.2 (rwkv.cpp stores time_decay as exp(-exp(.)) and its reader undoes that).
+static const field FIELDS_V5[] = {
+    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL},
+    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL},
+    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL},
+    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0},
+    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0},
+    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0},
+    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0},
+    {"att.time_mix_k", F(x_k), D_ONE, D_C, 0},
+    {"att.time_mix_v", F(x_v), D_ONE, D_C, 0},
+    {"att.time_mix_r", F(x_r), D_ONE, D_C, 0},
+    {"att.time_mix_g", F(x_g), D_ONE, D_C, 0},
+    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS},
+    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0},
+    {"att.key.weight", F(att_key), D_C, D_C, 0},
+    {"att.value.weight", F(att_value), D_C, D_C, 0},
+    {"att.gate.weight", F(att_gate), D_C, D_C, 0},
+    {"att.output.weight", F(att_output), D_C, D_C, 0},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0},
+    {"ffn.time_mix_k", F(ffn_x_k), D_ONE, D_C, 0},
+    {"ffn.time_mix_r", F(ffn_x_r), D_ONE, D_C, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
+    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0},
+    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL},
+    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},
+    {"head.weight", F(head), D_V, D_C, K_GLOBAL},
+};
 #undef F
-#define N_FIELDS ((int)(sizeof FIELDS / sizeof FIELDS[0]))
+
+// The table of cfg's version and its length.
+static const field *fields(rwkv_config cfg, int *n) {
+    int v5 = cfg.version == RWKV_VERSION_5;
+    *n = v5 ? (int)(sizeof FIELDS_V5 / sizeof FIELDS_V5[0]) : (int)(sizeof FIELDS / sizeof FIELDS[0]);
+    return v5 ? FIELDS_V5 : FIELDS;
+}
 static const char *const MIX_ORDER[6] = {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g"};
 
 static int64_t dim(dim_id id, rwkv_config c, rwkv_v7_dims d) {
@@ -97,15 +135,17 @@ rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v
     rwkv_v7_weights *w = rwkv_calloc(1, sizeof *w, "RWKV-7 weights");
     if (!w) return RWKV_ERR_NOMEM;
     w->d = d;
-    for (int i = 0; i < N_FIELDS; i++) w->total += field_numel(&FIELDS[i], cfg, d);
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    for (int i = 0; i < nf; i++) w->total += field_numel(&fs[i], cfg, d);
     if (!(w->block = rwkv_calloc(w->total, sizeof(rwkv_real), "RWKV-7 parameters"))) {
         free(w);
         return RWKV_ERR_NOMEM;
     }
     size_t off = 0;
-    for (int i = 0; i < N_FIELDS; i++) {
-        *slot(w, &FIELDS[i]) = w->block + off;
-        off += field_numel(&FIELDS[i], cfg, d);
+    for (int i = 0; i < nf; i++) {
+        *slot(w, &fs[i]) = w->block + off;
+        off += field_numel(&fs[i], cfg, d);
     }
     *out = w;
     return RWKV_OK;
@@ -163,11 +203,31 @@ rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_
     return RWKV_OK;
 }
 
+rwkv_status rwkv_v5_infer(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg, rwkv_v7_dims *d) {
+    const rwkv_tensor *emb = need(ts, path, "emb.weight"), *fk = NULL, *u = NULL;
+    if (!emb || !(fk = need(ts, path, "blocks.0.ffn.key.weight"))) return RWKV_ERR_SHAPE;
+    if (!(u = rwkv_tensors_find(ts, "blocks.0.att.time_faaaa")))
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.att.time_faaaa is missing", path);
+    if (emb->shape[0] > INT32_MAX || emb->shape[1] > INT32_MAX || fk->shape[0] > INT32_MAX || u->ndim < 2)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: implausible tensor sizes (time_faaaa must be (H, N))", path);
+    *cfg = (rwkv_config){.n_layer = rwkv_tensors_count_layers(ts), .n_embd = (int)emb->shape[1],
+                         .n_ffn = (int)fk->shape[0], .n_vocab = (int)emb->shape[0], .version = RWKV_VERSION_5,
+                         .head_size = (int)u->shape[1]};
+    *d = (rwkv_v7_dims){0, 0, 0, 0};
+    rwkv_status st = rwkv_weights_check_config(*cfg);
+    if (st) return rwkv_error_wrap(st, "%s: ", path);
+    if (cfg->head_size < 1 || cfg->head_size > RWKV_V7_MAX_HEAD_SIZE || cfg->n_embd % cfg->head_size)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: head size %d (from blocks.0.att.time_faaaa) must divide n_embd %d "
+                              "and be at most %d", path, cfg->head_size, cfg->n_embd, RWKV_V7_MAX_HEAD_SIZE);
+    return RWKV_OK;
+}
+
 // Vectors may be [C], [1, 1, C] or (for r_k) [H, N]; matrices must match `want` exactly.
 static int shape_ok(const rwkv_tensor *t, const field *f, const int64_t want[2], int head_size) {
     if (f->rows != D_ONE) return t->ndim == 2 && t->shape[0] == want[0] && t->shape[1] == want[1];
     if (t->ndim < 1) return 0;
-    if (f->kind & K_HEADS && t->ndim == 2 && t->shape[1] == head_size) return t->shape[0] * head_size == want[1];
+    if (f->kind & K_HEADS && t->ndim >= 2 && t->shape[1] == head_size && (t->ndim == 2 || t->shape[2] == 1))
+        return t->shape[0] * head_size == want[1]; // (H, N), or rwkv.cpp's RWKV-5 (H, N, 1)
     for (int i = 0; i + 1 < t->ndim; i++)
         if (t->shape[i] != 1) return 0;
     return t->shape[t->ndim - 1] == want[1];
@@ -230,8 +290,10 @@ static rwkv_status fill_one(rwkv_real *dst, const rwkv_tensor_set *ts, const fie
 
 rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
                                  const char *path, int lora_out_in) {
-    for (int i = 0; i < N_FIELDS; i++) {
-        const field *f = &FIELDS[i];
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    for (int i = 0; i < nf; i++) {
+        const field *f = &fs[i];
         size_t per = (size_t)dim(f->rows, cfg, w->d) * (size_t)dim(f->cols, cfg, w->d);
         int n = f->kind & K_GLOBAL ? 1 : cfg.n_layer;
         for (int l = f->kind & K_FROM_L1 ? 1 : 0; l < n; l++) {

@@ -1,0 +1,120 @@
+// forward_v5.c: the RWKV-5.2 ("Eagle") block, as in the official RNN code (ChatRWKV
+// rwkv/model.py, v5.2) and rwkv.cpp's rwkv_att_v5. Per head of N channels, with the state
+// S[i][j] (i a value, j a key channel, the layout of RWKV-7), w = exp(-exp(time_decay)) and
+// u = time_faaaa:
+//   y_i = sum_j r_j (u_j k_j v_i + S_ij),   then   S_ij = v_i k_j + w_j S_ij
+// then a GroupNorm per head, times silu(W_g x_g), and the output projection. The channel mix
+// is RWKV-4's (receptance-gated relu^2).
+#include "forward_v7.h"
+
+#include "kernels.h"
+
+#include <string.h>
+
+#define V5_GN_EPS 1e-5 // rwkv.cpp's GroupNorm eps for RWKV-5 (its tiny model's expected logits use it)
+#define V5_PAR_MIN_FLOPS (1 << 18) // scan work (n H N^2) below which it stays on one thread
+
+// One head over n tokens; rows strided by C.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void wkv5_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *k,
+                      const rwkv_real *v, const rwkv_real *w, const rwkv_real *u, int n, int C, int N,
+                      size_t trace_stride) {
+    for (int t = 0; t < n; t++) {
+        const rwkv_real *rt = r + (size_t)t * C, *kt = k + (size_t)t * C;
+        for (int i = 0; i < N; i++) {
+            rwkv_real *row = S + (size_t)i * N, vi = v[(size_t)t * C + i], yi = 0;
+#pragma omp simd reduction(+ : yi)
+            for (int j = 0; j < N; j++) {
+                yi += rt[j] * (u[j] * kt[j] * vi + row[j]); // r (u k v^T + S)
+                row[j] = vi * kt[j] + w[j] * row[j];        // S = v k^T + w S
+            }
+            y[(size_t)t * C + i] = yi;
+        }
+        if (trace) memcpy(trace + (size_t)t * trace_stride, S, (size_t)N * N * sizeof(rwkv_real));
+    }
+}
+
+static void wkv5(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *k,
+                 const rwkv_real *v, const rwkv_real *w, const rwkv_real *u, int n, int H, int N) {
+    int C = H * N;
+    size_t NN = (size_t)N * N;
+#pragma omp parallel for schedule(static) if ((size_t)n * H * NN >= V5_PAR_MIN_FLOPS && H > 1)
+    for (int h = 0; h < H; h++) {
+        size_t o = (size_t)h * N;
+        wkv5_head(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, k + o, v + o, w + o, u + o, n, C, N,
+                  (size_t)C * N);
+    }
+}
+
+static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
+    const rwkv_v7_weights *w = c->m->v7;
+    rwkv_workspace *ws = c->ws;
+    int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
+    size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
+    rwkv_real *g = ws->out, *decay = rwkv_v7_rows(c); // the gate lives in out until the output projection
+    rwkv_status st;
+    rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
+    rwkv_real *xprev = state->att_xprev + lc, *xg = ws->wkv;
+    rwkv_token_mix(ws->xk, ws->xln, xprev, w->x_k + lc, n, C);
+    rwkv_token_mix(ws->xv, ws->xln, xprev, w->x_v + lc, n, C);
+    rwkv_token_mix(ws->xr, ws->xln, xprev, w->x_r + lc, n, C);
+    rwkv_token_mix(xg, ws->xln, xprev, w->x_g + lc, n, C);
+    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
+    rwkv_v7_product p[4] = {{ws->r, ws->xr, w->att_receptance + lcc, C, C},
+                            {ws->k, ws->xk, w->att_key + lcc, C, C},
+                            {ws->v, ws->xv, w->att_value + lcc, C, C},
+                            {g, xg, w->att_gate + lcc, C, C}};
+    rwkv_v7_products(n, p, 4);
+    for (size_t i = 0; i < nc; i++) g[i] = g[i] / (1 + RWKV_EXP(-g[i])); // silu
+    rwkv_tap order[] = {RWKV_TAP_ATT_R, RWKV_TAP_ATT_K, RWKV_TAP_ATT_V, RWKV_TAP_ATT_G};
+    rwkv_real *rows[] = {ws->r, ws->k, ws->v, g};
+    for (int i = 0; i < 4; i++)
+        if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
+    for (int i = 0; i < C; i++) decay[i] = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i])); // exp(-exp(time_decay))
+    rwkv_real *S = state->wkv + lc * N, *trace = rwkv_v7_tapped(c, l, RWKV_TAP_STATE_WKV) ? rwkv_v7_trace(c) : NULL;
+    wkv5(ws->wkv, S, trace, ws->r, ws->k, ws->v, decay, w->time_faaaa + lc, n, H, N);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
+    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
+    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_WKV, trace, S))) return st;
+    rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, V5_GN_EPS);
+    rwkv_mul(ws->wkv, ws->wkv, g, nc);
+    rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lcc, C, C};
+    rwkv_v7_products(n, &o, 1);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
+}
+
+// sigmoid(W_r x'_r) * W_v relu(W_k x'_k)^2, as RWKV-4.
+static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
+    const rwkv_v7_weights *w = c->m->v7;
+    rwkv_workspace *ws = c->ws;
+    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    rwkv_status st;
+    rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
+    rwkv_real *xprev = s->ffn_xprev + lc;
+    rwkv_token_mix(ws->xk, ws->xln, xprev, w->ffn_x_k + lc, n, C);
+    rwkv_token_mix(ws->xr, ws->xln, xprev, w->ffn_x_r + lc, n, C);
+    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
+    rwkv_v7_product rk[2] = {{ws->r, ws->xr, w->ffn_receptance + lc * C, C, C}, {ws->fk, ws->xk, w->ffn_key + lc * F, F, C}};
+    rwkv_v7_products(n, rk, 2);
+    rwkv_sigmoid(ws->r, ws->r, nc);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
+    rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
+    rwkv_v7_product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
+    rwkv_v7_products(n, &v, 1);
+    rwkv_mul(ws->out, ws->r, ws->out, nc);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
+    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {
+    rwkv_status st = time_mix(c, layer, s);
+    return st ? st : channel_mix(c, layer, s);
+}
