@@ -504,6 +504,12 @@ START_TEST(test_v7_refusals) {
     rwkv_model *m = load("rand7-a.pth");
     ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_STATE_NUM, m->cfg), 0);
     ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_STATE_WKV, m->cfg), 2 * 16 * 16);
+    uint32_t mask[3];
+    ck_assert(!rwkv_select_taps(mask, 2, "*") && !rwkv_select_restrict(mask, m->cfg, "*"));
+    ck_assert_int_eq(rwkv_select_count(mask, 2), 2 * 18 + 2); // the taps an RWKV-7 block has, and the globals
+    ck_assert(!rwkv_select_taps(mask, 2, "blocks.*.state_num"));
+    ck_assert_int_eq(rwkv_select_restrict(mask, m->cfg, "blocks.*.state_num"), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "selects no tap this RWKV-7 model has"));
     ck_assert_int_eq(rwkv_model_require_v4(m, "train"), RWKV_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "train supports RWKV-4 models only"));
     rwkv_model_free(m);
