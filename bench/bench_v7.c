@@ -8,15 +8,19 @@
 #include "core/compute/forward.h"
 #include "core/compute/forward_v7.h"
 #include "core/compute/matvec.h"
+#include "core/inspect/dump.h"
 #include "core/model/model.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RUNS 3                // rounds; every figure is a median over them
 #define SEQ_TOKENS 8          // sequential tokens timed per round
 #define PAR_T 512             // tokens of the timed parallel call
 #define BW_BYTES (1ull << 30) // the read-bandwidth array: 1 GiB
+#define DUMP_T 128            // tokens of the dump comparison (one parallel chunk)
+#define DUMP_STATE_EVERY 16   // state_wkv rows every 16th position (192 KiB per layer per row)
 
 static const rwkv_config G1_01B = {.n_layer = 12, .n_embd = 768, .n_ffn = 3072, .n_vocab = 65536, .head_size = 64};
 static const rwkv_v7_dims G1_01B_LORA = {.d_w = 64, .d_a = 64, .d_v = 32, .d_g = 128};
@@ -62,6 +66,29 @@ static double scan_ms(const rwkv_model *m, rwkv_real *buf) {
     double t0 = bench_now();
     for (int l = 0; l < m->cfg.n_layer; l++) rwkv_v7_wkv(y, S, NULL, r, w, k, v, kk, a, PAR_T, H, N);
     return (bench_now() - t0) * 1e3;
+}
+
+// Seconds of one parallel pass over DUMP_T tokens dumping `taps` at `positions` into path
+// (taps NULL: the plain pass); -1 on an error.
+static double dump_s(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, const char *taps,
+                     const char *positions, const char *path, rwkv_real *logits) {
+    rwkv_state_reset(s);
+    double t0 = bench_now();
+    if (!taps) return rwkv_forward_par(m, s, tok, DUMP_T, logits, RWKV_LOGITS_LAST, NULL, ws) ? -1 : bench_now() - t0;
+    uint32_t mask[16];
+    rwkv_positions pos;
+    rwkv_dump *d;
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = taps, .positions = positions};
+    if (rwkv_select_taps(mask, m->cfg.n_layer, taps) || rwkv_select_restrict(mask, m->cfg, taps) ||
+        rwkv_select_positions(&pos, positions))
+        return -1;
+    rwkv_status st = rwkv_dump_create(&d, path, m, mask, &pos, &o);
+    rwkv_select_positions_free(&pos);
+    if (!st) st = rwkv_dump_run(d, s, ws, tok, DUMP_T, NULL, NULL);
+    if (!st) st = rwkv_dump_close(d);
+    else rwkv_dump_free(d);
+    remove(path);
+    return st ? -1 : bench_now() - t0;
 }
 
 static double med(double *v) { return bench_median(v, RUNS); }
@@ -123,6 +150,23 @@ int main(int argc, char **argv) {
            "(target >= 60%%)\n", PAR_T, med(tps), GF * 1e9 / flops_per_token, 100 * med(rpar));
     printf("  of which the delta-rule scan: %.0f ms per %d tokens (%.0f%% of the call)\n", med(sc), PAR_T,
            100 * med(sc) / (PAR_T / med(tps) * 1e3));
+    // A dump of every tap: the per-position taps at every position, state_wkv at every 16th.
+    char path[64], every[32];
+    snprintf(path, sizeof path, "/tmp/bench_v7_%d.h5", (int)getpid());
+    snprintf(every, sizeof every, "every:%d", DUMP_STATE_EVERY);
+    rwkv_workspace *wsD;
+    rwkv_workspace_alloc(&wsD, m->cfg, DUMP_T);
+    double plain = dump_s(m, wsD, s, tok, NULL, NULL, NULL, logits);
+    double taps = dump_s(m, wsD, s, tok, "*", "all", path, logits);
+    double state = dump_s(m, wsD, s, tok, "blocks.*.state_wkv", every, path, logits);
+    double notstate = dump_s(m, wsD, s, tok, "blocks.*.[!s]*,blocks.*.state_*_xprev,resid_out,logits", "all", path, logits);
+    rwkv_workspace_free(wsD);
+    if (plain > 0 && taps > 0 && state > 0 && notstate > 0)
+        printf("dump T=%d: plain pass %.2f s; every tap but state_wkv, all positions, %.2f s (%.2fx); state_wkv "
+               "every %d positions %.2f s (%.2fx); every tap incl. state_wkv at all positions %.2f s (%.2fx; "
+               "target <= 3x)\n", DUMP_T, plain, notstate, notstate / plain, DUMP_STATE_EVERY, state, state / plain,
+               taps, taps / plain);
+    else fprintf(stderr, "dump error: %s\n", rwkv_error_message());
     printf("fp32 weights %.0f MiB; peak RSS %.0f MiB (with the 1 GiB bandwidth array)\n",
            m->v7->total * sizeof(rwkv_real) / 1048576.0, bench_peak_rss_mib());
     free(bw_a); free(ga); free(gb); free(gc); free(logits); free(scan); free(tok);

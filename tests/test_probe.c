@@ -912,7 +912,7 @@ START_TEST(tiny_model_token_probes) {
     int64_t *pos = malloc(sizeof(int64_t) * N), off[TINY_SEQ + 1];
     uint32_t mask[16] = {0};
     mask[0] = (1u << RWKV_TAP_STATE_ATT_XPREV) | (1u << RWKV_TAP_STATE_NUM);
-    rwkv_hook hook = {mask, tiny_hook, &cap, 0};
+    rwkv_hook hook = {.mask = mask, .fn = tiny_hook, .ctx = &cap};
     rwkv_state *st = NULL;
     rwkv_workspace *ws = NULL;
     ck_assert_int_eq(rwkv_state_alloc(&st, m->cfg), RWKV_OK);

@@ -576,6 +576,20 @@ START_TEST(test_state_interventions) {
     double e = 0;
     for (size_t i = 0; i < (size_t)T * V; i++) e = fmax(e, fabs((double)ls[i] - lp[i]));
     ck_assert_msg(e < TOL, "seq and par disagree by %g", e);
+    // a token-shift state changed inside a parallel chunk feeds the next token, as in seq mode
+    run_iv(m, "blocks.1.state_att_xprev@7=zero", tok, T, 1, s, ls);
+    run_iv(m, "blocks.1.state_att_xprev@7=zero", tok, T, 0, p, lp);
+    e = 0;
+    for (size_t i = 0; i < (size_t)T * V; i++) e = fmax(e, fabs((double)ls[i] - lp[i]));
+    ck_assert_msg(e < TOL, "state_att_xprev: seq and par disagree by %g", e);
+    ck_assert(memcmp(ls + (size_t)8 * V, lc + (size_t)8 * V, (size_t)V * sizeof *ls)); // token 8 saw it
+    // a no-op on the matrix state at every position changes no bit in either mode
+    for (int seq = 0; seq <= 1; seq++) {
+        run_iv(m, NULL, tok, T, seq, clean, lc);
+        run_iv(m, "blocks.0.state_wkv:*@*=scale:1", tok, T, seq, s, ls);
+        ck_assert(!memcmp(ls, lc, (size_t)T * V * sizeof *ls));
+        ck_assert(!memcmp(s->data, clean->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    }
     // a spec naming a head, row or column out of range
     static const struct {
         const char *spec, *msg;

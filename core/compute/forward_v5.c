@@ -48,6 +48,20 @@ static void wkv5(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *
     }
 }
 
+// The scan over rows [t0, t1) of the chunk (rwkv_v7_scan's callback).
+typedef struct {
+    rwkv_workspace *ws;
+    rwkv_real *S;              // (H, N, N)
+    const rwkv_real *w, *u;    // (C) decay and bonus
+    int H, N;
+} scan5;
+
+static void run_scan5(void *ctx, int t0, int t1, rwkv_real *trace) {
+    const scan5 *a = ctx;
+    size_t o = (size_t)t0 * a->H * a->N;
+    wkv5(a->ws->wkv + o, a->S, trace, a->ws->r + o, a->ws->k + o, a->ws->v + o, a->w, a->u, t1 - t0, a->H, a->N);
+}
+
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
@@ -57,12 +71,10 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
-    rwkv_real *xprev = state->att_xprev + lc, *xg = ws->wkv;
-    rwkv_token_mix(ws->xk, ws->xln, xprev, w->x_k + lc, n, C);
-    rwkv_token_mix(ws->xv, ws->xln, xprev, w->x_v + lc, n, C);
-    rwkv_token_mix(ws->xr, ws->xln, xprev, w->x_r + lc, n, C);
-    rwkv_token_mix(xg, ws->xln, xprev, w->x_g + lc, n, C);
-    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
+    rwkv_real *xg = ws->wkv;
+    rwkv_real *const mixed[4] = {ws->xk, ws->xv, ws->xr, xg};
+    const rwkv_real *const mix[4] = {w->x_k + lc, w->x_v + lc, w->x_r + lc, w->x_g + lc};
+    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 4, state->att_xprev + lc))) return st;
     rwkv_v7_product p[4] = {{ws->r, ws->xr, w->att_receptance + lcc, C, C},
                             {ws->k, ws->xk, w->att_key + lcc, C, C},
                             {ws->v, ws->xv, w->att_value + lcc, C, C},
@@ -74,11 +86,9 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     for (int i = 0; i < 4; i++)
         if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
     for (int i = 0; i < C; i++) decay[i] = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i])); // exp(-exp(time_decay))
-    rwkv_real *S = state->wkv + lc * N, *trace = rwkv_v7_tapped(c, l, RWKV_TAP_STATE_WKV) ? rwkv_v7_trace(c) : NULL;
-    wkv5(ws->wkv, S, trace, ws->r, ws->k, ws->v, decay, w->time_faaaa + lc, n, H, N);
+    scan5 sc = {ws, state->wkv + lc * N, decay, w->time_faaaa + lc, H, N};
+    if ((st = rwkv_v7_scan(c, l, sc.S, run_scan5, &sc))) return st;
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
-    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
-    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_WKV, trace, S))) return st;
     rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, V5_GN_EPS);
     rwkv_mul(ws->wkv, ws->wkv, g, nc);
     rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lcc, C, C};
@@ -97,10 +107,9 @@ static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
-    rwkv_real *xprev = s->ffn_xprev + lc;
-    rwkv_token_mix(ws->xk, ws->xln, xprev, w->ffn_x_k + lc, n, C);
-    rwkv_token_mix(ws->xr, ws->xln, xprev, w->ffn_x_r + lc, n, C);
-    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
+    rwkv_real *const mixed[2] = {ws->xk, ws->xr};
+    const rwkv_real *const mix[2] = {w->ffn_x_k + lc, w->ffn_x_r + lc};
+    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, 2, s->ffn_xprev + lc))) return st;
     rwkv_v7_product rk[2] = {{ws->r, ws->xr, w->ffn_receptance + lc * C, C, C}, {ws->fk, ws->xk, w->ffn_key + lc * F, F, C}};
     rwkv_v7_products(n, rk, 2);
     rwkv_sigmoid(ws->r, ws->r, nc);
@@ -111,7 +120,6 @@ static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     rwkv_v7_products(n, &v, 1);
     rwkv_mul(ws->out, ws->r, ws->out, nc);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
-    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }

@@ -78,7 +78,6 @@ int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
     }
 }
 
-rwkv_real *rwkv_v7_trace(const rwkv_v7_chunk *c) { return c->ws->v7->trace; }
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c) { return c->ws->v7->w; }
 
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap) {
@@ -90,13 +89,6 @@ rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real
     return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
 }
 
-rwkv_status rwkv_v7_tap_state(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state) {
-    if (!rwkv_v7_tapped(c, l, t)) return RWKV_OK;
-    rwkv_status st = rwkv_v7_tap(c, l, t, rows);
-    size_t D = (size_t)rwkv_tap_width(t, c->m->cfg);
-    memcpy(state, rows + (size_t)(c->n - 1) * D, D * sizeof(rwkv_real));
-    return st;
-}
 
 void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products) {
     if (n > 1) {
@@ -108,17 +100,55 @@ void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products) {
     rwkv_matvec_multi(jobs, n_products);
 }
 
-// The six token-shifted inputs: x* = x + (x_prev - x) * mix*, x_prev of row 0 from the state.
-static void token_shift6(rwkv_real *const out[6], const rwkv_real *x, const rwkv_real *prev,
-                         const rwkv_real *const mix[6], int n, int C) {
-#pragma omp parallel for schedule(static) if ((size_t)n * C >= V7_PAR_MIN_ELEMS)
-    for (int t = 0; t < n; t++) {
-        const rwkv_real *xt = x + (size_t)t * C, *xp = t ? xt - C : prev;
-        for (int q = 0; q < 6; q++) {
-            rwkv_real *o = out[q] + (size_t)t * C;
-            for (int i = 0; i < C; i++) o[i] = xt[i] + (xp[i] - xt[i]) * mix[q][i];
+// One row of a token-shift mix: x + (x_prev - x) m (RWKV-7), or m x + (1 - m) x_prev (RWKV-5).
+static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v5) {
+    if (v5)
+        for (int i = 0; i < C; i++) o[i] = x[i] * m[i] + xp[i] * (1 - m[i]);
+    else
+        for (int i = 0; i < C; i++) o[i] = x[i] + (xp[i] - x[i]) * m[i];
+}
+
+rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
+                                const rwkv_real *const *mix, int n_mix, rwkv_real *xprev) {
+    rwkv_workspace *ws = c->ws;
+    const int n = c->n, C = c->m->cfg.n_embd, v5 = c->m->cfg.version == RWKV_VERSION_5;
+    const size_t row = (size_t)C * sizeof(rwkv_real);
+#pragma omp parallel for schedule(static) if ((size_t)n * C * n_mix >= V7_PAR_MIN_ELEMS)
+    for (int r = 0; r < n; r++)
+        for (int q = 0; q < n_mix; q++)
+            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v5);
+    const rwkv_real *after = ws->xln; // (n, C) the shift state after each token
+    if (rwkv_v7_tapped(c, l, t)) {
+        memcpy(ws->tr_xprev, ws->xln, (size_t)n * row);
+        rwkv_status st = rwkv_v7_tap(c, l, t, ws->tr_xprev);
+        if (st) return st;
+        for (int r = 0; r + 1 < n; r++) {
+            size_t o = (size_t)r * C;
+            if (memcmp(ws->tr_xprev + o, ws->xln + o, row))
+                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v5);
         }
+        after = ws->tr_xprev;
     }
+    memcpy(xprev, after + (size_t)(n - 1) * C, row);
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v7_scan(const rwkv_v7_chunk *c, int l, rwkv_real *S, void (*scan)(void *ctx, int t0, int t1, rwkv_real *trace),
+                         void *ctx) {
+    rwkv_real *trace = rwkv_v7_tapped(c, l, RWKV_TAP_STATE_WKV) ? c->ws->v7->trace : NULL;
+    if (!trace) {
+        scan(ctx, 0, c->n, NULL);
+        return RWKV_OK;
+    }
+    const size_t D = (size_t)rwkv_tap_width(RWKV_TAP_STATE_WKV, c->m->cfg);
+    rwkv_status st = RWKV_OK;
+    for (int t0 = 0, t1; t0 < c->n && !st; t0 = t1) {
+        for (t1 = t0 + 1; t1 < c->n && !(c->hook->scan_cut && c->hook->scan_cut(c->hook->ctx, l, c->pos + t1 - 1));) t1++;
+        scan(ctx, t0, t1, trace + (size_t)t0 * D);
+        st = c->hook->fn(c->hook->ctx, l, RWKV_TAP_STATE_WKV, c->pos + t0, t1 - t0, (int)D, trace + (size_t)t0 * D);
+        memcpy(S, trace + (size_t)(t1 - 1) * D, D * sizeof(rwkv_real)); // the hook's last row carries on
+    }
+    return st;
 }
 
 static void add_bias(rwkv_real *x, const rwkv_real *b, int n, int C) {
@@ -263,6 +293,21 @@ static void lora(const rwkv_v7_chunk *c, int l) {
     for (size_t i = 0; i < nc; i++) ws->v[i] += (s->v_first[i] - ws->v[i]) * s->vgate[i]; // v + (v0 - v) sigmoid(.)
 }
 
+// The delta-rule scan over rows [t0, t1) of the chunk (rwkv_v7_scan's callback).
+typedef struct {
+    rwkv_workspace *ws;
+    rwkv_real *S; // (H, N, N)
+    int H, N;
+} scan7;
+
+static void run_scan7(void *ctx, int t0, int t1, rwkv_real *trace) {
+    const scan7 *a = ctx;
+    const struct rwkv_v7_scratch *s = a->ws->v7;
+    size_t o = (size_t)t0 * a->H * a->N;
+    rwkv_v7_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, s->w + o, a->ws->k + o, a->ws->v + o, s->kk + o, s->a + o,
+                t1 - t0, a->H, a->N);
+}
+
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
@@ -272,11 +317,9 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
-    rwkv_real *xprev = state->att_xprev + lc;
     rwkv_real *const mixed[6] = {ws->xr, s->xw, ws->xk, ws->xv, s->xa, s->xg};
     const rwkv_real *const mix[6] = {w->x_r + lc, w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_a + lc, w->x_g + lc};
-    token_shift6(mixed, ws->xln, xprev, mix, n, C);
-    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
+    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 6, state->att_xprev + lc))) return st;
     if (l > 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
     lora(c, l);
     keys(s->kk, ws->k, s->a, w->k_k + lc, w->k_a + lc, n, C, N);
@@ -286,12 +329,9 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     for (int i = 0; i < 7; i++)
         if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
     if (l == 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
-    rwkv_real *S = state->wkv + lc * N;
-    rwkv_v7_wkv(ws->wkv, S, rwkv_v7_tapped(c, l, RWKV_TAP_STATE_WKV) ? s->trace : NULL, ws->r, s->w, ws->k, ws->v, s->kk,
-                s->a, n, H, N);
+    scan7 sc = {ws, state->wkv + lc * N, H, N};
+    if ((st = rwkv_v7_scan(c, l, sc.S, run_scan7, &sc))) return st;
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
-    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
-    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_WKV, s->trace, S))) return st;
     readout(ws->wkv, ws->r, ws->k, ws->v, s->g, w->ln_x_w + lc, w->ln_x_b + lc, w->r_k + lc, n, C, N);
     rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lc * C, C, C};
     rwkv_v7_products(n, &o, 1);
@@ -309,12 +349,9 @@ static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
-    rwkv_real *xprev = s->ffn_xprev + lc;
-    for (int t = 0; t < n; t++) {
-        const rwkv_real *xt = ws->xln + (size_t)t * C, *xp = t ? xt - C : xprev;
-        for (int i = 0; i < C; i++) ws->xk[(size_t)t * C + i] = xt[i] + (xp[i] - xt[i]) * w->ffn_x_k[lc + i];
-    }
-    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
+    rwkv_real *const mixed[1] = {ws->xk};
+    const rwkv_real *const mix[1] = {w->ffn_x_k + lc};
+    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, 1, s->ffn_xprev + lc))) return st;
     rwkv_v7_product k = {ws->fk, ws->xk, w->ffn_key + lc * F, F, C};
     rwkv_v7_products(n, &k, 1);
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
@@ -322,7 +359,6 @@ static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     rwkv_v7_product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
     rwkv_v7_products(n, &v, 1);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
-    if ((st = rwkv_v7_tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }
