@@ -109,34 +109,6 @@ static const struct {
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
-// Every block tap, as (L, T, D) arrays laid out like /trace in the goldens.
-typedef struct {
-    rwkv_config cfg;
-    int T;
-    rwkv_real *taps[RWKV_TAP_N_BLOCK]; // (L, T, D), NULL for taps the version lacks
-} capture;
-
-static rwkv_status capture_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
-    capture *c = ctx;
-    if (tap >= RWKV_TAP_N_BLOCK || !c->taps[tap]) return RWKV_OK;
-    memcpy(c->taps[tap] + ((size_t)layer * c->T + (size_t)pos) * D, data, (size_t)n * D * sizeof(rwkv_real));
-    return RWKV_OK;
-}
-
-static void capture_init(capture *c, rwkv_config cfg, int T, uint32_t *mask) {
-    c->cfg = cfg;
-    c->T = T;
-    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
-        int D = rwkv_tap_width(t, cfg);
-        c->taps[t] = D ? calloc((size_t)cfg.n_layer * T * D, sizeof(rwkv_real)) : NULL;
-    }
-    for (int l = 0; l < cfg.n_layer; l++) mask[l] = (1u << RWKV_TAP_N_BLOCK) - 1;
-    mask[cfg.n_layer] = 0;
-}
-
-static void capture_free(capture *c) {
-    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) free(c->taps[t]);
-}
 
 // Runs tok in calls of `call` tokens carrying the state (chunks of `chunk` inside a parallel
 // call); logits (T, V); the hook, if any, sees absolute positions.
@@ -179,9 +151,9 @@ static void check_golden(int ci, int seq, int call, int chunk) {
     ck_assert_ptr_nonnull(tok);
     int L = m->cfg.n_layer, C = m->cfg.n_embd, V = m->cfg.n_vocab;
     uint32_t mask[16];
-    capture cap;
-    capture_init(&cap, m->cfg, (int)T, mask);
-    rwkv_hook hook = {.mask = mask, .fn = capture_fn, .ctx = &cap};
+    test_capture cap;
+    test_capture_init(&cap, m->cfg, (int)T, mask);
+    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = &cap};
     rwkv_real *logits = malloc(T * V * sizeof *logits);
     rwkv_state *s;
     ck_assert(!rwkv_state_alloc(&s, m->cfg));
@@ -201,7 +173,7 @@ static void check_golden(int ci, int seq, int call, int chunk) {
     expect_close(golden, "/final_state/att_xprev", s->att_xprev, (size_t)L * C, what);
     expect_close(golden, "/final_state/ffn_xprev", s->ffn_xprev, (size_t)L * C, what);
     expect_close(golden, "/final_state/wkv", s->wkv, (size_t)L * C * m->cfg.head_size, what);
-    capture_free(&cap);
+    test_capture_free(&cap);
     free(logits);
     free(tok);
     rwkv_state_free(s);
@@ -225,14 +197,6 @@ START_TEST(test_golden_chunks) {
 }
 END_TEST
 
-static double max_diff(const rwkv_real *a, const rwkv_real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 
 // 600 tokens: sequential equals one parallel call; chunks of 1, 7, 64 equal it too.
 START_TEST(test_modes_and_chunks_agree) {
@@ -247,13 +211,13 @@ START_TEST(test_modes_and_chunks_agree) {
     size_t ns = rwkv_state_numel(s);
     run_calls(m, sref, tok, T, T, T, 0, ref, NULL);
     run_calls(m, s, tok, T, T, 1, 1, got, NULL);
-    ck_assert_msg(max_diff(got, ref, nl) < TOL, "seq vs par logits %g", max_diff(got, ref, nl));
-    ck_assert_msg(max_diff(s->data, sref->data, ns) < TOL, "seq vs par state %g", max_diff(s->data, sref->data, ns));
+    ck_assert_msg(test_max_scaled_err_r(got, ref, nl) < TOL, "seq vs par logits %g", test_max_scaled_err_r(got, ref, nl));
+    ck_assert_msg(test_max_scaled_err_r(s->data, sref->data, ns) < TOL, "seq vs par state %g", test_max_scaled_err_r(s->data, sref->data, ns));
     int chunks[] = {1, 7, 64};
     for (int i = 0; i < 3; i++) {
         run_calls(m, s, tok, T, chunks[i], chunks[i], 0, got, NULL);
-        ck_assert_msg(max_diff(got, ref, nl) < TOL, "chunk %d logits %g", chunks[i], max_diff(got, ref, nl));
-        ck_assert_msg(max_diff(s->data, sref->data, ns) < TOL, "chunk %d state", chunks[i]);
+        ck_assert_msg(test_max_scaled_err_r(got, ref, nl) < TOL, "chunk %d logits %g", chunks[i], test_max_scaled_err_r(got, ref, nl));
+        ck_assert_msg(test_max_scaled_err_r(s->data, sref->data, ns) < TOL, "chunk %d state", chunks[i]);
     }
     free(tok); free(ref); free(got);
     rwkv_state_free(s);
@@ -276,12 +240,12 @@ START_TEST(test_v5_modes_and_state) {
     ck_assert_uint_eq(rwkv_state_numel(s), (size_t)12 * (2 * 64 + 8 * 8 * 8));
     run_calls(m, sref, tok, T, T, T, 0, ref, NULL);
     run_calls(m, s, tok, T, T, 1, 1, got, NULL);
-    ck_assert_msg(max_diff(got, ref, nl) < TOL, "seq vs par logits %g", max_diff(got, ref, nl));
+    ck_assert_msg(test_max_scaled_err_r(got, ref, nl) < TOL, "seq vs par logits %g", test_max_scaled_err_r(got, ref, nl));
     int chunks[] = {1, 7, 64};
     for (int i = 0; i < 3; i++) {
         run_calls(m, s, tok, T, chunks[i], chunks[i], 0, got, NULL);
-        ck_assert_msg(max_diff(got, ref, nl) < TOL, "chunk %d logits %g", chunks[i], max_diff(got, ref, nl));
-        ck_assert_msg(max_diff(s->data, sref->data, rwkv_state_numel(s)) < TOL, "chunk %d state", chunks[i]);
+        ck_assert_msg(test_max_scaled_err_r(got, ref, nl) < TOL, "chunk %d logits %g", chunks[i], test_max_scaled_err_r(got, ref, nl));
+        ck_assert_msg(test_max_scaled_err_r(s->data, sref->data, rwkv_state_numel(s)) < TOL, "chunk %d state", chunks[i]);
     }
     char path[512];
     snprintf(path, sizeof path, "%s/v5state.h5", test_tmpdir());

@@ -98,33 +98,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     return RWKV_OK;
 }
 
-// sigmoid(W_r x'_r) * W_v relu(W_k x'_k)^2, as RWKV-4.
-static rwkv_status channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
-    const rwkv_v7_weights *w = c->m->v7;
-    rwkv_workspace *ws = c->ws;
-    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn;
-    size_t lc = (size_t)l * C, nc = (size_t)n * C;
-    rwkv_status st;
-    rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
-    rwkv_real *const mixed[2] = {ws->xk, ws->xr};
-    const rwkv_real *const mix[2] = {w->ffn_x_k + lc, w->ffn_x_r + lc};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, 2, s->ffn_xprev + lc))) return st;
-    rwkv_v7_product rk[2] = {{ws->r, ws->xr, w->ffn_receptance + lc * C, C, C}, {ws->fk, ws->xk, w->ffn_key + lc * F, F, C}};
-    rwkv_v7_products(n, rk, 2);
-    rwkv_sigmoid(ws->r, ws->r, nc);
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
-    rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
-    rwkv_v7_product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
-    rwkv_v7_products(n, &v, 1);
-    rwkv_mul(ws->out, ws->r, ws->out, nc);
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
-    rwkv_add_inplace(ws->x, ws->out, nc);
-    return RWKV_OK;
-}
-
 rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {
     rwkv_status st = time_mix(c, layer, s);
-    return st ? st : channel_mix(c, layer, s);
+    return st ? st : rwkv_v7_channel_mix(c, layer, s); // RWKV-4's, gated
 }

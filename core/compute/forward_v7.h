@@ -57,6 +57,9 @@ typedef struct {
 // Independent projections: one GEMM each for a chunk, one parallel region of matrix-vector
 // kernels for a single token (at most 7).
 void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products);
+// The channel mix: x += W_v relu(W_k x'_k)^2, x' = the ln2 output token-shifted; RWKV-5.2
+// (ffn_receptance set) gates it by sigmoid(W_r x'_r), as RWKV-4.
+rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s);
 // y (n, C) = GroupNorm over each head's N channels (biased variance, eps) * ln_w + ln_b.
 void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln_b, int n, int C, int N, double eps);
 

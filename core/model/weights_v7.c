@@ -24,14 +24,22 @@ typedef struct {
 } field;
 
 #define F(x) offsetof(rwkv_v7_weights, x)
+// The tensors every version has: the embedding and ln0, the block LayerNorms, the head.
+#define FIELDS_FIRST                                                \
+    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL},                     \
+    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL},        \
+    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL},          \
+    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0},                        \
+    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0},                          \
+    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0},                        \
+    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0}
+#define FIELDS_LAST                                                 \
+    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL},           \
+    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},             \
+    {"head.weight", F(head), D_V, D_C, K_GLOBAL}
+
 static const field FIELDS[] = {
-    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL},
-    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL},
-    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL},
-    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0},
-    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0},
-    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0},
-    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0},
+    FIELDS_FIRST,
     {"att.x_r", F(x_r), D_ONE, D_C, K_MIX},
     {"att.x_w", F(x_w), D_ONE, D_C, K_MIX},
     {"att.x_k", F(x_k), D_ONE, D_C, K_MIX},
@@ -61,20 +69,12 @@ static const field FIELDS[] = {
     {"ffn.x_k", F(ffn_x_k), D_ONE, D_C, 0},
     {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
     {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
-    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL},
-    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},
-    {"head.weight", F(head), D_V, D_C, K_GLOBAL},
+    FIELDS_LAST,
 };
 
 // RWKV-5.2 (rwkv.cpp stores time_decay as exp(-exp(.)) and its reader undoes that).
 static const field FIELDS_V5[] = {
-    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL},
-    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL},
-    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL},
-    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0},
-    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0},
-    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0},
-    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0},
+    FIELDS_FIRST,
     {"att.time_mix_k", F(x_k), D_ONE, D_C, 0},
     {"att.time_mix_v", F(x_v), D_ONE, D_C, 0},
     {"att.time_mix_r", F(x_r), D_ONE, D_C, 0},
@@ -93,9 +93,7 @@ static const field FIELDS_V5[] = {
     {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
     {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
     {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0},
-    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL},
-    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},
-    {"head.weight", F(head), D_V, D_C, K_GLOBAL},
+    FIELDS_LAST,
 };
 #undef F
 
