@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DYN_SCHEMA_VERSION 1 // newest dump schema this reader knows
+#define DYN_SCHEMA_VERSION 2 // newest dump schema this reader knows
 #define DYN_NAME_MAX 64
 #define DYN_LIST_MAX 512     // characters of the "dumped taps" list in an error
 

@@ -62,7 +62,7 @@ static void write_vec(hid_t f, const char *name, hid_t type, hsize_t n, const vo
 
 // A random model of the tiny model's shape, for when the .bin reader is missing.
 static rwkv_model *random_model(void) {
-    rwkv_config cfg = {4, 128, 256, 256};
+    rwkv_config cfg = {.n_layer = 4, .n_embd = 128, .n_ffn = 256, .n_vocab = 256};
     rwkv_model *m = NULL;
     if (rwkv_model_alloc(&m, cfg)) return NULL;
     srand(5);

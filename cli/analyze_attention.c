@@ -67,6 +67,7 @@ int cli_analyze_attention(int argc, char **argv) {
     rwkv_tokenizer *tok = NULL;
     size_t max_bytes = (size_t)max_mb << 20;
     rwkv_status st = rwkv_model_load(&m, model_path);
+    if (!st) st = rwkv_model_require_v4(m, "analyze attention");
     if (!st) st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &T, &tok);
     if (!st && T > 1 << 30) st = rwkv_error_set(RWKV_ERR_ARG, "attention: input too long");
     if (!st) st = rwkv_attention_check_size((int)T, max_bytes);

@@ -62,6 +62,7 @@ int cli_analyze_decay(int argc, char **argv) {
     rwkv_model *m = NULL;
     rwkv_decay *d = NULL;
     rwkv_status st = rwkv_model_load(&m, model);
+    if (!st) st = rwkv_model_require_v4(m, "analyze decay");
     if (!st) st = rwkv_decay_compute(&d, m);
     if (!st) st = rwkv_decay_write_csv(d, out);
     if (!st && !no_plots) {

@@ -73,12 +73,25 @@ void cli_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+// The commands that run RWKV-5.2 and RWKV-7 models; the others are RWKV-4 only for now.
+static int runs_v7(const char *cmd) {
+    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state"};
+    for (size_t i = 0; i < sizeof V7 / sizeof V7[0]; i++)
+        if (!strcmp(cmd, V7[i])) return 1;
+    return 0;
+}
+
 rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weights) {
     rwkv_model *m;
     rwkv_status st = rwkv_model_load(&m, path);
     if (st) {
         cli_fail(cmd, st, st == RWKV_ERR_IO ? "check the path" :
                  "rwkvscope reads official .pth, Hugging Face safetensors and rwkv.cpp .bin (FP32/FP16)");
+        return NULL;
+    }
+    if (!runs_v7(cmd) && (st = rwkv_model_require_v4(m, cmd))) {
+        cli_fail(cmd, st, "RWKV-5.2 and RWKV-7 models run in run, generate, eval, dump, compare and state");
+        rwkv_model_free(m);
         return NULL;
     }
     if (weights && !strcmp(weights, "bf16")) st = rwkv_model_use_bf16(m);

@@ -109,7 +109,10 @@ int cmd_dump(int argc, char **argv) {
     rwkv_state *init = NULL;
     uint32_t *mask = calloc((size_t)m->cfg.n_layer + 1, sizeof *mask);
     if (!mask) { rc = cli_fail("dump", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory"), NULL); goto done; }
-    if ((st = rwkv_select_taps(mask, m->cfg.n_layer, o.taps))) { rc = cli_fail("dump", st, NULL); goto done; }
+    if ((st = rwkv_select_taps(mask, m->cfg.n_layer, o.taps)) || (st = rwkv_select_restrict(mask, m->cfg, o.taps))) {
+        rc = cli_fail("dump", st, NULL);
+        goto done;
+    }
     if ((st = cli_sequences_read(&seqs, &o.in, o.input, m->cfg.n_vocab))) {
         rc = cli_fail("dump", st, "token ids must be below the model's vocabulary size");
         goto done;

@@ -3,6 +3,7 @@
 #include "core/compute/blas.h"
 #include "core/compute/matvec.h"
 #include "core/model/model.h"
+#include "core/model/state.h"
 
 #include <float.h>
 #include <math.h>
@@ -15,10 +16,13 @@ static void usage(void) {
            "%s.\n\n"
            "MODEL is a PyTorch .pth (torch.save zip), a safetensors file (official or Hugging Face\n"
            "RwkvForCausalLM names) or an rwkv.cpp .bin (FP32/FP16). The format is detected from\n"
-           "the file's first bytes. Prints the format, stored dtype, n_layer, n_embd, FFN width,\n"
-           "vocabulary size, parameter count, the tokenizer named in the metadata (if any), and\n"
-           "per layer the range of decay half-lives in tokens, ln 2 / exp(time_decay): the\n"
-           "number of tokens over which a channel's WKV memory halves. Also shows the OpenBLAS\n"
+           "the file's first bytes, the RWKV version (4, 5.2 or 7) from the tensor names. Prints the\n"
+           "format, stored dtype, n_layer, n_embd, FFN width, vocabulary size, parameter count,\n"
+           "the tokenizer named in the metadata (if any), the version, the state size, and per\n"
+           "layer the range of decay half-lives in tokens, ln 2 / exp(time_decay): the number of\n"
+           "tokens over which a channel's WKV memory halves. For RWKV-7 also the heads, head\n"
+           "size and LoRA ranks; its decay depends on the token, so the half-lives shown are\n"
+           "those of the bias w0, ln 2 / (e^-0.5 sigmoid(w0)). Also shows the OpenBLAS\n"
            "core and the bf16 matrix-vector path this machine will use.\n\n"
            "options:\n"
            "  -h, --help   show this help\n",
@@ -27,6 +31,35 @@ static void usage(void) {
 
 // Half-life in tokens of a channel whose per-token decay is exp(-w): ln 2 / w.
 static double half_life(rwkv_real w) { return log(2.0) / (double)w; }
+
+// RWKV-7's decay depends on the token: w = exp(-e^{-1/2} sigmoid(w0 + lora(x))). The bias
+// alone, w0, gives each channel's typical half-life ln 2 / (e^{-1/2} sigmoid(w0)). RWKV-5.2's
+// decay is fixed, exp(-exp(time_decay)): half-life ln 2 / exp(time_decay), as for RWKV-4.
+static void print_heads(const rwkv_model *m) {
+    const rwkv_config *c = &m->cfg;
+    const rwkv_v7_dims *d = &m->v7->d;
+    int H = c->n_embd / c->head_size, v7 = RWKV_IS_V7(*c);
+    size_t per_layer = 2 * (size_t)c->n_embd + (size_t)H * c->head_size * c->head_size;
+    printf("heads: %d\nhead_size: %d\n", H, c->head_size);
+    if (v7)
+        printf("lora ranks: decay %d, in-context rate %d, value gate %d, output gate %d\n", d->d_w, d->d_a, d->d_v, d->d_g);
+    printf("state: %zu values per layer (att_xprev %d, ffn_xprev %d, wkv %d x %d x %d), %zu in all (%.3g MB)\n",
+           per_layer, c->n_embd, c->n_embd, H, c->head_size, c->head_size, per_layer * c->n_layer,
+           (double)(per_layer * c->n_layer * sizeof(rwkv_real)) / 1e6);
+    printf(v7 ? "decay half-life at the bias w0 (tokens; the decay depends on the token) per layer:\n"
+              : "decay half-life (tokens, ln 2 / exp(time_decay)) per layer:\n");
+    for (int l = 0; l < c->n_layer; l++) {
+        double lo = INFINITY, hi = 0;
+        for (int i = 0; i < c->n_embd; i++) {
+            size_t k = (size_t)l * c->n_embd + i;
+            double h = v7 ? log(2.0) / (exp(-0.5) / (1 + exp(-(double)m->v7->w0[k]))) // ln 2 / (e^{-1/2} sigmoid(w0))
+                          : log(2.0) / exp((double)m->v7->time_decay[k]);
+            lo = fmin(lo, h);
+            hi = fmax(hi, h);
+        }
+        printf("  layer %3d: %.4g .. %.4g\n", l, lo, hi);
+    }
+}
 
 static void print_half_lives(const rwkv_model *m) {
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
@@ -56,14 +89,20 @@ int cmd_info(int argc, char **argv) {
     rwkv_model *m;
     rwkv_status st = rwkv_model_load(&m, argv[1]);
     if (st)
-        return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4 checkpoint");
+        return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4, 5.2 or 7 checkpoint");
     const rwkv_config *c = &m->cfg;
     printf("file: %s\nformat: %s\ndtype: %s\n", m->path, m->format, m->dtype);
     printf("n_layer: %d\nn_embd: %d\nn_ffn: %d (%.3gx n_embd)\nn_vocab: %d\n", c->n_layer, c->n_embd,
            c->n_ffn, (double)c->n_ffn / c->n_embd, c->n_vocab);
     printf("parameters: %zu\n", rwkv_model_n_params(m));
     printf("tokenizer: %s\n", m->tokenizer[0] ? m->tokenizer : "(none in metadata)");
-    print_half_lives(m);
+    printf("version: %s\n", !m->v7 ? "RWKV-4" : RWKV_IS_V7(*c) ? "RWKV-7 (x070, Goose)" : "RWKV-5.2 (Eagle)");
+    if (m->v7) print_heads(m);
+    else {
+        printf("state: %d values per layer (att_xprev, num, den, max, ffn_xprev), %zu in all\n",
+               RWKV_STATE_NVEC * c->n_embd, (size_t)RWKV_STATE_NVEC * c->n_embd * c->n_layer);
+        print_half_lives(m);
+    }
     printf("openblas core: %s (%s)\n", rwkv_blas_corename(), rwkv_blas_core_note());
     printf("bf16 matvec: %s%s\n", rwkv_matvec_bf16_path(),
            m->bf16 ? " (used: the checkpoint is bf16)" : "");

@@ -49,7 +49,7 @@ int cmd_init(int argc, char **argv) {
     if (!L || !C) return cli_usage_error("init", "--layers and --embd are required");
     if (!out) return cli_usage_error("init", "no output: give -o model.safetensors");
     if (!cli_check_output("init", out, force)) return CLI_FAIL;
-    rwkv_config cfg = {(int)L, (int)C, F ? (int)F : (int)(4 * C), (int)V};
+    rwkv_config cfg = {.n_layer = (int)L, .n_embd = (int)C, .n_ffn = F ? (int)F : (int)(4 * C), .n_vocab = (int)V};
     rwkv_model *m;
     rwkv_status st = rwkv_model_alloc(&m, cfg);
     if (st) return cli_fail("init", st, NULL);

@@ -226,6 +226,7 @@ int cmd_recall(int argc, char **argv) {
     }
     rwkv_model *m = NULL;
     rwkv_status st = rwkv_model_load(&m, model_path);
+    if (!st && (st = rwkv_model_require_v4(m, "recall"))) rwkv_model_free(m);
     if (st) { free(lengths); rc = cli_fail(CMD, st, NULL); goto done; }
     cli_set_threads(threads >= 0 ? (int)threads : m->cfg.n_embd <= RECALL_SMALL_EMBD ? 1 : 0);
     int orders = compare ? 2 : 1;

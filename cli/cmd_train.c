@@ -218,7 +218,8 @@ static int setup_new(const train_args *a, run *r) {
     rwkv_schedule sched = RWKV_SCHED_COSINE;
     parse_schedule(a->schedule, &sched); // checked by parse()
     if (!cli_check_output("train", a->out, a->force)) return CLI_FAIL;
-    rwkv_config cfg = {(int)a->layers, (int)a->embd, a->ffn ? (int)a->ffn : (int)(4 * a->embd), r->data->n_vocab};
+    rwkv_config cfg = {.n_layer = (int)a->layers, .n_embd = (int)a->embd,
+                       .n_ffn = a->ffn ? (int)a->ffn : (int)(4 * a->embd), .n_vocab = r->data->n_vocab};
     rwkv_trainer_opts o = {.B = (int)a->batch, .T = (int)a->ctx, .steps = a->steps, .seed = (unsigned long)a->seed,
                            .opt = rwkv_adamw_defaults(), .eval_batches = (int)a->eval_batches};
     o.opt.lr = a->lr, o.opt.min_lr = a->has_min_lr ? a->min_lr : a->lr / 10, o.opt.warmup = a->warmup;

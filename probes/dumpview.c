@@ -100,7 +100,7 @@ static rwkv_status read_offsets(rwkv_dumpview *v, int64_t **row_offsets, int64_t
 }
 
 // A dump from a newer schema is refused (its layout may differ).
-#define DUMPVIEW_SCHEMA_VERSION 1
+#define DUMPVIEW_SCHEMA_VERSION 2
 static rwkv_status check_schema(const rwkv_dumpview *v) {
     if (H5Aexists(v->file, "schema_version") <= 0) return RWKV_OK;
     int ver = 0;

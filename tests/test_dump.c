@@ -23,7 +23,7 @@
 #define TOL 1e-4
 #endif
 
-static const rwkv_config SMALL = {2, 16, 48, 30}; // a random in-memory model
+static const rwkv_config SMALL = {.n_layer = 2, .n_embd = 16, .n_ffn = 48, .n_vocab = 30}; // a random in-memory model
 
 static const char *tmp(const char *name) {
     static char buf[16][512];
@@ -88,12 +88,13 @@ START_TEST(test_select_taps) {
     ck_assert_int_eq(rwkv_select_taps(mask, 3, "blocks.*.att_gate,blocks.1.state_*,logits"), RWKV_OK);
     uint32_t states = 0;
     for (int t = RWKV_TAP_STATE_ATT_XPREV; t <= RWKV_TAP_STATE_FFN_XPREV; t++) states |= 1u << t;
+    states |= 1u << RWKV_TAP_STATE_WKV; // names match across versions; the model's version filters
     ck_assert_uint_eq(mask[0], 1u << RWKV_TAP_ATT_GATE);
     ck_assert_uint_eq(mask[1], (1u << RWKV_TAP_ATT_GATE) | states);
     ck_assert_uint_eq(mask[2], 1u << RWKV_TAP_ATT_GATE);
     ck_assert_uint_eq(mask[3], 1u << RWKV_TAP_LOGITS);
     ck_assert_int_eq(rwkv_select_taps(mask, 3, "*"), RWKV_OK);
-    ck_assert_int_eq(rwkv_select_count(mask, 3), 3 * RWKV_TAP_N_BLOCK + 2);
+    ck_assert_int_eq(rwkv_select_count(mask, 3), 3 * RWKV_TAP_N_BLOCK + 2); // names of every version
     ck_assert_int_eq(rwkv_select_taps(mask, 3, "resid_out"), RWKV_OK);
     ck_assert_uint_eq(mask[3], 1u << RWKV_TAP_RESID_OUT);
     ck_assert_uint_eq(mask[0] | mask[1] | mask[2], 0);
@@ -209,7 +210,7 @@ START_TEST(test_dump_matches_forward) {
         ck_assert_int_eq(make_dump(path, m, "*", "all", par, 6, tok, &len, 1, NULL, NULL), RWKV_OK);
         for (int l = 0; l <= SMALL.n_layer; l++)
             for (int t = 0; t < RWKV_TAP_N; t++) {
-                if ((l < SMALL.n_layer) != (t < RWKV_TAP_N_BLOCK)) continue;
+                if ((l < SMALL.n_layer) != (t < RWKV_TAP_N_BLOCK) || !rwkv_tap_width(t, SMALL)) continue;
                 double e = dump_vs_capture(path, &c, l, t);
                 // the same mode is the same arithmetic: stored exactly
                 if (!par) ck_assert_msg(e == 0, "seq dump layer %d %s differs by %g", l, RWKV_TAP_NAMES[t], e);
@@ -248,7 +249,7 @@ END_TEST
 // several chunks and leaves a partial one for the next call. The rows must come out whole,
 // in order, in both modes.
 START_TEST(test_dump_wide_chunks) {
-    const rwkv_config WIDE = {1, 16, 32, 40000};
+    const rwkv_config WIDE = {.n_layer = 1, .n_embd = 16, .n_ffn = 32, .n_vocab = 40000};
     rwkv_model *m = test_random_model(WIDE, 11);
     int T = 31;
     int *tok = test_random_tokens(T, WIDE.n_vocab, 12);
@@ -470,7 +471,7 @@ START_TEST(test_compare_modes) {
     ck_assert_int_eq(make_dump(b, m, "*", "all", 1, 64, tok, &len, 1, NULL, NULL), RWKV_OK);
     rwkv_compare_result res;
     ck_assert_int_eq(rwkv_compare_dumps(&res, a, b, RWKV_COMPARE_TOL), RWKV_OK);
-    ck_assert_int_eq(res.n, SMALL.n_layer * RWKV_TAP_N_BLOCK + 2);
+    ck_assert_int_eq(res.n, SMALL.n_layer * RWKV_V4_BLOCK_TAPS + 2);
     ck_assert_msg(res.n_exceeded == 0, "modes disagree: %s", res.first >= 0 ? res.rows[res.first].name : "");
     for (int i = 0; i < res.n; i++) ck_assert(res.rows[i].max_scaled < RWKV_COMPARE_TOL);
     rwkv_compare_free(&res);
@@ -762,7 +763,7 @@ static void check_golden(int gi, int par) {
     double tol = (RWKV_REAL_BITS == 64 && strstr(GOLDENS[gi].model, ".bin")) ? 1e-5 : TOL;
     int L = m->cfg.n_layer, nd, traces = 0;
     uint64_t d[4];
-    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+    for (int t = 0; t < RWKV_V4_BLOCK_TAPS; t++) {
         char name[96];
         snprintf(name, sizeof name, "/trace/%s", RWKV_TAP_NAMES[t]);
         double *ref = test_h5_read(golden, name, &nd, d);

@@ -207,12 +207,12 @@ START_TEST(errors) {
     ck_assert_int_eq(rwkv_dyn_plot(test_fixture("README.md"), "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_FORMAT);
     ck_assert_int_eq(rwkv_dyn_plot("/nonexistent.h5", "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_IO);
     free_golden();
-    const char *v2 = make_dump(2);
-    ck_assert_int_eq(rwkv_dyn_plot(v2, "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 2 is newer"));
-    ck_assert_int_eq(test_cli(&out, "plot %s --tap blocks.0.state_num --kind pie -o %s", v2, tmp("e.png")), 2);
+    const char *v3 = make_dump(3);
+    ck_assert_int_eq(rwkv_dyn_plot(v3, "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 3 is newer"));
+    ck_assert_int_eq(test_cli(&out, "plot %s --tap blocks.0.state_num --kind pie -o %s", v3, tmp("e.png")), 2);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "plot %s --tap blocks.0.state_num -o %s", v2, tmp("e.png")), 1);
+    ck_assert_int_eq(test_cli(&out, "plot %s --tap blocks.0.state_num -o %s", v3, tmp("e.png")), 1);
     ck_assert_ptr_nonnull(strstr(out, "newer"));
     free(out);
     free_golden();

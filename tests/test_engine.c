@@ -67,34 +67,6 @@ START_TEST(test_wkv_golden) {
 }
 END_TEST
 
-// Captures every block tap into (L, T, D) arrays laid out like /trace in the goldens.
-typedef struct {
-    rwkv_config cfg;
-    int T;
-    rwkv_real *taps[RWKV_TAP_N_BLOCK]; // (L, T, D)
-} capture;
-
-static rwkv_status capture_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D,
-                              rwkv_real *data) {
-    capture *c = ctx;
-    if (tap >= RWKV_TAP_N_BLOCK) return RWKV_OK;
-    rwkv_real *dst = c->taps[tap] + ((size_t)layer * c->T + (size_t)pos) * D;
-    memcpy(dst, data, (size_t)n * D * sizeof(rwkv_real));
-    return RWKV_OK;
-}
-
-static void capture_init(capture *c, rwkv_config cfg, int T, uint32_t *mask) {
-    c->cfg = cfg;
-    c->T = T;
-    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++)
-        c->taps[t] = calloc((size_t)cfg.n_layer * T * rwkv_tap_width(t, cfg), sizeof(rwkv_real));
-    for (int l = 0; l < cfg.n_layer; l++) mask[l] = (1u << RWKV_TAP_N_BLOCK) - 1;
-    mask[cfg.n_layer] = 0;
-}
-
-static void capture_free(capture *c) {
-    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) free(c->taps[t]);
-}
 
 static const struct {
     const char *golden, *model;
@@ -123,10 +95,10 @@ static void check_golden(int ci, int seq) {
     rwkv_workspace *ws;
     ck_assert_int_eq(rwkv_state_alloc(&s, cfg), RWKV_OK);
     ck_assert_int_eq(rwkv_workspace_alloc(&ws, cfg, 16), RWKV_OK); // several chunks in par mode
-    capture cap;
+    test_capture cap;
     uint32_t mask[64];
-    capture_init(&cap, cfg, (int)T, mask);
-    rwkv_hook hook = {.mask = mask, .fn = capture_fn, .ctx = &cap, .pos = 0};
+    test_capture_init(&cap, cfg, (int)T, mask);
+    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = &cap, .pos = 0};
     rwkv_real *logits = malloc(T * cfg.n_vocab * sizeof *logits);
     st = (seq ? rwkv_forward_seq : rwkv_forward_par)(m, s, tokens, (int64_t)T, logits, RWKV_LOGITS_ALL, &hook, ws);
     ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
@@ -169,7 +141,7 @@ static void check_golden(int ci, int seq) {
     }
     free(logits);
     free(tokens);
-    capture_free(&cap);
+    test_capture_free(&cap);
     rwkv_workspace_free(ws);
     rwkv_state_free(s);
     rwkv_model_free(m);
@@ -242,14 +214,6 @@ static void run_chunks(const rwkv_model *m, const int *tok, int T, int chunk, in
     rwkv_workspace_free(ws);
 }
 
-static double max_diff(const rwkv_real *a, const rwkv_real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 
 // Parallel over 1000 tokens equals sequential; chunks of 1, 7 and 64 carrying the state
 // equal one call, logits and final state alike.
@@ -266,14 +230,14 @@ START_TEST(test_modes_and_chunks_agree) {
     size_t ns = RWKV_STATE_NVEC * (size_t)m->cfg.n_layer * m->cfg.n_embd;
     run_chunks(m, tok, T, T, 0, ref, sref); // one parallel call
     run_chunks(m, tok, T, 1, 1, got, s);    // sequential
-    ck_assert_msg(max_diff(got, ref, nl) < TOL, "seq vs par logits %g", max_diff(got, ref, nl));
-    ck_assert_msg(max_diff(s->data, sref->data, ns) < TOL, "seq vs par state");
+    ck_assert_msg(test_max_scaled_err_r(got, ref, nl) < TOL, "seq vs par logits %g", test_max_scaled_err_r(got, ref, nl));
+    ck_assert_msg(test_max_scaled_err_r(s->data, sref->data, ns) < TOL, "seq vs par state");
     int chunks[] = {1, 7, 64};
     for (int i = 0; i < 3; i++) {
         run_chunks(m, tok, T, chunks[i], 0, got, s);
-        double e = max_diff(got, ref, nl);
+        double e = test_max_scaled_err_r(got, ref, nl);
         ck_assert_msg(e < TOL, "chunk %d logits %g", chunks[i], e);
-        ck_assert_msg(max_diff(s->data, sref->data, ns) < TOL, "chunk %d state", chunks[i]);
+        ck_assert_msg(test_max_scaled_err_r(s->data, sref->data, ns) < TOL, "chunk %d state", chunks[i]);
     }
     free(tok); free(ref); free(got);
     rwkv_state_free(s);
@@ -296,14 +260,14 @@ START_TEST(test_last_logits_and_state_resume) {
     ck_assert_int_eq(rwkv_forward_par(m, s, tok, T, all, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
     rwkv_state_reset(s);
     ck_assert_int_eq(rwkv_forward_par(m, s, tok, T, last, RWKV_LOGITS_LAST, NULL, ws), RWKV_OK);
-    ck_assert(max_diff(last, all + (size_t)(T - 1) * V, V) < TOL);
+    ck_assert(test_max_scaled_err_r(last, all + (size_t)(T - 1) * V, V) < TOL);
     rwkv_state_reset(s);
     ck_assert_int_eq(rwkv_forward_seq(m, s, tok, 25, NULL, RWKV_LOGITS_NONE, NULL, ws), RWKV_OK);
     rwkv_state_copy(saved, s);
     ck_assert_int_eq(rwkv_forward_seq(m, s, tok + 25, 5, NULL, RWKV_LOGITS_NONE, NULL, ws), RWKV_OK);
     rwkv_state_copy(s, saved); // restore, then run the rest
     ck_assert_int_eq(rwkv_forward_seq(m, s, tok + 25, T - 25, resumed, RWKV_LOGITS_LAST, NULL, ws), RWKV_OK);
-    ck_assert(max_diff(resumed, all + (size_t)(T - 1) * V, V) < TOL);
+    ck_assert(test_max_scaled_err_r(resumed, all + (size_t)(T - 1) * V, V) < TOL);
     free(tok); free(all);
     rwkv_state_free(s); rwkv_state_free(saved);
     rwkv_workspace_free(ws);

@@ -148,7 +148,7 @@ static const spec_case SPECS[] = {
     {"blocks.2.att_gate@3", 0, "intervention 'blocks.2.att_gate@3': expected TAP[:CHANNELS]@POSITIONS=OP (missing '=')"},
     {"blocks.x.att_gate@3=zero", 0, "layer 'x' in 'blocks.x.att_gate@3=zero': expected a block index"},
     {"blocks.2.att_gat@3=zero", 0,
-     "tap 'att_gat' in 'blocks.2.att_gat@3=zero': unknown (block taps: resid_in .. state_ffn_xprev; globals: resid_out, logits)"},
+     "tap 'att_gat' in 'blocks.2.att_gat@3=zero': unknown (block taps: resid_in .. state_wkv; globals: resid_out, logits)"},
     {"att_gate@3=zero", 0, "tap 'att_gate' in 'att_gate@3=zero': a block tap needs its layer, blocks.N.att_gate"},
     {"blocks.1.logits@3=zero", 0,
      "tap 'blocks.1.logits' in 'blocks.1.logits@3=zero': logits is a global tap, written without blocks.N"},
@@ -366,11 +366,12 @@ START_TEST(test_knockout_is_restart) {
 }
 END_TEST
 
-// Every tap the toolkit defines, per layer, then the globals: names and widths.
+// Every tap the model's version has, per layer, then the globals: names and widths.
 static int every_tap(char names[][32], int *layer, rwkv_tap *tap, rwkv_config cfg) {
     int n = 0;
     for (int l = 0; l <= cfg.n_layer; l++)
         for (int t = l < cfg.n_layer ? 0 : RWKV_TAP_N_BLOCK; t < (l < cfg.n_layer ? RWKV_TAP_N_BLOCK : RWKV_TAP_N); t++) {
+            if (!rwkv_tap_width((rwkv_tap)t, cfg)) continue; // RWKV-5/7 taps
             if (l < cfg.n_layer) snprintf(names[n], 32, "blocks.%d.%s", l, RWKV_TAP_NAMES[t]);
             else snprintf(names[n], 32, "%s", RWKV_TAP_NAMES[t]);
             layer[n] = l;
@@ -667,6 +668,7 @@ START_TEST(test_patch_all_recovers_clean) {
         rwkv_intervene_list_alloc(&l, CFG);
         for (int layer = 0; layer < CFG.n_layer; layer++)
             for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+                if (!rwkv_tap_width(t, CFG)) continue; // RWKV-7 taps
                 rwkv_intervention iv;
                 char spec[64];
                 snprintf(spec, sizeof spec, "blocks.%d.%s@*=patch:memory", layer, RWKV_TAP_NAMES[t]);
@@ -807,7 +809,7 @@ START_TEST(test_patch_dump_schema) {
     const char *shorter = tmp_path("short.h5");
     write_dump_v1(ok, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 1, 1);
     write_dump_v1(part, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 1, 0);
-    write_dump_v1(newer, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 2, 1);
+    write_dump_v1(newer, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ, 3, 1);
     write_dump_v1(shorter, 2, RWKV_TAP_ATT_V, src, 16, positions, 2, T_SEQ - 1, 1, 1);
     char spec[1100], msg[2400];
     snprintf(spec, sizeof spec, "blocks.2.att_v@4,7=patch:%s", ok);
@@ -824,7 +826,7 @@ START_TEST(test_patch_dump_schema) {
     snprintf(msg, sizeof msg, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)", part, spec);
     expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_FORMAT, msg);
     snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", newer);
-    snprintf(msg, sizeof msg, "patch source '%s' in '%s': dump schema version 2 is newer than 1", newer, spec);
+    snprintf(msg, sizeof msg, "patch source '%s' in '%s': dump schema version 3 is newer than 2", newer, spec);
     expect_bind_error(spec, CFG, T_SEQ, RWKV_ERR_UNSUPPORTED, msg);
     snprintf(spec, sizeof spec, "blocks.2.att_v@4=patch:%s", shorter);
     snprintf(msg, sizeof msg, "patch source '%s' in '%s': sequence 0 has 11 positions, this run has 12", shorter, spec);
@@ -1241,12 +1243,12 @@ START_TEST(test_cli_dump_intervene) {
 }
 END_TEST
 
-// The datasets of two dumps of every tap of a model of n_layer layers: the first that differs
-// in any bit (or in shape), or NULL.
+// The datasets of two dumps of every tap of an RWKV-4 model of n_layer layers: the first that
+// differs in any bit (or in shape), or NULL.
 static const char *dumps_differ(const char *a, const char *b, int n_layer) {
     static char name[64];
     for (int l = 0; l <= n_layer; l++)
-        for (int t = l < n_layer ? 0 : RWKV_TAP_N_BLOCK; t < (l < n_layer ? RWKV_TAP_N_BLOCK : RWKV_TAP_N); t++) {
+        for (int t = l < n_layer ? 0 : RWKV_TAP_N_BLOCK; t < (l < n_layer ? RWKV_V4_BLOCK_TAPS : RWKV_TAP_N); t++) {
             if (l < n_layer) snprintf(name, sizeof name, "/blocks/%d/%s", l, RWKV_TAP_NAMES[t]);
             else snprintf(name, sizeof name, "/%s", RWKV_TAP_NAMES[t]);
             int na, nb;
@@ -1284,7 +1286,7 @@ START_TEST(test_cli_noop_dumps) {
         char ivs[6000];
         size_t n = 0;
         for (int l = 0; l <= 2; l++)
-            for (int t = l < 2 ? 0 : RWKV_TAP_N_BLOCK; t < (l < 2 ? RWKV_TAP_N_BLOCK : RWKV_TAP_N); t++) {
+            for (int t = l < 2 ? 0 : RWKV_TAP_N_BLOCK; t < (l < 2 ? RWKV_V4_BLOCK_TAPS : RWKV_TAP_N); t++) {
                 char tapname[32];
                 if (l < 2) snprintf(tapname, sizeof tapname, "blocks.%d.%s", l, RWKV_TAP_NAMES[t]);
                 else snprintf(tapname, sizeof tapname, "%s", RWKV_TAP_NAMES[t]);

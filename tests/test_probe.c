@@ -611,11 +611,11 @@ START_TEST(dump_features) {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(f, "schema_version", H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ver = 2;
+    int ver = 3;
     H5Awrite(a, H5T_NATIVE_INT, &ver);
     H5Aclose(a); H5Sclose(sp); H5Fclose(f);
     ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 2 is newer"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 3 is newer"));
     // Not a dump at all.
     write_text(tmp_path("junk.h5"), "not hdf5");
     ck_assert_int_eq(rwkv_dumpview_open(&v, tmp_path("junk.h5")), RWKV_ERR_IO);

@@ -720,7 +720,7 @@ END_TEST
 // accepts the spec, the text becomes the golden ids, and a too-small vocabulary is refused.
 static void write_model(const char *path, int n_vocab) {
     rwkv_model *m;
-    ck_assert(!rwkv_model_alloc(&m, (rwkv_config){1, 4, 8, n_vocab}));
+    ck_assert(!rwkv_model_alloc(&m, (rwkv_config){.n_layer = 1, .n_embd = 4, .n_ffn = 8, .n_vocab = n_vocab}));
     ck_assert_msg(!rwkv_safetensors_write(path, m, NULL, 0), "%s", rwkv_error_message());
     rwkv_model_free(m);
 }

@@ -337,7 +337,7 @@ static rwkv_model *init_model(rwkv_config cfg, unsigned long seed) {
 }
 
 START_TEST(test_init_golden) {
-    rwkv_model *m = init_model((rwkv_config){4, 64, 256, 300}, 1);
+    rwkv_model *m = init_model((rwkv_config){.n_layer = 4, .n_embd = 64, .n_ffn = 256, .n_vocab = 300}, 1);
     const char *f = test_fixture("golden-init.h5");
     int checked = 0;
     for (int i = 0; i < m->table.n; i++) {
@@ -375,7 +375,7 @@ static double ortho_err(const rwkv_real *W, int rows, int cols, double gain) {
 }
 
 START_TEST(test_init_properties) {
-    rwkv_config cfg = {2, 32, 128, 100};
+    rwkv_config cfg = {.n_layer = 2, .n_embd = 32, .n_ffn = 128, .n_vocab = 100};
     rwkv_model *m = init_model(cfg, 5), *m2 = init_model(cfg, 5), *m3 = init_model(cfg, 6);
     ck_assert_msg(memcmp(m->block, m2->block, m->table.total * sizeof(rwkv_real)) == 0,
                   "the same seed gave different models");
@@ -413,7 +413,7 @@ START_TEST(test_adamw_schedule_and_step) {
     o.schedule = RWKV_SCHED_EXP;
     ck_assert(fabs(rwkv_adamw_lr(&o, 1) - sqrt(1e-3 * 1e-4)) < 1e-15); // geometric halfway
     // One update on a 1x1x1 model by hand: every parameter gets g = 2, clipped to norm 1.
-    rwkv_config cfg = {1, 1, 1, 1};
+    rwkv_config cfg = {.n_layer = 1, .n_embd = 1, .n_ffn = 1, .n_vocab = 1};
     rwkv_param_table t;
     ck_assert_int_eq(rwkv_weights_table_alloc(&t, cfg), RWKV_OK);
     rwkv_adamw_opts a = rwkv_adamw_defaults();
@@ -467,7 +467,7 @@ static rwkv_trainer_opts tiny_opts(int64_t steps) {
     return o;
 }
 
-#define TINY_CFG ((rwkv_config){2, 32, 64, PATTERN_VOCAB})
+#define TINY_CFG ((rwkv_config){.n_layer = 2, .n_embd = 32, .n_ffn = 64, .n_vocab = PATTERN_VOCAB})
 #define PATTERN_BOUND 0.2 // nats; a unigram model of the pattern needs about ln 16 = 2.77
 
 START_TEST(test_train_pattern) {
@@ -550,7 +550,7 @@ START_TEST(test_resume_bitwise) {
     ck_assert_msg(cst == RWKV_ERR_FORMAT && strstr(rwkv_error_message(), "cut.optim.h5"), "truncated state: %d %s", cst,
                   rwkv_error_message());
     // A state for another shape is refused.
-    rwkv_model *other = init_model((rwkv_config){2, 16, 64, PATTERN_VOCAB}, 1);
+    rwkv_model *other = init_model((rwkv_config){.n_layer = 2, .n_embd = 16, .n_ffn = 64, .n_vocab = PATTERN_VOCAB}, 1);
     rwkv_trainer *to;
     ck_assert_int_eq(rwkv_trainer_alloc(&to, other, d, &o), RWKV_OK);
     ck_assert_int_eq(rwkv_checkpoint_resume(to, path), RWKV_ERR_SHAPE);
@@ -615,7 +615,7 @@ START_TEST(test_bad_hyperparameters) {
     o.steps = 5, o.opt.lr = 0;
     ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_ERR_ARG);
     ck_assert(tr == NULL);
-    rwkv_model *small = init_model((rwkv_config){1, 8, 16, 4}, 1); // vocab 4 < the data's 16
+    rwkv_model *small = init_model((rwkv_config){.n_layer = 1, .n_embd = 8, .n_ffn = 16, .n_vocab = 4}, 1); // vocab 4 < the data's 16
     o = tiny_opts(5);
     o.T = 8;
     ck_assert_int_eq(rwkv_trainer_alloc(&tr, small, d, &o), RWKV_ERR_ARG);
@@ -733,7 +733,7 @@ START_TEST(test_cli_init) {
     ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 1);
     ck_assert_msg(cli_has(out, "exists"), "%s", out);
     free(out);
-    rwkv_model *a, *b = init_model((rwkv_config){2, 16, 64, 40}, 9);
+    rwkv_model *a, *b = init_model((rwkv_config){.n_layer = 2, .n_embd = 16, .n_ffn = 64, .n_vocab = 40}, 9);
     char p[512];
     snprintf(p, sizeof p, "%s/i1.safetensors", dir);
     ck_assert_int_eq(rwkv_model_load(&a, p), RWKV_OK);

@@ -25,6 +25,21 @@ int test_png_size(const char *path, unsigned *w, unsigned *h);
 double test_max_scaled_err(const rwkv_real *a, const double *b, size_t n);
 double test_max_scaled_err_d(const double *a, const double *b, size_t n);
 
+// max |a-b| / max(1, |b|) of two engine arrays.
+double test_max_scaled_err_r(const rwkv_real *a, const rwkv_real *b, size_t n);
+
+#include "core/compute/forward.h"
+// Captures every block tap of a run into (L, T, D) arrays laid out like /trace in the goldens
+// (NULL for the taps the model's version lacks). init sets mask (L + 1) to every block tap.
+typedef struct {
+    rwkv_config cfg;
+    int T;
+    rwkv_real *taps[RWKV_TAP_N_BLOCK]; // (L, T, D)
+} test_capture;
+void test_capture_init(test_capture *c, rwkv_config cfg, int T, uint32_t *mask);
+rwkv_status test_capture_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data);
+void test_capture_free(test_capture *c);
+
 #include "core/model/model.h"
 // A model of the given shape with seeded random weights in plausible ranges
 // (matrices ~ U(-a, a) with a = 1/sqrt(in), decays spread over [-6, 1], mixes in [0, 1]).

@@ -102,6 +102,37 @@ double test_max_scaled_err_d(const double *a, const double *b, size_t n) {
     return m;
 }
 
+double test_max_scaled_err_r(const rwkv_real *a, const rwkv_real *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(e <= m)) m = e;
+    }
+    return m;
+}
+
+void test_capture_init(test_capture *c, rwkv_config cfg, int T, uint32_t *mask) {
+    c->cfg = cfg;
+    c->T = T;
+    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+        int D = rwkv_tap_width(t, cfg);
+        c->taps[t] = D ? calloc((size_t)cfg.n_layer * T * D, sizeof(rwkv_real)) : NULL;
+    }
+    for (int l = 0; l < cfg.n_layer; l++) mask[l] = (1u << RWKV_TAP_N_BLOCK) - 1;
+    mask[cfg.n_layer] = 0;
+}
+
+rwkv_status test_capture_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    test_capture *c = ctx;
+    if (tap >= RWKV_TAP_N_BLOCK || !c->taps[tap]) return RWKV_OK;
+    memcpy(c->taps[tap] + ((size_t)layer * c->T + (size_t)pos) * D, data, (size_t)n * D * sizeof(rwkv_real));
+    return RWKV_OK;
+}
+
+void test_capture_free(test_capture *c) {
+    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) free(c->taps[t]);
+}
+
 // xorshift: tests need reproducible data, not statistical quality.
 static uint32_t next_u32(uint64_t *s) {
     *s ^= *s << 13;

@@ -1,6 +1,7 @@
 // forward.c: one block code path for both modes; the modes differ only in chunk size
 // (1 token with matrix-vector products, or up to max_T tokens with GEMMs).
 #include "forward.h"
+#include "forward_v7.h"
 
 #include "blas.h"
 #include "kernels.h"
@@ -16,16 +17,19 @@
 const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
     "resid_in", "att_in", "att_r", "att_gate", "att_k", "att_v", "att_wkv", "att_out",
     "ffn_in", "ffn_gate", "ffn_k", "ffn_out", "state_att_xprev", "state_num", "state_den",
-    "state_max", "state_ffn_xprev", "resid_out", "logits"};
+    "state_max", "state_ffn_xprev", "att_w", "att_a", "att_g", "att_kk", "v_first", "state_wkv",
+    "resid_out", "logits"};
 
 int rwkv_tap_width(rwkv_tap tap, rwkv_config cfg) {
+    if (RWKV_HAS_HEADS(cfg)) return rwkv_v7_tap_width(tap, cfg);
+    if (tap >= RWKV_TAP_ATT_W && tap <= RWKV_TAP_STATE_WKV) return 0;
     if (tap == RWKV_TAP_FFN_K) return cfg.n_ffn;
     if (tap == RWKV_TAP_LOGITS) return cfg.n_vocab;
     return cfg.n_embd;
 }
 
 int rwkv_tap_is_state(rwkv_tap tap) {
-    return tap >= RWKV_TAP_STATE_ATT_XPREV && tap <= RWKV_TAP_STATE_FFN_XPREV;
+    return (tap >= RWKV_TAP_STATE_ATT_XPREV && tap <= RWKV_TAP_STATE_FFN_XPREV) || tap == RWKV_TAP_STATE_WKV;
 }
 
 int rwkv_tap_from_name(const char *name) {
@@ -50,6 +54,7 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     if (!(ws->xlast = rwkv_calloc((size_t)cfg.n_embd, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->logit_row = rwkv_calloc((size_t)cfg.n_vocab, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->carry = rwkv_calloc(3 * (size_t)cfg.n_embd, sizeof(double), "workspace"))) goto fail;
+    if (RWKV_HAS_HEADS(cfg) && rwkv_v7_scratch_alloc(&ws->v7, cfg, max_T)) goto fail;
     *out = ws;
     return RWKV_OK;
 fail:
@@ -64,6 +69,7 @@ void rwkv_workspace_free(rwkv_workspace *ws) {
                          ws->tr_xprev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws->carry);
+    rwkv_v7_scratch_free(ws->v7);
     free(ws);
 }
 
@@ -309,8 +315,9 @@ static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_re
     rwkv_status st;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         if ((st = tap(c, l, RWKV_TAP_RESID_IN, ws->x))) return st;
-        if ((st = time_mix(c, l, s))) return st;
-        if ((st = channel_mix(c, l, s))) return st;
+        if (m->v7) st = rwkv_v7_block(&(rwkv_v7_chunk){m, ws, c->hook, c->n, c->pos}, l, s);
+        else if (!(st = time_mix(c, l, s))) st = channel_mix(c, l, s);
+        if (st) return st;
         if ((st = check_finite(c, l))) return st;
     }
     return head(c, logits, mode);
@@ -324,7 +331,8 @@ static rwkv_status forward(const rwkv_model *m, rwkv_state *s, const int *tokens
     if (st) return st;
     int64_t pos0 = hook ? hook->pos : 0;
     int V = m->cfg.n_vocab;
-    if (ws->cfg.n_embd != m->cfg.n_embd || ws->cfg.n_ffn != m->cfg.n_ffn || ws->cfg.n_vocab != m->cfg.n_vocab)
+    if (ws->cfg.n_embd != m->cfg.n_embd || ws->cfg.n_ffn != m->cfg.n_ffn || ws->cfg.n_vocab != m->cfg.n_vocab ||
+        (m->v7 && (!ws->v7 || ws->cfg.head_size != m->cfg.head_size || ws->cfg.n_lora < m->cfg.n_lora)))
         return rwkv_error_set(RWKV_ERR_ARG, "workspace was made for another model shape");
     int step = seq ? 1 : ws->max_T;
     chunk c = {.m = m, .ws = ws, .hook = hook, .bf16 = m->bf16 != NULL && seq};

@@ -15,14 +15,20 @@ typedef enum {
     RWKV_TAP_ATT_V, RWKV_TAP_ATT_WKV, RWKV_TAP_ATT_OUT, RWKV_TAP_FFN_IN, RWKV_TAP_FFN_GATE,
     RWKV_TAP_FFN_K, RWKV_TAP_FFN_OUT, RWKV_TAP_STATE_ATT_XPREV, RWKV_TAP_STATE_NUM,
     RWKV_TAP_STATE_DEN, RWKV_TAP_STATE_MAX, RWKV_TAP_STATE_FFN_XPREV,
+    // RWKV-7 only (forward_v7.c): per-token decay, in-context learning rate, output gate,
+    // the normalised removal key, layer 0's value, and the (H, N, N) matrix state.
+    RWKV_TAP_ATT_W, RWKV_TAP_ATT_A, RWKV_TAP_ATT_G, RWKV_TAP_ATT_KK, RWKV_TAP_V_FIRST,
+    RWKV_TAP_STATE_WKV,
     RWKV_TAP_N_BLOCK,
+    RWKV_V4_BLOCK_TAPS = RWKV_TAP_ATT_W, // the block taps of an RWKV-4 model: resid_in .. state_ffn_xprev
     // Globals (layer index L in the hook): the final residual and the logits.
     RWKV_TAP_RESID_OUT = RWKV_TAP_N_BLOCK, RWKV_TAP_LOGITS,
     RWKV_TAP_N
 } rwkv_tap;
 
 extern const char *const RWKV_TAP_NAMES[RWKV_TAP_N]; // "resid_in", ..., "logits"
-// Width of a tap's rows: C, F (ffn_k) or V (logits).
+// Width of a tap's rows: C, F (ffn_k), V (logits) or H*N*N (state_wkv); 0 when the model's
+// version has no such tap (att_gate in RWKV-7, att_w in RWKV-4, ...).
 int rwkv_tap_width(rwkv_tap tap, rwkv_config cfg);
 // 1 for the state_* taps.
 int rwkv_tap_is_state(rwkv_tap tap);
@@ -66,6 +72,7 @@ typedef struct {
     double *carry;     // (3, C) WKV state (num, den, max) between the scan's stops
     rwkv_real *xlast;  // (C) ln_out of one row
     rwkv_real *logit_row; // (V) logits of one row when tapped but not returned
+    struct rwkv_v7_scratch *v7; // RWKV-7 buffers (forward_v7.c), NULL for RWKV-4
 } rwkv_workspace;
 
 rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_T);

@@ -48,9 +48,10 @@ static rwkv_status check_type(const reader *r, int32_t type, const char *what) {
     return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: unknown data type %d", r->path, what, (int)type);
 }
 
-// -exp(time_decay) back to time_decay: raw = log(-stored).
+// -exp(time_decay) back to time_decay: raw = log(-stored). RWKV-5.2 files (time_decay of
+// shape (H, N, 1)) store the decay itself, exp(-exp(time_decay)): raw = log(-log(stored)).
 static rwkv_status undo_decay(const reader *r, const char *name, rwkv_dtype dt, const void *src,
-                              int64_t n, rwkv_tensor_set *out, const void **dst) {
+                              int64_t n, int v5, rwkv_tensor_set *out, const void **dst) {
     float *f = rwkv_calloc((size_t)n, sizeof *f, name);
     if (!f) return RWKV_ERR_NOMEM;
     rwkv_status st = rwkv_tensors_own(out, f);
@@ -63,10 +64,11 @@ static rwkv_status undo_decay(const reader *r, const char *name, rwkv_dtype dt, 
             memcpy(&h, (const unsigned char *)src + 2 * i, 2);
             s = rwkv_half_to_float(h);
         }
-        f[i] = (float)log(-(double)s); // time_decay = ln(-stored)
+        f[i] = (float)(v5 ? log(-log((double)s)) : log(-(double)s)); // time_decay = ln(-stored)
         if (!isfinite(f[i]))
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: element %lld is %g, but rwkv.cpp "
-                                  "stores -exp(time_decay) < 0", r->path, name, (long long)i, s);
+                                  "stores %s", r->path, name, (long long)i, s,
+                                  v5 ? "exp(-exp(time_decay)) in (0, 1)" : "-exp(time_decay) < 0");
     }
     *dst = f;
     return RWKV_OK;
@@ -123,7 +125,7 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, rwkv_tensor_set *ou
                               r->path, name, (long long)numel);
     const void *data = r->buf + r->pos;
     r->pos += (size_t)numel * es;
-    if (strstr(name, ".att.time_decay") && (st = undo_decay(r, name, dt, data, numel, out, &data)))
+    if (strstr(name, ".att.time_decay") && (st = undo_decay(r, name, dt, data, numel, nd == 3, out, &data)))
         return st;
     if (strstr(name, ".att.time_decay")) dt = RWKV_DT_F32;
     *layer = layer_of(name);

@@ -2,6 +2,7 @@
 #include "tensors.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,4 +174,25 @@ void rwkv_tensors_convert(rwkv_real *out, const void *src, rwkv_dtype dt, size_t
         case RWKV_DT_BF16: { uint16_t h; memcpy(&h, b + 2 * i, 2); out[i] = rwkv_bf16_to_float(h); break; }
         }
     }
+}
+
+// n_layer is one more than the largest N in "blocks.N.*" (strtol: a corrupt huge N is
+// rejected, not undefined behaviour as with sscanf).
+int rwkv_tensors_count_layers(const rwkv_tensor_set *ts) {
+    int n = 0;
+    for (int i = 0; i < ts->n; i++) {
+        const char *name = ts->items[i].name;
+        if (strncmp(name, "blocks.", 7) || name[7] < '0' || name[7] > '9') continue;
+        char *end;
+        long l = strtol(name + 7, &end, 10);
+        if (*end == '.' && l >= 0 && l < 100000 && l + 1 > n) n = (int)l + 1;
+    }
+    return n;
+}
+
+void rwkv_tensors_format_shape(char *buf, size_t n, const int64_t *shape, int ndim) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
 }

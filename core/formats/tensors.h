@@ -36,6 +36,10 @@ rwkv_status rwkv_tensors_add(rwkv_tensor_set *s, const char *name, rwkv_dtype dt
 rwkv_status rwkv_tensors_set_meta(rwkv_tensor_set *s, const char *key, const char *value);
 const char *rwkv_tensors_meta(const rwkv_tensor_set *s, const char *key); // NULL if absent
 const rwkv_tensor *rwkv_tensors_find(const rwkv_tensor_set *s, const char *name);
+// n_layer of a checkpoint: one more than the largest N of the "blocks.N.*" names (0 if none).
+int rwkv_tensors_count_layers(const rwkv_tensor_set *ts);
+// "[a, b, c]" into buf (for shape messages).
+void rwkv_tensors_format_shape(char *buf, size_t n, const int64_t *shape, int ndim);
 size_t rwkv_dtype_size(rwkv_dtype dt);
 const char *rwkv_dtype_name(rwkv_dtype dt);
 int64_t rwkv_tensor_numel(const rwkv_tensor *t);

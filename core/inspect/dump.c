@@ -234,16 +234,54 @@ static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
               rwkv_h5_attr_str(f, "command_line", o->command_line) |
               rwkv_h5_attr_str(f, "tokenizer", o->tokenizer && *o->tokenizer ? o->tokenizer : "token ids") |
               rwkv_h5_attr_str(f, "taps", o->taps) | rwkv_h5_attr_str(f, "positions", o->positions ? o->positions : "all") |
-              rwkv_h5_attr_str(f, "time_written", now);
+              rwkv_h5_attr_str(f, "time_written", now) |
+              rwkv_h5_attr_i64(f, "rwkv_version", RWKV_HAS_HEADS(m->cfg) ? m->cfg.version : 4);
+    if (RWKV_HAS_HEADS(m->cfg))
+        bad |= rwkv_h5_attr_i64(f, "n_head", m->cfg.n_embd / m->cfg.head_size) |
+               rwkv_h5_attr_i64(f, "head_size", m->cfg.head_size);
     return bad ? fail(d, "writing the root attributes") : RWKV_OK;
 }
 
-// /params/blocks/<l>/{time_decay,time_first,decay,half_life} and optionally the matrices.
+#define PARAM_VECTORS_MAX 4
+
+// Layer l's vectors of /params into v (k, C), their names into names; returns k.
+// RWKV-4 and RWKV-5.2: the raw time_decay and time_first (time_faaaa), the decay per token exp(-exp(time_decay)) and
+// its half-life. RWKV-7: the decay bias w0 and the decay and half-life at the bias alone,
+// exp(-e^{-1/2} sigmoid(w0)) (the per-token decay is the att_w tap).
+static int param_vectors(const rwkv_model *m, int l, double *v, const char **names) {
+    int C = m->cfg.n_embd, v7 = RWKV_IS_V7(m->cfg);
+    const rwkv_real *decay = m->v7 ? m->v7->time_decay : m->w.att_time_decay; // RWKV-5.2 or 4
+    const rwkv_real *first = m->v7 ? m->v7->time_faaaa : m->w.att_time_first;
+    for (int c = 0; c < C; c++) {
+        size_t i = (size_t)l * C + c;
+        if (v7) {
+            double w0 = m->v7->w0[i], rate = exp(-0.5) / (1 + exp(-w0)); // e^{-1/2} sigmoid(w0)
+            v[c] = w0;
+            v[C + c] = exp(-rate); // decay per token at the bias
+            v[2 * C + c] = LN2 / rate;
+        } else {
+            double td = decay[i];
+            v[c] = td;
+            v[C + c] = first[i];
+            v[2 * C + c] = exp(-exp(td)); // decay per token
+            v[3 * C + c] = LN2 / exp(td); // half-life in tokens: decay^h = 1/2
+        }
+    }
+    static const char *const v4_names[] = {"time_decay", "time_first", "decay", "half_life"};
+    static const char *const v7_names[] = {"w0", "decay_bias", "half_life_bias"};
+    int k = v7 ? 3 : 4;
+    memcpy(names, v7 ? v7_names : v4_names, (size_t)k * sizeof *names);
+    return k;
+}
+
+// /params/blocks/<l>/<param_vectors> and optionally the time-mix matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
-    double *v = rwkv_calloc((size_t)4 * C, sizeof *v, "dump params");
+    double *v = rwkv_calloc((size_t)PARAM_VECTORS_MAX * C, sizeof *v, "dump params");
     if (!v) return RWKV_ERR_NOMEM;
+    const rwkv_real *mats[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+    if (m->v7) mats[0] = m->v7->att_receptance, mats[1] = m->v7->att_key, mats[2] = m->v7->att_value;
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -252,21 +290,15 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         char name[32];
         snprintf(name, sizeof name, "%d", l);
         hid_t g = H5Gcreate2(g1, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        for (int c = 0; c < C; c++) {
-            double td = m->w.att_time_decay[(size_t)l * C + c];
-            v[c] = td;
-            v[C + c] = m->w.att_time_first[(size_t)l * C + c];
-            v[2 * C + c] = exp(-exp(td)); // decay per token
-            v[3 * C + c] = LN2 / exp(td); // half-life in tokens: decay^h = 1/2
-        }
-        const char *names[4] = {"time_decay", "time_first", "decay", "half_life"};
-        for (int k = 0; k < 4; k++)
-            bad |= rwkv_h5_write(g, names[k], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)k * C);
+        const char *names[PARAM_VECTORS_MAX];
+        int k = param_vectors(m, l, v, names);
+        for (int i = 0; i < k; i++)
+            bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C);
         if (matrices) {
             size_t off = (size_t)l * C * C;
-            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_receptance + off);
-            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_key + off);
-            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_value + off);
+            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[0] + off);
+            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[1] + off);
+            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[2] + off);
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);
@@ -282,6 +314,18 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
 static int stream_chunk_rows(int chunk_rows, int D) {
     int fit = (int)(DUMP_CHUNK_BYTES / ((size_t)D * sizeof(rwkv_real)));
     return fit < 1 ? 1 : fit < chunk_rows ? fit : chunk_rows;
+}
+
+// state_wkv rows are (H, N, N) matrices flattened row-major: attribute row_shape = [H, N, N].
+static int row_shape_attr(hid_t dset, rwkv_config cfg) {
+    int64_t shape[3] = {cfg.n_embd / cfg.head_size, cfg.head_size, cfg.head_size};
+    hsize_t n = 3;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(dset, "row_shape", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, shape) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return ok ? 0 : -1;
 }
 
 static rwkv_status make_streams(rwkv_dump *d) {
@@ -303,7 +347,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
             break;
         }
         for (int t = 0; t < RWKV_TAP_N && !st; t++) {
-            if (!(d->mask[l] >> t & 1u)) continue;
+            if (!(d->mask[l] >> t & 1u) || !rwkv_tap_width((rwkv_tap)t, d->m->cfg)) continue; // not in this version
             stream *s = rwkv_calloc(1, sizeof *s, "dump stream");
             if (!s) { st = RWKV_ERR_NOMEM; break; }
             d->streams[(size_t)l * RWKV_TAP_N + t] = s;
@@ -316,6 +360,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
             s->dset = make_extendible(g, RWKV_TAP_NAMES[t], RWKV_H5_REAL_FILE, (hsize_t)s->D,
                                       (hsize_t)s->chunk_rows, 1);
             if (s->dset < 0) st = fail(d, s->name);
+            else if (t == RWKV_TAP_STATE_WKV && row_shape_attr(s->dset, d->m->cfg)) st = fail(d, s->name);
         }
         if (l < L) H5Gclose(g);
     }
@@ -725,7 +770,13 @@ rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
     }
     if (!st) {
         r->schema_version = (int)ver;
-        r->cfg = (rwkv_config){(int)v[0], (int)v[1], (int)v[2], (int)v[3]};
+        r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
+        int64_t version = 4, head_size = 0; // schema 1: RWKV-4 only
+        if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && (version == RWKV_VERSION_7 || version == RWKV_VERSION_5) &&
+            !rwkv_h5_get_i64(f, "head_size", &head_size) && head_size > 0 && head_size <= r->cfg.n_embd) {
+            r->cfg.version = (int)version;
+            r->cfg.head_size = (int)head_size;
+        }
         r->complete = (int)v[4];
         r->precision = (int)v[5];
         rwkv_h5_get_str(f, "mode", r->mode, sizeof r->mode);

@@ -16,8 +16,11 @@
 //                            decay = exp(-exp(time_decay)) per token,
 //                            half_life = ln 2 / exp(time_decay) in tokens
 //   /params/blocks/<l>/{receptance,key,value} [C, C]  only when asked (opts.matrices)
+//   RWKV-7: block taps of that version (att_w, att_a, att_g, att_kk, v_first, and state_wkv
+//   [N, H*N*N] with attribute row_shape [H, N, N]); params {w0,decay_bias,half_life_bias} [C]
 // Root attributes: schema, schema_version, complete (0 until closed cleanly), model_path,
-// model_format, n_layer, n_embd, n_ffn, n_vocab, mode ("sequential"/"parallel"), precision
+// model_format, n_layer, n_embd, n_ffn, n_vocab, rwkv_version (4 or 7; RWKV-7 also n_head,
+// head_size), mode ("sequential"/"parallel"), precision
 // (32/64), rwkvscope_version, command_line, tokenizer, taps, positions, time_written (UTC).
 // Tap datasets are chunked [chunk_rows, D] (fewer rows for taps wider than 1 MiB / chunk_rows),
 // shuffled and deflated, extendible in N; the writer holds one forward call's rows per tap,
@@ -32,7 +35,7 @@
 #include <signal.h>
 
 #define RWKV_DUMP_SCHEMA "rwkvscope-dump"
-#define RWKV_DUMP_SCHEMA_VERSION 1
+#define RWKV_DUMP_SCHEMA_VERSION 2 // 2: rwkv_version; RWKV-7 taps and params
 #define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
 #define RWKV_DUMP_DEFLATE 1     // deflate level recorded in the filter pipeline (readers ignore it)
 

@@ -47,7 +47,9 @@ static rwkv_status list_hook(void *ctx, int layer, rwkv_tap tap, int64_t pos, in
     return RWKV_OK;
 }
 
-static int is_scan_state(rwkv_tap tap) { return tap >= RWKV_TAP_STATE_NUM && tap <= RWKV_TAP_STATE_MAX; }
+static int is_scan_state(rwkv_tap tap) {
+    return (tap >= RWKV_TAP_STATE_NUM && tap <= RWKV_TAP_STATE_MAX) || tap == RWKV_TAP_STATE_WKV; // RWKV-4, RWKV-5/7
+}
 
 // 1 if an item (or the chained hook) changes a WKV state of layer at position p.
 static int list_scan_cut(void *ctx, int layer, int64_t p) {

@@ -2,7 +2,8 @@
 //
 // An intervention is written TAP[:CHANNELS]@POSITIONS=OP (docs/interventions.md):
 //   TAP        blocks.<l>.<tap> (resid_in, att_gate, state_num, ...) or a global, resid_out | logits
-//   CHANNELS   a list of channels and inclusive ranges "0-63" or "1,5,9" (default: all)
+//   CHANNELS   a list of channels and inclusive ranges "0-63" or "1,5,9" (default: all);
+//              for RWKV-7's state_wkv HEAD[:ROW[:COL]], each a list, e.g. state_wkv:3:0-7:*
 //   POSITIONS  a list of positions, ranges "10-20", "last", or "*" (every position)
 //   OP         zero | scale:a | add:VECTOR.h5[:alpha] | set:VALUE | patch:DUMP.h5[:seq]
 // A computed tap's change affects the rest of its block; a state tap's change at position p is
@@ -48,6 +49,9 @@ typedef struct {
     rwkv_real *vec;              // (D) add: alpha * vector
     rwkv_real *src;              // (T, D) patch: the source run's rows at this tap
     int src_owned;               // 1 if src is freed with the intervention
+    // state_wkv (RWKV-7): chan holds the heads; rows (value channels) and columns (key channels)
+    int n_row, n_col;            // 0 = every row / column
+    rwkv_iv_range row[RWKV_IV_MAX_RANGES], col[RWKV_IV_MAX_RANGES];
 } rwkv_intervention;
 
 // Parses one spec (syntax only). Errors are RWKV_ERR_ARG quoting the offending part, e.g.

@@ -12,7 +12,7 @@
 
 const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
 
-#define RWKV_IV_DUMP_VERSION 1 // newest dump schema the patch reader knows (docs/dump-format.md)
+#define RWKV_IV_DUMP_VERSION 2 // newest dump schema the patch reader knows (docs/dump-format.md)
 #define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
 
 #if RWKV_REAL_BITS == 64
@@ -178,6 +178,22 @@ static rwkv_status parse_op(rwkv_intervention *iv, const char *s) {
     return RWKV_OK;
 }
 
+// state_wkv's HEAD[:ROW[:COL]] between s and end.
+static rwkv_status parse_matrix(rwkv_intervention *iv, const char *s, const char *end) {
+    const char *what[3] = {"head", "row", "column"};
+    rwkv_iv_range *r[3] = {iv->chan, iv->row, iv->col};
+    int *n[3] = {&iv->n_chan, &iv->n_row, &iv->n_col};
+    for (int i = 0; i < 3; i++) {
+        const char *c = memchr(s, ':', (size_t)(end - s));
+        const char *stop = c ? c : end;
+        rwkv_status st = parse_list(iv, s, (size_t)(stop - s), what[i], 0, r[i], n[i]);
+        if (st) return st;
+        if (!c) return RWKV_OK;
+        s = c + 1;
+    }
+    return rwkv_error_set(RWKV_ERR_ARG, "state_wkv channels in '%s': expected HEAD[:ROW[:COL]]", iv->spec);
+}
+
 rwkv_status rwkv_intervene_parse(rwkv_intervention *iv, const char *spec) {
     memset(iv, 0, sizeof *iv);
     size_t n = strlen(spec);
@@ -192,7 +208,8 @@ rwkv_status rwkv_intervene_parse(rwkv_intervention *iv, const char *spec) {
                               spec, at ? '=' : '@');
     const char *colon = memchr(spec, ':', (size_t)(at - spec));
     rwkv_status st = parse_tap(iv, spec, (size_t)((colon ? colon : at) - spec));
-    if (!st && colon) st = parse_list(iv, colon + 1, (size_t)(at - colon - 1), "channel", 0, iv->chan, &iv->n_chan);
+    if (!st && colon && iv->tap == RWKV_TAP_STATE_WKV) st = parse_matrix(iv, colon + 1, at);
+    else if (!st && colon) st = parse_list(iv, colon + 1, (size_t)(at - colon - 1), "channel", 0, iv->chan, &iv->n_chan);
     if (!st) st = parse_list(iv, at + 1, (size_t)(eq - at - 1), "position", 1, iv->pos, &iv->n_pos);
     if (!st) st = parse_op(iv, eq + 1);
     return st;
@@ -221,6 +238,25 @@ static rwkv_status fill_mask(const rwkv_intervention *iv, uint8_t *mask, int64_t
     return RWKV_OK;
 }
 
+// state_wkv: channel h*N*N + i*N + j for the selected heads h, rows i and columns j.
+static rwkv_status matrix_mask(rwkv_intervention *iv, rwkv_config cfg) {
+    int N = cfg.head_size, H = cfg.n_embd / N;
+    uint8_t *m[3] = {rwkv_calloc((size_t)H, 1, "heads"), rwkv_calloc((size_t)N, 1, "rows"), rwkv_calloc((size_t)N, 1, "columns")};
+    char hl[64], nl[64];
+    snprintf(hl, sizeof hl, "the model has %d heads", H);
+    snprintf(nl, sizeof nl, "a head's state is %d x %d", N, N);
+    rwkv_status st = !m[0] || !m[1] || !m[2] ? RWKV_ERR_NOMEM : RWKV_OK;
+    if (!st) st = fill_mask(iv, m[0], H, iv->chan, iv->n_chan, "head", hl);
+    if (!st) st = fill_mask(iv, m[1], N, iv->row, iv->n_row, "row", nl);
+    if (!st) st = fill_mask(iv, m[2], N, iv->col, iv->n_col, "column", nl);
+    for (int h = 0; !st && h < H; h++)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++)
+                iv->chan_mask[((size_t)h * N + i) * N + j] = m[0][h] && m[1][i] && m[2][j];
+    for (int k = 0; k < 3; k++) free(m[k]);
+    return st;
+}
+
 // Checks layer, channels and positions; allocates the masks.
 static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T) {
     if (T < 1) return rwkv_error_set(RWKV_ERR_ARG, "intervention '%s': the sequence is empty", iv->spec);
@@ -228,6 +264,9 @@ static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T
         return rwkv_error_set(RWKV_ERR_ARG, "layer %d in '%s': out of range, the model has %d layers",
                               iv->layer, iv->spec, cfg.n_layer);
     iv->D = rwkv_tap_width(iv->tap, cfg);
+    if (!iv->D)
+        return rwkv_error_set(RWKV_ERR_ARG, "tap %s in '%s': an RWKV-%d model has no such tap", RWKV_TAP_NAMES[iv->tap],
+                              iv->spec, RWKV_HAS_HEADS(cfg) ? cfg.version : 4);
     iv->T = T;
     iv->chan_mask = rwkv_calloc((size_t)iv->D, 1, "intervention channels");
     iv->pos_mask = rwkv_calloc((size_t)T, 1, "intervention positions");
@@ -235,7 +274,8 @@ static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T
     char climit[96], plimit[96];
     snprintf(climit, sizeof climit, "%s has %d channels", RWKV_TAP_NAMES[iv->tap], iv->D);
     snprintf(plimit, sizeof plimit, "the sequence has %lld tokens", (long long)T);
-    rwkv_status st = fill_mask(iv, iv->chan_mask, iv->D, iv->chan, iv->n_chan, "channel", climit);
+    rwkv_status st = iv->tap == RWKV_TAP_STATE_WKV ? matrix_mask(iv, cfg)
+                                                   : fill_mask(iv, iv->chan_mask, iv->D, iv->chan, iv->n_chan, "channel", climit);
     if (!st) st = fill_mask(iv, iv->pos_mask, T, iv->pos, iv->n_pos, "position", plimit);
     return st;
 }
@@ -339,9 +379,9 @@ static rwkv_status check_shape(const rwkv_intervention *iv, hid_t f, rwkv_config
     if (complete == 0)
         return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)",
                               iv->path, iv->spec);
-    const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab"};
-    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab};
-    for (int i = 0; i < 4; i++) {
+    const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab", "rwkv_version", "head_size"};
+    int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, RWKV_HAS_HEADS(cfg) ? cfg.version : 4, cfg.head_size};
+    for (int i = 0; i < (RWKV_HAS_HEADS(cfg) ? 6 : 5); i++) {
         int64_t v = root_attr(f, names[i]);
         if (v >= 0 && v != want[i])
             return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': recorded with %s = %lld, this model has %d",

@@ -29,6 +29,7 @@ rwkv_status rwkv_record_alloc(rwkv_record **out, rwkv_config cfg, int64_t T, con
         for (int t = 0; t < RWKV_TAP_N; t++) {
             if (!(mask[l] >> t & 1u)) continue;
             if ((l < L) != (t < RWKV_TAP_N_BLOCK)) continue; // block taps in blocks, globals at L
+            if (!rwkv_tap_width((rwkv_tap)t, cfg)) continue;  // not in this model's version
             size_t n = (size_t)T * (size_t)rwkv_tap_width((rwkv_tap)t, cfg);
             if (!(r->rows[(size_t)l * RWKV_TAP_N + t] = rwkv_calloc(n, sizeof(rwkv_real), "recorded rows"))) goto fail;
         }

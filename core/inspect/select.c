@@ -61,6 +61,18 @@ rwkv_status rwkv_select_taps(uint32_t *mask, int n_layer, const char *patterns) 
     return RWKV_OK;
 }
 
+rwkv_status rwkv_select_restrict(uint32_t *mask, rwkv_config cfg, const char *patterns) {
+    uint32_t any = 0;
+    for (int l = 0; l <= cfg.n_layer; l++) {
+        for (int t = 0; t < RWKV_TAP_N; t++)
+            if (!rwkv_tap_width((rwkv_tap)t, cfg)) mask[l] &= ~(1u << t);
+        any |= mask[l];
+    }
+    if (any) return RWKV_OK;
+    return rwkv_error_set(RWKV_ERR_ARG, "--taps: '%s' selects no tap this RWKV-%d model has", patterns,
+                          cfg.version ? cfg.version : 4);
+}
+
 int rwkv_select_count(const uint32_t *mask, int n_layer) {
     int n = 0;
     for (int l = 0; l <= n_layer; l++) n += __builtin_popcount(mask[l]);

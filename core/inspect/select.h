@@ -12,6 +12,9 @@
 // Fills mask (L + 1) for rwkv_hook: bit (1u << tap) of mask[l] for block taps, mask[L] for the
 // globals. A pattern that matches nothing is RWKV_ERR_ARG naming the valid names.
 rwkv_status rwkv_select_taps(uint32_t *mask, int n_layer, const char *patterns);
+// Clears the taps cfg's version does not have (att_gate in RWKV-7, state_wkv in RWKV-4, ...);
+// RWKV_ERR_ARG naming the patterns when none is left.
+rwkv_status rwkv_select_restrict(uint32_t *mask, rwkv_config cfg, const char *patterns);
 // Number of selected (layer, tap) pairs in mask.
 int rwkv_select_count(const uint32_t *mask, int n_layer);
 // "blocks.<l>.<tap>" or the global's name, into buf.

@@ -1,4 +1,4 @@
-// state_io.c: save and load the five state vectors with the model's shape.
+// state_io.c: save and load the state arrays (RWKV-4 or RWKV-7) with the model's shape.
 #include "state_io.h"
 
 #include "h5util.h"
@@ -6,9 +6,43 @@
 #include <stdio.h>
 #include <string.h>
 
+// The arrays of a state: five (L, C) vectors for RWKV-4; two and the (L, H, N, N) matrices
+// for RWKV-7.
+typedef struct {
+    const char *name;
+    int nd;
+    hsize_t dims[4];
+    rwkv_real *data;
+} state_array;
+
+static int state_arrays(const rwkv_state *s, state_array *a) {
+    hsize_t L = (hsize_t)s->n_layer, C = (hsize_t)s->n_embd;
+    if (!s->wkv) {
+        for (int i = 0; i < RWKV_STATE_NVEC; i++)
+            a[i] = (state_array){RWKV_STATE_NAMES[i], 2, {L, C}, rwkv_state_vec(s, i)};
+        return RWKV_STATE_NVEC;
+    }
+    hsize_t H = (hsize_t)s->n_head, N = (hsize_t)s->head_size;
+    a[0] = (state_array){"att_xprev", 2, {L, C}, s->att_xprev};
+    a[1] = (state_array){"ffn_xprev", 2, {L, C}, s->ffn_xprev};
+    a[2] = (state_array){"wkv", 4, {L, H, N, N}, s->wkv};
+    return 3;
+}
+
+static int write_array(hid_t g, const state_array *a) {
+    hid_t sp = H5Screate_simple(a->nd, a->dims, NULL);
+    hid_t d = H5Dcreate2(g, a->name, RWKV_H5_REAL_FILE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = d >= 0 && H5Dwrite(d, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) >= 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+static int model_version(const rwkv_model *m) { return RWKV_HAS_HEADS(m->cfg) ? m->cfg.version : 4; }
+
 rwkv_status rwkv_state_save(const char *path, const rwkv_state *s, const rwkv_model *m, int64_t n_tokens,
                             const char *command_line, int force) {
-    if (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd)
+    if (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd || s->version != m->cfg.version)
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: state (L=%d, C=%d) does not fit the model (L=%d, C=%d)", path,
                               s->n_layer, s->n_embd, m->cfg.n_layer, m->cfg.n_embd);
     hid_t f;
@@ -24,21 +58,36 @@ rwkv_status rwkv_state_save(const char *path, const rwkv_state *s, const rwkv_mo
               rwkv_h5_attr_str(f, "model_path", m->path) | rwkv_h5_attr_i64(f, "n_tokens", n_tokens) |
               rwkv_h5_attr_i64(f, "precision", RWKV_REAL_BITS) |
               rwkv_h5_attr_str(f, "rwkvscope_version", RWKVSCOPE_VERSION) |
-              rwkv_h5_attr_str(f, "command_line", command_line) | rwkv_h5_attr_str(f, "time_written", now);
+              rwkv_h5_attr_str(f, "command_line", command_line) | rwkv_h5_attr_str(f, "time_written", now) |
+              rwkv_h5_attr_i64(f, "rwkv_version", model_version(m));
+    if (s->wkv) bad |= rwkv_h5_attr_i64(f, "n_head", s->n_head) | rwkv_h5_attr_i64(f, "head_size", s->head_size);
     hid_t g = H5Gcreate2(f, "/state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     bad |= g < 0;
-    for (int i = 0; i < RWKV_STATE_NVEC && !bad; i++)
-        bad |= rwkv_h5_write(g, RWKV_STATE_NAMES[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, (hsize_t)s->n_layer,
-                             (hsize_t)s->n_embd, rwkv_state_vec(s, i));
+    state_array a[RWKV_STATE_NVEC];
+    int n = state_arrays(s, a);
+    for (int i = 0; i < n && !bad; i++) bad |= write_array(g, &a[i]);
     if (g >= 0) H5Gclose(g);
     if (bad) st = rwkv_h5_fail(path, "writing the state");
     return rwkv_h5_commit(f, &out, st);
 }
 
+// Schema 1 files predate RWKV-7 and have no rwkv_version: they are RWKV-4 states.
+static rwkv_status check_version(hid_t f, const char *path, const rwkv_model *m) {
+    int64_t v = 4;
+    if (H5Aexists(f, "rwkv_version") > 0 && rwkv_h5_get_i64(f, "rwkv_version", &v))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: attribute rwkv_version is not an integer", path);
+    if (v != model_version(m))
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: state was saved for an RWKV-%lld model, but the model is RWKV-%d",
+                              path, (long long)v, model_version(m));
+    return RWKV_OK;
+}
+
 static rwkv_status check_shape(hid_t f, const char *path, const rwkv_model *m) {
-    const char *names[4] = {"n_layer", "n_embd", "n_ffn", "n_vocab"};
-    int want[4] = {m->cfg.n_layer, m->cfg.n_embd, m->cfg.n_ffn, m->cfg.n_vocab};
-    for (int i = 0; i < 4; i++) {
+    const char *names[5] = {"n_layer", "n_embd", "n_ffn", "n_vocab", "head_size"};
+    int want[5] = {m->cfg.n_layer, m->cfg.n_embd, m->cfg.n_ffn, m->cfg.n_vocab, m->cfg.head_size};
+    rwkv_status st = check_version(f, path, m);
+    if (st) return st;
+    for (int i = 0; i < (m->v7 ? 5 : 4); i++) {
         int64_t v;
         if (rwkv_h5_get_i64(f, names[i], &v))
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s: missing attribute %s", path, names[i]);
@@ -49,25 +98,35 @@ static rwkv_status check_shape(hid_t f, const char *path, const rwkv_model *m) {
     return RWKV_OK;
 }
 
-static rwkv_status read_vec(hid_t g, const char *path, const char *name, int L, int C, rwkv_real *out) {
-    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+static rwkv_status read_array(hid_t g, const char *path, const state_array *a) {
+    hid_t d = H5Dopen2(g, a->name, H5P_DEFAULT);
     if (d < 0) {
         H5Eclear2(H5E_DEFAULT);
-        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: /state/%s is missing", path, name);
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: /state/%s is missing", path, a->name);
     }
     hid_t sp = H5Dget_space(d);
-    hsize_t dims[3] = {0, 0, 0};
-    int nd = H5Sget_simple_extent_ndims(sp);
-    if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+    hsize_t dims[4] = {0, 0, 0, 0};
+    int nd = H5Sget_simple_extent_ndims(sp), same = nd == a->nd;
+    if (same) H5Sget_simple_extent_dims(sp, dims, NULL);
     H5Sclose(sp);
+    size_t n = 1;
+    for (int i = 0; i < a->nd; i++) {
+        same = same && dims[i] == a->dims[i];
+        n *= a->dims[i];
+    }
     rwkv_status st = RWKV_OK;
-    if (nd != 2 || dims[0] != (hsize_t)L || dims[1] != (hsize_t)C)
-        st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: /state/%s has the wrong shape (want [%d, %d])", path, name, L, C);
-    else if (H5Dread(d, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-        st = rwkv_h5_fail(path, name);
+    if (!same) {
+        char want[96];
+        size_t k = 0;
+        for (int i = 0; i < a->nd; i++)
+            k += (size_t)snprintf(want + k, sizeof want - k, "%s%llu", i ? ", " : "", (unsigned long long)a->dims[i]);
+        st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: /state/%s has the wrong shape (want [%s])", path, a->name, want);
+    } else if (H5Dread(d, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) < 0)
+        st = rwkv_h5_fail(path, a->name);
     H5Dclose(d);
-    for (size_t i = 0; !st && i < (size_t)L * C; i++)
-        if (!isfinite(out[i])) st = rwkv_error_set(RWKV_ERR_NUMERIC, "%s: /state/%s holds a non-finite value", path, name);
+    for (size_t i = 0; !st && i < n; i++)
+        if (!isfinite(a->data[i]))
+            st = rwkv_error_set(RWKV_ERR_NUMERIC, "%s: /state/%s holds a non-finite value", path, a->name);
     return st;
 }
 
@@ -84,12 +143,14 @@ rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m
         st = rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: state schema version %lld is newer than this rwkvscope reads (%d)",
                             path, (long long)ver, RWKV_STATE_SCHEMA_VERSION);
     if (!st) st = check_shape(f, path, m);
-    if (!st && (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd))
+    if (!st && (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd || s->version != m->cfg.version ||
+                s->head_size != m->cfg.head_size))
         st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: the state buffer does not fit the model", path);
     hid_t g = st ? -1 : H5Gopen2(f, "/state", H5P_DEFAULT);
     if (!st && g < 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: no /state group", path);
-    for (int i = 0; i < RWKV_STATE_NVEC && !st; i++)
-        st = read_vec(g, path, RWKV_STATE_NAMES[i], s->n_layer, s->n_embd, rwkv_state_vec(s, i));
+    state_array a[RWKV_STATE_NVEC];
+    int n = st ? 0 : state_arrays(s, a);
+    for (int i = 0; i < n && !st; i++) st = read_array(g, path, &a[i]);
     if (g >= 0) H5Gclose(g);
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);

@@ -35,6 +35,7 @@ rwkv_status rwkv_model_alloc(rwkv_model **out, rwkv_config cfg) {
 void rwkv_model_free(rwkv_model *m) {
     if (!m) return;
     rwkv_weights_table_free(&m->table);
+    rwkv_v7_weights_free(m->v7);
     free(m->block);
     free(m->decay_w);
     free(m->bf16);
@@ -46,7 +47,7 @@ void rwkv_model_refresh(rwkv_model *m) {
     for (size_t i = 0; i < n; i++) m->decay_w[i] = exp(m->w.att_time_decay[i]); // w = e^{time_decay}
 }
 
-size_t rwkv_model_n_params(const rwkv_model *m) { return m->table.total; }
+size_t rwkv_model_n_params(const rwkv_model *m) { return m->v7 ? m->v7->total : m->table.total; }
 
 // The bf16 pointer that mirrors the fp32 field starting at `first`.
 static uint16_t **bf16_slot(rwkv_weights16 *h, const rwkv_weights *w, const rwkv_real *first) {
@@ -62,7 +63,7 @@ static uint16_t **bf16_slot(rwkv_weights16 *h, const rwkv_weights *w, const rwkv
 }
 
 rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
-    if (m->bf16) return RWKV_OK;
+    if (m->bf16 || m->v7) return RWKV_OK; // RWKV-5/7 compute from their converted block
     size_t n = 0;
     for (int i = 0; i < m->table.n; i++)
         if (m->table.params[i].is_matrix) n += m->table.params[i].numel;
@@ -81,20 +82,6 @@ rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
     return RWKV_OK;
 }
 
-// n_layer is one more than the largest N in "blocks.N.*" (strtol: a corrupt huge N is
-// rejected, not undefined behaviour as with sscanf).
-static int count_layers(const rwkv_tensor_set *ts) {
-    int n = 0;
-    for (int i = 0; i < ts->n; i++) {
-        const char *name = ts->items[i].name;
-        if (strncmp(name, "blocks.", 7) || name[7] < '0' || name[7] > '9') continue;
-        char *end;
-        long l = strtol(name + 7, &end, 10);
-        if (*end == '.' && l >= 0 && l < 100000 && l + 1 > n) n = (int)l + 1;
-    }
-    return n;
-}
-
 static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg) {
     const rwkv_tensor *emb = rwkv_tensors_find(ts, "emb.weight");
     const rwkv_tensor *fk = rwkv_tensors_find(ts, "blocks.0.ffn.key.weight");
@@ -104,7 +91,7 @@ static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwk
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor emb.weight has %d dimensions, expected 2 (vocab, n_embd)", path, emb->ndim);
     if (fk->ndim != 2)
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.ffn.key.weight has %d dimensions, expected 2", path, fk->ndim);
-    cfg->n_layer = count_layers(ts);
+    cfg->n_layer = rwkv_tensors_count_layers(ts);
     cfg->n_vocab = (int)emb->shape[0];
     cfg->n_embd = (int)emb->shape[1];
     cfg->n_ffn = (int)fk->shape[0];
@@ -113,13 +100,6 @@ static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwk
     rwkv_status st = rwkv_weights_check_config(*cfg);
     if (st) return rwkv_error_wrap(st, "%s: ", path);
     return RWKV_OK;
-}
-
-static void format_shape(char *buf, size_t n, const int64_t *shape, int ndim) {
-    size_t k = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (k < n) snprintf(buf + k, n - k, "]");
 }
 
 // Vectors may be stored as [C] or [1, 1, C]; matrices must match exactly.
@@ -138,8 +118,8 @@ static rwkv_status fill_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
     if (!t) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s is missing", path, p->name);
     if (!shape_matches(t, p)) {
         char got[96], want[96];
-        format_shape(got, sizeof got, t->shape, t->ndim);
-        format_shape(want, sizeof want, p->shape, p->ndim);
+        rwkv_tensors_format_shape(got, sizeof got, t->shape, t->ndim);
+        rwkv_tensors_format_shape(want, sizeof want, p->shape, p->ndim);
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", path,
                               p->name, got, want);
     }
@@ -151,8 +131,12 @@ static rwkv_status fill_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
 rwkv_status rwkv_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
                                     const char *format) {
     *out = NULL;
+    int version;
+    rwkv_status st = rwkv_model_version(ts, path, &version);
+    if (st) return st;
+    if (version != 4) return rwkv_v7_model_from_tensors(out, ts, path, format);
     rwkv_config cfg;
-    rwkv_status st = infer_config(ts, path, &cfg);
+    st = infer_config(ts, path, &cfg);
     if (st) return st;
     rwkv_model *m;
     if ((st = rwkv_model_alloc(&m, cfg))) return rwkv_error_wrap(st, "%s: ", path);

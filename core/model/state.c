@@ -12,14 +12,25 @@ rwkv_status rwkv_state_alloc(rwkv_state **out, rwkv_config cfg) {
     rwkv_state *s = rwkv_calloc(1, sizeof *s, "state");
     if (!s) return RWKV_ERR_NOMEM;
     size_t lc = (size_t)cfg.n_layer * (size_t)cfg.n_embd;
-    s->data = rwkv_calloc(RWKV_STATE_NVEC * lc, sizeof(rwkv_real), "state vectors");
+    s->n_layer = cfg.n_layer;
+    s->n_embd = cfg.n_embd;
+    s->version = cfg.version;
+    if (RWKV_HAS_HEADS(cfg)) {
+        s->head_size = cfg.head_size;
+        s->n_head = cfg.n_embd / cfg.head_size;
+    }
+    s->data = rwkv_calloc(rwkv_state_numel(s), sizeof(rwkv_real), "state vectors");
     if (!s->data) {
         free(s);
         return RWKV_ERR_NOMEM;
     }
-    s->n_layer = cfg.n_layer;
-    s->n_embd = cfg.n_embd;
     s->att_xprev = s->data;
+    if (RWKV_HAS_HEADS(cfg)) {
+        s->ffn_xprev = s->data + lc;
+        s->wkv = s->data + 2 * lc;
+        *out = s;
+        return RWKV_OK; // the zero state
+    }
     s->num = s->data + lc;
     s->den = s->data + 2 * lc;
     s->max = s->data + 3 * lc;
@@ -35,19 +46,26 @@ void rwkv_state_free(rwkv_state *s) {
     free(s);
 }
 
+size_t rwkv_state_numel(const rwkv_state *s) {
+    size_t lc = (size_t)s->n_layer * (size_t)s->n_embd;
+    if (RWKV_HAS_HEADS(*s)) return 2 * lc + lc * (size_t)s->head_size; // + (L, H, N, N)
+    return RWKV_STATE_NVEC * lc;
+}
+
 void rwkv_state_reset(rwkv_state *s) {
     size_t lc = (size_t)s->n_layer * (size_t)s->n_embd;
-    memset(s->data, 0, RWKV_STATE_NVEC * lc * sizeof(rwkv_real));
+    memset(s->data, 0, rwkv_state_numel(s) * sizeof(rwkv_real));
+    if (s->wkv) return;
     for (size_t i = 0; i < lc; i++) s->max[i] = (rwkv_real)RWKV_MAX_INIT;
 }
 
 void rwkv_state_copy(rwkv_state *dst, const rwkv_state *src) {
-    assert(dst->n_layer == src->n_layer && dst->n_embd == src->n_embd);
-    size_t lc = (size_t)src->n_layer * (size_t)src->n_embd;
-    memcpy(dst->data, src->data, RWKV_STATE_NVEC * lc * sizeof(rwkv_real));
+    assert(dst->n_layer == src->n_layer && dst->n_embd == src->n_embd && dst->version == src->version &&
+           dst->head_size == src->head_size);
+    memcpy(dst->data, src->data, rwkv_state_numel(src) * sizeof(rwkv_real));
 }
 
 rwkv_real *rwkv_state_vec(const rwkv_state *s, int which) {
-    assert(which >= 0 && which < RWKV_STATE_NVEC);
+    assert(which >= 0 && which < RWKV_STATE_NVEC && !s->wkv);
     return s->data + (size_t)which * (size_t)s->n_layer * (size_t)s->n_embd;
 }

@@ -1,0 +1,303 @@
+// weights_v7.c: the RWKV-7 tensor table: names, shapes, where each lives in the block.
+#include "weights_v7.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { D_ONE, D_C, D_F, D_V, D_W, D_A, D_VG, D_G } dim_id;
+
+enum {
+    K_GLOBAL = 1,   // one tensor, full name
+    K_LORA = 2,     // official storage is (in, out): transposed unless the file is rwkv.cpp's
+    K_FROM_L1 = 4,  // absent from block 0 (value residual: layer 0 makes v_first)
+    K_HEADS = 8,    // a vector stored as (H, N)
+    K_MIX = 16,     // rwkv.cpp concatenates these six into att.x_rwkvag
+};
+
+typedef struct {
+    const char *name; // full name (K_GLOBAL) or the part after "blocks.N."
+    size_t field;     // offsetof the pointer in rwkv_v7_weights
+    dim_id rows, cols;
+    int kind;
+} field;
+
+#define F(x) offsetof(rwkv_v7_weights, x)
+// The tensors every version has: the embedding and ln0, the block LayerNorms, the head.
+#define FIELDS_FIRST                                                \
+    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL},                     \
+    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL},        \
+    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL},          \
+    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0},                        \
+    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0},                          \
+    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0},                        \
+    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0}
+#define FIELDS_LAST                                                 \
+    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL},           \
+    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},             \
+    {"head.weight", F(head), D_V, D_C, K_GLOBAL}
+
+static const field FIELDS[] = {
+    FIELDS_FIRST,
+    {"att.x_r", F(x_r), D_ONE, D_C, K_MIX},
+    {"att.x_w", F(x_w), D_ONE, D_C, K_MIX},
+    {"att.x_k", F(x_k), D_ONE, D_C, K_MIX},
+    {"att.x_v", F(x_v), D_ONE, D_C, K_MIX},
+    {"att.x_a", F(x_a), D_ONE, D_C, K_MIX},
+    {"att.x_g", F(x_g), D_ONE, D_C, K_MIX},
+    {"att.w0", F(w0), D_ONE, D_C, 0},
+    {"att.w1", F(w1), D_W, D_C, K_LORA},
+    {"att.w2", F(w2), D_C, D_W, K_LORA},
+    {"att.a0", F(a0), D_ONE, D_C, 0},
+    {"att.a1", F(a1), D_A, D_C, K_LORA},
+    {"att.a2", F(a2), D_C, D_A, K_LORA},
+    {"att.v0", F(v0), D_ONE, D_C, K_FROM_L1},
+    {"att.v1", F(v1), D_VG, D_C, K_LORA | K_FROM_L1},
+    {"att.v2", F(v2), D_C, D_VG, K_LORA | K_FROM_L1},
+    {"att.g1", F(g1), D_G, D_C, K_LORA},
+    {"att.g2", F(g2), D_C, D_G, K_LORA},
+    {"att.k_k", F(k_k), D_ONE, D_C, 0},
+    {"att.k_a", F(k_a), D_ONE, D_C, 0},
+    {"att.r_k", F(r_k), D_ONE, D_C, K_HEADS},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0},
+    {"att.key.weight", F(att_key), D_C, D_C, 0},
+    {"att.value.weight", F(att_value), D_C, D_C, 0},
+    {"att.output.weight", F(att_output), D_C, D_C, 0},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0},
+    {"ffn.x_k", F(ffn_x_k), D_ONE, D_C, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
+    FIELDS_LAST,
+};
+
+// RWKV-5.2 (rwkv.cpp stores time_decay as exp(-exp(.)) and its reader undoes that).
+static const field FIELDS_V5[] = {
+    FIELDS_FIRST,
+    {"att.time_mix_k", F(x_k), D_ONE, D_C, 0},
+    {"att.time_mix_v", F(x_v), D_ONE, D_C, 0},
+    {"att.time_mix_r", F(x_r), D_ONE, D_C, 0},
+    {"att.time_mix_g", F(x_g), D_ONE, D_C, 0},
+    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS},
+    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0},
+    {"att.key.weight", F(att_key), D_C, D_C, 0},
+    {"att.value.weight", F(att_value), D_C, D_C, 0},
+    {"att.gate.weight", F(att_gate), D_C, D_C, 0},
+    {"att.output.weight", F(att_output), D_C, D_C, 0},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0},
+    {"ffn.time_mix_k", F(ffn_x_k), D_ONE, D_C, 0},
+    {"ffn.time_mix_r", F(ffn_x_r), D_ONE, D_C, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
+    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0},
+    FIELDS_LAST,
+};
+#undef F
+
+// The table of cfg's version and its length.
+static const field *fields(rwkv_config cfg, int *n) {
+    int v5 = cfg.version == RWKV_VERSION_5;
+    *n = v5 ? (int)(sizeof FIELDS_V5 / sizeof FIELDS_V5[0]) : (int)(sizeof FIELDS / sizeof FIELDS[0]);
+    return v5 ? FIELDS_V5 : FIELDS;
+}
+static const char *const MIX_ORDER[6] = {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g"};
+
+static int64_t dim(dim_id id, rwkv_config c, rwkv_v7_dims d) {
+    switch (id) {
+    case D_ONE: return 1;
+    case D_C: return c.n_embd;
+    case D_F: return c.n_ffn;
+    case D_V: return c.n_vocab;
+    case D_W: return d.d_w;
+    case D_A: return d.d_a;
+    case D_VG: return d.d_v;
+    case D_G: return d.d_g;
+    }
+    return 0;
+}
+
+static size_t field_numel(const field *f, rwkv_config c, rwkv_v7_dims d) {
+    size_t n = (size_t)dim(f->rows, c, d) * (size_t)dim(f->cols, c, d);
+    return f->kind & K_GLOBAL ? n : n * (size_t)c.n_layer;
+}
+
+static rwkv_real **slot(rwkv_v7_weights *w, const field *f) {
+    return (rwkv_real **)((char *)w + f->field);
+}
+
+rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d) {
+    *out = NULL;
+    rwkv_v7_weights *w = rwkv_calloc(1, sizeof *w, "RWKV-7 weights");
+    if (!w) return RWKV_ERR_NOMEM;
+    w->d = d;
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    for (int i = 0; i < nf; i++) w->total += field_numel(&fs[i], cfg, d);
+    if (!(w->block = rwkv_calloc(w->total, sizeof(rwkv_real), "RWKV-7 parameters"))) {
+        free(w);
+        return RWKV_ERR_NOMEM;
+    }
+    size_t off = 0;
+    for (int i = 0; i < nf; i++) {
+        *slot(w, &fs[i]) = w->block + off;
+        off += field_numel(&fs[i], cfg, d);
+    }
+    *out = w;
+    return RWKV_OK;
+}
+
+void rwkv_v7_weights_free(rwkv_v7_weights *w) {
+    if (!w) return;
+    free(w->block);
+    free(w);
+}
+
+static const rwkv_tensor *need(const rwkv_tensor_set *ts, const char *path, const char *name) {
+    const rwkv_tensor *t = rwkv_tensors_find(ts, name);
+    if (!t) rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s is missing", path, name);
+    else if (t->ndim != 2) {
+        rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has %d dimensions, expected 2", path, name, t->ndim);
+        return NULL;
+    }
+    return t;
+}
+
+// The LoRA rank of a (C, D) official / (D, C) rwkv.cpp factor.
+static int lora_rank(const rwkv_tensor *t, int lora_out_in) { return (int)t->shape[lora_out_in ? 0 : 1]; }
+
+rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in,
+                          rwkv_config *cfg, rwkv_v7_dims *d) {
+    const rwkv_tensor *emb = need(ts, path, "emb.weight"), *fk = NULL, *w1 = NULL, *a1 = NULL, *g1 = NULL;
+    if (!emb || !(fk = need(ts, path, "blocks.0.ffn.key.weight")) || !(w1 = need(ts, path, "blocks.0.att.w1")) ||
+        !(a1 = need(ts, path, "blocks.0.att.a1")) || !(g1 = need(ts, path, "blocks.0.att.g1")))
+        return RWKV_ERR_SHAPE;
+    const rwkv_tensor *rk = rwkv_tensors_find(ts, "blocks.0.att.r_k");
+    if (!rk) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.att.r_k is missing", path);
+    if (emb->shape[0] > INT32_MAX || emb->shape[1] > INT32_MAX || fk->shape[0] > INT32_MAX)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: implausible tensor sizes", path);
+    *cfg = (rwkv_config){.n_layer = rwkv_tensors_count_layers(ts), .n_embd = (int)emb->shape[1], .n_ffn = (int)fk->shape[0],
+                         .n_vocab = (int)emb->shape[0], .version = 7};
+    cfg->head_size = rk->ndim == 2 ? (int)rk->shape[1] : RWKV_V7_HEAD_SIZE_DEFAULT;
+    *d = (rwkv_v7_dims){lora_rank(w1, lora_out_in), lora_rank(a1, lora_out_in), 0, lora_rank(g1, lora_out_in)};
+    if (cfg->n_layer > 1) {
+        const rwkv_tensor *v1 = need(ts, path, "blocks.1.att.v1");
+        if (!v1) return RWKV_ERR_SHAPE;
+        d->d_v = lora_rank(v1, lora_out_in);
+    }
+    int ranks[4] = {d->d_w, d->d_a, d->d_v, d->d_g};
+    for (int i = 0; i < 4; i++)
+        if (ranks[i] > cfg->n_lora) cfg->n_lora = ranks[i];
+    rwkv_status st = rwkv_weights_check_config(*cfg);
+    if (st) return rwkv_error_wrap(st, "%s: ", path);
+    if (cfg->head_size < 1 || cfg->head_size > RWKV_V7_MAX_HEAD_SIZE || cfg->n_embd % cfg->head_size)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: head size %d (from blocks.0.att.r_k) must divide n_embd %d and be at most %d",
+                              path, cfg->head_size, cfg->n_embd, RWKV_V7_MAX_HEAD_SIZE);
+    if (cfg->n_lora < 1 || cfg->n_lora > cfg->n_embd)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: LoRA ranks w=%d a=%d v=%d g=%d must lie in [1, n_embd=%d]",
+                              path, d->d_w, d->d_a, d->d_v, d->d_g, cfg->n_embd);
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v5_infer(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg, rwkv_v7_dims *d) {
+    const rwkv_tensor *emb = need(ts, path, "emb.weight"), *fk = NULL, *u = NULL;
+    if (!emb || !(fk = need(ts, path, "blocks.0.ffn.key.weight"))) return RWKV_ERR_SHAPE;
+    if (!(u = rwkv_tensors_find(ts, "blocks.0.att.time_faaaa")))
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.att.time_faaaa is missing", path);
+    if (emb->shape[0] > INT32_MAX || emb->shape[1] > INT32_MAX || fk->shape[0] > INT32_MAX || u->ndim < 2)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: implausible tensor sizes (time_faaaa must be (H, N))", path);
+    *cfg = (rwkv_config){.n_layer = rwkv_tensors_count_layers(ts), .n_embd = (int)emb->shape[1],
+                         .n_ffn = (int)fk->shape[0], .n_vocab = (int)emb->shape[0], .version = RWKV_VERSION_5,
+                         .head_size = (int)u->shape[1]};
+    *d = (rwkv_v7_dims){0, 0, 0, 0};
+    rwkv_status st = rwkv_weights_check_config(*cfg);
+    if (st) return rwkv_error_wrap(st, "%s: ", path);
+    if (cfg->head_size < 1 || cfg->head_size > RWKV_V7_MAX_HEAD_SIZE || cfg->n_embd % cfg->head_size)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: head size %d (from blocks.0.att.time_faaaa) must divide n_embd %d "
+                              "and be at most %d", path, cfg->head_size, cfg->n_embd, RWKV_V7_MAX_HEAD_SIZE);
+    return RWKV_OK;
+}
+
+// Vectors may be [C], [1, 1, C] or (for r_k) [H, N]; matrices must match `want` exactly.
+static int shape_ok(const rwkv_tensor *t, const field *f, const int64_t want[2], int head_size) {
+    if (f->rows != D_ONE) return t->ndim == 2 && t->shape[0] == want[0] && t->shape[1] == want[1];
+    if (t->ndim < 1) return 0;
+    if (f->kind & K_HEADS && t->ndim >= 2 && t->shape[1] == head_size && (t->ndim == 2 || t->shape[2] == 1))
+        return t->shape[0] * head_size == want[1]; // (H, N), or rwkv.cpp's RWKV-5 (H, N, 1)
+    for (int i = 0; i + 1 < t->ndim; i++)
+        if (t->shape[i] != 1) return 0;
+    return t->shape[t->ndim - 1] == want[1];
+}
+
+static rwkv_status shape_error(const char *path, const char *name, const rwkv_tensor *t, const int64_t want[2], int nd) {
+    char got[96], exp[96];
+    rwkv_tensors_format_shape(got, sizeof got, t->shape, t->ndim);
+    rwkv_tensors_format_shape(exp, sizeof exp, nd == 1 ? want + 1 : want, nd);
+    return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", path, name, got, exp);
+}
+
+// x_r .. x_g of layer l from rwkv.cpp's (6, 1, C) concatenation; NULL data if absent.
+static rwkv_status mix_slice(const rwkv_tensor_set *ts, const char *path, int l, const char *which, int C,
+                             rwkv_tensor *out) {
+    char name[64];
+    snprintf(name, sizeof name, "blocks.%d.att.x_rwkvag", l);
+    const rwkv_tensor *t = rwkv_tensors_find(ts, name);
+    out->data = NULL;
+    if (!t) return RWKV_OK;
+    if (rwkv_tensor_numel(t) != 6 * (int64_t)C || t->shape[t->ndim - 1] != C)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has %lld elements, expected 6 x %d", path, name,
+                              (long long)rwkv_tensor_numel(t), C);
+    int i = 0;
+    while (strcmp(MIX_ORDER[i], which)) i++;
+    *out = (rwkv_tensor){.dtype = t->dtype, .ndim = 1, .shape = {C}};
+    out->data = (const char *)t->data + (size_t)i * C * rwkv_dtype_size(t->dtype);
+    return RWKV_OK;
+}
+
+// dst (rows, cols) from src stored (cols, rows).
+static void fill_transposed(rwkv_real *dst, const rwkv_tensor *t, int64_t rows, int64_t cols) {
+    size_t es = rwkv_dtype_size(t->dtype);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            rwkv_tensors_convert(dst + i * cols + j, (const char *)t->data + ((size_t)(j * rows + i)) * es, t->dtype, 1);
+}
+
+static rwkv_status fill_one(rwkv_real *dst, const rwkv_tensor_set *ts, const field *f, int l, rwkv_config c,
+                            rwkv_v7_dims d, const char *path, int lora_out_in) {
+    char name[128];
+    if (f->kind & K_GLOBAL) snprintf(name, sizeof name, "%s", f->name);
+    else snprintf(name, sizeof name, "blocks.%d.%s", l, f->name);
+    int64_t want[2] = {dim(f->rows, c, d), dim(f->cols, c, d)};
+    const rwkv_tensor *t = rwkv_tensors_find(ts, name);
+    rwkv_tensor slice;
+    if (!t && f->kind & K_MIX) {
+        rwkv_status st = mix_slice(ts, path, l, f->name, c.n_embd, &slice);
+        if (st) return st;
+        if (slice.data) t = &slice;
+    }
+    if (!t) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s is missing", path, name);
+    int transposed = f->kind & K_LORA && !lora_out_in;
+    int64_t stored[2] = {transposed ? want[1] : want[0], transposed ? want[0] : want[1]};
+    if (!shape_ok(t, f, stored, c.head_size)) return shape_error(path, name, t, stored, f->rows == D_ONE ? 1 : 2);
+    if (transposed) fill_transposed(dst, t, want[0], want[1]);
+    else rwkv_tensors_convert(dst, t->data, t->dtype, (size_t)(want[0] * want[1]));
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
+                                 const char *path, int lora_out_in) {
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    for (int i = 0; i < nf; i++) {
+        const field *f = &fs[i];
+        size_t per = (size_t)dim(f->rows, cfg, w->d) * (size_t)dim(f->cols, cfg, w->d);
+        int n = f->kind & K_GLOBAL ? 1 : cfg.n_layer;
+        for (int l = f->kind & K_FROM_L1 ? 1 : 0; l < n; l++) {
+            rwkv_status st = fill_one(*slot(w, f) + (size_t)l * per, ts, f, l, cfg, w->d, path, lora_out_in);
+            if (st) return st;
+        }
+    }
+    return RWKV_OK;
+}

@@ -1,0 +1,78 @@
+// weights_v7.h: the RWKV-7 ("Goose", x070) parameters, one block with a pointer per tensor.
+// Kept apart from the RWKV-4 table: the two versions share only the config and the globals.
+// RWKV-5.2 ("Eagle"), the other multi-head matrix-state version, uses the same struct with its
+// own table (fields marked v5; the LoRA fields stay NULL, the v7-only ones too).
+//
+// Every matrix is row-major (out, in), so y = W x as for RWKV-4. The official checkpoints
+// store the LoRA factors w1/a1/v1/g1 as (C, D) and w2/a2/v2/g2 as (D, C) (used as x @ w1):
+// the loader transposes them; rwkv.cpp files already hold them as (out, in).
+#ifndef RWKV_WEIGHTS_V7_H
+#define RWKV_WEIGHTS_V7_H
+
+#include "../formats/tensors.h"
+#include "weights.h"
+
+#define RWKV_V7_HEAD_SIZE_DEFAULT 64 // N when a checkpoint does not tell (r_k stored flat)
+#define RWKV_V7_MAX_HEAD_SIZE 256    // largest N the engine takes (official models use 64)
+#define RWKV_V7_GN_EPS 64e-5         // ln_x GroupNorm eps: 1e-5 * head_size_divisor^2 (= 8^2)
+
+// LoRA ranks, read from the checkpoint shapes.
+typedef struct {
+    int d_w; // decay
+    int d_a; // in-context learning rate
+    int d_v; // value residual gate (0 for a one-layer model)
+    int d_g; // output gate
+} rwkv_v7_dims;
+
+typedef struct {
+    rwkv_v7_dims d;
+    rwkv_real *block; // (total) every parameter
+    size_t total;
+    rwkv_real *emb;                      // (V, C)
+    rwkv_real *ln0_w, *ln0_b;            // (C)
+    rwkv_real *ln1_w, *ln1_b;            // (L, C)
+    rwkv_real *ln2_w, *ln2_b;            // (L, C)
+    rwkv_real *x_r, *x_w, *x_k, *x_v, *x_a, *x_g; // (L, C) token-shift mixes
+    rwkv_real *w0;                       // (L, C) decay bias
+    rwkv_real *w1;                       // (L, Dw, C)
+    rwkv_real *w2;                       // (L, C, Dw)
+    rwkv_real *a0;                       // (L, C) in-context learning rate bias
+    rwkv_real *a1;                       // (L, Da, C)
+    rwkv_real *a2;                       // (L, C, Da)
+    rwkv_real *v0;                       // (L, C) value gate bias (layer 0 unused, zero)
+    rwkv_real *v1;                       // (L, Dv, C)
+    rwkv_real *v2;                       // (L, C, Dv)
+    rwkv_real *g1;                       // (L, Dg, C)
+    rwkv_real *g2;                       // (L, C, Dg)
+    rwkv_real *k_k, *k_a, *r_k;          // (L, C) r_k is (H, N) per layer in checkpoints
+    rwkv_real *att_receptance, *att_key, *att_value, *att_output; // (L, C, C)
+    rwkv_real *ln_x_w, *ln_x_b;          // (L, C) per-head GroupNorm
+    rwkv_real *ffn_x_k;                  // (L, C)
+    rwkv_real *ffn_key;                  // (L, F, C)
+    rwkv_real *ffn_value;                // (L, C, F)
+    rwkv_real *ln_out_w, *ln_out_b;      // (C)
+    rwkv_real *head;                     // (V, C)
+    // RWKV-5.2: x_k, x_v, x_r, x_g are its time_mix_* (used as mix*x + (1-mix)*x_prev),
+    // ffn_x_k its ffn.time_mix_k; besides those, ln*, ln_x, att/ffn matrices and globals:
+    rwkv_real *time_decay;               // (L, C) raw: the per-token decay is exp(-exp(time_decay))
+    rwkv_real *time_faaaa;               // (L, C) u, the current token's bonus
+    rwkv_real *att_gate;                 // (L, C, C)
+    rwkv_real *ffn_x_r;                  // (L, C)
+    rwkv_real *ffn_receptance;           // (L, C, C)
+} rwkv_v7_weights;
+
+// A zero-filled block for cfg (version 7, or 5 with d all 0) and LoRA ranks d.
+rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d);
+void rwkv_v7_weights_free(rwkv_v7_weights *w);
+// Infers cfg (L, C, F, V, head size) and the LoRA ranks from official-name tensors.
+// lora_out_in: the LoRA factors are stored (out, in) already (rwkv.cpp files).
+rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in,
+                          rwkv_config *cfg, rwkv_v7_dims *d);
+// The same for an RWKV-5.2 set (head size from time_faaaa's (H, N); no LoRA).
+rwkv_status rwkv_v5_infer(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg, rwkv_v7_dims *d);
+// Fills every tensor from ts, checking names and shapes; errors name the file and tensor.
+// rwkv.cpp's concatenated blocks.N.att.x_rwkvag (6, 1, C) stands for x_r .. x_g.
+rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
+                                 const char *path, int lora_out_in);
+
+#endif
