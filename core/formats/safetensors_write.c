@@ -14,8 +14,16 @@
 #define ST_ALIGN 8         // the header is padded with spaces to a multiple of 8 bytes
 #define ST_WRITE_CHUNK 4096 // floats converted per fwrite
 
-// Official checkpoints store time_mix vectors as [1, 1, C]; other vectors as [C].
-static int official_shape(const rwkv_param *p, json_int_t *shape) {
+// Official checkpoints store time_mix vectors as [1, 1, C]; other vectors as [C]. RWKV-5/7
+// have their own shapes, and their LoRA factors are stored transposed (*transposed).
+static int official_shape(const rwkv_model *m, const rwkv_param *p, json_int_t *shape, int *transposed) {
+    *transposed = 0;
+    if (m->v7) {
+        int64_t s[3];
+        int nd = rwkv_v7_official_shape(p, m->cfg, s, transposed);
+        for (int i = 0; i < nd; i++) shape[i] = s[i];
+        return nd;
+    }
     if (p->ndim == 2) {
         shape[0] = p->shape[0];
         shape[1] = p->shape[1];
@@ -44,7 +52,8 @@ static json_t *build_header(const rwkv_model *m, const char *const *meta_kv, int
     for (int i = 0; i < m->table.n; i++) {
         const rwkv_param *p = &m->table.params[i];
         json_int_t shape[3];
-        int nd = official_shape(p, shape);
+        int transposed;
+        int nd = official_shape(m, p, shape, &transposed);
         json_t *js = json_array(), *e = json_object();
         for (int d = 0; d < nd && js; d++) json_array_append_new(js, json_integer(shape[d]));
         uint64_t end = at + 4 * (uint64_t)p->numel;
@@ -73,10 +82,21 @@ static int write_body(FILE *f, const char *header, const rwkv_model *m) {
     for (size_t i = hlen; i < padded; i++)
         if (fputc(' ', f) == EOF) return 0;
     float chunk[ST_WRITE_CHUNK];
-    for (size_t i = 0; i < m->table.total; i += ST_WRITE_CHUNK) {
-        size_t k = m->table.total - i < ST_WRITE_CHUNK ? m->table.total - i : ST_WRITE_CHUNK;
-        for (size_t j = 0; j < k; j++) chunk[j] = (float)m->block[i + j]; // F64 builds round here
-        if (fwrite(chunk, sizeof(float), k, f) != k) return 0;
+    for (int t = 0; t < m->table.n; t++) { // tensor by tensor: RWKV-7's table has gaps
+        const rwkv_param *p = &m->table.params[t];
+        const rwkv_real *x = m->block + p->offset;
+        json_int_t shape[3];
+        int transposed;
+        official_shape(m, p, shape, &transposed);
+        size_t rows = (size_t)p->shape[0], cols = p->ndim == 2 ? (size_t)p->shape[1] : 1;
+        for (size_t i = 0; i < p->numel; i += ST_WRITE_CHUNK) {
+            size_t k = p->numel - i < ST_WRITE_CHUNK ? p->numel - i : ST_WRITE_CHUNK;
+            for (size_t j = 0; j < k; j++) { // element i+j of the stored layout; F64 builds round here
+                size_t e = i + j;
+                chunk[j] = (float)(transposed ? x[(e % rows) * cols + e / rows] : x[e]);
+            }
+            if (fwrite(chunk, sizeof(float), k, f) != k) return 0;
+        }
     }
     return 1;
 }

@@ -35,14 +35,15 @@ rwkv_status rwkv_model_alloc(rwkv_model **out, rwkv_config cfg) {
 void rwkv_model_free(rwkv_model *m) {
     if (!m) return;
     rwkv_weights_table_free(&m->table);
+    if (!m->v7) free(m->block); // RWKV-5/7: the block is v7's
     rwkv_v7_weights_free(m->v7);
-    free(m->block);
     free(m->decay_w);
     free(m->bf16);
     free(m);
 }
 
 void rwkv_model_refresh(rwkv_model *m) {
+    if (m->v7) return; // RWKV-5/7 derive nothing from the block
     size_t n = (size_t)m->cfg.n_layer * m->cfg.n_embd;
     for (size_t i = 0; i < n; i++) m->decay_w[i] = exp(m->w.att_time_decay[i]); // w = e^{time_decay}
 }

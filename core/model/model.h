@@ -26,7 +26,8 @@ typedef struct {
     uint16_t *bf16;           // optional bf16 copy of the matrices for the sequential path
     rwkv_weights16 w16;       // pointers into bf16, when bf16 != NULL
     rwkv_v7_weights *v7;      // RWKV-7 weights (cfg.version 7); then w holds only the globals
-                              // (emb, ln0, ln_out, head, into v7) and block, decay_w are NULL
+                              // (emb, ln0, ln_out, head, into v7), block is v7->block, table
+                              // lists v7's tensors (rwkv_v7_table_alloc) and decay_w is NULL
     char path[RWKV_PATH_MAX];
     char format[16];          // "pth", "safetensors", "rwkvcpp"
     char dtype[16];           // stored dtype of the matrices, e.g. "bfloat16"

@@ -42,10 +42,11 @@ rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims 
     for (int i = 0; i < 4; i++)
         if (ranks[i] > cfg.n_lora) cfg.n_lora = ranks[i];
     m->cfg = cfg;
-    if ((st = rwkv_v7_weights_alloc(&m->v7, cfg, d))) {
-        free(m);
+    if ((st = rwkv_v7_weights_alloc(&m->v7, cfg, d)) || (st = rwkv_v7_table_alloc(&m->table, cfg, m->v7))) {
+        rwkv_model_free(m);
         return st;
     }
+    m->block = m->v7->block; // owned by v7; the table walks it (training, writing)
     // The driver in forward.c reads the globals through m->w, as for RWKV-4.
     m->w.emb = m->v7->emb;
     m->w.ln0_w = m->v7->ln0_w;

@@ -102,7 +102,7 @@ void rwkv_weights_bind(rwkv_weights *w, rwkv_real *block, const rwkv_param_table
     rwkv_real **ptrs = (rwkv_real **)w;
     for (int i = 0; i < t->n; i++) {
         const rwkv_param *p = &t->params[i];
-        if (p->layer <= 0) ptrs[p->field] = block + p->offset; // first layer of the field
+        if (p->field >= 0 && p->layer <= 0) ptrs[p->field] = block + p->offset; // first layer of the field
     }
 }
 

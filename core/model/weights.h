@@ -45,7 +45,7 @@ typedef struct {
 // One checkpoint tensor: its official name, where it lives in the block, its shape.
 typedef struct {
     char name[64];     // official name, e.g. "blocks.3.att.time_decay"
-    int field;         // index of the pointer in rwkv_weights (declaration order)
+    int field;         // index of the pointer in rwkv_weights (declaration order); -1: none (RWKV-7)
     int layer;         // -1 for globals
     size_t offset;     // elements from the start of the block
     size_t numel;

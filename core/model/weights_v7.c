@@ -95,7 +95,6 @@ static const field FIELDS_V5[] = {
     {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0},
     FIELDS_LAST,
 };
-#undef F
 
 // The table of cfg's version and its length.
 static const field *fields(rwkv_config cfg, int *n) {
@@ -140,13 +139,89 @@ rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v
         free(w);
         return RWKV_ERR_NOMEM;
     }
-    size_t off = 0;
-    for (int i = 0; i < nf; i++) {
-        *slot(w, &fs[i]) = w->block + off;
-        off += field_numel(&fs[i], cfg, d);
-    }
+    rwkv_v7_weights_bind(w, w->block, cfg);
     *out = w;
     return RWKV_OK;
+}
+
+void rwkv_v7_weights_bind(rwkv_v7_weights *w, rwkv_real *block, rwkv_config cfg) {
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    size_t off = 0;
+    w->block = block;
+    for (int i = 0; i < nf; i++) {
+        *slot(w, &fs[i]) = block + off;
+        off += field_numel(&fs[i], cfg, w->d);
+    }
+}
+
+// The rwkv_weights field of a global tensor, so rwkv_weights_bind finds it; -1 for the rest.
+static int global_field(const field *f) {
+    static const struct { size_t v7, v4; } map[] = {
+        {F(emb), offsetof(rwkv_weights, emb)},           {F(ln0_w), offsetof(rwkv_weights, ln0_w)},
+        {F(ln0_b), offsetof(rwkv_weights, ln0_b)},       {F(ln_out_w), offsetof(rwkv_weights, ln_out_w)},
+        {F(ln_out_b), offsetof(rwkv_weights, ln_out_b)}, {F(head), offsetof(rwkv_weights, head)}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (f->field == map[i].v7) return (int)(map[i].v4 / sizeof(rwkv_real *));
+    return -1;
+}
+
+rwkv_status rwkv_v7_table_alloc(rwkv_param_table *t, rwkv_config cfg, const rwkv_v7_weights *w) {
+    memset(t, 0, sizeof *t);
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    t->cfg = cfg;
+    t->params = rwkv_calloc((size_t)nf * cfg.n_layer, sizeof *t->params, "parameter table");
+    if (!t->params) return RWKV_ERR_NOMEM;
+    for (int i = 0; i < nf; i++) {
+        const field *f = &fs[i];
+        int64_t rows = dim(f->rows, cfg, w->d), cols = dim(f->cols, cfg, w->d);
+        int global = f->kind & K_GLOBAL, nl = global ? 1 : cfg.n_layer;
+        size_t base = (size_t)(*(rwkv_real *const *)((const char *)w + f->field) - w->block);
+        for (int l = f->kind & K_FROM_L1 ? 1 : 0; l < nl; l++) {
+            rwkv_param *p = &t->params[t->n++];
+            if (global) snprintf(p->name, sizeof p->name, "%s", f->name);
+            else snprintf(p->name, sizeof p->name, "blocks.%d.%s", l, f->name);
+            p->field = global ? global_field(f) : -1;
+            p->layer = global ? -1 : l;
+            p->numel = (size_t)(rows * cols);
+            p->offset = base + (size_t)l * p->numel;
+            p->ndim = f->rows == D_ONE ? 1 : 2;
+            p->shape[0] = f->rows == D_ONE ? cols : rows;
+            p->shape[1] = f->rows == D_ONE ? 1 : cols;
+            size_t n = strlen(f->name); // weight decay: the 2-D ".weight" tensors but emb (as RWKV-4)
+            p->is_matrix = p->ndim == 2 && n > 7 && !strcmp(f->name + n - 7, ".weight") && f->field != F(emb);
+        }
+    }
+    t->total = w->total;
+    return RWKV_OK;
+}
+
+int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3], int *transposed) {
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    const char *suffix = p->layer < 0 ? p->name : strchr(strchr(p->name, '.') + 1, '.') + 1;
+    *transposed = 0;
+    for (int i = 0; i < nf; i++) {
+        const field *f = &fs[i];
+        if (strcmp(f->name, suffix)) continue;
+        if (f->kind & K_LORA) { // stored (in, out) officially
+            *transposed = 1;
+            shape[0] = p->shape[1], shape[1] = p->shape[0];
+            return 2;
+        }
+        if (f->kind & K_HEADS) {
+            shape[0] = cfg.n_embd / cfg.head_size, shape[1] = cfg.head_size;
+            return 2;
+        }
+        if (p->ndim == 1 && !strstr(f->name, "ln")) { // x_*, w0, a0, v0, k_k, k_a, time_*: [1, 1, C]
+            shape[0] = shape[1] = 1, shape[2] = p->shape[0];
+            return 3;
+        }
+        break;
+    }
+    shape[0] = p->shape[0], shape[1] = p->shape[1];
+    return p->ndim;
 }
 
 void rwkv_v7_weights_free(rwkv_v7_weights *w) {
@@ -301,3 +376,4 @@ rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv
     }
     return RWKV_OK;
 }
+#undef F

@@ -64,6 +64,16 @@ typedef struct {
 // A zero-filled block for cfg (version 7, or 5 with d all 0) and LoRA ranks d.
 rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d);
 void rwkv_v7_weights_free(rwkv_v7_weights *w);
+// Points every tensor of w (w->d set) into block, laid out as rwkv_v7_weights_alloc does
+// (for gradients and optimiser moments of the same shape).
+void rwkv_v7_weights_bind(rwkv_v7_weights *w, rwkv_real *block, rwkv_config cfg);
+// The tensors of w as a parameter table (official names, offsets into w->block): what
+// training, AdamW and the safetensors writer walk. Layer 0 has no v0/v1/v2 (its slots stay
+// zero); the globals carry their rwkv_weights field, the rest field -1.
+rwkv_status rwkv_v7_table_alloc(rwkv_param_table *t, rwkv_config cfg, const rwkv_v7_weights *w);
+// The official checkpoint shape of p (returns ndim <= 3): LoRA factors transposed to
+// (in, out), r_k and time_faaaa/time_decay (H, N), mixes and biases [1, 1, C].
+int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3], int *transposed);
 // Infers cfg (L, C, F, V, head size) and the LoRA ranks from official-name tensors.
 // lora_out_in: the LoRA factors are stored (out, in) already (rwkv.cpp files).
 rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in,

@@ -32,8 +32,8 @@ static void init_time(rwkv_model *m, int l) {
 // Gaussian (max, min) matrix A, Q's columns signed by diag(R), transposed when rows < cols.
 // The thin Q = A R^{-1} comes from a triangular solve: GSL's unpack builds the full M x M Q,
 // too big for a vocabulary-sized head.
-static rwkv_status orthogonal(rwkv_real *dst, int rows, int cols, double gain, gsl_rng *rng,
-                              const char *name) {
+rwkv_status rwkv_init_orthogonal(rwkv_real *dst, int rows, int cols, double gain, gsl_rng *rng,
+                                 const char *name) {
     int M = rows > cols ? rows : cols, N = rows > cols ? cols : rows;
     gsl_matrix *A = gsl_matrix_alloc(M, N), *QR = gsl_matrix_alloc(M, N), *T = gsl_matrix_alloc(N, N);
     rwkv_status st = RWKV_OK;
@@ -94,10 +94,11 @@ static rwkv_status init_param(rwkv_model *m, const rwkv_param *p, gsl_rng *rng) 
     int rows = (int)p->shape[0], cols = (int)p->shape[1];
     double gain = rows > cols ? sqrt((double)rows / cols) : 1.0;
     if (!strcmp(p->name, "head.weight")) gain *= RWKV_INIT_HEAD_SCALE;
-    return orthogonal(x, rows, cols, gain, rng, p->name);
+    return rwkv_init_orthogonal(x, rows, cols, gain, rng, p->name);
 }
 
 rwkv_status rwkv_init_model(rwkv_model *m, unsigned long seed) {
+    if (m->v7) return rwkv_init_v7_model(m, seed);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (!rng) return rwkv_error_set(RWKV_ERR_NOMEM, "init: cannot allocate the random generator");
     gsl_rng_set(rng, seed);

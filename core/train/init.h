@@ -11,11 +11,24 @@
 
 #include "../model/model.h"
 
+#include <gsl/gsl_rng.h>
+
 #define RWKV_INIT_EMB_RANGE 1e-4 // emb.weight ~ U(-1e-4, 1e-4)
 #define RWKV_INIT_HEAD_SCALE 0.5 // head gain factor
 
-// Overwrites every parameter of m. Random draws come from one gsl_rng mt19937 seeded with
+// Overwrites every parameter of m (RWKV-7 models: rwkv_init_v7_model). Random draws come from one gsl_rng mt19937 seeded with
 // seed, in parameter-table order: the same seed and shape give the identical model.
 rwkv_status rwkv_init_model(rwkv_model *m, unsigned long seed);
+
+// dst (rows, cols) = gain * a uniformly random orthogonal matrix (torch.nn.init.orthogonal_),
+// drawn from rng; name labels errors.
+rwkv_status rwkv_init_orthogonal(rwkv_real *dst, int rows, int cols, double gain, gsl_rng *rng,
+                                 const char *name);
+
+// The official RWKV-7 initialisation (RWKV-LM RWKV-v7/train_temp/src/model.py, init_v7.c).
+rwkv_status rwkv_init_v7_model(rwkv_model *m, unsigned long seed);
+// The official LoRA ranks for n_embd C: max(32, round(k sqrt(C) / 32) 32) with k = 2.5
+// (decay, in-context rate), 1.7 (value residual), 5 (gate), capped at C for tiny models.
+rwkv_v7_dims rwkv_init_v7_dims(int C);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "../compute/blas.h"
 #include "../compute/kernels.h"
+#include "train_v7.h"
 #include "wkv_grad.h"
 
 #include <limits.h>
@@ -66,7 +67,9 @@ static void layout(rwkv_train *t, carver *c) {
     size_t N = (size_t)t->B * t->T, NC = N * C;
     for (int l = 0; l < L; l++) {
         rwkv_train_layer *a = &t->layers[l];
-        a->x_in = carve(c, NC), a->xa = carve(c, NC);
+        a->x_in = carve(c, NC);
+        if (RWKV_IS_V7(t->cfg)) continue; // the rest is in t->v7
+        a->xa = carve(c, NC);
         a->ln1_mean = carve(c, N), a->ln1_rstd = carve(c, N);
         a->sr = carve(c, NC), a->k = carve(c, NC), a->v = carve(c, NC), a->y = carve(c, NC);
         a->wp = carve(c, NC), a->wd = carve(c, NC), a->x_mid = carve(c, NC), a->xf = carve(c, NC);
@@ -91,10 +94,16 @@ rwkv_status rwkv_train_alloc(rwkv_train **out, rwkv_config cfg, int B, int T) {
         return rwkv_error_set(RWKV_ERR_ARG, "training needs batch >= 1 and ctx >= 1, got batch=%d ctx=%d", B, T);
     if ((int64_t)B * T > INT_MAX / 4)
         return rwkv_error_set(RWKV_ERR_ARG, "batch x ctx = %lld tokens per step is too large", (long long)B * T);
+    if (cfg.version == RWKV_VERSION_5)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "training supports RWKV-4 and RWKV-7 models, not RWKV-5.2");
     rwkv_train *t = rwkv_calloc(1, sizeof *t, "training state");
     if (!t) return RWKV_ERR_NOMEM;
     t->cfg = cfg, t->B = B, t->T = T;
     t->layers = rwkv_calloc((size_t)cfg.n_layer, sizeof *t->layers, "training layers");
+    if (RWKV_IS_V7(cfg) && (st = rwkv_train_v7_alloc(&t->v7, cfg, B, T))) {
+        rwkv_train_free(t);
+        return st;
+    }
     carver c = {0};
     if (t->layers) layout(t, &c);
     t->arena_len = c.used;
@@ -112,6 +121,7 @@ void rwkv_train_free(rwkv_train *t) {
     if (!t) return;
     free(t->arena);
     free(t->layers);
+    rwkv_train_v7_free(t->v7);
     free(t);
 }
 
@@ -379,6 +389,10 @@ rwkv_status rwkv_train_forward(rwkv_train *t, const rwkv_model *m, const rwkv_ba
         memcpy(t->emb_x + (size_t)n * C, m->w.emb + (size_t)b->inputs[n] * C, C * sizeof(rwkv_real));
     ln_forward(t->layers[0].x_in, t->ln0_mean, t->ln0_rstd, t->emb_x, m->w.ln0_w, m->w.ln0_b, N, C);
     for (int l = 0; l < L; l++) {
+        if (t->v7) {
+            rwkv_train_v7_block_forward(t, m, l, l + 1 < L ? t->layers[l + 1].x_in : t->x_out);
+            continue;
+        }
         time_mix_forward(t, m, l);
         channel_mix_forward(t, m, l, l + 1 < L ? t->layers[l + 1].x_in : t->x_out);
     }
@@ -493,6 +507,10 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     ln_backward(t->dx, g.ln_out_w, g.ln_out_b, t->s1, t->x_out, t->lno_mean, t->lno_rstd,
                 m->w.ln_out_w, N, C);
     for (int l = L - 1; l >= 0; l--) {
+        if (t->v7) {
+            rwkv_train_v7_block_backward(t, m, grad, l);
+            continue;
+        }
         channel_mix_backward(t, m, &g, l);
         time_mix_backward(t, m, &g, l);
     }

@@ -2,6 +2,7 @@
 // Every activation the backward needs lives in one arena allocated once per (B, T);
 // a step allocates nothing. Gradients use the parameter block layout (rwkv_weights_bind).
 // Each of the B rows of a batch is its own sequence starting from the zero state.
+// RWKV-4 and RWKV-7 models (the blocks of RWKV-7 in train_v7.c).
 #ifndef RWKV_TRAIN_H
 #define RWKV_TRAIN_H
 
@@ -58,6 +59,7 @@ typedef struct {
     rwkv_real *part_td, *part_u; // (B, C) per-sequence WKV parameter gradients
     rwkv_real *zeros;          // (C) the token before the first: zero state
     int logits_valid;          // 1 after a forward, 0 after the backward consumed them
+    struct rwkv_train_v7 *v7;  // RWKV-7 blocks (train_v7.h); then layers hold only x_in
 } rwkv_train;
 
 rwkv_status rwkv_train_alloc(rwkv_train **out, rwkv_config cfg, int B, int T);
