@@ -283,8 +283,8 @@ START_TEST(test_v7_train_copy) {
     rwkv_data *d = copy_data(600);
     rwkv_config cfg = {.n_layer = 2, .n_embd = 32, .n_ffn = 64, .n_vocab = COPY_VOCAB, .head_size = 16};
     rwkv_model *m = init_v7(cfg, 1);
-    rwkv_trainer_opts o = {.B = 8, .T = 34, .steps = 250, .seed = 3, .opt = rwkv_adamw_defaults(), .eval_batches = 0};
-    o.opt.lr = 1e-2, o.opt.min_lr = 1e-3, o.opt.warmup = 10;
+    rwkv_trainer_opts o = {.B = 8, .T = 34, .steps = 600, .seed = 3, .opt = rwkv_adamw_defaults(), .eval_batches = 0};
+    o.opt.lr = 5e-3, o.opt.min_lr = 5e-3 / 10, o.opt.warmup = 10;
     rwkv_trainer *tr;
     ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_OK);
     double loss = 0, first = 0, val;
