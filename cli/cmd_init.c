@@ -1,4 +1,4 @@
-// cmd_init.c: rwkvscope init: write a freshly initialised model (the official RWKV-4 init).
+// cmd_init.c: rwkvscope init: write a freshly initialised model (the official RWKV-4 or RWKV-7 init).
 #include "cli.h"
 
 #include "core/train/checkpoint.h"
@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-const char cmd_init_summary[] = "write a freshly initialised RWKV-4 model (official init, seeded)";
+const char cmd_init_summary[] = "write a freshly initialised RWKV-4 or RWKV-7 model (official init, seeded)";
 
 #define DEFAULT_VOCAB 256 // byte-level
 #define DEFAULT_SEED 42
@@ -15,23 +15,27 @@ static void usage(void) {
     printf("usage: rwkvscope init --layers L --embd C [options] -o model.safetensors\n\n"
            "Writes a model initialised with the official RWKV-4 scheme: the deterministic\n"
            "time_* parameters, a +-1e-4 uniform embedding, zeroed output-side matrices and\n"
-           "orthogonal matrices (GSL QR). The same --seed gives the identical model.\n\n"
+           "orthogonal matrices (GSL QR). With --arch 7, an RWKV-7 model with the official\n"
+           "RWKV-7 init (RWKV-LM RWKV-v7/train_temp; core/train/init_v7.c lists it). The same\n"
+           "--seed gives the identical model.\n\n"
            "options:\n"
            "  --layers L        number of blocks (required)\n"
            "  --embd C          embedding width (required)\n"
            "  --ffn F           channel-mix width (default: 4*C)\n"
            "  --vocab V         vocabulary size (default: %d, bytes)\n"
+           "  --arch A          4 (RWKV-4, default) or 7 (RWKV-7)\n"
+           "  --head-size N     RWKV-7 head size, dividing C (default: %d)\n"
            "  --tokenizer SPEC  tokenizer recorded in the metadata (default: bytes when V=256)\n"
            "  --seed S          random seed (default: %d)\n"
            "  -o FILE           output safetensors file (required)\n"
            "  --force           overwrite FILE if it exists\n\n"
            "example:\n  rwkvscope init --layers 4 --embd 128 -o init.safetensors\n",
-           DEFAULT_VOCAB, DEFAULT_SEED);
+           DEFAULT_VOCAB, RWKV_V7_HEAD_SIZE_DEFAULT, DEFAULT_SEED);
 }
 
 int cmd_init(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
-    long L = 0, C = 0, F = 0, V = DEFAULT_VOCAB, seed = DEFAULT_SEED;
+    long L = 0, C = 0, F = 0, V = DEFAULT_VOCAB, seed = DEFAULT_SEED, arch = 4, head = RWKV_V7_HEAD_SIZE_DEFAULT;
     const char *out = NULL, *tokenizer = NULL;
     int force = 0;
     for (int i = 1; i < argc; i++) {
@@ -43,6 +47,11 @@ int cmd_init(int argc, char **argv) {
         else if (!strcmp(a, "--embd") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 65536, &C)) return CLI_USAGE; }
         else if (!strcmp(a, "--ffn") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 1 << 20, &F)) return CLI_USAGE; }
         else if (!strcmp(a, "--vocab") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 1 << 22, &V)) return CLI_USAGE; }
+        else if (!strcmp(a, "--arch") && val) {
+            if (!cli_parse_int("init", a, argv[++i], 4, 7, &arch)) return CLI_USAGE;
+            if (arch != 4 && arch != 7) return cli_usage_error("init", "--arch expects 4 or 7, got %ld", arch);
+        }
+        else if (!strcmp(a, "--head-size") && val) { if (!cli_parse_int("init", a, argv[++i], 1, RWKV_V7_MAX_HEAD_SIZE, &head)) return CLI_USAGE; }
         else if (!strcmp(a, "--seed") && val) { if (!cli_parse_int("init", a, argv[++i], 0, 0x7fffffffL, &seed)) return CLI_USAGE; }
         else return cli_usage_error("init", "unknown option '%s' (or it needs a value)", a);
     }
@@ -51,7 +60,8 @@ int cmd_init(int argc, char **argv) {
     if (!cli_check_output("init", out, force)) return CLI_FAIL;
     rwkv_config cfg = {.n_layer = (int)L, .n_embd = (int)C, .n_ffn = F ? (int)F : (int)(4 * C), .n_vocab = (int)V};
     rwkv_model *m;
-    rwkv_status st = rwkv_model_alloc(&m, cfg);
+    if (arch == 7) cfg.version = RWKV_VERSION_7, cfg.head_size = (int)head;
+    rwkv_status st = arch == 7 ? rwkv_v7_model_alloc(&m, cfg, rwkv_init_v7_dims(cfg.n_embd)) : rwkv_model_alloc(&m, cfg);
     if (st) return cli_fail("init", st, NULL);
     if (!tokenizer) tokenizer = V == DEFAULT_VOCAB ? "bytes" : "";
     if (!(st = rwkv_init_model(m, (unsigned long)seed)))
@@ -60,8 +70,8 @@ int cmd_init(int argc, char **argv) {
         rwkv_model_free(m);
         return cli_fail("init", st, NULL);
     }
-    fprintf(stderr, "wrote %s: %d layers, n_embd %d, n_ffn %d, vocab %d, %zu parameters, seed %ld\n", out,
-            cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, rwkv_model_n_params(m), seed);
+    fprintf(stderr, "wrote %s: RWKV-%ld, %d layers, n_embd %d, n_ffn %d, vocab %d, %zu parameters, seed %ld\n", out,
+            arch, cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, rwkv_model_n_params(m), seed);
     rwkv_model_free(m);
     return CLI_OK;
 }

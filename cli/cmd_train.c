@@ -1,4 +1,4 @@
-// cmd_train.c: rwkvscope train: train an RWKV-4 model in parallel mode on a byte-level text
+// cmd_train.c: rwkvscope train: train an RWKV-4 or RWKV-7 model in parallel mode on a byte-level text
 // file or a synthetic task (--task), with held-out evaluation, checkpoints and a loss log.
 #include "cli.h"
 #include "task_opts.h"
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW, checkpoints, loss log)";
+const char cmd_train_summary[] = "train an RWKV-4 or RWKV-7 model in parallel mode (AdamW, checkpoints, loss log)";
 
 #define DEFAULT_SEED 42
 #define DEFAULT_EVAL_BATCHES 8
@@ -27,7 +27,8 @@ const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW,
 static void usage(void) {
     printf("usage: rwkvscope train --data FILE --layers L --embd C --ctx T --batch B --steps N\n"
            "                       [options] -o model.safetensors\n\n"
-           "Trains a byte-level RWKV-4 model (vocab 256) in parallel (GPT) mode on the bytes of\n"
+           "Trains a byte-level RWKV-4 (or, with --arch 7, RWKV-7) model (vocab 256) in parallel\n"
+           "(GPT) mode on the bytes of\n"
            "FILE: the first 90%% is training data, the rest is held out. Windows of T tokens are\n"
            "drawn at offsets fixed by --seed and the step, so a run is reproducible and --resume\n"
            "continues it bit-identically. Writes the model (safetensors, official names) and\n"
@@ -37,6 +38,9 @@ static void usage(void) {
            "  --layers L         blocks\n"
            "  --embd C           embedding width\n"
            "  --ffn F            channel-mix width (default: 4*C)\n"
+           "  --arch A           4 (RWKV-4, default) or 7 (RWKV-7: official init, LoRA ranks\n"
+           "                     max(32, round(k sqrt(C)/32) 32) capped at C)\n"
+           "  --head-size N      RWKV-7 head size, dividing C (default: %d)\n"
            "data:\n"
            "  --data FILE        training text (bytes)\n"
            "  --val-frac X       held-out share (default: 0.1)\n"
@@ -76,13 +80,13 @@ static void usage(void) {
            "  rwkvscope train --data tests/fixtures/tinyshakespeare.txt --layers 4 --embd 128 \\\n"
            "      --ctx 128 --batch 8 --steps 800 --lr 4e-3 --min-lr 4e-4 --warmup 50 -o tiny.safetensors\n"
            "  (held-out loss about 1.5 nats/byte after 3 minutes on 2 cores)\n",
-           DEFAULT_SEED, DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
+           RWKV_V7_HEAD_SIZE_DEFAULT, DEFAULT_SEED, DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
 }
 
 typedef struct {
     const char *data, *out, *log, *task, *schedule;
     long layers, embd, ffn, ctx, batch, steps, warmup, eval_every, eval_batches, seed, threads, stop_at;
-    long task_len, examples;
+    long task_len, examples, arch, head_size;
     double text_weight; // loss weight of non-answer task tokens (0: answers only)
     rwkv_task task_cfg; // the task options (--key-len, --pairs, ...) for --task
     double lr, min_lr, wd, clip, beta1, beta2, eps, val_frac;
@@ -113,14 +117,16 @@ static int parse(train_args *o, int argc, char **argv) {
     rwkv_adamw_opts d = rwkv_adamw_defaults();
     *o = (train_args){.lr = d.lr, .wd = d.weight_decay, .clip = d.clip, .beta1 = d.beta1, .beta2 = d.beta2,
                       .eps = d.eps, .val_frac = RWKV_DATA_VAL_FRAC, .seed = DEFAULT_SEED,
-                      .eval_batches = DEFAULT_EVAL_BATCHES, .eval_every = -1, .schedule = "cosine"};
+                      .eval_batches = DEFAULT_EVAL_BATCHES, .eval_every = -1, .schedule = "cosine",
+                      .arch = 4, .head_size = RWKV_V7_HEAD_SIZE_DEFAULT};
     struct { const char *flag; long lo, hi; long *dst; } ints[] = {
         {"--layers", 1, 1024, &o->layers}, {"--embd", 1, 65536, &o->embd}, {"--ffn", 1, 1 << 20, &o->ffn},
         {"--ctx", 1, 1 << 20, &o->ctx}, {"--batch", 1, 1 << 16, &o->batch}, {"--steps", 1, 1L << 40, &o->steps},
         {"--warmup", 0, 1L << 40, &o->warmup}, {"--eval-every", 0, 1L << 40, &o->eval_every},
         {"--eval-batches", 0, 1 << 30, &o->eval_batches}, {"--seed", 0, 0x7fffffffL, &o->seed},
         {"--threads", 0, CLI_MAX_THREADS, &o->threads}, {"--stop-at", 1, 1L << 40, &o->stop_at},
-        {"--task-len", 4, 1 << 20, &o->task_len}, {"--examples", 1, 1L << 30, &o->examples}};
+        {"--task-len", 4, 1 << 20, &o->task_len}, {"--examples", 1, 1L << 30, &o->examples},
+        {"--arch", 4, 7, &o->arch}, {"--head-size", 1, RWKV_V7_MAX_HEAD_SIZE, &o->head_size}};
     struct { const char *flag; double *dst; } reals[] = {
         {"--lr", &o->lr}, {"--min-lr", &o->min_lr}, {"--wd", &o->wd}, {"--clip", &o->clip},
         {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac},
@@ -156,6 +162,7 @@ static int parse(train_args *o, int argc, char **argv) {
         cli_usage_error("train", "--text-weight needs --task and a value >= 0");
         return 0;
     }
+    if (o->arch != 4 && o->arch != 7) { cli_usage_error("train", "--arch expects 4 or 7, got %ld", o->arch); return 0; }
     rwkv_schedule sched;
     if (!parse_schedule(o->schedule, &sched)) {
         cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
@@ -225,7 +232,13 @@ static int setup_new(const train_args *a, run *r) {
     o.opt.lr = a->lr, o.opt.min_lr = a->has_min_lr ? a->min_lr : a->lr / 10, o.opt.warmup = a->warmup;
     o.opt.schedule = sched, o.opt.weight_decay = a->wd, o.opt.clip = a->clip;
     o.opt.beta1 = a->beta1, o.opt.beta2 = a->beta2, o.opt.eps = a->eps, o.opt.total_steps = a->steps;
-    rwkv_status st = rwkv_model_alloc(&r->m, cfg);
+    rwkv_status st;
+    if (a->arch == 7) {
+        cfg.version = RWKV_VERSION_7, cfg.head_size = (int)a->head_size;
+        st = rwkv_v7_model_alloc(&r->m, cfg, rwkv_init_v7_dims(cfg.n_embd));
+    } else {
+        st = rwkv_model_alloc(&r->m, cfg);
+    }
     if (!st) st = rwkv_init_model(r->m, o.seed);
     if (!st) st = rwkv_trainer_alloc(&r->tr, r->m, r->data, &o);
     if (st) return cli_fail("train", st, "check --ctx against the data size, and --batch, --steps and --lr");
@@ -239,7 +252,9 @@ static int setup_resume(const train_args *a, run *r) {
     rwkv_status st = rwkv_checkpoint_read_opts(r->optim, &cfg, &o, &step);
     if (st) return cli_fail("train", st, "--resume needs the optimiser state written beside -o by an earlier run");
     if (a->steps) o.steps = o.opt.total_steps = a->steps;
-    if (!(st = rwkv_model_alloc(&r->m, cfg)) && !(st = rwkv_trainer_alloc(&r->tr, r->m, r->data, &o)))
+    // RWKV-7: the shape (head size, LoRA ranks) from the checkpoint's model file
+    st = RWKV_IS_V7(cfg) ? rwkv_model_load(&r->m, a->out) : rwkv_model_alloc(&r->m, cfg);
+    if (!st && !(st = rwkv_trainer_alloc(&r->tr, r->m, r->data, &o)))
         st = rwkv_checkpoint_resume(r->tr, r->optim);
     if (st) return cli_fail("train", st, NULL);
     fprintf(stderr, "resuming %s at step %lld of %lld\n", a->out, (long long)step, (long long)o.steps);
@@ -396,8 +411,12 @@ int cmd_train(int argc, char **argv) {
     if (rc == CLI_OK) {
         if (!a.resume) fprintf(r.log, "step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n");
         const rwkv_config *c = &r.m->cfg;
-        fprintf(stderr, "training %d x %d (ffn %d, vocab %d, %zu parameters) on %s: %lld train / %lld held-out tokens\n",
-                c->n_layer, c->n_embd, c->n_ffn, c->n_vocab, rwkv_model_n_params(r.m), r.data->source,
+        char heads[64] = "";
+        if (r.m->v7)
+            snprintf(heads, sizeof heads, "RWKV-7, %d heads of %d, LoRA %d/%d/%d/%d, ", c->n_embd / c->head_size,
+                     c->head_size, r.m->v7->d.d_w, r.m->v7->d.d_a, r.m->v7->d.d_v, r.m->v7->d.d_g);
+        fprintf(stderr, "training %d x %d (%sffn %d, vocab %d, %zu parameters) on %s: %lld train / %lld held-out tokens\n",
+                c->n_layer, c->n_embd, heads, c->n_ffn, c->n_vocab, rwkv_model_n_params(r.m), r.data->source,
                 (long long)r.data->n_train, (long long)(r.data->n - r.data->n_train));
         rc = train_loop(&a, &r);
     }

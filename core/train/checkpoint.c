@@ -120,6 +120,8 @@ static int write_optim(hid_t f, const rwkv_trainer *tr) {
              attr_write(f, "eps", H5T_NATIVE_DOUBLE, &o->opt.eps) &&
              attr_write(f, "weight_decay", H5T_NATIVE_DOUBLE, &o->opt.weight_decay) &&
              attr_write(f, "clip", H5T_NATIVE_DOUBLE, &o->opt.clip) && attr_write_str(f, "train_config", js) &&
+             (!tr->m->v7 || (attr_write(f, "rwkv_version", H5T_NATIVE_INT, &c->version) &&
+                             attr_write(f, "head_size", H5T_NATIVE_INT, &c->head_size))) &&
              dset_write(f, "params", tr->m->block, tr->m->table.total) &&
              dset_write(f, "m", tr->opt->m, tr->m->table.total) && dset_write(f, "v", tr->opt->v, tr->m->table.total);
     free(js);
@@ -192,8 +194,13 @@ rwkv_status rwkv_checkpoint_read_opts(const char *path, rwkv_config *cfg, rwkv_t
              attr_read(f, "eps", H5T_NATIVE_DOUBLE, &o->opt.eps) &&
              attr_read(f, "weight_decay", H5T_NATIVE_DOUBLE, &o->opt.weight_decay) &&
              attr_read(f, "clip", H5T_NATIVE_DOUBLE, &o->opt.clip);
+    cfg->version = cfg->head_size = 0; // RWKV-7 runs record theirs; RWKV-4 files have none
+    if (ok && H5Aexists(f, "rwkv_version") > 0)
+        ok = attr_read(f, "rwkv_version", H5T_NATIVE_INT, &cfg->version) && attr_read(f, "head_size", H5T_NATIVE_INT, &cfg->head_size);
     H5Fclose(f);
     if (!ok) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: an attribute of the optimiser state is missing or unreadable", path);
+    if (cfg->version && !RWKV_IS_V7(*cfg))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: optimiser state for RWKV version %d (4 or 7 expected)", path, cfg->version);
     if (sched < 0 || sched > RWKV_SCHED_CONSTANT || s < 0)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: corrupt optimiser state (schedule %d, step %lld)", path, sched, s);
     o->steps = steps, o->seed = (unsigned long)seed, o->opt.warmup = warmup, o->opt.schedule = (rwkv_schedule)sched;
@@ -221,7 +228,8 @@ rwkv_status rwkv_checkpoint_resume(rwkv_trainer *tr, const char *path) {
     rwkv_status st = rwkv_checkpoint_read_opts(path, &cfg, &o, &step);
     if (st) return st;
     const rwkv_config *mc = &tr->m->cfg;
-    if (cfg.n_layer != mc->n_layer || cfg.n_embd != mc->n_embd || cfg.n_ffn != mc->n_ffn || cfg.n_vocab != mc->n_vocab)
+    if (cfg.n_layer != mc->n_layer || cfg.n_embd != mc->n_embd || cfg.n_ffn != mc->n_ffn || cfg.n_vocab != mc->n_vocab ||
+        RWKV_IS_V7(cfg) != RWKV_IS_V7(*mc))
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: the state is for L=%d C=%d F=%d V=%d, the model is L=%d C=%d F=%d V=%d",
                               path, cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, mc->n_layer, mc->n_embd,
                               mc->n_ffn, mc->n_vocab);
