@@ -235,7 +235,7 @@ static int setup_new(const train_args *a, run *r) {
     rwkv_status st;
     if (a->arch == 7) {
         cfg.version = RWKV_VERSION_7, cfg.head_size = (int)a->head_size;
-        st = rwkv_v7_model_alloc(&r->m, cfg, rwkv_init_v7_dims(cfg.n_embd));
+        st = rwkv_v7_model_alloc(&r->m, cfg, rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer));
     } else {
         st = rwkv_model_alloc(&r->m, cfg);
     }

@@ -203,7 +203,7 @@ END_TEST
 static rwkv_model *init_v7(rwkv_config cfg, unsigned long seed) {
     cfg.version = RWKV_VERSION_7;
     rwkv_model *m;
-    ck_assert_int_eq(rwkv_v7_model_alloc(&m, cfg, rwkv_init_v7_dims(cfg.n_embd)), RWKV_OK);
+    ck_assert_int_eq(rwkv_v7_model_alloc(&m, cfg, rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer)), RWKV_OK);
     ck_assert_int_eq(rwkv_init_model(m, seed), RWKV_OK);
     return m;
 }
@@ -321,6 +321,52 @@ START_TEST(test_v7_checkpoint_roundtrip) {
 }
 END_TEST
 
+static int has(const char *out, const char *s) { return out && strstr(out, s) != NULL; }
+
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb, ca, cb;
+    while (same && ((ca = fgetc(fa)) != EOF || (cb = fgetc(fb)) != EOF)) same = ca == fgetc(fb);
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+// init and train --arch 7 through the CLI; a stopped and resumed run equals a straight one.
+START_TEST(test_v7_cli) {
+    char *out = NULL;
+    const char *dir = test_tmpdir();
+    ck_assert_int_eq(test_cli(&out, "init --arch 7 --layers 2 --embd 32 --head-size 8 --vocab 50 -o %s/i7.safetensors", dir), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "info %s/i7.safetensors", dir), 0);
+    ck_assert_msg(has(out, "RWKV-7") && has(out, "heads: 4") && has(out, "head_size: 8"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "init --arch 7 --layers 2 --embd 32 --head-size 12 -o %s/bad.safetensors", dir), 1);
+    ck_assert_msg(has(out, "head size 12 must divide n_embd 32"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "init --arch 6 --layers 2 --embd 32 -o %s/bad.safetensors", dir), 2);
+    free(out);
+    const char *run = "--arch 7 --head-size 16 --task copy --span 8 --vocab 16 --layers 1 --embd 32 --ctx 40 "
+                      "--batch 2 --steps 12 --eval-every 4 --threads 1";
+    ck_assert_int_eq(test_cli(&out, "train %s -o %s/s7.safetensors", run, dir), 0);
+    ck_assert_msg(has(out, "RWKV-7, 2 heads of 16") && has(out, "step 12/12"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train %s --stop-at 6 -o %s/r7.safetensors", run, dir), 0);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train %s --resume -o %s/r7.safetensors", run, dir), 0);
+    ck_assert_msg(has(out, "resuming") && has(out, "step 12/12"), "%s", out);
+    free(out);
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/s7.safetensors", dir);
+    snprintf(b, sizeof b, "%s/r7.safetensors", dir);
+    ck_assert_msg(same_file(a, b), "resumed RWKV-7 run differs from the straight one");
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, b), RWKV_OK);
+    ck_assert_int_eq(m->cfg.version, RWKV_VERSION_7);
+    rwkv_model_free(m);
+}
+END_TEST
+
 int main(int argc, char **argv) {
     rwkv_blas_ensure_coretype(argc, argv);
     Suite *s = suite_create("train_v7");
@@ -338,6 +384,7 @@ int main(int argc, char **argv) {
     tcase_add_test(r, test_v7_init);
     tcase_add_test(r, test_v7_train_copy);
     tcase_add_test(r, test_v7_checkpoint_roundtrip);
+    tcase_add_test(r, test_v7_cli);
     suite_add_tcase(s, r);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -28,7 +28,8 @@ rwkv_status rwkv_init_orthogonal(rwkv_real *dst, int rows, int cols, double gain
 // The official RWKV-7 initialisation (RWKV-LM RWKV-v7/train_temp/src/model.py, init_v7.c).
 rwkv_status rwkv_init_v7_model(rwkv_model *m, unsigned long seed);
 // The official LoRA ranks for n_embd C: max(32, round(k sqrt(C) / 32) 32) with k = 2.5
-// (decay, in-context rate), 1.7 (value residual), 5 (gate), capped at C for tiny models.
-rwkv_v7_dims rwkv_init_v7_dims(int C);
+// (decay, in-context rate), 1.7 (value residual; none with L = 1 layer), 5 (gate), capped at
+// C for tiny models.
+rwkv_v7_dims rwkv_init_v7_dims(int C, int L);
 
 #endif

@@ -21,7 +21,7 @@
 #define V7_GAIN_LORA 0.1 // w2, a2, v2, g2
 #define V7_GAIN_KEY 0.1  // att.key
 
-rwkv_v7_dims rwkv_init_v7_dims(int C) {
+rwkv_v7_dims rwkv_init_v7_dims(int C, int L) {
     double k[4] = {2.5, 2.5, 1.7, 5.0}; // decay, rate, value residual, gate
     int r[4];
     for (int i = 0; i < 4; i++) {
@@ -29,7 +29,7 @@ rwkv_v7_dims rwkv_init_v7_dims(int C) {
         d = d > 32 ? d : 32;
         r[i] = d < C ? d : C;
     }
-    return (rwkv_v7_dims){r[0], r[1], r[2], r[3]};
+    return (rwkv_v7_dims){r[0], r[1], L > 1 ? r[2] : 0, r[3]}; // one layer: no value residual
 }
 
 static void init_vectors(rwkv_model *m, int l) {
