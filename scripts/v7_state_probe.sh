@@ -4,7 +4,7 @@
 # them: the memory horizon token@-d for d = 1..MAX_D, and the current token from the
 # token-shift state for reference. Writes results/v7_state_probe/: model.safetensors,
 # loss.csv, dump.h5, horizon.csv (+ horizon-plot.png), token0.csv, summary.txt.
-# Budget: about a minute on 2 cores with the defaults.
+# Budget: about 2-3 minutes on 2 cores with the defaults.
 #   usage: scripts/v7_state_probe.sh [STEPS] [N_SEQ] [SEQ_LEN] [MAX_D]
 #   env:   RWKVSCOPE_BIN (default build/rwkvscope), DATA (default tinyshakespeare),
 #          OUT (default results/v7_state_probe), SEED (default 1), THREADS (default 2)
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 STEPS=${1:-400}
 N_SEQ=${2:-100}
 SEQ_LEN=${3:-128}
-MAX_D=${4:-12}
+MAX_D=${4:-6}
 BIN=${RWKVSCOPE_BIN:-build/rwkvscope}
 DATA=${DATA:-tests/fixtures/tinyshakespeare.txt}
 OUT=${OUT:-results/v7_state_probe}
@@ -43,12 +43,13 @@ echo "v7_state_probe: $(wc -l < "$prompts") held-out prompts of $SEQ_LEN bytes" 
     -o "$OUT/dump.h5" --force 2>&1 | grep -v '^  sequence' >&2
 
 # 4. Memory horizon of the matrix state: token@-d from each layer's flattened H N^2 state.
-"$BIN" probe horizon "$OUT/dump.h5" --taps 'blocks.*.state_wkv' --max-d "$MAX_D" --seed "$SEED" \
+# (small fits: 2 folds of at most 1500 rows; the features are H N^2 = 1024 wide)
+fit="--folds 2 --max-train 1500 --boot 50 --max-iter 100 --seed $SEED"
+"$BIN" probe horizon "$OUT/dump.h5" --taps 'blocks.*.state_wkv' --max-d "$MAX_D" $fit \
     -o "$OUT/horizon.csv" --png "$OUT/horizon-plot.png"
 
 # 5. The current token from the token-shift state (it holds x_t exactly: near 1).
-"$BIN" probe "$OUT/dump.h5" --taps 'blocks.*.state_att_xprev' --label token@0 --seed "$SEED" \
-    --max-iter 100 -o "$OUT/token0.csv"
+"$BIN" probe "$OUT/dump.h5" --taps 'blocks.*.state_att_xprev' --label token@0 $fit -o "$OUT/token0.csv"
 
 val=$(tail -n 1 "$OUT/loss.csv" | cut -d, -f3)
 {
