@@ -709,19 +709,6 @@ END_TEST
 
 static int cli_has(const char *out, const char *what) { return out && strstr(out, what) != NULL; }
 
-static int same_bytes(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) same = 0;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 START_TEST(test_cli_init) {
     char *out = NULL;
     const char *dir = test_tmpdir();
@@ -810,7 +797,7 @@ START_TEST(test_cli_train) {
         snprintf(pa, sizeof pa, "%s/%s", da, files[k]);
         snprintf(pb, sizeof pb, "%s/%s", db, files[k]);
         if (k == 0) {
-            ck_assert_msg(same_bytes(pa, pb), "%s differs after --stop-at/--resume", files[k]);
+            ck_assert_msg(test_same_bytes(pa, pb), "%s differs after --stop-at/--resume", files[k]);
             continue;
         }
         int nd;

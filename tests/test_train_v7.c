@@ -323,15 +323,6 @@ END_TEST
 
 static int has(const char *out, const char *s) { return out && strstr(out, s) != NULL; }
 
-static int same_file(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb, ca, cb;
-    while (same && ((ca = fgetc(fa)) != EOF || (cb = fgetc(fb)) != EOF)) same = ca == fgetc(fb);
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 // init and train --arch 7 through the CLI; a stopped and resumed run equals a straight one.
 START_TEST(test_v7_cli) {
     char *out = NULL;
@@ -359,7 +350,7 @@ START_TEST(test_v7_cli) {
     char a[700], b[700];
     snprintf(a, sizeof a, "%s/s7.safetensors", dir);
     snprintf(b, sizeof b, "%s/r7.safetensors", dir);
-    ck_assert_msg(same_file(a, b), "resumed RWKV-7 run differs from the straight one");
+    ck_assert_msg(test_same_bytes(a, b), "resumed RWKV-7 run differs from the straight one");
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, b), RWKV_OK);
     ck_assert_int_eq(m->cfg.version, RWKV_VERSION_7);

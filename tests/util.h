@@ -18,6 +18,8 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n);
 int test_cli(char **out, const char *args_fmt, ...) __attribute__((format(printf, 2, 3)));
 // The first 64 KiB of a text file, NUL-terminated (malloc'd), or NULL if it cannot be opened.
 char *test_read_text(const char *path);
+// 1 if both files can be read and hold the same bytes.
+int test_same_bytes(const char *a, const char *b);
 // Width and height from a PNG's IHDR chunk; 0 if the file is not a PNG.
 int test_png_size(const char *path, unsigned *w, unsigned *h);
 // max |a-b| / max(1, |b|) over n elements.
