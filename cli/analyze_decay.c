@@ -1,7 +1,9 @@
 // analyze_decay.c: rwkvscope analyze decay MODEL: decay / half-life / time_first spectra.
 #include "analyses/decay.h"
+#include "analyses/plot.h"
 #include "analyze.h"
 #include "cli.h"
+#include "input.h"
 
 #include <gsl/gsl_statistics_double.h>
 #include <stdio.h>
@@ -10,15 +12,24 @@
 #include <unistd.h>
 
 #define CMD "analyze decay"
+#define V7_MAX_TOKENS 65536 // RWKV-7 spectra: the first tokens of a longer input (L T C doubles kept)
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: rwkvscope analyze decay MODEL -o decay.csv [--no-plots] [--force]\n\n"
+            "usage: rwkvscope analyze decay MODEL -o decay.csv [--no-plots] [--force]\n"
+            "       rwkvscope analyze decay RWKV7_MODEL INPUT -o decay.csv [--no-plots] [--force]\n\n"
             "Per channel of each layer: w = exp(time_decay) (the state keeps e^-w per token),\n"
             "the half-life ln2/w in tokens, and time_first u (the current token's bonus).\n"
             "Writes decay.csv (layer,channel,time_decay,w,retention,half_life,time_first) and\n"
             "decay_halflife_hist.png, decay_halflife_sorted.png, decay_time_first_hist.png\n"
-            "(each with its data), and prints a per-layer summary.\n");
+            "(each with its data), and prints a per-layer summary.\n\n"
+            "RWKV-7: the decay depends on the token, w_t = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 x'_w))).\n"
+            "Runs INPUT and writes, per channel, the mean w and the 10/50/90%% quantiles of the\n"
+            "half-life ln2/(-ln w_t) over its tokens (the first 65536), and the half-life of the\n"
+            "bias w0 alone\n"
+            "(layer,head,channel,w_mean,half_life_p10,half_life_median,half_life_p90,half_life_bias);\n"
+            "decay_heads.png (per head: the median over its channels, bars from 10%% to 90%%) and\n"
+            "decay_halflife_sorted.png; prints a per-head summary. INPUT:\n" CLI_INPUT_HELP);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -42,6 +53,78 @@ static void summary(const rwkv_decay *d) {
     free(s);
 }
 
+// "out.csv" -> "out" (the plots' stem).
+static void stem_of(char *stem, size_t n, const char *out) {
+    const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    size_t k = (dot && (!slash || dot > slash)) ? (size_t)(dot - out) : strlen(out);
+    snprintf(stem, n, "%.*s", (int)k, out);
+}
+
+static rwkv_status plot_v7(const rwkv_decay_v7 *d, const char *stem) {
+    int L = d->n_layer, H = d->n_head, C = d->n_embd;
+    double *x = malloc((size_t)(C > H ? C : H) * sizeof *x), *v = malloc((size_t)L * C * sizeof *v);
+    char (*names)[32] = malloc((size_t)L * sizeof *names);
+    const char **np = malloc((size_t)L * sizeof *np);
+    char path[4200];
+    rwkv_status st = !x || !v || !names || !np ? rwkv_error_set(RWKV_ERR_NOMEM, "decay plots") : RWKV_OK;
+    for (int l = 0; l < L && !st; l++) snprintf(names[l], sizeof names[l], "layer %d", l), np[l] = names[l];
+    if (!st) {
+        for (int h = 0; h < H; h++) x[h] = h;
+        snprintf(path, sizeof path, "%s_heads.png", stem);
+        rwkv_plot_opts o = {.title = "per-token half-life per head (median of channels, 10-90%)", .xlabel = "head",
+                            .ylabel = "half-life (tokens)", .logy = 1};
+        st = rwkv_plot_lines_ci(path, &o, x, d->head_med, d->head_p10, d->head_p90, H, L, np);
+    }
+    if (!st) {
+        memcpy(v, d->hl_med, (size_t)L * C * sizeof *v);
+        for (int l = 0; l < L; l++) qsort(v + (size_t)l * C, (size_t)C, sizeof *v, cmp_double);
+        for (int c = 0; c < C; c++) x[c] = c;
+        snprintf(path, sizeof path, "%s_halflife_sorted.png", stem);
+        rwkv_plot_opts o = {.title = "sorted median per-token half-lives", .xlabel = "channel rank",
+                            .ylabel = "half-life (tokens)", .logy = 1};
+        st = rwkv_plot_lines(path, &o, x, v, C, L, np);
+    }
+    free(x), free(v), free(names), free(np);
+    return st;
+}
+
+static int decay_v7(const rwkv_model *m, const cli_input *in, const char *out, int no_plots) {
+    if (!cli_input_given(in))
+        return cli_usage_error(CMD, "an RWKV-7 model's decay depends on the tokens: give --bytes, --text or --file");
+    int *ids = NULL;
+    size_t T = 0;
+    rwkv_decay_v7 *d = NULL;
+    rwkv_status st = cli_input_tokens(in, m->cfg.n_vocab, &ids, &T, NULL);
+    if (!st && T > V7_MAX_TOKENS) {
+        fprintf(stderr, "analyze decay: using the first %d of %zu tokens\n", V7_MAX_TOKENS, T);
+        T = V7_MAX_TOKENS;
+    }
+    if (!st) st = rwkv_decay_v7_compute(&d, m, ids, (int64_t)T);
+    if (!st) st = rwkv_decay_v7_write_csv(d, out);
+    if (!st && !no_plots) {
+        char stem[4096];
+        stem_of(stem, sizeof stem, out);
+        st = plot_v7(d, stem);
+    }
+    free(ids);
+    if (st) {
+        rwkv_decay_v7_free(d);
+        return cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);
+    }
+    printf("per-token half-life over %lld tokens (tokens; per head: median of its channels' medians [10%%, 90%%])\n",
+           (long long)d->T);
+    for (int l = 0; l < d->n_layer; l++) {
+        printf("layer %d:", l);
+        for (int h = 0; h < d->n_head; h++) {
+            int k = l * d->n_head + h;
+            printf(" %.3g [%.3g, %.3g]", d->head_med[k], d->head_p10[k], d->head_p90[k]);
+        }
+        printf("\n");
+    }
+    rwkv_decay_v7_free(d);
+    return CLI_OK;
+}
+
 int cli_analyze_decay(int argc, char **argv) {
     if (argc < 2 || cli_wants_help(argc, argv)) {
         usage(argc < 2 ? stderr : stdout);
@@ -49,7 +132,11 @@ int cli_analyze_decay(int argc, char **argv) {
     }
     const char *model = NULL, *out = NULL;
     int no_plots = 0, force = 0;
+    cli_input in = {0};
     for (int i = 1; i < argc; i++) {
+        int r = cli_input_option(&in, CMD, argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r) continue;
         if (!strcmp(argv[i], "--no-plots")) no_plots = 1;
         else if (!strcmp(argv[i], "--force")) force = 1;
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
@@ -62,14 +149,17 @@ int cli_analyze_decay(int argc, char **argv) {
     rwkv_model *m = NULL;
     rwkv_decay *d = NULL;
     rwkv_status st = rwkv_model_load(&m, model);
+    if (!st && RWKV_IS_V7(m->cfg)) {
+        int rc = decay_v7(m, &in, out, no_plots);
+        rwkv_model_free(m);
+        return rc;
+    }
     if (!st) st = rwkv_model_require_v4(m, "analyze decay");
     if (!st) st = rwkv_decay_compute(&d, m);
     if (!st) st = rwkv_decay_write_csv(d, out);
     if (!st && !no_plots) {
         char stem[4096];
-        const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
-        size_t k = (dot && (!slash || dot > slash)) ? (size_t)(dot - out) : strlen(out);
-        snprintf(stem, sizeof stem, "%.*s", (int)k, out);
+        stem_of(stem, sizeof stem, out);
         st = rwkv_decay_plot(d, stem);
     }
     int rc = CLI_OK;

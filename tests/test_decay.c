@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,12 +92,62 @@ START_TEST(cli_csv_and_plots) {
 }
 END_TEST
 
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// RWKV-7: the per-token spectra against the float64 reference's att_w trace (golden7-a.h5):
+// the median half-life ln2 / (-ln w_t) of every channel over the golden's tokens.
+START_TEST(v7_spectra_match_golden_trace) {
+    char gold[1024];
+    snprintf(gold, sizeof gold, "%s", test_fixture("golden7-a.h5"));
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand7-a.pth")), RWKV_OK);
+    size_t T;
+    int *tok = test_h5_read_int(gold, "/tokens", &T), nd;
+    uint64_t dims[4];
+    double *w = test_h5_read(gold, "/trace/att_w", &nd, dims);
+    ck_assert(tok && w && nd == 3 && dims[1] == T);
+    int nl = (int)dims[0], nc = (int)dims[2];
+    rwkv_decay_v7 *d = NULL;
+    ck_assert_int_eq(rwkv_decay_v7_compute(&d, m, tok, (int64_t)T), RWKV_OK);
+    ck_assert_int_eq(d->n_head, nc / m->cfg.head_size);
+    double *hl = malloc(T * sizeof *hl), worst = 0;
+    for (int l = 0; l < nl; l++)
+        for (int c = 0; c < nc; c++) {
+            for (size_t t = 0; t < T; t++) hl[t] = log(2.0) / -log(w[((size_t)l * T + t) * nc + c]);
+            qsort(hl, T, sizeof *hl, cmp_d);
+            double med = T % 2 ? hl[T / 2] : (hl[T / 2 - 1] + hl[T / 2]) / 2, got = d->hl_med[(size_t)l * nc + c];
+            worst = fmax(worst, fabs(got - med) / med);
+        }
+    ck_assert_msg(worst < (RWKV_REAL_BITS == 64 ? 1e-9 : 1e-3), "median half-life vs the golden trace: %.3g", worst);
+    char *out = NULL, csv[1100];
+    snprintf(csv, sizeof csv, "%s/decay7.csv", test_tmpdir());
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s --force", test_fixture("rand7-a.pth"), csv), 2);
+    ck_assert_ptr_nonnull(strstr(out, "depends on the tokens"));
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s --tokens 1,5,9,3,2 -o %s --force --no-plots",
+                              test_fixture("rand7-a.pth"), csv), 0);
+    ck_assert_ptr_nonnull(strstr(out, "over 5 tokens"));
+    free(out);
+    char *text = test_read_text(csv);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_nonnull(strstr(text, "layer,head,channel,w_mean,half_life_p10"));
+    free(text);
+    free(hl), free(w), free(tok);
+    rwkv_decay_v7_free(d);
+    rwkv_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("decay");
     TCase *tc = tcase_create("decay");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, spectra_match_init_formula);
     tcase_add_test(tc, cli_csv_and_plots);
+    tcase_add_test(tc, v7_spectra_match_golden_trace);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
