@@ -1,6 +1,7 @@
 // cmd_probe.c: rwkvscope probe (one label, many taps) and rwkvscope probe horizon
 // (token@-d for d = 1..D, accuracy against d per layer, CSV + PNG).
 #include "cli.h"
+#include "options.h"
 
 #include "analyses/plot.h"
 #include "core/base/file.h"
@@ -64,16 +65,63 @@ static const char *USAGE =
     "  --png PATH           horizon: plot path (default: the CSV path with -plot.png; the plot's\n"
     "                       data and gnuplot script go beside it as <stem>.csv and <stem>.gp)\n"
     "  --threads N          threads for BLAS (default: all cores)\n"
-    "  -o PATH              output CSV (overwritten)\n";
+    "  -o, --output PATH    output CSV (- for stdout)\n"
+    "  --force              replace an existing output\n";
 
 typedef struct {
     const char *dump, *label, *taps, *out, *model, *dataset, *png;
     rwkv_probe_opts po;
-    int kind_given, no_baseline, horizon;
-    long max_d, threads;
+    int kind_given, no_baseline, horizon, force;
+    long max_d;
+    cli_model_opts mo; // --threads
 } probe_args;
 
+static void usage(FILE *f) { fputs(USAGE, f); }
+
+enum { O_TAPS = CLI_OPT_USER, O_LABEL, O_MODEL, O_DATASET, O_PNG, O_PROBE, O_FOLDS, O_SEED, O_L2, O_FTOL,
+       O_MAX_ITER, O_MAX_TRAIN, O_BOOT, O_MAX_D, O_NO_BASELINE };
+
+// One option of the command's own; 0 after a usage error.
+static int probe_option(probe_args *a, const char *cmd, int c, const char *val) {
+    long v;
+    switch (c) {
+    case O_TAPS: a->taps = val; return 1;
+    case O_LABEL: a->label = val; return 1;
+    case O_MODEL: a->model = val; return 1;
+    case O_DATASET: a->dataset = val; return 1;
+    case O_PNG: a->png = val; return 1;
+    case O_NO_BASELINE: a->no_baseline = 1; return 1;
+    case O_PROBE:
+        if (!strcmp(val, "logistic")) a->po.kind = RWKV_PROBE_LOGISTIC;
+        else if (!strcmp(val, "ridge")) a->po.kind = RWKV_PROBE_RIDGE;
+        else return !cli_usage_error(cmd, "--probe expects logistic or ridge, got '%s'", val);
+        a->kind_given = 1;
+        return 1;
+    case O_FOLDS: if (!cli_parse_int(cmd, "--folds", val, 2, 64, &v)) return 0; a->po.folds = (int)v; return 1;
+    case O_SEED: if (!cli_parse_int(cmd, "--seed", val, 0, INT32_MAX, &v)) return 0; a->po.seed = (uint64_t)v; return 1;
+    case O_L2:
+        if (!cli_parse_double(cmd, "--l2", val, &a->po.lr.l2)) return 0;
+        return a->po.lr.l2 >= 0 || !cli_usage_error(cmd, "--l2 must be >= 0");
+    case O_FTOL: return cli_parse_double(cmd, "--ftol", val, &a->po.lr.ftol);
+    case O_MAX_ITER: if (!cli_parse_int(cmd, "--max-iter", val, 1, 100000, &v)) return 0; a->po.lr.max_iter = (int)v; return 1;
+    case O_MAX_TRAIN: if (!cli_parse_int(cmd, "--max-train", val, 0, INT32_MAX, &v)) return 0; a->po.max_train = (int)v; return 1;
+    case O_BOOT: if (!cli_parse_int(cmd, "--boot", val, 10, 1000000, &v)) return 0; a->po.n_boot = (int)v; return 1;
+    case O_MAX_D: return cli_parse_int(cmd, "--max-d", val, 1, HORIZON_MAX_D, &a->max_d);
+    }
+    return 1;
+}
+
 static int parse_args(probe_args *a, int argc, char **argv) {
+    static const struct option OPTS[] = {
+        {"taps", required_argument, NULL, O_TAPS}, {"label", required_argument, NULL, O_LABEL},
+        {"model", required_argument, NULL, O_MODEL}, {"dataset", required_argument, NULL, O_DATASET},
+        {"png", required_argument, NULL, O_PNG}, {"probe", required_argument, NULL, O_PROBE},
+        {"folds", required_argument, NULL, O_FOLDS}, {"seed", required_argument, NULL, O_SEED},
+        {"l2", required_argument, NULL, O_L2}, {"ftol", required_argument, NULL, O_FTOL},
+        {"max-iter", required_argument, NULL, O_MAX_ITER}, {"max-train", required_argument, NULL, O_MAX_TRAIN},
+        {"boot", required_argument, NULL, O_BOOT}, {"max-d", required_argument, NULL, O_MAX_D},
+        {"no-baseline", no_argument, NULL, O_NO_BASELINE}, {"threads", required_argument, NULL, CLI_OPT_THREADS},
+        CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
     const char *cmd = a->horizon ? "probe horizon" : "probe";
     rwkv_probe_opts_default(&a->po);
     if (a->horizon) {
@@ -84,59 +132,22 @@ static int parse_args(probe_args *a, int argc, char **argv) {
         a->po.lr.ftol = HORIZON_DEFAULT_FTOL;
         a->taps = HORIZON_DEFAULT_TAPS;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        long v;
-        if (o[0] != '-') {
-            if (a->dump) return cli_usage_error(cmd, "unexpected argument '%s'", o);
-            a->dump = o;
-            continue;
-        }
-        if (!strcmp(o, "--no-baseline")) { a->no_baseline = 1; continue; }
-        if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", o);
-        const char *val = argv[++i];
-        if (!strcmp(o, "--taps")) a->taps = val;
-        else if (!strcmp(o, "--label")) a->label = val;
-        else if (!strcmp(o, "-o")) a->out = val;
-        else if (!strcmp(o, "--model")) a->model = val;
-        else if (!strcmp(o, "--dataset")) a->dataset = val;
-        else if (!strcmp(o, "--png")) a->png = val;
-        else if (!strcmp(o, "--probe")) {
-            if (!strcmp(val, "logistic")) a->po.kind = RWKV_PROBE_LOGISTIC;
-            else if (!strcmp(val, "ridge")) a->po.kind = RWKV_PROBE_RIDGE;
-            else return cli_usage_error(cmd, "--probe expects logistic or ridge, got '%s'", val);
-            a->kind_given = 1;
-        } else if (!strcmp(o, "--folds")) {
-            if (!cli_parse_int(cmd, o, val, 2, 64, &v)) return CLI_USAGE;
-            a->po.folds = (int)v;
-        } else if (!strcmp(o, "--seed")) {
-            if (!cli_parse_int(cmd, o, val, 0, INT32_MAX, &v)) return CLI_USAGE;
-            a->po.seed = (uint64_t)v;
-        } else if (!strcmp(o, "--l2")) {
-            if (!cli_parse_double(cmd, o, val, &a->po.lr.l2)) return CLI_USAGE;
-            if (a->po.lr.l2 < 0) return cli_usage_error(cmd, "--l2 must be >= 0");
-        } else if (!strcmp(o, "--ftol")) {
-            if (!cli_parse_double(cmd, o, val, &a->po.lr.ftol)) return CLI_USAGE;
-        } else if (!strcmp(o, "--max-iter")) {
-            if (!cli_parse_int(cmd, o, val, 1, 100000, &v)) return CLI_USAGE;
-            a->po.lr.max_iter = (int)v;
-        } else if (!strcmp(o, "--max-train")) {
-            if (!cli_parse_int(cmd, o, val, 0, INT32_MAX, &v)) return CLI_USAGE;
-            a->po.max_train = (int)v;
-        } else if (!strcmp(o, "--boot")) {
-            if (!cli_parse_int(cmd, o, val, 10, 1000000, &v)) return CLI_USAGE;
-            a->po.n_boot = (int)v;
-        } else if (!strcmp(o, "--max-d")) {
-            if (!cli_parse_int(cmd, o, val, 1, HORIZON_MAX_D, &a->max_d)) return CLI_USAGE;
-        } else if (!strcmp(o, "--threads")) {
-            if (!cli_parse_int(cmd, o, val, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
-        } else return cli_usage_error(cmd, "unknown option '%s'", o);
-    }
+    cli_parser p = {.cmd = cmd, .help = usage, .opts = OPTS, .max_args = 1, .model = &a->mo, .out = &a->out,
+                    .force = &a->force};
+    const char *val;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &val)) != -1;)
+        if (!probe_option(a, cmd, c, val)) return CLI_USAGE;
+    if (p.status) return p.status;
+    a->dump = p.args[0];
     if (!a->dump) return cli_usage_error(cmd, "missing DUMP.h5");
     if (!a->out) return cli_usage_error(cmd, "missing -o OUTPUT.csv");
     if (!a->taps) return cli_usage_error(cmd, "missing --taps PATTERNS");
     if (a->horizon && !a->max_d) return cli_usage_error(cmd, "missing --max-d D");
     if (!a->horizon && !a->label) return cli_usage_error(cmd, "missing --label SPEC|FILE");
+    if (a->horizon && !strcmp(a->out, "-") && !a->png)
+        return cli_usage_error(cmd, "-o -: the plot goes beside the CSV; give --png PATH too");
+    if (!cli_check_output(cmd, a->out, a->force)) return CLI_USAGE;
+    a->out = cli_path_out(a->out);
     return CLI_OK;
 }
 
@@ -442,12 +453,8 @@ static int cmd_probe_horizon(probe_args *a) {
 int cmd_probe(int argc, char **argv) {
     probe_args a = {0};
     a.horizon = argc > 1 && !strcmp(argv[1], "horizon");
-    if (cli_wants_help(argc, argv)) {
-        printf("%s", USAGE);
-        return CLI_OK;
-    }
     int rc = a.horizon ? parse_args(&a, argc - 1, argv + 1) : parse_args(&a, argc, argv);
-    if (rc != CLI_OK) return rc;
-    cli_set_threads((int)a.threads);
+    if (rc != CLI_OK) return cli_opt_exit(rc);
+    cli_set_threads((int)a.mo.threads);
     return a.horizon ? cmd_probe_horizon(&a) : cmd_probe_one(&a);
 }

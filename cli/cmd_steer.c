@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "core/base/file.h"
 #include "input.h"
+#include "options.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +16,8 @@ const char cmd_steer_summary[] = "steering vectors: build from contrastive promp
 
 #define STEER_MAX_LIST 256 // layers or multipliers in a sweep
 
-static void usage(void) {
-    printf("usage: rwkvscope steer build MODEL --pos FILE --neg FILE --tap blocks.L.TAP -o VEC.h5 [options]\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope steer build MODEL --pos FILE --neg FILE --tap blocks.L.TAP -o VEC.h5 [options]\n"
            "       rwkvscope steer sweep MODEL --vec VEC.h5 --layers LIST --multipliers LIST --prompt TEXT\n"
            "                             --answers A,B [-o sweep.csv] [options]\n\n"
            "build: the mean of TAP at the last position over the prompts of --pos (one per line) minus\n"
@@ -30,10 +31,11 @@ static void usage(void) {
            "  --positions POS      sweep: where to add (default: *; e.g. last, 10-20)\n"
            "  --tap NAME           sweep: the tap name, when the vector file does not say\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
-           "  --force              build: overwrite VEC.h5\n"
+           "  --force              replace an existing -o FILE\n"
            "  --no-plot            sweep: no plot (default: beside -o as OUT.plot.png, log p(A) - log p(B) against\n"
            "                       the multiplier, one curve per layer)\n"
-           "  --threads N          threads (default: all cores)\n\n"
+           "  -o, --output FILE    build: the vector (HDF5); sweep: the CSV (default or -: stdout)\n"
+           CLI_MODEL_HELP "\n"
            "A and B are token ids, or text that encodes to one token.\n");
 }
 
@@ -41,32 +43,32 @@ typedef struct {
     const char *sub, *model, *pos, *neg, *tap, *out, *vec, *layers, *mults, *prompt, *answers, *tokenizer, *positions,
         *mode;
     int force, no_plot;
-    long threads;
+    cli_model_opts mo;
 } steer_args;
 
+enum { O_POS = CLI_OPT_USER, O_NEG, O_TAP, O_VEC, O_LAYERS, O_MULTIPLIERS, O_PROMPT, O_ANSWERS, O_TOKENIZER,
+       O_POSITIONS, O_MODE, O_NO_PLOT };
+
 static int parse_args(steer_args *a, int argc, char **argv) {
-    struct { const char *name; const char **slot; } opts[] = {
-        {"--pos", &a->pos}, {"--neg", &a->neg}, {"--tap", &a->tap}, {"-o", &a->out}, {"--vec", &a->vec},
-        {"--layers", &a->layers}, {"--multipliers", &a->mults}, {"--prompt", &a->prompt}, {"--answers", &a->answers},
-        {"--tokenizer", &a->tokenizer}, {"--positions", &a->positions}, {"--mode", &a->mode}};
-    for (int i = 1; i < argc; i++) {
-        int hit = 0;
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
-            if (strcmp(argv[i], opts[k].name)) continue;
-            if (i + 1 >= argc) return cli_usage_error("steer", "%s needs a value", opts[k].name);
-            *opts[k].slot = argv[++i];
-            hit = 1;
-        }
-        if (hit) continue;
-        if (!strcmp(argv[i], "--force")) a->force = 1;
-        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
-        else if (!strcmp(argv[i], "--threads")) {
-            if (!cli_parse_int("steer", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
-        } else if (argv[i][0] == '-') return cli_usage_error("steer", "unknown option '%s'", argv[i]);
-        else if (!a->sub) a->sub = argv[i];
-        else if (!a->model) a->model = argv[i];
-        else return cli_usage_error("steer", "unexpected argument '%s'", argv[i]);
+    static const struct option OPTS[] = {
+        {"pos", required_argument, NULL, O_POS}, {"neg", required_argument, NULL, O_NEG},
+        {"tap", required_argument, NULL, O_TAP}, {"vec", required_argument, NULL, O_VEC},
+        {"layers", required_argument, NULL, O_LAYERS}, {"multipliers", required_argument, NULL, O_MULTIPLIERS},
+        {"prompt", required_argument, NULL, O_PROMPT}, {"answers", required_argument, NULL, O_ANSWERS},
+        {"tokenizer", required_argument, NULL, O_TOKENIZER}, {"positions", required_argument, NULL, O_POSITIONS},
+        {"mode", required_argument, NULL, O_MODE}, {"no-plot", no_argument, NULL, O_NO_PLOT},
+        CLI_OPTIONS_MODEL, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    const char **slots[] = {[O_POS - CLI_OPT_USER] = &a->pos, &a->neg, &a->tap, &a->vec, &a->layers, &a->mults,
+                            &a->prompt, &a->answers, &a->tokenizer, &a->positions, &a->mode};
+    cli_parser p = {.cmd = "steer", .help = usage, .opts = OPTS, .max_args = 2, .model = &a->mo, .out = &a->out,
+                    .force = &a->force};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c == O_NO_PLOT) a->no_plot = 1;
+        else *slots[c - CLI_OPT_USER] = c == O_POS || c == O_NEG ? cli_path_in(v) : v;
     }
+    if (p.status) return p.status;
+    a->sub = p.args[0], a->model = p.args[1];
     if (!a->sub || (strcmp(a->sub, "build") && strcmp(a->sub, "sweep")))
         return cli_usage_error("steer", "expected a sub-command: build or sweep");
     if (!a->model) return cli_usage_error("steer", "missing MODEL");
@@ -76,6 +78,9 @@ static int parse_args(steer_args *a, int argc, char **argv) {
         return cli_usage_error("steer", "build needs --pos FILE, --neg FILE, --tap blocks.L.TAP and -o VEC.h5");
     if (!strcmp(a->sub, "sweep") && (!a->vec || !a->layers || !a->mults || !a->prompt || !a->answers))
         return cli_usage_error("steer", "sweep needs --vec, --layers, --multipliers, --prompt and --answers");
+    if (!strcmp(a->sub, "build") && cli_refuse_stdout("steer build", "-o", a->out, "an HDF5 vector")) return CLI_USAGE;
+    if (!cli_check_output("steer", a->out, a->force)) return CLI_USAGE;
+    if (a->out && !strcmp(a->out, "-")) a->out = NULL; // sweep: stdout, as without -o (no plot)
     return CLI_OK;
 }
 
@@ -140,7 +145,7 @@ static int build(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     rwkv_real *vec = NULL;
     rwkv_status st = parse_tap(a->tap, m->cfg.n_layer, &layer, &tap);
     if (st) return cli_fail("steer", st, NULL);
-    if (!cli_check_output("steer", a->out, a->force)) return CLI_FAIL;
+    if (!cli_check_output("steer", a->out, a->force)) return CLI_USAGE;
     int D = rwkv_tap_width(tap, m->cfg);
     if (!st) st = read_prompts(&pos, a->pos, tok);
     if (!st) st = read_prompts(&neg, a->neg, tok);
@@ -266,15 +271,10 @@ static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
 }
 
 int cmd_steer(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage();
-        return CLI_OK;
-    }
     steer_args a = {0};
     int rc = parse_args(&a, argc, argv);
-    if (rc) return rc;
-    cli_set_threads((int)a.threads);
-    rwkv_model *m = cli_load_model("steer", a.model, NULL);
+    if (rc) return cli_opt_exit(rc);
+    rwkv_model *m = cli_model_open("steer", a.model, &a.mo);
     if (!m) return CLI_FAIL;
     rwkv_tokenizer *tok = NULL;
     rwkv_status st = rwkv_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : (m->tokenizer[0] ? m->tokenizer : "bytes"));

@@ -1,6 +1,7 @@
 // cmd_train.c: rwkvscope train: train an RWKV-4 model in parallel mode on a byte-level text
 // file or a synthetic task (--task), with held-out evaluation, checkpoints and a loss log.
 #include "cli.h"
+#include "options.h"
 #include "task_opts.h"
 
 #include "core/train/checkpoint.h"
@@ -24,8 +25,8 @@ const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW,
 #define TASK_STREAM_TOKENS (4L << 20) // default task stream (independent of --steps: --resume sees the same data)
 #define PROGRESS_EVERY_S 10.0 // a progress line at least this often, besides evaluations
 
-static void usage(void) {
-    printf("usage: rwkvscope train --data FILE --layers L --embd C --ctx T --batch B --steps N\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope train --data FILE --layers L --embd C --ctx T --batch B --steps N\n"
            "                       [options] -o model.safetensors\n\n"
            "Trains a byte-level RWKV-4 model (vocab 256) in parallel (GPT) mode on the bytes of\n"
            "FILE: the first 90%% is training data, the rest is held out. Windows of T tokens are\n"
@@ -89,18 +90,6 @@ typedef struct {
     int resume, force, plot, has_min_lr;
 } train_args;
 
-static int parse_num(const char *a, const char *flag, char **argv, int *i, int argc, long lo, long hi, long *out) {
-    if (strcmp(a, flag)) return 0;
-    if (*i + 1 >= argc) return -1;
-    return cli_parse_int("train", flag, argv[++*i], lo, hi, out) ? 1 : -2;
-}
-
-static int parse_real(const char *a, const char *flag, char **argv, int *i, int argc, double *out) {
-    if (strcmp(a, flag)) return 0;
-    if (*i + 1 >= argc) return -1;
-    return cli_parse_double("train", flag, argv[++*i], out) ? 1 : -2;
-}
-
 static int parse_schedule(const char *s, rwkv_schedule *out) {
     if (!strcmp(s, "cosine")) *out = RWKV_SCHED_COSINE;
     else if (!strcmp(s, "exp")) *out = RWKV_SCHED_EXP;
@@ -126,46 +115,52 @@ static int parse(train_args *o, int argc, char **argv) {
         {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac},
         {"--text-weight", &o->text_weight}};
     rwkv_task_defaults(&o->task_cfg, RWKV_TASK_PASSKEY);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_task_option(&o->task_cfg, "train", argc, argv, &i);
-        if (r < 0) return 0;
-        if (r) continue;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !r; k++)
-            r = parse_num(a, ints[k].flag, argv, &i, argc, ints[k].lo, ints[k].hi, ints[k].dst);
-        for (size_t k = 0; k < sizeof reals / sizeof reals[0] && !r; k++) {
-            r = parse_real(a, reals[k].flag, argv, &i, argc, reals[k].dst);
-            if (r == 1 && reals[k].dst == &o->min_lr) o->has_min_lr = 1;
-        }
-        if (r == -2) return 0;
-        if (r == -1) { cli_usage_error("train", "%s needs a value", a); return 0; }
-        if (r) continue;
-        if (!strcmp(a, "--resume")) o->resume = 1;
-        else if (!strcmp(a, "--force")) o->force = 1;
-        else if (!strcmp(a, "--plot")) o->plot = 1;
-        else if (!strcmp(a, "--data") && val) o->data = argv[++i];
-        else if (!strcmp(a, "--task") && val) o->task = argv[++i];
-        else if (!strcmp(a, "--log") && val) o->log = argv[++i];
-        else if (!strcmp(a, "--schedule") && val) o->schedule = argv[++i];
-        else if (!strcmp(a, "-o") && val) o->out = argv[++i];
-        else { cli_usage_error("train", "unknown option '%s' (or it needs a value)", a); return 0; }
+    // The table: the numeric options above (ids O_INT + k, O_REAL + k), then the others.
+    enum { O_RESUME = CLI_OPT_USER, O_PLOT, O_DATA, O_TASK, O_LOG, O_SCHEDULE, O_INT = CLI_OPT_USER + 100,
+           O_REAL = CLI_OPT_USER + 200 };
+    const int n_ints = (int)(sizeof ints / sizeof ints[0]), n_reals = (int)(sizeof reals / sizeof reals[0]);
+    static const struct option named[] = {
+        {"resume", no_argument, NULL, O_RESUME}, {"plot", no_argument, NULL, O_PLOT},
+        {"data", required_argument, NULL, O_DATA}, {"task", required_argument, NULL, O_TASK},
+        {"log", required_argument, NULL, O_LOG}, {"schedule", required_argument, NULL, O_SCHEDULE},
+        CLI_OPTIONS_TASK, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    struct option opts[sizeof named / sizeof named[0] + sizeof ints / sizeof ints[0] + sizeof reals / sizeof reals[0]];
+    int k = 0;
+    for (int j = 0; j < n_ints; j++) opts[k++] = (struct option){ints[j].flag + 2, required_argument, NULL, O_INT + j};
+    for (int j = 0; j < n_reals; j++) opts[k++] = (struct option){reals[j].flag + 2, required_argument, NULL, O_REAL + j};
+    memcpy(opts + k, named, sizeof named);
+    cli_parser p = {.cmd = "train", .help = usage, .opts = opts, .task = &o->task_cfg, .out = &o->out,
+                    .force = &o->force, .out_seekable = "a safetensors model with its optimiser state beside it"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c >= O_REAL) {
+            if (!cli_parse_double("train", reals[c - O_REAL].flag, v, reals[c - O_REAL].dst)) return CLI_USAGE;
+            if (reals[c - O_REAL].dst == &o->min_lr) o->has_min_lr = 1;
+        } else if (c >= O_INT) {
+            if (!cli_parse_int("train", ints[c - O_INT].flag, v, ints[c - O_INT].lo, ints[c - O_INT].hi,
+                               ints[c - O_INT].dst)) return CLI_USAGE;
+        } else if (c == O_RESUME) o->resume = 1;
+        else if (c == O_PLOT) o->plot = 1;
+        else if (c == O_DATA) o->data = cli_path_in(v);
+        else if (c == O_TASK) o->task = v;
+        else if (c == O_LOG) o->log = v;
+        else if (c == O_SCHEDULE) o->schedule = v;
     }
-    if (!o->out) { cli_usage_error("train", "no output: give -o model.safetensors"); return 0; }
-    if (!o->data && !o->task) { cli_usage_error("train", "no data: give --data FILE"); return 0; }
+    if (p.status) return p.status;
+    if (!o->out) return cli_usage_error("train", "no output: give -o model.safetensors");
+    if (!o->data && !o->task) return cli_usage_error("train", "no data: give --data FILE");
     if (o->text_weight < 0 || (o->text_weight > 0 && !o->task)) {
-        cli_usage_error("train", "--text-weight needs --task and a value >= 0");
-        return 0;
+        return cli_usage_error("train", "--text-weight needs --task and a value >= 0");
     }
     rwkv_schedule sched;
     if (!parse_schedule(o->schedule, &sched)) {
-        cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
-        return 0;
+        return cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
     }
     if (!o->resume) {
         const char *miss = !o->layers ? "--layers" : !o->embd ? "--embd" : !o->ctx ? "--ctx" : !o->batch ? "--batch" : !o->steps ? "--steps" : NULL;
-        if (miss) { cli_usage_error("train", "%s is required", miss); return 0; }
+        if (miss) return cli_usage_error("train", "%s is required", miss);
     }
-    return 1;
+    return CLI_OK;
 }
 
 // Everything a run holds; freed in one place.
@@ -217,7 +212,7 @@ static rwkv_status load_data(const train_args *a, rwkv_data **out) {
 static int setup_new(const train_args *a, run *r) {
     rwkv_schedule sched = RWKV_SCHED_COSINE;
     parse_schedule(a->schedule, &sched); // checked by parse()
-    if (!cli_check_output("train", a->out, a->force)) return CLI_FAIL;
+    if (!cli_check_output("train", a->out, a->force)) return CLI_USAGE;
     rwkv_config cfg = {.n_layer = (int)a->layers, .n_embd = (int)a->embd,
                        .n_ffn = a->ffn ? (int)a->ffn : (int)(4 * a->embd), .n_vocab = r->data->n_vocab};
     rwkv_trainer_opts o = {.B = (int)a->batch, .T = (int)a->ctx, .steps = a->steps, .seed = (unsigned long)a->seed,
@@ -368,9 +363,9 @@ static int train_loop(const train_args *a, run *r) {
 }
 
 int cmd_train(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     train_args a;
-    if (!parse(&a, argc, argv)) return CLI_USAGE;
+    int prc = parse(&a, argc, argv);
+    if (prc) { rwkv_task_free(&a.task_cfg); return cli_opt_exit(prc); }
     cli_set_threads((int)a.threads);
     run r = {0};
     rwkv_checkpoint_optim_path(r.optim, sizeof r.optim, a.out);

@@ -1,6 +1,7 @@
 // main.c: the rwkvscope binary. Dispatches to cmd_<name>.c; the table is generated
 // by the Makefile from the file names.
 #include "cli.h"
+#include "options.h"
 #include "core/compute/blas.h"
 
 #include <stdio.h>
@@ -40,7 +41,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("rwkvscope %s (%d-bit)\n", RWKVSCOPE_VERSION, RWKV_REAL_BITS);
+        cli_print_version();
         return CLI_OK;
     }
     cli_set_command_line(argc, argv);

@@ -24,7 +24,7 @@ typedef struct {
 
 #define CLI_SEQUENCES_HELP                                                                         \
     CLI_INPUT_HELP                                                                                 \
-    "  --input FILE         many sequences: one prompt per line, or JSONL lines\n"                 \
+    "  --input FILE         many sequences (- for stdin): one prompt per line, or JSONL lines\n"                 \
     "                       {\"text\": \"...\"} or {\"tokens\": [1, 2, 3]}\n"
 
 // Produces the sequences of `in` or of input_file (exactly one of them), ids < n_vocab.

@@ -730,7 +730,7 @@ START_TEST(test_cli_init) {
     free(out);
     ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 0);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 1);
+    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 2);
     ck_assert_msg(cli_has(out, "exists"), "%s", out);
     free(out);
     rwkv_model *a, *b = init_model((rwkv_config){.n_layer = 2, .n_embd = 16, .n_ffn = 64, .n_vocab = 40}, 9);
@@ -779,7 +779,7 @@ START_TEST(test_cli_train) {
     ck_assert_msg(cli_has(out, "val -- (no held-out data)") && cli_has(out, "val loss -- (no held-out data)") &&
                   !cli_has(out, "nan"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors", data, common, dir), 1);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors", data, common, dir), 2);
     ck_assert_msg(cli_has(out, "exists"), "%s", out);
     free(out);
     ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --ctx 5000 -o %s/u.safetensors", data, common, dir), 1);
