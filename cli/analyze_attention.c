@@ -20,7 +20,15 @@ static void usage(FILE *f) {
             "e^{-(t-1-i)w + k_i} / den_t and to itself with e^{u + k_t} / den_t (rows sum to 1);\n"
             "averaged over all channels or the chosen ones. Writes /attention [T, T] (row = query\n"
             "position) to att.h5 (docs/attention-format.md) and a heatmap att.png beside it.\n"
-            "T x T must fit in memory: inputs beyond --max-mb (default 1024) are refused.\n\n%s",
+            "T x T must fit in memory: inputs beyond --max-mb (default 1024) are refused.\n\n"
+            "input (exactly one):\n%s\n"
+            "options:\n"
+            "  --layer L            the layer (required)\n"
+            "  --channels LIST      average over these channels, e.g. 0,5,9 (default: all)\n"
+            "  --max-mb MB          refuse inputs whose T x T matrix exceeds MB (default 1024)\n"
+            "  -o, --output FILE    the HDF5 file (required); the heatmap goes beside it\n"
+            "  --no-plots           no heatmap\n"
+            "  --force              replace an existing output\n",
             CLI_INPUT_HELP);
 }
 

@@ -19,7 +19,11 @@ static void usage(FILE *f) {
             "the half-life ln2/w in tokens, and time_first u (the current token's bonus).\n"
             "Writes decay.csv (layer,channel,time_decay,w,retention,half_life,time_first) and\n"
             "decay_halflife_hist.png, decay_halflife_sorted.png, decay_time_first_hist.png\n"
-            "(each with its data), and prints a per-layer summary.\n");
+            "(each with its data), and prints a per-layer summary.\n\n"
+            "options:\n"
+            "  -o, --output FILE    the CSV (required); the plots go beside it\n"
+            "  --no-plots           write only the CSV\n"
+            "  --force              replace an existing output\n");
 }
 
 static int cmp_double(const void *a, const void *b) {

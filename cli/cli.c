@@ -125,7 +125,8 @@ const volatile sig_atomic_t *cli_stop_on_signals(void) {
 
 int cli_check_output(const char *cmd, const char *path, int force) {
     struct stat sb;
-    if (force || !path || !strcmp(path, "-") || stat(path, &sb) || !S_ISREG(sb.st_mode)) return 1;
+    if (force || !path || !strcmp(path, "-") || !strncmp(path, "/dev/", 5) || stat(path, &sb) || !S_ISREG(sb.st_mode))
+        return 1;
     cli_usage_error(cmd, "%s exists; pass --force to overwrite it", path);
     return 0;
 }

@@ -53,7 +53,7 @@ rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_op
 void cli_progress(time_t *last, int final, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 // Refuses an existing regular file unless force, with a usage error naming it (the caller
 // returns CLI_USAGE: the same rule and exit code in every command); returns 1 if writing
-// may go ahead. "-" (stdout) and devices such as /dev/null are never refused.
+// may go ahead. "-" (stdout) and devices (/dev/null, /dev/stdout) are never refused.
 int cli_check_output(const char *cmd, const char *path, int force);
 // Installs SIGINT and SIGTERM handlers that only set the returned flag, which library work
 // polls between steps to stop cleanly (the library installs no handlers); a second signal

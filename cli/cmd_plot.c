@@ -24,6 +24,11 @@ static void usage(FILE *f) {
             "Taps: blocks.<l>.<name> (names as in the dump: state_num, att_wkv, ...), logits,\n"
             "resid_out, and the derived blocks.<l>.state_num/den (num / den: the normalised state).\n"
             "The data (out.csv) and gnuplot script (out.gp) are written beside the image.\n\n"
+            "  --tap NAME           the tap (required)\n"
+            "  --kind K             heatmap | lines | norm (default heatmap)\n"
+            "  --channels LIST      channels to draw, e.g. 0,5,9\n"
+            "  --title TEXT         the plot's title\n"
+            "  -o, --output FILE    the image, .png or .svg (required)\n"
             "  --seq S              sequence of the dump (default 0)\n"
             "  --width W --height H image size in pixels (default 800 x 600)\n"
             "  --force              replace an existing image\n",

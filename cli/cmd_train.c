@@ -62,7 +62,7 @@ static void usage(FILE *f) {
            "evaluation and output:\n"
            "  --eval-every N     evaluate and checkpoint every N steps (default: steps/%d)\n"
            "  --eval-batches N   held-out batches per evaluation, 0 = all (default: %d)\n"
-           "  -o FILE            model output (required); the optimiser state goes beside it\n"
+           "  -o, --output FILE  model output (required); the optimiser state goes beside it\n"
            "  --log FILE         loss log (default: loss.csv beside -o)\n"
            "  --resume           continue the run saved at -o (hyperparameters from its state)\n"
            "  --stop-at S        end this session after step S (checkpointed); the schedule\n"

@@ -31,6 +31,8 @@ static void usage(FILE *f) {
                "commands:\n", RWKVSCOPE_VERSION);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nEvery command takes --help and --version; options take --opt VALUE or --opt=VALUE,\n"
+               "and -- ends them.\n" CLI_HELP_FOOTER);
 }
 
 int main(int argc, char **argv) {
