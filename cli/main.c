@@ -28,11 +28,10 @@ static const command COMMANDS[] = {
 static void usage(FILE *f) {
     fprintf(f, "rwkvscope %s: run, dump, compare, probe and train RWKV-4 models.\n\n"
                "usage: rwkvscope COMMAND [options]   (rwkvscope COMMAND --help for details)\n\n"
-               "commands:\n", RWKVSCOPE_VERSION);
+               "Every command takes --help and --version; options take --opt VALUE or --opt=VALUE,\n"
+               "and -- ends them.\n" CLI_HELP_FOOTER "\ncommands:\n", RWKVSCOPE_VERSION);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(f, "\nEvery command takes --help and --version; options take --opt VALUE or --opt=VALUE,\n"
-               "and -- ends them.\n" CLI_HELP_FOOTER);
 }
 
 int main(int argc, char **argv) {

@@ -63,8 +63,9 @@ enum {
 
 // The lines every --help ends with: - for stdin/stdout, the exit status.
 #define CLI_HELP_FOOTER                                                                            \
-    "\nA FILE read may be - for stdin, and a CSV or text output - for stdout (HDF5 and\n"          \
-    "other binary outputs need a file). An existing output is replaced only with --force.\n\n"    \
+    "\nA file that is read may be - (stdin); a CSV or text output may be - (stdout) unless\n"       \
+    "files go beside it. HDF5 files and models need a name. An existing output is replaced\n"     \
+    "only with --force.\n\n"                                                                      \
     "exit status:\n"                                                                               \
     "  0    success\n"                                                                             \
     "  1    runtime error (unreadable or corrupt file, failed write, numeric error)\n"            \
