@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define TINY "tests/fixtures/tiny-rwkv-4v0-660K-FP32.bin" // byte-level, 4 x 128
@@ -31,29 +30,15 @@ static const char *tmp(const char *name) {
     return buf[k];
 }
 
-// Runs a shell line in which $RS is the CLI, with its own redirections; *out gets what is
-// left of stdout and stderr. Returns the exit status.
+// test_sh with a formatted line.
 static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int sh(char **out, const char *fmt, ...) {
-    char line[8192], cmd[8400];
+    char line[8192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    const char *bin = getenv("RWKVSCOPE_BIN");
-    setenv("RS", bin ? bin : "build/rwkvscope", 1);
-    snprintf(cmd, sizeof cmd, "{ %s ; } 2>&1", line);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 4096, len = 0, k;
-    char *buf = malloc(cap);
-    while ((k = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        if ((len += k) + 2 > cap) buf = realloc(buf, cap *= 2);
-    buf[len] = '\0';
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return test_sh(out, line);
 }
 
 static void write_text(const char *path, const char *text) {
@@ -63,24 +48,9 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-// Whole file (binary-safe length in *n); NULL if it cannot be read.
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    *n = fread(b, 1, (size_t)len, f);
-    b[*n] = '\0';
-    fclose(f);
-    return b;
-}
-
 static int same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    int same = x && y && na == nb && na > 0 && !memcmp(x, y, na);
+    char *x = test_read_text(a), *y = test_read_text(b);
+    int same = x && y && x[0] && !strcmp(x, y);
     free(x);
     free(y);
     return same;
@@ -291,16 +261,15 @@ START_TEST(existing_output_rule) {
         ck_assert_msg(rc == 2 && strstr(o, file) && strstr(o, "exists") && strstr(o, "--force"), "%s: exit %d: %s",
                       line, rc, o);
         free(o);
-        size_t n;
-        char *kept = slurp(file, &n);
+        char *kept = test_read_text(file);
         ck_assert_msg(kept && !strcmp(kept, KEEP), "%s changed the existing output", line);
         free(kept);
         snprintf(line, sizeof line, W[i].line, "--force", out);
         rc = sh(&o, "$RS %s", line);
         ck_assert_msg(rc == 0, "%s: exit %d: %s", line, rc, o);
         free(o);
-        char *now = slurp(file, &n);
-        ck_assert_msg(now && n > 0 && strcmp(now, KEEP), "%s --force did not replace the output", line);
+        char *now = test_read_text(file); // up to a NUL: enough to tell it from KEEP
+        ck_assert_msg(now && strcmp(now, KEEP), "%s --force did not replace the output", line);
         free(now);
     }
 }
