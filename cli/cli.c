@@ -95,10 +95,8 @@ rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weight
         return NULL;
     }
     if (weights && !strcmp(weights, "bf16")) st = rwkv_model_use_bf16(m);
-    else if (weights && !strcmp(weights, "fp32")) {
-        free(m->bf16);
-        m->bf16 = NULL;
-    } else if (weights && strcmp(weights, "auto")) {
+    else if (weights && !strcmp(weights, "fp32")) rwkv_model_drop_bf16(m);
+    else if (weights && strcmp(weights, "auto")) {
         cli_usage_error(cmd, "--weights expects auto, fp32 or bf16, got '%s'", weights);
         rwkv_model_free(m);
         return NULL;

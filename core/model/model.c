@@ -82,6 +82,12 @@ rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
     return RWKV_OK;
 }
 
+void rwkv_model_drop_bf16(rwkv_model *m) {
+    free(m->bf16);
+    m->bf16 = NULL;
+    memset(&m->w16, 0, sizeof m->w16);
+}
+
 static rwkv_status infer_config(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg) {
     const rwkv_tensor *emb = rwkv_tensors_find(ts, "emb.weight");
     const rwkv_tensor *fk = rwkv_tensors_find(ts, "blocks.0.ffn.key.weight");

@@ -45,6 +45,8 @@ void rwkv_model_free(rwkv_model *m);
 void rwkv_model_refresh(rwkv_model *m);
 // Stores a bf16 copy of the matrices; the sequential path then reads them (fp32 compute).
 rwkv_status rwkv_model_use_bf16(rwkv_model *m);
+// Drops the bf16 copy (and its pointers): the sequential path reads the fp32 matrices again.
+void rwkv_model_drop_bf16(rwkv_model *m);
 size_t rwkv_model_n_params(const rwkv_model *m);
 
 // RWKV-5.2/7 (model_v7.c). The version of a tensor set from its names: 4, RWKV_VERSION_5 (5.2)
