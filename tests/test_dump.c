@@ -1018,12 +1018,36 @@ START_TEST(test_cli_compare) {
     fclose(f);
     ck_assert_int_eq(rows, 54);
     char *shorter = token_list(tok, 600); // the perturbation test needs no 2048 tokens
-    setenv("RWKVSCOPE_TEST_PERTURB", "1,500,9", 1);
-    rc = test_cli(&o, "compare %s --tokens %s --only-exceeding", mpath, shorter);
-    unsetenv("RWKVSCOPE_TEST_PERTURB");
-    ck_assert_msg(rc == 3, "rc %d: %s", rc, o);
-    ck_assert_msg(contains(o, "first divergence: blocks.1.state_num at sequence 0 position 500 channel 9"), "%s", o);
-    ck_assert(!contains(o, "blocks.0.")); // nothing below the perturbed layer moves
+    // A change to the reference run (through the library: the binary has no test hook) is
+    // found exactly where it was made, and nothing below the changed layer moves.
+    rwkv_model *m;
+    ck_assert_int_eq(rwkv_model_load(&m, mpath), RWKV_OK);
+    const char *spec[] = {"blocks.1.state_num:9@500=set:1"};
+    rwkv_sequences seqs = {0};
+    int *ids = malloc(600 * sizeof *ids);
+    memcpy(ids, tok, 600 * sizeof *ids);
+    ck_assert_int_eq(rwkv_sequences_push(&seqs, ids, 600, NULL), RWKV_OK);
+    rwkv_compare_result r;
+    rwkv_compare_modes_opts co = {.max_T = 128, .ref_interventions = spec, .n_ref_interventions = 1};
+    ck_assert_int_eq(rwkv_compare_modes(&r, m, &seqs, RWKV_COMPARE_TOL, &co), RWKV_OK);
+    ck_assert_int_eq(r.n, 53);
+    ck_assert_int_ge(r.first, 0);
+    const rwkv_compare_row *fr = &r.rows[r.first];
+    ck_assert_str_eq(fr->name, "blocks.1.state_num");
+    ck_assert_str_eq(fr->form, "num/den");
+    ck_assert(fr->first_seq == 0 && fr->first_pos == 500 && fr->first_channel == 9);
+    for (int i = 0; i < r.n; i++)
+        if (r.rows[i].layer == 0) ck_assert_msg(r.rows[i].first_row < 0, "%s moved", r.rows[i].name);
+    rwkv_compare_free(&r);
+    co.n_ref_interventions = 0; // without the change: the modes agree, as the CLI said
+    ck_assert_int_eq(rwkv_compare_modes(&r, m, &seqs, RWKV_COMPARE_TOL, &co), RWKV_OK);
+    ck_assert_int_eq(r.n_exceeded, 0);
+    rwkv_compare_free(&r);
+    rwkv_sequences_free(&seqs);
+    rwkv_model_free(m);
+    // A tolerance no rounding meets: exit 3 and the first divergence is named.
+    rc = test_cli(&o, "compare %s --tokens %s --tol 1e-300 --only-exceeding", mpath, shorter);
+    ck_assert_msg(rc == 3 && contains(o, "first divergence: "), "rc %d: %s", rc, o);
     free(o);
     // two dumps: modes agree; a non-dump is refused
     const char *a = tmp("cmp_a.h5"), *b = tmp("cmp_b.h5");
