@@ -43,10 +43,17 @@ static rwkv_status bad(const rwkv_dataset_reader *r, const char *what) {
     return rwkv_error_set(RWKV_ERR_FORMAT, "%s:%lld: %s", r->path, (long long)r->lineno, what);
 }
 
+// n elements of size each (at least one), or an out-of-memory error naming the line.
+static rwkv_status alloc_array(const rwkv_dataset_reader *r, void **out, size_t n, size_t size) {
+    if ((*out = calloc(n ? n : 1, size))) return RWKV_OK;
+    return rwkv_error_set(RWKV_ERR_NOMEM, "%s:%lld: out of memory", r->path, (long long)r->lineno);
+}
+
 static rwkv_status read_tokens(const rwkv_dataset_reader *r, json_t *tk, rwkv_dataset_example *ex) {
     size_t n = json_array_size(tk);
-    if (!(ex->tokens = calloc(n ? n : 1, sizeof *ex->tokens)))
-        return rwkv_error_set(RWKV_ERR_NOMEM, "%s:%lld: out of memory", r->path, (long long)r->lineno);
+    void *p;
+    if (alloc_array(r, &p, n, sizeof *ex->tokens)) return RWKV_ERR_NOMEM;
+    ex->tokens = p;
     ex->n_tokens = (int64_t)n;
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(tk, i);
@@ -61,8 +68,9 @@ static rwkv_status read_tokens(const rwkv_dataset_reader *r, json_t *tk, rwkv_da
 // "answers": [[start, length], ...], each span inside the tokens with start >= 1.
 static rwkv_status read_answers(const rwkv_dataset_reader *r, json_t *ans, rwkv_dataset_example *ex) {
     size_t n = json_array_size(ans);
-    if (!(ex->answers = calloc(n ? n : 1, sizeof *ex->answers)))
-        return rwkv_error_set(RWKV_ERR_NOMEM, "%s:%lld: out of memory", r->path, (long long)r->lineno);
+    void *p;
+    if (alloc_array(r, &p, n, sizeof *ex->answers)) return RWKV_ERR_NOMEM;
+    ex->answers = p;
     ex->n_answers = (int)n;
     for (size_t k = 0; k < n; k++) {
         json_t *span = json_array_get(ans, k), *a = json_array_get(span, 0), *len = json_array_get(span, 1);
