@@ -70,8 +70,13 @@ static void scale_free(rwkv_tap tap, double *x, double *ref, const double *sx, c
 }
 
 // The tap whose rows make tap scale-free (RWKV_TAP_N for none), if both dumps have it.
+// state_num is made scale-free by state_den, state_den by state_max (RWKV_TAP_N: no partner).
+static rwkv_tap scale_partner(rwkv_tap tap) {
+    return tap == RWKV_TAP_STATE_NUM ? RWKV_TAP_STATE_DEN : tap == RWKV_TAP_STATE_DEN ? RWKV_TAP_STATE_MAX : RWKV_TAP_N;
+}
+
 static rwkv_tap scale_tap(const rwkv_dump_reader *a, const rwkv_dump_reader *b, int layer, rwkv_tap tap, int D) {
-    rwkv_tap s = tap == RWKV_TAP_STATE_NUM ? RWKV_TAP_STATE_DEN : tap == RWKV_TAP_STATE_DEN ? RWKV_TAP_STATE_MAX : RWKV_TAP_N;
+    rwkv_tap s = scale_partner(tap);
     if (s == RWKV_TAP_N || rwkv_dump_width(a, layer, s) != D || rwkv_dump_width(b, layer, s) != D) return RWKV_TAP_N;
     return s;
 }
@@ -244,8 +249,7 @@ static void to_f64(double *dst, const rwkv_real *src, size_t n) {
 static void compare_chunk(rwkv_compare_result *out, modes *x, int64_t row0, int64_t n) {
     for (int i = 0; i < out->n; i++) {
         rwkv_compare_row *r = &out->rows[i];
-        rwkv_tap s = !strcmp(r->form, "value") ? RWKV_TAP_N : r->tap == RWKV_TAP_STATE_NUM ? RWKV_TAP_STATE_DEN
-                                                                                              : RWKV_TAP_STATE_MAX;
+        rwkv_tap s = r->form == form_name(RWKV_TAP_N) ? RWKV_TAP_N : scale_partner(r->tap); // as modes_table chose
         size_t k = (size_t)n * (size_t)r->D;
         for (int par = 0; par < 2; par++) {
             to_f64(x->buf[par], rwkv_record_rows(x->rec[par], r->layer, r->tap), k);
@@ -283,8 +287,7 @@ static rwkv_status modes_table(rwkv_compare_result *out, uint32_t *mask, rwkv_co
         for (int t = 0; t < RWKV_TAP_N; t++) {
             int D = rwkv_tap_width((rwkv_tap)t, c);
             if ((l < L) != (t < RWKV_TAP_N_BLOCK) || !(mask[l] >> t & 1u) || !D) continue;
-            rwkv_tap s = t == RWKV_TAP_STATE_NUM ? RWKV_TAP_STATE_DEN : t == RWKV_TAP_STATE_DEN ? RWKV_TAP_STATE_MAX
-                                                                                               : RWKV_TAP_N;
+            rwkv_tap s = scale_partner((rwkv_tap)t);
             if (s != RWKV_TAP_N && (rwkv_tap_width(s, c) != D || !(mask[l] >> s & 1u))) s = RWKV_TAP_N;
             add_row(out, l, (rwkv_tap)t, D, L)->form = form_name(s);
         }
