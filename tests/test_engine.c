@@ -190,6 +190,37 @@ START_TEST(test_bf16_checkpoints) {
 }
 END_TEST
 
+// --weights fp32 on a bf16 checkpoint: dropping the bf16 copy clears every pointer into it,
+// and the sequential path then reads the fp32 matrices (as the parallel path always does).
+START_TEST(test_drop_bf16) {
+    rwkv_model *m;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L2-C32-V50-bf16.safetensors")), RWKV_OK);
+    ck_assert_ptr_nonnull(m->bf16);
+    ck_assert_ptr_nonnull(m->w16.head);
+    rwkv_model_drop_bf16(m);
+    rwkv_weights16 none = {0};
+    ck_assert_ptr_null(m->bf16);
+    ck_assert_mem_eq(&m->w16, &none, sizeof none);
+    rwkv_model_drop_bf16(m); // twice is harmless
+    int tokens[8] = {1, 7, 3, 49, 0, 12, 12, 5}, V = m->cfg.n_vocab;
+    rwkv_real *a = malloc(8 * (size_t)V * sizeof *a), *b = malloc(8 * (size_t)V * sizeof *b);
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 8);
+    ck_assert_int_eq(rwkv_forward_par(m, s, tokens, 8, a, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+    rwkv_state_reset(s);
+    ck_assert_int_eq(rwkv_forward_seq(m, s, tokens, 8, b, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+    double *ad = malloc(8 * (size_t)V * sizeof *ad);
+    for (int i = 0; i < 8 * V; i++) ad[i] = a[i];
+    ck_assert(test_max_scaled_err(b, ad, 8 * (size_t)V) < 1e-5);
+    free(a); free(b); free(ad);
+    rwkv_state_free(s);
+    rwkv_workspace_free(ws);
+    rwkv_model_free(m);
+}
+END_TEST
+
 START_TEST(test_fp16_checkpoints) {
     check_low_precision("rand-L2-C32-V50-fp16.pth", 16.0 / 4096);
     check_low_precision("rand-L2-C32-V50-fp16.safetensors", 16.0 / 4096);
@@ -308,6 +339,7 @@ static Suite *engine_suite(void) {
     tcase_add_loop_test(tc, test_golden_seq, 0, N_CASES);
     tcase_add_loop_test(tc, test_golden_par, 0, N_CASES);
     tcase_add_test(tc, test_bf16_checkpoints);
+    tcase_add_test(tc, test_drop_bf16);
     tcase_add_test(tc, test_fp16_checkpoints);
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_last_logits_and_state_resume);
