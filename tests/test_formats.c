@@ -66,6 +66,12 @@ static rwkv_status expect_load_fails(const char *path, const char *what) {
         fprintf(stderr, "%s => %s\n", what, msg);
     ck_assert_msg(strstr(msg, path) != NULL, "%s: message does not name the file: %s", what, msg);
     ck_assert_msg(strchr(msg, '\n') == NULL, "%s: message is not one line: %s", what, msg);
+    // The same file opened in place (mapped, typed views) fails the same way, so no view
+    // ever points past the end of a truncated or corrupt mapping.
+    rwkv_load_opts o = {.weights = RWKV_WEIGHTS_FILE};
+    ck_assert_int_eq(rwkv_model_open(&m, path, &o), st);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(rwkv_error_message(), path) != NULL, "%s (mapped): %s", what, rwkv_error_message());
     return st;
 }
 
@@ -465,22 +471,25 @@ START_TEST(test_rwkvcpp_quantized) {
     unsigned char *b = slurp(test_fixture("rand-L2-C32-V50-FP16.bin"), &n);
     char path[1024];
     snprintf(path, sizeof path, "%s", tmp_path("q.bin"));
-    // A Q4_0 file header.
+    // Quantized blocks of file version 100 (ggml's old layout) are refused by name.
+    wr32(b + 4, 100);
     wr32(b + 20, 2);
     spit(path, b, n);
-    ck_assert_int_eq(expect_load_fails(path, "Q4_0 header"), RWKV_ERR_UNSUPPORTED);
+    ck_assert_int_eq(expect_load_fails(path, "Q4_0 header, version 100"), RWKV_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "not supported"));
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "Q4_0"));
-    // A Q5_1 file whose first tensor (emb.weight) is Q8_0.
-    wr32(b + 20, 8);
+    // A retired type (Q4_1_O) in a version 101 file, on the first tensor (emb.weight).
+    wr32(b + 4, 101);
+    wr32(b + 20, 1);
+    wr32(b + 24 + 8, 4);
+    spit(path, b, n);
+    ck_assert_int_eq(expect_load_fails(path, "Q4_1_O tensor"), RWKV_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "emb.weight"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "Q4_1_O"));
+    // emb.weight as Q8_0 (its data then misparses, or the loader refuses a quantized vector table).
     wr32(b + 24 + 8, 9);
     spit(path, b, n);
-    ck_assert_int_eq(expect_load_fails(path, "Q8_0 tensor"), RWKV_ERR_UNSUPPORTED);
-    wr32(b + 20, 1);
-    spit(path, b, n);
-    ck_assert_int_eq(expect_load_fails(path, "Q8_0 tensor"), RWKV_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "emb.weight"));
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "not supported"));
+    expect_load_fails(path, "Q8_0 emb.weight");
     // Version 102 (a later layout) and a wrong magic.
     wr32(b + 24 + 8, 1);
     wr32(b + 4, 102);

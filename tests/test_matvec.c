@@ -95,7 +95,8 @@ START_TEST(test_multi_products) {
         problem p[3] = {make(37, 53), make(130, 53), make(5, 200)};
         rwkv_matvec_job jobs[3];
         for (int i = 0; i < 3; i++)
-            jobs[i] = (rwkv_matvec_job){p[i].out, i == 1 ? NULL : p[i].W, i == 1 ? p[i].W16 : NULL, p[i].x, p[i].N, p[i].K};
+            jobs[i] = (rwkv_matvec_job){p[i].out, i == 1 ? (rwkv_mat){RWKV_DT_BF16, p[i].W16} : (rwkv_mat){RWKV_DT_REAL, p[i].W},
+                                        p[i].x, p[i].N, p[i].K};
         for (int i = 0; i < 3; i++)
             for (int r = 0; r < p[i].N; r++) p[i].out[r] = (rwkv_real)NAN; // every row must be written
         rwkv_matvec_multi(jobs, 3);

@@ -212,12 +212,23 @@ static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
     return bad ? fail(d, "writing the root attributes") : RWKV_OK;
 }
 
+// A (C, C) matrix as float: the block's, or (a model with typed weights) its view widened into buf.
+static const rwkv_real *matrix_of(const rwkv_real *full, const rwkv_mat *view, size_t n, rwkv_real *buf) {
+    if (full) return full;
+    rwkv_tensors_convert(buf, view->data, view->type, n);
+    return buf;
+}
+
 // /params/blocks/<l>/{time_decay,time_first,decay,half_life} and optionally the matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     double *v = rwkv_calloc((size_t)4 * C, sizeof *v, "dump params");
-    if (!v) return RWKV_ERR_NOMEM;
+    rwkv_real *mbuf = matrices && !m->full ? rwkv_calloc((size_t)C * C, sizeof *mbuf, "dump params") : NULL;
+    if (!v || (matrices && !m->full && !mbuf)) {
+        free(v);
+        return RWKV_ERR_NOMEM;
+    }
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -237,10 +248,13 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         for (int k = 0; k < 4; k++)
             bad |= rwkv_h5_write(g, names[k], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)k * C);
         if (matrices) {
-            size_t off = (size_t)l * C * C;
-            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_receptance + off);
-            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_key + off);
-            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, m->w.att_value + off);
+            size_t off = (size_t)l * C * C, cc = (size_t)C * C;
+            const rwkv_real *r = matrix_of(m->full ? m->w.att_receptance + off : NULL, &m->mats.att_receptance[l], cc, mbuf);
+            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, r);
+            const rwkv_real *k = matrix_of(m->full ? m->w.att_key + off : NULL, &m->mats.att_key[l], cc, mbuf);
+            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, k);
+            const rwkv_real *vv = matrix_of(m->full ? m->w.att_value + off : NULL, &m->mats.att_value[l], cc, mbuf);
+            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, vv);
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);
@@ -248,6 +262,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     if (g1 >= 0) H5Gclose(g1);
     if (g0 >= 0) H5Gclose(g0);
     free(v);
+    free(mbuf);
     return bad ? fail(d, "writing /params") : RWKV_OK;
 }
 
