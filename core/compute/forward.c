@@ -51,7 +51,8 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     if (!(ws->xlast = rwkv_calloc((size_t)cfg.n_embd, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->logit_row = rwkv_calloc((size_t)cfg.n_vocab, sizeof(rwkv_real), "workspace"))) goto fail;
     size_t wide = (size_t)(cfg.n_ffn > cfg.n_embd ? cfg.n_ffn : cfg.n_embd);
-    if (max_T > 1 && !(ws->tile = rwkv_calloc(RWKV_TILE_ROWS * wide, sizeof(rwkv_real), "workspace"))) goto fail;
+    size_t tile = wide > RWKV_TILE_FLOATS ? wide : RWKV_TILE_FLOATS; // at least one row
+    if (max_T > 1 && !(ws->tile = rwkv_calloc(tile, sizeof(rwkv_real), "workspace"))) goto fail;
     *out = ws;
     return RWKV_OK;
 fail:
@@ -96,8 +97,8 @@ typedef struct {
     int N, K;
 } product;
 
-// out (n, N) = x (n, K) @ V^T for a typed view: RWKV_TILE_ROWS rows at a time widened into
-// the workspace, each tile one GEMM into its columns of out.
+// out (n, N) = x (n, K) @ V^T for a typed view: as many rows as RWKV_TILE_FLOATS holds at a
+// time widened into the workspace, each tile one GEMM into its columns of out.
 static void gemm_tiled(const chunk *c, const product *p) {
     const rwkv_mat *V = p->V;
     if (V->type == RWKV_DT_REAL) { // a float view (a mapped float file): no widening
@@ -105,8 +106,9 @@ static void gemm_tiled(const chunk *c, const product *p) {
         return;
     }
     size_t row = rwkv_dtype_bytes(V->type, (size_t)p->K);
-    for (int r0 = 0; r0 < p->N; r0 += RWKV_TILE_ROWS) {
-        int nr = p->N - r0 < RWKV_TILE_ROWS ? p->N - r0 : RWKV_TILE_ROWS;
+    int rows = RWKV_TILE_FLOATS / p->K > 0 ? RWKV_TILE_FLOATS / p->K : 1;
+    for (int r0 = 0; r0 < p->N; r0 += rows) {
+        int nr = p->N - r0 < rows ? p->N - r0 : rows;
         rwkv_real *tile = c->ws->tile;
         const unsigned char *src = (const unsigned char *)V->data + (size_t)r0 * row;
 #pragma omp parallel for schedule(static)

@@ -56,11 +56,13 @@ typedef struct {
     rwkv_real *tr_num, *tr_den, *tr_max; // (T, C) per-token state, only when tapped
     rwkv_real *xlast;  // (C) ln_out of one row
     rwkv_real *logit_row; // (V) logits of one row when tapped but not returned
-    rwkv_real *tile;   // (RWKV_TILE_ROWS, max(C, F)) rows of a typed matrix widened for a GEMM
-                       // (parallel mode without float matrices); NULL when max_T == 1
+    rwkv_real *tile;   // (RWKV_TILE_FLOATS) rows of a typed matrix widened for a GEMM (parallel
+                       // mode without float matrices); NULL when max_T == 1
 } rwkv_workspace;
 
-#define RWKV_TILE_ROWS 256 // rows widened per GEMM: one GEMM (T, 256, K) amortises the widening
+// Floats widened per GEMM (16 MiB): a whole C x C matrix up to C = 2048, else as many rows
+// as fit; a GEMM of (T, rows, K) then runs near the speed of one over the whole matrix.
+#define RWKV_TILE_FLOATS (1 << 22)
 
 rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_T);
 void rwkv_workspace_free(rwkv_workspace *ws);
@@ -69,7 +71,7 @@ void rwkv_workspace_free(rwkv_workspace *ws);
 // logits: (T, V) for ALL, (V) for LAST, unused for NONE. hook may be NULL.
 // Sequential mode steps token by token, reading the matrices' views (m->mats); parallel mode
 // processes chunks of ws->max_T tokens with GEMMs over the float block, or, when the model
-// holds no float matrices, over RWKV_TILE_ROWS rows of a view at a time widened into ws->tile.
+// holds no float matrices, over tiles of a view's rows widened into ws->tile.
 rwkv_status rwkv_forward_seq(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T,
                              rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
                              rwkv_workspace *ws);

@@ -27,7 +27,7 @@ static kernel_path pick(void) {
     __builtin_cpu_init();
     kernel_path q = PATH_SCALAR;
 #if RWKV_REAL_BITS == 32
-    if (__builtin_cpu_supports("avx512f")) q = PATH_AVX512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")) q = PATH_AVX512;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         q = PATH_AVX2;
 #endif
@@ -153,15 +153,16 @@ static void rows512_f16(const rwkv_matvec_job *jb, int i0, int i1) {
 
 #define Q8_BLOCK 34 // bytes of a Q8_0 block: fp16 d, 32 int8
 
-static float f16_scale(const unsigned char *b) {
+__attribute__((target("f16c")))
+static inline float f16_scale(const unsigned char *b) {
     uint16_t h;
     memcpy(&h, b, 2);
-    return rwkv_half_to_float(h);
+    return _cvtsh_ss(h); // vcvtph2ps, exact
 }
 
 // Q8_0: per block, s = sum q_j x_j in float (int8 widened by two sign extensions), then
 // acc += d s.
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f,f16c")))
 static void rows512_q8(const rwkv_matvec_job *jb, int i0, int i1) {
     int K = jb->K, nb = K / RWKV_DT_QK;
     size_t row = (size_t)nb * Q8_BLOCK;

@@ -268,18 +268,27 @@ int64_t rwkv_tensors_first_nonfinite(const void *src, rwkv_dtype dt, size_t n) {
 }
 
 void rwkv_tensors_convert(rwkv_real *out, const void *src, rwkv_dtype dt, size_t n) {
-    if (rwkv_dtype_is_quant(dt)) {
-        rwkv_quant_dequant(out, src, dt, n);
-        return;
-    }
     const unsigned char *b = src;
-    for (size_t i = 0; i < n; i++) {
-        switch (dt) {
-        case RWKV_DT_F32: { float f; memcpy(&f, b + 4 * i, 4); out[i] = f; break; }
-        case RWKV_DT_F64: { double d; memcpy(&d, b + 8 * i, 8); out[i] = (rwkv_real)d; break; }
-        case RWKV_DT_F16: { uint16_t h; memcpy(&h, b + 2 * i, 2); out[i] = rwkv_half_to_float(h); break; }
-        case RWKV_DT_BF16: { uint16_t h; memcpy(&h, b + 2 * i, 2); out[i] = rwkv_bf16_to_float(h); break; }
-        default: break; // block types: above
+    switch (dt) { // one loop per type: the bf16 and float ones vectorize
+    case RWKV_DT_F32:
+        for (size_t i = 0; i < n; i++) { float f; memcpy(&f, b + 4 * i, 4); out[i] = f; }
+        break;
+    case RWKV_DT_F64:
+        for (size_t i = 0; i < n; i++) { double d; memcpy(&d, b + 8 * i, 8); out[i] = (rwkv_real)d; }
+        break;
+    case RWKV_DT_F16:
+        for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, b + 2 * i, 2); out[i] = rwkv_half_to_float(h); }
+        break;
+    case RWKV_DT_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, b + 2 * i, 2);
+            uint32_t u = (uint32_t)h << 16; // bf16 is the top half of a float32
+            float f;
+            memcpy(&f, &u, 4);
+            out[i] = f;
         }
+        break;
+    default: rwkv_quant_dequant(out, src, dt, n); break; // the block types
     }
 }

@@ -344,7 +344,7 @@ static rwkv_status take_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
         int64_t bad = headers || !t->data ? -1 : rwkv_tensors_first_nonfinite(t->data, t->dtype, p->numel);
         return bad < 0 ? RWKV_OK : nonfinite(path, p->name, bad);
     }
-    if (!t->data) return RWKV_OK; // headers mode: the embedding was not read
+    if (!t->data || (headers && p->ndim == 2)) return RWKV_OK; // headers mode: the embedding stays unread
     rwkv_real *dst = vector_of(m, p);
     rwkv_tensors_convert(dst, t->data, t->dtype, p->numel);
     rwkv_tensors_map_release(ts, t->data, tensor_bytes(t)); // the embedding's mapped pages: copied
