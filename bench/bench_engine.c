@@ -46,15 +46,6 @@ static double sgemm_gflops(const float *a, const float *b, float *c) {
     return 2.0 * M * N * K * SGEMM_REPS / (bench_now() - t0) / 1e9;
 }
 
-// ms per token over SEQ_TOKENS sequential tokens; -1 on an engine error.
-static double seq_ms(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits) {
-    double t0 = bench_now();
-    for (int i = 0; i < SEQ_TOKENS; i++) {
-        int tok = (i * 7919) % m->cfg.n_vocab;
-        if (rwkv_forward_seq(m, s, &tok, 1, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
-    }
-    return (bench_now() - t0) / SEQ_TOKENS * 1e3;
-}
 
 // The same weight traffic as one sequential token through OpenBLAS sgemv, one call per
 // matrix (what the engine did before its own kernels), in ms.
@@ -127,14 +118,6 @@ static void set_views(rwkv_model *m, const saved_views *sv) {
     m->mats.head = sv->head;
 }
 
-// tokens/s of one parallel call over T tokens; -1 on an engine error.
-static double par_tps(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, int T,
-                      rwkv_real *logits) {
-    rwkv_state_reset(s);
-    double t0 = bench_now();
-    if (rwkv_forward_par(m, s, tok, T, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
-    return T / (bench_now() - t0);
-}
 
 // Peak RSS (MiB) of a child that runs n sequential tokens: the parent's peak must not mix in.
 // The child runs on one thread: libgomp's thread pool does not survive fork().
@@ -219,21 +202,21 @@ int main(int argc, char **argv) {
     double flops_per_token = 2.0 * ((double)matrix_bytes(m, 1) - (double)V * C); // layer matrices
     double bw[RUNS], gf[RUNS], ms32[RUNS], ms16[RUNS], gemv[RUNS], k32[RUNS], k16[RUNS], tps[2][RUNS];
     double r32[RUNS], r16[RUNS], rgemv[RUNS], rk32[RUNS], rk16[RUNS], rpar[2][RUNS];
-    seq_ms(m, ws1, s, logits); // warm-up: page in the weights
-    par_tps(m, wsT, s, tok, 512, logits);
+    bench_seq_ms(m, ws1, s, logits, SEQ_TOKENS); // warm-up: page in the weights
+    bench_par_tps(m, wsT, s, tok, 512, logits);
     for (int r = 0; r < RUNS; r++) { // one round: limits and figures back to back
         bw[r] = bench_read_bandwidth(bw_a, nbw, BW_PASSES);
         gf[r] = sgemm_gflops(ga, gb, gc);
         set_views(m, NULL);
-        ms32[r] = seq_ms(m, ws1, s, logits);
+        ms32[r] = bench_seq_ms(m, ws1, s, logits, SEQ_TOKENS);
         gemv[r] = sgemv_ms(m, x, logits);
         k32[r] = kernels_ms(m, x, logits);
         set_views(m, &bf16);
         k16[r] = kernels_ms(m, x, logits);
-        ms16[r] = seq_ms(m, ws1, s, logits);
+        ms16[r] = bench_seq_ms(m, ws1, s, logits, SEQ_TOKENS);
         set_views(m, NULL);
-        tps[0][r] = par_tps(m, wsT, s, tok, 512, logits);
-        tps[1][r] = par_tps(m, wsT, s, tok, 2048, logits);
+        tps[0][r] = bench_par_tps(m, wsT, s, tok, 512, logits);
+        tps[1][r] = bench_par_tps(m, wsT, s, tok, 2048, logits);
         double ceiling = gf[r] * 1e9 / flops_per_token; // tokens/s if every GEMM ran at sgemm speed
         r32[r] = ms32[r] / (bytes32 / (bw[r] * 1e9) * 1e3);
         r16[r] = ms16[r] / (bytes16 / (bw[r] * 1e9) * 1e3);

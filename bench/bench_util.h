@@ -2,6 +2,8 @@
 #ifndef RWKV_BENCH_UTIL_H
 #define RWKV_BENCH_UTIL_H
 
+#include "core/compute/forward.h"
+
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -35,7 +37,7 @@ static double bench_peak_rss_mib(void) {
 // Sum of a[0, n) with AVX-512 loads and four independent accumulators, so the loop is
 // limited by memory, not by the latency of one add chain.
 __attribute__((target("avx512f")))
-static float bench_sum_avx512(const float *a, size_t n) {
+static inline float bench_sum_avx512(const float *a, size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {
@@ -49,7 +51,7 @@ static float bench_sum_avx512(const float *a, size_t n) {
     return sum;
 }
 
-static float bench_sum_plain(const float *a, size_t n) {
+static inline float bench_sum_plain(const float *a, size_t n) {
     float s[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -60,7 +62,7 @@ static float bench_sum_plain(const float *a, size_t n) {
 
 // GB/s of the fastest of `passes` reads of the whole array, every thread summing its
 // contiguous share. The array is 4x the weights and beyond the caches: this is DRAM.
-static double bench_read_bandwidth(const float *a, size_t n, int passes) {
+static inline double bench_read_bandwidth(const float *a, size_t n, int passes) {
     int avx512 = __builtin_cpu_supports("avx512f");
     double best = 0;
     for (int p = 0; p < passes; p++) {
@@ -78,6 +80,25 @@ static double bench_read_bandwidth(const float *a, size_t n, int passes) {
         if (gbs > best) best = gbs;
     }
     return best;
+}
+
+// ms per token over n sequential tokens; -1 on an engine error.
+static inline double bench_seq_ms(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits, int n) {
+    double t0 = bench_now();
+    for (int i = 0; i < n; i++) {
+        int tok = (i * 7919) % m->cfg.n_vocab;
+        if (rwkv_forward_seq(m, s, &tok, 1, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
+    }
+    return (bench_now() - t0) / n * 1e3;
+}
+
+// tokens/s of one parallel call over T tokens from the zero state; -1 on an engine error.
+static inline double bench_par_tps(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, int T,
+                                   rwkv_real *logits) {
+    rwkv_state_reset(s);
+    double t0 = bench_now();
+    if (rwkv_forward_par(m, s, tok, T, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
+    return T / (bench_now() - t0);
 }
 
 #endif

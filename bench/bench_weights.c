@@ -204,21 +204,7 @@ static int rss_figure(const shape *sh) {
     return 1;
 }
 
-static double seq_ms(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits) {
-    double t0 = bench_now();
-    for (int i = 0; i < SEQ_TOKENS; i++) {
-        int tok = (i * 7919) % m->cfg.n_vocab;
-        if (rwkv_forward_seq(m, s, &tok, 1, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
-    }
-    return (bench_now() - t0) / SEQ_TOKENS * 1e3;
-}
 
-static double par_tps(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, rwkv_real *logits) {
-    rwkv_state_reset(s);
-    double t0 = bench_now();
-    if (rwkv_forward_par(m, s, tok, PAR_T, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
-    return PAR_T / (bench_now() - t0);
-}
 
 enum { W_F32, W_BF16, W_F16, W_INT8, W_BF16_COPY, N_W };
 static const char *const W_NAMES[N_W] = {"fp32", "bf16 mapped", "fp16 mapped", "int8", "bf16 copy (--weights bf16)"};
@@ -258,18 +244,18 @@ static int speed_figures(void) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < nbw; i++) bw_a[i] = (float)(i & 7);
     double bw[RUNS], ms[N_W][RUNS], ratio[N_W][RUNS], tps32[RUNS], tps16[RUNS], share[RUNS];
-    for (int w = 0; w < N_W; w++) seq_ms(m[w], ws1, s, logits); // warm-up: page the weights in
-    par_tps(m[W_F32], wsT, s, tok, logits);
-    par_tps(m[W_BF16], wsT, s, tok, logits);
+    for (int w = 0; w < N_W; w++) bench_seq_ms(m[w], ws1, s, logits, SEQ_TOKENS); // warm-up: page the weights in
+    bench_par_tps(m[W_F32], wsT, s, tok, PAR_T, logits);
+    bench_par_tps(m[W_BF16], wsT, s, tok, PAR_T, logits);
     for (int r = 0; r < RUNS && !bad; r++) {
         bw[r] = bench_read_bandwidth(bw_a, nbw, BW_PASSES);
         for (int w = 0; w < N_W; w++) {
-            ms[w][r] = seq_ms(m[w], ws1, s, logits);
+            ms[w][r] = bench_seq_ms(m[w], ws1, s, logits, SEQ_TOKENS);
             ratio[w][r] = ms[w][r] / (rwkv_model_mat_bytes(m[w]) / (bw[r] * 1e9) * 1e3);
             bad |= ms[w][r] < 0;
         }
-        tps32[r] = par_tps(m[W_F32], wsT, s, tok, logits);
-        tps16[r] = par_tps(m[W_BF16], wsT, s, tok, logits);
+        tps32[r] = bench_par_tps(m[W_F32], wsT, s, tok, PAR_T, logits);
+        tps16[r] = bench_par_tps(m[W_BF16], wsT, s, tok, PAR_T, logits);
         share[r] = tps16[r] / tps32[r];
         bad |= tps32[r] < 0 || tps16[r] < 0;
         fprintf(stderr, "round %d/%d: %.1f GB/s; fp32 %.1f, bf16 %.1f (copy %.1f), fp16 %.1f, int8 %.1f ms/token; "

@@ -265,11 +265,14 @@ START_TEST(test_int8_weights) {
 }
 END_TEST
 
-// rwkv.cpp's tiny RWKV-4 quantized files (tests/ of rwkv.cpp, commit 4358e70). rwkv.cpp's test
-// (tests/test_quantization_format_compatibility.c, logit_difference_validator.inc) runs the
-// prompt '"in' (bytes 34, 105, 110) from the initial state and sums (logit - expected) over the
-// 256 logits, expected being expected-logits-4v0-660K.bin (the FP32 model's logits); it requires
-// |sum| <= 1.05 |e| with e = -0.170404 for Q5_0 and +0.278034 for Q5_1, and e = 0.001 for FP32.
+// rwkv.cpp's tiny RWKV-4 quantized files: Q5_0 and Q5_1 as shipped in rwkv.cpp's tests/ (commit
+// 4358e70), Q4_0, Q4_1 and Q8_0 written from the FP32 file by make_rwkvcpp_quant.py (ggml's
+// reference quantizers). rwkv.cpp's tests (test_quantization_format_compatibility.c,
+// test_tiny_rwkv.c, logit_difference_validator.inc) run the prompt '"in' (bytes 34, 105, 110)
+// from the initial state and sum (logit - expected) over the 256 logits, expected being
+// expected-logits-4v0-660K.bin (the FP32 model's logits); they require |sum| <= 1.05 |e| with
+// e = -0.170404 (Q5_0), +0.278034 (Q5_1), -0.160030 (FP32-to-Q4_0), -0.547409 (FP32-to-Q4_1),
+// +0.076282 (FP32-to-Q8_0), and e = 0.001 for FP32.
 static const struct {
     const char *file;
     double expected; // rwkv.cpp's expected difference sum
@@ -278,6 +281,9 @@ static const struct {
     {"tiny-rwkv-4v0-660K-FP32.bin", 0.001, RWKV_DT_F32},
     {"tiny-rwkv-4v0-660K-Q5_0.bin", -0.170404, RWKV_DT_Q5_0},
     {"tiny-rwkv-4v0-660K-Q5_1.bin", +0.278034, RWKV_DT_Q5_1},
+    {"tiny-rwkv-4v0-660K-Q4_0.bin", -0.160030, RWKV_DT_Q4_0},
+    {"tiny-rwkv-4v0-660K-Q4_1.bin", -0.547409, RWKV_DT_Q4_1},
+    {"tiny-rwkv-4v0-660K-Q8_0.bin", +0.076282, RWKV_DT_Q8_0},
 };
 #define RWKVCPP_VOCAB 256
 

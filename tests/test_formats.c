@@ -142,6 +142,9 @@ static const fixture_spec FIXTURES[] = {
     {"rand-L2-C32-V50-p4shared.pth", "pth", "float32", 2, 32, 128, 50},
     {"tiny-rwkv-4v0-660K-Q5_0.bin", "rwkvcpp", "Q5_0", 4, 128, 256, 256},
     {"tiny-rwkv-4v0-660K-Q5_1.bin", "rwkvcpp", "Q5_1", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q4_0.bin", "rwkvcpp", "Q4_0", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q4_1.bin", "rwkvcpp", "Q4_1", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q8_0.bin", "rwkvcpp", "Q8_0", 4, 128, 256, 256},
 };
 #define N_FIXTURES (int)(sizeof FIXTURES / sizeof FIXTURES[0])
 
@@ -699,6 +702,54 @@ START_TEST(test_cli_info) {
 }
 END_TEST
 
+// ---------- rwkv.cpp block types: dequantized weights against the FP32 file ----------
+
+// Each quantized file (rwkv.cpp's Q5_0, Q5_1; Q4_0, Q4_1, Q8_0 by make_rwkvcpp_quant.py) is
+// the FP32 file's weights rounded per block of 32. A decoded weight is within one
+// quantization step of the original (the step is amax/8, range/15, amax/16, range/31,
+// amax/127 for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; the clamped extreme of Q4_0/Q5_0 moves by a whole
+// step, the others by half) plus the fp16 rounding of the scale and minimum: 2^-11 relative
+// (times up to 31 quants: below 2^-5 of amax + range), and for scales below fp16's normal
+// range (the zeroed FFN weights, ~1e-7) half the subnormal spacing, 2^-25, times the largest
+// quant magnitude + 1 (the minimum). A wrong nibble, fifth bit or scale is off by many steps.
+START_TEST(test_rwkvcpp_blocks_decode) {
+    static const struct {
+        const char *file;
+        double steps; // quantization levels over amax (Q*_0) or over the range (Q*_1)
+        int range;
+    } Q[] = {{"tiny-rwkv-4v0-660K-Q4_0.bin", 8, 0}, {"tiny-rwkv-4v0-660K-Q4_1.bin", 15, 1},
+             {"tiny-rwkv-4v0-660K-Q5_0.bin", 16, 0}, {"tiny-rwkv-4v0-660K-Q5_1.bin", 31, 1},
+             {"tiny-rwkv-4v0-660K-Q8_0.bin", 127, 0}};
+    rwkv_model *ref = load_ok("tiny-rwkv-4v0-660K-FP32.bin");
+    for (size_t q = 0; q < sizeof Q / sizeof Q[0]; q++) {
+        rwkv_model *m = load_ok(Q[q].file);
+        size_t blocks = 0;
+        double worst = 0; // largest error in steps
+        for (int i = 0; i < ref->table.n; i++) {
+            const rwkv_param *p = &ref->table.params[i];
+            if (!p->is_matrix || !strcmp(p->name, "head.weight")) continue; // rwkv.cpp keeps head float
+            for (size_t b = 0; b < p->numel; b += 32, blocks++) {
+                const rwkv_real *w = ref->block + p->offset + b, *d = m->block + p->offset + b;
+                double lo = w[0], hi = w[0], amax = 0;
+                for (int j = 0; j < 32; j++) lo = fmin(lo, w[j]), hi = fmax(hi, w[j]), amax = fmax(amax, fabs(w[j]));
+                double step = (Q[q].range ? hi - lo : amax) / Q[q].steps;
+                double slack = ldexp(amax + hi - lo, -5) + (Q[q].steps + 1) * ldexp(1.0, -25);
+                for (int j = 0; j < 32; j++) {
+                    double e = fabs(d[j] - w[j]);
+                    ck_assert_msg(e <= step + slack, "%s: %s[%zu] = %g, FP32 %g, step %g", Q[q].file, p->name,
+                                  b + (size_t)j, (double)d[j], (double)w[j], step);
+                    if (step > 0 && e / step > worst) worst = e / step;
+                }
+            }
+        }
+        ck_assert_uint_gt(blocks, 1000);
+        ck_assert_msg(worst > 0.1, "%s: no rounding seen: the file was not quantized?", Q[q].file);
+        rwkv_model_free(m);
+    }
+    rwkv_model_free(ref);
+}
+END_TEST
+
 // ---------- load progress ----------
 
 typedef struct {
@@ -886,6 +937,7 @@ static Suite *formats_suite(void) {
     tcase_add_test(tc, test_cli_info_half_life);
     tcase_add_test(tc, test_cli_info_errors);
     tcase_add_test(tc, test_pth_storage_bomb);
+    tcase_add_test(tc, test_rwkvcpp_blocks_decode);
     tcase_add_test(tc, test_load_progress);
     tcase_add_test(tc, test_nonfinite_weights);
     suite_add_tcase(s, tc);

@@ -70,28 +70,40 @@ static float tail(const float *w, const uint16_t *w16, int f16, const float *x, 
     return acc;
 }
 
-__attribute__((target("avx512f")))
-static void rows512_f32(const rwkv_matvec_job *jb, int i0, int i1) {
+// fp32, or fp16 (f16 = 1: 16 weights per 32-byte load, widened exactly by vcvtph2ps).
+__attribute__((target("avx512f"), always_inline))
+static inline void rows512_flat(const rwkv_matvec_job *jb, int i0, int i1, const int f16) {
     int K = jb->K, K16 = K & ~15;
+    size_t es = f16 ? 2 : 4;
     const float *x = jb->x;
     for (int i = i0; i < i1; i += ROWS) {
         int nr = i1 - i < ROWS ? i1 - i : ROWS;
         __m512 acc[ROWS];
-        const float *w[ROWS];
+        const unsigned char *w[ROWS];
         for (int r = 0; r < ROWS; r++) {
-            w[r] = (const float *)jb->W.data + (size_t)(i + (r < nr ? r : 0)) * K; // short last block: repeat a row, unused
+            w[r] = (const unsigned char *)jb->W.data + (size_t)(i + (r < nr ? r : 0)) * K * es; // short last block: repeat a row, unused
             acc[r] = _mm512_setzero_ps();
         }
         for (int j = 0; j < K16; j += 16) {
             __m512 xv = _mm512_loadu_ps(x + j);
             for (int r = 0; r < ROWS; r++) {
-                if (PREFETCH) _mm_prefetch((const char *)(w[r] + (size_t)PREFETCH * ROWS * K + j), _MM_HINT_T0);
-                acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w[r] + j), xv, acc[r]);
+                const unsigned char *p = w[r] + j * es;
+                if (PREFETCH) _mm_prefetch((const char *)(p + (size_t)PREFETCH * ROWS * K * es), _MM_HINT_T0);
+                __m512 wv = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps((const float *)p);
+                acc[r] = _mm512_fmadd_ps(wv, xv, acc[r]);
             }
         }
-        for (int r = 0; r < nr; r++) jb->out[i + r] = _mm512_reduce_add_ps(acc[r]) + tail(w[r], NULL, 0, x, K16, K);
+        for (int r = 0; r < nr; r++)
+            jb->out[i + r] = _mm512_reduce_add_ps(acc[r]) + tail(f16 ? NULL : (const float *)w[r],
+                                                                 f16 ? (const uint16_t *)w[r] : NULL, f16, x, K16, K);
     }
 }
+
+__attribute__((target("avx512f")))
+static void rows512_f32(const rwkv_matvec_job *jb, int i0, int i1) { rows512_flat(jb, i0, i1, 0); }
+
+__attribute__((target("avx512f")))
+static void rows512_f16(const rwkv_matvec_job *jb, int i0, int i1) { rows512_flat(jb, i0, i1, 1); }
 
 // bf16: one 64-byte load holds 32 weights, element 2i in the low and 2i+1 in the high half
 // of 32-bit lane i. A 16-bit shift (even) and a mask (odd) widen them exactly, without the
@@ -123,31 +135,6 @@ static void rows512_bf16(const rwkv_matvec_job *jb, int i0, int i1) {
             }
         }
         for (int r = 0; r < nr; r++) jb->out[i + r] = _mm512_reduce_add_ps(acc[r]) + tail(NULL, w[r], 0, x, K32, K);
-    }
-}
-
-// fp16: 16 weights per 32-byte load, widened exactly by vcvtph2ps.
-__attribute__((target("avx512f")))
-static void rows512_f16(const rwkv_matvec_job *jb, int i0, int i1) {
-    int K = jb->K, K16 = K & ~15;
-    const float *x = jb->x;
-    for (int i = i0; i < i1; i += ROWS) {
-        int nr = i1 - i < ROWS ? i1 - i : ROWS;
-        __m512 acc[ROWS];
-        const uint16_t *w[ROWS];
-        for (int r = 0; r < ROWS; r++) {
-            w[r] = (const uint16_t *)jb->W.data + (size_t)(i + (r < nr ? r : 0)) * K;
-            acc[r] = _mm512_setzero_ps();
-        }
-        for (int j = 0; j < K16; j += 16) {
-            __m512 xv = _mm512_loadu_ps(x + j);
-            for (int r = 0; r < ROWS; r++) {
-                if (PREFETCH) _mm_prefetch((const char *)(w[r] + (size_t)PREFETCH * ROWS * K + j), _MM_HINT_T0);
-                __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w[r] + j)));
-                acc[r] = _mm512_fmadd_ps(wv, xv, acc[r]);
-            }
-        }
-        for (int r = 0; r < nr; r++) jb->out[i + r] = _mm512_reduce_add_ps(acc[r]) + tail(NULL, w[r], 1, x, K16, K);
     }
 }
 
