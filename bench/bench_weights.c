@@ -2,7 +2,7 @@
 // files in real RWKV-4 shapes are written to /tmp and deleted afterwards:
 //   1. per shape (169M, 1.5B, 3B, 7B), a fresh process loads the file in place and runs 16
 //      sequential tokens: peak RSS against 1.1x the file + 200 MB, load and info times, ms/token;
-//   2. at 169M: sequential ms/token of bf16, fp16 (mapped files) and int8 (Q8_0) weights as a
+//   2. at 169M: sequential ms/token of bf16, fp16 (mapped files) and int8 (I8 blocks) weights as a
 //      ratio to the read-bandwidth floor of the bytes they read, against fp32; parallel T=512
 //      tokens/s with bf16 weights (tiled GEMMs) as a share of the fp32 path's.
 // Shapes are skipped, with a message, when /tmp or the memory is short. RWKV_BENCH_SMALL=1

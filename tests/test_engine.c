@@ -247,9 +247,9 @@ START_TEST(test_fp16_checkpoints) {
 }
 END_TEST
 
-// --weights int8 (Q8_0): a weight is rounded to a multiple of its block's scale d = amax/127
-// (amax the block's largest |w|; d is stored in fp16, and the quants use the stored d), so
-// its error is at most d/2 <= amax/254 < 2^-7.98 amax. That is bf16's relative bound (2^-9)
+// --weights int8 (I8): a weight is rounded to a multiple of its block's scale d = amax/127
+// (amax the block's largest |w|; d a float32, and the quants use the stored d), so its
+// error is at most d/2 = amax/254 < 2^-7.98 amax. That is bf16's relative bound (2^-9)
 // times 2 and taken against the block's largest weight; with the same growth factor of 16
 // through the model as the bf16 bound, the logits stay within 16 * 2^-8 * max(1, |logit|).
 START_TEST(test_int8_weights) {
@@ -258,8 +258,8 @@ START_TEST(test_int8_weights) {
         check_low_precision_as("rand-L2-C32-V50-bf16.safetensors", 16.0 / 256, RWKV_WEIGHTS_INT8, seq);
     }
     rwkv_model *m = open_mode("rand-L2-C32-V50.pth", RWKV_WEIGHTS_INT8);
-    ck_assert_int_eq(m->mats.head.type, RWKV_DT_Q8_0);
-    ck_assert_int_eq(m->mats.ffn_value[1].type, RWKV_DT_Q8_0);
+    ck_assert_int_eq(m->mats.head.type, RWKV_DT_I8);
+    ck_assert_int_eq(m->mats.ffn_value[1].type, RWKV_DT_I8);
     ck_assert_ptr_null(m->src); // the file's tensors are released once converted
     rwkv_model_free(m);
 }

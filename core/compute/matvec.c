@@ -138,7 +138,6 @@ static void rows512_bf16(const rwkv_matvec_job *jb, int i0, int i1) {
     }
 }
 
-#define Q8_BLOCK 34 // bytes of a Q8_0 block: fp16 d, 32 int8
 
 __attribute__((target("f16c")))
 static inline float f16_scale(const unsigned char *b) {
@@ -147,12 +146,13 @@ static inline float f16_scale(const unsigned char *b) {
     return _cvtsh_ss(h); // vcvtph2ps, exact
 }
 
-// Q8_0: per block, s = sum q_j x_j in float (int8 widened by two sign extensions), then
-// acc += d s.
-__attribute__((target("avx512f,f16c")))
-static void rows512_q8(const rwkv_matvec_job *jb, int i0, int i1) {
+// Q8_0 (q8_0 = 1: fp16 d, then 32 int8) or I8 (32 int8, then float32 d): per block,
+// s = sum q_j x_j in float (int8 widened by two sign extensions), then acc += d s.
+__attribute__((target("avx512f,f16c"), always_inline))
+static inline void rows512_int8(const rwkv_matvec_job *jb, int i0, int i1, const int q8_0) {
     int K = jb->K, nb = K / RWKV_DT_QK;
-    size_t row = (size_t)nb * Q8_BLOCK;
+    const size_t bb = q8_0 ? 34 : 36, qs = q8_0 ? 2 : 0; // block bytes, offset of the quants
+    size_t row = (size_t)nb * bb;
     const float *x = jb->x;
     for (int i = i0; i < i1; i += ROWS) {
         int nr = i1 - i < ROWS ? i1 - i : ROWS;
@@ -165,17 +165,26 @@ static void rows512_q8(const rwkv_matvec_job *jb, int i0, int i1) {
         for (int b = 0; b < nb; b++) {
             __m512 x0 = _mm512_loadu_ps(x + b * RWKV_DT_QK), x1 = _mm512_loadu_ps(x + b * RWKV_DT_QK + 16);
             for (int r = 0; r < ROWS; r++) {
-                const unsigned char *blk = w[r] + (size_t)b * Q8_BLOCK;
+                const unsigned char *blk = w[r] + (size_t)b * bb;
                 if (PREFETCH) _mm_prefetch((const char *)(blk + (size_t)PREFETCH * ROWS * row), _MM_HINT_T0);
-                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));
-                __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));
+                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + qs))));
+                __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + qs + 16))));
                 __m512 sum = _mm512_fmadd_ps(q1, x1, _mm512_mul_ps(q0, x0));
-                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(f16_scale(blk)), sum, acc[r]); // d sum q x
+                float d;
+                if (q8_0) d = f16_scale(blk);
+                else memcpy(&d, blk + RWKV_DT_QK, 4);
+                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d), sum, acc[r]); // d sum q x
             }
         }
         for (int r = 0; r < nr; r++) jb->out[i + r] = _mm512_reduce_add_ps(acc[r]);
     }
 }
+
+__attribute__((target("avx512f,f16c")))
+static void rows512_q8_0(const rwkv_matvec_job *jb, int i0, int i1) { rows512_int8(jb, i0, i1, 1); }
+
+__attribute__((target("avx512f,f16c")))
+static void rows512_i8(const rwkv_matvec_job *jb, int i0, int i1) { rows512_int8(jb, i0, i1, 0); }
 
 // The other block types (rwkv.cpp's Q4/Q5 files): each block widened to 32 floats, then FMAs.
 __attribute__((target("avx512f")))
@@ -242,7 +251,8 @@ static void rows_avx512(const rwkv_matvec_job *jb, int i0, int i1) {
     case RWKV_DT_F32: rows512_f32(jb, i0, i1); break;
     case RWKV_DT_BF16: rows512_bf16(jb, i0, i1); break;
     case RWKV_DT_F16: rows512_f16(jb, i0, i1); break;
-    case RWKV_DT_Q8_0: rows512_q8(jb, i0, i1); break;
+    case RWKV_DT_Q8_0: rows512_q8_0(jb, i0, i1); break;
+    case RWKV_DT_I8: rows512_i8(jb, i0, i1); break;
     default:
         if (rwkv_dtype_is_quant(jb->W.type)) rows512_blocks(jb, i0, i1);
         else rows_scalar(jb, i0, i1);

@@ -12,9 +12,22 @@ static float f16_at(const unsigned char *b) {
     return rwkv_half_to_float(h);
 }
 
+#define I8_SCALE_AT RWKV_DT_QK // byte offset of an I8 block's float32 scale
+
+static float i8_scale(const unsigned char *b) {
+    float d;
+    memcpy(&d, b + I8_SCALE_AT, 4);
+    return d;
+}
+
 static size_t block_bytes(rwkv_dtype dt) { return rwkv_dtype_bytes(dt, RWKV_DT_QK); }
 
 void rwkv_quant_block(float *out, const unsigned char *b, rwkv_dtype dt) {
+    if (dt == RWKV_DT_I8) {
+        float d = i8_scale(b);
+        for (int j = 0; j < RWKV_DT_QK; j++) out[j] = (float)(int8_t)b[j] * d; // x = q d
+        return;
+    }
     float d = f16_at(b), m = 0;
     const int half = RWKV_DT_QK / 2;
     if (dt == RWKV_DT_Q8_0) {
@@ -55,23 +68,26 @@ int64_t rwkv_quant_first_nonfinite(const void *src, rwkv_dtype dt, size_t n) {
     const unsigned char *b = src;
     size_t bb = block_bytes(dt);
     int has_min = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
-    for (size_t i = 0; i < n / RWKV_DT_QK; i++)
-        if (!isfinite(f16_at(b + i * bb)) || (has_min && !isfinite(f16_at(b + i * bb + 2)))) return (int64_t)i;
+    for (size_t i = 0; i < n / RWKV_DT_QK; i++) {
+        const unsigned char *blk = b + i * bb;
+        if (dt == RWKV_DT_I8 ? !isfinite(i8_scale(blk))
+                             : !isfinite(f16_at(blk)) || (has_min && !isfinite(f16_at(blk + 2))))
+            return (int64_t)i;
+    }
     return -1;
 }
 
-void rwkv_quant_q8_0(void *dst, const rwkv_real *src, size_t n) {
+void rwkv_quant_int8(void *dst, const rwkv_real *src, size_t n) {
     unsigned char *b = dst;
-    for (size_t i = 0; i < n / RWKV_DT_QK; i++, b += block_bytes(RWKV_DT_Q8_0)) {
+    for (size_t i = 0; i < n / RWKV_DT_QK; i++, b += block_bytes(RWKV_DT_I8)) {
         const rwkv_real *x = src + i * RWKV_DT_QK;
         double amax = 0;
         for (int j = 0; j < RWKV_DT_QK; j++) amax = fmax(amax, fabs((double)x[j]));
-        uint16_t h = rwkv_float_to_half((float)(amax / Q8_MAX));
-        float d = rwkv_half_to_float(h); // quantize against the stored (rounded) scale
-        memcpy(b, &h, 2);
-        for (int j = 0; j < RWKV_DT_QK; j++) {
+        float d = (float)(amax / Q8_MAX);
+        memcpy(b + I8_SCALE_AT, &d, 4);
+        for (int j = 0; j < RWKV_DT_QK; j++) { // against the stored d: |x - q d| <= d / 2
             long q = d > 0 ? lrint((double)x[j] / d) : 0;
-            b[2 + j] = (unsigned char)(int8_t)(q > Q8_MAX ? Q8_MAX : q < -Q8_MAX ? -Q8_MAX : q);
+            b[j] = (unsigned char)(int8_t)(q > Q8_MAX ? Q8_MAX : q < -Q8_MAX ? -Q8_MAX : q);
         }
     }
 }

@@ -149,10 +149,10 @@ size_t rwkv_dtype_size(rwkv_dtype dt) {
     }
 }
 
-int rwkv_dtype_is_quant(rwkv_dtype dt) { return dt >= RWKV_DT_Q4_0 && dt <= RWKV_DT_Q8_0; }
+int rwkv_dtype_is_quant(rwkv_dtype dt) { return dt >= RWKV_DT_Q4_0 && dt <= RWKV_DT_I8; }
 
 // Bytes of one block of RWKV_DT_QK weights: fp16 scale d (and min m), 4 bytes of fifth
-// bits for Q5, the quants.
+// bits for Q5, the quants; I8: the quants, then a float32 scale.
 static size_t block_bytes(rwkv_dtype dt) {
     switch (dt) {
     case RWKV_DT_Q4_0: return 2 + 16;
@@ -160,6 +160,7 @@ static size_t block_bytes(rwkv_dtype dt) {
     case RWKV_DT_Q5_0: return 2 + 4 + 16;
     case RWKV_DT_Q5_1: return 4 + 4 + 16;
     case RWKV_DT_Q8_0: return 2 + 32;
+    case RWKV_DT_I8: return 32 + 4;
     default: return 0;
     }
 }
@@ -179,6 +180,7 @@ const char *rwkv_dtype_name(rwkv_dtype dt) {
     case RWKV_DT_Q5_0: return "Q5_0";
     case RWKV_DT_Q5_1: return "Q5_1";
     case RWKV_DT_Q8_0: return "Q8_0";
+    case RWKV_DT_I8: return "int8";
     }
     return "?";
 }

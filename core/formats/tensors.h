@@ -6,10 +6,11 @@
 #include "../base/base.h"
 
 // Element types. The Q* types are ggml's block formats (rwkv.cpp files): 32 weights per
-// block with fp16 scales; see core/compute/quant.h.
+// block with fp16 scales; I8 is rwkvscope's int8 block (32 int8, then a float32 scale), what
+// `--weights int8` makes. See core/formats/quant.h.
 typedef enum {
     RWKV_DT_F32, RWKV_DT_F16, RWKV_DT_BF16, RWKV_DT_F64,
-    RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_Q8_0
+    RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_Q8_0, RWKV_DT_I8
 } rwkv_dtype;
 
 #define RWKV_DT_QK 32 // weights per block of every quantized type

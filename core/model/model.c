@@ -119,7 +119,7 @@ static void drop_src(rwkv_model *m) {
     m->src = NULL;
 }
 
-// Converts every view to `to` (BF16 or Q8_0) in one new buffer, a row at a time.
+// Converts every view to `to` (BF16 or I8) in one new buffer, a row at a time.
 static rwkv_status convert_mats(rwkv_model *m, rwkv_dtype to, const char *what) {
     size_t total = 0, maxcols = 0;
     for (int i = 0; i < m->table.n; i++) {
@@ -148,7 +148,7 @@ static rwkv_status convert_mats(rwkv_model *m, rwkv_dtype to, const char *what) 
         for (int64_t r = 0; r < p->shape[0]; r++) {
             rwkv_tensors_convert(row, (const unsigned char *)v->data + r * in_row, v->type, K);
             unsigned char *dst = buf + off + r * out_row;
-            if (to == RWKV_DT_Q8_0) rwkv_quant_q8_0(dst, row, K);
+            if (to == RWKV_DT_I8) rwkv_quant_int8(dst, row, K);
             else
                 for (size_t j = 0; j < K; j++) {
                     uint16_t h = rwkv_float_to_bf16((float)row[j]);
@@ -171,8 +171,8 @@ rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
 }
 
 rwkv_status rwkv_model_use_int8(rwkv_model *m) {
-    if (m->mats.head.type == RWKV_DT_Q8_0 && m->mat_buf) return RWKV_OK;
-    return convert_mats(m, RWKV_DT_Q8_0, "int8 weights");
+    if (m->mats.head.type == RWKV_DT_I8 && m->mat_buf) return RWKV_OK;
+    return convert_mats(m, RWKV_DT_I8, "int8 weights");
 }
 
 // n_layer is one more than the largest N in "blocks.N.*" (strtol: a corrupt huge N is

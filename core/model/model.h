@@ -45,7 +45,7 @@ typedef enum {
     RWKV_WEIGHTS_FILE,    // matrices as stored, in place (mapped); PRECISION=64: a float copy
     RWKV_WEIGHTS_FP32,    // a float copy of every weight
     RWKV_WEIGHTS_BF16,    // matrices converted to bf16
-    RWKV_WEIGHTS_INT8,    // matrices quantized to Q8_0 (int8 per weight, fp16 scale per 32)
+    RWKV_WEIGHTS_INT8,    // matrices quantized to I8 (int8 per weight, a float32 scale per 32)
     RWKV_WEIGHTS_HEADERS, // shapes, types and vectors only; matrices unread (info)
 } rwkv_weights_mode;
 
@@ -71,7 +71,7 @@ rwkv_status rwkv_model_alloc(rwkv_model **out, rwkv_config cfg);
 void rwkv_model_free(rwkv_model *m);
 // Recomputes derived arrays (decay_w) after the block changed (init, training).
 void rwkv_model_refresh(rwkv_model *m);
-// Converts the matrices to bf16 (rwkv_model_use_bf16) or Q8_0 (use_int8) views; the
+// Converts the matrices to bf16 (rwkv_model_use_bf16) or I8 (use_int8) views; the
 // sequential path then reads them (fp32 compute). A full block stays for the parallel path.
 rwkv_status rwkv_model_use_bf16(rwkv_model *m);
 rwkv_status rwkv_model_use_int8(rwkv_model *m);
