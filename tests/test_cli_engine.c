@@ -107,6 +107,32 @@ START_TEST(test_run_errors) {
 }
 END_TEST
 
+// Every --weights mode runs in both modes, on a float file and on rwkv.cpp's Q5_1 file; the
+// byte model's most likely byte after '"in' is the same in all of them (its logits differ by
+// less than the top two's gap, see test_engine's bounds).
+START_TEST(test_weights_modes) {
+    const char *files[] = {"tiny-rwkv-4v0-660K-FP32.bin", "tiny-rwkv-4v0-660K-Q5_1.bin"};
+    const char *modes[] = {"auto", "fp32", "bf16", "int8"};
+    char first[64] = "";
+    for (int f = 0; f < 2; f++)
+        for (int w = 0; w < 4; w++)
+            for (int par = 0; par <= 1; par++) {
+                char *out;
+                int rc = test_cli(&out, "run %s --bytes '\"in' --top-k 1 --weights %s --mode %s",
+                                  test_fixture(files[f]), modes[w], par ? "par" : "seq");
+                ck_assert_msg(rc == 0, "%s --weights %s: %s", files[f], modes[w], out);
+                const char *p = strstr(out, "position 2: ");
+                ck_assert_msg(p, "%s", out);
+                char top[64];
+                ck_assert_int_eq(sscanf(p, "position 2: %63s", top), 1);
+                if (!first[0]) snprintf(first, sizeof first, "%s", top);
+                ck_assert_msg(!strcmp(top, first), "%s --weights %s: top byte %s, fp32 file auto: %s", files[f],
+                              modes[w], top, first);
+                free(out);
+            }
+}
+END_TEST
+
 // Every subcommand answers --help with a usage line and status 0.
 START_TEST(test_every_command_has_help) {
     char *list;
@@ -230,6 +256,7 @@ int main(void) {
     tcase_add_test(tc, test_generate_deterministic);
     tcase_add_test(tc, test_run_errors);
     tcase_add_test(tc, test_every_command_has_help);
+    tcase_add_test(tc, test_weights_modes);
     tcase_add_test(tc, test_eval_matches_golden);
     tcase_add_test(tc, test_dump_reads_dataset_file);
     tcase_add_test(tc, test_state_resume_cli);
