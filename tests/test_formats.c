@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -836,6 +837,30 @@ static void expect_nonfinite(const char *path, const char *name, const char *wha
     ck_assert_msg(strstr(rwkv_error_message(), want), "%s: %s", what, rwkv_error_message());
 }
 
+// The scan the loader runs over every matrix: the first non-finite element, also when the
+// threads share a long tensor (from 2^22 elements), whichever thread's share holds it.
+START_TEST(test_nonfinite_scan) {
+    size_t n = (size_t)5 << 20;
+    uint16_t *b = calloc(n, sizeof *b);
+    float *f = calloc(n, sizeof *f);
+    ck_assert_int_eq(rwkv_tensors_first_nonfinite(b, RWKV_DT_BF16, n), -1);
+    const size_t at[] = {n - 1, n / 2 + 3, 17, 0};
+    for (int t = 1; t <= 3; t++) {
+        omp_set_num_threads(t);
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) { // each marks an earlier one
+            b[at[i]] = 0x7f80; // bf16 +inf
+            f[at[i]] = NAN;
+            ck_assert_int_eq(rwkv_tensors_first_nonfinite(b, RWKV_DT_BF16, n), (int64_t)at[i]);
+            ck_assert_int_eq(rwkv_tensors_first_nonfinite(f, RWKV_DT_F32, n), (int64_t)at[i]);
+        }
+        memset(b, 0, n * sizeof *b);
+        memset(f, 0, n * sizeof *f);
+    }
+    free(b);
+    free(f);
+}
+END_TEST
+
 // A NaN or inf anywhere (vectors, embedding, head, block matrices, a quantized block's
 // scale) is refused at load, naming the tensor, in the float copy and in place.
 START_TEST(test_nonfinite_weights) {
@@ -940,6 +965,7 @@ static Suite *formats_suite(void) {
     tcase_add_test(tc, test_rwkvcpp_blocks_decode);
     tcase_add_test(tc, test_load_progress);
     tcase_add_test(tc, test_nonfinite_weights);
+    tcase_add_test(tc, test_nonfinite_scan);
     suite_add_tcase(s, tc);
     return s;
 }

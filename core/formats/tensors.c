@@ -8,6 +8,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <omp.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -253,7 +254,7 @@ uint16_t rwkv_float_to_half(float f) {
         }                                                                                    \
     }
 
-int64_t rwkv_tensors_first_nonfinite(const void *src, rwkv_dtype dt, size_t n) {
+static int64_t scan_range(const void *src, rwkv_dtype dt, size_t n) {
     if (rwkv_dtype_is_quant(dt)) {
         int64_t blk = rwkv_quant_first_nonfinite(src, dt, n);
         return blk < 0 ? -1 : blk * RWKV_DT_QK;
@@ -267,6 +268,22 @@ int64_t rwkv_tensors_first_nonfinite(const void *src, rwkv_dtype dt, size_t n) {
     default: break;
     }
     return -1;
+}
+
+#define SCAN_PAR_MIN (1 << 22) // elements from which the threads share a scan (a load of GBs)
+
+int64_t rwkv_tensors_first_nonfinite(const void *src, rwkv_dtype dt, size_t n) {
+    int64_t first = -1;
+#pragma omp parallel if (n >= SCAN_PAR_MIN)
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t per = (n / nt + RWKV_DT_QK - 1) / RWKV_DT_QK * RWKV_DT_QK; // whole blocks each
+        size_t i0 = id * per < n ? id * per : n, i1 = i0 + per < n ? i0 + per : n;
+        int64_t bad = i1 > i0 ? scan_range((const unsigned char *)src + rwkv_dtype_bytes(dt, i0), dt, i1 - i0) : -1;
+#pragma omp critical
+        if (bad >= 0 && (first < 0 || (int64_t)i0 + bad < first)) first = (int64_t)i0 + bad;
+    }
+    return first;
 }
 
 void rwkv_tensors_convert(rwkv_real *out, const void *src, rwkv_dtype dt, size_t n) {
