@@ -162,12 +162,35 @@ START_TEST(test_typed_products) {
 }
 END_TEST
 
+// fp32 and fp16 rows as a mapped rwkv.cpp file holds them: at an odd address (tensors are
+// packed without padding), with column tails (K = 45); the kernels must not assume alignment.
+START_TEST(test_unaligned_rows) {
+    for (int f16 = 0; f16 <= 1; f16++) {
+        int N = 9, K = 45;
+        problem p = make(N, K);
+        size_t es = f16 ? 2 : 4;
+        unsigned char *raw = malloc((size_t)N * K * es + 1), *q = raw + 1;
+        for (size_t i = 0; i < (size_t)N * K; i++) {
+            float v = (float)p.W[i];
+            uint16_t h = rwkv_float_to_half(v);
+            if (f16) memcpy(q + 2 * i, &h, 2), p.W[i] = rwkv_half_to_float(h);
+            else memcpy(q + 4 * i, &v, 4);
+        }
+        rwkv_matvec(p.out, (rwkv_mat){f16 ? RWKV_DT_F16 : RWKV_DT_F32, q}, p.x, N, K);
+        check(&p, 0);
+        free(raw);
+        drop(&p);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("matvec");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_single_products);
     tcase_add_test(tc, test_multi_products);
     tcase_add_test(tc, test_typed_products);
+    tcase_add_test(tc, test_unaligned_rows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

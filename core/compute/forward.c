@@ -98,10 +98,12 @@ typedef struct {
 } product;
 
 // out (n, N) = x (n, K) @ V^T for a typed view: as many rows as RWKV_TILE_FLOATS holds at a
-// time widened into the workspace, each tile one GEMM into its columns of out.
+// time widened into the workspace, each tile one GEMM into its columns of out. An aligned
+// float view goes to BLAS as it is; an unaligned one (rwkv.cpp files pack tensors without
+// padding) is copied into the tile like any other type.
 static void gemm_tiled(const chunk *c, const product *p) {
     const rwkv_mat *V = p->V;
-    if (V->type == RWKV_DT_REAL) { // a float view (a mapped float file): no widening
+    if (V->type == RWKV_DT_REAL && (uintptr_t)V->data % sizeof(rwkv_real) == 0) { // a mapped float file
         rwkv_blas_matmul_nt(p->out, p->x, V->data, c->n, p->N, p->K, 0);
         return;
     }

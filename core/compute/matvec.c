@@ -63,10 +63,17 @@ static float bf16_to_f32(uint16_t b) {
     return f;
 }
 
-// Columns past the last full vector block, scalar (f32, bf16 or f16 rows).
+// Columns past the last full vector block, scalar (f32, bf16 or f16 rows). Mapped rows need
+// not be aligned (rwkv.cpp files pack tensors without padding): loads go through memcpy.
 static float tail(const float *w, const uint16_t *w16, int f16, const float *x, int j, int K) {
     float acc = 0;
-    for (; j < K; j++) acc += (w16 ? (f16 ? rwkv_half_to_float(w16[j]) : bf16_to_f32(w16[j])) : w[j]) * x[j];
+    for (; j < K; j++) {
+        float v;
+        uint16_t h;
+        if (w16) memcpy(&h, w16 + j, 2), v = f16 ? rwkv_half_to_float(h) : bf16_to_f32(h);
+        else memcpy(&v, w + j, 4);
+        acc += v * x[j];
+    }
     return acc;
 }
 
@@ -270,6 +277,11 @@ static void rows_avx2(const rwkv_matvec_job *jb, int i0, int i1) {
 }
 #endif
 
+// Float weights aligned for rwkv_real go to BLAS on the scalar path (mapped ones may not be).
+static int blas_reads(const rwkv_mat *W) {
+    return W->type == RWKV_DT_REAL && (uintptr_t)W->data % sizeof(rwkv_real) == 0;
+}
+
 static void run_rows(kernel_path p, const rwkv_matvec_job *jb, int i0, int i1) {
 #if RWKV_REAL_BITS == 32
     if (p == PATH_AVX512) { rows_avx512(jb, i0, i1); return; }
@@ -283,8 +295,7 @@ void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs) {
     kernel_path p = pick();
     if (p == PATH_SCALAR) { // no SIMD kernel: float products through BLAS, the others scalar
         for (int q = 0; q < n_jobs; q++)
-            if (jobs[q].W.type == RWKV_DT_REAL)
-                rwkv_blas_matvec(jobs[q].out, jobs[q].W.data, jobs[q].x, jobs[q].N, jobs[q].K);
+            if (blas_reads(&jobs[q].W)) rwkv_blas_matvec(jobs[q].out, jobs[q].W.data, jobs[q].x, jobs[q].N, jobs[q].K);
     }
     size_t weights = 0;
     for (int q = 0; q < n_jobs; q++) weights += (size_t)jobs[q].N * jobs[q].K;
@@ -293,7 +304,7 @@ void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs) {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         for (int q = 0; q < n_jobs; q++) { // each product split evenly: no barrier needed
             const rwkv_matvec_job *jb = &jobs[q];
-            if (p == PATH_SCALAR && jb->W.type == RWKV_DT_REAL) continue;
+            if (p == PATH_SCALAR && blas_reads(&jb->W)) continue;
             int share = ((jb->N + nt - 1) / nt + ROWS - 1) / ROWS * ROWS; // whole ROWS blocks
             int i0 = id * share, i1 = i0 + share < jb->N ? i0 + share : jb->N;
             if (i0 < i1) run_rows(p, jb, i0, i1);
