@@ -174,7 +174,7 @@ START_TEST(test_unaligned_rows) {
             float v = (float)p.W[i];
             uint16_t h = rwkv_float_to_half(v);
             if (f16) memcpy(q + 2 * i, &h, 2), p.W[i] = rwkv_half_to_float(h);
-            else memcpy(q + 4 * i, &v, 4);
+            else memcpy(q + 4 * i, &v, 4), p.W[i] = v; // the float the row holds
         }
         rwkv_matvec(p.out, (rwkv_mat){f16 ? RWKV_DT_F16 : RWKV_DT_F32, q}, p.x, N, K);
         check(&p, 0);
