@@ -35,7 +35,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test asan bench demo deps clean tests-build
+.PHONY: all test asan bench demo readme-figures deps clean tests-build
 .SECONDARY: # keep object files of test and bench binaries
 all: $(BIN)
 
@@ -95,6 +95,10 @@ bench: deps $(BIN) $(BENCHES)
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@RWKVSCOPE_BIN=$(abspath $(BIN)) bash scripts/demo.sh
+
+# The README's pictures (docs/img/, committed) from the last demo run: on purpose only.
+readme-figures:
+	@bash scripts/readme_figures.sh
 
 deps:
 	@sh scripts/deps.sh

@@ -2,7 +2,9 @@
 // Each plot writes three files side by side: the image, its data (<stem>.csv, '#' header
 // lines, comma-separated) and the gnuplot script (<stem>.gp) that drew it from that data.
 // gnuplot runs on the script file with stderr captured to a temporary file, so a gnuplot
-// error ends gnuplot (never a prompt) and comes back as the status message.
+// error ends gnuplot (never a prompt) and comes back as the status message. The script names
+// the image and data by their file names alone and runs in their directory, so the three
+// files can be moved or copied together and redrawn there.
 #include "plot.h"
 
 #include <errno.h>
@@ -25,8 +27,14 @@
 
 typedef struct {
     char img[PLOT_PATH], data[PLOT_PATH], script[PLOT_PATH]; // absolute paths
+    char dir[PLOT_PATH];                                      // their directory
     char term[96];
 } plot_job;
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
 
 static const char *gnuplot_program(void) {
     const char *g = getenv("RWKVSCOPE_GNUPLOT");
@@ -138,6 +146,7 @@ static rwkv_status job_init(plot_job *j, const char *out, const rwkv_plot_opts *
         (st = absolute_path(data, j->data, sizeof j->data)) ||
         (st = absolute_path(script, j->script, sizeof j->script)))
         return st;
+    snprintf(j->dir, sizeof j->dir, "%.*s", (int)(base_name(j->img) - j->img), j->img);
     return RWKV_OK;
 }
 
@@ -155,10 +164,10 @@ static rwkv_status close_w(FILE *f, const char *path) {
 
 // Terminal, output, title, labels and scales shared by every plot.
 static void gp_header(FILE *gp, const plot_job *j, const rwkv_plot_opts *o) {
-    fprintf(gp, "# Redraw with: gnuplot %s\nset terminal %s\nset output ", j->script, j->term);
-    gp_string(gp, j->img);
+    fprintf(gp, "# Redraw in this directory with: gnuplot %s\nset terminal %s\nset output ", base_name(j->script), j->term);
+    gp_string(gp, base_name(j->img));
     fprintf(gp, "\nset datafile separator ','\nset datafile missing 'NaN'\ndata = ");
-    gp_string(gp, j->data);
+    gp_string(gp, base_name(j->data));
     fputc('\n', gp);
     if (o && o->title) { fputs("set title ", gp); gp_string(gp, o->title); fputc('\n', gp); }
     if (o && o->xlabel) { fputs("set xlabel ", gp); gp_string(gp, o->xlabel); fputc('\n', gp); }
@@ -184,11 +193,15 @@ static rwkv_status job_run(const plot_job *j) {
     int fd = mkstemp(errpath);
     if (fd < 0) return rwkv_error_set(RWKV_ERR_IO, "mkstemp: %s", strerror(errno));
     close(fd);
-    char prog[PLOT_PATH], script[PLOT_PATH], err[PLOT_PATH], cmd[3 * PLOT_PATH + 32];
-    shell_quote(prog, sizeof prog, gnuplot_program());
-    shell_quote(script, sizeof script, j->script);
+    char prog[PLOT_PATH], script[PLOT_PATH], err[PLOT_PATH], dir[PLOT_PATH], cmd[4 * PLOT_PATH + 32];
+    char abs_prog[PLOT_PATH];
+    const char *g = gnuplot_program(); // a relative path to it must survive the cd
+    if (strchr(g, '/') && !absolute_path(g, abs_prog, sizeof abs_prog)) g = abs_prog;
+    shell_quote(prog, sizeof prog, g);
+    shell_quote(script, sizeof script, base_name(j->script));
     shell_quote(err, sizeof err, errpath);
-    snprintf(cmd, sizeof cmd, "%s %s </dev/null 2>%s", prog, script, err);
+    shell_quote(dir, sizeof dir, j->dir);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s </dev/null 2>%s", dir, prog, script, err);
     unlink(j->img); // a stale image must not pass for a fresh one
     FILE *p = popen(cmd, "r");
     if (!p) { unlink(errpath); return rwkv_error_set(RWKV_ERR_IO, "popen gnuplot: %s", strerror(errno)); }
@@ -217,24 +230,30 @@ static void clean_name(char *buf, size_t n, const char *s, int i) {
         if (*c == ',' || *c == '\n' || *c == '\r') *c = ' ';
 }
 
-rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const double *x,
-                            const double *y, int n, int n_series, const char *const *names) {
+// Lines, with error bars when lo and hi are given: the data has y (and lo, hi) per series.
+static rwkv_status lines(const char *out, const rwkv_plot_opts *o, const double *x, const double *y,
+                         const double *lo, const double *hi, int n, int n_series, const char *const *names) {
     plot_job j;
     rwkv_status st = job_init(&j, out, o);
     if (st) return st;
     if (n < 1 || n_series < 1) return rwkv_error_set(RWKV_ERR_ARG, "%s: no data to plot", out);
     FILE *f;
     char name[128];
+    int bars = lo && hi, cols = bars ? 3 : 1;
     if ((st = open_w(&f, j.data))) return st;
     fputs("# x", f);
     for (int s = 0; s < n_series; s++) {
         clean_name(name, sizeof name, names ? names[s] : NULL, s);
-        fprintf(f, ",%s", name);
+        fprintf(f, bars ? ",%s,%s lo,%s hi" : ",%s", name, name, name);
     }
     fputc('\n', f);
     for (int i = 0; i < n; i++) {
         fprintf(f, "%.17g", x[i]);
-        for (int s = 0; s < n_series; s++) fprintf(f, ",%.17g", y[(size_t)s * n + i]);
+        for (int s = 0; s < n_series; s++) {
+            size_t k = (size_t)s * n + i;
+            fprintf(f, ",%.17g", y[k]);
+            if (bars) fprintf(f, ",%.17g,%.17g", lo[k], hi[k]);
+        }
         fputc('\n', f);
     }
     if ((st = close_w(f, j.data)) || (st = open_w(&f, j.script))) return st;
@@ -243,13 +262,25 @@ rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const doub
     fputs("plot ", f);
     for (int s = 0; s < n_series; s++) {
         clean_name(name, sizeof name, names ? names[s] : NULL, s);
-        fprintf(f, "%sdata using 1:%d with %s lw 2 title ", s ? ", \\\n     " : "", s + 2,
-                n <= 40 ? "linespoints" : "lines");
+        int c = 2 + s * cols;
+        if (bars) fprintf(f, "%sdata using 1:%d:%d:%d with yerrorlines lw 2 title ", s ? ", \\\n     " : "", c, c + 1, c + 2);
+        else fprintf(f, "%sdata using 1:%d with %s lw 2 title ", s ? ", \\\n     " : "", c, n <= 40 ? "linespoints" : "lines");
         gp_string(f, names ? name : "");
     }
     fputc('\n', f);
     if ((st = close_w(f, j.script))) return st;
     return job_run(&j);
+}
+
+rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const double *x,
+                            const double *y, int n, int n_series, const char *const *names) {
+    return lines(out, o, x, y, NULL, NULL, n, n_series, names);
+}
+
+rwkv_status rwkv_plot_lines_ci(const char *out, const rwkv_plot_opts *o, const double *x,
+                               const double *y, const double *lo, const double *hi, int n,
+                               int n_series, const char *const *names) {
+    return lines(out, o, x, y, lo, hi, n, n_series, names);
 }
 
 // "set xtics (...)" with a label at every position, or at about PLOT_SPARSE_TICS of them.
@@ -281,7 +312,10 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
     }
     if ((st = close_w(f, j.data)) || (st = open_w(&f, j.script))) return st;
     gp_header(f, &j, o);
-    fputs("unset grid\nset palette rgbformulae 33,13,10\n", f);
+    if (o && o->zrange > 0) // diverging, centred on 0; values beyond the range saturate
+        fprintf(f, "unset grid\nset palette defined (-1 '#2166ac', 0 'white', 1 '#b2182b')\n"
+                   "set cbrange [%g:%g]\n", -o->zrange, o->zrange);
+    else fputs("unset grid\nset palette rgbformulae 33,13,10\n", f);
     fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", cols - 0.5, rows - 0.5);
     gp_tics(f, "x", xvals, cols);
     gp_tics(f, "y", yvals, rows);

@@ -10,11 +10,17 @@ typedef struct {
     const char *title, *xlabel, *ylabel;
     int width, height; // pixels; 0 = 800 x 600
     int logx, logy;
+    double zrange;     // heatmaps: > 0 draws a diverging palette (blue, white at 0, red) on
+                       // the fixed range [-zrange, zrange]; 0 = a sequential palette, autoscaled
 } rwkv_plot_opts;
 
 // n_series curves over shared x (n points each); y is (n_series, n); names label the legend.
 rwkv_status rwkv_plot_lines(const char *out, const rwkv_plot_opts *o, const double *x,
                             const double *y, int n, int n_series, const char *const *names);
+// The same with an error bar [lo, hi] (each (n_series, n)) at every point.
+rwkv_status rwkv_plot_lines_ci(const char *out, const rwkv_plot_opts *o, const double *x,
+                               const double *y, const double *lo, const double *hi, int n,
+                               int n_series, const char *const *names);
 // A heatmap of z (rows, cols): x runs over cols, y over rows. Tick labels may be NULL.
 rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
                               int cols, const double *xvals, const double *yvals,

@@ -6,6 +6,7 @@
 #include "../core/inspect/intervene.h"
 #include "../datasets/dataset.h"
 
+#include <gsl/gsl_cdf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,20 @@
 
 unsigned long rwkv_recall_cell_seed(unsigned long seed, int li, int di) {
     return seed * CELL_SEED_MUL + (unsigned long)li * 1009UL + (unsigned long)di;
+}
+
+void rwkv_recall_wilson(int64_t k, int64_t n, double z, double *lo, double *hi) {
+    if (n <= 0) { *lo = 0, *hi = 1; return; }
+    double p = (double)k / (double)n, z2n = z * z / (double)n;
+    double centre = p + z2n / 2, half = z * sqrt(p * (1 - p) / (double)n + z2n / (4 * (double)n));
+    *lo = fmax(0, (centre - half) / (1 + z2n));
+    *hi = fmin(1, (centre + half) / (1 + z2n));
+}
+
+double rwkv_recall_mcnemar_p(int64_t b, int64_t c) {
+    if (b + c == 0) return 1;
+    int64_t m = b < c ? b : c;
+    return fmin(1, 2 * gsl_cdf_binomial_P((unsigned)m, 0.5, (unsigned)(b + c))); // P(X <= m)
 }
 
 // log softmax of logits[target] in double, and whether target is the first argmax.
@@ -65,6 +80,7 @@ typedef struct {
     int *tokens;      // (T)
     uint8_t *answer;  // (T)
     int cell;         // depth index within the length
+    int trial;        // index within the cell
     int prefix;       // usable cached prefix: shared_prefix capped before the first answer
     int n_answer;
 } example;
@@ -90,6 +106,7 @@ static rwkv_status draw_length(const rwkv_recall_opts *o, int li, example *ex, i
             e->tokens = buf + ((size_t)di * o->trials + k) * T;
             e->answer = abuf + ((size_t)di * o->trials + k) * T;
             e->cell = di;
+            e->trial = k;
             rwkv_task_info info;
             rwkv_status st = rwkv_task_sample(&t, rng, e->tokens, e->answer, T, &info);
             if (st) { gsl_rng_free(rng); return rwkv_error_wrap(st, "recall length %d: ", T); }
@@ -107,7 +124,7 @@ static rwkv_status draw_length(const rwkv_recall_opts *o, int li, example *ex, i
 
 // Scores the examples of one length in prefix order. base holds the state after
 // base_tok[0..b) (the prefix walked so far).
-static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, example *ex,
+static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, int li, example *ex,
                                 int n, int T, rwkv_state *base, rwkv_state *work,
                                 rwkv_workspace *ws, rwkv_real *logits, rwkv_recall_cell *cells,
                                 rwkv_recall_stats *stats, rwkv_intervene_list *iv) {
@@ -147,6 +164,9 @@ static rwkv_status score_length(const rwkv_model *m, const rwkv_recall_opts *o, 
         c->token_logprob += lp / e->n_answer;
         c->answer_tokens += e->n_answer;
         c->tokens_correct += hits;
+        if (o->examples)
+            o->examples[((size_t)li * o->n_depths + e->cell) * o->trials + e->trial] =
+                (rwkv_recall_example){ok, lp, e->n_answer, hits};
     }
     return RWKV_OK;
 }
@@ -202,10 +222,11 @@ rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv
         if (o->n_interventions &&
             (st = rwkv_intervene_list_from_specs(&iv, m->cfg, o->lengths[li], o->interventions, o->n_interventions)))
             break;
-        st = score_length(m, o, ex, (int)n, o->lengths[li], base, work, ws, logits, row, stats, iv);
+        st = score_length(m, o, li, ex, (int)n, o->lengths[li], base, work, ws, logits, row, stats, iv);
         rwkv_intervene_list_free(iv);
         for (int di = 0; di < o->n_depths; di++) {
             row[di].accuracy = (double)row[di].correct / o->trials;
+            rwkv_recall_wilson(row[di].correct, o->trials, RWKV_RECALL_Z95, &row[di].ci_lo, &row[di].ci_hi);
             row[di].logprob /= o->trials;
             row[di].token_logprob /= o->trials;
             row[di].token_accuracy = row[di].answer_tokens ? (double)row[di].tokens_correct / row[di].answer_tokens : 0;

@@ -9,6 +9,13 @@
 #include "../core/compute/forward.h"
 #include "../datasets/task.h"
 
+// One example's outcome (for paired tests between runs on the same examples).
+typedef struct {
+    int correct;           // 1 if every answer token is the argmax
+    double logprob;        // summed answer log-probability (nats)
+    int answer_tokens, tokens_correct;
+} rwkv_recall_example;
+
 typedef struct {
     rwkv_task task;        // the task; len and depth are set per cell
     const int *lengths;    // (n_lengths)
@@ -20,13 +27,24 @@ typedef struct {
     int use_cache;         // 1: reuse prefix states across examples (the default)
     const char *const *interventions; // (n_interventions) intervention specs (core/inspect/
     int n_interventions;              // intervene.h), positions within each example
+    rwkv_recall_example *examples;    // (n_lengths, n_depths, trials) each example's outcome, or NULL
 } rwkv_recall_opts;
+
+#define RWKV_RECALL_Z95 1.959963984540054 // the standard normal's 97.5% quantile
+
+// Wilson score interval of k successes in n trials at normal quantile z (RWKV_RECALL_Z95
+// for 95%): (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), p = k/n.
+void rwkv_recall_wilson(int64_t k, int64_t n, double z, double *lo, double *hi);
+// Exact two-sided McNemar test on paired outcomes: b and c are the discordant pairs (one run
+// right, the other wrong); p = min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2).
+double rwkv_recall_mcnemar_p(int64_t b, int64_t c);
 
 typedef struct {
     int length;
     double depth;          // NAN for tasks without a depth
     int trials, correct;
     double accuracy;       // correct / trials
+    double ci_lo, ci_hi;   // its 95% Wilson interval
     double logprob;        // mean over trials of the summed answer log-probability (nats)
     double token_logprob;  // mean per answer token
     int64_t answer_tokens, tokens_correct; // over all trials

@@ -106,7 +106,7 @@ static int make_dump(const char *path) {
             mask[l] |= 1u << TAPS[k];
         }
     H5Sclose(sp);
-    rwkv_hook hook = {mask, hook_fn, &c, 0};
+    rwkv_hook hook = {.mask = mask, .fn = hook_fn, .ctx = &c};
     rwkv_state *st = NULL;
     rwkv_workspace *ws = NULL;
     if (rwkv_state_alloc(&st, m->cfg) || rwkv_workspace_alloc(&ws, m->cfg, SEQ_LEN)) return 1;

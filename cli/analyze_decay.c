@@ -3,6 +3,7 @@
 #include "analyze.h"
 #include "cli.h"
 
+#include <gsl/gsl_statistics_double.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ static void summary(const rwkv_decay *d) {
         qsort(s, (size_t)C, sizeof *s, cmp_double);
         double u = 0;
         for (int c = 0; c < C; c++) u += d->time_first[(size_t)l * C + c] / C;
-        printf("%5d  %10.3g / %10.3g / %10.3g   %8.4f\n", l, s[0], s[C / 2], s[C - 1], u);
+        printf("%5d  %10.3g / %10.3g / %10.3g   %8.4f\n", l, s[0], gsl_stats_median_from_sorted_data(s, 1, (size_t)C),
+               s[C - 1], u); // the median: the mean of the middle two for an even width
     }
     free(s);
 }

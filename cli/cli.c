@@ -149,3 +149,17 @@ rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_op
     cli_set_threads((int)o->threads);
     return cli_load_model(cmd, path, o->weights ? o->weights : "auto");
 }
+
+void cli_progress(time_t *last, int final, const char *fmt, ...) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(fileno(stderr));
+    time_t now = time(NULL);
+    if (!final && now - *last < (tty ? 1 : CLI_PROGRESS_LOG_SECONDS)) return;
+    *last = now;
+    va_list ap;
+    va_start(ap, fmt);
+    if (tty) fputs("\r\033[K", stderr); // back to the line's start and clear it
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (final || !tty) fputc('\n', stderr);
+}

@@ -49,6 +49,12 @@ typedef struct {
 int cli_model_option(cli_model_opts *o, const char *cmd, int argc, char **argv, int *i);
 // Sets the threads and loads MODEL with the options' weights (cli_load_model).
 rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_opts *o);
+// A progress line on stderr: on a terminal it rewrites itself (\r) at most once a second;
+// elsewhere (a log file, a pipe) each is a line of its own, at most every
+// CLI_PROGRESS_LOG_SECONDS. A final line (final = 1) is always printed and ends the line.
+#include <time.h>
+#define CLI_PROGRESS_LOG_SECONDS 10
+void cli_progress(time_t *last, int final, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 // Refuses an existing output unless force; returns 1 if writing may go ahead.
 int cli_check_output(const char *cmd, const char *path, int force);
 

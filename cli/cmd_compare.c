@@ -22,7 +22,9 @@ static void usage(void) {
            "inputs and positions (modes, precisions or chunkings): compares A (reference) and B.\n"
            "Prints, per tap and layer, the max absolute error, the max relative error\n"
            "(|d| / max(|ref|, %g)), the max error scaled by max(1, |ref|), and the first\n"
-           "sequence:position where the scaled error exceeds --tol.\n\n"
+           "sequence:position where the scaled error exceeds --tol. The WKV state is stored\n"
+           "scaled by e^-max, so it is compared scale-free: state_num as num/den, state_den\n"
+           "rescaled to the common max of both runs (the form column says which).\n\n"
            "input (with a model, exactly one):\n" CLI_SEQUENCES_HELP
            "\noptions:\n"
            "  --tol X              tolerance on |a - ref| / max(1, |ref|) (default: %g)\n"
@@ -74,11 +76,14 @@ static int parse(compare_opts *o, int argc, char **argv) {
 }
 
 static void print_table(const rwkv_compare_result *r, int only_exceeding) {
-    printf("%-26s %12s %12s %12s  %s\n", "tap", "max_abs", "max_rel", "max_scaled", "first exceeding (seq:pos)");
+    printf("%-40s %12s %12s %12s  %s\n", "tap", "max_abs", "max_rel", "max_scaled", "first exceeding (seq:pos)");
     for (int i = 0; i < r->n; i++) {
         const rwkv_compare_row *x = &r->rows[i];
         if (only_exceeding && x->first_row < 0) continue;
-        printf("%-26s %12.3e %12.3e %12.3e  ", x->name, x->max_abs, x->max_rel, x->max_scaled);
+        char name[128];
+        snprintf(name, sizeof name, "%s%s%s", x->name, strcmp(x->form, "value") ? " as " : "",
+                 strcmp(x->form, "value") ? x->form : "");
+        printf("%-40s %12.3e %12.3e %12.3e  ", name, x->max_abs, x->max_rel, x->max_scaled);
         if (x->first_row < 0) printf("-\n");
         else printf("%lld:%lld (channel %lld)\n", (long long)x->first_seq, (long long)x->first_pos,
                     (long long)x->first_channel);
@@ -96,12 +101,12 @@ static void print_table(const rwkv_compare_result *r, int only_exceeding) {
 static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
     FILE *f = fopen(path, "w");
     if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path);
-    fprintf(f, "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel\n");
+    fprintf(f, "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form\n");
     for (int i = 0; i < r->n; i++) {
         const rwkv_compare_row *x = &r->rows[i];
-        fprintf(f, "%s,%d,%s,%d,%.9e,%.9e,%.9e,%lld,%lld,%lld,%lld\n", RWKV_TAP_NAMES[x->tap], x->layer, x->name, x->D,
+        fprintf(f, "%s,%d,%s,%d,%.9e,%.9e,%.9e,%lld,%lld,%lld,%lld,%s\n", RWKV_TAP_NAMES[x->tap], x->layer, x->name, x->D,
                 x->max_abs, x->max_rel, x->max_scaled, (long long)x->first_row, (long long)x->first_seq,
-                (long long)x->first_pos, (long long)x->first_channel);
+                (long long)x->first_pos, (long long)x->first_channel, x->form);
     }
     if (fclose(f) != 0) return rwkv_error_set(RWKV_ERR_IO, "%s: write failed", path);
     return RWKV_OK;

@@ -6,7 +6,9 @@
 #include "cli.h"
 #include "input.h"
 
+#include <errno.h>
 #include <fnmatch.h>
+#include <gsl/gsl_cdf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,12 @@
 
 const char cmd_patch_summary[] = "activation patching sweep: recovery of a metric per (tap, layer, position)";
 
+#define PATCH_PAIR_LINE_MAX 65536
+#define PATCH_CB_RANGE 1.0 // heatmaps: recovery on a fixed [-1, 1] scale, white at 0
+
 static void usage(void) {
-    printf("usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n\n"
+    printf("usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n"
+           "       rwkvscope patch MODEL --pairs FILE --taps PATTERN [--metric SPEC] [options]\n\n"
            "Runs the clean and the corrupt prompt once each, then patches every (tap, layer, position)\n"
            "cell from the clean run into the corrupt one, one at a time, and reports the normalised\n"
            "recovery of the metric at the last position:\n"
@@ -26,6 +32,11 @@ static void usage(void) {
            "  --clean TEXT         the clean prompt (encoded with --tokenizer; default bytes)\n"
            "  --corrupt TEXT       the corrupt prompt; must have as many tokens as the clean one\n"
            "  --clean-tokens LIST, --corrupt-tokens LIST   the prompts as token ids instead\n"
+           "  --pairs FILE         sweep N prompt pairs instead, one per line: CLEAN<TAB>CORRUPT[<TAB>METRIC]\n"
+           "                       (METRIC overrides --metric for that pair; every prompt must have\n"
+           "                       as many tokens as the first). The CSV then has per cell the mean\n"
+           "                       recovery over the pairs and its 95%% t interval:\n"
+           "                       tap,layer,position,pairs,recovery,ci_lo,ci_hi,sd\n"
            "  --tokenizer SPEC     neox:tokenizer.json | world:vocab.txt | bytes\n"
            "  --taps PATTERN       comma-separated globs over block tap names, e.g. resid_in,state_* or '*'\n"
            "  --metric SPEC        logit-diff:A,B | logit:A | logprob:A; A and B are token ids, or text\n"
@@ -35,7 +46,8 @@ static void usage(void) {
            "  -o FILE              CSV output (default: stdout): tap,layer,position,clean_token,\n"
            "                       corrupt_token,metric,recovery\n"
            "  --plot STEM          heatmaps (layer x position) of the recovery, STEM_<tap>.png, each\n"
-           "                       with its data beside it (default: beside -o, out_<tap>.png)\n"
+           "                       with its data beside it (default: beside -o, out_<tap>.png); a\n"
+           "                       diverging scale centred on 0, fixed to [-1, 1] (beyond: saturated)\n"
            "  --no-plot            no heatmaps\n"
            "  --seq                run in sequential (RNN) mode (default: parallel)\n"
            "  --naive              rerun every cell from position 0 (slow; to check the reuse)\n"
@@ -46,7 +58,7 @@ static void usage(void) {
 
 typedef struct {
     const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out, *positions,
-        *layers, *plot;
+        *layers, *plot, *pairs;
     int seq, naive, no_plot;
     long threads, every;
 } patch_args;
@@ -56,7 +68,7 @@ static int parse_args(patch_args *a, int argc, char **argv) {
         {"--clean", &a->clean}, {"--corrupt", &a->corrupt}, {"--clean-tokens", &a->clean_ids},
         {"--corrupt-tokens", &a->corrupt_ids}, {"--tokenizer", &a->tokenizer}, {"--taps", &a->taps},
         {"--metric", &a->metric}, {"-o", &a->out}, {"--positions", &a->positions}, {"--layers", &a->layers},
-        {"--plot", &a->plot}};
+        {"--plot", &a->plot}, {"--pairs", &a->pairs}};
     for (int i = 1; i < argc; i++) {
         int hit = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
@@ -79,10 +91,12 @@ static int parse_args(patch_args *a, int argc, char **argv) {
         else return cli_usage_error("patch", "unexpected argument '%s'", argv[i]);
     }
     if (!a->model) return cli_usage_error("patch", "missing MODEL");
-    if (!!a->clean + !!a->clean_ids != 1) return cli_usage_error("patch", "give one of --clean or --clean-tokens");
-    if (!!a->corrupt + !!a->corrupt_ids != 1) return cli_usage_error("patch", "give one of --corrupt or --corrupt-tokens");
+    if (a->pairs && (a->clean || a->clean_ids || a->corrupt || a->corrupt_ids))
+        return cli_usage_error("patch", "--pairs replaces --clean/--corrupt");
+    if (!a->pairs && !!a->clean + !!a->clean_ids != 1) return cli_usage_error("patch", "give one of --clean or --clean-tokens (or --pairs FILE)");
+    if (!a->pairs && !!a->corrupt + !!a->corrupt_ids != 1) return cli_usage_error("patch", "give one of --corrupt or --corrupt-tokens");
     if (!a->taps) return cli_usage_error("patch", "missing --taps PATTERN (e.g. resid_in,state_num or '*')");
-    if (!a->metric) return cli_usage_error("patch", "missing --metric (e.g. logit-diff:A,B)");
+    if (!a->metric && !a->pairs) return cli_usage_error("patch", "missing --metric (e.g. logit-diff:A,B)");
     return CLI_OK;
 }
 
@@ -146,11 +160,7 @@ static rwkv_status parse_metric(rwkv_patch_metric *mt, const char *spec, rwkv_to
 }
 
 static void progress(void *ctx, int64_t done, int64_t total) {
-    time_t *last = ctx, now = time(NULL);
-    if (done != total && now == *last) return;
-    *last = now;
-    fprintf(stderr, "\rpatch: %lld/%lld cells", (long long)done, (long long)total);
-    if (done == total) fputc('\n', stderr);
+    cli_progress(ctx, done == total, "patch: %lld/%lld cells", (long long)done, (long long)total);
 }
 
 static int write_csv(const char *path, const rwkv_patch_result *r, const int *clean, const int *corrupt) {
@@ -172,7 +182,7 @@ static int write_csv(const char *path, const rwkv_patch_result *r, const int *cl
 }
 
 // One heatmap per tap: recovery over (layer, position), STEM_<tap>.png.
-static void plot_heatmaps(const char *stem, const rwkv_patch_result *r) {
+static void plot_heatmaps(const char *stem, const rwkv_patch_result *r, int n_pairs) {
     size_t n = (size_t)r->n_layer * (size_t)r->T;
     double *x = malloc((size_t)r->T * sizeof *x), *y = malloc((size_t)r->n_layer * sizeof *y);
     for (int64_t p = 0; x && p < r->T; p++) x[p] = (double)p;
@@ -180,14 +190,36 @@ static void plot_heatmaps(const char *stem, const rwkv_patch_result *r) {
     for (int k = 0; x && y && k < r->n_taps; k++) {
         char out[1200], title[128];
         snprintf(out, sizeof out, "%s_%s.png", stem, RWKV_TAP_NAMES[r->taps[k]]);
-        snprintf(title, sizeof title, "recovery when patching %s (clean -> corrupt)", RWKV_TAP_NAMES[r->taps[k]]);
-        rwkv_plot_opts o = {.title = title, .xlabel = "position", .ylabel = "layer"};
-        rwkv_status st = rwkv_plot_heatmap(out, &o, r->recovery + (size_t)k * n, r->n_layer, (int)r->T, x, y, "recovery");
+        if (n_pairs > 1)
+            snprintf(title, sizeof title, "mean recovery over %d pairs when patching %s (clean -> corrupt)", n_pairs,
+                     RWKV_TAP_NAMES[r->taps[k]]);
+        else snprintf(title, sizeof title, "recovery when patching %s (clean -> corrupt)", RWKV_TAP_NAMES[r->taps[k]]);
+        rwkv_plot_opts o = {.title = title, .xlabel = "position", .ylabel = "layer", .zrange = PATCH_CB_RANGE};
+        rwkv_status st = rwkv_plot_heatmap(out, &o, r->recovery + (size_t)k * n, r->n_layer, (int)r->T, x, y,
+                                           n_pairs > 1 ? "mean recovery" : "recovery");
         if (st) fprintf(stderr, "patch: warning: %s: %s\n", out, rwkv_error_message());
         else fprintf(stderr, "patch: wrote %s\n", out);
     }
     free(x);
     free(y);
+}
+
+// --positions and --layers as masks (caller frees), and the taps, into o.
+static rwkv_status sweep_masks(const patch_args *a, const rwkv_model *m, size_t T, rwkv_patch_opts *o,
+                               uint8_t **pos_mask, uint8_t **layer_mask) {
+    rwkv_status st = RWKV_OK;
+    if (a->positions) {
+        if (!(*pos_mask = rwkv_calloc(T, 1, "positions"))) st = RWKV_ERR_NOMEM;
+        else if (!(st = rwkv_intervene_index_list(*pos_mask, (int64_t)T, a->positions, "position", 1))) o->positions = *pos_mask;
+        if (st) st = rwkv_error_wrap(st, "--positions: ");
+    }
+    if (!st && a->layers) {
+        if (!(*layer_mask = rwkv_calloc((size_t)m->cfg.n_layer, 1, "layers"))) st = RWKV_ERR_NOMEM;
+        else if (!(st = rwkv_intervene_index_list(*layer_mask, m->cfg.n_layer, a->layers, "layer", 0))) o->layers = *layer_mask;
+        if (st) st = rwkv_error_wrap(st, "--layers: ");
+    }
+    if (!st) st = select_taps(o, a->taps);
+    return st;
 }
 
 static int run(const patch_args *a, rwkv_model *m) {
@@ -209,17 +241,7 @@ static int run(const patch_args *a, rwkv_model *m) {
         st = rwkv_error_set(RWKV_ERR_ARG, "the clean prompt has %zu tokens and the corrupt one %zu; patching needs equal lengths",
                             nc, nx);
     uint8_t *pos_mask = NULL, *layer_mask = NULL;
-    if (!st && a->positions) {
-        if (!(pos_mask = rwkv_calloc(nc, 1, "positions"))) st = RWKV_ERR_NOMEM;
-        else if (!(st = rwkv_intervene_index_list(pos_mask, (int64_t)nc, a->positions, "position", 1))) o.positions = pos_mask;
-        if (st) st = rwkv_error_wrap(st, "--positions: ");
-    }
-    if (!st && a->layers) {
-        if (!(layer_mask = rwkv_calloc((size_t)m->cfg.n_layer, 1, "layers"))) st = RWKV_ERR_NOMEM;
-        else if (!(st = rwkv_intervene_index_list(layer_mask, m->cfg.n_layer, a->layers, "layer", 0))) o.layers = layer_mask;
-        if (st) st = rwkv_error_wrap(st, "--layers: ");
-    }
-    if (!st) st = select_taps(&o, a->taps);
+    if (!st) st = sweep_masks(a, m, nc, &o, &pos_mask, &layer_mask);
     if (!st) st = parse_metric(&o.metric, a->metric, tok, V);
     if (!st) st = rwkv_patch_sweep(&r, m, clean, corrupt, (int64_t)nc, &o);
     int rc = st ? cli_fail("patch", st, NULL) : CLI_OK;
@@ -235,7 +257,7 @@ static int run(const patch_args *a, rwkv_model *m) {
             snprintf(stem, sizeof stem, "%s", a->plot ? a->plot : a->out);
             char *dot = strrchr(stem, '.');
             if (!a->plot && dot && !strcmp(dot, ".csv")) *dot = 0;
-            plot_heatmaps(stem, r);
+            plot_heatmaps(stem, r, 1);
         }
     }
     rwkv_patch_result_free(r);
@@ -244,6 +266,139 @@ static int run(const patch_args *a, rwkv_model *m) {
     rwkv_tokenizer_free(tok);
     free(clean);
     free(corrupt);
+    return rc;
+}
+
+// The patching sweep over N prompt pairs: per cell the mean recovery, its sd and 95% t interval.
+typedef struct {
+    double *sum, *sum2; // (n_taps, L, T) of the recovery over the pairs where it is defined
+    int *n;             // (n_taps, L, T) those pairs
+    int pairs, undefined; // pairs swept; pairs whose metric was equal on both prompts
+} pair_stats;
+
+// One pair's line: CLEAN<TAB>CORRUPT[<TAB>METRIC], encoded with tok; the metric (or NULL) in *metric.
+static rwkv_status pair_tokens(char *line, const char *path, int lineno, rwkv_tokenizer *tok, int V,
+                               int **clean, int **corrupt, size_t *nc, size_t *nx, char **metric) {
+    line[strcspn(line, "\r\n")] = 0;
+    char *tab = strchr(line, '\t');
+    if (!tab) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %d: expected CLEAN<TAB>CORRUPT[<TAB>METRIC]", path, lineno);
+    *tab = 0;
+    char *x = tab + 1, *tab2 = strchr(x, '\t');
+    *metric = NULL;
+    if (tab2) *tab2 = 0, *metric = tab2 + 1;
+    rwkv_status st = rwkv_tokenizer_encode(tok, line, strlen(line), clean, nc);
+    if (!st) st = rwkv_tokenizer_encode(tok, x, strlen(x), corrupt, nx);
+    for (size_t i = 0; !st && i < *nc + *nx; i++) {
+        int t = i < *nc ? (*clean)[i] : (*corrupt)[i - *nc];
+        if (t >= V) st = rwkv_error_set(RWKV_ERR_ARG, "token %d is outside the model's vocabulary [0, %d)", t, V);
+    }
+    return st ? rwkv_error_wrap(st, "%s: line %d: ", path, lineno) : RWKV_OK;
+}
+
+static void pairs_accumulate(pair_stats *ps, const rwkv_patch_result *r) {
+    size_t n = (size_t)r->n_taps * r->n_layer * r->T;
+    if (r->m_clean == r->m_corrupt) { ps->undefined++; return; }
+    for (size_t c = 0; c < n; c++)
+        if (!isnan(r->recovery[c])) ps->sum[c] += r->recovery[c], ps->sum2[c] += r->recovery[c] * r->recovery[c], ps->n[c]++;
+}
+
+static int write_pairs_csv(const char *path, const pair_stats *ps, rwkv_patch_result *r) {
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f) return cli_fail("patch", rwkv_error_set(RWKV_ERR_IO, "%s: cannot open for writing", path), NULL);
+    fprintf(f, "tap,layer,position,pairs,recovery,ci_lo,ci_hi,sd\n");
+    for (int k = 0; k < r->n_taps; k++)
+        for (int l = 0; l < r->n_layer; l++)
+            for (int64_t p = 0; p < r->T; p++) {
+                size_t c = rwkv_patch_cell(r, k, l, p);
+                int n = ps->n[c];
+                if (isnan(r->metric[c])) continue; // not swept
+                double mean = n ? ps->sum[c] / n : NAN;
+                double sd = n > 1 ? sqrt(fmax(0, (ps->sum2[c] - n * mean * mean) / (n - 1))) : NAN; // sample sd
+                double half = n > 1 ? gsl_cdf_tdist_Pinv(0.975, n - 1) * sd / sqrt(n) : NAN;     // t interval
+                r->recovery[c] = mean; // the heatmaps draw the mean
+                fprintf(f, "%s,%d,%lld,%d,%.9g,%.9g,%.9g,%.9g\n", RWKV_TAP_NAMES[r->taps[k]], l, (long long)p, n, mean,
+                        mean - half, mean + half, sd);
+            }
+    int bad = ferror(f);
+    if (path && fclose(f)) bad = 1;
+    if (bad) return cli_fail("patch", rwkv_error_set(RWKV_ERR_IO, "%s: write error", path ? path : "stdout"), NULL);
+    return CLI_OK;
+}
+
+static int run_pairs(const patch_args *a, rwkv_model *m) {
+    const int V = m->cfg.n_vocab;
+    const char *tokspec = a->tokenizer ? a->tokenizer : (m->tokenizer[0] ? m->tokenizer : "bytes");
+    rwkv_tokenizer *tok = NULL;
+    FILE *f = fopen(a->pairs, "r");
+    rwkv_status st = f ? rwkv_tokenizer_load(&tok, tokspec)
+                       : rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", a->pairs, strerror(errno));
+    char *line = malloc(PATCH_PAIR_LINE_MAX);
+    if (!st && !line) st = RWKV_ERR_NOMEM;
+    pair_stats ps = {0};
+    rwkv_patch_result *r = NULL;
+    uint8_t *pos_mask = NULL, *layer_mask = NULL;
+    size_t T = 0;
+    time_t last = 0;
+    for (int lineno = 1; !st && fgets(line, PATCH_PAIR_LINE_MAX, f); lineno++) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        int *clean = NULL, *corrupt = NULL;
+        size_t nc = 0, nx = 0;
+        char *metric = NULL;
+        st = pair_tokens(line, a->pairs, lineno, tok, V, &clean, &corrupt, &nc, &nx, &metric);
+        if (!st && (nc != nx || (T && nc != T)))
+            st = rwkv_error_set(RWKV_ERR_ARG, "%s: line %d: the prompts have %zu and %zu tokens; every prompt needs %zu",
+                                a->pairs, lineno, nc, nx, T ? T : nc);
+        if (!metric) metric = (char *)a->metric;
+        if (!st && !metric) st = rwkv_error_set(RWKV_ERR_ARG, "%s: line %d: no METRIC field and no --metric", a->pairs, lineno);
+        rwkv_patch_opts o = {.seq = a->seq, .naive = a->naive, .checkpoint_every = a->every};
+        if (!st && !T) {
+            T = nc;
+            st = sweep_masks(a, m, T, &o, &pos_mask, &layer_mask);
+        } else if (!st) {
+            o.positions = pos_mask, o.layers = layer_mask;
+            st = select_taps(&o, a->taps);
+        }
+        if (!st) st = parse_metric(&o.metric, metric, tok, V);
+        if (!st) { // the last pair's result is kept: it gives the shape and the unswept cells
+            rwkv_patch_result_free(r);
+            r = NULL;
+            if ((st = rwkv_patch_sweep(&r, m, clean, corrupt, (int64_t)T, &o)))
+                st = rwkv_error_wrap(st, "%s: line %d: ", a->pairs, lineno);
+        }
+        if (!st && !ps.n) {
+            size_t n = (size_t)r->n_taps * r->n_layer * T;
+            ps.sum = calloc(n, sizeof *ps.sum), ps.sum2 = calloc(n, sizeof *ps.sum2), ps.n = calloc(n, sizeof *ps.n);
+            if (!ps.sum || !ps.sum2 || !ps.n) st = RWKV_ERR_NOMEM;
+        }
+        if (!st) {
+            pairs_accumulate(&ps, r);
+            ps.pairs++;
+            cli_progress(&last, 0, "patch: %d pairs (line %d: metric clean %.4g, corrupt %.4g)", ps.pairs, lineno,
+                         r->m_clean, r->m_corrupt);
+        }
+        free(clean);
+        free(corrupt);
+    }
+    if (ps.pairs) cli_progress(&last, 1, "patch: %d pairs swept", ps.pairs);
+    if (!st && !ps.pairs) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: no prompt pairs", a->pairs);
+    int rc = st ? cli_fail("patch", st, "each line: CLEAN<TAB>CORRUPT[<TAB>METRIC]") : CLI_OK;
+    if (!st) {
+        fprintf(stderr, "patch: %d pairs of %zu tokens (%d with an undefined recovery: equal metrics)\n", ps.pairs, T,
+                ps.undefined);
+        rc = write_pairs_csv(a->out, &ps, r);
+        if (!rc && !a->no_plot && (a->plot || a->out)) {
+            char stem[1100];
+            snprintf(stem, sizeof stem, "%s", a->plot ? a->plot : a->out);
+            char *dot = strrchr(stem, '.');
+            if (!a->plot && dot && !strcmp(dot, ".csv")) *dot = 0;
+            plot_heatmaps(stem, r, ps.pairs);
+        }
+    }
+    rwkv_patch_result_free(r);
+    free(ps.sum); free(ps.sum2); free(ps.n);
+    free(pos_mask); free(layer_mask); free(line);
+    rwkv_tokenizer_free(tok);
+    if (f) fclose(f);
     return rc;
 }
 
@@ -258,7 +413,7 @@ int cmd_patch(int argc, char **argv) {
     cli_set_threads((int)a.threads);
     rwkv_model *m = cli_load_model("patch", a.model, "auto");
     if (!m) return CLI_FAIL;
-    rc = run(&a, m);
+    rc = a.pairs ? run_pairs(&a, m) : run(&a, m);
     rwkv_model_free(m);
     return rc;
 }

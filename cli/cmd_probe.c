@@ -18,7 +18,7 @@ const char cmd_probe_summary[] = "linear/logistic probes on dumped states; probe
 #define HORIZON_DEFAULT_TAPS "blocks.*.state_num/state_den"
 #define HORIZON_DEFAULT_FOLDS 3
 #define HORIZON_DEFAULT_MAX_TRAIN 6000
-#define HORIZON_DEFAULT_ITERS 60
+#define HORIZON_DEFAULT_ITERS 1000 // a cap for runaway fits: --ftol ends them well before
 #define HORIZON_DEFAULT_BOOT 200
 #define HORIZON_DEFAULT_FTOL 1e-5
 #define HORIZON_MAX_D 4096
@@ -30,10 +30,12 @@ static const char *USAGE =
     "Fits a probe on each selected (layer, tap) of a dump (rwkvscope dump) with k-fold\n"
     "cross-validation grouped by sequence, and writes one CSV row per (layer, tap): the score\n"
     "(accuracy or R^2) with a 95% bootstrap interval over sequences, macro-F1, the majority-\n"
-    "class rate, a control task (Hewitt & Liang 2019: each token type gets a random label) and\n"
-    "selectivity = score - control, and a baseline probe on the raw input embedding.\n"
+    "class rate, a control task (Hewitt & Liang 2019: each type of the token the label is about\n"
+    "gets a random label: token@-d's token for token@-d, the sequence's first token for seen(X)\n"
+    "and count(X), the row's own token otherwise) and selectivity = score - control, a baseline\n"
+    "probe on the raw input embedding, and whether every fit converged.\n"
     "`probe horizon` probes token@-d for d = 1..D and plots accuracy against d, one curve per\n"
-    "layer (PNG beside the CSV).\n"
+    "layer, with the majority-class rate and the baseline (PNG beside the CSV).\n"
     "\n"
     "options:\n"
     "  --taps PATTERNS      comma-separated blocks.<layer>.<tap> globs, e.g. 'blocks.*.state_num';\n"
@@ -47,7 +49,8 @@ static const char *USAGE =
     "  --folds K            cross-validation folds, grouped by sequence (default 5; horizon 3)\n"
     "  --seed N             folds, subsampling, control labels and bootstrap (default 1)\n"
     "  --l2 X               L2 weight of the logistic probe on standardised features (default 1e-3)\n"
-    "  --max-iter N         L-BFGS iterations per fit (default 200; horizon 60)\n"
+    "  --max-iter N         L-BFGS iterations per fit at most (default 200; horizon 1000); a fit\n"
+    "                       stopped by this cap is marked converged=0 in the CSV\n"
     "  --ftol X             stop a fit when an iteration lowers the loss by < X relative\n"
     "                       (default 1e-7; horizon 1e-5)\n"
     "  --max-train N        training rows per fold are subsampled to N (default 20000; horizon 6000)\n"
@@ -208,7 +211,7 @@ static rwkv_status run_probe(probe_row *out, const rwkv_dumpview *v, const rwkv_
 
 static void csv_header(FILE *f, int horizon) {
     fprintf(f, "%slayer,tap,label,probe,rows,sequences,classes,metric,score,ci_lo,ci_hi,macro_f1,f1_ci_lo,"
-               "f1_ci_hi,chance,control,selectivity,baseline,lambda,max_iters\n", horizon ? "d," : "");
+               "f1_ci_hi,chance,control,selectivity,baseline,lambda,max_iters,converged,control_chance\n", horizon ? "d," : "");
 }
 
 static void csv_row(FILE *f, int d, const rwkv_feature_ref *fr, const rwkv_labels *l,
@@ -224,8 +227,25 @@ static void csv_row(FILE *f, int d, const rwkv_feature_ref *fr, const rwkv_label
     fprintf(f, "%.6f,%.6f,", r->control.score.value, m->score.value - r->control.score.value);
     if (r->has_base) fprintf(f, "%.6f,", r->base.score.value);
     else fprintf(f, ",");
-    fprintf(f, "%g,%d\n", m->lambda, m->max_iters);
+    fprintf(f, "%g,%d,%d,", m->lambda, m->max_iters, m->converged && r->control.converged);
+    if (logistic) fprintf(f, "%.6f\n", r->control.chance);
+    else fprintf(f, "\n");
     fflush(f);
+}
+
+// One stderr line: the score with its interval, and for logistic probes the majority rate and
+// macro-F1 beside it, the control, selectivity and a warning for a fit stopped by --max-iter.
+static void report(const char *what, const rwkv_probe_opts *po, const probe_row *r) {
+    const rwkv_probe_result *m = &r->main;
+    if (po->kind == RWKV_PROBE_LOGISTIC)
+        fprintf(stderr, "%s: accuracy %.4f [%.4f, %.4f], majority rate %.4f, macro-F1 %.4f, control %.4f "
+                "(majority %.4f), selectivity %.4f%s\n", what, m->score.value, m->score.lo, m->score.hi,
+                m->chance, m->f1.value, r->control.score.value, r->control.chance,
+                m->score.value - r->control.score.value,
+                m->converged && r->control.converged ? "" : " (a fit hit --max-iter: not converged)");
+    else
+        fprintf(stderr, "%s: R^2 %.4f [%.4f, %.4f], control %.4f, selectivity %.4f\n", what, m->score.value,
+                m->score.lo, m->score.hi, r->control.score.value, m->score.value - r->control.score.value);
 }
 
 // Shared setup: the dump, the feature list, the control types, the baseline.
@@ -233,7 +253,7 @@ typedef struct {
     rwkv_dumpview *v;
     rwkv_feature_ref *refs;
     int n_refs, Db;
-    int *types;       // (N) token@0 of each row
+    int *types;       // (N) the token each row's control label is keyed to
     double *y_ctrl;   // (N)
     rwkv_real *Xb;    // (N, Db) baseline features or NULL
     FILE *out;
@@ -252,7 +272,6 @@ static rwkv_status ctx_open(probe_ctx *c, const probe_args *a) {
     c->types = rwkv_calloc((size_t)c->v->n_rows + 1, sizeof(int), "token types");
     c->y_ctrl = rwkv_calloc((size_t)c->v->n_rows + 1, sizeof(double), "control labels");
     if (!c->types || !c->y_ctrl) return RWKV_ERR_NOMEM;
-    for (int64_t r = 0; r < c->v->n_rows; r++) c->types[r] = rwkv_dumpview_token_at(c->v, r, 0);
     if ((st = load_baseline(a, c->v, &c->Xb, &c->Db))) return st;
     c->out = fopen(a->out, "w");
     if (!c->out) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write the output CSV", a->out);
@@ -273,6 +292,7 @@ static int cmd_probe_one(probe_args *a) {
     if (!st) st = load_label(&l, c.v, a->label, a->dataset);
     if (st) { ctx_free(&c); rwkv_labels_free(l); return cli_fail(cmd, st, NULL); }
     if (!a->kind_given) a->po.kind = l->kind == RWKV_LABEL_CLASS ? RWKV_PROBE_LOGISTIC : RWKV_PROBE_RIDGE;
+    rwkv_labels_control_types(c.types, c.v, l->name);
     probe_row row = {0};
     if (c.Xb) { // the baseline does not depend on the tap: fit it once
         rwkv_probe_data d = {c.Xb, c.v->n_rows, c.Db, l->value, l->valid, c.v->row_seq, c.v->n_seq, "baseline"};
@@ -289,11 +309,10 @@ static int cmd_probe_one(probe_args *a) {
         free(X);
         if (st) { rwkv_error_wrap(st, "blocks.%d.%s: ", c.refs[i].layer, c.refs[i].name); break; }
         csv_row(c.out, -1, &c.refs[i], l, &a->po, &row);
-        fprintf(stderr, "probe [%d/%d] blocks.%d.%s %s: %s %.4f [%.4f, %.4f], control %.4f, selectivity %.4f\n",
-                i + 1, c.n_refs, c.refs[i].layer, c.refs[i].name, l->name,
-                a->po.kind == RWKV_PROBE_LOGISTIC ? "accuracy" : "R^2", row.main.score.value,
-                row.main.score.lo, row.main.score.hi, row.control.score.value,
-                row.main.score.value - row.control.score.value);
+        char what[256];
+        snprintf(what, sizeof what, "probe [%d/%d] blocks.%d.%s %s", i + 1, c.n_refs, c.refs[i].layer,
+                 c.refs[i].name, l->name);
+        report(what, &a->po, &row);
     }
     rwkv_labels_free(l);
     ctx_free(&c);
@@ -314,14 +333,17 @@ static void png_path(char *buf, size_t n, const probe_args *a) {
 static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *acc) {
     int D = (int)a->max_d;
     double *x = malloc(sizeof(double) * D);
-    char (*names)[128] = malloc(sizeof *names * (size_t)c->n_refs);
-    const char **np = malloc(sizeof(char *) * (size_t)c->n_refs);
+    int n = c->n_refs + 1 + (c->Xb != NULL); // the taps, the majority rate, the baseline
+    char (*names)[128] = malloc(sizeof *names * (size_t)n);
+    const char **np = malloc(sizeof(char *) * (size_t)n);
     if (!x || !names || !np) { free(x); free(names); free(np); return; }
     for (int d = 0; d < D; d++) x[d] = d + 1;
     for (int i = 0; i < c->n_refs; i++) {
         snprintf(names[i], sizeof names[i], "layer %d %s", c->refs[i].layer, c->refs[i].name);
         np[i] = names[i];
     }
+    np[c->n_refs] = "majority class (chance)";
+    if (c->Xb) np[c->n_refs + 1] = "baseline (input embedding)";
     char png[1024], data[1100];
     png_path(png, sizeof png, a);
     if (!rwkv_plot_data_path(png, data, sizeof data) && !strcmp(data, a->out)) {
@@ -330,8 +352,8 @@ static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *
         return;
     }
     rwkv_plot_opts po = {"memory horizon: token@-d decoded from the state", "distance d (tokens)",
-                         "probe accuracy", 0, 0, 0, 0};
-    rwkv_status st = rwkv_plot_lines(png, &po, x, acc, D, c->n_refs, np);
+                         "probe accuracy", 0, 0, 0, 0, 0};
+    rwkv_status st = rwkv_plot_lines(png, &po, x, acc, D, n, np);
     if (st) fprintf(stderr, "rwkvscope probe horizon: no plot (%s); the CSV has the data\n", rwkv_error_message());
     else fprintf(stderr, "probe horizon: wrote %s\n", png);
     free(x); free(names); free(np);
@@ -339,12 +361,13 @@ static void horizon_plot(const probe_args *a, const probe_ctx *c, const double *
 
 // One distance d: every tap's probe and control, and the baseline, as parallel jobs.
 static rwkv_status horizon_step(probe_ctx *c, const probe_args *a, rwkv_real **X, const int *Dw,
-                                const rwkv_labels *l, int d, double *acc) {
+                                const rwkv_labels *l, int d, double *acc, double *extra) {
     int n = c->n_refs, D = (int)a->max_d;
     probe_row *rows = rwkv_calloc((size_t)n, sizeof *rows, "horizon rows");
     probe_job *jobs = rwkv_calloc(2 * (size_t)n + 1, sizeof *jobs, "horizon jobs");
     if (!rows || !jobs) { free(rows); free(jobs); return RWKV_ERR_NOMEM; }
     rwkv_probe_data d0 = {NULL, c->v->n_rows, 0, l->value, l->valid, c->v->row_seq, c->v->n_seq, l->name};
+    rwkv_labels_control_types(c->types, c->v, l->name); // keyed to token@-d's token
     rwkv_status st = rwkv_probe_control(c->y_ctrl, &d0, c->types, a->po.seed); // same for every tap
     int nj = 0;
     probe_row base = {0};
@@ -364,8 +387,13 @@ static rwkv_status horizon_step(probe_ctx *c, const probe_args *a, rwkv_real **X
         rows[i].has_base = c->Xb != NULL;
         acc[(size_t)i * D + (d - 1)] = rows[i].main.score.value;
         csv_row(c->out, d, &c->refs[i], l, &a->po, &rows[i]);
-        fprintf(stderr, "probe horizon d=%d blocks.%d.%s: accuracy %.4f, control %.4f\n", d,
-                c->refs[i].layer, c->refs[i].name, rows[i].main.score.value, rows[i].control.score.value);
+        char what[256];
+        snprintf(what, sizeof what, "probe horizon d=%d blocks.%d.%s", d, c->refs[i].layer, c->refs[i].name);
+        report(what, &a->po, &rows[i]);
+    }
+    if (!st) { // the majority rate and the baseline, drawn beside the curves
+        extra[d - 1] = rows[0].main.chance;
+        extra[D + d - 1] = c->Xb ? base.main.score.value : NAN;
     }
     free(rows);
     free(jobs);
@@ -383,7 +411,8 @@ static int cmd_probe_horizon(probe_args *a) {
     }
     a->po.kind = RWKV_PROBE_LOGISTIC;
     int D = (int)a->max_d;
-    double *acc = rwkv_calloc((size_t)c.n_refs * D, sizeof(double), "horizon accuracies"); // (refs, D)
+    // (refs + 2, D): each tap's accuracy, then the majority rate and the baseline
+    double *acc = rwkv_calloc((size_t)(c.n_refs + 2) * D, sizeof(double), "horizon accuracies");
     rwkv_real **X = rwkv_calloc((size_t)c.n_refs, sizeof(rwkv_real *), "horizon features");
     int *Dw = rwkv_calloc((size_t)c.n_refs, sizeof(int), "horizon widths");
     if (!acc || !X || !Dw) st = RWKV_ERR_NOMEM;
@@ -394,7 +423,7 @@ static int cmd_probe_horizon(probe_args *a) {
         snprintf(spec, sizeof spec, "token@-%d", d);
         rwkv_labels *l = NULL;
         st = rwkv_labels_builtin(&l, c.v, spec, NULL);
-        if (!st) st = horizon_step(&c, a, X, Dw, l, d, acc);
+        if (!st) st = horizon_step(&c, a, X, Dw, l, d, acc, acc + (size_t)c.n_refs * D);
         rwkv_labels_free(l);
     }
     if (!st) horizon_plot(a, &c, acc);

@@ -18,6 +18,10 @@ const char cmd_recall_summary[] = "recall sweeps over length x depth (passkey, m
 #define CMD "recall"
 #define MAX_LIST 256
 #define RECALL_SMALL_EMBD 256 // up to this width one thread beats several
+// Examples per cell: enough to tell 50% from 60% (a 10-point difference where it is hardest
+// to see) between two cells at alpha 0.05 two-sided with power 0.8 (docs/analysis-outputs.md):
+// n = (1.96 sqrt(2 0.55 0.45) + 0.8416 sqrt(0.5 0.5 + 0.6 0.4))^2 / 0.1^2 = 387.3.
+#define RECALL_DEFAULT_TRIALS 400
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -28,13 +32,18 @@ static void usage(FILE *f) {
             "log-probability (nats, summed over answer tokens) per (length, depth) cell. Examples that\n"
             "share a prefix start from a cached state.\n\n"
             "Writes results.csv (task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,\n"
-            "token_accuracy: the share of answer tokens that are the argmax),\n"
+            "token_accuracy: the share of answer tokens that are the argmax, acc_ci_lo,acc_ci_hi: the\n"
+            "95%% Wilson interval of accuracy), results_examples.csv (one row per example, for paired\n"
+            "tests: the same length, depth and trial is the same seeded draw in both prompt orders),\n"
             "results_heatmap.png (depth x length accuracy; _query_first too with --compare-prompt-order)\n"
-            "and results_accuracy.png (accuracy vs length, averaged over depths), each with its data.\n\n"
+            "and results_accuracy.png (accuracy vs length over all depths, with 95%% Wilson error\n"
+            "bars), each with its data. With --compare-prompt-order, prints per length both orders'\n"
+            "accuracy with its interval and an exact McNemar test on the paired examples.\n\n"
             "  --task T             passkey (default), mqar, copy, induction\n"
             "  --lengths LIST       example lengths in tokens (default 128,256,512,1024)\n"
             "  --depths LIST        passkey needle depths in [0,1] (default 0,0.25,0.5,0.75,1)\n"
-            "  --trials N           examples per cell (default 10)\n"
+            "  --trials N           examples per cell (default %d: tells 50%% from 60%% between two\n"
+            "                       cells at alpha 0.05 with power 0.8)\n"
             "  --compare-prompt-order  passkey: run query-after and query-first (question before too)\n"
             "  --seed S             rng seed (default 1)\n"
             "  --no-cache           do not reuse prefix states (for timing)\n"
@@ -45,7 +54,7 @@ static void usage(FILE *f) {
             "  --force              overwrite FILE\n"
             CLI_INTERVENE_HELP
             "                       (positions count within each example; the prefix cache keeps them)\n\n%s",
-            RECALL_SMALL_EMBD, CLI_TASK_HELP);
+            RECALL_DEFAULT_TRIALS, RECALL_SMALL_EMBD, CLI_TASK_HELP);
 }
 
 static int parse_depths(const char *s, double *out, int *n) {
@@ -68,8 +77,40 @@ static void write_csv(FILE *f, const char *task, const char *order, const rwkv_r
     for (int i = 0; i < n; i++) {
         fprintf(f, "%s,%s,%d,", task, order, c[i].length);
         if (!isnan(c[i].depth)) fprintf(f, "%.6g", c[i].depth); // empty for tasks without one
-        fprintf(f, ",%d,%d,%.6f,%.9g,%.9g,%.6f\n", c[i].trials, c[i].correct, c[i].accuracy,
-                c[i].logprob, c[i].token_logprob, c[i].token_accuracy);
+        fprintf(f, ",%d,%d,%.6f,%.9g,%.9g,%.6f,%.6f,%.6f\n", c[i].trials, c[i].correct, c[i].accuracy,
+                c[i].logprob, c[i].token_logprob, c[i].token_accuracy, c[i].ci_lo, c[i].ci_hi);
+    }
+}
+
+// One row per example: (length, depth, trial) names the same seeded draw in every run.
+static void write_examples(FILE *f, const char *task, const char *order, const rwkv_recall_cell *c,
+                           const rwkv_recall_example *ex, int n_cells, int trials) {
+    for (int i = 0; i < n_cells; i++)
+        for (int k = 0; k < trials; k++) {
+            const rwkv_recall_example *e = ex + (size_t)i * trials + k;
+            fprintf(f, "%s,%s,%d,", task, order, c[i].length);
+            if (!isnan(c[i].depth)) fprintf(f, "%.6g", c[i].depth);
+            fprintf(f, ",%d,%d,%.9g,%d,%d\n", k, e->correct, e->logprob, e->answer_tokens, e->tokens_correct);
+        }
+}
+
+// Per length: both orders' accuracy over all depths with Wilson intervals, and the exact
+// McNemar test on the paired examples (same length, depth and trial).
+static void paired_report(rwkv_recall_cell *const cells[2], rwkv_recall_example *const ex[2], int nl,
+                          int nd, int trials) {
+    for (int li = 0; li < nl; li++) {
+        int64_t k[2] = {0, 0}, n = (int64_t)nd * trials, b = 0, c = 0;
+        for (size_t i = (size_t)li * nd * trials; i < (size_t)(li + 1) * nd * trials; i++) {
+            k[0] += ex[0][i].correct, k[1] += ex[1][i].correct;
+            b += ex[0][i].correct && !ex[1][i].correct;
+            c += !ex[0][i].correct && ex[1][i].correct;
+        }
+        double lo[2], hi[2];
+        for (int o = 0; o < 2; o++) rwkv_recall_wilson(k[o], n, RWKV_RECALL_Z95, &lo[o], &hi[o]);
+        fprintf(stderr, "recall: length %d: query after %.3f [%.3f, %.3f], query first %.3f [%.3f, %.3f] "
+                "(%lld examples each); McNemar exact p = %.3g (%lld vs %lld discordant)\n",
+                cells[0][li * nd].length, (double)k[0] / n, lo[0], hi[0], (double)k[1] / n, lo[1], hi[1],
+                (long long)n, rwkv_recall_mcnemar_p(b, c), (long long)b, (long long)c);
     }
 }
 
@@ -84,17 +125,22 @@ static rwkv_status plots(const char *csv, const char *task, rwkv_recall_cell *co
                          int orders, const int *lengths, int nl, const double *depths, int nd) {
     static const char *const ORDER_NAMES[2] = {"query after", "query first"};
     double *z = calloc((size_t)nl * nd, sizeof *z), *x = calloc(nl, sizeof *x),
-           *y = calloc((size_t)2 * nl, sizeof *y);
-    rwkv_status st = (!z || !x || !y) ? rwkv_error_set(RWKV_ERR_NOMEM, "recall plots") : RWKV_OK;
+           *y = calloc((size_t)2 * nl, sizeof *y), *lo = calloc((size_t)2 * nl, sizeof *lo),
+           *hi = calloc((size_t)2 * nl, sizeof *hi);
+    rwkv_status st = (!z || !x || !y || !lo || !hi) ? rwkv_error_set(RWKV_ERR_NOMEM, "recall plots") : RWKV_OK;
     char out[4096], title[256];
     for (int li = 0; li < nl && !st; li++) x[li] = lengths[li];
     for (int o = 0; o < orders && !st; o++) {
-        for (int li = 0; li < nl; li++)
+        for (int li = 0; li < nl; li++) {
+            int64_t k = 0, n = 0;
             for (int di = 0; di < nd; di++) {
-                double a = cells[o][li * nd + di].accuracy;
-                z[di * nl + li] = a; // rows are depths, columns lengths
-                y[o * nl + li] += a / nd;
+                const rwkv_recall_cell *c = &cells[o][li * nd + di];
+                z[di * nl + li] = c->accuracy; // rows are depths, columns lengths
+                k += c->correct, n += c->trials;
             }
+            y[o * nl + li] = (double)k / (double)n; // pooled over depths (equal trials: their mean)
+            rwkv_recall_wilson(k, n, RWKV_RECALL_Z95, &lo[o * nl + li], &hi[o * nl + li]);
+        }
         if (nd > 1 || !strcmp(task, "passkey")) {
             sibling(out, sizeof out, csv, o ? "_heatmap_query_first.png" : "_heatmap.png");
             snprintf(title, sizeof title, "%s recall accuracy (%s)", task, ORDER_NAMES[o]);
@@ -105,12 +151,14 @@ static rwkv_status plots(const char *csv, const char *task, rwkv_recall_cell *co
     }
     if (!st) {
         sibling(out, sizeof out, csv, "_accuracy.png");
-        snprintf(title, sizeof title, "%s recall accuracy vs length", task);
+        snprintf(title, sizeof title, "%s recall accuracy vs length (95%% Wilson intervals)", task);
         rwkv_plot_opts po = {.title = title, .xlabel = "context length (tokens)",
-                             .ylabel = "accuracy (mean over depths)", .width = 900, .height = 600,
+                             .ylabel = "accuracy (all depths)", .width = 900, .height = 600,
                              .logx = nl > 1 && lengths[nl - 1] >= 4 * lengths[0]};
-        st = rwkv_plot_lines(out, &po, x, y, nl, orders, (const char *const *)ORDER_NAMES);
+        st = rwkv_plot_lines_ci(out, &po, x, y, lo, hi, nl, orders, (const char *const *)ORDER_NAMES);
     }
+    free(lo);
+    free(hi);
     free(z);
     free(x);
     free(y);
@@ -124,7 +172,7 @@ int cmd_recall(int argc, char **argv) {
     }
     const char *model_path = NULL, *out = NULL, *task_name = "passkey";
     const char *lengths_s = "128,256,512,1024", *depths_s = "0,0.25,0.5,0.75,1";
-    long trials = 10, seed = 1, threads = -1;
+    long trials = RECALL_DEFAULT_TRIALS, seed = 1, threads = -1;
     int compare = 0, no_cache = 0, no_plots = 0, force = 0, rc = CLI_OK;
     rwkv_task task;
     rwkv_task_defaults(&task, RWKV_TASK_PASSKEY);
@@ -181,14 +229,19 @@ int cmd_recall(int argc, char **argv) {
     cli_set_threads(threads >= 0 ? (int)threads : m->cfg.n_embd <= RECALL_SMALL_EMBD ? 1 : 0);
     int orders = compare ? 2 : 1;
     rwkv_recall_cell *cells[2] = {calloc(nl * nd, sizeof(rwkv_recall_cell)), calloc(nl * nd, sizeof(rwkv_recall_cell))};
+    rwkv_recall_example *ex[2] = {calloc(nl * nd * trials, sizeof(rwkv_recall_example)),
+                                  calloc(nl * nd * trials, sizeof(rwkv_recall_example))};
     FILE *f = NULL;
-    if (!cells[0] || !cells[1]) { st = rwkv_error_set(RWKV_ERR_NOMEM, "recall cells"); goto fail; }
+    char ex_path[4096];
+    sibling(ex_path, sizeof ex_path, out, "_examples.csv");
+    if (!cells[0] || !cells[1] || !ex[0] || !ex[1]) { st = rwkv_error_set(RWKV_ERR_NOMEM, "recall cells"); goto fail; }
     // Open the output before the sweep, so an unwritable path fails at once.
     if (!(f = fopen(out, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", out, strerror(errno)); goto fail; }
     for (int o = 0; o < orders && !st; o++) {
         rwkv_recall_opts ro = {.task = task, .lengths = lengths, .n_lengths = (int)nl, .depths = depths,
                                .n_depths = nd, .trials = (int)trials, .seed = (unsigned long)seed,
-                               .use_cache = !no_cache, .interventions = iv.specs, .n_interventions = iv.n};
+                               .use_cache = !no_cache, .interventions = iv.specs, .n_interventions = iv.n,
+                               .examples = ex[o]};
         if (compare) ro.task.query_first = o;
         rwkv_recall_stats stats;
         st = rwkv_recall_run(m, &ro, cells[o], &stats, progress);
@@ -197,7 +250,7 @@ int cmd_recall(int argc, char **argv) {
                     (long long)stats.tokens_run, (long long)stats.tokens_total);
     }
     if (st) goto fail;
-    fputs("task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy\n", f);
+    fputs("task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy,acc_ci_lo,acc_ci_hi\n", f);
     for (int o = 0; o < orders; o++)
         write_csv(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
                   cells[o], (int)nl * nd);
@@ -205,12 +258,24 @@ int cmd_recall(int argc, char **argv) {
     f = NULL;
     if (bad) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", out); goto fail; }
     fprintf(stderr, "recall: wrote %s\n", out);
+    if (!(f = fopen(ex_path, "w"))) { st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", ex_path, strerror(errno)); goto fail; }
+    fputs("task,order,length,depth,trial,correct,logprob,answer_tokens,tokens_correct\n", f);
+    for (int o = 0; o < orders; o++)
+        write_examples(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
+                       cells[o], ex[o], (int)nl * nd, (int)trials);
+    bad = fclose(f);
+    f = NULL;
+    if (bad) { st = rwkv_error_set(RWKV_ERR_IO, "%s: write failed", ex_path); goto fail; }
+    fprintf(stderr, "recall: wrote %s\n", ex_path);
+    if (compare) paired_report(cells, ex, (int)nl, nd, (int)trials);
     if (!no_plots) st = plots(out, task_name, cells, orders, lengths, (int)nl, depths, nd);
 fail:
-    if (f) { fclose(f); remove(out); } // no partial CSV after a failed sweep
+    if (f) { fclose(f); remove(out); remove(ex_path); } // no partial CSV after a failed sweep
     if (st) rc = cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);
     free(cells[0]);
     free(cells[1]);
+    free(ex[0]);
+    free(ex[1]);
     free(lengths);
     rwkv_model_free(m);
 done:

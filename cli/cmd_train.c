@@ -317,6 +317,7 @@ static int train_loop(const train_args *a, run *r) {
     int64_t every = a->eval_every >= 0 ? a->eval_every : (steps / DEFAULT_EVALS > 0 ? steps / DEFAULT_EVALS : 1);
     double tokens = (double)tr->o.B * tr->o.T, t_train = 0, t0 = now_s(), loss = NAN, val = NAN;
     double last_print = t0, last_val = NAN;
+    int evaluated = 0;
     int64_t saved = -1;
     for (int64_t s = start; s < stop; s++) {
         double ts = now_s();
@@ -332,7 +333,7 @@ static int train_loop(const train_args *a, run *r) {
         int last = done == stop, eval = last || (every > 0 && done % every == 0);
         val = NAN;
         if (eval && (st = rwkv_trainer_eval(tr, &val))) return cli_fail("train", st, NULL);
-        if (eval) last_val = val;
+        if (eval) last_val = val, evaluated = 1;
         double tps = tokens * (double)(done - start) / t_train;
         fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.6g,%.0f,%.2f\n", (long long)done, loss, val, tr->last_lr,
                 tr->last_gnorm, tps, now_s() - t0);
@@ -346,15 +347,20 @@ static int train_loop(const train_args *a, run *r) {
         last_print = now_s();
         char eta[32];
         fmt_duration(eta, sizeof eta, (now_s() - t0) / (double)(done - start) * (double)(steps - done));
-        fprintf(stderr, "step %lld/%lld | loss %.4f | val %.4f%s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
-                (long long)steps, loss, last_val, eval ? "" : " (last)", tr->last_lr, tps, eta);
+        char vbuf[48]; // no "val nan" before the first evaluation
+        snprintf(vbuf, sizeof vbuf, "val -- (%s)", evaluated ? "no held-out data" : "not evaluated yet");
+        if (!isnan(last_val)) snprintf(vbuf, sizeof vbuf, "val %.4f%s", last_val, eval ? "" : " (last)");
+        fprintf(stderr, "step %lld/%lld | loss %.4f | %s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
+                (long long)steps, loss, vbuf, tr->last_lr, tps, eta);
     }
     if (start >= stop) {
         printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)start, (long long)stop);
         return CLI_OK;
     }
-    printf("trained %s: step %lld, train loss %.4f, val loss %.4f nats/token, %.0f tokens/s\n", a->out,
-           (long long)stop, loss, val, tokens * (double)(stop - start) / t_train);
+    char vbuf[48] = "val loss -- (no held-out data)";
+    if (!isnan(val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", val);
+    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)stop, loss, vbuf,
+           tokens * (double)(stop - start) / t_train);
     if (stop < steps)
         printf("stopped at step %lld of %lld: continue with --resume\n", (long long)stop, (long long)steps);
     return CLI_OK;

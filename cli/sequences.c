@@ -1,6 +1,8 @@
 // sequences.c: reading many sequences (--input) and dumping them.
 #include "sequences.h"
 
+#include "core/base/file.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -115,14 +117,22 @@ rwkv_status cli_sequences_read(cli_sequences *out, const cli_input *in, const ch
     if (input_file) {
         st = read_file_lines(out, in, input_file, n_vocab);
     } else {
-        int *ids;
+        int *ids = NULL;
         size_t n;
         rwkv_tokenizer *tok = NULL;
-        st = cli_input_tokens(in, n_vocab, &ids, &n, &tok);
+        // --file is read once here: its text goes to /text as --text's does (a file with a
+        // NUL byte is tokenized whole, without /text, and must then be a regular file).
+        unsigned char *file = NULL;
+        size_t len = 0;
+        cli_input as_text = *in;
+        st = in->file ? rwkv_file_read(in->file, &file, &len) : RWKV_OK;
+        if (file && len && !memchr(file, 0, len)) as_text.file = NULL, as_text.text = (const char *)file;
+        if (!st) st = cli_input_tokens(&as_text, n_vocab, &ids, &n, &tok);
         if (!st) {
             snprintf(out->tokenizer, sizeof out->tokenizer, "%s", tok ? rwkv_tokenizer_spec(tok) : "");
-            st = push(out, ids, (int64_t)n, in->text ? in->text : in->bytes);
+            st = push(out, ids, (int64_t)n, as_text.text ? as_text.text : in->bytes);
         }
+        free(file);
         rwkv_tokenizer_free(tok);
     }
     if (st) cli_sequences_free(out);

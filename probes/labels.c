@@ -291,3 +291,11 @@ rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const ch
     *out = l;
     return RWKV_OK;
 }
+
+void rwkv_labels_control_types(int *types, const rwkv_dumpview *v, const char *spec) {
+    int d = 0;
+    if (!strncmp(spec, "token@-", 7)) d = atoi(spec + 7);
+    int first = !strncmp(spec, "seen(", 5) || !strncmp(spec, "count(", 6);
+    for (int64_t r = 0; r < v->n_rows; r++)
+        types[r] = first ? v->tokens[v->offsets[v->row_seq[r]]] : rwkv_dumpview_token_at(v, r, d);
+}

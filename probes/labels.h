@@ -37,6 +37,12 @@ rwkv_status rwkv_labels_builtin(rwkv_labels **out, const rwkv_dumpview *v, const
                                 const char *dataset_path);
 // Reads a label file (.csv or .h5) and checks that it aligns with the dump's rows.
 rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const char *path);
+// The token each row's control label is keyed to (Hewitt & Liang 2019: each type of the token
+// the label is about gets a random label): token@-d -> the token d positions back; seen(X) and
+// count(X) -> the sequence's first token (the earliest the label can depend on, so the control
+// needs as long a memory as the label may); any other label -> the row's own token.
+// types (n rows); rows without that token get -1.
+void rwkv_labels_control_types(int *types, const rwkv_dumpview *v, const char *spec);
 rwkv_status rwkv_labels_alloc(rwkv_labels **out, int64_t n, rwkv_label_kind kind, const char *name);
 void rwkv_labels_free(rwkv_labels *l);
 

@@ -171,9 +171,10 @@ rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n
         for (size_t j = 0; j < (size_t)n * m->p; j++) m->Xf[j] = (float)X[j];
     double f = eval(m, o, m->theta, m->g, X, y, n);
     m->iters = 0;
+    m->converged = 0;
     for (; m->iters < o->max_iter; m->iters++) {
         m->gmax = max_abs(m->g, dim);
-        if (m->gmax <= o->gtol) break;
+        if (m->gmax <= o->gtol) { m->converged = 1; break; }
         direction(m, n_pairs, newest);
         double gd = dot(m->g, m->dir, dim);
         if (gd >= 0) { // not a descent direction: restart from steepest descent
@@ -188,7 +189,7 @@ rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n
             f_new = eval(m, o, m->theta_new, m->g_new, X, y, n);
             if (isfinite(f_new) && f_new <= f + LOGREG_ARMIJO_C1 * step * gd) { ok = 1; break; }
         }
-        if (!ok) break; // no decrease possible at this precision: we are at the optimum
+        if (!ok) { m->converged = 1; break; } // no decrease possible at this precision: the optimum
         newest = (newest + 1) % RWKV_LOGREG_HISTORY;
         double *s = m->S + (size_t)newest * dim, *yv = m->Yh + (size_t)newest * dim;
         for (int j = 0; j < dim; j++) s[j] = m->theta_new[j] - m->theta[j], yv[j] = m->g_new[j] - m->g[j];
@@ -203,10 +204,11 @@ rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n
         memcpy(m->g, m->g_new, (size_t)dim * sizeof(double));
         double df = f - f_new;
         f = f_new;
-        if (df <= o->ftol * fmax(1.0, fabs(f))) { m->iters++; break; }
+        if (df <= o->ftol * fmax(1.0, fabs(f))) { m->iters++; m->converged = 1; break; }
     }
     m->loss = f;
     m->gmax = max_abs(m->g, dim);
+    if (m->gmax <= o->gtol) m->converged = 1; // the last step reached the tolerance
     if (!isfinite(f)) return rwkv_error_set(RWKV_ERR_NUMERIC, "logreg: the loss became %g", f);
     return RWKV_OK;
 }

@@ -27,6 +27,7 @@ typedef struct {
     double *W, *b;     // views into theta
     // results of the last fit
     int iters;
+    int converged;     // 1: stopped by gtol, ftol or no possible decrease; 0: hit max_iter
     double loss, gmax;
     // workspace
     double *Z;         // (n_max, K) logits, then P - Y

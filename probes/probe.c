@@ -188,7 +188,7 @@ static void standardise_apply(double *dst, const probe_ws *w, const rwkv_probe_d
 }
 
 static rwkv_status fit_logistic(probe_ws *w, const rwkv_probe_data *d, const rwkv_probe_opts *o,
-                                int64_t ntr, int64_t nte, int *iters) {
+                                int64_t ntr, int64_t nte, int *iters, int *converged) {
     int Kf = 0;
     for (int k = 0; k < w->K; k++) w->lmap[k] = -1;
     for (int64_t i = 0; i < ntr; i++) {
@@ -208,6 +208,7 @@ static rwkv_status fit_logistic(probe_ws *w, const rwkv_probe_data *d, const rwk
         rwkv_logreg_predict(m, w->Xte, (int)nte, pl, NULL);
         for (int64_t i = 0; i < nte; i++) w->pi[w->test[i]] = w->gmap[pl[i]];
         if (m->iters > *iters) *iters = m->iters;
+        *converged &= m->converged;
     }
     rwkv_logreg_free(m);
     return st;
@@ -335,6 +336,7 @@ static rwkv_status run_folds(rwkv_probe_result *res, probe_ws *w, const rwkv_pro
     int D = d->D;
     rwkv_status st = rwkv_probe_folds(w->fold_of_group, d, o->folds, o->seed);
     gsl_rng_set(w->rng, o->seed);
+    res->converged = 1;
     for (int f = 0; !st && f < o->folds; f++) {
         int64_t ntr, nte;
         rwkv_probe_split(w->train, &ntr, w->test, &nte, d, w->fold_of_group, f);
@@ -356,7 +358,7 @@ static rwkv_status run_folds(rwkv_probe_result *res, probe_ws *w, const rwkv_pro
         standardise_apply(w->Xtr, w, d, w->train, ntr);
         standardise_apply(w->Xte, w, d, w->test, nte);
         for (int64_t i = 0; i < ntr; i++) w->ytr[i] = d->y[w->train[i]];
-        if (o->kind == RWKV_PROBE_LOGISTIC) st = fit_logistic(w, d, o, ntr, nte, &res->max_iters);
+        if (o->kind == RWKV_PROBE_LOGISTIC) st = fit_logistic(w, d, o, ntr, nte, &res->max_iters, &res->converged);
         else st = fit_ridge(w, d, o, ntr, nte, f, &w->lambdas[f]);
     }
     return st;

@@ -2,8 +2,9 @@
 // Folds are grouped by sequence (no sequence straddles train and test); the standardisation
 // (mean, std per column) is fitted on the training rows of each fold only. Scores are pooled
 // over the out-of-fold predictions, with a bootstrap over sequences for the 95% interval.
-// Control tasks (Hewitt & Liang 2019): each token type (the row's own token, token@0) gets a
-// random label drawn from the label's empirical distribution; selectivity = score - control.
+// Control tasks (Hewitt & Liang 2019): each type of the token the label is about (the caller
+// passes the types, see rwkv_labels_control_types) gets a random label drawn from the label's
+// empirical distribution; selectivity = score - control.
 // rwkv_probe_run allocates its own workspace, so independent runs may go on in parallel threads.
 #ifndef RWKV_PROBE_H
 #define RWKV_PROBE_H
@@ -49,6 +50,8 @@ typedef struct {
     double chance;        // majority-class accuracy (logistic) or 0 (ridge)
     double lambda;        // ridge: median lambda chosen over folds; logistic: the L2 weight
     int max_iters;        // logistic: most L-BFGS iterations any fold used
+    int converged;        // logistic: 1 if every fold's fit met its tolerance before
+                          // max_iter (ridge: 1, it is solved exactly)
 } rwkv_probe_result;
 
 // Sequence -> fold: sequences with rows are shuffled (seeded) and dealt round-robin.

@@ -17,11 +17,12 @@ expect() { # file, header
     [ "$(head -n 1 "$dir/$1")" = "$2" ] || bad "$dir/$1: header is '$(head -n 1 "$dir/$1")', expected '$2'"
     [ "$(wc -l < "$dir/$1")" -gt 1 ] || bad "$dir/$1 has no rows"
 }
-expect compare.csv "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel"
-expect recall.csv "task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy"
+expect compare.csv "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form"
+expect recall.csv "task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy,acc_ci_lo,acc_ci_hi"
+expect recall_examples.csv "task,order,length,depth,trial,correct,logprob,answer_tokens,tokens_correct"
 expect decay.csv "layer,channel,time_decay,w,retention,half_life,time_first"
-expect patch.csv "tap,layer,position,clean_token,corrupt_token,metric,recovery"
-expect horizon.csv "d,layer,tap,label,probe,rows,sequences,classes,metric,score,ci_lo,ci_hi,macro_f1,f1_ci_lo,f1_ci_hi,chance,control,selectivity,baseline,lambda,max_iters"
+expect patch.csv "tap,layer,position,pairs,recovery,ci_lo,ci_hi,sd"
+expect horizon.csv "d,layer,tap,label,probe,rows,sequences,classes,metric,score,ci_lo,ci_hi,macro_f1,f1_ci_lo,f1_ci_hi,chance,control,selectivity,baseline,lambda,max_iters,converged,control_chance"
 h5ls "$dir/states.h5/sequences/offsets" >/dev/null 2>&1 || bad "$dir/states.h5 has no /sequences/offsets"
 [ $fail -eq 0 ] && echo "check_demo: all artefacts present and well-formed"
 exit $fail

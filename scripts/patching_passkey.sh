@@ -84,15 +84,16 @@ set terminal pngcairo size 1000,400 noenhanced
 set output "$OUT/$tap.png"
 set title "recovery when patching $tap (clean -> corrupt); needle at $NEEDLE"
 set xlabel "position"; set ylabel "layer"
-set cbrange [-1:1]; set cblabel "recovery (clipped to [-1, 1])"; set palette defined (-1 "blue", 0 "white", 1 "red")
+set cbrange [-1:1]; set cblabel "recovery (saturated beyond [-1, 1])"; set palette defined (-1 "blue", 0 "white", 1 "red")
 plot "$OUT/$tap.dat" using 2:1:3 with image notitle
 GP
     done
 fi
 
 # Where the recovery is: share of the summed |recovery| at the key digits, at the query /
-# answer prompt (the last 38 tokens), and over the haystack, per tap.
-awk -F, -v lo="$NEEDLE" -v keylen="$KEYLEN" -v T="$(tr ',' '\n' <<<"$CLEAN" | wc -l)" '
+# answer prompt (the last 38 tokens), and over the haystack, per tap. A tap whose every cell
+# stays below NOISE (|recovery| < 0.1) gets no shares: a share of noise means nothing.
+awk -F, -v noise=0.1 -v lo="$NEEDLE" -v keylen="$KEYLEN" -v T="$(tr ',' '\n' <<<"$CLEAN" | wc -l)" '
 NR == 1 { next }
 {
     r = $7 < 0 ? -$7 : $7
@@ -104,8 +105,11 @@ NR == 1 { next }
 END {
     printf "| tap | key digits | query/answer | haystack | strongest cell |\n|---|---|---|---|---|\n"
     for (t in taps)
-        printf "| %s | %.2f | %.2f | %.2f | %s (%.2f) |\n", t, sum[t, "key"] / tot[t], sum[t, "query"] / tot[t],
-               sum[t, "haystack"] / tot[t], bestcell[t], best[t]
+        if (best[t] < noise)
+            printf "| %s | - | - | - | every cell below %.1f (noise; max %.3f) |\n", t, noise, best[t]
+        else
+            printf "| %s | %.2f | %.2f | %.2f | %s (%.2f) |\n", t, sum[t, "key"] / tot[t], sum[t, "query"] / tot[t],
+                   sum[t, "haystack"] / tot[t], bestcell[t], best[t]
 }' "$OUT/patch.csv" > "$OUT/summary.md"
 {
     echo "# Activation patching on a passkey model"

@@ -41,15 +41,16 @@ START_TEST(cli_csv_and_plots) {
     int rc = test_cli(&out, "analyze decay %s -o %s", test_fixture("rand-L3-C64-V300.pth"), csv);
     ck_assert_msg(rc == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "half-life"));
-    free(out);
     FILE *f = fopen(csv, "r");
     char line[512];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
     int rows = 0;
+    double hls[L][C];
     while (fgets(line, sizeof line, f)) {
         int l, i;
         double td, w, ret, hl, u;
         ck_assert_int_eq(sscanf(line, "%d,%d,%lf,%lf,%lf,%lf,%lf", &l, &i, &td, &w, &ret, &hl, &u), 7);
+        hls[l][i] = hl;
         ck_assert_int_eq(l * C + i, rows);
         double want = log(2) / exp(init_time_decay(l, i));
         ck_assert_msg(fabs(hl - want) <= 1e-5 * want, "%g vs %g", hl, want);
@@ -58,6 +59,19 @@ START_TEST(cli_csv_and_plots) {
     }
     fclose(f);
     ck_assert_int_eq(rows, L * C);
+    // The summary's median of an even count is the mean of the middle two (not s[C / 2]).
+    for (int l = 0; l < L; l++) {
+        double s[C];
+        memcpy(s, hls[l], sizeof s);
+        for (int i = 1; i < C; i++) // insertion sort, independent of the program's qsort
+            for (int j = i; j > 0 && s[j - 1] > s[j]; j--) { double t = s[j]; s[j] = s[j - 1]; s[j - 1] = t; }
+        char want[64], upper[64];
+        snprintf(want, sizeof want, "/ %10.3g /", 0.5 * (s[C / 2 - 1] + s[C / 2]));
+        snprintf(upper, sizeof upper, "/ %10.3g /", s[C / 2]);
+        ck_assert_msg(strstr(out, want) != NULL, "layer %d: no median '%s' in:\n%s", l, want, out);
+        if (l == 0) ck_assert_str_ne(want, upper); // the case tells the two apart
+    }
+    free(out);
     static const char *const PNGS[3] = {"halflife_hist", "halflife_sorted", "time_first_hist"};
     for (int p = 0; p < 3; p++) {
         unsigned w = 0, h = 0;

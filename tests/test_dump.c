@@ -119,7 +119,16 @@ START_TEST(test_select_positions) {
     ck_assert_int_eq(rwkv_select_positions(&p, "10-20,0,5"), RWKV_OK);
     for (int t = 0; t < 30; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 30), t == 0 || t == 5 || (t >= 10 && t <= 20));
     rwkv_select_positions_free(&p);
-    const char *bad[] = {"every:0", "every:x", "5-2", "a", "1,,2", "-3", "1-", "lastx"};
+    // "last" inside a list, as in --intervene: resolved against each sequence's length.
+    ck_assert_int_eq(rwkv_select_positions(&p, "0,last"), RWKV_OK);
+    for (int64_t T = 1; T < 8; T++)
+        for (int t = 0; t < T; t++) ck_assert_int_eq(rwkv_select_has(&p, t, T), t == 0 || t == T - 1);
+    rwkv_select_positions_free(&p);
+    ck_assert_int_eq(rwkv_select_positions(&p, "3-last,1"), RWKV_OK);
+    for (int t = 0; t < 9; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 9), t == 1 || t >= 3);
+    for (int t = 0; t < 2; t++) ck_assert_int_eq(rwkv_select_has(&p, t, 2), t == 1); // 3-last is empty here
+    rwkv_select_positions_free(&p);
+    const char *bad[] = {"every:0", "every:x", "5-2", "a", "1,,2", "-3", "1-", "lastx", "last-5", "0,lastly"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(rwkv_select_positions(&p, bad[i]) == RWKV_ERR_ARG, "'%s' accepted", bad[i]);
         ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "--positions"));
@@ -415,6 +424,42 @@ static rwkv_status perturbed_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos
     return perturb_fn(ctx, layer, tap, pos, n, D, data);
 }
 
+// The same state in another scale: num and den times e^2 with max lowered by 2 (what a run
+// with another running max stores). A scale-free compare sees no difference.
+static rwkv_status rescaled_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    for (size_t i = 0; i < (size_t)n * D; i++) {
+        if (tap == RWKV_TAP_STATE_NUM || tap == RWKV_TAP_STATE_DEN) data[i] *= (rwkv_real)exp(2.0);
+        if (tap == RWKV_TAP_STATE_MAX) data[i] -= 2;
+    }
+    return perturb_fn(ctx, layer, tap, pos, n, D, data);
+}
+
+START_TEST(test_compare_scale_free) {
+    rwkv_model *m = test_random_model(SMALL, 12);
+    int *tok = test_random_tokens(300, SMALL.n_vocab, 8);
+    int64_t len = 300;
+    const char *a = tmp("cmp_sf_a.h5"), *b = tmp("cmp_sf_b.h5");
+    uint32_t mask[64];
+    rwkv_select_taps(mask, SMALL.n_layer, "*");
+    rwkv_hook h = {.mask = mask, .fn = rescaled_tap};
+    ck_assert_int_eq(make_dump(a, m, "*", "all", 0, 64, tok, &len, 1, NULL, NULL), RWKV_OK);
+    ck_assert_int_eq(make_dump(b, m, "*", "all", 0, 64, tok, &len, 1, &h, NULL), RWKV_OK);
+    rwkv_compare_result res;
+    ck_assert_int_eq(rwkv_compare_dumps(&res, a, b, RWKV_COMPARE_TOL), RWKV_OK);
+    for (int i = 0; i < res.n; i++) {
+        const rwkv_compare_row *r = &res.rows[i];
+        if (r->tap == RWKV_TAP_STATE_MAX) ck_assert_double_ge(r->max_abs, 1); // the raw scales differ
+        else ck_assert_msg(r->max_scaled < 1e-5, "%s (%s): %g", r->name, r->form, r->max_scaled);
+        if (r->tap == RWKV_TAP_STATE_NUM) ck_assert_str_eq(r->form, "num/den");
+        if (r->tap == RWKV_TAP_STATE_DEN) ck_assert_str_eq(r->form, "den at common max");
+    }
+    rwkv_compare_free(&res);
+    unlink(a); unlink(b);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 START_TEST(test_compare_modes) {
     rwkv_model *m = test_random_model(SMALL, 10);
     int T = 2048;
@@ -442,7 +487,14 @@ START_TEST(test_compare_modes) {
     ck_assert_int_eq(f->first_pos, 777);
     ck_assert_int_eq(f->first_seq, 0);
     ck_assert_int_eq(f->first_channel, 5);
-    ck_assert_double_eq_tol(f->max_abs, 1e-2, 2e-3);
+    // state_num is compared as num/den: the 1e-2 added to num shows as 1e-2 / den there.
+    rwkv_dump_reader *rd = NULL;
+    double den[64];
+    ck_assert_int_eq(rwkv_dump_open(&rd, c), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_read_rows_f64(rd, 1, RWKV_TAP_STATE_DEN, 777, 1, den), RWKV_OK);
+    rwkv_dump_reader_free(rd);
+    ck_assert_str_eq(f->form, "num/den");
+    ck_assert_double_eq_tol(f->max_abs, 1e-2 / den[5], 2e-3 / den[5]);
     for (int i = 0; i < res.n; i++) { // layer 0 never sees it; nothing diverges before 777
         if (res.rows[i].layer == 0) ck_assert_int_eq(res.rows[i].first_row, -1);
         if (res.rows[i].first_row >= 0) ck_assert_int_ge(res.rows[i].first_pos, 777);
@@ -881,6 +933,30 @@ START_TEST(test_cli_input) {
     ck_assert_str_eq(txt[2], "xyz!");
     for (int i = 0; i < 3; i++) H5free_memory(txt[i]);
     H5Tclose(st); H5Dclose(ds); H5Fclose(h);
+    // --file keeps its text in /text too; --positions takes "last" inside a list
+    f = fopen(lines, "w");
+    fputs("Once upon\na time", f);
+    fclose(f);
+    rc = test_cli(&o, "dump %s --file %s --taps logits --positions 0,last --force -o %s", mpath, lines, one);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    rwkv_dump_reader *rf;
+    ck_assert_int_eq(rwkv_dump_open(&rf, one), RWKV_OK);
+    ck_assert_int_eq(rf->n_rows, 2); // positions 0 and 15 of the 16 bytes
+    int64_t *fpos = NULL;
+    ck_assert_int_eq(rwkv_dump_read_positions(rf, &fpos), RWKV_OK);
+    ck_assert(fpos[0] == 0 && fpos[1] == 15);
+    free(fpos);
+    rwkv_dump_reader_free(rf);
+    h = H5Fopen(one, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ds = H5Dopen2(h, "/text", H5P_DEFAULT);
+    st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8);
+    ck_assert_int_ge(H5Dread(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, txt), 0);
+    ck_assert_str_eq(txt[0], "Once upon\na time");
+    H5free_memory(txt[0]);
+    H5Tclose(st); H5Dclose(ds); H5Fclose(h);
     // bad JSONL names the file and line
     f = fopen(jsonl, "w");
     fputs("{\"text\": \"ab\"}\n{\"tokens\": [1, \"x\"]}\n", f);
@@ -998,6 +1074,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_wide_chunks);
     tcase_add_test(tc, test_dump_sequences);
     tcase_add_test(tc, test_compare_modes);
+    tcase_add_test(tc, test_compare_scale_free);
     tcase_add_test(tc, test_compare_errors);
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_h5tools);

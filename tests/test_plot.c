@@ -105,6 +105,47 @@ START_TEST(hist_svg_and_data) {
 }
 END_TEST
 
+// The script names its image and data without a directory, so the three files can move
+// together and be redrawn where they land. A diverging heatmap has its fixed range.
+START_TEST(script_relative_and_movable) {
+    if (!rwkv_plot_available()) return;
+    char dir[1024], moved[1024], out[1200], cmd[4400];
+    snprintf(dir, sizeof dir, "%s/plotdir", test_tmpdir());
+    snprintf(moved, sizeof moved, "%s/plotdir-moved", test_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(out, sizeof out, "%s/heat.png", dir);
+    double z[6] = {-2, -0.5, 0, 0.25, 1, 3};
+    rwkv_plot_opts o = {.title = "recovery", .zrange = 1};
+    ck_assert_int_eq(rwkv_plot_heatmap(out, &o, z, 2, 3, NULL, NULL, "recovery"), RWKV_OK);
+    snprintf(out, sizeof out, "%s/heat.gp", dir);
+    char *gp = test_read_text(out);
+    ck_assert_ptr_nonnull(gp);
+    ck_assert_msg(strstr(gp, test_tmpdir()) == NULL, "absolute path in the script:\n%s", gp);
+    ck_assert_ptr_nonnull(strstr(gp, "set output 'heat.png'"));
+    ck_assert_ptr_nonnull(strstr(gp, "data = 'heat.csv'"));
+    ck_assert_ptr_nonnull(strstr(gp, "set cbrange [-1:1]"));
+    ck_assert_ptr_nonnull(strstr(gp, "0 'white'"));
+    free(gp);
+    // Error bars: per series y, lo, hi in the data, drawn with yerrorlines.
+    snprintf(out, sizeof out, "%s/bars.png", dir);
+    double x[2] = {1, 2}, y[2] = {0.5, 0.6}, lo[2] = {0.4, 0.5}, hi[2] = {0.6, 0.7};
+    ck_assert_int_eq(rwkv_plot_lines_ci(out, NULL, x, y, lo, hi, 2, 1, NULL), RWKV_OK);
+    snprintf(out, sizeof out, "%s/bars.csv", dir);
+    double got[8];
+    ck_assert_uint_eq(read_csv_numbers(out, got, 8), 8);
+    ck_assert(got[0] == 1 && got[1] == 0.5 && got[2] == 0.4 && got[3] == 0.6);
+    snprintf(out, sizeof out, "%s/bars.gp", dir);
+    gp = test_read_text(out);
+    ck_assert_ptr_nonnull(strstr(gp, "using 1:2:3:4 with yerrorlines"));
+    free(gp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mv '%s' '%s' && cd '%s' && rm heat.png && gnuplot heat.gp", moved, dir, moved, moved);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(out, sizeof out, "%s/heat.png", moved);
+    unsigned w = 0, h = 0;
+    ck_assert(test_png_size(out, &w, &h));
+}
+END_TEST
+
 START_TEST(bad_suffix_and_size) {
     double x[2] = {0, 1}, y[2] = {1, 2};
     ck_assert_int_eq(rwkv_plot_lines(tmp("a.jpg"), NULL, x, y, 2, 1, NULL), RWKV_ERR_ARG);
@@ -157,6 +198,7 @@ int main(void) {
     tcase_add_test(tc, lines_png_size_and_data);
     tcase_add_test(tc, heatmap_png_size_and_data);
     tcase_add_test(tc, hist_svg_and_data);
+    tcase_add_test(tc, script_relative_and_movable);
     tcase_add_test(tc, bad_suffix_and_size);
     tcase_add_test(tc, unwritable_output);
     tcase_add_test(tc, gnuplot_missing);

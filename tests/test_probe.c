@@ -494,6 +494,19 @@ START_TEST(dump_rows_and_labels) {
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "position", NULL), RWKV_OK);
         ck_assert(l->value[4] == 4 && l->value[5] == 0 && l->value[15] == 3);
         rwkv_labels_free(l);
+        // The control types: the probed token (token@-2: two back), the sequence's first token
+        // for seen/count, the row's own token otherwise. Written out by hand from the tokens.
+        static const int ctrl_lag2[16] = {-1, -1, 10, 11, 10, -1, -1, 20, 10, 21, 22, 10, -1, -1, 30, 31};
+        static const int ctrl_first[16] = {10, 10, 10, 10, 10, 20, 20, 20, 20, 20, 20, 20, 30, 30, 30, 30};
+        int types[16];
+        rwkv_labels_control_types(types, v, "token@-2");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], ctrl_lag2[r]);
+        rwkv_labels_control_types(types, v, "seen(10)");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], ctrl_first[r]);
+        rwkv_labels_control_types(types, v, "count('a')");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], ctrl_first[r]);
+        rwkv_labels_control_types(types, v, "position");
+        for (int r = 0; r < 16; r++) ck_assert_int_eq(types[r], small_tokens[r]);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "token@3", NULL), RWKV_ERR_ARG);
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, "seen(x)", NULL), RWKV_ERR_ARG);
@@ -758,7 +771,7 @@ static int csv_lines(const char *path) {
 // Columns of the probe CSV (docs/probe-labels.md lists them).
 enum { COL_LAYER, COL_TAP, COL_LABEL, COL_PROBE, COL_ROWS, COL_SEQS, COL_CLASSES, COL_METRIC,
        COL_SCORE, COL_LO, COL_HI, COL_F1, COL_F1LO, COL_F1HI, COL_CHANCE, COL_CONTROL,
-       COL_SELECTIVITY, COL_BASELINE };
+       COL_SELECTIVITY, COL_BASELINE, COL_LAMBDA, COL_MAX_ITERS, COL_CONVERGED, COL_CONTROL_CHANCE };
 
 START_TEST(cli_probe) {
     const char *dump = make_cli_dump("cli.h5", 24, 40, 12, 0);
@@ -790,17 +803,76 @@ START_TEST(cli_probe) {
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_nonnull(strstr(log, "baseline: "));
     free(log);
-    // token@-1: the features hold only the current token; control task (a function of the
-    // current token) is learnable, so selectivity is negative or about 0.
+    // token@-1: the features hold only the current token. The control is keyed to token@-1's
+    // token too (not the row's own, which the features hold), so both sit near their chance.
     rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 -o %s", dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
+    ck_assert_ptr_nonnull(strstr(log, "majority rate"));
+    ck_assert_ptr_nonnull(strstr(log, "macro-F1"));
     free(log);
-    ck_assert(csv_field(out, 1, COL_SCORE) < 0.25 && csv_field(out, 1, COL_CONTROL) > 0.5);
+    ck_assert(csv_field(out, 1, COL_SCORE) < 0.25);
+    ck_assert_msg(csv_field(out, 1, COL_CONTROL) <= csv_field(out, 1, COL_CONTROL_CHANCE) + 0.06, "control %g, its chance %g",
+                  csv_field(out, 1, COL_CONTROL), csv_field(out, 1, COL_CONTROL_CHANCE));
+    ck_assert(csv_field(out, 1, COL_CONVERGED) == 1);
     // A real-valued label goes to ridge: position is not in the features (R^2 about 0).
     rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label position --folds 4 --boot 100 -o %s", dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
     free(log);
     ck_assert(csv_field(out, 1, COL_SCORE) < 0.1);
+}
+END_TEST
+
+// G sequences of T tokens in [0, V): blocks.0.state_num = [E[token@0] + noise (8 columns),
+// 3 (cos, sin)(2 pi token@-1 / V) + noise]. token@-1 is linearly decodable from the circle
+// (class k wins the arc around its angle); a random relabelling of token@-1's types is not
+// (a linear probe on 2 dims gives each class one arc), and the one-hot of token@0 does not help.
+static const char *make_lag_dump(const char *name, int G, int T, int V) {
+    const int D = 10;
+    int64_t N = (int64_t)G * T, *off = malloc(sizeof(int64_t) * (G + 1)), *pos = malloc(sizeof(int64_t) * N);
+    int32_t *tok = malloc(sizeof(int32_t) * N);
+    double *E = malloc(sizeof(double) * V * 8), *A = malloc(sizeof(double) * N * D);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 5);
+    for (int i = 0; i < V * 8; i++) E[i] = gsl_ran_gaussian(rng, 1.0);
+    for (int s = 0; s <= G; s++) off[s] = (int64_t)s * T;
+    for (int64_t r = 0; r < N; r++) tok[r] = (int32_t)gsl_rng_uniform_int(rng, V);
+    for (int64_t r = 0; r < N; r++) {
+        pos[r] = r % T;
+        double th = pos[r] ? 2 * M_PI * tok[r - 1] / V : 0;
+        for (int j = 0; j < 8; j++) A[r * D + j] = E[tok[r] * 8 + j] + gsl_ran_gaussian(rng, 0.05);
+        A[r * D + 8] = 3 * cos(th) + gsl_ran_gaussian(rng, 0.05);
+        A[r * D + 9] = 3 * sin(th) + gsl_ran_gaussian(rng, 0.05);
+    }
+    const char *path = tmp_path(name);
+    dump_spec spec = {G, off, off, N, N, pos, tok, 0};
+    write_dump(path, &spec);
+    write_tap(path, 0, "state_num", A, N, D);
+    gsl_rng_free(rng);
+    free(off); free(pos); free(tok); free(E); free(A);
+    return path;
+}
+
+// The control task is keyed to the probed token (token@-d's), so the probe must beat it: a
+// control keyed to the row's own token would be trivially easy here (the features hold it).
+START_TEST(cli_control_keyed_to_probed_token) {
+    const char *dump = make_lag_dump("cli-lag.h5", 40, 40, 12);
+    const char *out = tmp_path("lag.csv");
+    char *log = NULL;
+    int rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 --no-baseline -o %s",
+                      dump, out);
+    ck_assert_msg(rc == 0, "probe failed: %s", log);
+    free(log);
+    double score = csv_field(out, 1, COL_SCORE), ctrl = csv_field(out, 1, COL_CONTROL);
+    ck_assert_msg(score >= 0.9, "token@-1 from the circle: %g", score);
+    ck_assert_msg(ctrl <= 0.7, "control %g: trivially easy (keyed to the row's own token?)", ctrl);
+    ck_assert_msg(score - ctrl >= 0.25, "selectivity %g", score - ctrl);
+    ck_assert(fabs(csv_field(out, 1, COL_SELECTIVITY) - (score - ctrl)) < 1e-5);
+    // token@0 is the row's own token: its control is keyed to it and is as easy as the label.
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@0 --folds 4 --boot 100 --no-baseline -o %s",
+                  dump, out);
+    ck_assert_msg(rc == 0, "probe failed: %s", log);
+    free(log);
+    ck_assert(csv_field(out, 1, COL_SCORE) >= 0.95 && csv_field(out, 1, COL_CONTROL) >= 0.9);
 }
 END_TEST
 
@@ -912,7 +984,7 @@ START_TEST(tiny_model_token_probes) {
     int64_t *pos = malloc(sizeof(int64_t) * N), off[TINY_SEQ + 1];
     uint32_t mask[16] = {0};
     mask[0] = (1u << RWKV_TAP_STATE_ATT_XPREV) | (1u << RWKV_TAP_STATE_NUM);
-    rwkv_hook hook = {mask, tiny_hook, &cap, 0};
+    rwkv_hook hook = {.mask = mask, .fn = tiny_hook, .ctx = &cap};
     rwkv_state *st = NULL;
     rwkv_workspace *ws = NULL;
     ck_assert_int_eq(rwkv_state_alloc(&st, m->cfg), RWKV_OK);
@@ -984,6 +1056,7 @@ int main(void) {
     tcase_add_test(tc, logistic_separable_optimum);
     tcase_add_test(tc, logistic_gradient);
     tcase_add_test(tc, planted_signal_and_control);
+    tcase_add_test(tc, cli_control_keyed_to_probed_token);
     tcase_add_test(tc, control_keeps_two_classes);
     tcase_add_test(tc, random_features_at_chance);
     tcase_add_test(tc, ridge_probe_planted);

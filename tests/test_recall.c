@@ -183,6 +183,42 @@ START_TEST(errors) {
 END_TEST
 
 // The CLI's CSV rows equal a direct re-scoring of the same examples with the loaded model.
+// The Wilson score interval, written out here from its formula (Wilson 1927), independently of
+// analyses/recall.c: centre (k + z^2/2) / (n + z^2), half-width z sqrt(k(n-k)/n + z^2/4) / (n + z^2).
+static void wilson_ref(int k, int n, double *lo, double *hi) {
+    const double z = 1.959963984540054;
+    double c = (k + z * z / 2) / (n + z * z), h = z * sqrt((double)k * (n - k) / n + z * z / 4) / (n + z * z);
+    *lo = c - h < 0 ? 0 : c - h;
+    *hi = c + h > 1 ? 1 : c + h;
+}
+
+// Published values: 5/10 -> [0.2366, 0.7634], 0/10 -> [0, 0.2775], 10/10 -> [0.7225, 1]
+// (Newcombe 1998, table I style); McNemar exact: b=0, c=5 -> 2/32; b=1, c=9 -> 2 * 11/1024.
+START_TEST(wilson_and_mcnemar_known_values) {
+    double lo, hi;
+    rwkv_recall_wilson(5, 10, RWKV_RECALL_Z95, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.2366, 1e-4);
+    ck_assert_double_eq_tol(hi, 0.7634, 1e-4);
+    rwkv_recall_wilson(0, 10, RWKV_RECALL_Z95, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0, 1e-12);
+    ck_assert_double_eq_tol(hi, 0.2775, 1e-4);
+    rwkv_recall_wilson(10, 10, RWKV_RECALL_Z95, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.7225, 1e-4);
+    ck_assert_double_eq_tol(hi, 1, 1e-12);
+    for (int n = 1; n <= 50; n += 7)
+        for (int k = 0; k <= n; k++) {
+            double rl, rh;
+            wilson_ref(k, n, &rl, &rh);
+            rwkv_recall_wilson(k, n, RWKV_RECALL_Z95, &lo, &hi);
+            ck_assert(fabs(lo - rl) < 1e-12 && fabs(hi - rh) < 1e-12);
+        }
+    ck_assert_double_eq_tol(rwkv_recall_mcnemar_p(0, 5), 2.0 / 32, 1e-12);
+    ck_assert_double_eq_tol(rwkv_recall_mcnemar_p(9, 1), 2 * 11.0 / 1024, 1e-12);
+    ck_assert_double_eq_tol(rwkv_recall_mcnemar_p(3, 3), 1, 1e-12);
+    ck_assert_double_eq_tol(rwkv_recall_mcnemar_p(0, 0), 1, 1e-12);
+}
+END_TEST
+
 START_TEST(cli_csv_equals_rescoring) {
     const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
     char csv[1024], *out = NULL;
@@ -218,8 +254,34 @@ START_TEST(cli_csv_equals_rescoring) {
             ck_assert_int_eq(sscanf(line, "%*[^,],%*[^,],%*d,%*f,%*d,%*d,%*f,%*f,%*f,%lf", &tacc), 1);
             ck_assert_double_eq_tol(tacc, token_hits / 10.0, 1e-6); // 2 trials x 5 digits
             ck_assert_msg(fabs(lp - want_lp) <= 1e-4 * fmax(1, fabs(want_lp)), "%g vs %g", lp, want_lp);
+            // The interval columns: the Wilson interval of correct / trials.
+            double lo, hi, want_lo, want_hi;
+            ck_assert_int_eq(sscanf(line, "%*[^,],%*[^,],%*d,%*f,%*d,%*d,%*f,%*f,%*f,%*f,%lf,%lf", &lo, &hi), 2);
+            wilson_ref(correct, trials, &want_lo, &want_hi);
+            ck_assert_double_eq_tol(lo, want_lo, 1e-6);
+            ck_assert_double_eq_tol(hi, want_hi, 1e-6);
+            ck_assert(lo <= acc && acc <= hi);
         }
     fclose(f);
+    // The per-example CSV: 2 x 2 cells x 2 trials; each cell's rows add up to its correct count.
+    snprintf(line, sizeof line, "%s/recall_examples.csv", test_tmpdir());
+    f = fopen(line, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "task,order,length,depth,trial,correct,logprob,answer_tokens,tokens_correct\n");
+    int n_ex = 0;
+    while (fgets(line, sizeof line, f)) {
+        int len, trial, ok, na, nc;
+        double depth, lp;
+        ck_assert_int_eq(sscanf(line, "passkey,query_after,%d,%lf,%d,%d,%lf,%d,%d", &len, &depth, &trial, &ok, &lp, &na, &nc), 7);
+        ck_assert_int_eq(trial, n_ex % 2);
+        ck_assert_int_eq(len, lens[n_ex / 4]);
+        ck_assert(depth == dep[(n_ex / 2) % 2]);
+        ck_assert(ok == (nc == na) && lp <= 0);
+        n_ex++;
+    }
+    fclose(f);
+    ck_assert_int_eq(n_ex, 8);
     rwkv_model_free(m);
     ck_assert_int_ne(test_cli(&out, "recall %s --lengths 110 -o %s", model, csv), 0); // exists
     ck_assert_ptr_nonnull(strstr(out, "exists"));
@@ -268,15 +330,19 @@ START_TEST(cli_compare_plots) {
         ck_assert_uint_eq(w, 900);
         ck_assert_uint_eq(h, 600);
     }
-    // The curve data: x = length, one column per order = mean accuracy over depths.
+    // The curve data: x = length, per order the accuracy over all depths (their mean, as the
+    // trials are equal) and its Wilson interval over the pooled 3 x 2 examples.
     snprintf(path, sizeof path, "%s/cmp_accuracy.csv", test_tmpdir());
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); // '#' header
     for (int li = 0; li < 2; li++) {
-        double x, y0, y1;
+        double x, y0, lo0, hi0, y1, want_lo, want_hi;
         ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
-        ck_assert_int_eq(sscanf(line, "%lf,%lf,%lf", &x, &y0, &y1), 3);
+        ck_assert_int_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf", &x, &y0, &lo0, &hi0, &y1), 5);
         ck_assert(x == (li ? 140 : 110));
+        wilson_ref((int)lround(y0 * 6), 6, &want_lo, &want_hi);
+        ck_assert_double_eq_tol(lo0, want_lo, 1e-9);
+        ck_assert_double_eq_tol(hi0, want_hi, 1e-9);
         ck_assert_double_eq_tol(y0, (acc[0][li][0] + acc[0][li][1] + acc[0][li][2]) / 3, 1e-6);
         ck_assert_double_eq_tol(y1, (acc[1][li][0] + acc[1][li][1] + acc[1][li][2]) / 3, 1e-6);
     }
@@ -292,6 +358,7 @@ int main(void) {
     tcase_add_test(tc, cache_matches_no_cache);
     tcase_add_test(tc, mqar_sweep_rescoring);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, wilson_and_mcnemar_known_values);
     tcase_add_test(tc, cli_csv_equals_rescoring);
     tcase_add_test(tc, cli_compare_plots);
     suite_add_tcase(s, tc);

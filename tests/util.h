@@ -16,6 +16,8 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n);
 // Runs the rwkvscope CLI (from RWKVSCOPE_BIN) with args (a shell string); captures output.
 // Returns the exit status; *out gets malloc'd stdout+stderr.
 int test_cli(char **out, const char *args_fmt, ...) __attribute__((format(printf, 2, 3)));
+// The first 64 KiB of a text file, NUL-terminated (malloc'd), or NULL if it cannot be opened.
+char *test_read_text(const char *path);
 // Width and height from a PNG's IHDR chunk; 0 if the file is not a PNG.
 int test_png_size(const char *path, unsigned *w, unsigned *h);
 // max |a-b| / max(1, |b|) over n elements.

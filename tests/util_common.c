@@ -157,3 +157,13 @@ int test_png_size(const char *path, unsigned *w, unsigned *h) {
     *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
     return 1;
 }
+
+char *test_read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+    if (buf) buf[n] = 0;
+    fclose(f);
+    return buf;
+}

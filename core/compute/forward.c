@@ -44,12 +44,13 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     ws->cfg = cfg;
     size_t tc = (size_t)max_T * cfg.n_embd;
     rwkv_real **bufs[] = {&ws->x, &ws->xln, &ws->xk, &ws->xv, &ws->xr, &ws->r, &ws->k, &ws->v,
-                          &ws->wkv, &ws->out, &ws->tr_num, &ws->tr_den, &ws->tr_max};
+                          &ws->wkv, &ws->out, &ws->tr_num, &ws->tr_den, &ws->tr_max, &ws->tr_xprev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (!(*bufs[i] = rwkv_calloc(tc, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->fk = rwkv_calloc((size_t)max_T * cfg.n_ffn, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->xlast = rwkv_calloc((size_t)cfg.n_embd, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->logit_row = rwkv_calloc((size_t)cfg.n_vocab, sizeof(rwkv_real), "workspace"))) goto fail;
+    if (!(ws->carry = rwkv_calloc(3 * (size_t)cfg.n_embd, sizeof(double), "workspace"))) goto fail;
     size_t wide = (size_t)(cfg.n_ffn > cfg.n_embd ? cfg.n_ffn : cfg.n_embd);
     size_t tile = wide > RWKV_TILE_FLOATS ? wide : RWKV_TILE_FLOATS; // at least one row
     if (max_T > 1 && !(ws->tile = rwkv_calloc(tile, sizeof(rwkv_real), "workspace"))) goto fail;
@@ -64,8 +65,9 @@ void rwkv_workspace_free(rwkv_workspace *ws) {
     if (!ws) return;
     rwkv_real *bufs[] = {ws->x, ws->xln, ws->xk, ws->xv, ws->xr, ws->r, ws->k, ws->v,
                          ws->wkv, ws->out, ws->tr_num, ws->tr_den, ws->tr_max, ws->fk, ws->xlast, ws->logit_row,
-                         ws->tile};
+                         ws->tr_xprev, ws->tile};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(ws->carry);
     free(ws);
 }
 
@@ -85,6 +87,16 @@ static int tapped(const chunk *c, int layer, rwkv_tap tap) {
 static rwkv_status tap(const chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
     if (!tapped(c, layer, t)) return RWKV_OK;
     return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
+}
+
+// Rows [t0, t0 + n) of a tapped state (C wide) of the chunk.
+static rwkv_status tap_rows(const chunk *c, int layer, rwkv_tap t, int t0, int n, rwkv_real *rows) {
+    return c->hook->fn(c->hook->ctx, layer, t, c->pos + t0, n, c->m->cfg.n_embd, rows);
+}
+
+// 1 if the hook may change the WKV state of layer after the chunk's row t.
+static int scan_cut(const chunk *c, int layer, int t) {
+    return c->hook && c->hook->scan_cut && c->hook->scan_cut(c->hook->ctx, layer, c->pos + t);
 }
 
 // One projection of a chunk: out (n, N) = x (n, K) @ W^T; W is the float matrix (NULL when
@@ -140,12 +152,73 @@ static void linear(const chunk *c, const product *p, int n_products) {
 #define WF(field, l, stride) (w->field ? w->field + (size_t)(l) * (stride) : NULL)
 #define MV(field, l) (&c->m->mats.field[l])
 
-// A state tap's (possibly changed) last row is the state carried on.
-static rwkv_status tap_state(const chunk *c, int l, rwkv_tap t, rwkv_real *rows, rwkv_real *state) {
-    if (!tapped(c, l, t)) return RWKV_OK;
-    rwkv_status st = tap(c, l, t, rows);
-    int C = c->m->cfg.n_embd;
-    memcpy(state, rows + (size_t)(c->n - 1) * C, C * sizeof(rwkv_real));
+// One token-shift mix of the ln output: out (n, C) = mix x_t + (1 - mix) x_{t-1}.
+typedef struct {
+    rwkv_real *out;
+    const rwkv_real *mix;
+} shift_mix;
+
+// The token shifts of ws->xln from the state xprev, which becomes the last row. The hook on
+// tap t sees each row as the shift state after its token (a copy): a row it changes is the
+// x_{t-1} of the next token, whose mixes are recomputed; the rest of the chunk is untouched.
+static rwkv_status token_shift(const chunk *c, int l, rwkv_tap t, const shift_mix *sm, int n_mix, rwkv_real *xprev) {
+    rwkv_workspace *ws = c->ws;
+    const int n = c->n, C = c->m->cfg.n_embd;
+    const size_t row = (size_t)C * sizeof(rwkv_real);
+    for (int i = 0; i < n_mix; i++) rwkv_token_mix(sm[i].out, ws->xln, xprev, sm[i].mix, n, C);
+    const rwkv_real *after = ws->xln; // (n, C) the shift state after each token
+    if (tapped(c, l, t)) {
+        memcpy(ws->tr_xprev, ws->xln, (size_t)n * row);
+        rwkv_status st = tap(c, l, t, ws->tr_xprev);
+        if (st) return st;
+        for (int r = 0; r + 1 < n; r++) {
+            size_t o = (size_t)r * C;
+            if (!memcmp(ws->tr_xprev + o, ws->xln + o, row)) continue;
+            for (int i = 0; i < n_mix; i++)
+                rwkv_token_mix(sm[i].out + o + C, ws->xln + o + C, ws->tr_xprev + o, sm[i].mix, 1, C);
+        }
+        after = ws->tr_xprev;
+    }
+    memcpy(xprev, after + (size_t)(n - 1) * C, row);
+    return RWKV_OK;
+}
+
+// A traced row after the hook: channels it changed (bitwise) replace the double state.
+static void merge_row(double *state, const rwkv_real *row, int C) {
+    for (int j = 0; j < C; j++) {
+        rwkv_real was = (rwkv_real)state[j];
+        if (memcmp(&was, &row[j], sizeof was)) state[j] = row[j];
+    }
+}
+
+// The WKV scan of the chunk, stopping after every row where the hook may change the state
+// (scan_cut): the traced rows so far go to the hook, and its changes carry into the next row.
+// The state stays in double across stops, so the stops alone change no number.
+static rwkv_status wkv_scan(const chunk *c, int l, rwkv_state *s) {
+    rwkv_workspace *ws = c->ws;
+    const int n = c->n, C = c->m->cfg.n_embd;
+    const size_t lc = (size_t)l * C;
+    const rwkv_tap taps[3] = {RWKV_TAP_STATE_NUM, RWKV_TAP_STATE_DEN, RWKV_TAP_STATE_MAX};
+    rwkv_real *state[3] = {s->num + lc, s->den + lc, s->max + lc};
+    rwkv_real *rows[3] = {ws->tr_num, ws->tr_den, ws->tr_max}; // (n, C) when tapped
+    for (int i = 0; i < 3; i++) {
+        if (!tapped(c, l, taps[i])) rows[i] = NULL;
+        for (int j = 0; j < C; j++) ws->carry[i * C + j] = state[i][j];
+    }
+    rwkv_wkv_trace tr = {rows[0], rows[1], rows[2]};
+    rwkv_status st = RWKV_OK;
+    for (int t0 = 0, t1; t0 < n && !st; t0 = t1) {
+        for (t1 = t0 + 1; t1 < n && !scan_cut(c, l, t1 - 1);) t1++;
+        rwkv_wkv_scan(ws->wkv, ws->k, ws->v, c->m->decay_w + lc, c->m->w.att_time_first + lc, t0, t1, C, ws->carry,
+                      rows[0] || rows[1] || rows[2] ? &tr : NULL);
+        for (int i = 0; i < 3 && !st; i++) {
+            if (!rows[i]) continue;
+            st = tap_rows(c, l, taps[i], t0, t1 - t0, rows[i] + (size_t)t0 * C);
+            merge_row(ws->carry + i * C, rows[i] + (size_t)(t1 - 1) * C, C);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < C; j++) state[i][j] = (rwkv_real)ws->carry[i * C + j];
     return st;
 }
 
@@ -157,11 +230,8 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
     if ((st = tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
-    rwkv_real *xprev = s->att_xprev + lc;
-    rwkv_token_mix(ws->xk, ws->xln, xprev, w->att_mix_k + lc, n, C);
-    rwkv_token_mix(ws->xv, ws->xln, xprev, w->att_mix_v + lc, n, C);
-    rwkv_token_mix(ws->xr, ws->xln, xprev, w->att_mix_r + lc, n, C);
-    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln1 output
+    const shift_mix kvr[3] = {{ws->xk, w->att_mix_k + lc}, {ws->xv, w->att_mix_v + lc}, {ws->xr, w->att_mix_r + lc}};
+    if ((st = token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, kvr, 3, s->att_xprev + lc))) return st; // state: ln1 output
     product rkv[3] = {{ws->r, ws->xr, WF(att_receptance, l, cc), MV(att_receptance, l), C, C},
                       {ws->k, ws->xk, WF(att_key, l, cc), MV(att_key, l), C, C},
                       {ws->v, ws->xv, WF(att_value, l, cc), MV(att_value, l), C, C}};
@@ -171,17 +241,8 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     if ((st = tap(c, l, RWKV_TAP_ATT_GATE, ws->r))) return st;
     if ((st = tap(c, l, RWKV_TAP_ATT_K, ws->k))) return st;
     if ((st = tap(c, l, RWKV_TAP_ATT_V, ws->v))) return st;
-    rwkv_wkv_trace tr = {
-        tapped(c, l, RWKV_TAP_STATE_NUM) ? ws->tr_num : NULL,
-        tapped(c, l, RWKV_TAP_STATE_DEN) ? ws->tr_den : NULL,
-        tapped(c, l, RWKV_TAP_STATE_MAX) ? ws->tr_max : NULL};
-    rwkv_wkv_forward(ws->wkv, ws->k, ws->v, c->m->decay_w + lc, w->att_time_first + lc, n, C,
-                     s->num + lc, s->den + lc, s->max + lc, (tr.num || tr.den || tr.max) ? &tr : NULL);
+    if ((st = wkv_scan(c, l, s))) return st;
     if ((st = tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_ATT_XPREV, ws->xln, xprev))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_NUM, ws->tr_num, s->num + lc))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_DEN, ws->tr_den, s->den + lc))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_MAX, ws->tr_max, s->max + lc))) return st;
     rwkv_mul(ws->wkv, ws->r, ws->wkv, nc); // sigmoid(r) * wkv
     product o = {ws->out, ws->wkv, WF(att_output, l, cc), MV(att_output, l), C, C};
     linear(c, &o, 1);
@@ -198,10 +259,8 @@ static rwkv_status channel_mix(const chunk *c, int l, rwkv_state *s) {
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
     if ((st = tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
-    rwkv_real *xprev = s->ffn_xprev + lc;
-    rwkv_token_mix(ws->xk, ws->xln, xprev, w->ffn_mix_k + lc, n, C);
-    rwkv_token_mix(ws->xr, ws->xln, xprev, w->ffn_mix_r + lc, n, C);
-    memcpy(xprev, ws->xln + nc - C, C * sizeof(rwkv_real)); // state: last ln2 output
+    const shift_mix kr[2] = {{ws->xk, w->ffn_mix_k + lc}, {ws->xr, w->ffn_mix_r + lc}};
+    if ((st = token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, kr, 2, s->ffn_xprev + lc))) return st; // state: ln2 output
     size_t cc = (size_t)C * C, fc = (size_t)F * C;
     product rk[2] = {{ws->r, ws->xr, WF(ffn_receptance, l, cc), MV(ffn_receptance, l), C, C},
                      {ws->fk, ws->xk, WF(ffn_key, l, fc), MV(ffn_key, l), F, C}};
@@ -214,7 +273,6 @@ static rwkv_status channel_mix(const chunk *c, int l, rwkv_state *s) {
     linear(c, &fv, 1);
     rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
     if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
-    if ((st = tap_state(c, l, RWKV_TAP_STATE_FFN_XPREV, ws->xln, xprev))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }

@@ -30,14 +30,22 @@ int rwkv_tap_is_state(rwkv_tap tap);
 int rwkv_tap_from_name(const char *name);
 
 // A hook sees every selected tap of every chunk: data (n, D) holds positions pos .. pos+n-1.
-// It may change data (an intervention): a computed tap then affects the rest of the block,
-// and a state tap's last row becomes the carried state. A non-OK return stops the pass.
+// It may change data (an intervention): a computed tap then affects the rest of the block.
+// A state tap's row p is the state after token p: a change to the token-shift states
+// (state_att_xprev, state_ffn_xprev) feeds token p + 1 and the last row is carried on; the
+// WKV states (state_num, state_den, state_max) reach token p + 1 only where scan_cut says
+// the hook changes them: the scan then stops after p and the hook sees those rows apart
+// (several calls per chunk), with the GEMMs still over the whole chunk. A channel the hook
+// leaves as it was keeps the scan's double value, so a no-op changes no bit. A non-OK return
+// stops the pass.
 typedef struct {
     const uint32_t *mask; // (L + 1) bit (1u << tap) per layer; mask[L] holds the global taps
     rwkv_status (*fn)(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D,
                       rwkv_real *data);
     void *ctx;
     int64_t pos; // position of the first token of this call within its sequence (caller sets)
+    // Optional: 1 if fn may change a WKV state tap of layer at position pos (NULL: never).
+    int (*scan_cut)(void *ctx, int layer, int64_t pos);
 } rwkv_hook;
 
 typedef enum { RWKV_LOGITS_NONE, RWKV_LOGITS_LAST, RWKV_LOGITS_ALL } rwkv_logits_mode;
@@ -54,6 +62,8 @@ typedef struct {
     rwkv_real *out;    // (T, C) att_out / ffn_out
     rwkv_real *fk;     // (T, F) ffn key, then relu^2
     rwkv_real *tr_num, *tr_den, *tr_max; // (T, C) per-token state, only when tapped
+    rwkv_real *tr_xprev; // (T, C) token-shift state per token as a hook left it
+    double *carry;     // (3, C) WKV state (num, den, max) between the scan's stops
     rwkv_real *xlast;  // (C) ln_out of one row
     rwkv_real *logit_row; // (V) logits of one row when tapped but not returned
     rwkv_real *tile;   // (RWKV_TILE_FLOATS) rows of a typed matrix widened for a GEMM (parallel

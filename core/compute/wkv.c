@@ -16,18 +16,19 @@ double exp(double);
 
 static inline double maxd(double a, double b) { return a > b ? a : b; }
 
-// Channels [c0, c0+nc) for all T tokens; state (num, den, max) in double across the scan.
+// Channels [c0, c0+nc) of rows [t0, t1); the state (a, b, p: num, den, max of these channels)
+// is read at the start and written at the end, in double, and stays in registers/L1 between.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void wkv_block(rwkv_real *out, const rwkv_real *k, const rwkv_real *v, const rwkv_real *w,
-                      const rwkv_real *u, int T, int C, int c0, int nc, rwkv_real *num,
-                      rwkv_real *den, rwkv_real *max, const rwkv_wkv_trace *tr) {
+                      const rwkv_real *u, int t0, int t1, int C, int c0, int nc, double *sa, double *sb,
+                      double *sp, const rwkv_wkv_trace *tr) {
     double a[WKV_BLOCK], b[WKV_BLOCK], p[WKV_BLOCK];
     for (int j = 0; j < nc; j++) {
-        a[j] = num[c0 + j];
-        b[j] = den[c0 + j];
-        p[j] = max[c0 + j];
+        a[j] = sa[j];
+        b[j] = sb[j];
+        p[j] = sp[j];
     }
-    for (int t = 0; t < T; t++) {
+    for (int t = t0; t < t1; t++) {
         size_t o = (size_t)t * C + c0;
 #pragma omp simd
         for (int j = 0; j < nc; j++) {
@@ -50,9 +51,9 @@ static void wkv_block(rwkv_real *out, const rwkv_real *k, const rwkv_real *v, co
         }
     }
     for (int j = 0; j < nc; j++) {
-        num[c0 + j] = (rwkv_real)a[j];
-        den[c0 + j] = (rwkv_real)b[j];
-        max[c0 + j] = (rwkv_real)p[j];
+        sa[j] = a[j];
+        sb[j] = b[j];
+        sp[j] = p[j];
     }
 }
 
@@ -63,6 +64,23 @@ void rwkv_wkv_forward(rwkv_real *out, const rwkv_real *k, const rwkv_real *v, co
 #pragma omp parallel for schedule(static) if ((size_t)T * C >= WKV_PAR_MIN)
     for (int bi = 0; bi < nb; bi++) {
         int c0 = bi * WKV_BLOCK, nc = C - c0 < WKV_BLOCK ? C - c0 : WKV_BLOCK;
-        wkv_block(out, k, v, w, u, T, C, c0, nc, num, den, max, trace);
+        double a[WKV_BLOCK], b[WKV_BLOCK], p[WKV_BLOCK];
+        for (int j = 0; j < nc; j++) a[j] = num[c0 + j], b[j] = den[c0 + j], p[j] = max[c0 + j];
+        wkv_block(out, k, v, w, u, 0, T, C, c0, nc, a, b, p, trace);
+        for (int j = 0; j < nc; j++) {
+            num[c0 + j] = (rwkv_real)a[j];
+            den[c0 + j] = (rwkv_real)b[j];
+            max[c0 + j] = (rwkv_real)p[j];
+        }
+    }
+}
+
+void rwkv_wkv_scan(rwkv_real *out, const rwkv_real *k, const rwkv_real *v, const rwkv_real *w,
+                   const rwkv_real *u, int t0, int t1, int C, double *state, const rwkv_wkv_trace *trace) {
+    int nb = (C + WKV_BLOCK - 1) / WKV_BLOCK;
+#pragma omp parallel for schedule(static) if ((size_t)(t1 - t0) * C >= WKV_PAR_MIN)
+    for (int bi = 0; bi < nb; bi++) {
+        int c0 = bi * WKV_BLOCK, nc = C - c0 < WKV_BLOCK ? C - c0 : WKV_BLOCK;
+        wkv_block(out, k, v, w, u, t0, t1, C, c0, nc, state + c0, state + C + c0, state + 2 * (size_t)C + c0, trace);
     }
 }

@@ -20,4 +20,10 @@ void rwkv_wkv_forward(rwkv_real *out, const rwkv_real *k, const rwkv_real *v, co
                       const rwkv_real *u, int T, int C, rwkv_real *num, rwkv_real *den,
                       rwkv_real *max, const rwkv_wkv_trace *trace);
 
+// The same scan over rows [t0, t1) of the (T, C) arrays, from a state kept in double between
+// calls: state (3, C) = num, den, max, read and written. A run split into such calls gives
+// the numbers of one call (the state is not rounded to rwkv_real in between).
+void rwkv_wkv_scan(rwkv_real *out, const rwkv_real *k, const rwkv_real *v, const rwkv_real *w,
+                   const rwkv_real *u, int t0, int t1, int C, double *state, const rwkv_wkv_trace *trace);
+
 #endif

@@ -51,16 +51,43 @@ static void accumulate(rwkv_compare_row *r, const double *x, const double *ref, 
         }
 }
 
+// The scale-free form of a state tap (compare.h): num/den, or den at the common max.
+// x, ref (n, D) are rewritten in place; sx, sref hold the other tap's rows of the same dumps.
+static void scale_free(rwkv_tap tap, double *x, double *ref, const double *sx, const double *sref, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (tap == RWKV_TAP_STATE_NUM) { // num / den; den >= 1 after a token (one term is e^0)
+            if (sx[i] != 0) x[i] /= sx[i];
+            if (sref[i] != 0) ref[i] /= sref[i];
+        } else { // den e^{max - m}, m = max(max_x, max_ref): both in one scale
+            double m = fmax(sx[i], sref[i]);
+            x[i] *= exp(sx[i] - m);
+            ref[i] *= exp(sref[i] - m);
+        }
+    }
+}
+
+// The tap whose rows make tap scale-free (RWKV_TAP_N for none), if both dumps have it.
+static rwkv_tap scale_tap(const rwkv_dump_reader *a, const rwkv_dump_reader *b, int layer, rwkv_tap tap, int D) {
+    rwkv_tap s = tap == RWKV_TAP_STATE_NUM ? RWKV_TAP_STATE_DEN : tap == RWKV_TAP_STATE_DEN ? RWKV_TAP_STATE_MAX : RWKV_TAP_N;
+    if (s == RWKV_TAP_N || rwkv_dump_width(a, layer, s) != D || rwkv_dump_width(b, layer, s) != D) return RWKV_TAP_N;
+    return s;
+}
+
 static rwkv_status compare_tap(rwkv_compare_row *r, const rwkv_dump_reader *a, const rwkv_dump_reader *b,
-                               double *xa, double *xb, double tol) {
+                               double *buf[4], double tol) {
     int64_t block = COMPARE_BLOCK_ELEMS / r->D;
     if (block < 1) block = 1;
+    rwkv_tap s = scale_tap(a, b, r->layer, r->tap, r->D);
+    r->form = s == RWKV_TAP_N ? "value" : s == RWKV_TAP_STATE_DEN ? "num/den" : "den at common max";
     for (int64_t row = 0; row < a->n_rows; row += block) {
         int64_t n = a->n_rows - row < block ? a->n_rows - row : block;
-        rwkv_status st = rwkv_dump_read_rows_f64(a, r->layer, r->tap, row, n, xa);
-        if (!st) st = rwkv_dump_read_rows_f64(b, r->layer, r->tap, row, n, xb);
+        rwkv_status st = rwkv_dump_read_rows_f64(a, r->layer, r->tap, row, n, buf[0]);
+        if (!st) st = rwkv_dump_read_rows_f64(b, r->layer, r->tap, row, n, buf[1]);
+        if (!st && s != RWKV_TAP_N) st = rwkv_dump_read_rows_f64(a, r->layer, s, row, n, buf[2]);
+        if (!st && s != RWKV_TAP_N) st = rwkv_dump_read_rows_f64(b, r->layer, s, row, n, buf[3]);
         if (st) return st;
-        accumulate(r, xb, xa, row, n, r->D, tol);
+        if (s != RWKV_TAP_N) scale_free(r->tap, buf[1], buf[0], buf[3], buf[2], n * r->D);
+        accumulate(r, buf[1], buf[0], row, n, r->D, tol);
     }
     return RWKV_OK;
 }
@@ -77,13 +104,12 @@ static rwkv_status run(rwkv_compare_result *out, const rwkv_dump_reader *a, cons
     rwkv_status st = same_layout(a, b, &pos, &off);
     if (st) return st;
     int L = a->cfg.n_layer;
-    double *xa = NULL, *xb = NULL;
+    double *buf[4] = {NULL}; // rows of the tap in a and b, then of its scale tap (state only)
     out->rows = rwkv_calloc((size_t)(L + 1) * RWKV_TAP_N, sizeof *out->rows, "compare table");
     size_t maxd = (size_t)(a->cfg.n_vocab > a->cfg.n_ffn ? a->cfg.n_vocab : a->cfg.n_ffn);
-    size_t buf = maxd > COMPARE_BLOCK_ELEMS ? maxd : COMPARE_BLOCK_ELEMS;
-    xa = rwkv_calloc(buf, sizeof *xa, "compare buffer");
-    xb = rwkv_calloc(buf, sizeof *xb, "compare buffer");
-    if (!out->rows || !xa || !xb) st = RWKV_ERR_NOMEM;
+    size_t nbuf = maxd > COMPARE_BLOCK_ELEMS ? maxd : COMPARE_BLOCK_ELEMS;
+    for (int k = 0; k < 4; k++) buf[k] = rwkv_calloc(nbuf, sizeof *buf[k], "compare buffer");
+    if (!out->rows || !buf[0] || !buf[1] || !buf[2] || !buf[3]) st = RWKV_ERR_NOMEM;
     for (int l = 0; l <= L && !st; l++)
         for (int t = 0; t < RWKV_TAP_N && !st; t++) {
             if ((l < L) != (t < RWKV_TAP_N_BLOCK)) continue;
@@ -93,7 +119,7 @@ static rwkv_status run(rwkv_compare_result *out, const rwkv_dump_reader *a, cons
             *r = (rwkv_compare_row){.layer = l, .tap = (rwkv_tap)t, .D = D, .first_row = -1, .first_seq = -1,
                                     .first_pos = -1, .first_channel = -1};
             rwkv_select_tap_name(r->name, sizeof r->name, l, L, (rwkv_tap)t);
-            if ((st = compare_tap(r, a, b, xa, xb, tol))) break;
+            if ((st = compare_tap(r, a, b, buf, tol))) break;
             if (r->first_row < 0) continue;
             out->n_exceeded++;
             r->first_pos = pos[r->first_row];
@@ -102,7 +128,8 @@ static rwkv_status run(rwkv_compare_result *out, const rwkv_dump_reader *a, cons
         }
     if (!st && !out->n)
         st = rwkv_error_set(RWKV_ERR_ARG, "%s and %s: no tap is present in both dumps", a->path, b->path);
-    free(xa); free(xb); free(pos); free(off);
+    for (int k = 0; k < 4; k++) free(buf[k]);
+    free(pos); free(off);
     return st;
 }
 

@@ -1,5 +1,9 @@
 // compare.h: tap-by-tap differences between two dumps of the same inputs (e.g. the two
 // modes, two precisions, two chunkings). The first dump is the reference.
+// The WKV state is stored scaled by e^{-max} (state_num, state_den beside state_max), so its
+// raw values carry an arbitrary common factor; they are compared scale-free: state_num as
+// num/den (the weighted mean of v, when both dumps have state_den), state_den after rescaling
+// both to their common max, den * e^{max - max(max_ref, max_other)} (when both have state_max).
 #ifndef RWKV_COMPARE_H
 #define RWKV_COMPARE_H
 
@@ -13,6 +17,7 @@ typedef struct {
     rwkv_tap tap;
     char name[96];      // "blocks.3.state_num", "logits"
     int D;
+    const char *form;   // what was compared: "value", "num/den" or "den at common max"
     double max_abs;     // max |a - ref|
     double max_rel;     // max |a - ref| / max(|ref|, RWKV_COMPARE_REL_FLOOR)
     double max_scaled;  // max |a - ref| / max(1, |ref|), the quantity held to tol

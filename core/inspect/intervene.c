@@ -1,7 +1,7 @@
 // intervene.c: applying bound interventions through the forward hook, in both modes.
-// The parallel mode computes a chunk's per-token states but carries only the last row, so a
-// state intervention at position p splits the run to make p the last row of a chunk; chunked
-// runs that carry the state are exact, so both modes give the same numbers.
+// Every op acts on the rows in place between the kernels, so a run with interventions has the
+// chunks (and the float rounding) of a run without: a state intervention at p makes the
+// parallel pass stop its WKV scan after p (the hook's scan_cut), not split its GEMMs.
 #include "intervene.h"
 
 #include <stdlib.h>
@@ -47,6 +47,19 @@ static rwkv_status list_hook(void *ctx, int layer, rwkv_tap tap, int64_t pos, in
     return RWKV_OK;
 }
 
+static int is_scan_state(rwkv_tap tap) { return tap >= RWKV_TAP_STATE_NUM && tap <= RWKV_TAP_STATE_MAX; }
+
+// 1 if an item (or the chained hook) changes a WKV state of layer at position p.
+static int list_scan_cut(void *ctx, int layer, int64_t p) {
+    const rwkv_intervene_list *l = ctx;
+    for (int i = 0; i < l->n; i++) {
+        const rwkv_intervention *iv = &l->items[i];
+        if (iv->layer == layer && is_scan_state(iv->tap) && p >= 0 && p < iv->T && iv->pos_mask[p]) return 1;
+    }
+    const rwkv_hook *next = l->next;
+    return next && next->scan_cut && next->scan_cut(next->ctx, layer, p);
+}
+
 // The union of the items' taps and the chained hook's.
 static void update_mask(rwkv_intervene_list *l) {
     const int L = l->cfg.n_layer;
@@ -71,7 +84,7 @@ rwkv_status rwkv_intervene_list_alloc(rwkv_intervene_list **out, rwkv_config cfg
         return RWKV_ERR_NOMEM;
     }
     l->cap = LIST_CAP0;
-    l->hook = (rwkv_hook){.mask = l->mask, .fn = list_hook, .ctx = l, .pos = 0};
+    l->hook = (rwkv_hook){.mask = l->mask, .fn = list_hook, .ctx = l, .pos = 0, .scan_cut = list_scan_cut};
     *out = l;
     return RWKV_OK;
 }
@@ -129,32 +142,11 @@ void rwkv_intervene_list_chain(rwkv_intervene_list *l, rwkv_hook *next) {
     update_mask(l);
 }
 
-int rwkv_intervene_state_at(const rwkv_intervene_list *l, int64_t p) {
-    for (int i = 0; i < l->n; i++) {
-        const rwkv_intervention *iv = &l->items[i];
-        if (rwkv_tap_is_state(iv->tap) && p >= 0 && p < iv->T && iv->pos_mask[p]) return 1;
-    }
-    return 0;
-}
-
 rwkv_status rwkv_intervene_forward(const rwkv_model *m, rwkv_state *state, const int *tokens,
                                    int64_t T, int64_t pos0, rwkv_real *logits,
                                    rwkv_logits_mode mode, rwkv_intervene_list *l,
                                    rwkv_workspace *ws, int seq) {
     rwkv_hook *h = l ? &l->hook : NULL;
     if (h) h->pos = pos0;
-    if (seq || T < 1) return rwkv_forward_seq(m, state, tokens, T, logits, mode, h, ws);
-    const int V = m->cfg.n_vocab;
-    int64_t start = 0;
-    for (int64_t t = 0; t < T; t++) {
-        // A segment ends at the last token and at every state intervention's position.
-        if (t != T - 1 && !(l && rwkv_intervene_state_at(l, pos0 + t))) continue;
-        rwkv_logits_mode sm = mode == RWKV_LOGITS_ALL ? mode : (t == T - 1 ? mode : RWKV_LOGITS_NONE);
-        rwkv_real *dst = mode == RWKV_LOGITS_ALL ? logits + (size_t)start * V : logits;
-        if (h) h->pos = pos0 + start;
-        rwkv_status st = rwkv_forward_par(m, state, tokens + start, t + 1 - start, dst, sm, h, ws);
-        if (st) return st;
-        start = t + 1;
-    }
-    return RWKV_OK;
+    return (seq ? rwkv_forward_seq : rwkv_forward_par)(m, state, tokens, T, logits, mode, h, ws);
 }

@@ -88,13 +88,12 @@ rwkv_status rwkv_intervene_list_from_specs(rwkv_intervene_list **out, rwkv_confi
 void rwkv_intervene_list_clear(rwkv_intervene_list *l);
 // Chains a hook called after the interventions at the taps in its mask (NULL to unchain).
 void rwkv_intervene_list_chain(rwkv_intervene_list *l, rwkv_hook *next);
-// 1 if some item acts on a state tap at position p.
-int rwkv_intervene_state_at(const rwkv_intervene_list *l, int64_t p);
 
 // Runs tokens (positions pos0 .. pos0 + T - 1 of their sequence) from state, applying the
-// list (may be NULL or empty). seq selects the sequential mode; the parallel mode splits the
-// run so that each state intervention's position is the last row of a chunk, which makes
-// both modes agree. logits and mode as in rwkv_forward_par.
+// list (may be NULL or empty). seq selects the sequential mode. The parallel mode keeps the
+// chunks of a run without interventions (a state intervention stops only the WKV scan, see
+// rwkv_hook), so no-op ops (scale:1, add:0, patching a run into itself) change no bit in
+// either mode. logits and mode as in rwkv_forward_par.
 rwkv_status rwkv_intervene_forward(const rwkv_model *m, rwkv_state *state, const int *tokens,
                                    int64_t T, int64_t pos0, rwkv_real *logits,
                                    rwkv_logits_mode mode, rwkv_intervene_list *l,

@@ -209,10 +209,13 @@ static rwkv_status fill_mask(const rwkv_intervention *iv, uint8_t *mask, int64_t
         memset(mask, 1, (size_t)n);
         return RWKV_OK;
     }
+    if (n == 0) return rwkv_error_set(RWKV_ERR_ARG, "%s list in '%s': out of range, %s", what, iv->spec, limit);
     for (int i = 0; i < nr; i++) {
         int64_t lo = resolve(r[i].lo, n), hi = resolve(r[i].hi, n);
-        if (hi >= n)
-            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what, (long long)hi, iv->spec, limit);
+        // The bound past the end: hi, or the start of a range ending at `last` (90-last on 50 tokens).
+        int64_t bad = hi >= n ? hi : lo > hi ? lo : -1;
+        if (bad >= 0)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what, (long long)bad, iv->spec, limit);
         memset(mask + lo, 1, (size_t)(hi - lo + 1));
     }
     return RWKV_OK;

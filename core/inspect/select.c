@@ -83,6 +83,12 @@ static int cmp_range(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+// A list bound: a position, or "last" (RWKV_SELECT_LAST, resolved against each sequence's length).
+static int64_t parse_bound(const char **s) {
+    if (!strncmp(*s, "last", 4)) { *s += 4; return RWKV_SELECT_LAST; }
+    return parse_nonneg(s);
+}
+
 static rwkv_status parse_list(rwkv_positions *p, const char *spec) {
     int cap = 1;
     for (const char *c = spec; *c; c++) cap += *c == ',';
@@ -90,15 +96,15 @@ static rwkv_status parse_list(rwkv_positions *p, const char *spec) {
     if (!p->ranges) return RWKV_ERR_NOMEM;
     const char *s = spec;
     while (1) {
-        int64_t lo = parse_nonneg(&s), hi = lo;
+        int64_t lo = parse_bound(&s), hi = lo;
         if (lo >= 0 && *s == '-') {
             s++;
-            hi = parse_nonneg(&s);
+            hi = parse_bound(&s);
         }
-        if (lo < 0 || hi < lo || (*s && *s != ',')) {
+        if (lo < 0 || hi < lo || (*s && *s != ',')) { // "last-5" is reversed too (LAST is the largest)
             rwkv_select_positions_free(p);
             return rwkv_error_set(RWKV_ERR_ARG,
-                                  "--positions: '%s' is not all, last, every:N or a list like 0,5,10-20", spec);
+                                  "--positions: '%s' is not all, last, every:N or a list like 0,5,10-20,last", spec);
         }
         p->ranges[2 * p->n_ranges] = lo;
         p->ranges[2 * p->n_ranges + 1] = hi;
@@ -142,8 +148,11 @@ int rwkv_select_has(const rwkv_positions *p, int64_t pos, int64_t T) {
     case RWKV_POS_LAST: return pos == T - 1;
     case RWKV_POS_EVERY: return pos % p->every == 0;
     case RWKV_POS_LIST:
-        for (int i = 0; i < p->n_ranges && p->ranges[2 * i] <= pos; i++)
-            if (pos <= p->ranges[2 * i + 1]) return 1;
+        for (int i = 0; i < p->n_ranges; i++) { // "last" bounds resolve against this T
+            int64_t lo = p->ranges[2 * i] == RWKV_SELECT_LAST ? T - 1 : p->ranges[2 * i];
+            int64_t hi = p->ranges[2 * i + 1] == RWKV_SELECT_LAST ? T - 1 : p->ranges[2 * i + 1];
+            if (lo <= pos && pos <= hi) return 1;
+        }
         return 0;
     }
     return 0;

@@ -2,7 +2,8 @@
 //   Taps: comma-separated glob patterns (fnmatch) over the names "blocks.<l>.<tap>" and the
 //   globals "resid_out" and "logits", e.g. "blocks.*.att_gate,blocks.3.state_*,logits".
 //   Positions: "all", "last" (the last token of each sequence), "every:N" (0, N, 2N, ...),
-//   or a list of positions and inclusive ranges "0,5,10-20".
+//   or a list of positions and inclusive ranges "0,5,10-20", where a bound may be "last"
+//   (each sequence's last position), as in --intervene: "0,last", "100-last".
 #ifndef RWKV_SELECT_H
 #define RWKV_SELECT_H
 
@@ -21,10 +22,12 @@ typedef enum { RWKV_POS_ALL, RWKV_POS_LAST, RWKV_POS_EVERY, RWKV_POS_LIST } rwkv
 typedef struct {
     rwkv_pos_kind kind;
     int64_t every;    // N of every:N
-    int64_t *ranges;  // (2 * n_ranges) inclusive [lo, hi] pairs of a list, sorted by lo
+    int64_t *ranges;  // (2 * n_ranges) inclusive [lo, hi] pairs of a list, sorted by lo;
+                      // RWKV_SELECT_LAST stands for the sequence's last position
     int n_ranges;
 } rwkv_positions;
 
+#define RWKV_SELECT_LAST INT64_MAX
 // Parses a position spec; p->ranges is malloc'd for lists (free with rwkv_select_positions_free).
 rwkv_status rwkv_select_positions(rwkv_positions *p, const char *spec);
 void rwkv_select_positions_free(rwkv_positions *p);
