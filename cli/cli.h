@@ -42,7 +42,7 @@ typedef struct {
 #define CLI_MODEL_HELP                                                                            \
     "  --weights W          auto | fp32 | bf16 | int8 (storage of the matrices; compute is fp32;\n" \
     "                       default auto: as stored in the file, read in place (mapped), so\n"  \
-    "                       bf16/fp16/Q5_1... files need no float copy; int8: Q8_0 blocks)\n"  \
+    "                       bf16/fp16/Q5_1... files need no float copy; int8: int8 blocks of 32)\n"  \
     "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
 // If argv[*i] is --weights or --threads, stores its value, advances *i past it, returns 1.
 // Returns -1 (after printing a usage error) for a missing or bad value, 0 otherwise.
