@@ -116,7 +116,7 @@ static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
 
 // Dumps the input in both modes into a fresh temporary directory; a and b receive the paths.
 static rwkv_status dump_both(const compare_opts *o, char *dir, char *a, char *b) {
-    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights);
+    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights ? o->mo.weights : "auto");
     if (!m) return RWKV_ERR_IO; // already reported
     cli_sequences seqs = {0};
     rwkv_positions pos = {0};

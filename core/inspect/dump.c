@@ -274,14 +274,38 @@ static int param_vectors(const rwkv_model *m, int l, double *v, const char **nam
     return k;
 }
 
+// A (C, C) matrix as float: the block's, or (a model with typed weights) its view widened into buf.
+static const rwkv_real *matrix_of(const rwkv_real *full, const rwkv_mat *view, size_t n, rwkv_real *buf) {
+    if (full) return full;
+    rwkv_tensors_convert(buf, view->data, view->type, n);
+    return buf;
+}
+
+// Layer l's time-mix matrix `which` (receptance, key, value) as float: RWKV-5/7's block, the
+// RWKV-4 block, or the file-typed view widened into buf.
+static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_real *buf) {
+    size_t cc = (size_t)m->cfg.n_embd * m->cfg.n_embd, off = (size_t)l * cc;
+    if (m->v7) {
+        const rwkv_real *v7m[3] = {m->v7->att_receptance, m->v7->att_key, m->v7->att_value};
+        return v7m[which] + off;
+    }
+    const rwkv_real *full[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+    const rwkv_mat *view[3] = {&m->mats.att_receptance[l], &m->mats.att_key[l], &m->mats.att_value[l]};
+    return matrix_of(m->full ? full[which] + off : NULL, view[which], cc, buf);
+}
+
 // /params/blocks/<l>/<param_vectors> and optionally the time-mix matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     double *v = rwkv_calloc((size_t)PARAM_VECTORS_MAX * C, sizeof *v, "dump params");
-    if (!v) return RWKV_ERR_NOMEM;
-    const rwkv_real *mats[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
-    if (m->v7) mats[0] = m->v7->att_receptance, mats[1] = m->v7->att_key, mats[2] = m->v7->att_value;
+    int typed = matrices && !m->full && !m->v7; // RWKV-4 matrices viewed in the file's type
+    rwkv_real *mbuf = typed ? rwkv_calloc((size_t)C * C, sizeof *mbuf, "dump params") : NULL;
+    if (!v || (typed && !mbuf)) {
+        free(v);
+        free(mbuf);
+        return RWKV_ERR_NOMEM;
+    }
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -295,10 +319,9 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         for (int i = 0; i < k; i++)
             bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C);
         if (matrices) {
-            size_t off = (size_t)l * C * C;
-            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[0] + off);
-            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[1] + off);
-            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[2] + off);
+            static const char *const mat_names[3] = {"receptance", "key", "value"};
+            for (int i = 0; i < 3; i++) // each is written before the next is widened into mbuf
+                bad |= rwkv_h5_write(g, mat_names[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, att_matrix(m, i, l, mbuf));
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);
@@ -306,6 +329,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     if (g1 >= 0) H5Gclose(g1);
     if (g0 >= 0) H5Gclose(g0);
     free(v);
+    free(mbuf);
     return bad ? fail(d, "writing /params") : RWKV_OK;
 }
 
