@@ -1,0 +1,78 @@
+// util.c: scratch files and checks for the harnesses.
+#include "util.h"
+
+#include "tok.h"
+
+#include "core/inspect/h5util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FUZZ_PATH_MAX 512
+
+static char scratch[8][FUZZ_PATH_MAX]; // one per suffix used, removed at exit
+static int n_scratch;
+
+static void remove_scratch(void) {
+    for (int i = 0; i < n_scratch; i++) unlink(scratch[i]);
+}
+
+static const char *scratch_path(const char *suffix) {
+    char p[FUZZ_PATH_MAX];
+    const char *dir = getenv("TMPDIR");
+    snprintf(p, sizeof p, "%s/rwkvscope-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(), suffix);
+    for (int i = 0; i < n_scratch; i++)
+        if (!strcmp(scratch[i], p)) return scratch[i];
+    fuzz_require(n_scratch < 8, "scratch file slots");
+    if (!n_scratch) atexit(remove_scratch);
+    snprintf(scratch[n_scratch], FUZZ_PATH_MAX, "%s", p);
+    return scratch[n_scratch++];
+}
+
+const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix) {
+    const char *p = scratch_path(suffix);
+    FILE *f = fopen(p, "wb");
+    fuzz_require(f && fwrite(data, 1, size, f) == size && fclose(f) == 0, "writing the scratch file");
+    rwkv_h5_quiet();
+    return p;
+}
+
+char *fuzz_str(const uint8_t *data, size_t size) {
+    char *s = malloc(size + 1);
+    fuzz_require(s != NULL, "malloc");
+    memcpy(s, data, size);
+    s[size] = '\0';
+    return s;
+}
+
+void fuzz_require(int ok, const char *what) {
+    if (ok) return;
+    fprintf(stderr, "fuzz: property broken: %s\n", what);
+    abort();
+}
+
+const char *fuzz_fixture(const char *name) {
+    static char p[FUZZ_PATH_MAX];
+    const char *root = getenv("RWKV_FUZZ_ROOT");
+    snprintf(p, sizeof p, "%s/tests/fixtures/%s", root && *root ? root : ".", name);
+    return p;
+}
+
+void fuzz_tok_roundtrip(rwkv_tokenizer *t, const char *text, size_t len, int exact) {
+    int *ids = NULL;
+    size_t n = 0;
+    rwkv_status st = rwkv_tokenizer_encode(t, text, len, &ids, &n);
+    if (exact) fuzz_require(st == RWKV_OK, "encoding text every token of which is in the vocabulary");
+    if (st == RWKV_OK) {
+        int V = rwkv_tokenizer_vocab_size(t);
+        for (size_t i = 0; i < n; i++) fuzz_require(ids[i] >= 0 && ids[i] < V, "encoded id inside the vocabulary");
+        char *back = NULL;
+        size_t blen = 0;
+        fuzz_require(rwkv_tokenizer_decode(t, ids, n, &back, &blen) == RWKV_OK, "decoding what was encoded");
+        if (exact) fuzz_require(blen == len && !memcmp(back, text, len), "decode(encode(text)) == text");
+        free(back);
+    }
+    free(ids);
+}
