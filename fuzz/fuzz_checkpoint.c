@@ -39,5 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rwkv_trainer_opts o;
     int64_t step;
     if (rwkv_checkpoint_read_opts(path, &cfg, &o, &step) == RWKV_OK && small(cfg, &o)) resume(path, cfg, &o);
+    fuzz_h5_closed();
     return 0;
 }

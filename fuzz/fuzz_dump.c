@@ -53,5 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_file(data, size, ".h5");
     read_reader(path);
     read_view(path);
+    fuzz_h5_closed();
     return 0;
 }

@@ -30,5 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     free(iv);
+    fuzz_h5_closed();
     return 0;
 }

@@ -17,5 +17,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rwkv_state_load(state, fuzz_file(data, size, ".h5"), model);
+    fuzz_h5_closed();
     return 0;
 }

@@ -62,11 +62,11 @@ for t in "$@"; do
     for s in $(seeds "$t"); do if [ -d "$s" ]; then cp "$s"/* "$corpus"/; else cp "$s" "$corpus"/; fi; done
     log=$B/fuzz-$t.log
     reg=$FX/fuzz/$t
-    if [ -d "$reg" ] && ! ASAN_OPTIONS=allocator_may_return_null=1 "$exe" -timeout=5 -rss_limit_mb=2048 "$reg"/* >"$log.regress" 2>&1; then
+    if [ -d "$reg" ] && ! ASAN_OPTIONS=allocator_may_return_null=1 LSAN_OPTIONS=suppressions=fuzz/lsan.supp "$exe" -timeout=5 -rss_limit_mb=2048 "$reg"/* >"$log.regress" 2>&1; then
         echo "$t: a regression input of $reg fails (see $log.regress)" | tee -a $B/fuzz-summary.txt
         fail="$fail $t"; continue
     fi
-    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 "$exe" -max_total_time="$SEC" -timeout=5 -rss_limit_mb=2048 -max_len=200000 -print_final_stats=1 \
+    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 LSAN_OPTIONS=suppressions=fuzz/lsan.supp "$exe" -max_total_time="$SEC" -timeout=5 -rss_limit_mb=2048 -max_len=200000 -print_final_stats=1 \
         -artifact_prefix="$art/" "$corpus" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

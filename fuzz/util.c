@@ -76,3 +76,10 @@ void fuzz_tok_roundtrip(rwkv_tokenizer *t, const char *text, size_t len, int exa
     }
     free(ids);
 }
+
+void fuzz_h5_closed(void) {
+    unsigned objs = H5F_OBJ_FILE | H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_ATTR;
+    fuzz_require(H5Fget_obj_count(H5F_OBJ_ALL, objs) == 0, "every HDF5 object closed after the read");
+    // h5util.c keeps one datatype open for good (the raw heap ID type of its vlen reads)
+    fuzz_require(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATATYPE) <= 1, "every HDF5 datatype closed after the read");
+}

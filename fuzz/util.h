@@ -13,6 +13,9 @@ const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix);
 char *fuzz_str(const uint8_t *data, size_t size);
 // Aborts (a finding) when a library call broke a property the harness checks.
 void fuzz_require(int ok, const char *what);
+// Aborts unless every HDF5 object (file, group, dataset, attribute, type, space) is closed:
+// the readers must close them on every path.
+void fuzz_h5_closed(void);
 // A fixture path under $RWKV_FUZZ_ROOT (the repo root; default: the current directory).
 const char *fuzz_fixture(const char *name);
 

@@ -30,7 +30,7 @@ static rwkv_status answer_example(rwkv_labels *l, const rwkv_dumpview *v, const 
     for (size_t k = 0; k < json_array_size(ans); k++) {
         json_t *span = json_array_get(ans, k);
         int64_t a = json_integer_value(json_array_get(span, 0)), n = json_integer_value(json_array_get(span, 1));
-        if (!json_is_array(span) || a < 1 || n < 0 || a + n > T)
+        if (!json_is_array(span) || a < 1 || n < 0 || a > T || n > T - a) // no a + n: it can overflow
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: answer span %zu is not [start >= 1, length] inside the example",
                                   path, (long long)lineno, k);
         for (int64_t r = 0; r < v->n_rows; r++) // rows of sequence s at positions a-1 .. a+n-2

@@ -13,6 +13,7 @@
 const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
 
 #define RWKV_IV_DUMP_VERSION 1 // newest dump schema the patch reader knows (docs/dump-format.md)
+#define IV_FILE_BUDGET_S 2.0   // seconds for the trial read of a vector or dump, plus its read time
 #define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
 
 #if RWKV_REAL_BITS == 64
@@ -239,6 +240,7 @@ static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T
 
 // Reads rows [r0, r0 + nr) of a (N, D) or (D) float dataset into out (nr, D).
 static rwkv_status read_rows(hid_t d, int64_t r0, int64_t nr, int D, rwkv_real *out) {
+    if (!rwkv_h5_numeric(d)) return RWKV_ERR_FORMAT;
     hid_t fs = H5Dget_space(d);
     int nd = H5Sget_simple_extent_ndims(fs);
     hsize_t start[2] = {(hsize_t)r0, 0}, count[2] = {(hsize_t)nr, (hsize_t)D};
@@ -315,7 +317,8 @@ static int64_t *read_ints(hid_t f, const char *name, int64_t *n) {
     if (d < 0) return NULL;
     hsize_t dims[2];
     int64_t *v = NULL;
-    if (dims_of(d, dims) == 1 && (v = malloc((dims[0] ? dims[0] : 1) * sizeof *v))) {
+    if (dims_of(d, dims) == 1 && rwkv_h5_numeric(d) && dims[0] < SIZE_MAX / sizeof *v &&
+        (v = malloc((dims[0] ? dims[0] : 1) * sizeof *v))) {
         herr_t e = -1;
         H5E_BEGIN_TRY { e = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v); } H5E_END_TRY;
         if (e < 0) {
@@ -449,10 +452,22 @@ static rwkv_status bind_patch(rwkv_intervention *iv, rwkv_config cfg) {
     return st;
 }
 
+typedef struct {
+    rwkv_intervention *iv;
+    rwkv_config cfg;
+} bind_args;
+
+static rwkv_status bind_file(void *ctx) {
+    bind_args *a = ctx;
+    return a->iv->op == RWKV_IV_ADD ? bind_vector(a->iv) : bind_patch(a->iv, a->cfg);
+}
+
 rwkv_status rwkv_intervene_bind(rwkv_intervention *iv, rwkv_config cfg, int64_t T) {
     rwkv_status st = bind_common(iv, cfg, T);
-    if (!st && iv->op == RWKV_IV_ADD) st = bind_vector(iv);
-    if (!st && iv->op == RWKV_IV_PATCH && !iv->src) st = bind_patch(iv, cfg);
+    bind_args a = {iv, cfg};
+    if (!st && (iv->op == RWKV_IV_ADD || (iv->op == RWKV_IV_PATCH && !iv->src)))
+        st = rwkv_h5_guarded(iv->path, iv->op == RWKV_IV_ADD ? "vector file" : "patch source",
+                             rwkv_h5_budget(iv->path, IV_FILE_BUDGET_S), bind_file, &a);
     if (st) rwkv_intervene_release(iv);
     return st;
 }

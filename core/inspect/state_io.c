@@ -5,6 +5,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define STATE_FILE_SLACK (1 << 20) // bytes of attributes and HDF5 metadata a state file may add
+#define STATE_READ_BUDGET_S 1.0    // seconds a state read may take (it takes milliseconds)
 
 rwkv_status rwkv_state_save(const char *path, const rwkv_state *s, const rwkv_model *m, int64_t n_tokens,
                             const char *command_line, int force) {
@@ -63,6 +67,8 @@ static rwkv_status read_vec(hid_t g, const char *path, const char *name, int L, 
     rwkv_status st = RWKV_OK;
     if (nd != 2 || dims[0] != (hsize_t)L || dims[1] != (hsize_t)C)
         st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: /state/%s has the wrong shape (want [%d, %d])", path, name, L, C);
+    else if (!rwkv_h5_numeric(d))
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: /state/%s does not hold numbers", path, name);
     else if (H5Dread(d, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
         st = rwkv_h5_fail(path, name);
     H5Dclose(d);
@@ -71,7 +77,16 @@ static rwkv_status read_vec(hid_t g, const char *path, const char *name, int L, 
     return st;
 }
 
-rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m) {
+typedef struct {
+    rwkv_state *s;
+    const char *path;
+    const rwkv_model *m;
+} state_read;
+
+static rwkv_status read_state(void *ctx) {
+    const state_read *r = ctx;
+    rwkv_state *s = r->s;
+    const char *path = r->path;
     hid_t f;
     rwkv_status st = rwkv_h5_open(&f, path);
     if (st) return st;
@@ -83,9 +98,7 @@ rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m
     else if (ver > RWKV_STATE_SCHEMA_VERSION)
         st = rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: state schema version %lld is newer than this rwkvscope reads (%d)",
                             path, (long long)ver, RWKV_STATE_SCHEMA_VERSION);
-    if (!st) st = check_shape(f, path, m);
-    if (!st && (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd))
-        st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: the state buffer does not fit the model", path);
+    if (!st) st = check_shape(f, path, r->m);
     hid_t g = st ? -1 : H5Gopen2(f, "/state", H5P_DEFAULT);
     if (!st && g < 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: no /state group", path);
     for (int i = 0; i < RWKV_STATE_NVEC && !st; i++)
@@ -94,4 +107,17 @@ rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     return st;
+}
+
+rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m) {
+    if (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: the state buffer does not fit the model", path);
+    // Size budget: five [L, C] float64 arrays and their attributes; a bigger file is not a state.
+    struct stat sb;
+    uint64_t max = (uint64_t)RWKV_STATE_NVEC * m->cfg.n_layer * m->cfg.n_embd * sizeof(double) + STATE_FILE_SLACK;
+    if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > max)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %lld bytes is too big for a state of this model (L=%d, C=%d): "
+                              "not an rwkvscope state file", path, (long long)sb.st_size, m->cfg.n_layer, m->cfg.n_embd);
+    state_read r = {s, path, m};
+    return rwkv_h5_guarded(path, "state file", STATE_READ_BUDGET_S, read_state, &r);
 }
