@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/file.h"
 #include "core/inspect/dump.h"
 #include "core/inspect/h5util.h"
 #include "core/inspect/intervene.h"
@@ -113,6 +114,31 @@ static rwkv_status bind_add(const char *path) {
 START_TEST(intervene_file_regressions) {
     ck_assert_int_ge(each_regression("intervene_file", bind_add, OTHER_BUDGET_S), 1);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/vector is not numeric"));
+}
+END_TEST
+
+// Found by fuzz_intervene_spec (and issue 13): "90-last" on a shorter sequence gave fill_mask
+// a negative memset size. The fixture's first byte is the sequence length minus 1 (as in the
+// harness), the rest the spec.
+START_TEST(intervene_spec_regressions) {
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(rwkv_file_read(test_fixture("fuzz/intervene_spec/range-past-end.txt"), &buf, &n), RWKV_OK);
+    ck_assert_uint_ge(n, 2);
+    rwkv_intervention iv;
+    memset(&iv, 0, sizeof iv);
+    ck_assert_int_eq(rwkv_intervene_parse(&iv, (const char *)buf + 1), RWKV_OK);
+    ck_assert_int_eq(rwkv_intervene_bind(&iv, L3, 1 + buf[0]), RWKV_ERR_ARG);
+    ck_assert_str_eq(rwkv_error_message(),
+                     "position 90 in 'blocks.2.state_max@90-last=zero': out of range, the sequence has 33 tokens");
+    free(buf);
+    memset(&iv, 0, sizeof iv);
+    ck_assert_int_eq(rwkv_intervene_parse(&iv, "blocks.0.att_out@90-last=zero"), RWKV_OK);
+    ck_assert_int_eq(rwkv_intervene_bind(&iv, L3, 10), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "position 90 in 'blocks.0.att_out@90-last=zero': out of range"));
+    uint8_t mask[10];
+    ck_assert_int_eq(rwkv_intervene_index_list(mask, 10, "12-last", "position", 1), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "position 12 in '12-last': out of range, there are 10 positions"));
 }
 END_TEST
 
@@ -231,6 +257,7 @@ int main(void) {
     tcase_add_test(tc, state_regressions);
     tcase_add_test(tc, checkpoint_regressions);
     tcase_add_test(tc, intervene_file_regressions);
+    tcase_add_test(tc, intervene_spec_regressions);
     tcase_add_test(tc, answer_span_overflow);
     tcase_add_test(tc, vlen_strings_read_back);
     tcase_add_test(tc, guarded_trial_read);

@@ -212,8 +212,12 @@ static rwkv_status fill_mask(const rwkv_intervention *iv, uint8_t *mask, int64_t
     }
     for (int i = 0; i < nr; i++) {
         int64_t lo = resolve(r[i].lo, n), hi = resolve(r[i].hi, n);
-        if (hi >= n)
-            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what, (long long)hi, iv->spec, limit);
+        if (hi >= n || lo >= n) // "90-last" on a shorter sequence has lo >= n > hi
+            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what,
+                                  (long long)(lo >= n ? lo : hi), iv->spec, limit);
+        if (lo < 0 || lo > hi)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s range %lld-%lld in '%s': empty, %s", what, (long long)lo,
+                                  (long long)hi, iv->spec, limit);
         memset(mask + lo, 1, (size_t)(hi - lo + 1));
     }
     return RWKV_OK;
