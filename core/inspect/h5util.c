@@ -174,8 +174,9 @@ static int read_vlen_str(hid_t a, hid_t loc, char *buf, size_t size) {
     size_t sa = 0, ss = 0;
     hsize_t ub = 0;
     char path[4096];
+    ssize_t pn = fid >= 0 ? H5Fget_name(fid, path, sizeof path) : -1; // the name it was opened by
     int ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && sa == 8 && ss == 8 && H5Pget_userblock(fcpl, &ub) >= 0 &&
-             H5Fget_name(fid, path, sizeof path) > 0 && H5Fget_name(fid, path, sizeof path) < (ssize_t)sizeof path;
+             pn > 0 && pn < (ssize_t)sizeof path;
     if (fcpl >= 0) H5Pclose(fcpl);
     if (fid >= 0) H5Fclose(fid);
     FILE *f = ok ? fopen(path, "rb") : NULL;
