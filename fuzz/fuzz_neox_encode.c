@@ -4,16 +4,11 @@
 #include "tok.h"
 #include "util.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 static rwkv_tokenizer *tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    char spec[600];
-    snprintf(spec, sizeof spec, "neox:%s", fuzz_fixture("20B_tokenizer.json"));
-    fuzz_require(rwkv_tokenizer_load(&tok, spec) == RWKV_OK, "loading tests/fixtures/20B_tokenizer.json");
+    tok = fuzz_tok_fixture("neox", "20B_tokenizer.json");
     return 0;
 }
 

@@ -3,15 +3,11 @@
 #include "tok.h"
 #include "util.h"
 
-#include <stdio.h>
-
 static rwkv_tokenizer *tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    char spec[600];
-    snprintf(spec, sizeof spec, "world:%s", fuzz_fixture("rwkv_vocab_v20230424.txt"));
-    fuzz_require(rwkv_tokenizer_load(&tok, spec) == RWKV_OK, "loading tests/fixtures/rwkv_vocab_v20230424.txt");
+    tok = fuzz_tok_fixture("world", "rwkv_vocab_v20230424.txt");
     return 0;
 }
 

@@ -83,3 +83,33 @@ void fuzz_h5_closed(void) {
     // h5util.c keeps one datatype open for good (the raw heap ID type of its vlen reads)
     fuzz_require(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATATYPE) <= 1, "every HDF5 datatype closed after the read");
 }
+
+void fuzz_model_reader(const uint8_t *data, size_t size, const char *suffix,
+                       rwkv_status (*read)(const char *path, rwkv_tensor_set *out), const char *format) {
+    const char *path = fuzz_file(data, size, suffix);
+    rwkv_tensor_set ts;
+    rwkv_tensors_init(&ts);
+    if (read(path, &ts) == RWKV_OK) {
+        rwkv_model *m = NULL;
+        if (rwkv_model_from_tensors(&m, &ts, path, format) == RWKV_OK) rwkv_model_free(m);
+    }
+    rwkv_tensors_free(&ts);
+}
+
+rwkv_tokenizer *fuzz_tok_fixture(const char *kind, const char *name) {
+    char spec[600];
+    rwkv_tokenizer *t = NULL;
+    snprintf(spec, sizeof spec, "%s:%s", kind, fuzz_fixture(name));
+    fuzz_require(rwkv_tokenizer_load(&t, spec) == RWKV_OK, "loading a tokenizer fixture");
+    return t;
+}
+
+void fuzz_tok_vocab(const uint8_t *data, size_t size, const char *kind, const char *suffix) {
+    static const char sample[] = "Hello, world!\n  The cat's 12 hats <|endoftext|> caf\xc3\xa9 "
+                                 "\xe4\xbd\xa0\xe5\xa5\xbd \xff";
+    char spec[600];
+    snprintf(spec, sizeof spec, "%s:%s", kind, fuzz_file(data, size, suffix));
+    rwkv_tokenizer *t = NULL;
+    if (rwkv_tokenizer_load(&t, spec) == RWKV_OK) fuzz_tok_roundtrip(t, sample, strlen(sample), 0);
+    rwkv_tokenizer_free(t);
+}

@@ -3,6 +3,8 @@
 #ifndef RWKV_FUZZ_UTIL_H
 #define RWKV_FUZZ_UTIL_H
 
+#include "core/formats/formats.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +18,10 @@ void fuzz_require(int ok, const char *what);
 // Aborts unless every HDF5 object (file, group, dataset, attribute, type, space) is closed:
 // the readers must close them on every path.
 void fuzz_h5_closed(void);
+// A checkpoint harness: the input as a file (name ending in suffix) through read, then the
+// model built from what it read (every shape check of rwkv_model_from_tensors).
+void fuzz_model_reader(const uint8_t *data, size_t size, const char *suffix,
+                       rwkv_status (*read)(const char *path, rwkv_tensor_set *out), const char *format);
 // A fixture path under $RWKV_FUZZ_ROOT (the repo root; default: the current directory).
 const char *fuzz_fixture(const char *name);
 
