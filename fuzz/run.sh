@@ -56,15 +56,15 @@ seeds() {
 export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:quarantine_size_mb=16:malloc_context_size=8
 export LSAN_OPTIONS=suppressions=fuzz/lsan.supp
 # Reports of the forked trial reads (rwkv_h5_guarded) do not stop libFuzzer: the parent turns
-# the child's death into an error. Those whose first frame outside the sanitizer runtime is
-# in libhdf5 are libhdf5's (the trial is there for them); any other one is ours and a finding.
+# the child's death into an error. A report whose first frame in libhdf5 or in our sources
+# (libc and sanitizer frames skipped) is libhdf5's is libhdf5's, which the trial is there
+# for; one in our sources, and any UBSan report, is ours and a finding.
 own_child_reports() {
     awk '/ERROR: AddressSanitizer|ERROR: LeakSanitizer/ { look = 1; next }
          /runtime error:/ { n++ }
          look && /^ *#[0-9]+ / {
-             if ($0 ~ /__interceptor|__asan|__sanitizer|libc\.so|raise|abort/) next
-             if ($0 !~ /libhdf5/) n++
-             look = 0 }
+             if ($0 ~ /libhdf5/) { look = 0; next }
+             if ($0 ~ /\/(core|probes|cli|analyses|datasets|fuzz)\/([A-Za-z0-9_]+\/)*[A-Za-z0-9_]+\.c:/) { n++; look = 0 } }
          END { print n + 0 }' "$1"
 }
 
