@@ -76,7 +76,7 @@ static rwkv_status read_file_lines(cli_sequences *s, const cli_input *in, const 
     FILE *f = fopen(path, "r");
     if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     const char *spec = in->tokenizer ? in->tokenizer : "bytes";
-    rwkv_tokenizer *tok;
+    rwkv_tokenizer *tok = NULL;
     rwkv_status st = rwkv_tokenizer_load(&tok, spec);
     if (!st) st = rwkv_tokenizer_check_vocab(tok, n_vocab);
     snprintf(s->tokenizer, sizeof s->tokenizer, "%s", spec);

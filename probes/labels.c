@@ -1,6 +1,8 @@
 // labels.c: built-in label functions and label files aligned to dump rows.
 #include "labels.h"
 
+#include "../core/inspect/h5util.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #define LABELS_LINE_MAX 512
+#define LABELS_H5_BUDGET_S 2.0 // seconds for the trial read of an .h5 label file, plus its read time
 
 // answer: the dataset file is JSON Lines (docs/dataset-format.md v1): a header line (optional
 // here, so the examples alone, as fed to `dump --input`, work too), then one example per line with "tokens" and "answers" ([start, length] spans). Example i is dump
@@ -30,7 +33,7 @@ static rwkv_status answer_example(rwkv_labels *l, const rwkv_dumpview *v, const 
     for (size_t k = 0; k < json_array_size(ans); k++) {
         json_t *span = json_array_get(ans, k);
         int64_t a = json_integer_value(json_array_get(span, 0)), n = json_integer_value(json_array_get(span, 1));
-        if (!json_is_array(span) || a < 1 || n < 0 || a + n > T)
+        if (!json_is_array(span) || a < 1 || n < 0 || a > T || n > T - a) // no a + n: it can overflow
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: answer span %zu is not [start >= 1, length] inside the example",
                                   path, (long long)lineno, k);
         for (int64_t r = 0; r < v->n_rows; r++) // rows of sequence s at positions a-1 .. a+n-2
@@ -238,8 +241,10 @@ static rwkv_status h5_vec(hid_t f, const char *path, const char *name, hid_t typ
     hid_t sp = H5Dget_space(d);
     hssize_t k = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
-    herr_t e = k == n ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    int num = rwkv_h5_numeric(d);
+    herr_t e = k == n && num ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
     H5Dclose(d);
+    if (!num) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: does not hold numbers", path, name);
     if (k != n) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: %lld label rows but the dump has %lld rows",
                                       path, name, (long long)k, (long long)n);
     return e < 0 ? rwkv_error_set(RWKV_ERR_IO, "%s: %s: read failed", path, name) : RWKV_OK;
@@ -277,6 +282,18 @@ static rwkv_status read_h5(rwkv_labels *l, const rwkv_dumpview *v, const char *p
     return st;
 }
 
+typedef struct {
+    rwkv_labels *l;
+    const rwkv_dumpview *v;
+    const char *path;
+    int *kind_given;
+} h5_labels;
+
+static rwkv_status read_h5_labels(void *ctx) {
+    h5_labels *a = ctx;
+    return read_h5(a->l, a->v, a->path, a->kind_given);
+}
+
 rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const char *path) {
     *out = NULL;
     rwkv_labels *l = NULL;
@@ -285,7 +302,9 @@ rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const ch
     if (st) return st;
     size_t n = strlen(path);
     int kind_given = 0, is_csv = n > 4 && !strcmp(path + n - 4, ".csv");
-    st = is_csv ? read_csv(l, v, path, &kind_given) : read_h5(l, v, path, &kind_given);
+    h5_labels a = {l, v, path, &kind_given};
+    st = is_csv ? read_csv(l, v, path, &kind_given)
+                : rwkv_h5_guarded(path, "label file", rwkv_h5_budget(path, LABELS_H5_BUDGET_S), read_h5_labels, &a);
     if (!st) st = settle_kind(l, path, kind_given);
     if (st) { rwkv_labels_free(l); return st; }
     *out = l;
