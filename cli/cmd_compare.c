@@ -114,7 +114,7 @@ static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
 
 // Compares both modes of the model on the input, in memory.
 static rwkv_status compare_modes(const compare_opts *o, rwkv_compare_result *r) {
-    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights);
+    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights ? o->mo.weights : "auto");
     if (!m) return RWKV_ERR_IO; // already reported
     rwkv_sequences seqs = {0};
     rwkv_status st = cli_sequences_read(&seqs, &o->in, o->input, m->cfg.n_vocab);

@@ -413,7 +413,7 @@ int cmd_patch(int argc, char **argv) {
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc;
     cli_set_threads((int)a.threads);
-    rwkv_model *m = cli_load_model("patch", a.model, NULL);
+    rwkv_model *m = cli_load_model("patch", a.model, "auto");
     if (!m) return CLI_FAIL;
     rc = a.pairs ? run_pairs(&a, m) : run(&a, m);
     rwkv_model_free(m);

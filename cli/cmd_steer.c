@@ -262,7 +262,7 @@ int cmd_steer(int argc, char **argv) {
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc;
     cli_set_threads((int)a.threads);
-    rwkv_model *m = cli_load_model("steer", a.model, NULL);
+    rwkv_model *m = cli_load_model("steer", a.model, "auto");
     if (!m) return CLI_FAIL;
     rwkv_tokenizer *tok = NULL;
     rwkv_status st = rwkv_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : (m->tokenizer[0] ? m->tokenizer : "bytes"));

@@ -10,7 +10,7 @@
 
 static rwkv_status read_file_lines(rwkv_sequences *s, const cli_input *in, const char *path, int n_vocab) {
     const char *spec = in->tokenizer ? in->tokenizer : "bytes";
-    rwkv_tokenizer *tok;
+    rwkv_tokenizer *tok = NULL;
     rwkv_status st = rwkv_tokenizer_load(&tok, spec);
     if (st) return st;
     if (!(st = rwkv_tokenizer_check_vocab(tok, n_vocab))) st = rwkv_dataset_read_sequences(s, path, tok, n_vocab);

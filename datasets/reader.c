@@ -76,7 +76,7 @@ static rwkv_status read_answers(const rwkv_dataset_reader *r, json_t *ans, rwkv_
         json_t *span = json_array_get(ans, k), *a = json_array_get(span, 0), *len = json_array_get(span, 1);
         int ok = json_is_array(span) && json_array_size(span) == 2 && json_is_integer(a) && json_is_integer(len);
         int64_t s = ok ? json_integer_value(a) : 0, l = ok ? json_integer_value(len) : 0;
-        if (!ok || s < 1 || l < 0 || s + l > ex->n_tokens)
+        if (!ok || s < 1 || l < 0 || s > ex->n_tokens || l > ex->n_tokens - s) // no s + l: it can overflow
             return rwkv_error_set(RWKV_ERR_FORMAT, "%s:%lld: answer span %zu is not [start >= 1, length] inside the example",
                                   r->path, (long long)r->lineno, k);
         ex->answers[k][0] = s;

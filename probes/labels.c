@@ -1,6 +1,7 @@
 // labels.c: built-in label functions and label files aligned to dump rows.
 #include "labels.h"
 
+#include "../core/inspect/h5util.h"
 #include "../datasets/reader.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #define LABELS_LINE_MAX 512
+#define LABELS_H5_BUDGET_S 2.0 // seconds for the trial read of an .h5 label file, plus its read time
 
 // answer: the dataset file (datasets/reader.h; the header is optional, so the examples alone,
 // as fed to `dump --input`, work too) has one example per line with "tokens" and "answers"
@@ -222,8 +224,10 @@ static rwkv_status h5_vec(hid_t f, const char *path, const char *name, hid_t typ
     hid_t sp = H5Dget_space(d);
     hssize_t k = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
-    herr_t e = k == n ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    int num = rwkv_h5_numeric(d);
+    herr_t e = k == n && num ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
     H5Dclose(d);
+    if (!num) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: does not hold numbers", path, name);
     if (k != n) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: %lld label rows but the dump has %lld rows",
                                       path, name, (long long)k, (long long)n);
     return e < 0 ? rwkv_error_set(RWKV_ERR_IO, "%s: %s: read failed", path, name) : RWKV_OK;
@@ -261,6 +265,18 @@ static rwkv_status read_h5(rwkv_labels *l, const rwkv_dumpview *v, const char *p
     return st;
 }
 
+typedef struct {
+    rwkv_labels *l;
+    const rwkv_dumpview *v;
+    const char *path;
+    int *kind_given;
+} h5_labels;
+
+static rwkv_status read_h5_labels(void *ctx) {
+    h5_labels *a = ctx;
+    return read_h5(a->l, a->v, a->path, a->kind_given);
+}
+
 rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const char *path) {
     *out = NULL;
     rwkv_labels *l = NULL;
@@ -269,7 +285,9 @@ rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const ch
     if (st) return st;
     size_t n = strlen(path);
     int kind_given = 0, is_csv = n > 4 && !strcmp(path + n - 4, ".csv");
-    st = is_csv ? read_csv(l, v, path, &kind_given) : read_h5(l, v, path, &kind_given);
+    h5_labels a = {l, v, path, &kind_given};
+    st = is_csv ? read_csv(l, v, path, &kind_given)
+                : rwkv_h5_guarded(path, "label file", rwkv_h5_budget(path, LABELS_H5_BUDGET_S), read_h5_labels, &a);
     if (!st) st = settle_kind(l, path, kind_given);
     if (st) { rwkv_labels_free(l); return st; }
     *out = l;
