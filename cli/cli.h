@@ -29,19 +29,22 @@ void cli_set_command_line(int argc, char **argv);
 // Threads for OpenMP and OpenBLAS (0 = cores available).
 void cli_set_threads(int n);
 
-// Loads MODEL and applies --weights (NULL/"auto", "fp32", "bf16"); prints the error with a
+// Loads MODEL with --weights: "auto" (matrices in the file's type, mapped), "fp32", "bf16",
+// "int8"; NULL is a float copy of every weight (for commands that read the raw matrices).
+// Shows a progress line on stderr for files of a gigabyte or more. Prints the error with a
 // hint and returns NULL on failure.
 #include "core/model/model.h"
 rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weights);
 
 // --weights and --threads, taken by every command that runs a model.
 typedef struct {
-    const char *weights; // NULL = auto
+    const char *weights; // NULL = "auto"
     long threads;        // 0 = all cores
 } cli_model_opts;
 #define CLI_MODEL_HELP                                                                            \
-    "  --weights W          auto | fp32 | bf16 (bf16 storage, fp32 compute; default auto:\n"      \
-    "                       bf16 when the checkpoint is bf16, which is lossless)\n"              \
+    "  --weights W          auto | fp32 | bf16 | int8 (storage of the matrices; compute is fp32;\n" \
+    "                       default auto: as stored in the file, read in place (mapped), so\n"  \
+    "                       bf16/fp16/Q5_1... files need no float copy; int8: int8 blocks of 32)\n"  \
     "  --threads N          threads for OpenMP and OpenBLAS (default: all cores)\n"
 // Sets the threads and loads MODEL with the options' weights (cli_load_model).
 rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_opts *o);

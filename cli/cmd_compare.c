@@ -6,10 +6,8 @@
 #include "core/base/file.h"
 #include "core/inspect/compare.h"
 
-#include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 const char cmd_compare_summary[] = "compare both modes (or two dumps) tap by tap";
 
@@ -122,33 +120,19 @@ static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
     return rwkv_file_atomic_commit(&out);
 }
 
-// Dumps the input in both modes into a fresh temporary directory; a and b receive the paths.
-static rwkv_status dump_both(const compare_opts *o, char *dir, char *a, char *b) {
-    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights);
+// Compares both modes of the model on the input, in memory.
+static rwkv_status compare_modes(const compare_opts *o, rwkv_compare_result *r) {
+    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights ? o->mo.weights : "auto");
     if (!m) return RWKV_ERR_IO; // already reported
-    cli_sequences seqs = {0};
-    rwkv_positions pos = {0};
-    uint32_t *mask = calloc((size_t)m->cfg.n_layer + 1, sizeof *mask);
-    rwkv_status st = mask ? rwkv_select_taps(mask, m->cfg.n_layer, "*") : RWKV_ERR_NOMEM;
-    if (!st) st = cli_sequences_read(&seqs, &o->in, o->input, m->cfg.n_vocab);
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, 1024, "%s/rwkvscope-compare-XXXXXX", t && *t ? t : "/tmp");
-    if (!st && !mkdtemp(dir)) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create a temporary directory", dir);
-    snprintf(a, 1100, "%s/sequential.h5", dir);
-    snprintf(b, 1100, "%s/parallel.h5", dir);
-    cli_perturb p;
-    int perturbed = cli_perturb_from_env(&p);
-    for (int par = 0; par <= 1 && !st; par++) {
-        rwkv_dump_opts d = {.command_line = cli_command_line(), .tokenizer = seqs.tokenizer, .taps = "*",
-                            .positions = "all", .parallel = par, .text = seqs.has_text};
-        fprintf(stderr, "compare: %s mode%s\n", par ? "parallel" : "sequential",
-                perturbed && !par ? " (perturbed by RWKVSCOPE_TEST_PERTURB)" : "");
-        st = cli_dump_sequences(par ? b : a, m, &seqs, mask, &pos, &d, (int)o->chunk, NULL,
-                                perturbed && !par ? &p : NULL, NULL, 0);
+    rwkv_sequences seqs = {0};
+    rwkv_status st = cli_sequences_read(&seqs, &o->in, o->input, m->cfg.n_vocab);
+    if (!st) {
+        fprintf(stderr, "compare: %d sequence(s), sequential and parallel mode\n", seqs.n);
+        rwkv_compare_modes_opts co = {.max_T = (int)o->chunk};
+        st = rwkv_compare_modes(r, m, &seqs, o->tol, &co);
     }
     if (st) cli_fail("compare", st, NULL);
-    cli_sequences_free(&seqs);
-    free(mask);
+    rwkv_sequences_free(&seqs);
     rwkv_model_free(m);
     return st;
 }
@@ -158,19 +142,13 @@ int cmd_compare(int argc, char **argv) {
     int prc = parse(&o, argc, argv);
     if (prc) return cli_opt_exit(prc);
     cli_set_threads((int)o.mo.threads); // also for comparing two dumps
-    char dir[1024] = "", a[1100], b[1100];
-    rwkv_status st;
-    if (o.npos == 2) {
-        snprintf(a, sizeof a, "%s", o.pos[0]);
-        snprintf(b, sizeof b, "%s", o.pos[1]);
-    } else if (dump_both(&o, dir, a, b)) {
-        if (dir[0] && !strstr(dir, "XXXXXX")) { unlink(a); unlink(b); rmdir(dir); }
-        return CLI_FAIL;
-    }
     rwkv_compare_result r;
-    st = rwkv_compare_dumps(&r, a, b, o.tol);
-    if (dir[0]) { unlink(a); unlink(b); rmdir(dir); }
-    if (st) return cli_fail("compare", st, o.npos == 2 ? "both files must be rwkvscope dumps of the same inputs" : NULL);
+    rwkv_status st;
+    if (o.npos == 1) {
+        if (compare_modes(&o, &r)) return CLI_FAIL; // already reported
+    } else if ((st = rwkv_compare_dumps(&r, o.pos[0], o.pos[1], o.tol))) {
+        return cli_fail("compare", st, "both files must be rwkvscope dumps of the same inputs");
+    }
     print_table(&r, o.only_exceeding);
     int rc = r.n_exceeded ? COMPARE_EXCEEDED : CLI_OK;
     if (o.csv && (st = write_csv(o.csv, &r))) rc = cli_fail("compare", st, NULL);

@@ -1,5 +1,6 @@
 // cmd_dump.c: rwkvscope dump: run a model with taps and write them to an HDF5 dump.
 #include "cli.h"
+#include "intervene_opts.h"
 #include "options.h"
 #include "sequences.h"
 
@@ -108,7 +109,7 @@ int cmd_dump(int argc, char **argv) {
     rwkv_model *m = cli_model_open("dump", o.model, &o.mo);
     if (!m) { rwkv_select_positions_free(&pos); cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     int rc = CLI_FAIL;
-    cli_sequences seqs = {0};
+    rwkv_sequences seqs = {0};
     rwkv_state *init = NULL;
     uint32_t *mask = calloc((size_t)m->cfg.n_layer + 1, sizeof *mask);
     if (!mask) { rc = cli_fail("dump", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory"), NULL); goto done; }
@@ -133,7 +134,9 @@ int cmd_dump(int argc, char **argv) {
     for (int i = 0; i < seqs.n; i++) total += seqs.items[i].n;
     fprintf(stderr, "dump: %d sequence(s), %lld tokens, %d taps, %s mode -> %s\n", seqs.n, (long long)total,
             rwkv_select_count(mask, m->cfg.n_layer), o.mode, o.out);
-    st = cli_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, (int)o.chunk, init, NULL, &o.iv, 1);
+    rwkv_dump_sequences_opts so = {.max_T = (int)o.chunk, .init = init, .interventions = o.iv.specs,
+                                   .n_interventions = o.iv.n, .progress = cli_sequences_progress};
+    st = rwkv_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, &so);
     if (st == RWKV_ERR_INTERRUPTED) {
         fprintf(stderr, "rwkvscope dump: %s\n", rwkv_error_message());
         rc = CLI_INTERRUPTED;
@@ -148,7 +151,7 @@ int cmd_dump(int argc, char **argv) {
     rc = CLI_OK;
 done:
     rwkv_select_positions_free(&pos);
-    cli_sequences_free(&seqs);
+    rwkv_sequences_free(&seqs);
     rwkv_state_free(init);
     free(mask);
     rwkv_model_free(m);

@@ -4,6 +4,7 @@
 #include "analyses/steer.h"
 #include "cli.h"
 #include "core/base/file.h"
+#include "datasets/prompts.h"
 #include "input.h"
 #include "options.h"
 
@@ -20,7 +21,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rwkvscope steer build MODEL --pos FILE --neg FILE --tap blocks.L.TAP -o VEC.h5 [options]\n"
            "       rwkvscope steer sweep MODEL --vec VEC.h5 --layers LIST --multipliers LIST --prompt TEXT\n"
            "                             --answers A,B [-o sweep.csv] [options]\n\n"
-           "build: the mean of TAP at the last position over the prompts of --pos (one per line) minus\n"
+           "build: the mean of TAP at the last position over the prompts of --pos (one per line, or JSONL) minus\n"
            "  the mean over those of --neg; for a state tap, the state after the last token. Writes\n"
            "  /vector [D] and the tap, layer and model shape as attributes (docs/interventions.md).\n"
            "sweep: adds multiplier * vector at blocks.<layer>.<tap> (the vector's tap) for every layer\n"
@@ -90,45 +91,32 @@ static int parse_args(steer_args *a, int argc, char **argv) {
     return CLI_OK;
 }
 
-// Prompts of a file, one per non-empty line, encoded.
+// Prompts of a file (datasets/prompts.h: one per non-empty line, or JSONL), encoded.
 typedef struct {
+    rwkv_sequences seqs;
     int n;
-    int **ids;
-    int64_t *len;
+    int **ids;    // (n) into seqs
+    int64_t *len; // (n)
 } prompts;
 
 static void prompts_free(prompts *p) {
-    for (int i = 0; i < p->n; i++) free(p->ids[i]);
+    rwkv_sequences_free(&p->seqs);
     free(p->ids);
     free(p->len);
 }
 
-static rwkv_status read_prompts(prompts *p, const char *path, rwkv_tokenizer *tok) {
+static rwkv_status read_prompts(prompts *p, const char *path, rwkv_tokenizer *tok, int n_vocab) {
     memset(p, 0, sizeof *p);
-    FILE *f = fopen(path, "r");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t k;
-    rwkv_status st = RWKV_OK;
-    while (!st && (k = getline(&line, &cap, f)) >= 0) {
-        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
-        if (k == 0) continue;
-        int **ids = realloc(p->ids, (size_t)(p->n + 1) * sizeof *ids);
-        int64_t *len = ids ? realloc(p->len, (size_t)(p->n + 1) * sizeof *len) : NULL;
-        if (ids) p->ids = ids;
-        if (len) p->len = len;
-        if (!ids || !len) { st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path); break; }
-        size_t n = 0;
-        p->ids[p->n] = NULL;
-        st = rwkv_tokenizer_encode(tok, line, (size_t)k, &p->ids[p->n], &n);
-        p->len[p->n++] = (int64_t)n;
-        if (!st && n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "%s: line %d encodes to no tokens", path, p->n);
+    rwkv_status st = rwkv_dataset_read_sequences(&p->seqs, path, tok, n_vocab);
+    if (st) return st;
+    p->ids = rwkv_calloc((size_t)p->seqs.n, sizeof *p->ids, "prompts");
+    p->len = rwkv_calloc((size_t)p->seqs.n, sizeof *p->len, "prompts");
+    if (!p->ids || !p->len) return RWKV_ERR_NOMEM;
+    for (p->n = 0; p->n < p->seqs.n; p->n++) {
+        p->ids[p->n] = p->seqs.items[p->n].ids;
+        p->len[p->n] = p->seqs.items[p->n].n;
     }
-    free(line);
-    fclose(f);
-    if (!st && p->n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "%s: no prompts (one per line)", path);
-    return st;
+    return RWKV_OK;
 }
 
 // "blocks.L.TAP" into layer and tap.
@@ -153,8 +141,8 @@ static int build(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     if (st) return cli_fail("steer", st, NULL);
     if (!cli_check_output("steer", a->out, a->force)) return CLI_USAGE;
     int D = rwkv_tap_width(tap, m->cfg);
-    if (!st) st = read_prompts(&pos, a->pos, tok);
-    if (!st) st = read_prompts(&neg, a->neg, tok);
+    if (!st) st = read_prompts(&pos, a->pos, tok, m->cfg.n_vocab);
+    if (!st) st = read_prompts(&neg, a->neg, tok, m->cfg.n_vocab);
     if (!st && !(vec = rwkv_calloc((size_t)D, sizeof *vec, "vector"))) st = RWKV_ERR_NOMEM;
     if (!st)
         st = rwkv_steer_build(vec, m, layer, tap, pos.n, (const int *const *)pos.ids, pos.len, neg.n,

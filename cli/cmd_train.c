@@ -6,6 +6,7 @@
 
 #include "core/train/checkpoint.h"
 #include "core/train/init.h"
+#include "core/train/schedule.h"
 #include "core/train/trainer.h"
 #include "datasets/dataset.h"
 #include "analyses/plot.h"
@@ -14,14 +15,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW, checkpoints, loss log)";
 
 #define DEFAULT_SEED 42
 #define DEFAULT_EVAL_BATCHES 8
-#define DEFAULT_EVALS 10 // evaluations per run when --eval-every is not given
 #define TASK_STREAM_TOKENS (4L << 20) // default task stream (independent of --steps: --resume sees the same data)
 #define PROGRESS_EVERY_S 10.0 // a progress line at least this often, besides evaluations
 
@@ -77,7 +76,7 @@ static void usage(FILE *f) {
            "  rwkvscope train --data tests/fixtures/tinyshakespeare.txt --layers 4 --embd 128 \\\n"
            "      --ctx 128 --batch 8 --steps 800 --lr 4e-3 --min-lr 4e-4 --warmup 50 -o tiny.safetensors\n"
            "  (held-out loss about 1.5 nats/byte after 3 minutes on 2 cores)\n",
-           DEFAULT_SEED, DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
+           DEFAULT_SEED, RWKV_TRAIN_DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
 }
 
 typedef struct {
@@ -248,12 +247,6 @@ static void fmt_duration(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // Reads the log back (a resumed run's log holds the whole run) and draws the mean training
 // loss per evaluation interval and the held-out loss at each evaluation into loss-curve.png
 // (the plot writes its data beside it as loss-curve.csv and its script as loss-curve.gp).
@@ -306,59 +299,46 @@ static void plot_loss(const char *log_path) {
     free(x), free(y), free(tr);
 }
 
+// A progress line at every evaluation and at least every PROGRESS_EVERY_S seconds.
+typedef struct {
+    double last_print;
+} progress_clock;
+
+static void progress(void *ctx, const rwkv_train_progress *p) {
+    progress_clock *c = ctx;
+    if (!p->evaluated && p->elapsed_s - c->last_print < PROGRESS_EVERY_S) return;
+    c->last_print = p->elapsed_s;
+    char eta[32];
+    fmt_duration(eta, sizeof eta, p->elapsed_s / (double)(p->step - p->start) * (double)(p->steps - p->step));
+    char vbuf[48]; // no "val nan" before the first evaluation
+    snprintf(vbuf, sizeof vbuf, "val -- (%s)", p->any_evaluated ? "no held-out data" : "not evaluated yet");
+    if (!isnan(p->last_val)) snprintf(vbuf, sizeof vbuf, "val %.4f%s", p->last_val, p->evaluated ? "" : " (last)");
+    fprintf(stderr, "step %lld/%lld | loss %.4f | %s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)p->step,
+            (long long)p->steps, p->loss, vbuf, p->lr, p->tokens_per_s, eta);
+}
+
 static int train_loop(const train_args *a, run *r) {
-    rwkv_trainer *tr = r->tr;
-    int64_t steps = tr->o.steps, start = tr->opt->step;
-    int64_t stop = a->stop_at > 0 && a->stop_at < steps ? a->stop_at : steps; // this session's end
-    int64_t every = a->eval_every >= 0 ? a->eval_every : (steps / DEFAULT_EVALS > 0 ? steps / DEFAULT_EVALS : 1);
-    double tokens = (double)tr->o.B * tr->o.T, t_train = 0, t0 = now_s(), loss = NAN, val = NAN;
-    double last_print = t0, last_val = NAN;
-    int evaluated = 0;
-    int64_t saved = -1;
-    for (int64_t s = start; s < stop; s++) {
-        double ts = now_s();
-        rwkv_status st = rwkv_trainer_step(tr, &loss);
-        t_train += now_s() - ts;
-        if (st) {
-            cli_fail("train", st, NULL);
-            if (saved >= 0) fprintf(stderr, "the last good checkpoint is %s (step %lld)\n", a->out, (long long)saved);
-            else fprintf(stderr, "no checkpoint was written by this run\n");
-            return CLI_FAIL;
-        }
-        int64_t done = s + 1;
-        int last = done == stop, eval = last || (every > 0 && done % every == 0);
-        val = NAN;
-        if (eval && (st = rwkv_trainer_eval(tr, &val))) return cli_fail("train", st, NULL);
-        if (eval) last_val = val, evaluated = 1;
-        double tps = tokens * (double)(done - start) / t_train;
-        fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.6g,%.0f,%.2f\n", (long long)done, loss, val, tr->last_lr,
-                tr->last_gnorm, tps, now_s() - t0);
-        if (eval) {
-            fflush(r->log);
-            if ((st = rwkv_checkpoint_save(tr, a->out, "bytes")))
-                return cli_fail("train", st, "is the output directory writable?");
-            saved = done;
-        }
-        if (!eval && now_s() - last_print < PROGRESS_EVERY_S) continue;
-        last_print = now_s();
-        char eta[32];
-        fmt_duration(eta, sizeof eta, (now_s() - t0) / (double)(done - start) * (double)(steps - done));
-        char vbuf[48]; // no "val nan" before the first evaluation
-        snprintf(vbuf, sizeof vbuf, "val -- (%s)", evaluated ? "no held-out data" : "not evaluated yet");
-        if (!isnan(last_val)) snprintf(vbuf, sizeof vbuf, "val %.4f%s", last_val, eval ? "" : " (last)");
-        fprintf(stderr, "step %lld/%lld | loss %.4f | %s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
-                (long long)steps, loss, vbuf, tr->last_lr, tps, eta);
+    progress_clock clock = {0};
+    rwkv_train_session_opts so = {.stop = a->stop_at, .eval_every = a->eval_every, .checkpoint = a->out,
+                                  .tokenizer = "bytes", .log = r->log, .progress = progress, .progress_ctx = &clock};
+    rwkv_train_progress p;
+    rwkv_status st = rwkv_train_session(r->tr, &so, &p);
+    if (st) {
+        cli_fail("train", st, p.failed_checkpoint ? "is the output directory writable?" : NULL);
+        if (p.saved >= 0) fprintf(stderr, "the last good checkpoint is %s (step %lld)\n", a->out, (long long)p.saved);
+        else fprintf(stderr, "no checkpoint was written by this run\n");
+        return CLI_FAIL;
     }
-    if (start >= stop) {
-        printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)start, (long long)stop);
+    if (p.start >= p.stop) {
+        printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)p.start, (long long)p.stop);
         return CLI_OK;
     }
     char vbuf[48] = "val loss -- (no held-out data)";
-    if (!isnan(val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", val);
-    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)stop, loss, vbuf,
-           tokens * (double)(stop - start) / t_train);
-    if (stop < steps)
-        printf("stopped at step %lld of %lld: continue with --resume\n", (long long)stop, (long long)steps);
+    if (!isnan(p.val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", p.val);
+    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)p.stop, p.loss, vbuf,
+           p.tokens_per_s);
+    if (p.stop < p.steps)
+        printf("stopped at step %lld of %lld: continue with --resume\n", (long long)p.stop, (long long)p.steps);
     return CLI_OK;
 }
 
@@ -389,7 +369,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (rc == CLI_OK) {
-        if (!a.resume) fprintf(r.log, "step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n");
+        if (!a.resume) fputs(RWKV_TRAIN_LOG_HEADER, r.log);
         const rwkv_config *c = &r.m->cfg;
         fprintf(stderr, "training %d x %d (ffn %d, vocab %d, %zu parameters) on %s: %lld train / %lld held-out tokens\n",
                 c->n_layer, c->n_embd, c->n_ffn, c->n_vocab, rwkv_model_n_params(r.m), r.data->source,

@@ -22,6 +22,7 @@
 #include "probes/logreg.h"
 #include "probes/probe.h"
 #include "probes/ridge.h"
+#include "probes/sweep.h"
 #include "tests/util.h"
 
 // ---------------------------------------------------------------- a minimal dump writer
@@ -876,6 +877,41 @@ START_TEST(cli_control_keyed_to_probed_token) {
 }
 END_TEST
 
+static void count_rows(void *ctx, const char *what, const rwkv_probe_opts *po, const rwkv_probe_row *row) {
+    (void)po;
+    ck_assert(strstr(what, "blocks.0.state_num") && row->main.n_rows > 0);
+    ++*(int *)ctx;
+}
+
+// The horizon sweep from the library: the lag dump holds token@-1 and nothing further back,
+// so accuracy is high at d = 1 and near chance at d = 2; a ridge probe is refused.
+START_TEST(horizon_library) {
+    const char *dump = make_lag_dump("lib-lag.h5", 40, 40, 12);
+    const char *out = tmp_path("lib-horizon.csv");
+    int calls = 0;
+    rwkv_probe_sweep_opts o = {.dump = dump, .taps = "blocks.0.state_num", .no_baseline = 1, .progress = count_rows,
+                               .progress_ctx = &calls};
+    rwkv_probe_opts_default(&o.po);
+    o.po.folds = 4;
+    o.po.n_boot = 100;
+    rwkv_probe_horizon_result h;
+    ck_assert_int_eq(rwkv_probe_horizon(&h, out, &o, 2), RWKV_OK);
+    ck_assert(h.D == 2 && h.n_curves == 2 && calls == 2);
+    ck_assert_str_eq(h.names[0], "layer 0 state_num");
+    ck_assert_str_eq(h.names[1], "majority class (chance)");
+    ck_assert_msg(h.acc[0] >= 0.9, "d=1: %g", h.acc[0]);
+    ck_assert_msg(h.acc[1] < 0.3, "d=2: %g", h.acc[1]);
+    ck_assert(h.acc[2] > 0 && h.acc[2] < 0.3); // the majority rate of 12 classes
+    ck_assert_int_eq(csv_lines(out), 1 + 2);
+    ck_assert(fabs(csv_field(out, 1, 1 + COL_SCORE) - h.acc[0]) < 1e-5); // the CSV says the same
+    rwkv_probe_horizon_free(&h);
+    o.kind_given = 1;
+    o.po.kind = RWKV_PROBE_RIDGE;
+    ck_assert_int_eq(rwkv_probe_horizon(&h, out, &o, 2), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "must be logistic"));
+}
+END_TEST
+
 START_TEST(cli_horizon) {
     const char *dump = make_cli_dump("cli-h.h5", 20, 30, 10, 0);
     const char *out = tmp_path("horizon.csv");
@@ -1072,6 +1108,7 @@ int main(void) {
     tcase_add_test(tc, label_files);
     tcase_add_test(tc, cli_probe);
     tcase_add_test(tc, cli_horizon);
+    tcase_add_test(tc, horizon_library);
     tcase_add_test(tc, cli_errors);
     tcase_add_test(tc, tiny_model_token_probes); // last: needs the .bin reader (formats)
     suite_add_tcase(s, tc);
