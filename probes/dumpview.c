@@ -1,12 +1,15 @@
 // dumpview.c: reading a dump's row index and tap matrices for the probes.
 #include "dumpview.h"
 
+#include "../core/inspect/h5util.h"
+
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DUMPVIEW_MAX_CONCAT 16 // taps in one concat(...)
+#define DUMPVIEW_OPEN_BUDGET_S 5.0 // seconds for the trial open, plus the file's read time
 
 // Reads a 1-D integer dataset as int64 (or int32 when want32) into a malloc'd array.
 static rwkv_status read_ints(const rwkv_dumpview *v, const char *name, int want32, void **out,
@@ -24,6 +27,10 @@ static rwkv_status read_ints(const rwkv_dumpview *v, const char *name, int want3
     if (nd != 1) {
         H5Dclose(d);
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: expected 1 dimension, found %d", v->path, name, nd);
+    }
+    if (!rwkv_h5_numeric(d)) {
+        H5Dclose(d);
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: does not hold numbers", v->path, name);
     }
     void *buf = rwkv_calloc(dim ? dim : 1, want32 ? 4 : 8, name);
     if (!buf) { H5Dclose(d); return RWKV_ERR_NOMEM; }
@@ -105,7 +112,7 @@ static rwkv_status check_schema(const rwkv_dumpview *v) {
     if (H5Aexists(v->file, "schema_version") <= 0) return RWKV_OK;
     int ver = 0;
     hid_t a = H5Aopen(v->file, "schema_version", H5P_DEFAULT);
-    herr_t e = a >= 0 ? H5Aread(a, H5T_NATIVE_INT, &ver) : -1;
+    herr_t e = a >= 0 && rwkv_h5_numeric(a) ? H5Aread(a, H5T_NATIVE_INT, &ver) : -1;
     if (a >= 0) H5Aclose(a);
     if (e < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: attribute schema_version: unreadable", v->path);
     if (ver > DUMPVIEW_SCHEMA_VERSION)
@@ -125,7 +132,14 @@ static rwkv_status count_layers(rwkv_dumpview *v) {
     return RWKV_OK;
 }
 
-rwkv_status rwkv_dumpview_open(rwkv_dumpview **out, const char *path) {
+typedef struct {
+    rwkv_dumpview **out;
+    const char *path;
+} view_open_args;
+
+static rwkv_status open_view(void *ctx) {
+    rwkv_dumpview **out = ((view_open_args *)ctx)->out;
+    const char *path = ((view_open_args *)ctx)->path;
     *out = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // errors become messages, not stderr noise
     rwkv_dumpview *v = rwkv_calloc(1, sizeof *v, "dump view");
@@ -158,6 +172,11 @@ rwkv_status rwkv_dumpview_open(rwkv_dumpview **out, const char *path) {
     if (st) { rwkv_dumpview_free(v); return st; }
     *out = v;
     return RWKV_OK;
+}
+
+rwkv_status rwkv_dumpview_open(rwkv_dumpview **out, const char *path) {
+    view_open_args a = {out, path};
+    return rwkv_h5_guarded(path, "dump", rwkv_h5_budget(path, DUMPVIEW_OPEN_BUDGET_S), open_view, &a);
 }
 
 void rwkv_dumpview_free(rwkv_dumpview *v) {
@@ -314,9 +333,9 @@ static rwkv_status read_tap(const rwkv_dumpview *v, int l, const char *tap, rwkv
     int nd = H5Sget_simple_extent_ndims(sp);
     if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
     H5Sclose(sp);
-    if (nd != 2 || (int64_t)dims[0] != v->n_rows) {
+    if (nd != 2 || (int64_t)dims[0] != v->n_rows || dims[1] > INT32_MAX || !rwkv_h5_numeric(d)) {
         H5Dclose(d);
-        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: expected [%lld, D], found %d dims of %lld rows",
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: expected [%lld, D] numbers, found %d dims of %lld rows",
                               v->path, name, (long long)v->n_rows, nd, (long long)dims[0]);
     }
     *D = (int)dims[1];

@@ -19,6 +19,7 @@
 #define LN2 0.69314718055994530942
 #define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
 #define DUMP_FLUSH_SECONDS 1.0      // and after a sequence, at most this often
+#define DUMP_OPEN_BUDGET_S 5.0     // seconds for the trial open, plus the file's read time
 
 // One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
 // compressed (in parallel, see flush) and stored with H5Dwrite_chunk, as HDF5's own
@@ -274,14 +275,38 @@ static int param_vectors(const rwkv_model *m, int l, double *v, const char **nam
     return k;
 }
 
+// A (C, C) matrix as float: the block's, or (a model with typed weights) its view widened into buf.
+static const rwkv_real *matrix_of(const rwkv_real *full, const rwkv_mat *view, size_t n, rwkv_real *buf) {
+    if (full) return full;
+    rwkv_tensors_convert(buf, view->data, view->type, n);
+    return buf;
+}
+
+// Layer l's time-mix matrix `which` (receptance, key, value) as float: RWKV-5/7's block, the
+// RWKV-4 block, or the file-typed view widened into buf.
+static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_real *buf) {
+    size_t cc = (size_t)m->cfg.n_embd * m->cfg.n_embd, off = (size_t)l * cc;
+    if (m->v7) {
+        const rwkv_real *v7m[3] = {m->v7->att_receptance, m->v7->att_key, m->v7->att_value};
+        return v7m[which] + off;
+    }
+    const rwkv_real *full[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+    const rwkv_mat *view[3] = {&m->mats.att_receptance[l], &m->mats.att_key[l], &m->mats.att_value[l]};
+    return matrix_of(m->full ? full[which] + off : NULL, view[which], cc, buf);
+}
+
 // /params/blocks/<l>/<param_vectors> and optionally the time-mix matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     double *v = rwkv_calloc((size_t)PARAM_VECTORS_MAX * C, sizeof *v, "dump params");
-    if (!v) return RWKV_ERR_NOMEM;
-    const rwkv_real *mats[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
-    if (m->v7) mats[0] = m->v7->att_receptance, mats[1] = m->v7->att_key, mats[2] = m->v7->att_value;
+    int typed = matrices && !m->full && !m->v7; // RWKV-4 matrices viewed in the file's type
+    rwkv_real *mbuf = typed ? rwkv_calloc((size_t)C * C, sizeof *mbuf, "dump params") : NULL;
+    if (!v || (typed && !mbuf)) {
+        free(v);
+        free(mbuf);
+        return RWKV_ERR_NOMEM;
+    }
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -295,10 +320,9 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         for (int i = 0; i < k; i++)
             bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C);
         if (matrices) {
-            size_t off = (size_t)l * C * C;
-            bad |= rwkv_h5_write(g, "receptance", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[0] + off);
-            bad |= rwkv_h5_write(g, "key", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[1] + off);
-            bad |= rwkv_h5_write(g, "value", RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, mats[2] + off);
+            static const char *const mat_names[3] = {"receptance", "key", "value"};
+            for (int i = 0; i < 3; i++) // each is written before the next is widened into mbuf
+                bad |= rwkv_h5_write(g, mat_names[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, att_matrix(m, i, l, mbuf));
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);
@@ -306,6 +330,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     if (g1 >= 0) H5Gclose(g1);
     if (g0 >= 0) H5Gclose(g0);
     free(v);
+    free(mbuf);
     return bad ? fail(d, "writing /params") : RWKV_OK;
 }
 
@@ -738,7 +763,14 @@ static rwkv_status open_file(hid_t *out, const char *path) {
     return RWKV_OK;
 }
 
-rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
+typedef struct {
+    rwkv_dump_reader **out;
+    const char *path;
+} dump_open_args;
+
+static rwkv_status open_dump(void *ctx) {
+    rwkv_dump_reader **out = ((dump_open_args *)ctx)->out;
+    const char *path = ((dump_open_args *)ctx)->path;
     *out = NULL;
     hid_t f;
     rwkv_status st = open_file(&f, path);
@@ -784,13 +816,14 @@ rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
         int64_t *dst[3] = {&r->n_rows, &r->n_seq, &r->n_tokens};
         for (int i = 0; i < 3; i++) {
             hid_t d = H5Dopen2(f, names[i], H5P_DEFAULT);
-            hid_t sp = H5Dget_space(d);
-            *dst[i] = H5Sget_simple_extent_npoints(sp);
-            H5Sclose(sp);
-            H5Dclose(d);
+            hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+            *dst[i] = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+            if (*dst[i] < (i == 1)) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s is unreadable", path, names[i]);
+            if (sp >= 0) H5Sclose(sp);
+            if (d >= 0) H5Dclose(d);
         }
         r->n_seq -= 1;
-        if (rwkv_weights_check_config(r->cfg)) st = rwkv_error_wrap(RWKV_ERR_FORMAT, "%s: ", path);
+        if (!st && rwkv_weights_check_config(r->cfg)) st = rwkv_error_wrap(RWKV_ERR_FORMAT, "%s: ", path);
     }
     if (st) {
         rwkv_dump_reader_free(r);
@@ -798,6 +831,11 @@ rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
     }
     *out = r;
     return RWKV_OK;
+}
+
+rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
+    dump_open_args a = {out, path};
+    return rwkv_h5_guarded(path, "dump", rwkv_h5_budget(path, DUMP_OPEN_BUDGET_S), open_dump, &a);
 }
 
 void rwkv_dump_reader_free(rwkv_dump_reader *r) {
@@ -836,9 +874,11 @@ static rwkv_status read_rows(const rwkv_dump_reader *r, int layer, rwkv_tap tap,
     hsize_t dims[2];
     H5Sget_simple_extent_dims(fs, dims, NULL);
     rwkv_status st = RWKV_OK;
-    if (row0 < 0 || n < 0 || (hsize_t)(row0 + n) > dims[0]) {
+    if (row0 < 0 || n < 0 || (hsize_t)row0 > dims[0] || (hsize_t)n > dims[0] - (hsize_t)row0) {
         st = rwkv_error_set(RWKV_ERR_ARG, "%s: %s: rows [%lld, %lld) outside [0, %llu)", r->path, p,
                             (long long)row0, (long long)(row0 + n), (unsigned long long)dims[0]);
+    } else if (!rwkv_h5_numeric(d)) {
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s does not hold numbers", r->path, p);
     } else if (n > 0) {
         hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, dims[1]};
         hid_t ms = H5Screate_simple(2, count, NULL);
@@ -874,6 +914,7 @@ static rwkv_status read_1d(const rwkv_dump_reader *r, const char *name, hid_t me
     void *buf = NULL;
     if (n != expect) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s has %lld entries, expected %lld", r->path, name,
                                          (long long)n, (long long)expect);
+    else if (!rwkv_h5_numeric(d)) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s does not hold numbers", r->path, name);
     else if (!(buf = rwkv_calloc((size_t)(n ? n : 1), elem, name))) st = RWKV_ERR_NOMEM;
     else if (n && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) st = rwkv_h5_fail(r->path, name);
     H5Dclose(d);

@@ -13,6 +13,7 @@
 const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
 
 #define RWKV_IV_DUMP_VERSION 2 // newest dump schema the patch reader knows (docs/dump-format.md)
+#define IV_FILE_BUDGET_S 2.0   // seconds for the trial read of a vector or dump, plus its read time
 #define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
 
 #if RWKV_REAL_BITS == 64
@@ -229,10 +230,12 @@ static rwkv_status fill_mask(const rwkv_intervention *iv, uint8_t *mask, int64_t
     if (n == 0) return rwkv_error_set(RWKV_ERR_ARG, "%s list in '%s': out of range, %s", what, iv->spec, limit);
     for (int i = 0; i < nr; i++) {
         int64_t lo = resolve(r[i].lo, n), hi = resolve(r[i].hi, n);
-        // The bound past the end: hi, or the start of a range ending at `last` (90-last on 50 tokens).
-        int64_t bad = hi >= n ? hi : lo > hi ? lo : -1;
-        if (bad >= 0)
-            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what, (long long)bad, iv->spec, limit);
+        if (hi >= n || lo >= n) // "90-last" on a shorter sequence has lo >= n > hi
+            return rwkv_error_set(RWKV_ERR_ARG, "%s %lld in '%s': out of range, %s", what,
+                                  (long long)(lo >= n ? lo : hi), iv->spec, limit);
+        if (lo < 0 || lo > hi)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s range %lld-%lld in '%s': empty, %s", what, (long long)lo,
+                                  (long long)hi, iv->spec, limit);
         memset(mask + lo, 1, (size_t)(hi - lo + 1));
     }
     return RWKV_OK;
@@ -282,6 +285,7 @@ static rwkv_status bind_common(rwkv_intervention *iv, rwkv_config cfg, int64_t T
 
 // Reads rows [r0, r0 + nr) of a (N, D) or (D) float dataset into out (nr, D).
 static rwkv_status read_rows(hid_t d, int64_t r0, int64_t nr, int D, rwkv_real *out) {
+    if (!rwkv_h5_numeric(d)) return RWKV_ERR_FORMAT;
     hid_t fs = H5Dget_space(d);
     int nd = H5Sget_simple_extent_ndims(fs);
     hsize_t start[2] = {(hsize_t)r0, 0}, count[2] = {(hsize_t)nr, (hsize_t)D};
@@ -358,7 +362,8 @@ static int64_t *read_ints(hid_t f, const char *name, int64_t *n) {
     if (d < 0) return NULL;
     hsize_t dims[2];
     int64_t *v = NULL;
-    if (dims_of(d, dims) == 1 && (v = malloc((dims[0] ? dims[0] : 1) * sizeof *v))) {
+    if (dims_of(d, dims) == 1 && rwkv_h5_numeric(d) && dims[0] < SIZE_MAX / sizeof *v &&
+        (v = malloc((dims[0] ? dims[0] : 1) * sizeof *v))) {
         herr_t e = -1;
         H5E_BEGIN_TRY { e = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v); } H5E_END_TRY;
         if (e < 0) {
@@ -492,10 +497,22 @@ static rwkv_status bind_patch(rwkv_intervention *iv, rwkv_config cfg) {
     return st;
 }
 
+typedef struct {
+    rwkv_intervention *iv;
+    rwkv_config cfg;
+} bind_args;
+
+static rwkv_status bind_file(void *ctx) {
+    bind_args *a = ctx;
+    return a->iv->op == RWKV_IV_ADD ? bind_vector(a->iv) : bind_patch(a->iv, a->cfg);
+}
+
 rwkv_status rwkv_intervene_bind(rwkv_intervention *iv, rwkv_config cfg, int64_t T) {
     rwkv_status st = bind_common(iv, cfg, T);
-    if (!st && iv->op == RWKV_IV_ADD) st = bind_vector(iv);
-    if (!st && iv->op == RWKV_IV_PATCH && !iv->src) st = bind_patch(iv, cfg);
+    bind_args a = {iv, cfg};
+    if (!st && (iv->op == RWKV_IV_ADD || (iv->op == RWKV_IV_PATCH && !iv->src)))
+        st = rwkv_h5_guarded(iv->path, iv->op == RWKV_IV_ADD ? "vector file" : "patch source",
+                             rwkv_h5_budget(iv->path, IV_FILE_BUDGET_S), bind_file, &a);
     if (st) rwkv_intervene_release(iv);
     return st;
 }
