@@ -46,10 +46,10 @@ echo "v7_state_probe: $(wc -l < "$prompts") held-out prompts of $SEQ_LEN bytes" 
 # (small fits: 2 folds of at most 1500 rows; the features are H N^2 = 1024 wide)
 fit="--folds 2 --max-train 1500 --boot 50 --max-iter 100 --seed $SEED"
 "$BIN" probe horizon "$OUT/dump.h5" --taps 'blocks.*.state_wkv' --max-d "$MAX_D" $fit \
-    -o "$OUT/horizon.csv" --png "$OUT/horizon-plot.png"
+    -o "$OUT/horizon.csv" --png "$OUT/horizon-plot.png" --force
 
 # 5. The current token from the token-shift state (it holds x_t exactly: near 1).
-"$BIN" probe "$OUT/dump.h5" --taps 'blocks.*.state_att_xprev' --label token@0 $fit -o "$OUT/token0.csv"
+"$BIN" probe "$OUT/dump.h5" --taps 'blocks.*.state_att_xprev' --label token@0 $fit -o "$OUT/token0.csv" --force
 
 val=$(tail -n 1 "$OUT/loss.csv" | cut -d, -f3)
 {
