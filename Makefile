@@ -8,7 +8,7 @@ SAN ?=
 BUILD ?= build$(if $(filter 64,$(PRECISION)),64)$(if $(SAN),-asan)
 
 CC ?= cc
-PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc zlib libisal
+PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc zlib libisal liblbfgs
 OPT ?= -O3
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -fno-math-errno -g $(OPT) \
   -DRWKV_PRECISION=$(PRECISION) -I. $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)

@@ -22,8 +22,8 @@ typedef struct {
 } bench_case;
 
 static const bench_case CASES[] = {
-    {"4x128 (train_tiny)", {4, 128, 512, 256}, 16, 128, 7},
-    {"12x768 (169M shape, byte vocab)", {12, 768, 3072, 256}, 1, 512, 3},
+    {"4x128 (train_tiny)", {.n_layer = 4, .n_embd = 128, .n_ffn = 512, .n_vocab = 256}, 16, 128, 7},
+    {"12x768 (169M shape, byte vocab)", {.n_layer = 12, .n_embd = 768, .n_ffn = 3072, .n_vocab = 256}, 1, 512, 3},
 };
 
 static void run_case(const bench_case *c) {

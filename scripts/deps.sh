@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages rwkvscope needs, or says exactly what to run.
 PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libgsl-dev libopenblas-dev check \
-libzip-dev zlib1g-dev libisal-dev libjansson-dev libpcre2-dev libutf8proc-dev gnuplot-nox"
+liblbfgs-dev libzip-dev zlib1g-dev libisal-dev libjansson-dev libpcre2-dev libutf8proc-dev gnuplot-nox"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -155,6 +155,17 @@ START_TEST(ridge_matches_normal_equations) {
 }
 END_TEST
 
+// A column twice and lambda = 0: X^T X is singular and the minimum-norm solution of
+// y = 2 x splits the weight evenly, w = (1, 1); a kept ~1e-16 singular value would not.
+START_TEST(ridge_rank_deficient_min_norm) {
+    enum { N = 40 };
+    double X[N * 2], y[N], w[2];
+    for (int i = 0; i < N; i++) X[2 * i] = X[2 * i + 1] = sin(1.0 + i), y[i] = 2 * X[2 * i];
+    ck_assert_int_eq(rwkv_ridge_fit(w, X, N, 2, y, 0.0), RWKV_OK);
+    ck_assert_msg(fabs(w[0] - 1) <= RIDGE_TOL && fabs(w[1] - 1) <= RIDGE_TOL, "w = (%g, %g), want (1, 1)", w[0], w[1]);
+}
+END_TEST
+
 // ---------------------------------------------------------------- logistic
 
 // Saturated model: one-hot feature with 3 levels, 3 classes, no penalty. The maximum-likelihood
@@ -221,6 +232,44 @@ START_TEST(logistic_separable_optimum) {
     w = m->W[1] - m->W[0];
     ck_assert_msg(fabs(w - w_star) <= 1e-3, "float mode: w = %.10f, optimum %.10f", w, w_star);
     rwkv_logreg_free(m);
+}
+END_TEST
+
+// The stopping rules: --ftol ends a fit by tolerance (converged, before the cap, near the
+// optimum of a tight fit), and a fit stopped by max_iter says it did not converge.
+START_TEST(logistic_stopping_rules) {
+    enum { N = 300, P = 5, K = 3 };
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 11);
+    double *X = malloc(sizeof(double) * N * P);
+    int *y = malloc(sizeof(int) * N);
+    for (int i = 0; i < N; i++) { // labels drawn from a softmax of a linear map: not separable
+        double z[K] = {0}, sum = 0;
+        for (int a = 0; a < P; a++) X[i * P + a] = gsl_ran_gaussian(rng, 1.0);
+        for (int k = 0; k < K; k++) z[k] = exp(X[i * P + k] - 0.5 * X[i * P + 4]), sum += z[k];
+        double u = gsl_rng_uniform(rng) * sum;
+        y[i] = 0;
+        for (int k = 0; k < K - 1 && u > z[k]; k++) u -= z[k], y[i] = k + 1;
+    }
+    rwkv_logreg *m = NULL;
+    ck_assert_int_eq(rwkv_logreg_alloc(&m, P, K, N), RWKV_OK);
+    rwkv_logreg_opts tight = {0.01, 5000, 1e-8, 0.0, 0};
+    ck_assert_int_eq(rwkv_logreg_fit(m, X, y, N, &tight), RWKV_OK);
+    ck_assert_msg(m->converged && m->gmax <= 1e-8, "tight fit: converged %d, gmax %g", m->converged, m->gmax);
+    double f_opt = m->loss;
+    memset(m->theta, 0, sizeof(double) * m->dim);
+    rwkv_logreg_opts by_ftol = {0.01, 5000, 0.0, 1e-7, 0};
+    ck_assert_int_eq(rwkv_logreg_fit(m, X, y, N, &by_ftol), RWKV_OK);
+    ck_assert_msg(m->converged && m->iters > 2 && m->iters < 5000, "ftol fit: converged %d after %d iterations",
+                  m->converged, m->iters);
+    ck_assert_msg(m->loss - f_opt <= 1e-6, "ftol fit stopped at loss %.10g, optimum %.10g", m->loss, f_opt);
+    memset(m->theta, 0, sizeof(double) * m->dim);
+    rwkv_logreg_opts capped = {0.01, 3, 0.0, 0.0, 0};
+    ck_assert_int_eq(rwkv_logreg_fit(m, X, y, N, &capped), RWKV_OK);
+    ck_assert_msg(!m->converged && m->iters == 3, "capped fit: converged %d after %d iterations", m->converged, m->iters);
+    ck_assert_msg(m->loss > f_opt + 1e-6, "3 iterations cannot reach the optimum (%.10g vs %.10g)", m->loss, f_opt);
+    rwkv_logreg_free(m); free(X); free(y);
+    gsl_rng_free(rng);
 }
 END_TEST
 
@@ -1052,8 +1101,10 @@ int main(void) {
     TCase *tc = tcase_create("probe");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, ridge_matches_normal_equations);
+    tcase_add_test(tc, ridge_rank_deficient_min_norm);
     tcase_add_test(tc, logistic_nonseparable_optimum);
     tcase_add_test(tc, logistic_separable_optimum);
+    tcase_add_test(tc, logistic_stopping_rules);
     tcase_add_test(tc, logistic_gradient);
     tcase_add_test(tc, planted_signal_and_control);
     tcase_add_test(tc, cli_control_keyed_to_probed_token);
