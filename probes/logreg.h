@@ -1,7 +1,7 @@
 // logreg.h: multinomial logistic regression with an L2 penalty on the weights, fitted by
-// L-BFGS (liblbfgs, More-Thuente line search), which keeps the last RWKV_LOGREG_HISTORY
-// steps. GSL's BFGS2 keeps O(dim) state too, but builds each direction from the last step
-// alone (memoryless BFGS).
+// L-BFGS (liblbfgs, backtracking line search to the Wolfe conditions), which keeps the last
+// RWKV_LOGREG_HISTORY steps. GSL's BFGS2 keeps O(dim) state too, not a dense Hessian, but
+// builds each direction from the last step alone (a memoryless BFGS).
 //   f(W, b) = (1/n) sum_i [ logsumexp(x_i W + b) - (x_i W + b)_{y_i} ] + (lambda/2) ||W||^2
 //   grad_W  = X^T (P - Y) / n + lambda W,   grad_b = colsum(P - Y) / n
 // The bias is not penalised. X is expected standardised by the caller.
