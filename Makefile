@@ -24,7 +24,7 @@ ifeq ($(SAN),fuzz)
 endif
 CFLAGS += $(CFLAGS_BASE)
 # OpenBLAS is the CBLAS behind every product, GSL's included: link it, not gslcblas.
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -lopenblas -lm -fopenmp $(LDSAN)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lgsl -lopenblas -lm -fopenmp $(LDSAN)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 LIB_DIRS := core probes analyses datasets

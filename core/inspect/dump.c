@@ -2,6 +2,7 @@
 #include "dump.h"
 
 #include "deflate.h"
+#include "dumpmeta.h"
 #include "h5util.h"
 
 #include "../base/file.h"
@@ -218,6 +219,25 @@ static rwkv_status reserve(rwkv_dump *d, int step) {
     return RWKV_OK;
 }
 
+// Tap t of layer l (L: the globals) is selected and exists in the model's version.
+static int tap_stored(const rwkv_dump *d, int l, rwkv_tap t) {
+    return (d->mask[l] >> t & 1u) && rwkv_tap_width(t, d->m->cfg);
+}
+
+static int layer_tapped(const rwkv_dump *d, int l) {
+    for (int t = 0; t < RWKV_TAP_N; t++)
+        if (tap_stored(d, l, (rwkv_tap)t)) return 1;
+    return 0;
+}
+
+// A group whose links iterate in creation order (the layers in numeric order).
+static hid_t make_ordered_group(hid_t loc, const char *name) {
+    hid_t gcpl = rwkv_dumpmeta_ordered_gcpl();
+    hid_t g = gcpl < 0 ? -1 : H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (gcpl >= 0) H5Pclose(gcpl);
+    return g;
+}
+
 static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
     const rwkv_model *m = d->m;
     hid_t f = d->file;
@@ -295,6 +315,14 @@ static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_r
     return matrix_of(m->full ? full[which] + off : NULL, view[which], cc, buf);
 }
 
+// Scales and description of the /params dataset `name` just written in group g.
+static int describe_param(rwkv_dump *d, hid_t g, const char *name) {
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    int bad = ds < 0 || rwkv_dumpmeta_param(d->file, ds, name, d->m->cfg);
+    if (ds >= 0) H5Dclose(ds);
+    return bad;
+}
+
 // /params/blocks/<l>/<param_vectors> and optionally the time-mix matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
@@ -309,7 +337,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     }
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g1 = g0 < 0 ? -1 : make_ordered_group(g0, "blocks");
     bad |= g0 < 0 || g1 < 0;
     for (int l = 0; l < L && !bad; l++) {
         char name[32];
@@ -318,11 +346,13 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         const char *names[PARAM_VECTORS_MAX];
         int k = param_vectors(m, l, v, names);
         for (int i = 0; i < k; i++)
-            bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C);
+            bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C) ||
+                   describe_param(d, g, names[i]);
         if (matrices) {
             static const char *const mat_names[3] = {"receptance", "key", "value"};
             for (int i = 0; i < 3; i++) // each is written before the next is widened into mbuf
-                bad |= rwkv_h5_write(g, mat_names[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, att_matrix(m, i, l, mbuf));
+                bad |= rwkv_h5_write(g, mat_names[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, att_matrix(m, i, l, mbuf)) ||
+                       describe_param(d, g, mat_names[i]);
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);
@@ -359,20 +389,21 @@ static rwkv_status make_streams(rwkv_dump *d) {
     d->streams = rwkv_calloc((size_t)d->n_streams, sizeof *d->streams, "dump streams");
     if (!d->streams) return RWKV_ERR_NOMEM;
     size_t widest = 0;
-    hid_t blocks = H5Gcreate2(d->file, "/blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (blocks < 0) return fail(d, "creating /blocks");
+    hid_t blocks = -1;
     rwkv_status st = RWKV_OK;
     for (int l = 0; l <= L && !st; l++) {
         hid_t g = d->file;
         char gname[32];
         snprintf(gname, sizeof gname, "%d", l);
-        if (l < L) g = H5Gcreate2(blocks, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (!layer_tapped(d, l)) continue; // no empty groups for untapped layers
+        if (l < L && blocks < 0) blocks = make_ordered_group(d->file, "/blocks");
+        if (l < L) g = blocks < 0 ? -1 : H5Gcreate2(blocks, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) {
             st = fail(d, "creating a /blocks group");
             break;
         }
         for (int t = 0; t < RWKV_TAP_N && !st; t++) {
-            if (!(d->mask[l] >> t & 1u) || !rwkv_tap_width((rwkv_tap)t, d->m->cfg)) continue; // not in this version
+            if (!tap_stored(d, l, (rwkv_tap)t)) continue;
             stream *s = rwkv_calloc(1, sizeof *s, "dump stream");
             if (!s) { st = RWKV_ERR_NOMEM; break; }
             d->streams[(size_t)l * RWKV_TAP_N + t] = s;
@@ -386,10 +417,11 @@ static rwkv_status make_streams(rwkv_dump *d) {
                                       (hsize_t)s->chunk_rows, 1);
             if (s->dset < 0) st = fail(d, s->name);
             else if (t == RWKV_TAP_STATE_WKV && row_shape_attr(s->dset, d->m->cfg)) st = fail(d, s->name);
+            else if (rwkv_dumpmeta_tap(d->file, s->dset, d->d_positions, (rwkv_tap)t, d->m->cfg)) st = fail(d, s->name);
         }
         if (l < L) H5Gclose(g);
     }
-    H5Gclose(blocks);
+    if (blocks >= 0) H5Gclose(blocks);
     d->n_threads = omp_get_max_threads();
     if (!st && !(d->zs = rwkv_calloc((size_t)d->n_threads, sizeof *d->zs, "dump compressors"))) st = RWKV_ERR_NOMEM;
     for (int i = 0; i < d->n_threads && !st; i++)
@@ -408,6 +440,7 @@ static rwkv_status make_meta(rwkv_dump *d) {
     d->d_tokens = make_extendible(d->file, "/tokens", H5T_STD_I32LE, 0, DUMP_META_CHUNK, 1);
     int64_t zero = 0;
     if (d->d_offsets < 0 || d->d_tok_offsets < 0 || d->d_positions < 0 || d->d_tokens < 0 ||
+        rwkv_dumpmeta_rows(d->d_positions) ||
         append(d->d_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero) ||
         append(d->d_tok_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero))
         return fail(d, "creating /sequences and /tokens");
