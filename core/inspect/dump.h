@@ -18,6 +18,10 @@
 //   /params/blocks/<l>/{receptance,key,value} [C, C]  only when asked (opts.matrices)
 //   RWKV-7: block taps of that version (att_w, att_a, att_g, att_kk, v_first, and state_wkv
 //   [N, H*N*N] with attribute row_shape [H, N, N]); params {w0,decay_bias,half_life_bias} [C]
+//   /dims/{channel,ffn_channel,token,head,state_*}  int64 index datasets: HDF5 dimension
+//                            scales (dumpmeta.h) naming each axis; every dataset has axis
+//                            labels, scales, a description and (where one applies) units
+//   /blocks/<l> exists only for tapped layers; layer groups track creation order.
 // Root attributes: schema, schema_version, complete (0 until closed cleanly), model_path,
 // model_format, n_layer, n_embd, n_ffn, n_vocab, rwkv_version (4 or 7; RWKV-7 also n_head,
 // head_size), mode ("sequential"/"parallel"), precision
@@ -119,8 +123,8 @@ typedef struct {
 // sequences below them, then the sequence they cut, as a shorter one.
 rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path);
 void rwkv_dump_reader_free(rwkv_dump_reader *r);
-// Names of the datasets of layer `layer` (n_layer: the globals resid_out, logits that were
-// dumped), in name order, at most max; returns how many.
+// Names of the datasets of layer `layer` in name order (n_layer: the globals that were
+// dumped, resid_out then logits), at most max; returns how many.
 int rwkv_dump_taps(const rwkv_dump_reader *r, int layer, char (*names)[RWKV_DUMP_NAME_MAX], int max);
 // Width D of a tap's dataset (layer = n_layer for the globals), 0 if it was not dumped.
 int rwkv_dump_width(const rwkv_dump_reader *r, int layer, rwkv_tap tap);
