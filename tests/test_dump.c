@@ -751,7 +751,46 @@ START_TEST(test_dump_scales) {
     ck_assert_int_eq(r->n_rows, 5);
     ck_assert_int_eq(rwkv_dump_width(r, 0, RWKV_TAP_ATT_K), 0);
     ck_assert_int_eq(rwkv_dump_width(r, 10, RWKV_TAP_FFN_K), TWELVE.n_ffn);
+    // the reader lists what each layer holds, and finds rows by position
+    char taps[RWKV_DUMP_TAPS_MAX][RWKV_DUMP_NAME_MAX];
+    ck_assert_int_eq(rwkv_dump_taps(r, 10, taps, RWKV_DUMP_TAPS_MAX), 2);
+    ck_assert_str_eq(taps[0], "ffn_k");
+    ck_assert_str_eq(taps[1], "state_num");
+    ck_assert_int_eq(rwkv_dump_taps(r, 0, taps, RWKV_DUMP_TAPS_MAX), 0);
+    ck_assert_int_eq(rwkv_dump_taps(r, TWELVE.n_layer, taps, RWKV_DUMP_TAPS_MAX), 1);
+    ck_assert_str_eq(taps[0], "logits");
+    int64_t row0 = -1, n = -1;
+    ck_assert_int_eq(rwkv_dump_seq_rows(r, 0, 3, 7, &row0, &n), RWKV_OK); // positions 0 2 4 6 8: 4 and 6
+    ck_assert(row0 == 2 && n == 2);
+    ck_assert_int_eq(rwkv_dump_seq_rows(r, 0, 0, -1, &row0, &n), RWKV_OK);
+    ck_assert(row0 == 0 && n == 5);
+    ck_assert_int_eq(rwkv_dump_seq_rows(r, 1, 0, -1, &row0, &n), RWKV_ERR_ARG);
     rwkv_dump_reader_free(r);
+    // a corrupt index is refused at open, whoever opens the file
+    static const struct { const char *dset; int64_t at, value; const char *msg; } BAD[] = {
+        {"/sequences/positions", 1, 0, "not a rising position"},
+        {"/sequences/positions", 4, 9, "not a rising position"},
+        {"/sequences/offsets", 1, 7, "offsets must rise from 0"},
+        {"/sequences/token_offsets", 0, 1, "offsets must rise from 0"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
+        const char *bad = tmp("scales_bad.h5");
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, bad);
+        ck_assert_int_eq(system(cmd), 0);
+        f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t ds = H5Dopen2(f, BAD[i].dset, H5P_DEFAULT), sp = H5Dget_space(ds);
+        hsize_t at = (hsize_t)BAD[i].at, one = 1;
+        hid_t ms = H5Screate_simple(1, &one, NULL);
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &one, NULL);
+        ck_assert_int_ge(H5Dwrite(ds, H5T_NATIVE_INT64, ms, sp, H5P_DEFAULT, &BAD[i].value), 0);
+        H5Sclose(ms);
+        H5Sclose(sp);
+        H5Dclose(ds);
+        H5Fclose(f);
+        ck_assert_int_eq(rwkv_dump_open(&r, bad), RWKV_ERR_FORMAT);
+        ck_assert_msg(strstr(rwkv_error_message(), BAD[i].msg), "%s", rwkv_error_message());
+    }
     free(tok);
     rwkv_model_free(m);
 }
