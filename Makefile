@@ -1,4 +1,4 @@
-# rwkvscope: build, test, asan, bench, demo, deps.
+# rwkvscope: build, test, asan, bench, demo, deps, man, install.
 # Sources are found by wildcard: add a file and it is built. One library holds
 # everything but cli/; each tests/test_*.c is its own Check runner, each
 # bench/bench_*.c its own benchmark, each cli/cmd_*.c one subcommand.
@@ -41,7 +41,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test asan bench demo readme-figures deps clean tests-build fuzz fuzz-build
+.PHONY: all test asan bench demo readme-figures deps clean tests-build man install uninstall fuzz fuzz-build
 .SECONDARY: # keep object files of test and bench binaries
 all: $(BIN)
 
@@ -109,6 +109,24 @@ readme-figures:
 deps:
 	@sh scripts/deps.sh
 
+# Man pages from --help (help2man): rwkvscope.1 and rwkvscope-<command>.1.
+PREFIX ?= /usr/local
+MAN_DIR := $(BUILD)/man
+BASH_COMPLETION_DIR := $(PREFIX)/share/bash-completion/completions
+man: $(BIN)
+	@rm -rf $(MAN_DIR)
+	@sh scripts/man.sh $(abspath $(BIN)) $(MAN_DIR)
+
+# The binary, the man pages and the bash completion under $(DESTDIR)$(PREFIX).
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(BASH_COMPLETION_DIR)
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/rwkvscope
+	install -m 644 $(MAN_DIR)/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 scripts/rwkvscope-completion.bash $(DESTDIR)$(BASH_COMPLETION_DIR)/rwkvscope
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/rwkvscope $(DESTDIR)$(PREFIX)/share/man/man1/rwkvscope.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/rwkvscope-*.1 $(DESTDIR)$(BASH_COMPLETION_DIR)/rwkvscope
 # libFuzzer harnesses (fuzz/fuzz_<target>.c, docs/fuzzing.md): the library and the CLI's
 # readers built by clang into build-fuzz/, each target run FUZZ_SECONDS on a corpus seeded
 # from tests/fixtures (HDF5 seeds are written by the normal build's CLI into build-fuzz/).

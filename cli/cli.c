@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char command_line[4096];
@@ -15,7 +16,7 @@ static char command_line[4096];
 int cli_fail(const char *cmd, rwkv_status st, const char *hint) {
     fprintf(stderr, "rwkvscope %s: %s: %s\n", cmd, rwkv_status_name(st), rwkv_error_message());
     if (hint) fprintf(stderr, "hint: %s\n", hint);
-    return CLI_FAIL;
+    return st == RWKV_ERR_EXISTS ? CLI_USAGE : CLI_FAIL; // one rule for existing outputs
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -26,12 +27,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "\nTry 'rwkvscope %s --help'.\n", cmd);
     return CLI_USAGE;
-}
-
-int cli_wants_help(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
-    return 0;
 }
 
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
@@ -154,25 +149,11 @@ const volatile sig_atomic_t *cli_stop_on_signals(void) {
 }
 
 int cli_check_output(const char *cmd, const char *path, int force) {
-    if (!force && access(path, F_OK) == 0) {
-        fprintf(stderr, "rwkvscope %s: %s exists\nhint: pass --force to overwrite it\n", cmd, path);
-        return 0;
-    }
-    return 1;
-}
-
-int cli_model_option(cli_model_opts *o, const char *cmd, int argc, char **argv, int *i) {
-    const char *a = argv[*i];
-    int weights = !strcmp(a, "--weights");
-    if (!weights && strcmp(a, "--threads")) return 0;
-    if (*i + 1 >= argc) {
-        cli_usage_error(cmd, "%s needs a value", a);
-        return -1;
-    }
-    const char *v = argv[++*i];
-    if (weights) o->weights = v;
-    else if (!cli_parse_int(cmd, a, v, 0, CLI_MAX_THREADS, &o->threads)) return -1;
-    return 1;
+    struct stat sb;
+    if (force || !path || !strcmp(path, "-") || !strncmp(path, "/dev/", 5) || stat(path, &sb) || !S_ISREG(sb.st_mode))
+        return 1;
+    cli_usage_error(cmd, "%s exists; pass --force to overwrite it", path);
+    return 0;
 }
 
 rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_opts *o) {

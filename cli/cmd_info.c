@@ -1,5 +1,6 @@
 // cmd_info.c: rwkvscope info MODEL: what a checkpoint holds and how it will run.
 #include "cli.h"
+#include "options.h"
 #include "core/compute/blas.h"
 #include "core/compute/matvec.h"
 #include "core/model/model.h"
@@ -11,8 +12,8 @@
 
 const char cmd_info_summary[] = "print a checkpoint's format, shape, parameters and decay half-lives";
 
-static void usage(void) {
-    printf("usage: rwkvscope info MODEL\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope info MODEL\n\n"
            "%s.\n\n"
            "MODEL is a PyTorch .pth (torch.save zip), a safetensors file (official or Hugging Face\n"
            "RwkvForCausalLM names) or an rwkv.cpp .bin (FP32/FP16). The format is detected from\n"
@@ -25,7 +26,8 @@ static void usage(void) {
            "those of the bias w0, ln 2 / (e^-0.5 sigmoid(w0)). Also shows the OpenBLAS\n"
            "core and the bf16 matrix-vector path this machine will use.\n\n"
            "options:\n"
-           "  -h, --help   show this help\n",
+           "  -h, --help   show this help\n"
+           "  --version    show the version\n",
            cmd_info_summary);
 }
 
@@ -99,15 +101,15 @@ static void print_matrix_types(const rwkv_model *m) {
 }
 
 int cmd_info(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage();
-        return CLI_OK;
-    }
-    if (argc != 2) return cli_usage_error("info", argc < 2 ? "expects a MODEL file" : "expects one MODEL file");
-    if (argv[1][0] == '-') return cli_usage_error("info", "unknown option '%s'", argv[1]);
+    static const struct option OPTS[] = {CLI_OPTIONS_END};
+    cli_parser p = {.cmd = "info", .help = usage, .opts = OPTS, .max_args = 1};
+    const char *v;
+    while (cli_opt_next(&p, argc, argv, &v) != -1) {}
+    if (p.status) return cli_opt_exit(p.status);
+    if (!p.nargs) return cli_usage_error("info", "expects a MODEL file");
     rwkv_model *m;
     rwkv_load_opts o = {.weights = RWKV_WEIGHTS_HEADERS}; // headers and vectors: fast on any size
-    rwkv_status st = rwkv_model_open(&m, argv[1], &o);
+    rwkv_status st = rwkv_model_open(&m, p.args[0], &o);
     if (st)
         return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4, 5.2 or 7 checkpoint");
     const rwkv_config *c = &m->cfg;

@@ -27,7 +27,7 @@ START_TEST(test_run_matches_golden) {
     char *list = token_list(tok, T), path[512], *out;
     snprintf(path, sizeof path, "%s/logits.bin", test_tmpdir());
     for (int m = 0; m < 2; m++) {
-        int rc = test_cli(&out, "run %s --tokens %s --mode %s --top-k 1 --logits %s",
+        int rc = test_cli(&out, "run %s --tokens %s --mode %s --top-k 1 --force --logits %s",
                           test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), list, modes[m], path);
         ck_assert_msg(rc == 0, "run failed: %s", out);
         int best = 0;

@@ -5,6 +5,7 @@
 #include "core/inspect/dump.h"
 #include "core/inspect/h5util.h"
 #include "core/inspect/select.h"
+#include "core/inspect/sequences.h"
 #include "core/inspect/state_io.h"
 #include "core/model/model.h"
 #include "util.h"
@@ -459,6 +460,69 @@ START_TEST(test_compare_scale_free) {
     rwkv_compare_free(&res);
     unlink(a); unlink(b);
     free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+static void count_sequences(void *ctx, int i, int n, int64_t n_tokens) {
+    ck_assert(n == 3 && n_tokens == 20 + 10 * i);
+    ++*(int *)ctx;
+}
+
+// The multi-sequence driver writes the dump a loop over rwkv_dump_run writes, reports each
+// sequence, and binds interventions to each sequence's own length ("last").
+START_TEST(test_dump_sequences_driver) {
+    rwkv_model *m;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L3-C64-V300.pth")), RWKV_OK);
+    int *tok = test_random_tokens(60, 300, 5);
+    int64_t lens[3] = {20, 30, 40};
+    rwkv_sequences seqs = {0};
+    for (int i = 0, at = 0; i < 3; at += (int)lens[i++]) {
+        int *ids = malloc((size_t)lens[i] * sizeof *ids);
+        for (int64_t t = 0; t < lens[i]; t++) ids[t] = tok[(at + t) % 60];
+        ck_assert_int_eq(rwkv_sequences_push(&seqs, ids, lens[i], NULL), RWKV_OK);
+    }
+    int *cat = malloc(90 * sizeof *cat);
+    for (int i = 0, at = 0; i < 3; at += (int)lens[i++]) memcpy(cat + at, seqs.items[i].ids, (size_t)lens[i] * sizeof *cat);
+    const char *a = tmp("drv_a.h5"), *b = tmp("drv_b.h5"), *c = tmp("drv_c.h5");
+    ck_assert_int_eq(make_dump(a, m, "blocks.1.resid_in,logits", "all", 0, 16, cat, lens, 3, NULL, NULL), RWKV_OK);
+    uint32_t mask[64];
+    rwkv_positions pos;
+    ck_assert_int_eq(rwkv_select_taps(mask, m->cfg.n_layer, "blocks.1.resid_in,logits"), RWKV_OK);
+    ck_assert_int_eq(rwkv_select_positions(&pos, "all"), RWKV_OK);
+    rwkv_dump_opts o = {.force = 1, .taps = "blocks.1.resid_in,logits", .positions = "all", .chunk_rows = 8};
+    int calls = 0;
+    rwkv_dump_sequences_opts so = {.max_T = 16, .progress = count_sequences, .progress_ctx = &calls};
+    ck_assert_int_eq(rwkv_dump_sequences(b, m, &seqs, mask, &pos, &o, &so), RWKV_OK);
+    ck_assert_int_eq(calls, 3);
+    const char *spec[] = {"blocks.1.resid_in@last=zero"};
+    so = (rwkv_dump_sequences_opts){.max_T = 16, .interventions = spec, .n_interventions = 1};
+    ck_assert_int_eq(rwkv_dump_sequences(c, m, &seqs, mask, &pos, &o, &so), RWKV_OK);
+    rwkv_select_positions_free(&pos);
+    rwkv_dump_reader *ra, *rb, *rc;
+    ck_assert_int_eq(rwkv_dump_open(&ra, a), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_open(&rb, b), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_open(&rc, c), RWKV_OK);
+    ck_assert(rb->n_seq == 3 && rb->n_rows == 90 && rc->n_rows == 90);
+    int C = m->cfg.n_embd, V = m->cfg.n_vocab;
+    double *x = malloc(90 * (size_t)V * sizeof *x), *y = malloc(90 * (size_t)V * sizeof *y);
+    ck_assert_int_eq(rwkv_dump_read_rows_f64(ra, m->cfg.n_layer, RWKV_TAP_LOGITS, 0, 90, x), RWKV_OK);
+    ck_assert_int_eq(rwkv_dump_read_rows_f64(rb, m->cfg.n_layer, RWKV_TAP_LOGITS, 0, 90, y), RWKV_OK);
+    ck_assert_mem_eq(x, y, 90 * (size_t)V * sizeof *x); // the same run, bit for bit
+    ck_assert_int_eq(rwkv_dump_read_rows_f64(rc, 1, RWKV_TAP_RESID_IN, 0, 90, y), RWKV_OK);
+    for (int i = 0, at = 0; i < 3; at += (int)lens[i++]) {
+        double n_last = 0, n_before = 0;
+        for (int k = 0; k < C; k++) {
+            n_last += fabs(y[(size_t)(at + lens[i] - 1) * C + k]);
+            n_before += fabs(y[(size_t)(at + lens[i] - 2) * C + k]);
+        }
+        ck_assert_msg(n_last == 0 && n_before > 0, "sequence %d: |last| %g, |before| %g", i, n_last, n_before);
+    }
+    rwkv_dump_reader_free(ra);
+    rwkv_dump_reader_free(rb);
+    rwkv_dump_reader_free(rc);
+    free(x), free(y), free(cat), free(tok);
+    rwkv_sequences_free(&seqs);
     rwkv_model_free(m);
 }
 END_TEST
@@ -1169,12 +1233,36 @@ START_TEST(test_cli_compare) {
     fclose(f);
     ck_assert_int_eq(rows, 54);
     char *shorter = token_list(tok, 600); // the perturbation test needs no 2048 tokens
-    setenv("RWKVSCOPE_TEST_PERTURB", "1,500,9", 1);
-    rc = test_cli(&o, "compare %s --tokens %s --only-exceeding", mpath, shorter);
-    unsetenv("RWKVSCOPE_TEST_PERTURB");
-    ck_assert_msg(rc == 3, "rc %d: %s", rc, o);
-    ck_assert_msg(contains(o, "first divergence: blocks.1.state_num at sequence 0 position 500 channel 9"), "%s", o);
-    ck_assert(!contains(o, "blocks.0.")); // nothing below the perturbed layer moves
+    // A change to the reference run (through the library: the binary has no test hook) is
+    // found exactly where it was made, and nothing below the changed layer moves.
+    rwkv_model *m;
+    ck_assert_int_eq(rwkv_model_load(&m, mpath), RWKV_OK);
+    const char *spec[] = {"blocks.1.state_num:9@500=set:1"};
+    rwkv_sequences seqs = {0};
+    int *ids = malloc(600 * sizeof *ids);
+    memcpy(ids, tok, 600 * sizeof *ids);
+    ck_assert_int_eq(rwkv_sequences_push(&seqs, ids, 600, NULL), RWKV_OK);
+    rwkv_compare_result r;
+    rwkv_compare_modes_opts co = {.max_T = 128, .ref_interventions = spec, .n_ref_interventions = 1};
+    ck_assert_int_eq(rwkv_compare_modes(&r, m, &seqs, RWKV_COMPARE_TOL, &co), RWKV_OK);
+    ck_assert_int_eq(r.n, 53);
+    ck_assert_int_ge(r.first, 0);
+    const rwkv_compare_row *fr = &r.rows[r.first];
+    ck_assert_str_eq(fr->name, "blocks.1.state_num");
+    ck_assert_str_eq(fr->form, "num/den");
+    ck_assert(fr->first_seq == 0 && fr->first_pos == 500 && fr->first_channel == 9);
+    for (int i = 0; i < r.n; i++)
+        if (r.rows[i].layer == 0) ck_assert_msg(r.rows[i].first_row < 0, "%s moved", r.rows[i].name);
+    rwkv_compare_free(&r);
+    co.n_ref_interventions = 0; // without the change: the modes agree, as the CLI said
+    ck_assert_int_eq(rwkv_compare_modes(&r, m, &seqs, RWKV_COMPARE_TOL, &co), RWKV_OK);
+    ck_assert_int_eq(r.n_exceeded, 0);
+    rwkv_compare_free(&r);
+    rwkv_sequences_free(&seqs);
+    rwkv_model_free(m);
+    // A tolerance no rounding meets: exit 3 and the first divergence is named.
+    rc = test_cli(&o, "compare %s --tokens %s --tol 1e-300 --only-exceeding", mpath, shorter);
+    ck_assert_msg(rc == 3 && contains(o, "first divergence: "), "rc %d: %s", rc, o);
     free(o);
     // two dumps: modes agree; a non-dump is refused
     const char *a = tmp("cmp_a.h5"), *b = tmp("cmp_b.h5");
@@ -1250,6 +1338,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_wide_chunks);
     tcase_add_test(tc, test_dump_sequences);
     tcase_add_test(tc, test_compare_modes);
+    tcase_add_test(tc, test_dump_sequences_driver);
     tcase_add_test(tc, test_compare_scale_free);
     tcase_add_test(tc, test_compare_errors);
     tcase_add_test(tc, test_dump_errors);

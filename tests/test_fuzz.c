@@ -99,6 +99,20 @@ START_TEST(checkpoint_regressions) {
 }
 END_TEST
 
+static rwkv_status open_dump(const char *path) {
+    rwkv_dump_reader *r = NULL;
+    rwkv_status st = rwkv_dump_open(&r, path);
+    rwkv_dump_reader_free(r);
+    return st;
+}
+
+// Found by fuzz_dump: a corrupt superblock made the SWMR fallback open retry every metadata
+// read 100 times with backoff sleeps (about 10 s); it must fail in well under a second.
+START_TEST(dump_regressions) {
+    ck_assert_int_ge(each_regression("dump", open_dump, 1.0), 1);
+}
+END_TEST
+
 static rwkv_status bind_add(const char *path) {
     rwkv_intervention iv;
     memset(&iv, 0, sizeof iv);
@@ -150,8 +164,20 @@ START_TEST(answer_span_overflow) {
     snprintf(dsp, sizeof dsp, "%s", ds);
     const char *dump = tmp_path("answers.h5");
     char *out = NULL;
+    // The one dataset reader refuses the span already when the dump reads the file...
     int rc = test_cli(&out, "dump %s --input %s --taps 'blocks.*.state_num' --force -o %s",
                       test_fixture("rand-L3-C64-V300.pth"), dsp, dump);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(out, "answer-span-overflow.jsonl:1: answer span 0 is not [start >= 1, length]"), "%s", out);
+    free(out);
+    // ...and the labels refuse it on a dump of the same tokens made without the answers.
+    const char *plain = tmp_path("plain.jsonl");
+    FILE *f = fopen(plain, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"tokens\":[1,2,3,4,5,6,7,8]}\n", f);
+    fclose(f);
+    rc = test_cli(&out, "dump %s --input %s --taps 'blocks.*.state_num' --force -o %s",
+                  test_fixture("rand-L3-C64-V300.pth"), plain, dump);
     ck_assert_msg(rc == 0, "%s", out);
     free(out);
     rwkv_dumpview *v = NULL;
@@ -159,7 +185,7 @@ START_TEST(answer_span_overflow) {
     rwkv_labels *l = NULL;
     ck_assert_int_eq(rwkv_labels_builtin(&l, v, "answer", dsp), RWKV_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "answer span 0 is not [start >= 1, length] inside the example"));
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "answer-span-overflow.jsonl: line 1"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "answer-span-overflow.jsonl:1:"));
     rwkv_dumpview_free(v);
     rc = test_cli(&out, "probe %s --taps 'blocks.*.state_num' --label answer --dataset %s -o %s", dump, dsp,
                   tmp_path("p.csv"));
@@ -256,6 +282,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, state_regressions);
     tcase_add_test(tc, checkpoint_regressions);
+    tcase_add_test(tc, dump_regressions);
     tcase_add_test(tc, intervene_file_regressions);
     tcase_add_test(tc, intervene_spec_regressions);
     tcase_add_test(tc, answer_span_overflow);

@@ -1166,7 +1166,7 @@ START_TEST(test_cli_steer_lens) {
     ck_assert_int_eq(test_cli(&out, "steer build " TINY " --pos %s --neg %s --tap blocks.1.resid_in -o %s --force", pos, neg, vec), 0);
     ck_assert_ptr_nonnull(strstr(out, "from 2 positive and 2 negative prompts"));
     free(out);
-    ck_assert_int_eq(test_cli(&out, "steer build " TINY " --pos %s --neg %s --tap blocks.1.resid_in -o %s", pos, neg, vec), 1);
+    ck_assert_int_eq(test_cli(&out, "steer build " TINY " --pos %s --neg %s --tap blocks.1.resid_in -o %s", pos, neg, vec), 2);
     free(out);
     ck_assert_int_eq(test_cli(&out, "steer sweep " TINY " --vec %s --layers 0,1 --multipliers -2,0,2 --prompt 'It was' "
                                     "--answers ' ,a' -o %s", vec, sweep), 0);

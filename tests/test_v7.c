@@ -455,6 +455,21 @@ static void looks_v5(rwkv_tensor_set *ts) {
     snprintf(item(ts, "blocks.0.att.w0")->name, 128, "blocks.0.att.time_decay"); // RWKV-5: time_decay and ln_x
 }
 
+// A NaN at element 3 of a float32 tensor, in a copy the set owns (the file is mapped read-only).
+static void put_nan(rwkv_tensor_set *ts, const char *name) {
+    rwkv_tensor *t = item(ts, name);
+    ck_assert_int_eq(t->dtype, RWKV_DT_F32);
+    size_t n = (size_t)rwkv_tensor_numel(t);
+    float *copy = malloc(n * sizeof *copy);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, t->data, n * sizeof *copy);
+    copy[3] = NAN;
+    ck_assert_int_eq(rwkv_tensors_own(ts, copy), RWKV_OK);
+    t->data = copy;
+}
+static void nan_w0(rwkv_tensor_set *ts) { put_nan(ts, "blocks.1.att.w0"); }
+static void nan_head(rwkv_tensor_set *ts) { put_nan(ts, "head.weight"); }
+
 // Damaged v7 checkpoints: each error names the file and the tensor, and nothing leaks.
 START_TEST(test_bad_v7_files) {
     static const struct {
@@ -467,6 +482,8 @@ START_TEST(test_bad_v7_files) {
         {bad_rk, RWKV_ERR_SHAPE, "head size 12 (from blocks.0.att.r_k) must divide n_embd 32"},
         {no_version, RWKV_ERR_UNSUPPORTED, "edited.safetensors: unknown RWKV version"},
         {looks_v5, RWKV_ERR_UNSUPPORTED, "an RWKV-5.0/5.1 checkpoint (ln_x without att.gate): not supported"},
+        {nan_w0, RWKV_ERR_NUMERIC, "edited.safetensors: tensor blocks.1.att.w0: element 3 is not finite"},
+        {nan_head, RWKV_ERR_NUMERIC, "edited.safetensors: tensor head.weight: element 3 is not finite"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rwkv_model *m = (rwkv_model *)1;

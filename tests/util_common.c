@@ -61,15 +61,14 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n) {
     return out;
 }
 
-int test_cli(char **out, const char *args_fmt, ...) {
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, args_fmt);
-    vsnprintf(args, sizeof args, args_fmt, ap);
-    va_end(ap);
+int test_sh(char **out, const char *line) {
     const char *bin = getenv("RWKVSCOPE_BIN");
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "build/rwkvscope", args);
+    setenv("RS", bin ? bin : "build/rwkvscope", 1);
+    size_t n = strlen(line) + 16;
+    char *cmd = malloc(n);
+    snprintf(cmd, n, "{ %s ; } 2>&1", line);
     FILE *p = popen(cmd, "r");
+    free(cmd);
     if (!p) return -1;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -82,6 +81,16 @@ int test_cli(char **out, const char *args_fmt, ...) {
     int st = pclose(p);
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int test_cli(char **out, const char *args_fmt, ...) {
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, args_fmt);
+    vsnprintf(args, sizeof args, args_fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "\"$RS\" %s", args);
+    return test_sh(out, cmd);
 }
 
 double test_max_scaled_err(const rwkv_real *a, const double *b, size_t n) {

@@ -7,6 +7,7 @@
 #include "blas.h"
 #include "../formats/quant.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
@@ -21,14 +22,22 @@
 
 typedef enum { PATH_UNSET, PATH_SCALAR, PATH_AVX2, PATH_AVX512 } kernel_path;
 
+#if RWKV_REAL_BITS == 32
+// F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know "f16c".
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static kernel_path pick(void) {
     static kernel_path p = PATH_UNSET;
     if (p != PATH_UNSET) return p;
     __builtin_cpu_init();
     kernel_path q = PATH_SCALAR;
 #if RWKV_REAL_BITS == 32
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")) q = PATH_AVX512;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx512f") && has_f16c()) q = PATH_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
         q = PATH_AVX2;
 #endif
     p = q;

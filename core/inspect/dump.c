@@ -20,6 +20,7 @@
 #define LN2 0.69314718055994530942
 #define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
 #define DUMP_FLUSH_SECONDS 1.0      // and after a sequence, at most this often
+#define DUMP_SWMR_READ_ATTEMPTS 4 // metadata read attempts of an SWMR reader (HDF5 default: 100)
 #define DUMP_OPEN_BUDGET_S 5.0     // seconds for the trial open, plus the file's read time
 
 // One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
@@ -789,7 +790,12 @@ static rwkv_status open_file(hid_t *out, const char *path) {
     if (st != RWKV_ERR_FORMAT) return st;
     char keep[RWKV_ERROR_MAX];
     snprintf(keep, sizeof keep, "%s", rwkv_error_message());
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    // HDF5's default of 100 attempts per metadata read, with backoff sleeps, lets a corrupt
+    // file stall the open for seconds; a writer's torn flush needs only a retry or two.
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_metadata_read_attempts(fapl, DUMP_SWMR_READ_ATTEMPTS);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
     H5Eclear2(H5E_DEFAULT);
     if (f < 0) return rwkv_error_set(st, "%s", keep);
     *out = f;
