@@ -1,11 +1,11 @@
-# rwkvscope: build, test, asan, bench, demo, deps.
+# rwkvscope: build, test, asan, bench, demo, deps, man, install.
 # Sources are found by wildcard: add a file and it is built. One library holds
 # everything but cli/; each tests/test_*.c is its own Check runner, each
 # bench/bench_*.c its own benchmark, each cli/cmd_*.c one subcommand.
 
 PRECISION ?= 32
 SAN ?=
-BUILD ?= build$(if $(filter 64,$(PRECISION)),64)$(if $(SAN),-asan)
+BUILD ?= build$(if $(filter 64,$(PRECISION)),64)$(if $(filter 1,$(SAN)),-asan)$(if $(filter fuzz,$(SAN)),-fuzz)
 
 CC ?= cc
 PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc zlib libisal liblbfgs
@@ -16,9 +16,15 @@ ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDSAN := -fsanitize=address,undefined
 endif
+# make fuzz: clang's coverage instrumentation for libFuzzer, ASan and UBSan.
+ifeq ($(SAN),fuzz)
+  CFLAGS_BASE += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-pass-failed \
+    -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=address,undefined
+endif
 CFLAGS += $(CFLAGS_BASE)
 # OpenBLAS is the CBLAS behind every product, GSL's included: link it, not gslcblas.
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -lopenblas -lm -fopenmp $(LDSAN)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lgsl -lopenblas -lm -fopenmp $(LDSAN)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 LIB_DIRS := core probes analyses datasets
@@ -35,7 +41,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test asan bench demo readme-figures deps clean tests-build
+.PHONY: all test asan bench demo readme-figures deps clean tests-build man install uninstall fuzz fuzz-build
 .SECONDARY: # keep object files of test and bench binaries
 all: $(BIN)
 
@@ -103,7 +109,52 @@ readme-figures:
 deps:
 	@sh scripts/deps.sh
 
+# Man pages from --help (help2man): rwkvscope.1 and rwkvscope-<command>.1.
+PREFIX ?= /usr/local
+MAN_DIR := $(BUILD)/man
+BASH_COMPLETION_DIR := $(PREFIX)/share/bash-completion/completions
+man: $(BIN)
+	@rm -rf $(MAN_DIR)
+	@sh scripts/man.sh $(abspath $(BIN)) $(MAN_DIR)
+
+# The binary, the man pages and the bash completion under $(DESTDIR)$(PREFIX).
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(BASH_COMPLETION_DIR)
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/rwkvscope
+	install -m 644 $(MAN_DIR)/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 scripts/rwkvscope-completion.bash $(DESTDIR)$(BASH_COMPLETION_DIR)/rwkvscope
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/rwkvscope $(DESTDIR)$(PREFIX)/share/man/man1/rwkvscope.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/rwkvscope-*.1 $(DESTDIR)$(BASH_COMPLETION_DIR)/rwkvscope
+# libFuzzer harnesses (fuzz/fuzz_<target>.c, docs/fuzzing.md): the library and the CLI's
+# readers built by clang into build-fuzz/, each target run FUZZ_SECONDS on a corpus seeded
+# from tests/fixtures (HDF5 seeds are written by the normal build's CLI into build-fuzz/).
+# FUZZ_TARGETS="pth state" runs a subset.
+FUZZ_SECONDS ?= 30
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_CLI := $(BUILD)/libcli.a
+FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+$(FUZZ_CLI): $(call OBJ,$(filter-out cli/main.c,$(CLI_SRC)))
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/util.o $(FUZZ_CLI) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory CC=clang SAN=fuzz OPT=-O1 fuzz-build
+	@RWKVSCOPE_BIN=$(abspath $(BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZ_TARGETS)
+
 clean:
-	rm -rf build build64 build-asan
+	rm -rf build build64 build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

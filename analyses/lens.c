@@ -3,6 +3,7 @@
 
 #include "../core/compute/blas.h"
 #include "../core/compute/kernels.h"
+#include "../core/compute/matvec.h"
 #include "../core/base/file.h"
 #include "../core/inspect/record.h"
 
@@ -16,7 +17,12 @@
 void rwkv_lens_project(const rwkv_model *m, rwkv_real *out, const rwkv_real *x, int n, rwkv_real *scratch) {
     const int C = m->cfg.n_embd, V = m->cfg.n_vocab;
     rwkv_layernorm(scratch, x, m->w.ln_out_w, m->w.ln_out_b, n, C);
-    rwkv_blas_matmul_nt(out, scratch, m->w.head, n, V, C, 0); // the model's head, as forward.c applies it
+    if (m->w.head) { // the model's head, as forward.c applies it
+        rwkv_blas_matmul_nt(out, scratch, m->w.head, n, V, C, 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) // weights in the file's type: the head's typed view, row by row
+        rwkv_matvec(out + (size_t)i * V, m->mats.head, scratch + (size_t)i * C, V, C);
 }
 
 void rwkv_lens_result_free(rwkv_lens_result *r) {

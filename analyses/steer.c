@@ -13,6 +13,7 @@
 
 #define STEER_FORMAT_VERSION 1
 #define STEER_CHUNK 512 // parallel chunk of the runs
+#define STEER_READ_BUDGET_S 2.0 // seconds for the trial read of a vector file's tap name
 
 rwkv_status rwkv_steer_activation(rwkv_real *out, const rwkv_model *m, int layer, rwkv_tap tap, const int *tokens,
                                   int64_t T, int seq) {
@@ -95,15 +96,27 @@ rwkv_status rwkv_steer_write(const char *path, const rwkv_real *vec, int D, rwkv
     return rwkv_h5_commit(f, &out, st);
 }
 
-rwkv_status rwkv_steer_read_tap(const char *path, char *buf, size_t size) {
+typedef struct {
+    const char *path;
+    char *buf;
+    size_t size;
+} tap_read;
+
+static rwkv_status read_tap_name(void *ctx) {
+    tap_read *r = ctx;
     hid_t f = -1;
-    H5E_BEGIN_TRY { f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
-    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open as HDF5", path);
+    H5E_BEGIN_TRY { f = H5Fopen(r->path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open as HDF5", r->path);
     int got;
-    H5E_BEGIN_TRY { got = rwkv_h5_get_str(f, "tap_name", buf, size); } H5E_END_TRY;
+    H5E_BEGIN_TRY { got = rwkv_h5_get_str(f, "tap_name", r->buf, r->size); } H5E_END_TRY;
     H5Fclose(f);
-    if (got < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: no tap_name attribute (give the tap explicitly)", path);
+    if (got < 0) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: no tap_name attribute (give the tap explicitly)", r->path);
     return RWKV_OK;
+}
+
+rwkv_status rwkv_steer_read_tap(const char *path, char *buf, size_t size) {
+    tap_read r = {path, buf, size};
+    return rwkv_h5_guarded(path, "vector file", rwkv_h5_budget(path, STEER_READ_BUDGET_S), read_tap_name, &r);
 }
 
 // p(a), p(b) at the last position of the prompt under one (possibly empty) spec.

@@ -39,7 +39,7 @@ static double uniform(void) { // xorshift64*, in [0, 1)
 
 // Random weights of sane scale: unit-variance products, decays spread over [-5, 3].
 static rwkv_model *random_model(void) {
-    rwkv_config cfg = {BENCH_L, BENCH_C, 4 * BENCH_C, BENCH_V};
+    rwkv_config cfg = {.n_layer = BENCH_L, .n_embd = BENCH_C, .n_ffn = 4 * BENCH_C, .n_vocab = BENCH_V};
     rwkv_model *m;
     if (rwkv_model_alloc(&m, cfg)) return NULL;
     for (int i = 0; i < m->table.n; i++) {

@@ -34,15 +34,6 @@ static void fill_random(rwkv_model *m) {
     rwkv_model_refresh(m);
 }
 
-// ms per token over SEQ_TOKENS sequential tokens; -1 on an engine error.
-static double seq_ms(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits) {
-    double t0 = bench_now();
-    for (int i = 0; i < SEQ_TOKENS; i++) {
-        int tok = (i * 7919) % m->cfg.n_vocab;
-        if (rwkv_forward_seq(m, s, &tok, 1, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
-    }
-    return (bench_now() - t0) / SEQ_TOKENS * 1e3;
-}
 
 // The same weight traffic as one sequential token through OpenBLAS sgemv, one call per
 // matrix (what the engine did before its own kernels), in ms.
@@ -61,40 +52,60 @@ static double sgemv_ms(const rwkv_model *m, rwkv_real *x, rwkv_real *y) {
     return (bench_now() - t0) * 1e3;
 }
 
-// The same products through the engine's kernels, grouped as the engine groups them
-// (time-mix r,k,v; output; channel-mix r,k; value; head), in ms. fp32 or bf16 weights.
-static double kernels_ms(const rwkv_model *m, const uint16_t *bf16, rwkv_real *x, rwkv_real *y) {
-    const rwkv_weights *w = &m->w;
-    const rwkv_weights16 *h = &m->w16;
-    int C = m->cfg.n_embd, F = m->cfg.n_ffn, b = bf16 != NULL;
-    size_t cc = (size_t)C * C, fc = (size_t)F * C;
+// The same products through the engine's kernels over the model's current views, grouped as
+// the engine groups them (time-mix r,k,v; output; channel-mix r,k; value; head), in ms.
+static double kernels_ms(const rwkv_model *m, rwkv_real *x, rwkv_real *y) {
+    const rwkv_mats *v = &m->mats;
+    int C = m->cfg.n_embd, F = m->cfg.n_ffn;
     rwkv_real *y2 = y + F, *y3 = y + 2 * F; // disjoint outputs within the (V) buffer
     double t0 = bench_now();
     for (int l = 0; l < m->cfg.n_layer; l++) {
-#define JOB(out, f, n, k, stride) {out, b ? NULL : w->f + l * (stride), b ? h->f + l * (stride) : NULL, x, n, k}
-        rwkv_matvec_job rkv[3] = {JOB(y, att_receptance, C, C, cc), JOB(y2, att_key, C, C, cc), JOB(y3, att_value, C, C, cc)};
-        rwkv_matvec_job o = JOB(y, att_output, C, C, cc);
-        rwkv_matvec_job rk[2] = {JOB(y, ffn_receptance, C, C, cc), JOB(y2, ffn_key, F, C, fc)};
-        rwkv_matvec_job v = JOB(y, ffn_value, C, F, fc);
+#define JOB(out, f, n, k) {out, v->f[l], x, n, k}
+        rwkv_matvec_job rkv[3] = {JOB(y, att_receptance, C, C), JOB(y2, att_key, C, C), JOB(y3, att_value, C, C)};
+        rwkv_matvec_job o = JOB(y, att_output, C, C);
+        rwkv_matvec_job rk[2] = {JOB(y, ffn_receptance, C, C), JOB(y2, ffn_key, F, C)};
+        rwkv_matvec_job vv = JOB(y, ffn_value, C, F);
 #undef JOB
         rwkv_matvec_multi(rkv, 3);
         rwkv_matvec_multi(&o, 1);
         rwkv_matvec_multi(rk, 2);
-        rwkv_matvec_multi(&v, 1);
+        rwkv_matvec_multi(&vv, 1);
     }
-    if (b) rwkv_matvec_bf16(y, h->head, x, m->cfg.n_vocab, C);
-    else rwkv_matvec_f32(y, w->head, x, m->cfg.n_vocab, C);
+    rwkv_matvec(y, v->head, x, m->cfg.n_vocab, C);
     return (bench_now() - t0) * 1e3;
 }
 
-// tokens/s of one parallel call over T tokens; -1 on an engine error.
-static double par_tps(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, int T,
-                      rwkv_real *logits) {
-    rwkv_state_reset(s);
-    double t0 = bench_now();
-    if (rwkv_forward_par(m, s, tok, T, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
-    return T / (bench_now() - t0);
+// bf16 views kept aside, so that one model (one float block) switches between reading its
+// float block and bf16 copies of it.
+typedef struct {
+    rwkv_mat *views; // (RWKV_N_MATS * L + 1)
+    rwkv_mat head;
+    void *buf;
+} saved_views;
+
+static size_t n_views(const rwkv_model *m) { return (size_t)RWKV_N_MATS * m->cfg.n_layer + 1; }
+
+static int save_bf16_views(rwkv_model *m, saved_views *sv) {
+    if (rwkv_model_use_bf16(m)) return 1;
+    sv->views = malloc(n_views(m) * sizeof *sv->views);
+    if (!sv->views) return 1;
+    memcpy(sv->views, m->mat_store, n_views(m) * sizeof *sv->views);
+    sv->head = m->mats.head;
+    sv->buf = m->mat_buf;
+    m->mat_buf = NULL; // the bench owns the bf16 buffer now
+    rwkv_model_use_block(m);
+    return 0;
 }
+
+static void set_views(rwkv_model *m, const saved_views *sv) {
+    if (!sv) {
+        rwkv_model_use_block(m);
+        return;
+    }
+    memcpy(m->mat_store, sv->views, n_views(m) * sizeof *sv->views);
+    m->mats.head = sv->head;
+}
+
 
 // Peak RSS (MiB) of a child that runs n sequential tokens: the parent's peak must not mix in.
 // The child runs on one thread: libgomp's thread pool does not survive fork().
@@ -152,11 +163,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     double rs = seq_rss_child(m, RSS_SHORT), rl = seq_rss_child(m, RSS_LONG); // fp32, before big buffers
-    if (rwkv_model_use_bf16(m)) {
+    saved_views bf16;
+    if (save_bf16_views(m, &bf16)) {
         fprintf(stderr, "%s\n", rwkv_error_message());
         return 1;
     }
-    uint16_t *bf16 = m->bf16; // toggled: the sequential path reads bf16 when m->bf16 is set
     int C = m->cfg.n_embd, V = m->cfg.n_vocab, Tmax = 2048;
     rwkv_workspace *ws1, *wsT;
     rwkv_state *s;
@@ -179,22 +190,21 @@ int main(int argc, char **argv) {
     double flops_per_token = 2.0 * ((double)matrix_bytes(m, 1) - (double)V * C); // layer matrices
     double bw[RUNS], gf[RUNS], ms32[RUNS], ms16[RUNS], gemv[RUNS], k32[RUNS], k16[RUNS], tps[2][RUNS];
     double r32[RUNS], r16[RUNS], rgemv[RUNS], rk32[RUNS], rk16[RUNS], rpar[2][RUNS];
-    m->bf16 = NULL;
-    seq_ms(m, ws1, s, logits); // warm-up: page in the weights
-    par_tps(m, wsT, s, tok, 512, logits);
+    bench_seq_ms(m, ws1, s, logits, SEQ_TOKENS); // warm-up: page in the weights
+    bench_par_tps(m, wsT, s, tok, 512, logits);
     for (int r = 0; r < RUNS; r++) { // one round: limits and figures back to back
-        bw[r] = read_bandwidth(bw_a, nbw);
+        bw[r] = bench_read_bandwidth(bw_a, nbw, BW_PASSES);
         gf[r] = sgemm_gflops(ga, gb, gc);
-        m->bf16 = NULL;
-        ms32[r] = seq_ms(m, ws1, s, logits);
+        set_views(m, NULL);
+        ms32[r] = bench_seq_ms(m, ws1, s, logits, SEQ_TOKENS);
         gemv[r] = sgemv_ms(m, x, logits);
-        k32[r] = kernels_ms(m, NULL, x, logits);
-        k16[r] = kernels_ms(m, bf16, x, logits);
-        m->bf16 = bf16;
-        ms16[r] = seq_ms(m, ws1, s, logits);
-        m->bf16 = NULL;
-        tps[0][r] = par_tps(m, wsT, s, tok, 512, logits);
-        tps[1][r] = par_tps(m, wsT, s, tok, 2048, logits);
+        k32[r] = kernels_ms(m, x, logits);
+        set_views(m, &bf16);
+        k16[r] = kernels_ms(m, x, logits);
+        ms16[r] = bench_seq_ms(m, ws1, s, logits, SEQ_TOKENS);
+        set_views(m, NULL);
+        tps[0][r] = bench_par_tps(m, wsT, s, tok, 512, logits);
+        tps[1][r] = bench_par_tps(m, wsT, s, tok, 2048, logits);
         double ceiling = gf[r] * 1e9 / flops_per_token; // tokens/s if every GEMM ran at sgemm speed
         r32[r] = ms32[r] / (bytes32 / (bw[r] * 1e9) * 1e3);
         r16[r] = ms16[r] / (bytes16 / (bw[r] * 1e9) * 1e3);
@@ -235,7 +245,8 @@ int main(int argc, char **argv) {
     rwkv_workspace_free(ws1);
     rwkv_workspace_free(wsT);
     rwkv_state_free(s);
-    m->bf16 = bf16;
+    free(bf16.views);
+    free(bf16.buf);
     rwkv_model_free(m);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include "analyses/plot.h"
 #include "analyze.h"
 #include "cli.h"
+#include "options.h"
 #include "input.h"
 
 #include <stdio.h>
@@ -19,43 +20,52 @@ static void usage(FILE *f) {
             "e^{-(t-1-i)w + k_i} / den_t and to itself with e^{u + k_t} / den_t (rows sum to 1);\n"
             "averaged over all channels or the chosen ones. Writes /attention [T, T] (row = query\n"
             "position) to att.h5 (docs/attention-format.md) and a heatmap att.png beside it.\n"
-            "T x T must fit in memory: inputs beyond --max-mb (default 1024) are refused.\n\n%s",
+            "T x T must fit in memory: inputs beyond --max-mb (default 1024) are refused.\n\n"
+            "input (exactly one):\n%s\n"
+            "options:\n"
+            "  --layer L            the layer (required)\n"
+            "  --channels LIST      average over these channels, e.g. 0,5,9 (default: all)\n"
+            "  --max-mb MB          refuse inputs whose T x T matrix exceeds MB (default 1024)\n"
+            "  -o, --output FILE    the HDF5 file (required); the heatmap goes beside it\n"
+            "  --no-plots           no heatmap\n"
+            "  --force              replace an existing output\n",
             CLI_INPUT_HELP);
 }
 
 int cli_analyze_attention(int argc, char **argv) {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    enum { O_CHANNELS = CLI_OPT_USER, O_LAYER, O_MAX_MB, O_NO_PLOTS };
+    static const struct option OPTS[] = {
+        {"channels", required_argument, NULL, O_CHANNELS}, {"layer", required_argument, NULL, O_LAYER},
+        {"max-mb", required_argument, NULL, O_MAX_MB}, {"no-plots", no_argument, NULL, O_NO_PLOTS},
+        CLI_OPTIONS_INPUT, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
     cli_input in = {0};
-    const char *model_path = NULL, *out = NULL, *channels_s = NULL;
+    const char *out = NULL, *channels_s = NULL;
     long layer = -1, max_mb = 1024;
     int force = 0, no_plots = 0;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_input_option(&in, CMD, argc, argv, &i);
-        if (r < 0) return CLI_USAGE;
-        if (r) continue;
-        const char *a = argv[i];
-        if (!strcmp(a, "--force")) { force = 1; continue; }
-        if (!strcmp(a, "--no-plots")) { no_plots = 1; continue; }
-        if (a[0] != '-') {
-            if (model_path) return cli_usage_error(CMD, "unexpected argument '%s'", a);
-            model_path = a;
-            continue;
+    cli_parser p = {.cmd = CMD, .help = usage, .opts = OPTS, .max_args = 1, .in = &in, .out = &out, .force = &force,
+                    .out_seekable = "an HDF5 attention matrix"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case O_CHANNELS: channels_s = v; break;
+        case O_NO_PLOTS: no_plots = 1; break;
+        case O_LAYER: ok = cli_parse_int(CMD, "--layer", v, 0, 100000, &layer); break;
+        case O_MAX_MB: ok = cli_parse_int(CMD, "--max-mb", v, 1, 1L << 30, &max_mb); break;
         }
-        if (i + 1 >= argc) return cli_usage_error(CMD, "unknown option or missing value: %s", a);
-        const char *v = argv[++i];
-        if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--channels")) channels_s = v;
-        else if (!strcmp(a, "--layer")) { if (!cli_parse_int(CMD, a, v, 0, 100000, &layer)) return CLI_USAGE; }
-        else if (!strcmp(a, "--max-mb")) { if (!cli_parse_int(CMD, a, v, 1, 1L << 30, &max_mb)) return CLI_USAGE; }
-        else return cli_usage_error(CMD, "unknown option %s", a);
+        if (!ok) return CLI_USAGE;
     }
+    if (p.status) return cli_opt_exit(p.status);
+    const char *model_path = p.args[0];
     if (!model_path) return cli_usage_error(CMD, "MODEL is required");
     if (!cli_input_given(&in)) return cli_usage_error(CMD, "an input is required (--text, --bytes, --tokens or --file)");
     if (layer < 0) return cli_usage_error(CMD, "--layer L is required");
     if (!out) return cli_usage_error(CMD, "-o att.h5 is required");
+    if (!cli_check_output(CMD, out, force)) return CLI_USAGE;
     int *ch = NULL;
     size_t nch = 0;
     if (channels_s && cli_parse_id_list(channels_s, &ch, &nch))

@@ -2,6 +2,7 @@
 #include "analyses/decay.h"
 #include "analyze.h"
 #include "cli.h"
+#include "options.h"
 
 #include <gsl/gsl_statistics_double.h>
 #include <stdio.h>
@@ -18,7 +19,11 @@ static void usage(FILE *f) {
             "the half-life ln2/w in tokens, and time_first u (the current token's bonus).\n"
             "Writes decay.csv (layer,channel,time_decay,w,retention,half_life,time_first) and\n"
             "decay_halflife_hist.png, decay_halflife_sorted.png, decay_time_first_hist.png\n"
-            "(each with its data), and prints a per-layer summary.\n");
+            "(each with its data), and prints a per-layer summary.\n\n"
+            "options:\n"
+            "  -o, --output FILE    the CSV (required); the plots go beside it\n"
+            "  --no-plots           write only the CSV\n"
+            "  --force              replace an existing output\n");
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -43,22 +48,24 @@ static void summary(const rwkv_decay *d) {
 }
 
 int cli_analyze_decay(int argc, char **argv) {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    enum { O_NO_PLOTS = CLI_OPT_USER };
+    static const struct option OPTS[] = {{"no-plots", no_argument, NULL, O_NO_PLOTS}, CLI_OPTIONS_OUTPUT,
+                                         CLI_OPTIONS_END};
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
-    const char *model = NULL, *out = NULL;
+    const char *out = NULL;
     int no_plots = 0, force = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-plots")) no_plots = 1;
-        else if (!strcmp(argv[i], "--force")) force = 1;
-        else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] != '-' && !model) model = argv[i];
-        else return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-    }
+    cli_parser p = {.cmd = CMD, .help = usage, .opts = OPTS, .max_args = 1, .out = &out, .force = &force,
+                    .out_seekable = "decay.csv with its plots beside it (the summary goes to stdout)"};
+    const char *v;
+    while (cli_opt_next(&p, argc, argv, &v) != -1) no_plots = 1;
+    if (p.status) return cli_opt_exit(p.status);
+    const char *model = p.args[0];
     if (!model) return cli_usage_error(CMD, "MODEL is required");
     if (!out) return cli_usage_error(CMD, "-o decay.csv is required");
-    if (!force && access(out, F_OK) == 0) return cli_usage_error(CMD, "%s exists (use --force to overwrite)", out);
+    if (!cli_check_output(CMD, out, force)) return CLI_USAGE;
     rwkv_model *m = NULL;
     rwkv_decay *d = NULL;
     rwkv_status st = rwkv_model_load(&m, model);

@@ -3,6 +3,7 @@
 #include "analyses/plot.h"
 #include "analyze.h"
 #include "cli.h"
+#include "options.h"
 #include "input.h"
 
 #include <stdio.h>
@@ -11,19 +12,19 @@
 
 #define CMD "analyze lens"
 
-static void usage(void) {
-    printf("usage: rwkvscope analyze lens MODEL INPUT [options]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope analyze lens MODEL INPUT [options]\n\n"
            "Puts each layer's residual stream (the embedding, then every block's output) through the\n"
            "model's ln_out and head, and reports per layer: cross-entropy against the next token,\n"
            "entropy, KL(final || layer) and top-1 agreement with the final layer (nats).\n\n"
            "input (exactly one):\n" CLI_INPUT_HELP
            "\noptions:\n"
-           "  -o PREFIX            write PREFIX.csv (per position) and PREFIX.summary.csv (per layer);\n"
+           "  -o, --output PREFIX  write PREFIX.csv (per position) and PREFIX.summary.csv (per layer);\n"
            "                       default: lens (docs/lens.md)\n"
            "  --no-plot            skip PREFIX.plot.png (the per-layer means as lines)\n"
            "  --force              overwrite existing outputs\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
-           "  --threads N          threads (default: all cores)\n\n"
+           CLI_MODEL_HELP "\n"
            "example:\n  rwkvscope analyze lens model.pth --file prompt.txt -o results/lens\n");
 }
 
@@ -52,38 +53,31 @@ static void plot_means(const char *prefix, const rwkv_lens_result *r, const doub
 }
 
 int cli_analyze_lens(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage();
-        return CLI_OK;
-    }
+    enum { O_MODE = CLI_OPT_USER, O_NO_PLOT };
+    static const struct option OPTS[] = {
+        {"mode", required_argument, NULL, O_MODE}, {"no-plot", no_argument, NULL, O_NO_PLOT},
+        CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
     cli_input in = {0};
-    const char *model = NULL, *prefix = "lens", *mode = "par";
-    long threads = 0;
+    cli_model_opts mo = {0};
+    const char *prefix = "lens", *mode = "par";
     int force = 0, no_plot = 0;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_input_option(&in, CMD, argc, argv, &i);
-        if (r < 0) return CLI_USAGE;
-        if (r) continue;
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-o") && val) prefix = argv[++i];
-        else if (!strcmp(a, "--mode") && val) mode = argv[++i];
-        else if (!strcmp(a, "--force")) force = 1;
-        else if (!strcmp(a, "--no-plot")) no_plot = 1;
-        else if (!strcmp(a, "--threads") && val) {
-            if (!cli_parse_int(CMD, a, argv[++i], 0, CLI_MAX_THREADS, &threads)) return CLI_USAGE;
-        } else if (a[0] == '-') return cli_usage_error(CMD, "unknown option '%s' (or it needs a value)", a);
-        else if (!model) model = a;
-        else return cli_usage_error(CMD, "unexpected argument '%s'", a);
+    cli_parser p = {.cmd = CMD, .help = usage, .opts = OPTS, .max_args = 1, .in = &in, .model = &mo, .out = &prefix,
+                    .force = &force, .out_seekable = "a prefix of two CSV files and a plot"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c == O_MODE) mode = v;
+        else if (c == O_NO_PLOT) no_plot = 1;
     }
+    if (p.status) return cli_opt_exit(p.status);
+    const char *model = p.args[0];
     if (!model) return cli_usage_error(CMD, "no MODEL given");
     if (!cli_input_given(&in)) return cli_usage_error(CMD, "no input: give --tokens, --bytes, --text or --file");
     if (strcmp(mode, "seq") && strcmp(mode, "par")) return cli_usage_error(CMD, "--mode expects seq or par, got '%s'", mode);
     char csv[1100], summary[1100];
     snprintf(csv, sizeof csv, "%s.csv", prefix);
     snprintf(summary, sizeof summary, "%s.summary.csv", prefix);
-    if (!cli_check_output(CMD, csv, force) || !cli_check_output(CMD, summary, force)) return CLI_FAIL;
-    cli_set_threads((int)threads);
-    rwkv_model *m = cli_load_model(CMD, model, NULL);
+    if (!cli_check_output(CMD, csv, force) || !cli_check_output(CMD, summary, force)) return CLI_USAGE;
+    rwkv_model *m = cli_model_open(CMD, model, &mo);
     if (!m) return CLI_FAIL;
     int *ids = NULL;
     size_t T = 0;

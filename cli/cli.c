@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char command_line[4096];
@@ -15,7 +16,7 @@ static char command_line[4096];
 int cli_fail(const char *cmd, rwkv_status st, const char *hint) {
     fprintf(stderr, "rwkvscope %s: %s: %s\n", cmd, rwkv_status_name(st), rwkv_error_message());
     if (hint) fprintf(stderr, "hint: %s\n", hint);
-    return CLI_FAIL;
+    return st == RWKV_ERR_EXISTS ? CLI_USAGE : CLI_FAIL; // one rule for existing outputs
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -26,12 +27,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "\nTry 'rwkvscope %s --help'.\n", cmd);
     return CLI_USAGE;
-}
-
-int cli_wants_help(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
-    return 0;
 }
 
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
@@ -81,30 +76,55 @@ static int runs_v7(const char *cmd) {
     return 0;
 }
 
+#define CLI_PROGRESS_MIN_BYTES (1ull << 30) // smaller files load too fast to need a progress line
+
+typedef struct {
+    const char *cmd, *path;
+    int last; // last percentage printed, -1 before the first
+} load_progress;
+
+static void print_progress(void *ctx, uint64_t done, uint64_t total) {
+    load_progress *p = ctx;
+    if (total < CLI_PROGRESS_MIN_BYTES) return;
+    int pct = (int)(100 * done / total);
+    if (pct == p->last) return;
+    p->last = pct;
+    fprintf(stderr, "\rrwkvscope %s: loading %s: %3d%% of %.1f GB", p->cmd, p->path, pct, total / 1e9);
+    if (done == total) fputc('\n', stderr);
+}
+
+static int weights_mode(const char *w, rwkv_weights_mode *mode) {
+    static const char *const NAMES[] = {"auto", "fp32", "bf16", "int8"};
+    static const rwkv_weights_mode MODES[] = {RWKV_WEIGHTS_FILE, RWKV_WEIGHTS_FP32, RWKV_WEIGHTS_BF16, RWKV_WEIGHTS_INT8};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(w, NAMES[i])) {
+            *mode = MODES[i];
+            return 1;
+        }
+    return 0;
+}
+
 rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weights) {
+    load_progress lp = {cmd, path, -1};
+    rwkv_load_opts o = {.weights = RWKV_WEIGHTS_FP32, .progress = print_progress, .progress_ctx = &lp};
+    if (weights && !weights_mode(weights, &o.weights)) {
+        cli_usage_error(cmd, "--weights expects auto, fp32, bf16 or int8, got '%s'", weights);
+        return NULL;
+    }
     rwkv_model *m;
-    rwkv_status st = rwkv_model_load(&m, path);
+    rwkv_status st = rwkv_model_open(&m, path, &o);
+    if (!st && !weights && strcmp(m->dtype, "bfloat16") == 0) st = rwkv_model_use_bf16(m); // lossless
+    if (lp.last >= 0 && lp.last < 100) fputc('\n', stderr); // a failed load ends its progress line
     if (st) {
         cli_fail(cmd, st, st == RWKV_ERR_IO ? "check the path" :
-                 "rwkvscope reads official .pth, Hugging Face safetensors and rwkv.cpp .bin (FP32/FP16)");
+                 st == RWKV_ERR_NUMERIC ? "the checkpoint holds NaN or inf weights: re-export it" :
+                 "rwkvscope reads official .pth, Hugging Face safetensors and rwkv.cpp .bin "
+                 "(FP32, FP16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0)");
+        rwkv_model_free(m);
         return NULL;
     }
     if (!runs_v7(cmd) && (st = rwkv_model_require_v4(m, cmd))) {
         cli_fail(cmd, st, "RWKV-5.2 and RWKV-7 models run in run, generate, eval, dump, compare and state");
-        rwkv_model_free(m);
-        return NULL;
-    }
-    if (weights && !strcmp(weights, "bf16")) st = rwkv_model_use_bf16(m);
-    else if (weights && !strcmp(weights, "fp32")) {
-        free(m->bf16);
-        m->bf16 = NULL;
-    } else if (weights && strcmp(weights, "auto")) {
-        cli_usage_error(cmd, "--weights expects auto, fp32 or bf16, got '%s'", weights);
-        rwkv_model_free(m);
-        return NULL;
-    }
-    if (st) {
-        cli_fail(cmd, st, NULL);
         rwkv_model_free(m);
         return NULL;
     }
@@ -129,30 +149,16 @@ const volatile sig_atomic_t *cli_stop_on_signals(void) {
 }
 
 int cli_check_output(const char *cmd, const char *path, int force) {
-    if (!force && access(path, F_OK) == 0) {
-        fprintf(stderr, "rwkvscope %s: %s exists\nhint: pass --force to overwrite it\n", cmd, path);
-        return 0;
-    }
-    return 1;
-}
-
-int cli_model_option(cli_model_opts *o, const char *cmd, int argc, char **argv, int *i) {
-    const char *a = argv[*i];
-    int weights = !strcmp(a, "--weights");
-    if (!weights && strcmp(a, "--threads")) return 0;
-    if (*i + 1 >= argc) {
-        cli_usage_error(cmd, "%s needs a value", a);
-        return -1;
-    }
-    const char *v = argv[++*i];
-    if (weights) o->weights = v;
-    else if (!cli_parse_int(cmd, a, v, 0, CLI_MAX_THREADS, &o->threads)) return -1;
-    return 1;
+    struct stat sb;
+    if (force || !path || !strcmp(path, "-") || !strncmp(path, "/dev/", 5) || stat(path, &sb) || !S_ISREG(sb.st_mode))
+        return 1;
+    cli_usage_error(cmd, "%s exists; pass --force to overwrite it", path);
+    return 0;
 }
 
 rwkv_model *cli_model_open(const char *cmd, const char *path, const cli_model_opts *o) {
     cli_set_threads((int)o->threads);
-    return cli_load_model(cmd, path, o->weights);
+    return cli_load_model(cmd, path, o->weights ? o->weights : "auto");
 }
 
 void cli_progress(time_t *last, int final, const char *fmt, ...) {

@@ -1,6 +1,7 @@
 // cmd_analyze.c: rwkvscope analyze SUBCOMMAND: analyses of a model and its activations.
 #include "analyze.h"
 #include "cli.h"
+#include "options.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,10 +28,11 @@ static void usage(FILE *f) {
 }
 
 int cmd_analyze(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
+    if (cli_opt_dispatch_flag(argc, argv, usage)) return CLI_OK;
     for (int i = 0; i < N_ANALYZE; i++)
         if (!strcmp(argv[1], ANALYZE_CMDS[i].name)) return ANALYZE_CMDS[i].fn(argc - 1, argv + 1);
     usage(stderr);

@@ -1,22 +1,21 @@
 // cmd_compare.c: rwkvscope compare: sequential vs parallel mode tap by tap, or two dumps.
 #include "cli.h"
+#include "options.h"
 #include "sequences.h"
 
 #include "core/base/file.h"
 #include "core/inspect/compare.h"
 
-#include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 const char cmd_compare_summary[] = "compare both modes (or two dumps) tap by tap";
 
-#define COMPARE_EXCEEDED 3 // exit status when a tolerance is exceeded
+#define COMPARE_EXCEEDED CLI_EXCEEDED // exit status when a tolerance is exceeded
 #define COMPARE_CHUNK 128
 
-static void usage(void) {
-    printf("usage: rwkvscope compare MODEL INPUT [options]\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope compare MODEL INPUT [options]\n"
            "       rwkvscope compare A.h5 B.h5 [options]\n\n"
            "With a model: runs the input in sequential (RNN, the reference) and parallel (GPT)\n"
            "mode with every tap captured, and compares them. With two dumps of the same\n"
@@ -30,50 +29,57 @@ static void usage(void) {
            "\noptions:\n"
            "  --tol X              tolerance on |a - ref| / max(1, |ref|) (default: %g)\n"
            "  --csv FILE           also write the table as CSV\n"
+           "  --force              replace an existing --csv FILE\n"
            "  --chunk N            tokens per parallel call (default: %d)\n"
            "  --only-exceeding     print only the taps that exceed the tolerance\n"
            CLI_MODEL_HELP "\n"
-           "exit status: 0 when every tap is within --tol, %d when one exceeds it,\n"
-           "1 on errors, 2 on usage errors.\n",
+           "exit status: 0 when every tap is within --tol, %d when one exceeds it (below).\n",
            RWKV_COMPARE_REL_FLOOR, RWKV_COMPARE_TOL, COMPARE_CHUNK, COMPARE_EXCEEDED);
 }
 
 typedef struct {
     const char *pos[2], *csv, *input;
-    int npos, only_exceeding;
+    int npos, only_exceeding, force;
     cli_input in;
     cli_model_opts mo;
     double tol;
     long chunk;
 } compare_opts;
 
+enum { O_TOL = CLI_OPT_USER, O_CSV, O_CHUNK, O_ONLY_EXCEEDING, O_INPUT };
+
 static int parse(compare_opts *o, int argc, char **argv) {
+    static const struct option OPTS[] = {
+        {"tol", required_argument, NULL, O_TOL}, {"csv", required_argument, NULL, O_CSV},
+        {"chunk", required_argument, NULL, O_CHUNK}, {"only-exceeding", no_argument, NULL, O_ONLY_EXCEEDING},
+        {"input", required_argument, NULL, O_INPUT}, {"force", no_argument, NULL, CLI_OPT_FORCE},
+        CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_END};
     *o = (compare_opts){.tol = RWKV_COMPARE_TOL, .chunk = COMPARE_CHUNK};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_input_option(&o->in, "compare", argc, argv, &i);
-        if (r < 0) return 0;
-        if (r) continue;
-        if ((r = cli_model_option(&o->mo, "compare", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if (!strcmp(a, "--only-exceeding")) o->only_exceeding = 1;
-        else if (!strcmp(a, "--csv") && val) o->csv = argv[++i];
-        else if (!strcmp(a, "--input") && val) o->input = argv[++i];
-        else if (!strcmp(a, "--tol") && val) { if (!cli_parse_double("compare", a, argv[++i], &o->tol)) return 0; }
-        else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("compare", a, argv[++i], 1, 1 << 16, &o->chunk)) return 0; }
-        else if (a[0] == '-') { cli_usage_error("compare", "unknown option '%s' (or it needs a value)", a); return 0; }
-        else if (o->npos < 2) o->pos[o->npos++] = a;
-        else { cli_usage_error("compare", "unexpected argument '%s'", a); return 0; }
+    cli_parser p = {.cmd = "compare", .help = usage, .opts = OPTS, .max_args = 2, .in = &o->in, .model = &o->mo,
+                    .force = &o->force};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        switch (c) {
+        case O_ONLY_EXCEEDING: o->only_exceeding = 1; break;
+        case O_CSV: o->csv = v; break;
+        case O_INPUT: o->input = cli_path_in(v); break;
+        case O_TOL: if (!cli_parse_double("compare", "--tol", v, &o->tol)) return CLI_USAGE; break;
+        case O_CHUNK: if (!cli_parse_int("compare", "--chunk", v, 1, 1 << 16, &o->chunk)) return CLI_USAGE; break;
+        }
     }
-    if (o->tol <= 0) { cli_usage_error("compare", "--tol must be positive"); return 0; }
+    if (p.status) return p.status;
+    o->npos = p.nargs;
+    o->pos[0] = p.args[0], o->pos[1] = p.args[1];
+    if (o->tol <= 0) return cli_usage_error("compare", "--tol must be positive");
     int inputs = !!o->input + cli_input_given(&o->in);
-    if (o->npos == 2 && inputs) { cli_usage_error("compare", "two dumps take no input options"); return 0; }
-    if (o->npos == 1 && inputs != 1) {
-        cli_usage_error("compare", "give exactly one input: --tokens, --bytes, --text, --file or --input");
-        return 0;
-    }
-    if (!o->npos) { cli_usage_error("compare", "give MODEL INPUT or two dumps A.h5 B.h5"); return 0; }
-    return 1;
+    if (o->npos == 2 && inputs) return cli_usage_error("compare", "two dumps take no input options");
+    if (o->npos == 1 && inputs != 1)
+        return cli_usage_error("compare", "give exactly one input: --tokens, --bytes, --text, --file or --input");
+    if (!o->npos) return cli_usage_error("compare", "give MODEL INPUT or two dumps A.h5 B.h5");
+    // The table goes to stdout: the CSV cannot. An existing CSV needs --force.
+    if (cli_refuse_stdout("compare", "--csv", o->csv, "the CSV (stdout carries the table)")) return CLI_USAGE;
+    if (o->csv && !cli_check_output("compare", o->csv, o->force)) return CLI_USAGE;
+    return CLI_OK;
 }
 
 static void print_table(const rwkv_compare_result *r, int only_exceeding) {
@@ -114,55 +120,35 @@ static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
     return rwkv_file_atomic_commit(&out);
 }
 
-// Dumps the input in both modes into a fresh temporary directory; a and b receive the paths.
-static rwkv_status dump_both(const compare_opts *o, char *dir, char *a, char *b) {
-    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights);
+// Compares both modes of the model on the input, in memory.
+static rwkv_status compare_modes(const compare_opts *o, rwkv_compare_result *r) {
+    rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights ? o->mo.weights : "auto");
     if (!m) return RWKV_ERR_IO; // already reported
-    cli_sequences seqs = {0};
-    rwkv_positions pos = {0};
-    uint32_t *mask = calloc((size_t)m->cfg.n_layer + 1, sizeof *mask);
-    rwkv_status st = mask ? rwkv_select_taps(mask, m->cfg.n_layer, "*") : RWKV_ERR_NOMEM;
-    if (!st) st = cli_sequences_read(&seqs, &o->in, o->input, m->cfg.n_vocab);
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, 1024, "%s/rwkvscope-compare-XXXXXX", t && *t ? t : "/tmp");
-    if (!st && !mkdtemp(dir)) st = rwkv_error_set(RWKV_ERR_IO, "%s: cannot create a temporary directory", dir);
-    snprintf(a, 1100, "%s/sequential.h5", dir);
-    snprintf(b, 1100, "%s/parallel.h5", dir);
-    cli_perturb p;
-    int perturbed = cli_perturb_from_env(&p);
-    for (int par = 0; par <= 1 && !st; par++) {
-        rwkv_dump_opts d = {.command_line = cli_command_line(), .tokenizer = seqs.tokenizer, .taps = "*",
-                            .positions = "all", .parallel = par, .text = seqs.has_text};
-        fprintf(stderr, "compare: %s mode%s\n", par ? "parallel" : "sequential",
-                perturbed && !par ? " (perturbed by RWKVSCOPE_TEST_PERTURB)" : "");
-        st = cli_dump_sequences(par ? b : a, m, &seqs, mask, &pos, &d, (int)o->chunk, NULL,
-                                perturbed && !par ? &p : NULL, NULL, 0);
+    rwkv_sequences seqs = {0};
+    rwkv_status st = cli_sequences_read(&seqs, &o->in, o->input, m->cfg.n_vocab);
+    if (!st) {
+        fprintf(stderr, "compare: %d sequence(s), sequential and parallel mode\n", seqs.n);
+        rwkv_compare_modes_opts co = {.max_T = (int)o->chunk};
+        st = rwkv_compare_modes(r, m, &seqs, o->tol, &co);
     }
     if (st) cli_fail("compare", st, NULL);
-    cli_sequences_free(&seqs);
-    free(mask);
+    rwkv_sequences_free(&seqs);
     rwkv_model_free(m);
     return st;
 }
 
 int cmd_compare(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     compare_opts o;
-    if (!parse(&o, argc, argv)) return CLI_USAGE;
+    int prc = parse(&o, argc, argv);
+    if (prc) return cli_opt_exit(prc);
     cli_set_threads((int)o.mo.threads); // also for comparing two dumps
-    char dir[1024] = "", a[1100], b[1100];
-    rwkv_status st;
-    if (o.npos == 2) {
-        snprintf(a, sizeof a, "%s", o.pos[0]);
-        snprintf(b, sizeof b, "%s", o.pos[1]);
-    } else if (dump_both(&o, dir, a, b)) {
-        if (dir[0] && !strstr(dir, "XXXXXX")) { unlink(a); unlink(b); rmdir(dir); }
-        return CLI_FAIL;
-    }
     rwkv_compare_result r;
-    st = rwkv_compare_dumps(&r, a, b, o.tol);
-    if (dir[0]) { unlink(a); unlink(b); rmdir(dir); }
-    if (st) return cli_fail("compare", st, o.npos == 2 ? "both files must be rwkvscope dumps of the same inputs" : NULL);
+    rwkv_status st;
+    if (o.npos == 1) {
+        if (compare_modes(&o, &r)) return CLI_FAIL; // already reported
+    } else if ((st = rwkv_compare_dumps(&r, o.pos[0], o.pos[1], o.tol))) {
+        return cli_fail("compare", st, "both files must be rwkvscope dumps of the same inputs");
+    }
     print_table(&r, o.only_exceeding);
     int rc = r.n_exceeded ? COMPARE_EXCEEDED : CLI_OK;
     if (o.csv && (st = write_csv(o.csv, &r))) rc = cli_fail("compare", st, NULL);

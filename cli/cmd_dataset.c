@@ -1,5 +1,6 @@
 // cmd_dataset.c: rwkvscope dataset make TASK: write seeded task examples to a JSONL file.
 #include "cli.h"
+#include "options.h"
 #include "datasets/dataset.h"
 #include "task_opts.h"
 
@@ -18,13 +19,21 @@ static void usage(FILE *f) {
             "  --n N                examples (default 100)\n"
             "  --len L              tokens per example (default 256)\n"
             "  --seed S             rng seed (default 1)\n"
-            "  -o FILE              output .jsonl\n"
+            "  -o, --output FILE    output .jsonl (- for stdout)\n"
             "  --force              overwrite FILE\n\n%s", CLI_TASK_HELP);
 }
 
+enum { O_N = CLI_OPT_USER, O_LEN, O_SEED };
+
 static int dataset_make(int argc, char **argv) {
+    static const struct option OPTS[] = {
+        {"n", required_argument, NULL, O_N}, {"len", required_argument, NULL, O_LEN},
+        {"seed", required_argument, NULL, O_SEED}, CLI_OPTIONS_TASK, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
     const char *cmd = "dataset make", *out = NULL;
-    if (argc < 2 || argv[1][0] == '-') return cli_usage_error(cmd, "which task? (passkey, mqar, copy, induction)");
+    if (argc < 2 || argv[1][0] == '-') {
+        if (cli_opt_dispatch_flag(argc, argv, usage)) return CLI_OK;
+        return cli_usage_error(cmd, "which task? (passkey, mqar, copy, induction)");
+    }
     rwkv_task_kind kind;
     rwkv_status st = rwkv_task_parse_kind(argv[1], &kind);
     if (st) return cli_usage_error(cmd, "%s", rwkv_error_message());
@@ -32,23 +41,23 @@ static int dataset_make(int argc, char **argv) {
     rwkv_task_defaults(&t, kind);
     long n = 100, len = t.len, seed = 1;
     int force = 0, rc = CLI_OK;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int r = cli_task_option(&t, cmd, argc, argv, &i);
-        if (r < 0) { rc = CLI_USAGE; goto done; }
-        if (r) continue;
-        if (!strcmp(a, "--force")) { force = 1; continue; }
-        if (i + 1 >= argc) { rc = cli_usage_error(cmd, "unknown option or missing value: %s", a); goto done; }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--n")) { if (!cli_parse_int(cmd, a, v, 1, INT_MAX, &n)) { rc = CLI_USAGE; goto done; } }
-        else if (!strcmp(a, "--len")) { if (!cli_parse_int(cmd, a, v, 1, INT_MAX / 2, &len)) { rc = CLI_USAGE; goto done; } }
-        else if (!strcmp(a, "--seed")) { if (!cli_parse_int(cmd, a, v, 0, LONG_MAX, &seed)) { rc = CLI_USAGE; goto done; } }
-        else if (!strcmp(a, "-o")) out = v;
-        else { rc = cli_usage_error(cmd, "unknown option %s", a); goto done; }
+    cli_parser p = {.cmd = cmd, .help = usage, .opts = OPTS, .task = &t, .out = &out, .force = &force};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc - 1, argv + 1, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case O_N: ok = cli_parse_int(cmd, "--n", v, 1, INT_MAX, &n); break;
+        case O_LEN: ok = cli_parse_int(cmd, "--len", v, 1, INT_MAX / 2, &len); break;
+        case O_SEED: ok = cli_parse_int(cmd, "--seed", v, 0, LONG_MAX, &seed); break;
+        }
+        if (!ok) { rc = CLI_USAGE; goto done; }
     }
+    if (p.status) { rc = cli_opt_exit(p.status); goto done; }
     if (!out) { rc = cli_usage_error(cmd, "-o FILE is required"); goto done; }
+    if (!cli_check_output(cmd, out, force)) { rc = CLI_USAGE; goto done; }
+    out = cli_path_out(out); // checked above: the library need not refuse it again
     t.len = (int)len;
-    if ((st = rwkv_dataset_write(out, &t, (unsigned long)seed, (int)n, force))) {
+    if ((st = rwkv_dataset_write(out, &t, (unsigned long)seed, (int)n, 1))) {
         rc = cli_fail(cmd, st, st == RWKV_ERR_ARG ? "choose a longer --len or a smaller task" : NULL);
         goto done;
     }
@@ -59,13 +68,11 @@ done:
 }
 
 int cmd_dataset(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
-    if (!strcmp(argv[1], "make")) {
-        if (cli_wants_help(argc, argv)) { usage(stdout); return CLI_OK; }
-        return dataset_make(argc - 1, argv + 1);
-    }
+    if (cli_opt_dispatch_flag(argc, argv, usage)) return CLI_OK;
+    if (!strcmp(argv[1], "make")) return dataset_make(argc - 1, argv + 1);
     return cli_usage_error("dataset", "unknown sub-command '%s' (expected: make)", argv[1]);
 }

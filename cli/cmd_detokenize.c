@@ -1,14 +1,15 @@
 // cmd_detokenize.c: rwkvscope detokenize: token ids back to the exact bytes.
 #include "cli.h"
 #include "input.h"
+#include "options.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 const char cmd_detokenize_summary[] = "decode token ids back into the exact bytes of the text";
 
-static int usage(void) {
-    printf("usage: rwkvscope detokenize --tokenizer SPEC --tokens LIST\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope detokenize --tokenizer SPEC --tokens LIST\n\n"
            "%s.\n\n"
            "  --tokenizer SPEC  neox:PATH (a Hugging Face tokenizer.json), world:PATH\n"
            "                    (rwkv_vocab_v20230424.txt) or bytes\n"
@@ -17,19 +18,18 @@ static int usage(void) {
            "<|endoftext|> are written out as their text.\n"
            "Example: rwkvscope detokenize --tokenizer neox:tests/fixtures/20B_tokenizer.json --tokens 12092,1533\n",
            cmd_detokenize_summary);
-    return CLI_OK;
 }
 
 int cmd_detokenize(int argc, char **argv) {
+    static const struct option OPTS[] = {{"tokenizer", required_argument, NULL, CLI_OPT_TOKENIZER},
+                                         {"tokens", required_argument, NULL, CLI_OPT_TOKENS}, CLI_OPTIONS_END};
     const char *cmd = "detokenize";
-    if (cli_wants_help(argc, argv)) return usage();
-    const char *spec = NULL, *list = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char **slot = !strcmp(argv[i], "--tokenizer") ? &spec : !strcmp(argv[i], "--tokens") ? &list : NULL;
-        if (!slot) return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", argv[i]);
-        *slot = argv[++i];
-    }
+    cli_input in = {0};
+    cli_parser p = {.cmd = cmd, .help = usage, .opts = OPTS, .in = &in};
+    const char *v;
+    while (cli_opt_next(&p, argc, argv, &v) != -1) {}
+    if (p.status) return cli_opt_exit(p.status);
+    const char *spec = in.tokenizer, *list = in.tokens;
     if (!spec) return cli_usage_error(cmd, "--tokenizer SPEC is required");
     if (!list) return cli_usage_error(cmd, "--tokens LIST is required");
     int *ids = NULL;

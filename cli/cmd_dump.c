@@ -1,5 +1,7 @@
 // cmd_dump.c: rwkvscope dump: run a model with taps and write them to an HDF5 dump.
 #include "cli.h"
+#include "intervene_opts.h"
+#include "options.h"
 #include "sequences.h"
 
 #include "core/inspect/state_io.h"
@@ -12,8 +14,8 @@ const char cmd_dump_summary[] = "run a model and write tapped intermediates to a
 
 #define DUMP_DEFAULT_CHUNK 128 // tokens per forward call: GEMM-sized, and bounds the logits buffer
 
-static void usage(void) {
-    printf("usage: rwkvscope dump MODEL INPUT --taps PATTERNS -o OUT.h5 [options]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope dump MODEL INPUT --taps PATTERNS -o OUT.h5 [options]\n\n"
            "Runs MODEL on each input sequence (from the zero state, or --state) and writes the\n"
            "selected intermediates at the selected positions to OUT.h5, as the run advances.\n"
            "The schema is in docs/dump-format.md (rwkvscope-dump %d). The file is flushed after\n"
@@ -56,48 +58,50 @@ typedef struct {
     int force, matrices;
 } dump_opts;
 
+enum { O_TAPS = CLI_OPT_USER, O_POSITIONS, O_MODE, O_CHUNK, O_STATE, O_MATRICES, O_INPUT, O_FLUSH_MB };
+
+// CLI_OK, or the exit status (CLI_USAGE; CLI_DONE after --help).
 static int parse(dump_opts *o, int argc, char **argv) {
+    static const struct option OPTS[] = {
+        {"taps", required_argument, NULL, O_TAPS}, {"positions", required_argument, NULL, O_POSITIONS},
+        {"mode", required_argument, NULL, O_MODE}, {"chunk", required_argument, NULL, O_CHUNK},
+        {"state", required_argument, NULL, O_STATE}, {"matrices", no_argument, NULL, O_MATRICES},
+        {"input", required_argument, NULL, O_INPUT}, {"flush-mb", required_argument, NULL, O_FLUSH_MB},
+        CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_INTERVENE, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
     *o = (dump_opts){.positions = "all", .mode = "par", .chunk = DUMP_DEFAULT_CHUNK};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_input_option(&o->in, "dump", argc, argv, &i);
-        if (r < 0) return 0;
-        if (r) continue;
-        if ((r = cli_model_option(&o->mo, "dump", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if ((r = cli_intervene_option(&o->iv, "dump", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if (!strcmp(a, "--force")) o->force = 1;
-        else if (!strcmp(a, "--matrices")) o->matrices = 1;
-        else if (!strcmp(a, "--taps") && val) o->taps = argv[++i];
-        else if (!strcmp(a, "--positions") && val) o->positions = argv[++i];
-        else if (!strcmp(a, "--mode") && val) o->mode = argv[++i];
-        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
-        else if (!strcmp(a, "--input") && val) o->input = argv[++i];
-        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) o->out = argv[++i];
-        else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("dump", a, argv[++i], 1, 1 << 16, &o->chunk)) return 0; }
-        else if (!strcmp(a, "--flush-mb") && val) { if (!cli_parse_int("dump", a, argv[++i], 1, 1 << 20, &o->flush_mb)) return 0; }
-        else if (a[0] == '-') { cli_usage_error("dump", "unknown option '%s' (or it needs a value)", a); return 0; }
-        else if (!o->model) o->model = a;
-        else { cli_usage_error("dump", "unexpected argument '%s'", a); return 0; }
+    cli_parser p = {.cmd = "dump", .help = usage, .opts = OPTS, .max_args = 1, .in = &o->in, .model = &o->mo,
+                    .iv = &o->iv, .out = &o->out, .force = &o->force, .out_seekable = "an HDF5 dump"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        switch (c) {
+        case O_TAPS: o->taps = v; break;
+        case O_POSITIONS: o->positions = v; break;
+        case O_MODE: o->mode = v; break;
+        case O_STATE: o->state = v; break;
+        case O_MATRICES: o->matrices = 1; break;
+        case O_INPUT: o->input = cli_path_in(v); break;
+        case O_CHUNK: if (!cli_parse_int("dump", "--chunk", v, 1, 1 << 16, &o->chunk)) return CLI_USAGE; break;
+        case O_FLUSH_MB: if (!cli_parse_int("dump", "--flush-mb", v, 1, 1 << 20, &o->flush_mb)) return CLI_USAGE; break;
+        }
     }
-    if (!o->model) { cli_usage_error("dump", "no MODEL given"); return 0; }
-    if (!o->taps) { cli_usage_error("dump", "no --taps given (e.g. --taps 'blocks.*.state_num,logits')"); return 0; }
-    if (!o->out) { cli_usage_error("dump", "no output given (-o OUT.h5)"); return 0; }
-    if (!!o->input + cli_input_given(&o->in) != 1) {
-        cli_usage_error("dump", "give exactly one input: --tokens, --bytes, --text, --file or --input");
-        return 0;
-    }
-    if (strcmp(o->mode, "seq") && strcmp(o->mode, "par")) { cli_usage_error("dump", "--mode expects seq or par, got '%s'", o->mode); return 0; }
-    return 1;
+    if (p.status) return p.status;
+    o->model = p.args[0];
+    if (!o->model) return cli_usage_error("dump", "no MODEL given");
+    if (!o->taps) return cli_usage_error("dump", "no --taps given (e.g. --taps 'blocks.*.state_num,logits')");
+    if (!o->out) return cli_usage_error("dump", "no output given (-o OUT.h5)");
+    if (!!o->input + cli_input_given(&o->in) != 1)
+        return cli_usage_error("dump", "give exactly one input: --tokens, --bytes, --text, --file or --input");
+    if (strcmp(o->mode, "seq") && strcmp(o->mode, "par"))
+        return cli_usage_error("dump", "--mode expects seq or par, got '%s'", o->mode);
+    return CLI_OK;
 }
 
 int cmd_dump(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     dump_opts o;
-    if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
+    int prc = parse(&o, argc, argv);
+    if (prc) { cli_intervene_opts_free(&o.iv); return cli_opt_exit(prc); }
     // Cheap checks first: a refused output or a bad selection should not cost a model load.
-    if (!cli_check_output("dump", o.out, o.force)) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
+    if (!cli_check_output("dump", o.out, o.force)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
     const volatile sig_atomic_t *stop = cli_stop_on_signals(); // a signal while loading stops before the first call
     rwkv_positions pos;
     rwkv_status st = rwkv_select_positions(&pos, o.positions);
@@ -105,7 +109,7 @@ int cmd_dump(int argc, char **argv) {
     rwkv_model *m = cli_model_open("dump", o.model, &o.mo);
     if (!m) { rwkv_select_positions_free(&pos); cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     int rc = CLI_FAIL;
-    cli_sequences seqs = {0};
+    rwkv_sequences seqs = {0};
     rwkv_state *init = NULL;
     uint32_t *mask = calloc((size_t)m->cfg.n_layer + 1, sizeof *mask);
     if (!mask) { rc = cli_fail("dump", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory"), NULL); goto done; }
@@ -130,7 +134,9 @@ int cmd_dump(int argc, char **argv) {
     for (int i = 0; i < seqs.n; i++) total += seqs.items[i].n;
     fprintf(stderr, "dump: %d sequence(s), %lld tokens, %d taps, %s mode -> %s\n", seqs.n, (long long)total,
             rwkv_select_count(mask, m->cfg.n_layer), o.mode, o.out);
-    st = cli_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, (int)o.chunk, init, NULL, &o.iv, 1);
+    rwkv_dump_sequences_opts so = {.max_T = (int)o.chunk, .init = init, .interventions = o.iv.specs,
+                                   .n_interventions = o.iv.n, .progress = cli_sequences_progress};
+    st = rwkv_dump_sequences(o.out, m, &seqs, mask, &pos, &dopt, &so);
     if (st == RWKV_ERR_INTERRUPTED) {
         fprintf(stderr, "rwkvscope dump: %s\n", rwkv_error_message());
         rc = CLI_INTERRUPTED;
@@ -145,7 +151,7 @@ int cmd_dump(int argc, char **argv) {
     rc = CLI_OK;
 done:
     rwkv_select_positions_free(&pos);
-    cli_sequences_free(&seqs);
+    rwkv_sequences_free(&seqs);
     rwkv_state_free(init);
     free(mask);
     rwkv_model_free(m);

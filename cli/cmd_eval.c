@@ -1,6 +1,7 @@
 // cmd_eval.c: rwkvscope eval: mean next-token cross-entropy of a model on a text.
 #include "cli.h"
 #include "input.h"
+#include "options.h"
 
 #include "core/compute/forward.h"
 
@@ -10,8 +11,8 @@
 
 const char cmd_eval_summary[] = "measure a model's cross-entropy (nats/token) on a text";
 
-static void usage(void) {
-    printf("usage: rwkvscope eval MODEL INPUT [options]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope eval MODEL INPUT [options]\n\n"
            "Runs MODEL over the input in windows of --ctx tokens (each from the zero state, as in\n"
            "training) or as one stream (--ctx 0, the state carried throughout) and prints the mean\n"
            "cross-entropy of each next token in nats and bits, and the perplexity.\n\n"
@@ -41,25 +42,26 @@ static double nll_sum(const rwkv_real *logits, const int *next, int n, int V) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
-    const char *model_path = NULL;
+    enum { O_CTX = CLI_OPT_USER, O_MAX_TOKENS, O_OFFSET };
+    static const struct option OPTS[] = {
+        {"ctx", required_argument, NULL, O_CTX}, {"max-tokens", required_argument, NULL, O_MAX_TOKENS},
+        {"offset", required_argument, NULL, O_OFFSET}, CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_END};
     cli_input in = {0};
     cli_model_opts mo = {0};
     long ctx = 0, max_tokens = 0, offset = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_input_option(&in, "eval", argc, argv, &i);
-        if (r < 0) return CLI_USAGE;
-        if (r) continue;
-        if ((r = cli_model_option(&mo, "eval", argc, argv, &i)) < 0) return CLI_USAGE;
-        if (r) continue;
-        if (!strcmp(a, "--ctx") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1 << 20, &ctx)) return CLI_USAGE; }
-        else if (!strcmp(a, "--max-tokens") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1L << 40, &max_tokens)) return CLI_USAGE; }
-        else if (!strcmp(a, "--offset") && val) { if (!cli_parse_int("eval", a, argv[++i], 0, 1L << 40, &offset)) return CLI_USAGE; }
-        else if (a[0] == '-') return cli_usage_error("eval", "unknown option '%s' (or it needs a value)", a);
-        else if (!model_path) model_path = a;
-        else return cli_usage_error("eval", "unexpected argument '%s'", a);
+    cli_parser p = {.cmd = "eval", .help = usage, .opts = OPTS, .max_args = 1, .in = &in, .model = &mo};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case O_CTX: ok = cli_parse_int("eval", "--ctx", v, 0, 1 << 20, &ctx); break;
+        case O_MAX_TOKENS: ok = cli_parse_int("eval", "--max-tokens", v, 0, 1L << 40, &max_tokens); break;
+        case O_OFFSET: ok = cli_parse_int("eval", "--offset", v, 0, 1L << 40, &offset); break;
+        }
+        if (!ok) return CLI_USAGE;
     }
+    if (p.status) return cli_opt_exit(p.status);
+    const char *model_path = p.args[0];
     if (!model_path) return cli_usage_error("eval", "no MODEL given");
     if (!cli_input_given(&in)) return cli_usage_error("eval", "no input: give --file, --text, --bytes or --tokens");
     rwkv_model *m = cli_model_open("eval", model_path, &mo);

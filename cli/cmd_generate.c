@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "input.h"
 #include "intervene_opts.h"
+#include "options.h"
 
 #include "core/compute/forward.h"
 #include "core/inspect/state_io.h"
@@ -13,13 +14,13 @@
 
 const char cmd_generate_summary[] = "sample a continuation of an input (RNN mode)";
 
-static void usage(void) {
-    printf("usage: rwkvscope generate MODEL INPUT -n N [options]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope generate MODEL INPUT -n N [options]\n\n"
            "Feeds the input in parallel mode, then samples N tokens one at a time from the\n"
            "recurrent state and streams them to stdout (only complete UTF-8 is printed).\n\n"
            "input (exactly one):\n" CLI_INPUT_HELP
            "\noptions:\n"
-           "  -n N                 tokens to generate (required)\n"
+           "  -n, --n N            tokens to generate (required)\n"
            "  --temperature T      softmax temperature; 0 = greedy (default: 1.0)\n"
            "  --top-p P            nucleus sampling mass in (0, 1] (default: 1.0)\n"
            "  --seed S             random seed; the same seed gives the same text (default: 42)\n"
@@ -39,32 +40,37 @@ typedef struct {
     double temperature, top_p;
 } gen_opts;
 
+enum { O_SEED = CLI_OPT_USER, O_TEMPERATURE, O_TOP_P, O_STATE };
+
 static int parse(gen_opts *o, int argc, char **argv) {
+    static const struct option OPTS[] = {
+        {"n", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, O_SEED},
+        {"temperature", required_argument, NULL, O_TEMPERATURE}, {"top-p", required_argument, NULL, O_TOP_P},
+        {"state", required_argument, NULL, O_STATE}, CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_INTERVENE,
+        CLI_OPTIONS_END};
     *o = (gen_opts){.n = -1, .seed = 42, .temperature = 1.0, .top_p = 1.0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_input_option(&o->in, "generate", argc, argv, &i);
-        if (r < 0) return 0;
-        if (r) continue;
-        if ((r = cli_model_option(&o->mo, "generate", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if ((r = cli_intervene_option(&o->iv, "generate", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if (!strcmp(a, "-n") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 1 << 24, &o->n)) return 0; }
-        else if (!strcmp(a, "--seed") && val) { if (!cli_parse_int("generate", a, argv[++i], 0, 4294967295L, &o->seed)) return 0; }
-        else if (!strcmp(a, "--temperature") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->temperature)) return 0; }
-        else if (!strcmp(a, "--top-p") && val) { if (!cli_parse_double("generate", a, argv[++i], &o->top_p)) return 0; }
-        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
-        else if (a[0] == '-') { cli_usage_error("generate", "unknown option '%s' (or it needs a value)", a); return 0; }
-        else if (!o->model) o->model = a;
-        else { cli_usage_error("generate", "unexpected argument '%s'", a); return 0; }
+    cli_parser p = {.cmd = "generate", .help = usage, .opts = OPTS, .max_args = 1, .in = &o->in, .model = &o->mo,
+                    .iv = &o->iv};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case 'n': ok = cli_parse_int("generate", "-n", v, 0, 1 << 24, &o->n); break;
+        case O_SEED: ok = cli_parse_int("generate", "--seed", v, 0, 4294967295L, &o->seed); break;
+        case O_TEMPERATURE: ok = cli_parse_double("generate", "--temperature", v, &o->temperature); break;
+        case O_TOP_P: ok = cli_parse_double("generate", "--top-p", v, &o->top_p); break;
+        case O_STATE: o->state = v; break;
+        }
+        if (!ok) return CLI_USAGE;
     }
-    if (!o->model) { cli_usage_error("generate", "no MODEL given"); return 0; }
-    if (!cli_input_given(&o->in)) { cli_usage_error("generate", "no input: give --bytes, --text, --tokens or --file"); return 0; }
-    if (o->n < 0) { cli_usage_error("generate", "-n N is required"); return 0; }
-    if (o->temperature < 0) { cli_usage_error("generate", "--temperature must be >= 0"); return 0; }
-    if (!(o->top_p > 0 && o->top_p <= 1)) { cli_usage_error("generate", "--top-p must be in (0, 1]"); return 0; }
-    return 1;
+    if (p.status) return p.status;
+    o->model = p.args[0];
+    if (!o->model) return cli_usage_error("generate", "no MODEL given");
+    if (!cli_input_given(&o->in)) return cli_usage_error("generate", "no input: give --bytes, --text, --tokens or --file");
+    if (o->n < 0) return cli_usage_error("generate", "-n N is required");
+    if (o->temperature < 0) return cli_usage_error("generate", "--temperature must be >= 0");
+    if (!(o->top_p > 0 && o->top_p <= 1)) return cli_usage_error("generate", "--top-p must be in (0, 1]");
+    return CLI_OK;
 }
 
 // Length of the prefix of buf that ends on a whole UTF-8 character. Bytes that can never
@@ -99,9 +105,9 @@ static void stream_put(utf8_stream *u, const char *bytes, size_t n, int flush) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     gen_opts o;
-    if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
+    int prc = parse(&o, argc, argv);
+    if (prc) { cli_intervene_opts_free(&o.iv); return cli_opt_exit(prc); }
     rwkv_model *m = cli_model_open("generate", o.model, &o.mo);
     if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     rwkv_intervene_list *iv = NULL;

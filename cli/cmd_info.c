@@ -1,5 +1,6 @@
 // cmd_info.c: rwkvscope info MODEL: what a checkpoint holds and how it will run.
 #include "cli.h"
+#include "options.h"
 #include "core/compute/blas.h"
 #include "core/compute/matvec.h"
 #include "core/model/model.h"
@@ -11,8 +12,8 @@
 
 const char cmd_info_summary[] = "print a checkpoint's format, shape, parameters and decay half-lives";
 
-static void usage(void) {
-    printf("usage: rwkvscope info MODEL\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope info MODEL\n\n"
            "%s.\n\n"
            "MODEL is a PyTorch .pth (torch.save zip), a safetensors file (official or Hugging Face\n"
            "RwkvForCausalLM names) or an rwkv.cpp .bin (FP32/FP16). The format is detected from\n"
@@ -25,7 +26,8 @@ static void usage(void) {
            "those of the bias w0, ln 2 / (e^-0.5 sigmoid(w0)). Also shows the OpenBLAS\n"
            "core and the bf16 matrix-vector path this machine will use.\n\n"
            "options:\n"
-           "  -h, --help   show this help\n",
+           "  -h, --help   show this help\n"
+           "  --version    show the version\n",
            cmd_info_summary);
 }
 
@@ -79,15 +81,35 @@ static void print_half_lives(const rwkv_model *m) {
     printf("decay half-life range: %.4g .. %.4g tokens\n", lo_all, hi_all);
 }
 
-int cmd_info(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage();
-        return CLI_OK;
+// The stored type of every matrix, one line per field (per layer where the layers differ).
+static void print_matrix_types(const rwkv_model *m) {
+    int L = m->cfg.n_layer;
+    static const char *const NAMES[RWKV_N_MATS] = {"att.key", "att.value", "att.receptance", "att.output",
+                                                   "ffn.key", "ffn.value", "ffn.receptance"};
+    const rwkv_mat *f[RWKV_N_MATS] = {m->mats.att_key, m->mats.att_value, m->mats.att_receptance,
+                                      m->mats.att_output, m->mats.ffn_key, m->mats.ffn_value, m->mats.ffn_receptance};
+    printf("matrix types (as read by the kernels):\n");
+    for (int k = 0; k < RWKV_N_MATS; k++) {
+        int same = 1;
+        for (int l = 1; l < L; l++) same &= f[k][l].type == f[k][0].type;
+        if (same) printf("  blocks.*.%s.weight: %s (all %d layers)\n", NAMES[k], rwkv_dtype_name(f[k][0].type), L);
+        else
+            for (int l = 0; l < L; l++) printf("  blocks.%d.%s.weight: %s\n", l, NAMES[k], rwkv_dtype_name(f[k][l].type));
     }
-    if (argc != 2) return cli_usage_error("info", argc < 2 ? "expects a MODEL file" : "expects one MODEL file");
-    if (argv[1][0] == '-') return cli_usage_error("info", "unknown option '%s'", argv[1]);
+    printf("  head.weight: %s\n", rwkv_dtype_name(m->mats.head.type));
+    printf("matrix bytes per token: %zu\n", rwkv_model_mat_bytes(m));
+}
+
+int cmd_info(int argc, char **argv) {
+    static const struct option OPTS[] = {CLI_OPTIONS_END};
+    cli_parser p = {.cmd = "info", .help = usage, .opts = OPTS, .max_args = 1};
+    const char *v;
+    while (cli_opt_next(&p, argc, argv, &v) != -1) {}
+    if (p.status) return cli_opt_exit(p.status);
+    if (!p.nargs) return cli_usage_error("info", "expects a MODEL file");
     rwkv_model *m;
-    rwkv_status st = rwkv_model_load(&m, argv[1]);
+    rwkv_load_opts o = {.weights = RWKV_WEIGHTS_HEADERS}; // headers and vectors: fast on any size
+    rwkv_status st = rwkv_model_open(&m, p.args[0], &o);
     if (st)
         return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4, 5.2 or 7 checkpoint");
     const rwkv_config *c = &m->cfg;
@@ -104,8 +126,10 @@ int cmd_info(int argc, char **argv) {
         print_half_lives(m);
     }
     printf("openblas core: %s (%s)\n", rwkv_blas_corename(), rwkv_blas_core_note());
-    printf("bf16 matvec: %s%s\n", rwkv_matvec_bf16_path(),
-           m->bf16 ? " (used: the checkpoint is bf16)" : "");
+    if (m->v7) printf("matrix types: %s (RWKV-5.2/7 models keep a float copy of every weight)\n",
+                      RWKV_REAL_BITS == 64 ? "float64" : "float32");
+    else print_matrix_types(m);
+    printf("matvec kernels: %s\n", rwkv_matvec_bf16_path());
     rwkv_model_free(m);
     return CLI_OK;
 }

@@ -1,5 +1,6 @@
 // cmd_init.c: rwkvscope init: write a freshly initialised model (the official RWKV-4 init).
 #include "cli.h"
+#include "options.h"
 
 #include "core/train/checkpoint.h"
 #include "core/train/init.h"
@@ -11,8 +12,8 @@ const char cmd_init_summary[] = "write a freshly initialised RWKV-4 model (offic
 #define DEFAULT_VOCAB 256 // byte-level
 #define DEFAULT_SEED 42
 
-static void usage(void) {
-    printf("usage: rwkvscope init --layers L --embd C [options] -o model.safetensors\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope init --layers L --embd C [options] -o model.safetensors\n\n"
            "Writes a model initialised with the official RWKV-4 scheme: the deterministic\n"
            "time_* parameters, a +-1e-4 uniform embedding, zeroed output-side matrices and\n"
            "orthogonal matrices (GSL QR). The same --seed gives the identical model.\n\n"
@@ -23,32 +24,41 @@ static void usage(void) {
            "  --vocab V         vocabulary size (default: %d, bytes)\n"
            "  --tokenizer SPEC  tokenizer recorded in the metadata (default: bytes when V=256)\n"
            "  --seed S          random seed (default: %d)\n"
-           "  -o FILE           output safetensors file (required)\n"
+           "  -o, --output FILE output safetensors file (required)\n"
            "  --force           overwrite FILE if it exists\n\n"
            "example:\n  rwkvscope init --layers 4 --embd 128 -o init.safetensors\n",
            DEFAULT_VOCAB, DEFAULT_SEED);
 }
 
 int cmd_init(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
+    enum { O_LAYERS = CLI_OPT_USER, O_EMBD, O_FFN, O_VOCAB, O_SEED, O_TOKENIZER };
+    static const struct option OPTS[] = {
+        {"layers", required_argument, NULL, O_LAYERS}, {"embd", required_argument, NULL, O_EMBD},
+        {"ffn", required_argument, NULL, O_FFN}, {"vocab", required_argument, NULL, O_VOCAB},
+        {"seed", required_argument, NULL, O_SEED}, {"tokenizer", required_argument, NULL, O_TOKENIZER},
+        CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
     long L = 0, C = 0, F = 0, V = DEFAULT_VOCAB, seed = DEFAULT_SEED;
     const char *out = NULL, *tokenizer = NULL;
     int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--force")) force = 1;
-        else if (!strcmp(a, "-o") && val) out = argv[++i];
-        else if (!strcmp(a, "--tokenizer") && val) tokenizer = argv[++i];
-        else if (!strcmp(a, "--layers") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 1024, &L)) return CLI_USAGE; }
-        else if (!strcmp(a, "--embd") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 65536, &C)) return CLI_USAGE; }
-        else if (!strcmp(a, "--ffn") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 1 << 20, &F)) return CLI_USAGE; }
-        else if (!strcmp(a, "--vocab") && val) { if (!cli_parse_int("init", a, argv[++i], 1, 1 << 22, &V)) return CLI_USAGE; }
-        else if (!strcmp(a, "--seed") && val) { if (!cli_parse_int("init", a, argv[++i], 0, 0x7fffffffL, &seed)) return CLI_USAGE; }
-        else return cli_usage_error("init", "unknown option '%s' (or it needs a value)", a);
+    cli_parser p = {.cmd = "init", .help = usage, .opts = OPTS, .out = &out, .force = &force,
+                    .out_seekable = "a safetensors model"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case O_TOKENIZER: tokenizer = v; break;
+        case O_LAYERS: ok = cli_parse_int("init", "--layers", v, 1, 1024, &L); break;
+        case O_EMBD: ok = cli_parse_int("init", "--embd", v, 1, 65536, &C); break;
+        case O_FFN: ok = cli_parse_int("init", "--ffn", v, 1, 1 << 20, &F); break;
+        case O_VOCAB: ok = cli_parse_int("init", "--vocab", v, 1, 1 << 22, &V); break;
+        case O_SEED: ok = cli_parse_int("init", "--seed", v, 0, 0x7fffffffL, &seed); break;
+        }
+        if (!ok) return CLI_USAGE;
     }
+    if (p.status) return cli_opt_exit(p.status);
     if (!L || !C) return cli_usage_error("init", "--layers and --embd are required");
     if (!out) return cli_usage_error("init", "no output: give -o model.safetensors");
-    if (!cli_check_output("init", out, force)) return CLI_FAIL;
+    if (!cli_check_output("init", out, force)) return CLI_USAGE;
     rwkv_config cfg = {.n_layer = (int)L, .n_embd = (int)C, .n_ffn = F ? (int)F : (int)(4 * C), .n_vocab = (int)V};
     rwkv_model *m;
     rwkv_status st = rwkv_model_alloc(&m, cfg);

@@ -6,6 +6,7 @@
 #include "core/inspect/intervene.h"
 #include "cli.h"
 #include "input.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -20,8 +21,8 @@ const char cmd_patch_summary[] = "activation patching sweep: recovery of a metri
 #define PATCH_PAIR_LINE_MAX 65536
 #define PATCH_CB_RANGE 1.0 // heatmaps: recovery on a fixed [-1, 1] scale, white at 0
 
-static void usage(void) {
-    printf("usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope patch MODEL --clean TEXT --corrupt TEXT --taps PATTERN --metric SPEC [options]\n"
            "       rwkvscope patch MODEL --pairs FILE --taps PATTERN [--metric SPEC] [options]\n\n"
            "Runs the clean and the corrupt prompt once each, then patches every (tap, layer, position)\n"
            "cell from the clean run into the corrupt one, one at a time, and reports the normalised\n"
@@ -44,7 +45,7 @@ static void usage(void) {
            "                       that encodes to one token\n"
            "  --positions LIST     positions to sweep, e.g. 10-20,last (default: all)\n"
            "  --layers LIST        layers to sweep, e.g. 0-3,7 (default: all)\n"
-           "  -o FILE              CSV output (default: stdout): tap,layer,position,clean_token,\n"
+           "  -o, --output FILE    CSV output (default or -: stdout): tap,layer,position,clean_token,\n"
            "                       corrupt_token,metric,recovery\n"
            "  --plot STEM          heatmaps (layer x position) of the recovery, STEM_<tap>.png, each\n"
            "                       with its data beside it (default: beside -o, out_<tap>.png); a\n"
@@ -54,43 +55,47 @@ static void usage(void) {
            "  --naive              rerun every cell from position 0 (slow; to check the reuse)\n"
            "  --checkpoint-every N keep the corrupt run's state every N positions (default: every\n"
            "                       position while the states fit in 256 MB)\n"
-           "  --threads N          threads (default: all cores)\n");
+           "  --force              replace an existing -o FILE\n"
+           CLI_MODEL_HELP);
 }
 
 typedef struct {
     const char *model, *clean, *corrupt, *clean_ids, *corrupt_ids, *tokenizer, *taps, *metric, *out, *positions,
         *layers, *plot, *pairs;
-    int seq, naive, no_plot;
-    long threads, every;
+    int seq, naive, no_plot, force;
+    long every;
+    cli_model_opts mo;
 } patch_args;
 
+enum { O_CLEAN = CLI_OPT_USER, O_CORRUPT, O_CLEAN_TOKENS, O_CORRUPT_TOKENS, O_TOKENIZER, O_TAPS, O_METRIC,
+       O_POSITIONS, O_LAYERS, O_PLOT, O_PAIRS, O_SEQ, O_NAIVE, O_NO_PLOT, O_EVERY };
+
 static int parse_args(patch_args *a, int argc, char **argv) {
-    struct { const char *name; const char **slot; } opts[] = {
-        {"--clean", &a->clean}, {"--corrupt", &a->corrupt}, {"--clean-tokens", &a->clean_ids},
-        {"--corrupt-tokens", &a->corrupt_ids}, {"--tokenizer", &a->tokenizer}, {"--taps", &a->taps},
-        {"--metric", &a->metric}, {"-o", &a->out}, {"--positions", &a->positions}, {"--layers", &a->layers},
-        {"--plot", &a->plot}, {"--pairs", &a->pairs}};
-    for (int i = 1; i < argc; i++) {
-        int hit = 0;
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
-            if (strcmp(argv[i], opts[k].name)) continue;
-            if (i + 1 >= argc) return cli_usage_error("patch", "%s needs a value", opts[k].name);
-            *opts[k].slot = argv[++i];
-            hit = 1;
-        }
-        if (hit) continue;
-        if (!strcmp(argv[i], "--seq")) a->seq = 1;
-        else if (!strcmp(argv[i], "--naive")) a->naive = 1;
-        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
-        else if (!strcmp(argv[i], "--checkpoint-every")) {
-            if (!cli_parse_int("patch", "--checkpoint-every", i + 1 < argc ? argv[++i] : NULL, 1, 1L << 40, &a->every))
-                return CLI_USAGE;
-        } else if (!strcmp(argv[i], "--threads")) {
-            if (!cli_parse_int("patch", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
-        } else if (argv[i][0] == '-') return cli_usage_error("patch", "unknown option '%s'", argv[i]);
-        else if (!a->model) a->model = argv[i];
-        else return cli_usage_error("patch", "unexpected argument '%s'", argv[i]);
+    static const struct option OPTS[] = {
+        {"clean", required_argument, NULL, O_CLEAN}, {"corrupt", required_argument, NULL, O_CORRUPT},
+        {"clean-tokens", required_argument, NULL, O_CLEAN_TOKENS},
+        {"corrupt-tokens", required_argument, NULL, O_CORRUPT_TOKENS},
+        {"tokenizer", required_argument, NULL, O_TOKENIZER}, {"taps", required_argument, NULL, O_TAPS},
+        {"metric", required_argument, NULL, O_METRIC}, {"positions", required_argument, NULL, O_POSITIONS},
+        {"layers", required_argument, NULL, O_LAYERS}, {"plot", required_argument, NULL, O_PLOT},
+        {"pairs", required_argument, NULL, O_PAIRS}, {"seq", no_argument, NULL, O_SEQ},
+        {"naive", no_argument, NULL, O_NAIVE}, {"no-plot", no_argument, NULL, O_NO_PLOT},
+        {"checkpoint-every", required_argument, NULL, O_EVERY}, CLI_OPTIONS_MODEL, CLI_OPTIONS_OUTPUT,
+        CLI_OPTIONS_END};
+    const char **slots[] = {[O_CLEAN - CLI_OPT_USER] = &a->clean, &a->corrupt, &a->clean_ids, &a->corrupt_ids,
+                            &a->tokenizer, &a->taps, &a->metric, &a->positions, &a->layers, &a->plot, &a->pairs};
+    cli_parser p = {.cmd = "patch", .help = usage, .opts = OPTS, .max_args = 1, .model = &a->mo, .out = &a->out,
+                    .force = &a->force};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c <= O_PAIRS) *slots[c - CLI_OPT_USER] = c == O_PAIRS ? cli_path_in(v) : v;
+        else if (c == O_SEQ) a->seq = 1;
+        else if (c == O_NAIVE) a->naive = 1;
+        else if (c == O_NO_PLOT) a->no_plot = 1;
+        else if (c == O_EVERY && !cli_parse_int("patch", "--checkpoint-every", v, 1, 1L << 40, &a->every)) return CLI_USAGE;
     }
+    if (p.status) return p.status;
+    a->model = p.args[0];
     if (!a->model) return cli_usage_error("patch", "missing MODEL");
     if (a->pairs && (a->clean || a->clean_ids || a->corrupt || a->corrupt_ids))
         return cli_usage_error("patch", "--pairs replaces --clean/--corrupt");
@@ -98,6 +103,8 @@ static int parse_args(patch_args *a, int argc, char **argv) {
     if (!a->pairs && !!a->corrupt + !!a->corrupt_ids != 1) return cli_usage_error("patch", "give one of --corrupt or --corrupt-tokens");
     if (!a->taps) return cli_usage_error("patch", "missing --taps PATTERN (e.g. resid_in,state_num or '*')");
     if (!a->metric && !a->pairs) return cli_usage_error("patch", "missing --metric (e.g. logit-diff:A,B)");
+    if (!cli_check_output("patch", a->out, a->force)) return CLI_USAGE;
+    if (a->out && !strcmp(a->out, "-")) a->out = NULL; // stdout, as without -o: no heatmaps beside it
     return CLI_OK;
 }
 
@@ -405,15 +412,10 @@ static int run_pairs(const patch_args *a, rwkv_model *m) {
 }
 
 int cmd_patch(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage();
-        return CLI_OK;
-    }
     patch_args a = {0};
     int rc = parse_args(&a, argc, argv);
-    if (rc) return rc;
-    cli_set_threads((int)a.threads);
-    rwkv_model *m = cli_load_model("patch", a.model, NULL);
+    if (rc) return cli_opt_exit(rc);
+    rwkv_model *m = cli_model_open("patch", a.model, &a.mo);
     if (!m) return CLI_FAIL;
     rc = a.pairs ? run_pairs(&a, m) : run(&a, m);
     rwkv_model_free(m);

@@ -5,6 +5,7 @@
 #include "core/base/file.h"
 #include "input.h"
 #include "intervene_opts.h"
+#include "options.h"
 #include "task_opts.h"
 
 #include <errno.h>
@@ -51,7 +52,7 @@ static void usage(FILE *f) {
             "  --no-plots           write only the CSV\n"
             "  --threads N          threads (default: 1 for n_embd <= %d, whose matvecs are too small\n"
             "                       to share, else all cores)\n"
-            "  -o FILE              output CSV\n"
+            "  -o, --output FILE    output CSV\n"
             "  --force              overwrite FILE\n"
             CLI_INTERVENE_HELP
             "                       (positions count within each example; the prefix cache keeps them)\n\n%s",
@@ -167,44 +168,46 @@ static rwkv_status plots(const char *csv, const char *task, rwkv_recall_cell *co
 }
 
 int cmd_recall(int argc, char **argv) {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    enum { O_TASK = CLI_OPT_USER, O_LENGTHS, O_DEPTHS, O_TRIALS, O_COMPARE, O_SEED, O_NO_CACHE, O_NO_PLOTS };
+    static const struct option OPTS[] = {
+        {"task", required_argument, NULL, O_TASK}, {"lengths", required_argument, NULL, O_LENGTHS},
+        {"depths", required_argument, NULL, O_DEPTHS}, {"trials", required_argument, NULL, O_TRIALS},
+        {"compare-prompt-order", no_argument, NULL, O_COMPARE}, {"seed", required_argument, NULL, O_SEED},
+        {"no-cache", no_argument, NULL, O_NO_CACHE}, {"no-plots", no_argument, NULL, O_NO_PLOTS},
+        {"threads", required_argument, NULL, CLI_OPT_THREADS}, CLI_OPTIONS_TASK, CLI_OPTIONS_INTERVENE,
+        CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
     const char *model_path = NULL, *out = NULL, *task_name = "passkey";
     const char *lengths_s = "128,256,512,1024", *depths_s = "0,0.25,0.5,0.75,1";
-    long trials = RECALL_DEFAULT_TRIALS, seed = 1, threads = -1;
+    long trials = RECALL_DEFAULT_TRIALS, seed = 1;
     int compare = 0, no_cache = 0, no_plots = 0, force = 0, rc = CLI_OK;
     rwkv_task task;
     rwkv_task_defaults(&task, RWKV_TASK_PASSKEY);
     cli_intervene_opts iv = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r = cli_task_option(&task, CMD, argc, argv, &i);
-        if (r < 0) { rc = CLI_USAGE; goto done; }
-        if (r) continue;
-        if ((r = cli_intervene_option(&iv, CMD, argc, argv, &i)) < 0) { rc = CLI_USAGE; goto done; }
-        if (r) continue;
-        if (!strcmp(a, "--compare-prompt-order")) { compare = 1; continue; }
-        if (!strcmp(a, "--no-cache")) { no_cache = 1; continue; }
-        if (!strcmp(a, "--no-plots")) { no_plots = 1; continue; }
-        if (!strcmp(a, "--force")) { force = 1; continue; }
-        if (a[0] != '-') {
-            if (model_path) { rc = cli_usage_error(CMD, "unexpected argument '%s'", a); goto done; }
-            model_path = a;
-            continue;
+    cli_model_opts mo = {.threads = -1}; // -1: by the model's width
+    cli_parser p = {.cmd = CMD, .help = usage, .opts = OPTS, .max_args = 1, .model = &mo, .iv = &iv, .task = &task,
+                    .out = &out, .force = &force, .out_seekable = "results.csv with its examples and plots beside it"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case O_TASK: task_name = v; break;
+        case O_LENGTHS: lengths_s = v; break;
+        case O_DEPTHS: depths_s = v; break;
+        case O_COMPARE: compare = 1; break;
+        case O_NO_CACHE: no_cache = 1; break;
+        case O_NO_PLOTS: no_plots = 1; break;
+        case O_TRIALS: ok = cli_parse_int(CMD, "--trials", v, 1, 1000000, &trials); break;
+        case O_SEED: ok = cli_parse_int(CMD, "--seed", v, 0, LONG_MAX, &seed); break;
         }
-        if (i + 1 >= argc) { rc = cli_usage_error(CMD, "unknown option or missing value: %s", a); goto done; }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--task")) task_name = v;
-        else if (!strcmp(a, "--lengths")) lengths_s = v;
-        else if (!strcmp(a, "--depths")) depths_s = v;
-        else if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--trials")) { if (!cli_parse_int(CMD, a, v, 1, 1000000, &trials)) { rc = CLI_USAGE; goto done; } }
-        else if (!strcmp(a, "--seed")) { if (!cli_parse_int(CMD, a, v, 0, LONG_MAX, &seed)) { rc = CLI_USAGE; goto done; } }
-        else if (!strcmp(a, "--threads")) { if (!cli_parse_int(CMD, a, v, 0, CLI_MAX_THREADS, &threads)) { rc = CLI_USAGE; goto done; } }
-        else { rc = cli_usage_error(CMD, "unknown option %s", a); goto done; }
+        if (!ok) { rc = CLI_USAGE; goto done; }
     }
+    if (p.status) { rc = cli_opt_exit(p.status); goto done; }
+    model_path = p.args[0];
+    long threads = mo.threads;
     if (!model_path) { rc = cli_usage_error(CMD, "MODEL is required"); goto done; }
     if (!out) { rc = cli_usage_error(CMD, "-o results.csv is required"); goto done; }
     rwkv_task_kind kind;
@@ -219,9 +222,9 @@ int cmd_recall(int argc, char **argv) {
     int nd = 0, pr = parse_depths(depths_s, depths, &nd);
     if (pr <= 0) { free(lengths); rc = pr < 0 ? CLI_USAGE : cli_usage_error(CMD, "--depths: expected a list like 0,0.5,1"); goto done; }
     if (kind != RWKV_TASK_PASSKEY) { nd = 1; depths[0] = 0; }
-    if (!force && access(out, F_OK) == 0) {
+    if (!cli_check_output(CMD, out, force)) {
         free(lengths);
-        rc = cli_usage_error(CMD, "%s exists (use --force to overwrite)", out);
+        rc = CLI_USAGE;
         goto done;
     }
     rwkv_model *m = NULL;

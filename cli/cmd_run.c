@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "input.h"
 #include "intervene_opts.h"
+#include "options.h"
 
 #include "core/base/file.h"
 #include "core/compute/forward.h"
@@ -13,8 +14,8 @@
 
 const char cmd_run_summary[] = "run a model on an input and print the top next tokens";
 
-static void usage(void) {
-    printf("usage: rwkvscope run MODEL INPUT [options]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope run MODEL INPUT [options]\n\n"
            "Runs MODEL on the input and prints the K most likely next tokens with their\n"
            "probabilities, after the last position (or after every position).\n\n"
            "input (exactly one):\n" CLI_INPUT_HELP
@@ -24,6 +25,7 @@ static void usage(void) {
            "  --top-k K            how many tokens to list (default: 5)\n"
            "  --all-positions      list the top tokens after every position\n"
            "  --logits FILE        write the raw logits, float32 little-endian [T, V]\n"
+           "  --force              replace an existing --logits FILE\n"
            "  --state FILE         start from a saved RNN state (rwkvscope state save)\n"
            CLI_MODEL_HELP
            CLI_INTERVENE_HELP "\n"
@@ -36,34 +38,44 @@ typedef struct {
     cli_model_opts mo;
     cli_intervene_opts iv;
     long top_k, chunk;
-    int all_positions;
+    int all_positions, force;
 } run_opts;
 
+enum { O_MODE = CLI_OPT_USER, O_LOGITS, O_STATE, O_TOP_K, O_CHUNK, O_ALL_POSITIONS };
+
 static int parse(run_opts *o, int argc, char **argv) {
+    static const struct option OPTS[] = {
+        {"mode", required_argument, NULL, O_MODE}, {"logits", required_argument, NULL, O_LOGITS},
+        {"state", required_argument, NULL, O_STATE}, {"top-k", required_argument, NULL, O_TOP_K},
+        {"chunk", required_argument, NULL, O_CHUNK}, {"all-positions", no_argument, NULL, O_ALL_POSITIONS},
+        {"force", no_argument, NULL, CLI_OPT_FORCE}, CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_INTERVENE,
+        CLI_OPTIONS_END};
     *o = (run_opts){.mode = "par", .top_k = 5, .chunk = 512};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_input_option(&o->in, "run", argc, argv, &i);
-        if (r < 0) return 0;
-        if (r) continue;
-        if ((r = cli_model_option(&o->mo, "run", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if ((r = cli_intervene_option(&o->iv, "run", argc, argv, &i)) < 0) return 0;
-        if (r) continue;
-        if (!strcmp(a, "--all-positions")) o->all_positions = 1;
-        else if (!strcmp(a, "--mode") && val) o->mode = argv[++i];
-        else if (!strcmp(a, "--logits") && val) o->logits_path = argv[++i];
-        else if (!strcmp(a, "--state") && val) o->state = argv[++i];
-        else if (!strcmp(a, "--top-k") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1000000, &o->top_k)) return 0; }
-        else if (!strcmp(a, "--chunk") && val) { if (!cli_parse_int("run", a, argv[++i], 1, 1 << 20, &o->chunk)) return 0; }
-        else if (a[0] == '-') { cli_usage_error("run", "unknown option '%s' (or it needs a value)", a); return 0; }
-        else if (!o->model) o->model = a;
-        else { cli_usage_error("run", "unexpected argument '%s'", a); return 0; }
+    cli_parser p = {.cmd = "run", .help = usage, .opts = OPTS, .max_args = 1, .in = &o->in, .model = &o->mo,
+                    .iv = &o->iv, .force = &o->force};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        int ok = 1;
+        switch (c) {
+        case O_ALL_POSITIONS: o->all_positions = 1; break;
+        case O_MODE: o->mode = v; break;
+        case O_LOGITS: o->logits_path = v; break;
+        case O_STATE: o->state = v; break;
+        case O_TOP_K: ok = cli_parse_int("run", "--top-k", v, 1, 1000000, &o->top_k); break;
+        case O_CHUNK: ok = cli_parse_int("run", "--chunk", v, 1, 1 << 20, &o->chunk); break;
+        }
+        if (!ok) return CLI_USAGE;
     }
-    if (!o->model) { cli_usage_error("run", "no MODEL given"); return 0; }
-    if (!cli_input_given(&o->in)) { cli_usage_error("run", "no input: give --tokens, --bytes, --text or --file"); return 0; }
-    if (strcmp(o->mode, "seq") && strcmp(o->mode, "par")) { cli_usage_error("run", "--mode expects seq or par, got '%s'", o->mode); return 0; }
-    return 1;
+    if (p.status) return p.status;
+    o->model = p.args[0];
+    if (!o->model) return cli_usage_error("run", "no MODEL given");
+    if (!cli_input_given(&o->in)) return cli_usage_error("run", "no input: give --tokens, --bytes, --text or --file");
+    if (strcmp(o->mode, "seq") && strcmp(o->mode, "par"))
+        return cli_usage_error("run", "--mode expects seq or par, got '%s'", o->mode);
+    if (cli_refuse_stdout("run", "--logits", o->logits_path, "binary logits (stdout carries the top tokens)"))
+        return CLI_USAGE;
+    if (o->logits_path && !cli_check_output("run", o->logits_path, o->force)) return CLI_USAGE;
+    return CLI_OK;
 }
 
 static void print_top(const rwkv_real *logits, int V, int k, int64_t pos, const rwkv_tokenizer *tok,
@@ -100,9 +112,9 @@ static int write_logits(const char *path, const rwkv_real *logits, size_t n) {
 }
 
 int cmd_run(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     run_opts o;
-    if (!parse(&o, argc, argv)) { cli_intervene_opts_free(&o.iv); return CLI_USAGE; }
+    int prc = parse(&o, argc, argv);
+    if (prc) { cli_intervene_opts_free(&o.iv); return cli_opt_exit(prc); }
     rwkv_model *m = cli_model_open("run", o.model, &o.mo);
     if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     rwkv_intervene_list *iv = NULL;

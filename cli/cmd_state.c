@@ -1,6 +1,7 @@
 // cmd_state.c: rwkvscope state save: the RNN state after an input, to HDF5.
 #include "cli.h"
 #include "input.h"
+#include "options.h"
 
 #include "core/compute/forward.h"
 #include "core/inspect/state_io.h"
@@ -10,8 +11,8 @@
 
 const char cmd_state_summary[] = "save the recurrent state after an input (state save)";
 
-static void usage(void) {
-    printf("usage: rwkvscope state save MODEL INPUT -o STATE.h5 [options]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope state save MODEL INPUT -o STATE.h5 [options]\n\n"
            "Runs MODEL on the input and writes the recurrent state after the last token\n"
            "(docs/state-format.md). Give it to run, dump or generate with --state STATE.h5\n"
            "to continue from there.\n\n"
@@ -28,33 +29,31 @@ static void usage(void) {
 #define STATE_CHUNK 256
 
 int cmd_state(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
+    enum { O_STATE = CLI_OPT_USER, O_MODE };
+    static const struct option OPTS[] = {
+        {"state", required_argument, NULL, O_STATE}, {"mode", required_argument, NULL, O_MODE},
+        CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    if (cli_opt_dispatch_flag(argc, argv, usage)) return CLI_OK;
     if (argc < 2) return cli_usage_error("state", "expected an action: save");
     if (strcmp(argv[1], "save")) return cli_usage_error("state", "unknown action '%s' (expected: save)", argv[1]);
-    const char *model = NULL, *out = NULL, *from = NULL, *mode = "seq";
+    const char *out = NULL, *from = NULL, *mode = "seq";
     cli_input in = {0};
     cli_model_opts mo = {0};
     int force = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_input_option(&in, "state", argc, argv, &i);
-        if (r < 0) return CLI_USAGE;
-        if (r) continue;
-        if ((r = cli_model_option(&mo, "state", argc, argv, &i)) < 0) return CLI_USAGE;
-        if (r) continue;
-        if (!strcmp(a, "--force")) force = 1;
-        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) out = argv[++i];
-        else if (!strcmp(a, "--state") && val) from = argv[++i];
-        else if (!strcmp(a, "--mode") && val) mode = argv[++i];
-        else if (a[0] == '-') return cli_usage_error("state", "unknown option '%s' (or it needs a value)", a);
-        else if (!model) model = a;
-        else return cli_usage_error("state", "unexpected argument '%s'", a);
+    cli_parser p = {.cmd = "state save", .help = usage, .opts = OPTS, .max_args = 1, .in = &in, .model = &mo,
+                    .out = &out, .force = &force, .out_seekable = "an HDF5 state"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc - 1, argv + 1, &v)) != -1;) {
+        if (c == O_STATE) from = v;
+        else if (c == O_MODE) mode = v;
     }
+    if (p.status) return cli_opt_exit(p.status);
+    const char *model = p.args[0];
     if (!model) return cli_usage_error("state", "no MODEL given");
     if (!out) return cli_usage_error("state", "no output given (-o STATE.h5)");
     if (!cli_input_given(&in)) return cli_usage_error("state", "no input: give --tokens, --bytes, --text or --file");
     if (strcmp(mode, "seq") && strcmp(mode, "par")) return cli_usage_error("state", "--mode expects seq or par, got '%s'", mode);
-    if (!cli_check_output("state", out, force)) return CLI_FAIL;
+    if (!cli_check_output("state", out, force)) return CLI_USAGE;
     rwkv_model *m = cli_model_open("state", model, &mo);
     if (!m) return CLI_FAIL;
     int *ids = NULL, rc = CLI_FAIL;

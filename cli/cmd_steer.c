@@ -4,7 +4,9 @@
 #include "analyses/steer.h"
 #include "cli.h"
 #include "core/base/file.h"
+#include "datasets/prompts.h"
 #include "input.h"
+#include "options.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,25 +17,32 @@ const char cmd_steer_summary[] = "steering vectors: build from contrastive promp
 
 #define STEER_MAX_LIST 256 // layers or multipliers in a sweep
 
-static void usage(void) {
-    printf("usage: rwkvscope steer build MODEL --pos FILE --neg FILE --tap blocks.L.TAP -o VEC.h5 [options]\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope steer build MODEL --pos FILE --neg FILE --tap blocks.L.TAP -o VEC.h5 [options]\n"
            "       rwkvscope steer sweep MODEL --vec VEC.h5 --layers LIST --multipliers LIST --prompt TEXT\n"
            "                             --answers A,B [-o sweep.csv] [options]\n\n"
-           "build: the mean of TAP at the last position over the prompts of --pos (one per line) minus\n"
+           "build: the mean of TAP at the last position over the prompts of --pos (one per line, or JSONL) minus\n"
            "  the mean over those of --neg; for a state tap, the state after the last token. Writes\n"
            "  /vector [D] and the tap, layer and model shape as attributes (docs/interventions.md).\n"
            "sweep: adds multiplier * vector at blocks.<layer>.<tap> (the vector's tap) for every layer\n"
            "  and multiplier, and reports p(A), p(B) at the last position of the prompt and their shift\n"
            "  from the unsteered run, as CSV: layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff.\n\n"
            "options:\n"
+           "  --pos FILE, --neg FILE  build: the positive and negative prompts, one per line\n"
+           "  --vec FILE           sweep: the steering vector (from build)\n"
+           "  --layers LIST        sweep: layers to steer, e.g. 0,2,4\n"
+           "  --multipliers LIST   sweep: multipliers, e.g. -4,-2,0,2,4\n"
+           "  --prompt TEXT        sweep: the prompt\n"
+           "  --answers A,B        sweep: the two answers whose probabilities are reported\n"
            "  --tokenizer SPEC     for the prompts and answers (default: the model's, else bytes)\n"
            "  --positions POS      sweep: where to add (default: *; e.g. last, 10-20)\n"
            "  --tap NAME           sweep: the tap name, when the vector file does not say\n"
            "  --mode seq|par       sequential or parallel mode (default: par)\n"
-           "  --force              build: overwrite VEC.h5\n"
+           "  --force              replace an existing -o FILE\n"
            "  --no-plot            sweep: no plot (default: beside -o as OUT.plot.png, log p(A) - log p(B) against\n"
            "                       the multiplier, one curve per layer)\n"
-           "  --threads N          threads (default: all cores)\n\n"
+           "  -o, --output FILE    build: the vector (HDF5); sweep: the CSV (default or -: stdout)\n"
+           CLI_MODEL_HELP "\n"
            "A and B are token ids, or text that encodes to one token.\n");
 }
 
@@ -41,32 +50,32 @@ typedef struct {
     const char *sub, *model, *pos, *neg, *tap, *out, *vec, *layers, *mults, *prompt, *answers, *tokenizer, *positions,
         *mode;
     int force, no_plot;
-    long threads;
+    cli_model_opts mo;
 } steer_args;
 
+enum { O_POS = CLI_OPT_USER, O_NEG, O_TAP, O_VEC, O_LAYERS, O_MULTIPLIERS, O_PROMPT, O_ANSWERS, O_TOKENIZER,
+       O_POSITIONS, O_MODE, O_NO_PLOT };
+
 static int parse_args(steer_args *a, int argc, char **argv) {
-    struct { const char *name; const char **slot; } opts[] = {
-        {"--pos", &a->pos}, {"--neg", &a->neg}, {"--tap", &a->tap}, {"-o", &a->out}, {"--vec", &a->vec},
-        {"--layers", &a->layers}, {"--multipliers", &a->mults}, {"--prompt", &a->prompt}, {"--answers", &a->answers},
-        {"--tokenizer", &a->tokenizer}, {"--positions", &a->positions}, {"--mode", &a->mode}};
-    for (int i = 1; i < argc; i++) {
-        int hit = 0;
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !hit; k++) {
-            if (strcmp(argv[i], opts[k].name)) continue;
-            if (i + 1 >= argc) return cli_usage_error("steer", "%s needs a value", opts[k].name);
-            *opts[k].slot = argv[++i];
-            hit = 1;
-        }
-        if (hit) continue;
-        if (!strcmp(argv[i], "--force")) a->force = 1;
-        else if (!strcmp(argv[i], "--no-plot")) a->no_plot = 1;
-        else if (!strcmp(argv[i], "--threads")) {
-            if (!cli_parse_int("steer", "--threads", i + 1 < argc ? argv[++i] : NULL, 0, CLI_MAX_THREADS, &a->threads)) return CLI_USAGE;
-        } else if (argv[i][0] == '-') return cli_usage_error("steer", "unknown option '%s'", argv[i]);
-        else if (!a->sub) a->sub = argv[i];
-        else if (!a->model) a->model = argv[i];
-        else return cli_usage_error("steer", "unexpected argument '%s'", argv[i]);
+    static const struct option OPTS[] = {
+        {"pos", required_argument, NULL, O_POS}, {"neg", required_argument, NULL, O_NEG},
+        {"tap", required_argument, NULL, O_TAP}, {"vec", required_argument, NULL, O_VEC},
+        {"layers", required_argument, NULL, O_LAYERS}, {"multipliers", required_argument, NULL, O_MULTIPLIERS},
+        {"prompt", required_argument, NULL, O_PROMPT}, {"answers", required_argument, NULL, O_ANSWERS},
+        {"tokenizer", required_argument, NULL, O_TOKENIZER}, {"positions", required_argument, NULL, O_POSITIONS},
+        {"mode", required_argument, NULL, O_MODE}, {"no-plot", no_argument, NULL, O_NO_PLOT},
+        CLI_OPTIONS_MODEL, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    const char **slots[] = {[O_POS - CLI_OPT_USER] = &a->pos, &a->neg, &a->tap, &a->vec, &a->layers, &a->mults,
+                            &a->prompt, &a->answers, &a->tokenizer, &a->positions, &a->mode};
+    cli_parser p = {.cmd = "steer", .help = usage, .opts = OPTS, .max_args = 2, .model = &a->mo, .out = &a->out,
+                    .force = &a->force};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c == O_NO_PLOT) a->no_plot = 1;
+        else *slots[c - CLI_OPT_USER] = c == O_POS || c == O_NEG ? cli_path_in(v) : v;
     }
+    if (p.status) return p.status;
+    a->sub = p.args[0], a->model = p.args[1];
     if (!a->sub || (strcmp(a->sub, "build") && strcmp(a->sub, "sweep")))
         return cli_usage_error("steer", "expected a sub-command: build or sweep");
     if (!a->model) return cli_usage_error("steer", "missing MODEL");
@@ -76,48 +85,38 @@ static int parse_args(steer_args *a, int argc, char **argv) {
         return cli_usage_error("steer", "build needs --pos FILE, --neg FILE, --tap blocks.L.TAP and -o VEC.h5");
     if (!strcmp(a->sub, "sweep") && (!a->vec || !a->layers || !a->mults || !a->prompt || !a->answers))
         return cli_usage_error("steer", "sweep needs --vec, --layers, --multipliers, --prompt and --answers");
+    if (!strcmp(a->sub, "build") && cli_refuse_stdout("steer build", "-o", a->out, "an HDF5 vector")) return CLI_USAGE;
+    if (!cli_check_output("steer", a->out, a->force)) return CLI_USAGE;
+    if (a->out && !strcmp(a->out, "-")) a->out = NULL; // sweep: stdout, as without -o (no plot)
     return CLI_OK;
 }
 
-// Prompts of a file, one per non-empty line, encoded.
+// Prompts of a file (datasets/prompts.h: one per non-empty line, or JSONL), encoded.
 typedef struct {
+    rwkv_sequences seqs;
     int n;
-    int **ids;
-    int64_t *len;
+    int **ids;    // (n) into seqs
+    int64_t *len; // (n)
 } prompts;
 
 static void prompts_free(prompts *p) {
-    for (int i = 0; i < p->n; i++) free(p->ids[i]);
+    rwkv_sequences_free(&p->seqs);
     free(p->ids);
     free(p->len);
 }
 
-static rwkv_status read_prompts(prompts *p, const char *path, rwkv_tokenizer *tok) {
+static rwkv_status read_prompts(prompts *p, const char *path, rwkv_tokenizer *tok, int n_vocab) {
     memset(p, 0, sizeof *p);
-    FILE *f = fopen(path, "r");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t k;
-    rwkv_status st = RWKV_OK;
-    while (!st && (k = getline(&line, &cap, f)) >= 0) {
-        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
-        if (k == 0) continue;
-        int **ids = realloc(p->ids, (size_t)(p->n + 1) * sizeof *ids);
-        int64_t *len = ids ? realloc(p->len, (size_t)(p->n + 1) * sizeof *len) : NULL;
-        if (ids) p->ids = ids;
-        if (len) p->len = len;
-        if (!ids || !len) { st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path); break; }
-        size_t n = 0;
-        p->ids[p->n] = NULL;
-        st = rwkv_tokenizer_encode(tok, line, (size_t)k, &p->ids[p->n], &n);
-        p->len[p->n++] = (int64_t)n;
-        if (!st && n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "%s: line %d encodes to no tokens", path, p->n);
+    rwkv_status st = rwkv_dataset_read_sequences(&p->seqs, path, tok, n_vocab);
+    if (st) return st;
+    p->ids = rwkv_calloc((size_t)p->seqs.n, sizeof *p->ids, "prompts");
+    p->len = rwkv_calloc((size_t)p->seqs.n, sizeof *p->len, "prompts");
+    if (!p->ids || !p->len) return RWKV_ERR_NOMEM;
+    for (p->n = 0; p->n < p->seqs.n; p->n++) {
+        p->ids[p->n] = p->seqs.items[p->n].ids;
+        p->len[p->n] = p->seqs.items[p->n].n;
     }
-    free(line);
-    fclose(f);
-    if (!st && p->n == 0) st = rwkv_error_set(RWKV_ERR_ARG, "%s: no prompts (one per line)", path);
-    return st;
+    return RWKV_OK;
 }
 
 // "blocks.L.TAP" into layer and tap.
@@ -140,10 +139,10 @@ static int build(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     rwkv_real *vec = NULL;
     rwkv_status st = parse_tap(a->tap, m->cfg.n_layer, &layer, &tap);
     if (st) return cli_fail("steer", st, NULL);
-    if (!cli_check_output("steer", a->out, a->force)) return CLI_FAIL;
+    if (!cli_check_output("steer", a->out, a->force)) return CLI_USAGE;
     int D = rwkv_tap_width(tap, m->cfg);
-    if (!st) st = read_prompts(&pos, a->pos, tok);
-    if (!st) st = read_prompts(&neg, a->neg, tok);
+    if (!st) st = read_prompts(&pos, a->pos, tok, m->cfg.n_vocab);
+    if (!st) st = read_prompts(&neg, a->neg, tok, m->cfg.n_vocab);
     if (!st && !(vec = rwkv_calloc((size_t)D, sizeof *vec, "vector"))) st = RWKV_ERR_NOMEM;
     if (!st)
         st = rwkv_steer_build(vec, m, layer, tap, pos.n, (const int *const *)pos.ids, pos.len, neg.n,
@@ -266,15 +265,10 @@ static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
 }
 
 int cmd_steer(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage();
-        return CLI_OK;
-    }
     steer_args a = {0};
     int rc = parse_args(&a, argc, argv);
-    if (rc) return rc;
-    cli_set_threads((int)a.threads);
-    rwkv_model *m = cli_load_model("steer", a.model, NULL);
+    if (rc) return cli_opt_exit(rc);
+    rwkv_model *m = cli_model_open("steer", a.model, &a.mo);
     if (!m) return CLI_FAIL;
     rwkv_tokenizer *tok = NULL;
     rwkv_status st = rwkv_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : (m->tokenizer[0] ? m->tokenizer : "bytes"));

@@ -1,26 +1,26 @@
 // cmd_tokenize.c: rwkvscope tokenize: text to token ids (or pieces) with a tokenizer SPEC.
 #include "cli.h"
 #include "input.h"
+#include "options.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 const char cmd_tokenize_summary[] = "encode text into token ids with a tokenizer (neox, world or bytes)";
 
-static int usage(void) {
-    printf("usage: rwkvscope tokenize --tokenizer SPEC (--text TEXT | --file PATH) [--ids | --pieces]\n\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope tokenize --tokenizer SPEC (--text TEXT | --file PATH) [--ids | --pieces]\n\n"
            "%s.\n\n"
            "  --tokenizer SPEC  neox:PATH (a Hugging Face tokenizer.json, e.g. 20B_tokenizer.json),\n"
            "                    world:PATH (rwkv_vocab_v20230424.txt) or bytes\n"
            "  --text TEXT       the text to encode\n"
-           "  --file PATH       encode the exact bytes of PATH instead\n"
+           "  --file PATH       encode the exact bytes of PATH (- for stdin) instead\n"
            "  --ids             print the ids comma-separated on one line (the default; --tokens takes it)\n"
            "  --pieces          print one token per line: its id, a tab and its bytes quoted, with\n"
            "                    \\n, \\t, \\\\, \\\" and \\xHH for bytes that are not printable UTF-8\n\n"
            "Bytes that are not valid UTF-8 are encoded too (see docs/tokenizers.md).\n"
            "Example: rwkvscope tokenize --tokenizer neox:tests/fixtures/20B_tokenizer.json --text 'Hello world'\n",
            cmd_tokenize_summary);
-    return CLI_OK;
 }
 
 // Prints a piece quoted: printable UTF-8 as is, everything else escaped.
@@ -53,23 +53,22 @@ static void print_piece(const unsigned char *p, size_t n) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
+    enum { O_IDS = CLI_OPT_USER, O_PIECES, O_NOT_HERE };
+    static const struct option OPTS[] = {
+        {"ids", no_argument, NULL, O_IDS}, {"pieces", no_argument, NULL, O_PIECES},
+        {"text", required_argument, NULL, CLI_OPT_TEXT}, {"file", required_argument, NULL, CLI_OPT_FILE},
+        {"tokenizer", required_argument, NULL, CLI_OPT_TOKENIZER}, {"tokens", required_argument, NULL, O_NOT_HERE},
+        {"bytes", required_argument, NULL, O_NOT_HERE}, CLI_OPTIONS_END};
     const char *cmd = "tokenize";
-    if (cli_wants_help(argc, argv)) return usage();
     cli_input in = {0};
     int pieces = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--ids"))
-            pieces = 0;
-        else if (!strcmp(argv[i], "--pieces"))
-            pieces = 1;
-        else if (!strcmp(argv[i], "--tokens") || !strcmp(argv[i], "--bytes"))
-            return cli_usage_error(cmd, "%s is not an input here: give --text or --file", argv[i]);
-        else {
-            int r = cli_input_option(&in, cmd, argc, argv, &i);
-            if (r < 0) return CLI_USAGE;
-            if (!r) return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        }
+    cli_parser p = {.cmd = cmd, .help = usage, .opts = OPTS, .in = &in};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c == O_NOT_HERE) return cli_usage_error(cmd, "--tokens and --bytes are not inputs here: give --text or --file");
+        pieces = c == O_PIECES;
     }
+    if (p.status) return cli_opt_exit(p.status);
     if (!in.tokenizer) return cli_usage_error(cmd, "--tokenizer SPEC is required");
     if (!!in.text + !!in.file != 1) return cli_usage_error(cmd, "give exactly one of --text or --file");
     int *ids;

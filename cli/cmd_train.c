@@ -1,10 +1,12 @@
 // cmd_train.c: rwkvscope train: train an RWKV-4 model in parallel mode on a byte-level text
 // file or a synthetic task (--task), with held-out evaluation, checkpoints and a loss log.
 #include "cli.h"
+#include "options.h"
 #include "task_opts.h"
 
 #include "core/train/checkpoint.h"
 #include "core/train/init.h"
+#include "core/train/schedule.h"
 #include "core/train/trainer.h"
 #include "datasets/dataset.h"
 #include "analyses/plot.h"
@@ -13,19 +15,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 const char cmd_train_summary[] = "train an RWKV-4 model in parallel mode (AdamW, checkpoints, loss log)";
 
 #define DEFAULT_SEED 42
 #define DEFAULT_EVAL_BATCHES 8
-#define DEFAULT_EVALS 10 // evaluations per run when --eval-every is not given
 #define TASK_STREAM_TOKENS (4L << 20) // default task stream (independent of --steps: --resume sees the same data)
 #define PROGRESS_EVERY_S 10.0 // a progress line at least this often, besides evaluations
 
-static void usage(void) {
-    printf("usage: rwkvscope train --data FILE --layers L --embd C --ctx T --batch B --steps N\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvscope train --data FILE --layers L --embd C --ctx T --batch B --steps N\n"
            "                       [options] -o model.safetensors\n\n"
            "Trains a byte-level RWKV-4 model (vocab 256) in parallel (GPT) mode on the bytes of\n"
            "FILE: the first 90%% is training data, the rest is held out. Windows of T tokens are\n"
@@ -61,7 +61,7 @@ static void usage(void) {
            "evaluation and output:\n"
            "  --eval-every N     evaluate and checkpoint every N steps (default: steps/%d)\n"
            "  --eval-batches N   held-out batches per evaluation, 0 = all (default: %d)\n"
-           "  -o FILE            model output (required); the optimiser state goes beside it\n"
+           "  -o, --output FILE  model output (required); the optimiser state goes beside it\n"
            "  --log FILE         loss log (default: loss.csv beside -o)\n"
            "  --resume           continue the run saved at -o (hyperparameters from its state)\n"
            "  --stop-at S        end this session after step S (checkpointed); the schedule\n"
@@ -76,7 +76,7 @@ static void usage(void) {
            "  rwkvscope train --data tests/fixtures/tinyshakespeare.txt --layers 4 --embd 128 \\\n"
            "      --ctx 128 --batch 8 --steps 800 --lr 4e-3 --min-lr 4e-4 --warmup 50 -o tiny.safetensors\n"
            "  (held-out loss about 1.5 nats/byte after 3 minutes on 2 cores)\n",
-           DEFAULT_SEED, DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
+           DEFAULT_SEED, RWKV_TRAIN_DEFAULT_EVALS, DEFAULT_EVAL_BATCHES);
 }
 
 typedef struct {
@@ -88,18 +88,6 @@ typedef struct {
     double lr, min_lr, wd, clip, beta1, beta2, eps, val_frac;
     int resume, force, plot, has_min_lr;
 } train_args;
-
-static int parse_num(const char *a, const char *flag, char **argv, int *i, int argc, long lo, long hi, long *out) {
-    if (strcmp(a, flag)) return 0;
-    if (*i + 1 >= argc) return -1;
-    return cli_parse_int("train", flag, argv[++*i], lo, hi, out) ? 1 : -2;
-}
-
-static int parse_real(const char *a, const char *flag, char **argv, int *i, int argc, double *out) {
-    if (strcmp(a, flag)) return 0;
-    if (*i + 1 >= argc) return -1;
-    return cli_parse_double("train", flag, argv[++*i], out) ? 1 : -2;
-}
 
 static int parse_schedule(const char *s, rwkv_schedule *out) {
     if (!strcmp(s, "cosine")) *out = RWKV_SCHED_COSINE;
@@ -126,46 +114,52 @@ static int parse(train_args *o, int argc, char **argv) {
         {"--beta1", &o->beta1}, {"--beta2", &o->beta2}, {"--eps", &o->eps}, {"--val-frac", &o->val_frac},
         {"--text-weight", &o->text_weight}};
     rwkv_task_defaults(&o->task_cfg, RWKV_TASK_PASSKEY);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_task_option(&o->task_cfg, "train", argc, argv, &i);
-        if (r < 0) return 0;
-        if (r) continue;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !r; k++)
-            r = parse_num(a, ints[k].flag, argv, &i, argc, ints[k].lo, ints[k].hi, ints[k].dst);
-        for (size_t k = 0; k < sizeof reals / sizeof reals[0] && !r; k++) {
-            r = parse_real(a, reals[k].flag, argv, &i, argc, reals[k].dst);
-            if (r == 1 && reals[k].dst == &o->min_lr) o->has_min_lr = 1;
-        }
-        if (r == -2) return 0;
-        if (r == -1) { cli_usage_error("train", "%s needs a value", a); return 0; }
-        if (r) continue;
-        if (!strcmp(a, "--resume")) o->resume = 1;
-        else if (!strcmp(a, "--force")) o->force = 1;
-        else if (!strcmp(a, "--plot")) o->plot = 1;
-        else if (!strcmp(a, "--data") && val) o->data = argv[++i];
-        else if (!strcmp(a, "--task") && val) o->task = argv[++i];
-        else if (!strcmp(a, "--log") && val) o->log = argv[++i];
-        else if (!strcmp(a, "--schedule") && val) o->schedule = argv[++i];
-        else if (!strcmp(a, "-o") && val) o->out = argv[++i];
-        else { cli_usage_error("train", "unknown option '%s' (or it needs a value)", a); return 0; }
+    // The table: the numeric options above (ids O_INT + k, O_REAL + k), then the others.
+    enum { O_RESUME = CLI_OPT_USER, O_PLOT, O_DATA, O_TASK, O_LOG, O_SCHEDULE, O_INT = CLI_OPT_USER + 100,
+           O_REAL = CLI_OPT_USER + 200 };
+    const int n_ints = (int)(sizeof ints / sizeof ints[0]), n_reals = (int)(sizeof reals / sizeof reals[0]);
+    static const struct option named[] = {
+        {"resume", no_argument, NULL, O_RESUME}, {"plot", no_argument, NULL, O_PLOT},
+        {"data", required_argument, NULL, O_DATA}, {"task", required_argument, NULL, O_TASK},
+        {"log", required_argument, NULL, O_LOG}, {"schedule", required_argument, NULL, O_SCHEDULE},
+        CLI_OPTIONS_TASK, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
+    struct option opts[sizeof named / sizeof named[0] + sizeof ints / sizeof ints[0] + sizeof reals / sizeof reals[0]];
+    int k = 0;
+    for (int j = 0; j < n_ints; j++) opts[k++] = (struct option){ints[j].flag + 2, required_argument, NULL, O_INT + j};
+    for (int j = 0; j < n_reals; j++) opts[k++] = (struct option){reals[j].flag + 2, required_argument, NULL, O_REAL + j};
+    memcpy(opts + k, named, sizeof named);
+    cli_parser p = {.cmd = "train", .help = usage, .opts = opts, .task = &o->task_cfg, .out = &o->out,
+                    .force = &o->force, .out_seekable = "a safetensors model with its optimiser state beside it"};
+    const char *v;
+    for (int c; (c = cli_opt_next(&p, argc, argv, &v)) != -1;) {
+        if (c >= O_REAL) {
+            if (!cli_parse_double("train", reals[c - O_REAL].flag, v, reals[c - O_REAL].dst)) return CLI_USAGE;
+            if (reals[c - O_REAL].dst == &o->min_lr) o->has_min_lr = 1;
+        } else if (c >= O_INT) {
+            if (!cli_parse_int("train", ints[c - O_INT].flag, v, ints[c - O_INT].lo, ints[c - O_INT].hi,
+                               ints[c - O_INT].dst)) return CLI_USAGE;
+        } else if (c == O_RESUME) o->resume = 1;
+        else if (c == O_PLOT) o->plot = 1;
+        else if (c == O_DATA) o->data = cli_path_in(v);
+        else if (c == O_TASK) o->task = v;
+        else if (c == O_LOG) o->log = v;
+        else if (c == O_SCHEDULE) o->schedule = v;
     }
-    if (!o->out) { cli_usage_error("train", "no output: give -o model.safetensors"); return 0; }
-    if (!o->data && !o->task) { cli_usage_error("train", "no data: give --data FILE"); return 0; }
+    if (p.status) return p.status;
+    if (!o->out) return cli_usage_error("train", "no output: give -o model.safetensors");
+    if (!o->data && !o->task) return cli_usage_error("train", "no data: give --data FILE");
     if (o->text_weight < 0 || (o->text_weight > 0 && !o->task)) {
-        cli_usage_error("train", "--text-weight needs --task and a value >= 0");
-        return 0;
+        return cli_usage_error("train", "--text-weight needs --task and a value >= 0");
     }
     rwkv_schedule sched;
     if (!parse_schedule(o->schedule, &sched)) {
-        cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
-        return 0;
+        return cli_usage_error("train", "--schedule expects cosine, exp or constant, got '%s'", o->schedule);
     }
     if (!o->resume) {
         const char *miss = !o->layers ? "--layers" : !o->embd ? "--embd" : !o->ctx ? "--ctx" : !o->batch ? "--batch" : !o->steps ? "--steps" : NULL;
-        if (miss) { cli_usage_error("train", "%s is required", miss); return 0; }
+        if (miss) return cli_usage_error("train", "%s is required", miss);
     }
-    return 1;
+    return CLI_OK;
 }
 
 // Everything a run holds; freed in one place.
@@ -217,7 +211,7 @@ static rwkv_status load_data(const train_args *a, rwkv_data **out) {
 static int setup_new(const train_args *a, run *r) {
     rwkv_schedule sched = RWKV_SCHED_COSINE;
     parse_schedule(a->schedule, &sched); // checked by parse()
-    if (!cli_check_output("train", a->out, a->force)) return CLI_FAIL;
+    if (!cli_check_output("train", a->out, a->force)) return CLI_USAGE;
     rwkv_config cfg = {.n_layer = (int)a->layers, .n_embd = (int)a->embd,
                        .n_ffn = a->ffn ? (int)a->ffn : (int)(4 * a->embd), .n_vocab = r->data->n_vocab};
     rwkv_trainer_opts o = {.B = (int)a->batch, .T = (int)a->ctx, .steps = a->steps, .seed = (unsigned long)a->seed,
@@ -251,12 +245,6 @@ static void fmt_duration(char *buf, size_t n, double s) {
     long t = (long)(s + 0.5);
     if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
     else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 // Reads the log back (a resumed run's log holds the whole run) and draws the mean training
@@ -311,66 +299,53 @@ static void plot_loss(const char *log_path) {
     free(x), free(y), free(tr);
 }
 
+// A progress line at every evaluation and at least every PROGRESS_EVERY_S seconds.
+typedef struct {
+    double last_print;
+} progress_clock;
+
+static void progress(void *ctx, const rwkv_train_progress *p) {
+    progress_clock *c = ctx;
+    if (!p->evaluated && p->elapsed_s - c->last_print < PROGRESS_EVERY_S) return;
+    c->last_print = p->elapsed_s;
+    char eta[32];
+    fmt_duration(eta, sizeof eta, p->elapsed_s / (double)(p->step - p->start) * (double)(p->steps - p->step));
+    char vbuf[48]; // no "val nan" before the first evaluation
+    snprintf(vbuf, sizeof vbuf, "val -- (%s)", p->any_evaluated ? "no held-out data" : "not evaluated yet");
+    if (!isnan(p->last_val)) snprintf(vbuf, sizeof vbuf, "val %.4f%s", p->last_val, p->evaluated ? "" : " (last)");
+    fprintf(stderr, "step %lld/%lld | loss %.4f | %s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)p->step,
+            (long long)p->steps, p->loss, vbuf, p->lr, p->tokens_per_s, eta);
+}
+
 static int train_loop(const train_args *a, run *r) {
-    rwkv_trainer *tr = r->tr;
-    int64_t steps = tr->o.steps, start = tr->opt->step;
-    int64_t stop = a->stop_at > 0 && a->stop_at < steps ? a->stop_at : steps; // this session's end
-    int64_t every = a->eval_every >= 0 ? a->eval_every : (steps / DEFAULT_EVALS > 0 ? steps / DEFAULT_EVALS : 1);
-    double tokens = (double)tr->o.B * tr->o.T, t_train = 0, t0 = now_s(), loss = NAN, val = NAN;
-    double last_print = t0, last_val = NAN;
-    int evaluated = 0;
-    int64_t saved = -1;
-    for (int64_t s = start; s < stop; s++) {
-        double ts = now_s();
-        rwkv_status st = rwkv_trainer_step(tr, &loss);
-        t_train += now_s() - ts;
-        if (st) {
-            cli_fail("train", st, NULL);
-            if (saved >= 0) fprintf(stderr, "the last good checkpoint is %s (step %lld)\n", a->out, (long long)saved);
-            else fprintf(stderr, "no checkpoint was written by this run\n");
-            return CLI_FAIL;
-        }
-        int64_t done = s + 1;
-        int last = done == stop, eval = last || (every > 0 && done % every == 0);
-        val = NAN;
-        if (eval && (st = rwkv_trainer_eval(tr, &val))) return cli_fail("train", st, NULL);
-        if (eval) last_val = val, evaluated = 1;
-        double tps = tokens * (double)(done - start) / t_train;
-        fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.6g,%.0f,%.2f\n", (long long)done, loss, val, tr->last_lr,
-                tr->last_gnorm, tps, now_s() - t0);
-        if (eval) {
-            fflush(r->log);
-            if ((st = rwkv_checkpoint_save(tr, a->out, "bytes")))
-                return cli_fail("train", st, "is the output directory writable?");
-            saved = done;
-        }
-        if (!eval && now_s() - last_print < PROGRESS_EVERY_S) continue;
-        last_print = now_s();
-        char eta[32];
-        fmt_duration(eta, sizeof eta, (now_s() - t0) / (double)(done - start) * (double)(steps - done));
-        char vbuf[48]; // no "val nan" before the first evaluation
-        snprintf(vbuf, sizeof vbuf, "val -- (%s)", evaluated ? "no held-out data" : "not evaluated yet");
-        if (!isnan(last_val)) snprintf(vbuf, sizeof vbuf, "val %.4f%s", last_val, eval ? "" : " (last)");
-        fprintf(stderr, "step %lld/%lld | loss %.4f | %s | lr %.2e | %.0f tok/s | ETA %s\n", (long long)done,
-                (long long)steps, loss, vbuf, tr->last_lr, tps, eta);
+    progress_clock clock = {0};
+    rwkv_train_session_opts so = {.stop = a->stop_at, .eval_every = a->eval_every, .checkpoint = a->out,
+                                  .tokenizer = "bytes", .log = r->log, .progress = progress, .progress_ctx = &clock};
+    rwkv_train_progress p;
+    rwkv_status st = rwkv_train_session(r->tr, &so, &p);
+    if (st) {
+        cli_fail("train", st, p.failed_checkpoint ? "is the output directory writable?" : NULL);
+        if (p.saved >= 0) fprintf(stderr, "the last good checkpoint is %s (step %lld)\n", a->out, (long long)p.saved);
+        else fprintf(stderr, "no checkpoint was written by this run\n");
+        return CLI_FAIL;
     }
-    if (start >= stop) {
-        printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)start, (long long)stop);
+    if (p.start >= p.stop) {
+        printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)p.start, (long long)p.stop);
         return CLI_OK;
     }
     char vbuf[48] = "val loss -- (no held-out data)";
-    if (!isnan(val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", val);
-    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)stop, loss, vbuf,
-           tokens * (double)(stop - start) / t_train);
-    if (stop < steps)
-        printf("stopped at step %lld of %lld: continue with --resume\n", (long long)stop, (long long)steps);
+    if (!isnan(p.val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", p.val);
+    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)p.stop, p.loss, vbuf,
+           p.tokens_per_s);
+    if (p.stop < p.steps)
+        printf("stopped at step %lld of %lld: continue with --resume\n", (long long)p.stop, (long long)p.steps);
     return CLI_OK;
 }
 
 int cmd_train(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) { usage(); return CLI_OK; }
     train_args a;
-    if (!parse(&a, argc, argv)) return CLI_USAGE;
+    int prc = parse(&a, argc, argv);
+    if (prc) { rwkv_task_free(&a.task_cfg); return cli_opt_exit(prc); }
     cli_set_threads((int)a.threads);
     run r = {0};
     rwkv_checkpoint_optim_path(r.optim, sizeof r.optim, a.out);
@@ -394,7 +369,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (rc == CLI_OK) {
-        if (!a.resume) fprintf(r.log, "step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n");
+        if (!a.resume) fputs(RWKV_TRAIN_LOG_HEADER, r.log);
         const rwkv_config *c = &r.m->cfg;
         fprintf(stderr, "training %d x %d (ffn %d, vocab %d, %zu parameters) on %s: %lld train / %lld held-out tokens\n",
                 c->n_layer, c->n_embd, c->n_ffn, c->n_vocab, rwkv_model_n_params(r.m), r.data->source,

@@ -8,21 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_input_option(cli_input *in, const char *cmd, int argc, char **argv, int *i) {
-    static const char *names[] = {"--tokens", "--bytes", "--text", "--file", "--tokenizer"};
-    const char **slots[] = {&in->tokens, &in->bytes, &in->text, &in->file, &in->tokenizer};
-    for (int k = 0; k < 5; k++) {
-        if (strcmp(argv[*i], names[k])) continue;
-        if (*i + 1 >= argc) {
-            cli_usage_error(cmd, "%s needs a value", names[k]);
-            return -1;
-        }
-        *slots[k] = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 int cli_input_given(const cli_input *in) { return in->tokens || in->bytes || in->text || in->file; }
 
 rwkv_status cli_parse_id_list(const char *s, int **ids, size_t *n) {

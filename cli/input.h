@@ -15,12 +15,9 @@ typedef struct {
     "  --tokens LIST        comma-separated token ids\n"                                           \
     "  --bytes TEXT         the UTF-8 bytes of TEXT as tokens (byte-level models)\n"              \
     "  --text TEXT          TEXT encoded with --tokenizer\n"                                       \
-    "  --file PATH          the contents of PATH encoded with --tokenizer\n"                       \
+    "  --file PATH          the contents of PATH (- for stdin) encoded with --tokenizer\n"                    \
     "  --tokenizer SPEC     neox:tokenizer.json | world:vocab.txt | bytes (default: bytes)\n"
 
-// If argv[*i] is one of the input options, stores it, advances *i past its value, returns 1.
-// Returns -1 (after printing a usage error) when the value is missing, 0 otherwise.
-int cli_input_option(cli_input *in, const char *cmd, int argc, char **argv, int *i);
 // 1 if some input was given.
 int cli_input_given(const cli_input *in);
 // Produces the token ids (malloc'd) and checks them against n_vocab (0 = no check).

@@ -6,24 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_intervene_option(cli_intervene_opts *o, const char *cmd, int argc, char **argv, int *i) {
-    if (strcmp(argv[*i], "--intervene")) return 0;
-    if (*i + 1 >= argc) {
-        cli_usage_error(cmd, "--intervene needs a spec, TAP[:CHANNELS]@POSITIONS=OP");
-        return -1;
-    }
-    const char *spec = argv[++*i];
+int cli_intervene_add(cli_intervene_opts *o, const char *cmd, const char *spec) {
     rwkv_intervention iv;
     if (rwkv_intervene_parse(&iv, spec)) {
         cli_usage_error(cmd, "--intervene: %s", rwkv_error_message());
-        return -1;
+        return 0;
     }
     if (o->n == o->cap) {
         int cap = o->cap ? 2 * o->cap : 4;
         const char **s = realloc(o->specs, (size_t)cap * sizeof *s);
         if (!s) {
             cli_usage_error(cmd, "--intervene: out of memory");
-            return -1;
+            return 0;
         }
         o->specs = s;
         o->cap = cap;

@@ -4,8 +4,7 @@
 // through rwkv_intervene_forward instead of rwkv_forward_seq / rwkv_forward_par:
 //
 //     cli_intervene_opts iv = {0};
-//     ... in the argv loop:  int r = cli_intervene_option(&iv, "run", argc, argv, &i);
-//                            if (r < 0) return CLI_USAGE; if (r) continue;
+//     ... parsing argv: CLI_OPTIONS_INTERVENE in the table, .iv = &iv in the parser (options.h)
 //     rwkv_intervene_list *list;
 //     st = cli_intervene_build(&iv, model, T, dump_hook_or_NULL, &list);   // cli_fail on error
 //     st = rwkv_intervene_forward(model, state, ids, T, 0, logits, mode, list, ws, seq);
@@ -27,9 +26,9 @@ typedef struct {
     "                       OP = zero | scale:a | add:VEC.h5[:alpha] | set:VALUE | patch:DUMP.h5[:seq]\n" \
     "                       (docs/interventions.md)\n"
 
-// If argv[*i] is --intervene: checks the spec's syntax (a usage error naming the bad part),
-// stores it and advances *i; returns 1. Returns -1 after printing a usage error, 0 otherwise.
-int cli_intervene_option(cli_intervene_opts *o, const char *cmd, int argc, char **argv, int *i);
+// Checks the syntax of one --intervene spec and stores it; returns 1, or 0 after printing a
+// usage error naming the bad part.
+int cli_intervene_add(cli_intervene_opts *o, const char *cmd, const char *spec);
 // Binds every spec to the model and a sequence of T tokens (positions 0 .. T-1) and returns
 // the list with `next` (a dump hook, or NULL) chained behind it. An empty option set gives an
 // empty list, so commands always run through rwkv_intervene_forward.

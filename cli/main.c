@@ -1,6 +1,7 @@
 // main.c: the rwkvscope binary. Dispatches to cmd_<name>.c; the table is generated
 // by the Makefile from the file names.
 #include "cli.h"
+#include "options.h"
 #include "core/compute/blas.h"
 
 #include <stdio.h>
@@ -27,7 +28,8 @@ static const command COMMANDS[] = {
 static void usage(FILE *f) {
     fprintf(f, "rwkvscope %s: run, dump, compare, probe and train RWKV-4 models.\n\n"
                "usage: rwkvscope COMMAND [options]   (rwkvscope COMMAND --help for details)\n\n"
-               "commands:\n", RWKVSCOPE_VERSION);
+               "Every command takes --help and --version; options take --opt VALUE or --opt=VALUE,\n"
+               "and -- ends them.\n" CLI_HELP_FOOTER "\ncommands:\n", RWKVSCOPE_VERSION);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 }
@@ -40,7 +42,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("rwkvscope %s (%d-bit)\n", RWKVSCOPE_VERSION, RWKV_REAL_BITS);
+        cli_print_version();
         return CLI_OK;
     }
     cli_set_command_line(argc, argv);

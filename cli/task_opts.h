@@ -17,8 +17,8 @@
     "  --queries Q          mqar: queries (default: --pairs)\n"                                    \
     "  --span S             copy: span length (default 16)\n"
 
-// If argv[*i] is a task option, applies it, advances *i past its value and returns 1.
-// Returns -1 after printing a usage error, 0 when argv[*i] is not a task option.
-int cli_task_option(rwkv_task *t, const char *cmd, int argc, char **argv, int *i);
+// Applies the task option id (CLI_OPT_VOCAB .. CLI_OPT_SPAN in options.h, CLI_OPTIONS_TASK in
+// a table), called name, with value v; returns 1, or 0 after printing an error.
+int cli_task_set(rwkv_task *t, const char *cmd, const char *name, int id, const char *v);
 
 #endif

@@ -1,38 +1,38 @@
 // labels.c: built-in label functions and label files aligned to dump rows.
 #include "labels.h"
 
+#include "../core/inspect/h5util.h"
+#include "../datasets/reader.h"
+
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LABELS_LINE_MAX 512
+#define LABELS_H5_BUDGET_S 2.0 // seconds for the trial read of an .h5 label file, plus its read time
 
-// answer: the dataset file is JSON Lines (docs/dataset-format.md v1): a header line (optional
-// here, so the examples alone, as fed to `dump --input`, work too), then one example per line with "tokens" and "answers" ([start, length] spans). Example i is dump
-// sequence i, and their tokens must agree. The answer token tokens[p] of a span is predicted
-// from the state after tokens[p-1], so the row at position p-1 gets the label tokens[p].
+// answer: the dataset file (datasets/reader.h; the header is optional, so the examples alone,
+// as fed to `dump --input`, work too) has one example per line with "tokens" and "answers"
+// ([start, length] spans). Example i is dump sequence i, and their tokens must agree. The
+// answer token tokens[p] of a span is predicted from the state after tokens[p-1], so the row
+// at position p-1 gets the label tokens[p].
 static rwkv_status answer_example(rwkv_labels *l, const rwkv_dumpview *v, const char *path,
-                                  json_t *ex, int s, int64_t lineno) {
-    json_t *toks = json_object_get(ex, "tokens"), *ans = json_object_get(ex, "answers");
+                                  const rwkv_dataset_example *ex, int s) {
     int64_t s0 = v->offsets[s], T = v->offsets[s + 1] - s0;
-    if (!json_is_array(toks) || !json_is_array(ans))
-        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: example without tokens/answers arrays", path, (long long)lineno);
-    if ((int64_t)json_array_size(toks) != T)
-        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: line %lld: example %d has %zu tokens but dump sequence %d has %lld",
-                              path, (long long)lineno, s, json_array_size(toks), s, (long long)T);
+    long long line = (long long)ex->lineno;
+    if (!ex->tokens || !ex->answers)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s:%lld: example without tokens/answers arrays", path, line);
+    if (ex->n_tokens != T)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s:%lld: example %d has %lld tokens but dump sequence %d has %lld",
+                              path, line, s, (long long)ex->n_tokens, s, (long long)T);
     for (int64_t t = 0; t < T; t++)
-        if (json_integer_value(json_array_get(toks, (size_t)t)) != v->tokens[s0 + t])
-            return rwkv_error_set(RWKV_ERR_SHAPE, "%s: line %lld: example %d differs from dump sequence %d at token %lld: "
-                                  "the dump was not made from this dataset", path, (long long)lineno, s, s, (long long)t);
-    // answer_at[p - 1] = tokens[p] for p in a span; -1 elsewhere.
-    for (size_t k = 0; k < json_array_size(ans); k++) {
-        json_t *span = json_array_get(ans, k);
-        int64_t a = json_integer_value(json_array_get(span, 0)), n = json_integer_value(json_array_get(span, 1));
-        if (!json_is_array(span) || a < 1 || n < 0 || a + n > T)
-            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: answer span %zu is not [start >= 1, length] inside the example",
-                                  path, (long long)lineno, k);
+        if (ex->tokens[t] != v->tokens[s0 + t])
+            return rwkv_error_set(RWKV_ERR_SHAPE, "%s:%lld: example %d differs from dump sequence %d at token %lld: "
+                                  "the dump was not made from this dataset", path, line, s, s, (long long)t);
+    // answer_at[p - 1] = tokens[p] for p in a span (the reader checked the spans); -1 elsewhere.
+    for (int k = 0; k < ex->n_answers; k++) {
+        int64_t a = ex->answers[k][0], n = ex->answers[k][1];
         for (int64_t r = 0; r < v->n_rows; r++) // rows of sequence s at positions a-1 .. a+n-2
             if (v->row_seq[r] == s && v->positions[r] >= a - 1 && v->positions[r] < a + n - 1) {
                 l->value[r] = v->tokens[s0 + v->positions[r] + 1];
@@ -43,29 +43,15 @@ static rwkv_status answer_example(rwkv_labels *l, const rwkv_dumpview *v, const 
 }
 
 static rwkv_status answer_from_jsonl(rwkv_labels *l, const rwkv_dumpview *v, const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int64_t lineno = 0;
-    int s = 0;
-    rwkv_status st = RWKV_OK;
-    while (!st && s < v->n_seq && getline(&line, &cap, f) > 0) {
-        lineno++;
-        json_error_t err;
-        json_t *j = json_loads(line, 0, &err);
-        if (!j) { st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: line %lld: not JSON: %s", path, (long long)lineno, err.text); break; }
-        const char *fmt = json_string_value(json_object_get(j, "format"));
-        if (lineno == 1 && fmt) { // the header (a file of examples alone is accepted too)
-            if (strcmp(fmt, "rwkvscope-dataset") || json_integer_value(json_object_get(j, "version")) > 1)
-                st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: line 1: not an rwkvscope-dataset v1 header", path);
-        } else {
-            st = answer_example(l, v, path, j, s++, lineno);
-        }
-        json_decref(j);
-    }
-    free(line);
-    fclose(f);
+    rwkv_dataset_reader *rd;
+    rwkv_status st = rwkv_dataset_reader_open(&rd, path, 0);
+    if (st) return st;
+    rwkv_dataset_example ex = {0};
+    int s = 0, got = 1;
+    while (!st && s < v->n_seq && !(st = rwkv_dataset_reader_next(rd, &ex, &got)) && got)
+        st = answer_example(l, v, path, &ex, s++);
+    rwkv_dataset_example_clear(&ex);
+    rwkv_dataset_reader_free(rd);
     if (!st && s < v->n_seq)
         st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: %d examples but the dump has %d sequences", path, s, v->n_seq);
     return st;
@@ -238,8 +224,10 @@ static rwkv_status h5_vec(hid_t f, const char *path, const char *name, hid_t typ
     hid_t sp = H5Dget_space(d);
     hssize_t k = H5Sget_simple_extent_npoints(sp);
     H5Sclose(sp);
-    herr_t e = k == n ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    int num = rwkv_h5_numeric(d);
+    herr_t e = k == n && num ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
     H5Dclose(d);
+    if (!num) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: does not hold numbers", path, name);
     if (k != n) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: %lld label rows but the dump has %lld rows",
                                       path, name, (long long)k, (long long)n);
     return e < 0 ? rwkv_error_set(RWKV_ERR_IO, "%s: %s: read failed", path, name) : RWKV_OK;
@@ -277,6 +265,18 @@ static rwkv_status read_h5(rwkv_labels *l, const rwkv_dumpview *v, const char *p
     return st;
 }
 
+typedef struct {
+    rwkv_labels *l;
+    const rwkv_dumpview *v;
+    const char *path;
+    int *kind_given;
+} h5_labels;
+
+static rwkv_status read_h5_labels(void *ctx) {
+    h5_labels *a = ctx;
+    return read_h5(a->l, a->v, a->path, a->kind_given);
+}
+
 rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const char *path) {
     *out = NULL;
     rwkv_labels *l = NULL;
@@ -285,7 +285,9 @@ rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const ch
     if (st) return st;
     size_t n = strlen(path);
     int kind_given = 0, is_csv = n > 4 && !strcmp(path + n - 4, ".csv");
-    st = is_csv ? read_csv(l, v, path, &kind_given) : read_h5(l, v, path, &kind_given);
+    h5_labels a = {l, v, path, &kind_given};
+    st = is_csv ? read_csv(l, v, path, &kind_given)
+                : rwkv_h5_guarded(path, "label file", rwkv_h5_budget(path, LABELS_H5_BUDGET_S), read_h5_labels, &a);
     if (!st) st = settle_kind(l, path, kind_given);
     if (st) { rwkv_labels_free(l); return st; }
     *out = l;

@@ -27,7 +27,7 @@ step 1 "model info"
 
 step 2 "parallel vs RNN mode on $COMPARE_TOKENS tokens, every tap"
 head -c "$COMPARE_TOKENS" "$OUT/heldout.txt" > "$OUT/compare_input.txt"
-"$BIN" compare "$MODEL" --file "$OUT/compare_input.txt" --csv "$OUT/compare.csv" > "$OUT/compare.txt"
+"$BIN" compare "$MODEL" --file "$OUT/compare_input.txt" --csv "$OUT/compare.csv" --force > "$OUT/compare.txt"
 awk -F, 'NR > 1 { tap = $1; if (!(tap in w) || $7 + 0 > w[tap]) w[tap] = $7 + 0 }
     END { for (t in w) printf "  %-16s worst scaled error %.2e\n", t, w[t] }' "$OUT/compare.csv" | sort | tee "$OUT/compare_worst.txt"
 
@@ -38,7 +38,7 @@ tr '\n' ' ' < "$OUT/heldout.txt" | fold -w 128 | sed -n '1,100p' > "$OUT/passage
     --force -o "$OUT/states.h5" 2> "$OUT/dump.log"
 
 step 4 "memory horizon: probe token@-d from each layer's state"
-"$BIN" probe horizon "$OUT/states.h5" --max-d 12 -o "$OUT/horizon.csv" 2> "$OUT/horizon.log"
+"$BIN" probe horizon "$OUT/states.h5" --max-d 12 --force -o "$OUT/horizon.csv" 2> "$OUT/horizon.log"
 
 step 5 "passkey sweep: length x depth, question last vs first"
 "$BIN" recall "$MODEL" --task passkey --key-len 3 --lengths 112,224,448,896 \
@@ -51,7 +51,7 @@ step 6 "decay spectra"
 
 step 7 "state dynamics of one layer"
 "$BIN" plot "$OUT/states.h5" --tap blocks.1.state_num/den --kind heatmap --seq 0 \
-    --title "layer 1 normalised WKV state num/den, passage 0" -o "$OUT/state_dynamics.png"
+    --title "layer 1 normalised WKV state num/den, passage 0" --force -o "$OUT/state_dynamics.png"
 
 step 8 "activation patching over $PATCH_PAIRS passkey prompt pairs"
 # Pair i: passage i as haystack, a seeded random 3-digit key; the corrupt prompt changes the
@@ -65,7 +65,7 @@ for i in $(seq 1 "$PATCH_PAIRS"); do
     printf '%s\t%s\tlogit-diff:%d,%d\n' "$pre$key$post" "$pre${key:0:2}$x$post" $((48 + d)) $((48 + x))
 done > "$OUT/patch_pairs.tsv"
 "$BIN" patch "$MODEL" --pairs "$OUT/patch_pairs.tsv" --taps 'resid_in,state_num' \
-    -o "$OUT/patch.csv" --plot "$OUT/patch" 2> "$OUT/patch.log"
+    --force -o "$OUT/patch.csv" --plot "$OUT/patch" 2> "$OUT/patch.log"
 
 log "figures: held-out text loss and passkey accuracy at the training length (112)"
 "$BIN" eval "$MODEL" --file "$OUT/heldout.txt" --ctx 224 > "$OUT/text_loss.txt"

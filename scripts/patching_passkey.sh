@@ -73,7 +73,7 @@ done
 echo "== clean answer token $A, corrupt answer token $B; needle at $NEEDLE" >&2
 
 "$BIN" patch "$MODEL" --clean-tokens "$CLEAN" --corrupt-tokens "$CORRUPT" --taps "$TAPS" \
-    --metric "logit-diff:$A,$B" -o "$OUT/patch.csv"
+    --metric "logit-diff:$A,$B" --force -o "$OUT/patch.csv"
 
 # One heatmap per tap (gnuplot from the CSV), and a summary of where the recovery is.
 if command -v gnuplot >/dev/null; then

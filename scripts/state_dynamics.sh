@@ -15,13 +15,13 @@ log "dumping $MODEL ($L layers) over ${#TEXT} bytes"
     --mode seq -o "$OUT/dump.h5" --force
 for tap in state_num state_den state_num/den; do # one line per layer
     f=${tap//\//_over_}
-    "$BIN" plot "$OUT/dump.h5" --tap "blocks.0.$tap" --kind norm -o "$OUT/norm_$f.png"
+    "$BIN" plot "$OUT/dump.h5" --tap "blocks.0.$tap" --kind norm --force -o "$OUT/norm_$f.png"
 done
 for ((l = 0; l < L; l++)); do
     log "layer $l"
-    "$BIN" plot "$OUT/dump.h5" --tap "blocks.$l.state_num" --kind heatmap -o "$OUT/heatmap_l${l}_state_num.png"
-    "$BIN" plot "$OUT/dump.h5" --tap "blocks.$l.state_num/den" --kind heatmap -o "$OUT/heatmap_l${l}_num_over_den.png"
-    "$BIN" plot "$OUT/dump.h5" --tap "blocks.$l.state_num/den" --kind lines --channels 0,1,2,3 -o "$OUT/lines_l${l}_num_over_den.png"
+    "$BIN" plot "$OUT/dump.h5" --tap "blocks.$l.state_num" --kind heatmap --force -o "$OUT/heatmap_l${l}_state_num.png"
+    "$BIN" plot "$OUT/dump.h5" --tap "blocks.$l.state_num/den" --kind heatmap --force -o "$OUT/heatmap_l${l}_num_over_den.png"
+    "$BIN" plot "$OUT/dump.h5" --tap "blocks.$l.state_num/den" --kind lines --channels 0,1,2,3 --force -o "$OUT/lines_l${l}_num_over_den.png"
     "$BIN" analyze attention "$MODEL" --bytes "$TEXT" --layer "$l" -o "$OUT/attention_l$l.h5" --force
 done
 log "wrote $OUT"

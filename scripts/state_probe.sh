@@ -33,18 +33,18 @@ dump="$OUT/dump.h5"
     --positions all -o "$dump" --force
 
 # 3. Memory horizon: token@-d for d = 1..MAX_D from each layer's normalised WKV state.
-"$BIN" probe horizon "$dump" --max-d "$MAX_D" --seed "$SEED" -o "$OUT/horizon.csv" \
+"$BIN" probe horizon "$dump" --max-d "$MAX_D" --seed "$SEED" --force -o "$OUT/horizon.csv" \
     --png "$OUT/horizon-plot.png"
 
 # 4. The current token from every state vector, for reference.
 "$BIN" probe "$dump" --taps 'blocks.*.state_att_xprev,blocks.*.state_num/state_den,blocks.*.concat(state_*)' \
-    --label token@0 --seed "$SEED" --max-iter 100 -o "$OUT/token0.csv"
+    --label token@0 --seed "$SEED" --max-iter 100 --force -o "$OUT/token0.csv"
 
 # 5. seen(X): has token X occurred yet? (a label with one class is skipped with a message)
 for x in $SEEN; do
     name=$(printf '%s' "$x" | tr -cd '[:alnum:]')
     "$BIN" probe "$dump" --taps 'blocks.*.concat(state_*)' \
-        --label "seen($x)" --seed "$SEED" --max-iter 100 -o "$OUT/seen_$name.csv" ||
+        --label "seen($x)" --seed "$SEED" --max-iter 100 --force -o "$OUT/seen_$name.csv" ||
         echo "state_probe: seen($x) skipped" >&2
 done
 

@@ -113,7 +113,7 @@ START_TEST(cli_h5_and_heatmap) {
     ck_assert_uint_eq(w, 800);
     ck_assert_uint_eq(h, 700);
     ck_assert_int_eq(test_cli(&out, "analyze attention %s --tokens %s --layer 1 -o %s",
-                              test_fixture("rand-L2-C32-V50.pth"), list, h5), 1);
+                              test_fixture("rand-L2-C32-V50.pth"), list, h5), 2);
     ck_assert_ptr_nonnull(strstr(out, "exists"));
     free(out);
     ck_assert_int_eq(test_cli(&out, "analyze attention %s --bytes %0600d --layer 0 --max-mb 1 --force -o %s",

@@ -27,7 +27,7 @@ START_TEST(test_run_matches_golden) {
     char *list = token_list(tok, T), path[512], *out;
     snprintf(path, sizeof path, "%s/logits.bin", test_tmpdir());
     for (int m = 0; m < 2; m++) {
-        int rc = test_cli(&out, "run %s --tokens %s --mode %s --top-k 1 --logits %s",
+        int rc = test_cli(&out, "run %s --tokens %s --mode %s --top-k 1 --force --logits %s",
                           test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), list, modes[m], path);
         ck_assert_msg(rc == 0, "run failed: %s", out);
         int best = 0;
@@ -104,6 +104,32 @@ START_TEST(test_run_errors) {
     ck_assert_int_eq(test_cli(&out, "run %s --tokens 1 --weights fp16", model), 1);
     ck_assert_msg(strstr(out, "fp16"), "%s", out);
     free(out);
+}
+END_TEST
+
+// Every --weights mode runs in both modes, on a float file and on rwkv.cpp's Q5_1 file; the
+// byte model's most likely byte after '"in' is the same in all of them (its logits differ by
+// less than the top two's gap, see test_engine's bounds).
+START_TEST(test_weights_modes) {
+    const char *files[] = {"tiny-rwkv-4v0-660K-FP32.bin", "tiny-rwkv-4v0-660K-Q5_1.bin"};
+    const char *modes[] = {"auto", "fp32", "bf16", "int8"};
+    char first[64] = "";
+    for (int f = 0; f < 2; f++)
+        for (int w = 0; w < 4; w++)
+            for (int par = 0; par <= 1; par++) {
+                char *out;
+                int rc = test_cli(&out, "run %s --bytes '\"in' --top-k 1 --weights %s --mode %s",
+                                  test_fixture(files[f]), modes[w], par ? "par" : "seq");
+                ck_assert_msg(rc == 0, "%s --weights %s: %s", files[f], modes[w], out);
+                const char *p = strstr(out, "position 2: ");
+                ck_assert_msg(p, "%s", out);
+                char top[64];
+                ck_assert_int_eq(sscanf(p, "position 2: %63s", top), 1);
+                if (!first[0]) snprintf(first, sizeof first, "%s", top);
+                ck_assert_msg(!strcmp(top, first), "%s --weights %s: top byte %s, fp32 file auto: %s", files[f],
+                              modes[w], top, first);
+                free(out);
+            }
 }
 END_TEST
 
@@ -200,7 +226,8 @@ START_TEST(test_state_resume_cli) {
     free(out);
     ck_assert_int_eq(test_cli(&out, "run %s --bytes 'The cat sat on the mat' --logits %s", model, a), 0);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "run %s --bytes 'on the mat' --state %s --logits %s", model, st, b), 0);
+    int rc1 = test_cli(&out, "run %s --bytes 'on the mat' --state %s --logits %s", model, st, b);
+    ck_assert_msg(rc1 == 0, "%s", out);
     free(out);
     size_t na, nb;
     float *la = read_floats(a, &na), *lb = read_floats(b, &nb);
@@ -213,7 +240,8 @@ START_TEST(test_state_resume_cli) {
     ck_assert_int_eq(test_cli(&g1, "generate %s --bytes 'The cat sat on' -n 16 --seed 3", model), 0);
     ck_assert_int_eq(test_cli(&out, "state save %s --bytes 'The cat sat ' -o %s --force", model, st), 0);
     free(out);
-    ck_assert_int_eq(test_cli(&g2, "generate %s --bytes 'on' --state %s -n 16 --seed 3", model, st), 0);
+    int rc2 = test_cli(&g2, "generate %s --bytes 'on' --state %s -n 16 --seed 3", model, st);
+    ck_assert_msg(rc2 == 0, "%s", g2);
     ck_assert_str_eq(g1, g2);
     free(g1); free(g2); free(la); free(lb);
     ck_assert_int_eq(test_cli(&out, "run %s --bytes x --state /nonexistent.h5", model), 1);
@@ -230,6 +258,7 @@ int main(void) {
     tcase_add_test(tc, test_generate_deterministic);
     tcase_add_test(tc, test_run_errors);
     tcase_add_test(tc, test_every_command_has_help);
+    tcase_add_test(tc, test_weights_modes);
     tcase_add_test(tc, test_eval_matches_golden);
     tcase_add_test(tc, test_dump_reads_dataset_file);
     tcase_add_test(tc, test_state_resume_cli);

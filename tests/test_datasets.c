@@ -1,6 +1,8 @@
 // test_datasets.c: task generators: determinism (pinned hash), answer spans point at the
 // right tokens, impossible configurations fail clearly, and the JSONL file matches the API.
 #include "datasets/dataset.h"
+#include "datasets/prompts.h"
+#include "datasets/reader.h"
 #include "util.h"
 
 #include <check.h>
@@ -308,6 +310,133 @@ START_TEST(jsonl_file_matches_api) {
 }
 END_TEST
 
+// The reader gives back what rwkv_dataset_write wrote: the examples rwkv_task_sample draws,
+// with spans covering exactly the answer mask; the header is recognised and skipped.
+START_TEST(reader_round_trip) {
+    rwkv_task t;
+    rwkv_task_defaults(&t, RWKV_TASK_PASSKEY);
+    t.len = 120;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rt.jsonl", test_tmpdir());
+    ck_assert_int_eq(rwkv_dataset_write(path, &t, 7, 4, 1), RWKV_OK);
+    rwkv_dataset_reader *r;
+    ck_assert_int_eq(rwkv_dataset_reader_open(&r, path, 0), RWKV_OK);
+    gsl_rng *rng = rwkv_dataset_rng(7);
+    int tok[120], got;
+    uint8_t ans[120];
+    rwkv_dataset_example ex = {0};
+    for (int e = 0; e < 4; e++) {
+        ck_assert_int_eq(rwkv_task_sample(&t, rng, tok, ans, 120, NULL), RWKV_OK);
+        ck_assert_int_eq(rwkv_dataset_reader_next(r, &ex, &got), RWKV_OK);
+        ck_assert_int_eq(got, 1);
+        ck_assert_int_eq(ex.lineno, e + 2); // line 1 is the header
+        ck_assert_int_eq(ex.n_tokens, 120);
+        ck_assert_mem_eq(ex.tokens, tok, sizeof tok);
+        ck_assert_ptr_null(ex.text);
+        uint8_t from_spans[120] = {0};
+        for (int k = 0; k < ex.n_answers; k++)
+            for (int64_t i = ex.answers[k][0]; i < ex.answers[k][0] + ex.answers[k][1]; i++) from_spans[i] = 1;
+        ck_assert_mem_eq(from_spans, ans, 120);
+    }
+    ck_assert_int_eq(r->header, 1);
+    ck_assert_int_eq(rwkv_dataset_reader_next(r, &ex, &got), RWKV_OK);
+    ck_assert_int_eq(got, 0);
+    rwkv_dataset_example_clear(&ex);
+    rwkv_dataset_reader_free(r);
+    gsl_rng_free(rng);
+    // As a sequence file: the same four token sequences, no text.
+    rwkv_sequences seqs = {0};
+    ck_assert_int_eq(rwkv_dataset_read_sequences(&seqs, path, NULL, 256), RWKV_OK);
+    ck_assert_int_eq(seqs.n, 4);
+    ck_assert_int_eq(seqs.has_text, 0);
+    ck_assert_int_eq(seqs.items[3].n, 120);
+    ck_assert_int_eq(rwkv_dataset_read_sequences(&seqs, path, NULL, 50), RWKV_ERR_ARG); // ids >= 50
+    ck_assert_msg(strstr(rwkv_error_message(), "rt.jsonl:2: token "), "%s", rwkv_error_message());
+    rwkv_sequences_free(&seqs);
+    rwkv_task_free(&t);
+}
+END_TEST
+
+// Writes text to path and expects the first reader error to name path:line and contain needle.
+static void expect_bad_line(const char *text, int flags, int line, const char *needle) {
+    char path[1024], where[1100];
+    snprintf(path, sizeof path, "%s/bad.jsonl", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    rwkv_dataset_reader *r;
+    ck_assert_int_eq(rwkv_dataset_reader_open(&r, path, flags), RWKV_OK);
+    rwkv_dataset_example ex = {0};
+    int got = 1;
+    rwkv_status st = RWKV_OK;
+    while (!st && got) st = rwkv_dataset_reader_next(r, &ex, &got);
+    ck_assert_int_eq(st, RWKV_ERR_FORMAT);
+    snprintf(where, sizeof where, "bad.jsonl:%d: ", line);
+    ck_assert_msg(strstr(rwkv_error_message(), where) && strstr(rwkv_error_message(), needle), "%s: %s", text,
+                  rwkv_error_message());
+    rwkv_dataset_example_clear(&ex);
+    rwkv_dataset_reader_free(r);
+}
+
+START_TEST(reader_rejects_malformed_lines) {
+    const char *ok = "{\"tokens\": [1, 2, 3], \"answers\": [[1, 2]]}\n";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s\n%s{\"tokens\": [1, 2\n", ok, ok); // blank line 2 counts
+    expect_bad_line(buf, 0, 4, "not a JSON object");
+    expect_bad_line("[1, 2, 3]\n", 0, 1, "not a JSON object");
+    expect_bad_line("plain text\n", 0, 1, "not a JSON object"); // prompts only with TEXT_LINES
+    expect_bad_line("{\"tokens\": [1, -2]}\n", 0, 1, "tokens[1] is not a token id");
+    expect_bad_line("{\"tokens\": [1, 2.5]}\n", 0, 1, "tokens[1] is not a token id");
+    expect_bad_line("{\"tokens\": \"abc\"}\n", 0, 1, "\"tokens\" is not an array");
+    expect_bad_line("{\"text\": 5}\n", 0, 1, "\"text\" is not a string");
+    expect_bad_line("{\"i\": 0}\n", 0, 1, "needs a \"tokens\" array or a \"text\" string");
+    expect_bad_line("{\"tokens\": [1, 2, 3], \"answers\": [[0, 1]]}\n", 0, 1, "answer span 0");
+    expect_bad_line("{\"tokens\": [1, 2, 3], \"answers\": [[1, 1], [2, 5]]}\n", 0, 1, "answer span 1");
+    expect_bad_line("{\"tokens\": [1, 2, 3], \"answers\": [[1]]}\n", 0, 1, "answer span 0");
+    expect_bad_line("{\"format\": \"rwkvscope-dataset\", \"version\": 2}\n", 0, 1, "v1 header");
+    expect_bad_line("{\"format\": \"other\", \"version\": 1}\n", 0, 1, "v1 header");
+    snprintf(buf, sizeof buf, "%s{\"format\": \"rwkvscope-dataset\", \"version\": 1}\n", ok);
+    expect_bad_line(buf, 0, 2, "header on line 1");
+    expect_bad_line("{\"tokens\": [1], \"tokens\": [2]}\n", RWKV_READER_TEXT_LINES, 1, "not a JSON object");
+    expect_bad_line("ok prompt\n{\"text\": \"ab\"\n", RWKV_READER_TEXT_LINES, 2, "not a JSON object");
+    rwkv_dataset_reader *r;
+    ck_assert_int_eq(rwkv_dataset_reader_open(&r, "/nonexistent/x.jsonl", 0), RWKV_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/nonexistent/x.jsonl: cannot open"));
+}
+END_TEST
+
+// A sequence file mixes prompt lines and JSONL objects; text is encoded, and kept.
+START_TEST(prompts_file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/prompts.txt", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    fputs("Hello\r\n\n{\"text\": \"ab\"}\n{\"tokens\": [7, 8]}\n", f);
+    fclose(f);
+    rwkv_tokenizer *tok;
+    ck_assert_int_eq(rwkv_tokenizer_load(&tok, "bytes"), RWKV_OK);
+    rwkv_sequences s = {0};
+    ck_assert_int_eq(rwkv_dataset_read_sequences(&s, path, tok, 256), RWKV_OK);
+    ck_assert_int_eq(s.n, 3);
+    ck_assert(s.items[0].n == 5 && s.items[0].ids[0] == 'H' && s.items[0].ids[4] == 'o');
+    ck_assert_str_eq(s.items[0].text, "Hello");
+    ck_assert(s.items[1].n == 2 && s.items[1].ids[1] == 'b' && !strcmp(s.items[1].text, "ab"));
+    ck_assert(s.items[2].n == 2 && s.items[2].ids[0] == 7 && !s.items[2].text);
+    rwkv_sequences_free(&s);
+    f = fopen(path, "w");
+    fputs("\n\n", f);
+    fclose(f);
+    ck_assert_int_eq(rwkv_dataset_read_sequences(&s, path, tok, 256), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "no sequences"));
+    f = fopen(path, "w");
+    fputs("{\"tokens\": []}\n", f);
+    fclose(f);
+    ck_assert_int_eq(rwkv_dataset_read_sequences(&s, path, tok, 256), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "prompts.txt:1: the sequence is empty"));
+    rwkv_sequences_free(&s);
+    rwkv_tokenizer_free(tok);
+}
+END_TEST
+
 START_TEST(cli_dataset_make) {
     char *out = NULL;
     char path[1024];
@@ -369,6 +498,9 @@ int main(void) {
     tcase_add_test(tc, copy_and_induction_spans);
     tcase_add_test(tc, impossible_configs);
     tcase_add_test(tc, jsonl_file_matches_api);
+    tcase_add_test(tc, reader_round_trip);
+    tcase_add_test(tc, reader_rejects_malformed_lines);
+    tcase_add_test(tc, prompts_file);
     tcase_add_test(tc, cli_dataset_make);
     tcase_add_test(tc, training_stream);
     suite_add_tcase(s, tc);

@@ -79,14 +79,23 @@ static const struct {
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
 
+// Loads a fixture as `mode` says (FP32: rwkv_model_load, the float copy).
+static rwkv_model *open_mode(const char *file, rwkv_weights_mode mode) {
+    rwkv_model *m;
+    rwkv_load_opts o = {.weights = mode};
+    rwkv_status st = mode == RWKV_WEIGHTS_FP32 ? rwkv_model_load(&m, test_fixture(file))
+                                               : rwkv_model_open(&m, test_fixture(file), &o);
+    ck_assert_msg(st == RWKV_OK, "%s: %s", file, rwkv_error_message());
+    return m;
+}
+
 // Logits at every position, every trace of every layer, and the final state.
-static void check_golden(int ci, int seq) {
+static void check_golden(int ci, int seq, rwkv_weights_mode mode) {
     const char *gpath = test_fixture(CASES[ci].golden);
     char golden[512];
     snprintf(golden, sizeof golden, "%s", gpath);
-    rwkv_model *m;
-    rwkv_status st = rwkv_model_load(&m, test_fixture(CASES[ci].model));
-    ck_assert_msg(st == RWKV_OK, "load %s: %s", CASES[ci].model, rwkv_error_message());
+    rwkv_model *m = open_mode(CASES[ci].model, mode);
+    rwkv_status st;
     size_t T;
     int *tokens = test_h5_read_int(golden, "/tokens", &T);
     ck_assert_ptr_nonnull(tokens);
@@ -147,20 +156,23 @@ static void check_golden(int ci, int seq) {
     rwkv_model_free(m);
 }
 
-START_TEST(test_golden_seq) { check_golden(_i, 1); }
+START_TEST(test_golden_seq) { check_golden(_i, 1, RWKV_WEIGHTS_FP32); }
 END_TEST
-START_TEST(test_golden_par) { check_golden(_i, 0); }
+START_TEST(test_golden_par) { check_golden(_i, 0, RWKV_WEIGHTS_FP32); }
+END_TEST
+// The same goldens with the weights read in place (mapped files, views of the storages).
+START_TEST(test_golden_seq_in_place) { check_golden(_i, 1, RWKV_WEIGHTS_FILE); }
+END_TEST
+START_TEST(test_golden_par_in_place) { check_golden(_i, 0, RWKV_WEIGHTS_FILE); }
 END_TEST
 
 // bf16/fp16 checkpoints: logits stay within the rounding of the weights. Each weight carries
 // a relative error of at most 2^-9 (bf16, 8 stored mantissa bits) or 2^-12 (fp16 normal range);
 // through 2 layers of C=32 sums of products the logit error grows to a few times that times
 // the logit scale, so the bound is 2^-9 * 16 * max(1,|logit|) for bf16 and 2^-12 * 16 for fp16.
-static void check_low_precision(const char *file, double rel) {
-    rwkv_model *ref, *m;
+static void check_low_precision_as(const char *file, double rel, rwkv_weights_mode mode, int seq) {
+    rwkv_model *ref, *m = open_mode(file, mode);
     ck_assert_int_eq(rwkv_model_load(&ref, test_fixture("rand-L2-C32-V50.pth")), RWKV_OK);
-    rwkv_status st = rwkv_model_load(&m, test_fixture(file));
-    ck_assert_msg(st == RWKV_OK, "%s: %s", file, rwkv_error_message());
     size_t T;
     int *tokens = test_h5_read_int(test_fixture("golden-small.h5"), "/tokens", &T);
     int V = ref->cfg.n_vocab;
@@ -171,17 +183,27 @@ static void check_low_precision(const char *file, double rel) {
     rwkv_state_alloc(&s, ref->cfg);
     rwkv_workspace_alloc(&ws, ref->cfg, 64);
     ck_assert_int_eq(rwkv_forward_par(ref, s, tokens, (int64_t)T, a, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+    rwkv_status st_run;
     rwkv_state_reset(s);
-    ck_assert_int_eq(rwkv_forward_seq(m, s, tokens, (int64_t)T, b, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+    st_run = (seq ? rwkv_forward_seq : rwkv_forward_par)(m, s, tokens, (int64_t)T, b, RWKV_LOGITS_ALL, NULL, ws);
+    ck_assert_msg(st_run == RWKV_OK, "%s", rwkv_error_message());
     for (size_t i = 0; i < T * V; i++) bd[i] = a[i];
     double e = test_max_scaled_err(b, bd, T * V);
-    ck_assert_msg(e < rel, "%s: logits differ by %g (bound %g)", file, e, rel);
+    ck_assert_msg(e < rel, "%s (mode %d, %s): logits differ by %g (bound %g)", file, mode, seq ? "seq" : "par", e, rel);
     ck_assert_msg(e > 0, "%s: identical logits: the low-precision weights were not used", file);
     free(a); free(b); free(bd); free(tokens);
     rwkv_state_free(s);
     rwkv_workspace_free(ws);
     rwkv_model_free(ref);
     rwkv_model_free(m);
+}
+
+// Sequential from rwkv_model_load (bf16 views of a float copy), and in place in both modes
+// (parallel mode widens the stored matrices tile by tile).
+static void check_low_precision(const char *file, double rel) {
+    check_low_precision_as(file, rel, RWKV_WEIGHTS_FP32, 1);
+    check_low_precision_as(file, rel, RWKV_WEIGHTS_FILE, 1);
+    check_low_precision_as(file, rel, RWKV_WEIGHTS_FILE, 0);
 }
 
 START_TEST(test_bf16_checkpoints) {
@@ -194,6 +216,79 @@ START_TEST(test_fp16_checkpoints) {
     check_low_precision("rand-L2-C32-V50-fp16.pth", 16.0 / 4096);
     check_low_precision("rand-L2-C32-V50-fp16.safetensors", 16.0 / 4096);
     check_low_precision("rand-L2-C32-V50-FP16.bin", 16.0 / 4096);
+}
+END_TEST
+
+// --weights int8 (I8): a weight is rounded to a multiple of its block's scale d = amax/127
+// (amax the block's largest |w|; d a float32, and the quants use the stored d), so its
+// error is at most d/2 = amax/254 < 2^-7.98 amax. That is bf16's relative bound (2^-9)
+// times 2 and taken against the block's largest weight; with the same growth factor of 16
+// through the model as the bf16 bound, the logits stay within 16 * 2^-8 * max(1, |logit|).
+START_TEST(test_int8_weights) {
+    for (int seq = 0; seq <= 1; seq++) {
+        check_low_precision_as("rand-L2-C32-V50.pth", 16.0 / 256, RWKV_WEIGHTS_INT8, seq);
+        check_low_precision_as("rand-L2-C32-V50-bf16.safetensors", 16.0 / 256, RWKV_WEIGHTS_INT8, seq);
+    }
+    rwkv_model *m = open_mode("rand-L2-C32-V50.pth", RWKV_WEIGHTS_INT8);
+    ck_assert_int_eq(m->mats.head.type, RWKV_DT_I8);
+    ck_assert_int_eq(m->mats.ffn_value[1].type, RWKV_DT_I8);
+    ck_assert_ptr_null(m->src); // the file's tensors are released once converted
+    rwkv_model_free(m);
+}
+END_TEST
+
+// rwkv.cpp's tiny RWKV-4 quantized files: Q5_0 and Q5_1 as shipped in rwkv.cpp's tests/ (commit
+// 4358e70), Q4_0, Q4_1 and Q8_0 written from the FP32 file by make_rwkvcpp_quant.py (ggml's
+// reference quantizers). rwkv.cpp's tests (test_quantization_format_compatibility.c,
+// test_tiny_rwkv.c, logit_difference_validator.inc) run the prompt '"in' (bytes 34, 105, 110)
+// from the initial state and sum (logit - expected) over the 256 logits, expected being
+// expected-logits-4v0-660K.bin (the FP32 model's logits); they require |sum| <= 1.05 |e| with
+// e = -0.170404 (Q5_0), +0.278034 (Q5_1), -0.160030 (FP32-to-Q4_0), -0.547409 (FP32-to-Q4_1),
+// +0.076282 (FP32-to-Q8_0), and e = 0.001 for FP32.
+static const struct {
+    const char *file;
+    double expected; // rwkv.cpp's expected difference sum
+    rwkv_dtype type;
+} RWKVCPP_FILES[] = {
+    {"tiny-rwkv-4v0-660K-FP32.bin", 0.001, RWKV_DT_F32},
+    {"tiny-rwkv-4v0-660K-Q5_0.bin", -0.170404, RWKV_DT_Q5_0},
+    {"tiny-rwkv-4v0-660K-Q5_1.bin", +0.278034, RWKV_DT_Q5_1},
+    {"tiny-rwkv-4v0-660K-Q4_0.bin", -0.160030, RWKV_DT_Q4_0},
+    {"tiny-rwkv-4v0-660K-Q4_1.bin", -0.547409, RWKV_DT_Q4_1},
+    {"tiny-rwkv-4v0-660K-Q8_0.bin", +0.076282, RWKV_DT_Q8_0},
+};
+#define RWKVCPP_VOCAB 256
+
+START_TEST(test_rwkvcpp_quantized_logits) {
+    float expected[RWKVCPP_VOCAB];
+    FILE *f = fopen(test_fixture("expected-logits-4v0-660K.bin"), "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(expected, sizeof(float), RWKVCPP_VOCAB, f), RWKVCPP_VOCAB);
+    fclose(f);
+    const int prompt[3] = {'"', 'i', 'n'};
+    for (size_t i = 0; i < sizeof RWKVCPP_FILES / sizeof RWKVCPP_FILES[0]; i++)
+        for (int seq = 0; seq <= 1; seq++) {
+            rwkv_model *m = open_mode(RWKVCPP_FILES[i].file, RWKV_WEIGHTS_FILE);
+            if (RWKV_REAL_BITS == 32) ck_assert_int_eq(m->mats.att_key[0].type, RWKVCPP_FILES[i].type);
+            ck_assert_int_eq(m->cfg.n_vocab, RWKVCPP_VOCAB);
+            rwkv_state *s;
+            rwkv_workspace *ws;
+            rwkv_real logits[RWKVCPP_VOCAB];
+            ck_assert_int_eq(rwkv_state_alloc(&s, m->cfg), RWKV_OK);
+            ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 3), RWKV_OK);
+            rwkv_status st = (seq ? rwkv_forward_seq : rwkv_forward_par)(m, s, prompt, 3, logits, RWKV_LOGITS_LAST, NULL, ws);
+            ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
+            double sum = 0;
+            for (int v = 0; v < RWKVCPP_VOCAB; v++) sum += logits[v] - expected[v];
+            double e = RWKVCPP_FILES[i].expected;
+            if (getenv("SHOWERR")) fprintf(stderr, "%s %s: difference sum %+.6f (rwkv.cpp %+.6f)\n",
+                                           RWKVCPP_FILES[i].file, seq ? "seq" : "par", sum, e);
+            ck_assert_msg(fabs(sum) <= 1.05 * fabs(e), "%s %s: difference sum %+.6f, rwkv.cpp allows |%g| * 1.05",
+                          RWKVCPP_FILES[i].file, seq ? "seq" : "par", sum, e);
+            rwkv_workspace_free(ws);
+            rwkv_state_free(s);
+            rwkv_model_free(m);
+        }
 }
 END_TEST
 
@@ -307,7 +402,11 @@ static Suite *engine_suite(void) {
     tcase_add_test(tc, test_wkv_golden);
     tcase_add_loop_test(tc, test_golden_seq, 0, N_CASES);
     tcase_add_loop_test(tc, test_golden_par, 0, N_CASES);
+    tcase_add_loop_test(tc, test_golden_seq_in_place, 0, N_CASES);
+    tcase_add_loop_test(tc, test_golden_par_in_place, 0, N_CASES);
     tcase_add_test(tc, test_bf16_checkpoints);
+    tcase_add_test(tc, test_int8_weights);
+    tcase_add_test(tc, test_rwkvcpp_quantized_logits);
     tcase_add_test(tc, test_fp16_checkpoints);
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_last_logits_and_state_resume);

@@ -10,9 +10,11 @@
 
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +68,12 @@ static rwkv_status expect_load_fails(const char *path, const char *what) {
         fprintf(stderr, "%s => %s\n", what, msg);
     ck_assert_msg(strstr(msg, path) != NULL, "%s: message does not name the file: %s", what, msg);
     ck_assert_msg(strchr(msg, '\n') == NULL, "%s: message is not one line: %s", what, msg);
+    // The same file opened in place (mapped, typed views) fails the same way, so no view
+    // ever points past the end of a truncated or corrupt mapping.
+    rwkv_load_opts o = {.weights = RWKV_WEIGHTS_FILE};
+    ck_assert_int_eq(rwkv_model_open(&m, path, &o), st);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(rwkv_error_message(), path) != NULL, "%s (mapped): %s", what, rwkv_error_message());
     return st;
 }
 
@@ -133,6 +141,11 @@ static const fixture_spec FIXTURES[] = {
     {"rand-L2-C32-V50-FP16.bin", "rwkvcpp", "float16", 2, 32, 128, 50},
     {"rand-L3-C64-V300.pth", "pth", "float32", 3, 64, 256, 300},
     {"rand-L2-C32-V50-p4shared.pth", "pth", "float32", 2, 32, 128, 50},
+    {"tiny-rwkv-4v0-660K-Q5_0.bin", "rwkvcpp", "Q5_0", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q5_1.bin", "rwkvcpp", "Q5_1", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q4_0.bin", "rwkvcpp", "Q4_0", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q4_1.bin", "rwkvcpp", "Q4_1", 4, 128, 256, 256},
+    {"tiny-rwkv-4v0-660K-Q8_0.bin", "rwkvcpp", "Q8_0", 4, 128, 256, 256},
 };
 #define N_FIXTURES (int)(sizeof FIXTURES / sizeof FIXTURES[0])
 
@@ -254,7 +267,7 @@ END_TEST
 static const char *CORRUPT_FILES[] = {
     "rand-L2-C32-V50.pth", "rand-L2-C32-V50-bf16.pth", "rand-L2-C32-V50.safetensors",
     "rand-L2-C32-V50-fp16.safetensors", "rand-L2-C32-V50-FP32.bin", "rand-L2-C32-V50-FP16.bin",
-    "rand-L2-C32-V50-p4shared.pth",
+    "rand-L2-C32-V50-p4shared.pth", "tiny-rwkv-4v0-660K-Q5_1.bin",
 };
 #define N_CORRUPT (int)(sizeof CORRUPT_FILES / sizeof CORRUPT_FILES[0])
 #define N_TRUNC_SPREAD 48 // offsets spread evenly over the file, plus the header offsets below
@@ -465,22 +478,25 @@ START_TEST(test_rwkvcpp_quantized) {
     unsigned char *b = slurp(test_fixture("rand-L2-C32-V50-FP16.bin"), &n);
     char path[1024];
     snprintf(path, sizeof path, "%s", tmp_path("q.bin"));
-    // A Q4_0 file header.
+    // Quantized blocks of file version 100 (ggml's old layout) are refused by name.
+    wr32(b + 4, 100);
     wr32(b + 20, 2);
     spit(path, b, n);
-    ck_assert_int_eq(expect_load_fails(path, "Q4_0 header"), RWKV_ERR_UNSUPPORTED);
+    ck_assert_int_eq(expect_load_fails(path, "Q4_0 header, version 100"), RWKV_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "not supported"));
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "Q4_0"));
-    // A Q5_1 file whose first tensor (emb.weight) is Q8_0.
-    wr32(b + 20, 8);
+    // A retired type (Q4_1_O) in a version 101 file, on the first tensor (emb.weight).
+    wr32(b + 4, 101);
+    wr32(b + 20, 1);
+    wr32(b + 24 + 8, 4);
+    spit(path, b, n);
+    ck_assert_int_eq(expect_load_fails(path, "Q4_1_O tensor"), RWKV_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "emb.weight"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "Q4_1_O"));
+    // emb.weight as Q8_0 (its data then misparses, or the loader refuses a quantized vector table).
     wr32(b + 24 + 8, 9);
     spit(path, b, n);
-    ck_assert_int_eq(expect_load_fails(path, "Q8_0 tensor"), RWKV_ERR_UNSUPPORTED);
-    wr32(b + 20, 1);
-    spit(path, b, n);
-    ck_assert_int_eq(expect_load_fails(path, "Q8_0 tensor"), RWKV_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "emb.weight"));
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "not supported"));
+    expect_load_fails(path, "Q8_0 emb.weight");
     // Version 102 (a later layout) and a wrong magic.
     wr32(b + 24 + 8, 1);
     wr32(b + 4, 102);
@@ -679,7 +695,201 @@ START_TEST(test_cli_info) {
     ck_assert_msg(strstr(out, want), "missing '%s' in: %s", want, out);
     ck_assert_ptr_nonnull(strstr(out, "decay half-life range:"));
     ck_assert_ptr_nonnull(strstr(out, "openblas core:"));
+    // The type of every matrix as stored (info reads headers, not weights).
+    snprintf(want, sizeof want, "  blocks.*.ffn.value.weight: %s (all %d layers)\n", s->dtype, s->L);
+    ck_assert_msg(strstr(out, want), "missing '%s' in: %s", want, out);
+    ck_assert_ptr_nonnull(strstr(out, "  head.weight: "));
     free(out);
+}
+END_TEST
+
+// ---------- rwkv.cpp block types: dequantized weights against the FP32 file ----------
+
+// Each quantized file (rwkv.cpp's Q5_0, Q5_1; Q4_0, Q4_1, Q8_0 by make_rwkvcpp_quant.py) is
+// the FP32 file's weights rounded per block of 32. A decoded weight is within one
+// quantization step of the original (the step is amax/8, range/15, amax/16, range/31,
+// amax/127 for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; the clamped extreme of Q4_0/Q5_0 moves by a whole
+// step, the others by half) plus the fp16 rounding of the scale and minimum: 2^-11 relative
+// (times up to 31 quants: below 2^-5 of amax + range), and for scales below fp16's normal
+// range (the zeroed FFN weights, ~1e-7) half the subnormal spacing, 2^-25, times the largest
+// quant magnitude + 1 (the minimum). A wrong nibble, fifth bit or scale is off by many steps.
+START_TEST(test_rwkvcpp_blocks_decode) {
+    static const struct {
+        const char *file;
+        double steps; // quantization levels over amax (Q*_0) or over the range (Q*_1)
+        int range;
+    } Q[] = {{"tiny-rwkv-4v0-660K-Q4_0.bin", 8, 0}, {"tiny-rwkv-4v0-660K-Q4_1.bin", 15, 1},
+             {"tiny-rwkv-4v0-660K-Q5_0.bin", 16, 0}, {"tiny-rwkv-4v0-660K-Q5_1.bin", 31, 1},
+             {"tiny-rwkv-4v0-660K-Q8_0.bin", 127, 0}};
+    rwkv_model *ref = load_ok("tiny-rwkv-4v0-660K-FP32.bin");
+    for (size_t q = 0; q < sizeof Q / sizeof Q[0]; q++) {
+        rwkv_model *m = load_ok(Q[q].file);
+        size_t blocks = 0;
+        double worst = 0; // largest error in steps
+        for (int i = 0; i < ref->table.n; i++) {
+            const rwkv_param *p = &ref->table.params[i];
+            if (!p->is_matrix || !strcmp(p->name, "head.weight")) continue; // rwkv.cpp keeps head float
+            for (size_t b = 0; b < p->numel; b += 32, blocks++) {
+                const rwkv_real *w = ref->block + p->offset + b, *d = m->block + p->offset + b;
+                double lo = w[0], hi = w[0], amax = 0;
+                for (int j = 0; j < 32; j++) lo = fmin(lo, w[j]), hi = fmax(hi, w[j]), amax = fmax(amax, fabs(w[j]));
+                double step = (Q[q].range ? hi - lo : amax) / Q[q].steps;
+                double slack = ldexp(amax + hi - lo, -5) + (Q[q].steps + 1) * ldexp(1.0, -25);
+                for (int j = 0; j < 32; j++) {
+                    double e = fabs(d[j] - w[j]);
+                    ck_assert_msg(e <= step + slack, "%s: %s[%zu] = %g, FP32 %g, step %g", Q[q].file, p->name,
+                                  b + (size_t)j, (double)d[j], (double)w[j], step);
+                    if (step > 0 && e / step > worst) worst = e / step;
+                }
+            }
+        }
+        ck_assert_uint_gt(blocks, 1000);
+        ck_assert_msg(worst > 0.1, "%s: no rounding seen: the file was not quantized?", Q[q].file);
+        rwkv_model_free(m);
+    }
+    rwkv_model_free(ref);
+}
+END_TEST
+
+// ---------- load progress ----------
+
+typedef struct {
+    uint64_t last, total;
+    int calls, backwards;
+} progress_log;
+
+static void log_progress(void *ctx, uint64_t done, uint64_t total) {
+    progress_log *p = ctx;
+    p->backwards |= done < p->last || (p->calls && total != p->total);
+    p->last = done;
+    p->total = total;
+    p->calls++;
+}
+
+// The callback sees every tensor, monotonically, ending at all the weight bytes: for a
+// safetensors file, the file minus its 8-byte length and JSON header.
+START_TEST(test_load_progress) {
+    const char *file = test_fixture("rand-L2-C32-V50-bf16.safetensors");
+    size_t n;
+    unsigned char *b = slurp(file, &n);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    free(b);
+    for (int mode = RWKV_WEIGHTS_FILE; mode <= RWKV_WEIGHTS_INT8; mode++) {
+        progress_log log = {0};
+        rwkv_load_opts o = {.weights = (rwkv_weights_mode)mode, .progress = log_progress, .progress_ctx = &log};
+        rwkv_model *m;
+        ck_assert_msg(rwkv_model_open(&m, file, &o) == RWKV_OK, "%s", rwkv_error_message());
+        ck_assert_int_eq(log.calls, m->table.n);
+        ck_assert(!log.backwards);
+        ck_assert_uint_eq(log.last, n - 8 - hlen);
+        ck_assert_uint_eq(log.total, n - 8 - hlen);
+        rwkv_model_free(m);
+    }
+}
+END_TEST
+
+// ---------- issue 17: a zip bomb storage and non-finite weights ----------
+
+// head.weight (50, 32) bound to a storage of 2^28 floats, deflated to ~1 MB
+// (make_pth_bad.py): refused from the pickle's numbers, before anything is inflated.
+START_TEST(test_pth_storage_bomb) {
+    const char *path = test_fixture("pth-storage-bomb.pth");
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_lt(sb.st_size, 2 << 20); // the fixture is the small compressed file
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    ck_assert_int_eq(expect_load_fails(path, "storage bomb"), RWKV_ERR_FORMAT);
+    getrusage(RUSAGE_SELF, &after);
+    const char *msg = rwkv_error_message();
+    ck_assert_msg(strstr(msg, "head.weight") && strstr(msg, "268435456") && strstr(msg, "1600"), "%s", msg);
+    ck_assert_msg(after.ru_maxrss - before.ru_maxrss < 256 * 1024, "peak RSS grew by %ld KiB",
+                  after.ru_maxrss - before.ru_maxrss); // 1 GiB would have been inflated
+}
+END_TEST
+
+// Writes a copy of `file` with element k of tensor `name` replaced by the `bytes` at `val`.
+// The offset comes from the reader's own view of the mapped file.
+static void poke(const char *file, const char *name, size_t k, const void *val, size_t bytes, const char *dst) {
+    rwkv_tensor_set ts;
+    rwkv_tensors_init(&ts);
+    const char *src = test_fixture(file);
+    rwkv_status st = strstr(file, ".bin") ? rwkv_rwkvcpp_read(src, &ts) : rwkv_safetensors_read(src, &ts);
+    ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
+    const rwkv_tensor *t = rwkv_tensors_find(&ts, name);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(ts.map);
+    size_t at = (size_t)((const unsigned char *)t->data - (const unsigned char *)ts.map) + k;
+    size_t n;
+    unsigned char *b = slurp(src, &n);
+    ck_assert_uint_le(at + bytes, n);
+    memcpy(b + at, val, bytes);
+    spit(dst, b, n);
+    free(b);
+    rwkv_tensors_free(&ts);
+}
+
+static void expect_nonfinite(const char *path, const char *name, const char *what) {
+    ck_assert_int_eq(expect_load_fails(path, what), RWKV_ERR_NUMERIC);
+    char want[160];
+    snprintf(want, sizeof want, "tensor %s:", name);
+    ck_assert_msg(strstr(rwkv_error_message(), want), "%s: %s", what, rwkv_error_message());
+}
+
+// The scan the loader runs over every matrix: the first non-finite element, also when the
+// threads share a long tensor (from 2^22 elements), whichever thread's share holds it.
+START_TEST(test_nonfinite_scan) {
+    size_t n = (size_t)5 << 20;
+    uint16_t *b = calloc(n, sizeof *b);
+    float *f = calloc(n, sizeof *f);
+    ck_assert_int_eq(rwkv_tensors_first_nonfinite(b, RWKV_DT_BF16, n), -1);
+    const size_t at[] = {n - 1, n / 2 + 3, 17, 0};
+    for (int t = 1; t <= 3; t++) {
+        omp_set_num_threads(t);
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) { // each marks an earlier one
+            b[at[i]] = 0x7f80; // bf16 +inf
+            f[at[i]] = NAN;
+            ck_assert_int_eq(rwkv_tensors_first_nonfinite(b, RWKV_DT_BF16, n), (int64_t)at[i]);
+            ck_assert_int_eq(rwkv_tensors_first_nonfinite(f, RWKV_DT_F32, n), (int64_t)at[i]);
+        }
+        memset(b, 0, n * sizeof *b);
+        memset(f, 0, n * sizeof *f);
+    }
+    free(b);
+    free(f);
+}
+END_TEST
+
+// A NaN or inf anywhere (vectors, embedding, head, block matrices, a quantized block's
+// scale) is refused at load, naming the tensor, in the float copy and in place.
+START_TEST(test_nonfinite_weights) {
+    expect_nonfinite(test_fixture("pth-nan-head.pth"), "head.weight", "pth NaN head");
+    static const char *const NAMES[] = {"emb.weight", "head.weight", "ln_out.weight", "blocks.0.ln0.bias",
+                                        "blocks.1.att.time_first", "blocks.0.att.key.weight",
+                                        "blocks.1.ffn.value.weight"};
+    const float nan32 = NAN, inf32 = -INFINITY;
+    const uint16_t nan16 = 0x7fc1, inf16 = 0x7c00; // a bf16 NaN; fp16 -> use inf16
+    char path[1024];
+    snprintf(path, sizeof path, "%s", tmp_path("nan.model"));
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
+        char what[160];
+        poke("rand-L2-C32-V50.safetensors", NAMES[i], 4 * 5, i % 2 ? &nan32 : &inf32, 4, path);
+        snprintf(what, sizeof what, "safetensors fp32 %s", NAMES[i]);
+        expect_nonfinite(path, NAMES[i], what);
+        // bf16 matrices and vectors; the file keeps vectors in bf16 too.
+        poke("rand-L2-C32-V50-bf16.safetensors", NAMES[i], 2 * 5, &nan16, 2, path);
+        snprintf(what, sizeof what, "safetensors bf16 %s", NAMES[i]);
+        expect_nonfinite(path, NAMES[i], what);
+        if (strstr(NAMES[i], "ln0") || strstr(NAMES[i], "time_first") || strstr(NAMES[i], "ln_out")) continue;
+        poke("rand-L2-C32-V50-FP16.bin", NAMES[i], 2 * 5, &inf16, 2, path); // rwkv.cpp FP16 matrices
+        snprintf(what, sizeof what, "rwkv.cpp fp16 %s", NAMES[i]);
+        expect_nonfinite(path, NAMES[i], what);
+    }
+    // A Q5_1 block whose scale d is an fp16 NaN (bytes 0-1 of the block).
+    const uint16_t nanh = 0x7e00;
+    poke("tiny-rwkv-4v0-660K-Q5_1.bin", "blocks.2.att.value.weight", 24 * 9, &nanh, 2, path);
+    expect_nonfinite(path, "blocks.2.att.value.weight", "Q5_1 NaN scale");
 }
 END_TEST
 
@@ -751,6 +961,11 @@ static Suite *formats_suite(void) {
     tcase_add_loop_test(tc, test_cli_info, 0, N_FIXTURES);
     tcase_add_test(tc, test_cli_info_half_life);
     tcase_add_test(tc, test_cli_info_errors);
+    tcase_add_test(tc, test_pth_storage_bomb);
+    tcase_add_test(tc, test_rwkvcpp_blocks_decode);
+    tcase_add_test(tc, test_load_progress);
+    tcase_add_test(tc, test_nonfinite_weights);
+    tcase_add_test(tc, test_nonfinite_scan);
     suite_add_tcase(s, tc);
     return s;
 }

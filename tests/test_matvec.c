@@ -2,6 +2,7 @@
 // float64 sum over the same weights (bf16 weights widened exactly), for shapes that exercise
 // the 4-row blocks, the column tails and the split of several products between threads.
 #include "core/compute/matvec.h"
+#include "core/formats/quant.h"
 
 #include <check.h>
 #include <math.h>
@@ -95,7 +96,8 @@ START_TEST(test_multi_products) {
         problem p[3] = {make(37, 53), make(130, 53), make(5, 200)};
         rwkv_matvec_job jobs[3];
         for (int i = 0; i < 3; i++)
-            jobs[i] = (rwkv_matvec_job){p[i].out, i == 1 ? NULL : p[i].W, i == 1 ? p[i].W16 : NULL, p[i].x, p[i].N, p[i].K};
+            jobs[i] = (rwkv_matvec_job){p[i].out, i == 1 ? (rwkv_mat){RWKV_DT_BF16, p[i].W16} : (rwkv_mat){RWKV_DT_REAL, p[i].W},
+                                        p[i].x, p[i].N, p[i].K};
         for (int i = 0; i < 3; i++)
             for (int r = 0; r < p[i].N; r++) p[i].out[r] = (rwkv_real)NAN; // every row must be written
         rwkv_matvec_multi(jobs, 3);
@@ -107,11 +109,88 @@ START_TEST(test_multi_products) {
 }
 END_TEST
 
+// fp16 and every ggml block type: against the float64 sum over the weights as the format
+// defines them (rwkv_tensors_convert, checked against rwkv.cpp's files in test_formats), with
+// the same gamma bound over K + 2 terms (a block's sum is scaled by d and added to the row's).
+// The block types need K a multiple of 32.
+START_TEST(test_typed_products) {
+    static const int TS[][2] = {{1, 32}, {5, 64}, {37, 96}, {130, 768}};
+    static const rwkv_dtype TYPES[] = {RWKV_DT_F16, RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_I8};
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        for (size_t s = 0; s < sizeof TS / sizeof TS[0]; s++)
+            for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++) {
+                int N = TS[s][0], K = TS[s][1];
+                size_t n = (size_t)N * K;
+                problem p = make(N, K);
+                unsigned char *q = calloc(rwkv_dtype_bytes(TYPES[t], n) + 1, 1);
+                if (TYPES[t] == RWKV_DT_F16)
+                    for (size_t i = 0; i < n; i++) ((uint16_t *)q)[i] = rwkv_float_to_half((float)p.W[i]);
+                else { // random quants, then scales (and minimums) of a plausible size
+                    size_t bb = rwkv_dtype_bytes(TYPES[t], 32);
+                    for (size_t b = 0; b < n / 32; b++) {
+                        for (size_t j = 0; j < bb; j++) q[b * bb + j] = (unsigned char)(uniform() * 128 + 128);
+                        uint16_t d = rwkv_float_to_half((float)(0.01 + 0.005 * uniform())), m = rwkv_float_to_half((float)(0.02 * uniform()));
+                        float d32 = (float)(0.01 + 0.005 * uniform());
+                        if (TYPES[t] == RWKV_DT_I8) memcpy(q + b * bb + 32, &d32, 4);
+                        else memcpy(q + b * bb, &d, 2);
+                        if (TYPES[t] == RWKV_DT_Q4_1 || TYPES[t] == RWKV_DT_Q5_1) memcpy(q + b * bb + 2, &m, 2);
+                    }
+                }
+                rwkv_real *w = malloc(n * sizeof *w);
+                rwkv_tensors_convert(w, q, TYPES[t], n);
+                memcpy(p.W, w, n * sizeof *w); // check() compares against these weights
+                for (int i = 0; i < N; i++) p.out[i] = (rwkv_real)NAN;
+                rwkv_matvec(p.out, (rwkv_mat){TYPES[t], q}, p.x, N, K);
+                p.K += 2; // the gamma bound of check() over K + 2 terms
+                double gamma = p.K * UNIT_ROUNDOFF / (1 - p.K * UNIT_ROUNDOFF);
+                p.K -= 2;
+                for (int i = 0; i < N; i++) {
+                    double exact = 0, mag = 0;
+                    for (int j = 0; j < K; j++) {
+                        exact += (double)w[(size_t)i * K + j] * p.x[j];
+                        mag += fabs((double)w[(size_t)i * K + j] * p.x[j]);
+                    }
+                    ck_assert_msg(fabs(p.out[i] - exact) <= gamma * mag, "%s row %d of %dx%d: %g vs %g",
+                                  rwkv_dtype_name(TYPES[t]), i, N, K, (double)p.out[i], exact);
+                }
+                free(w);
+                free(q);
+                drop(&p);
+            }
+    }
+}
+END_TEST
+
+// fp32 and fp16 rows as a mapped rwkv.cpp file holds them: at an odd address (tensors are
+// packed without padding), with column tails (K = 45); the kernels must not assume alignment.
+START_TEST(test_unaligned_rows) {
+    for (int f16 = 0; f16 <= 1; f16++) {
+        int N = 9, K = 45;
+        problem p = make(N, K);
+        size_t es = f16 ? 2 : 4;
+        unsigned char *raw = malloc((size_t)N * K * es + 1), *q = raw + 1;
+        for (size_t i = 0; i < (size_t)N * K; i++) {
+            float v = (float)p.W[i];
+            uint16_t h = rwkv_float_to_half(v);
+            if (f16) memcpy(q + 2 * i, &h, 2), p.W[i] = rwkv_half_to_float(h);
+            else memcpy(q + 4 * i, &v, 4), p.W[i] = v; // the float the row holds
+        }
+        rwkv_matvec(p.out, (rwkv_mat){f16 ? RWKV_DT_F16 : RWKV_DT_F32, q}, p.x, N, K);
+        check(&p, 0);
+        free(raw);
+        drop(&p);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("matvec");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_single_products);
     tcase_add_test(tc, test_multi_products);
+    tcase_add_test(tc, test_typed_products);
+    tcase_add_test(tc, test_unaligned_rows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

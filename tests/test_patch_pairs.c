@@ -53,7 +53,7 @@ START_TEST(pairs_mean_and_interval) {
     for (int i = 0; i < N_PAIRS; i++) {
         const char *one = tmp("one.csv");
         int rc = test_cli(&out, "patch " MODEL " --clean '%s' --corrupt '%s' --metric %s --taps resid_in,state_num --seq "
-                          "--no-plot -o %s", CLEAN[i], CORRUPT[i], METRIC[i], one);
+                          "--no-plot --force -o %s", CLEAN[i], CORRUPT[i], METRIC[i], one);
         ck_assert_msg(rc == 0, "%s", out);
         free(out);
         ck_assert_int_eq(read_single(one, rec[i]), CELLS);

@@ -22,6 +22,7 @@
 #include "probes/logreg.h"
 #include "probes/probe.h"
 #include "probes/ridge.h"
+#include "probes/sweep.h"
 #include "tests/util.h"
 
 // ---------------------------------------------------------------- a minimal dump writer
@@ -33,7 +34,8 @@ typedef struct {
     int64_t n_rows, n_tokens;
     const int64_t *positions;         // (N)
     const int32_t *tokens;            // (T)
-    int legacy;                       // 1: offsets are token offsets, no row offsets
+    int legacy;                       // 1: offsets are token offsets, no row offsets (no writer
+                                      // ever wrote that: the reader refuses it)
 } dump_spec;
 
 static void h5_write(hid_t f, const char *name, hid_t type, int nd, const hsize_t *dims, const void *data) {
@@ -50,6 +52,7 @@ static void h5_write(hid_t f, const char *name, hid_t type, int nd, const hsize_
 static void write_dump(const char *path, const dump_spec *s) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     ck_assert_int_ge(f, 0);
+    test_dump_attrs(f, 2, 4, 4, 64, 2, 1);
     hsize_t ns = (hsize_t)s->n_seq + 1, nr = (hsize_t)s->n_rows, nt = (hsize_t)s->n_tokens;
     if (s->legacy) {
         h5_write(f, "/sequences/offsets", H5T_NATIVE_INT64, 1, &ns, s->tok_off);
@@ -512,9 +515,11 @@ END_TEST
 // ---------------------------------------------------------------- dumps and labels
 
 START_TEST(dump_rows_and_labels) {
-    for (int legacy = 0; legacy < 2; legacy++) {
-        const char *path = make_small_dump(legacy ? "small-legacy.h5" : "small.h5", legacy);
-        rwkv_dumpview *v = NULL;
+    rwkv_dumpview *v = NULL;
+    ck_assert_int_eq(rwkv_dumpview_open(&v, make_small_dump("small-legacy.h5", 1)), RWKV_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/sequences/token_offsets is missing"));
+    {
+        const char *path = make_small_dump("small.h5", 0);
         ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_OK);
         ck_assert_int_eq(v->n_layer, 2);
         ck_assert_int_eq(v->n_rows, 16);
@@ -565,14 +570,14 @@ START_TEST(dump_rows_and_labels) {
 }
 END_TEST
 
-// Sparse rows (a position selection), with row offsets and inferred from positions alone.
+// Sparse rows (a position selection): row offsets say each row's sequence.
 START_TEST(dump_sparse_rows) {
     static const int64_t pos[7] = {1, 3, 0, 2, 4, 6, 3}, row_off[4] = {0, 2, 6, 7};
     static const int seq[7] = {0, 0, 1, 1, 1, 1, 2};
     static const double count10[7] = {1, 2, 0, 1, 2, 2, 0}, prev[7] = {10, 10, -1, 10, 22, 23, 32};
-    for (int legacy = 0; legacy < 2; legacy++) {
-        dump_spec spec = {SMALL_S, row_off, small_tok_off, 7, 16, pos, small_tokens, legacy};
-        const char *path = tmp_path(legacy ? "sparse-legacy.h5" : "sparse.h5");
+    {
+        dump_spec spec = {SMALL_S, row_off, small_tok_off, 7, 16, pos, small_tokens, 0};
+        const char *path = tmp_path("sparse.h5");
         write_dump(path, &spec);
         double x[7] = {0};
         write_tap(path, 0, "state_num", x, 7, 1);
@@ -658,16 +663,15 @@ START_TEST(dump_features) {
     ck_assert_int_eq(rwkv_dumpview_open(&v, tmp_path("missing.h5")), RWKV_ERR_IO);
     // A dump from a newer schema is refused.
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, "schema_version", H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ver = 3;
-    H5Awrite(a, H5T_NATIVE_INT, &ver);
-    H5Aclose(a); H5Sclose(sp); H5Fclose(f);
+    hid_t a = H5Aopen(f, "schema_version", H5P_DEFAULT);
+    int64_t ver = 3;
+    H5Awrite(a, H5T_NATIVE_INT64, &ver);
+    H5Aclose(a); H5Fclose(f);
     ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 3 is newer"));
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 3 is not supported"));
     // Not a dump at all.
     write_text(tmp_path("junk.h5"), "not hdf5");
-    ck_assert_int_eq(rwkv_dumpview_open(&v, tmp_path("junk.h5")), RWKV_ERR_IO);
+    ck_assert_int_eq(rwkv_dumpview_open(&v, tmp_path("junk.h5")), RWKV_ERR_FORMAT);
 }
 END_TEST
 
@@ -826,7 +830,7 @@ START_TEST(cli_probe) {
     const char *dump = make_cli_dump("cli.h5", 24, 40, 12, 0);
     const char *out = tmp_path("probe.csv");
     char *log = NULL;
-    int rc = test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 4 --boot 100 -o %s", dump, out);
+    int rc = test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 4 --boot 100 --force -o %s", dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
     free(log);
     ck_assert_int_eq(csv_lines(out), 3);
@@ -843,18 +847,18 @@ START_TEST(cli_probe) {
     // Baseline from a model's embedding: the tiny model's byte vocab, letters 'a'.. (the
     // embeddings of bytes that never occur in training are not distinct).
     const char *dump_az = make_cli_dump("cli-az.h5", 24, 40, 12, 'a');
-    rc = test_cli(&log, "probe %s --taps blocks.1.state_num --label token@0 --folds 4 --boot 100 --model %s -o %s",
+    rc = test_cli(&log, "probe %s --taps blocks.1.state_num --label token@0 --folds 4 --boot 100 --model %s --force -o %s",
                   dump_az, test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), out);
     ck_assert_msg(rc == 0, "probe --model failed: %s", log);
     free(log);
     ck_assert_msg(csv_field(out, 1, COL_BASELINE) >= 0.95, "embedding baseline %g", csv_field(out, 1, COL_BASELINE));
-    rc = test_cli(&log, "probe %s --taps blocks.1.state_num --label token@0 --model %s/none.bin -o %s", dump, test_tmpdir(), out);
+    rc = test_cli(&log, "probe %s --taps blocks.1.state_num --label token@0 --model %s/none.bin --force -o %s", dump, test_tmpdir(), out);
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_nonnull(strstr(log, "baseline: "));
     free(log);
     // token@-1: the features hold only the current token. The control is keyed to token@-1's
     // token too (not the row's own, which the features hold), so both sit near their chance.
-    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 -o %s", dump, out);
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 --force -o %s", dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
     ck_assert_ptr_nonnull(strstr(log, "majority rate"));
     ck_assert_ptr_nonnull(strstr(log, "macro-F1"));
@@ -864,7 +868,7 @@ START_TEST(cli_probe) {
                   csv_field(out, 1, COL_CONTROL), csv_field(out, 1, COL_CONTROL_CHANCE));
     ck_assert(csv_field(out, 1, COL_CONVERGED) == 1);
     // A real-valued label goes to ridge: position is not in the features (R^2 about 0).
-    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label position --folds 4 --boot 100 -o %s", dump, out);
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label position --folds 4 --boot 100 --force -o %s", dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
     free(log);
     ck_assert(csv_field(out, 1, COL_SCORE) < 0.1);
@@ -907,7 +911,7 @@ START_TEST(cli_control_keyed_to_probed_token) {
     const char *dump = make_lag_dump("cli-lag.h5", 40, 40, 12);
     const char *out = tmp_path("lag.csv");
     char *log = NULL;
-    int rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 --no-baseline -o %s",
+    int rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@-1 --folds 4 --boot 100 --no-baseline --force -o %s",
                       dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
     free(log);
@@ -917,7 +921,7 @@ START_TEST(cli_control_keyed_to_probed_token) {
     ck_assert_msg(score - ctrl >= 0.25, "selectivity %g", score - ctrl);
     ck_assert(fabs(csv_field(out, 1, COL_SELECTIVITY) - (score - ctrl)) < 1e-5);
     // token@0 is the row's own token: its control is keyed to it and is as easy as the label.
-    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@0 --folds 4 --boot 100 --no-baseline -o %s",
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_num --label token@0 --folds 4 --boot 100 --no-baseline --force -o %s",
                   dump, out);
     ck_assert_msg(rc == 0, "probe failed: %s", log);
     free(log);
@@ -925,11 +929,46 @@ START_TEST(cli_control_keyed_to_probed_token) {
 }
 END_TEST
 
+static void count_rows(void *ctx, const char *what, const rwkv_probe_opts *po, const rwkv_probe_row *row) {
+    (void)po;
+    ck_assert(strstr(what, "blocks.0.state_num") && row->main.n_rows > 0);
+    ++*(int *)ctx;
+}
+
+// The horizon sweep from the library: the lag dump holds token@-1 and nothing further back,
+// so accuracy is high at d = 1 and near chance at d = 2; a ridge probe is refused.
+START_TEST(horizon_library) {
+    const char *dump = make_lag_dump("lib-lag.h5", 40, 40, 12);
+    const char *out = tmp_path("lib-horizon.csv");
+    int calls = 0;
+    rwkv_probe_sweep_opts o = {.dump = dump, .taps = "blocks.0.state_num", .no_baseline = 1, .progress = count_rows,
+                               .progress_ctx = &calls};
+    rwkv_probe_opts_default(&o.po);
+    o.po.folds = 4;
+    o.po.n_boot = 100;
+    rwkv_probe_horizon_result h;
+    ck_assert_int_eq(rwkv_probe_horizon(&h, out, &o, 2), RWKV_OK);
+    ck_assert(h.D == 2 && h.n_curves == 2 && calls == 2);
+    ck_assert_str_eq(h.names[0], "layer 0 state_num");
+    ck_assert_str_eq(h.names[1], "majority class (chance)");
+    ck_assert_msg(h.acc[0] >= 0.9, "d=1: %g", h.acc[0]);
+    ck_assert_msg(h.acc[1] < 0.3, "d=2: %g", h.acc[1]);
+    ck_assert(h.acc[2] > 0 && h.acc[2] < 0.3); // the majority rate of 12 classes
+    ck_assert_int_eq(csv_lines(out), 1 + 2);
+    ck_assert(fabs(csv_field(out, 1, 1 + COL_SCORE) - h.acc[0]) < 1e-5); // the CSV says the same
+    rwkv_probe_horizon_free(&h);
+    o.kind_given = 1;
+    o.po.kind = RWKV_PROBE_RIDGE;
+    ck_assert_int_eq(rwkv_probe_horizon(&h, out, &o, 2), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "must be logistic"));
+}
+END_TEST
+
 START_TEST(cli_horizon) {
     const char *dump = make_cli_dump("cli-h.h5", 20, 30, 10, 0);
     const char *out = tmp_path("horizon.csv");
     char *log = NULL;
-    int rc = test_cli(&log, "probe horizon %s --max-d 3 --taps 'blocks.*.state_num' -o %s", dump, out);
+    int rc = test_cli(&log, "probe horizon %s --max-d 3 --taps 'blocks.*.state_num' --force -o %s", dump, out);
     ck_assert_msg(rc == 0, "horizon failed: %s", log);
     free(log);
     ck_assert_int_eq(csv_lines(out), 1 + 3 * 2);
@@ -950,27 +989,27 @@ START_TEST(cli_errors) {
     const char *dump = make_cli_dump("cli-e.h5", 10, 20, 5, 0);
     const char *out = tmp_path("err.csv");
     char *log = NULL;
-    ck_assert_int_eq(test_cli(&log, "probe %s/none.h5 --taps 'blocks.*.state_num' --label token@0 -o %s", test_tmpdir(), out), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s/none.h5 --taps 'blocks.*.state_num' --label token@0 --force -o %s", test_tmpdir(), out), 1);
     ck_assert_ptr_nonnull(strstr(log, "none.h5: cannot open"));
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.att_k' --label token@0 -o %s", dump, out), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.att_k' --label token@0 --force -o %s", dump, out), 1);
     ck_assert_ptr_nonnull(strstr(log, "matches nothing"));
     ck_assert_ptr_nonnull(strstr(log, "state_num"));
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label 'tok@0' -o %s", dump, out), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label 'tok@0' --force -o %s", dump, out), 1);
     ck_assert_ptr_nonnull(strstr(log, "unknown label"));
     free(log);
     const char *csv = tmp_path("short.csv");
     write_text(csv, "sequence,position,label\n0,0,1\n0,1,2\n");
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label %s -o %s", dump, csv, out), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label %s --force -o %s", dump, csv, out), 1);
     ck_assert_ptr_nonnull(strstr(log, "2 label rows but"));
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 1 -o %s", dump, out), 2);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 1 --force -o %s", dump, out), 2);
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 20 -o %s", dump, out), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --folds 20 --force -o %s", dump, out), 1);
     ck_assert_ptr_nonnull(strstr(log, "folds need at least 20"));
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 -o %s/no/such/dir.csv", dump, test_tmpdir()), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --label token@0 --force -o %s/no/such/dir.csv", dump, test_tmpdir()), 1);
     ck_assert_ptr_nonnull(strstr(log, "cannot write"));
     free(log);
     // Logistic on a real label only works for integers: position is, so use a CSV of halves.
@@ -979,14 +1018,14 @@ START_TEST(cli_errors) {
     fprintf(hf, "sequence,position,label\n");
     for (int r = 0; r < 200; r++) fprintf(hf, "%d,%d,%g\n", r / 20, r % 20, 0.5 * (r % 3));
     fclose(hf);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_num --label %s --probe logistic --folds 2 -o %s", dump, halves, out), 1);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_num --label %s --probe logistic --folds 2 --force -o %s", dump, halves, out), 1);
     ck_assert_ptr_nonnull(strstr(log, "is not a class id"));
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_num --label %s --folds 2 -o %s", dump, halves, out), 0);
+    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_num --label %s --folds 2 --force -o %s", dump, halves, out), 0);
     ck_assert_int_eq(csv_lines(out), 2); // inferred real: ridge, R^2 of noise at or below 0
     ck_assert(csv_field(out, 1, COL_SCORE) < 0.1 && csv_field(out, 1, COL_CLASSES) == 0);
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe horizon %s -o %s", dump, out), 2);
+    ck_assert_int_eq(test_cli(&log, "probe horizon %s --force -o %s", dump, out), 2);
     ck_assert_ptr_nonnull(strstr(log, "--max-d"));
     free(log);
     ck_assert_int_eq(test_cli(&log, "probe --help"), 0);
@@ -1123,6 +1162,7 @@ int main(void) {
     tcase_add_test(tc, label_files);
     tcase_add_test(tc, cli_probe);
     tcase_add_test(tc, cli_horizon);
+    tcase_add_test(tc, horizon_library);
     tcase_add_test(tc, cli_errors);
     tcase_add_test(tc, tiny_model_token_probes); // last: needs the .bin reader (formats)
     suite_add_tcase(s, tc);

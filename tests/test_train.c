@@ -11,6 +11,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/data.h"
 #include "core/train/init.h"
+#include "core/train/schedule.h"
 #include "core/train/train.h"
 #include "core/train/trainer.h"
 
@@ -704,6 +705,77 @@ START_TEST(test_checkpoint_roundtrip) {
 }
 END_TEST
 
+typedef struct {
+    int calls, evals;
+    int64_t eval_steps[8];
+} session_seen;
+
+static void session_progress(void *ctx, const rwkv_train_progress *p) {
+    session_seen *s = ctx;
+    s->calls++;
+    ck_assert_int_eq(p->step, p->start + s->calls);
+    if (p->evaluated) {
+        ck_assert(isfinite(p->val) && p->val == p->last_val && p->saved == p->step);
+        if (s->evals < 8) s->eval_steps[s->evals] = p->step;
+        s->evals++;
+    } else {
+        ck_assert(isnan(p->val));
+    }
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
+    if (f) fclose(f);
+    return n;
+}
+
+// A session evaluates and checkpoints every eval_every steps and at its end (--stop-at),
+// logs one row per step, and a resumed trainer's session continues to the run's end.
+START_TEST(test_train_session_schedule) {
+    rwkv_data *d = pattern_data(2000);
+    rwkv_model *m = init_model(TINY_CFG, 3);
+    rwkv_trainer_opts o = tiny_opts(10);
+    rwkv_trainer *tr;
+    ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_OK);
+    char path[512], log_path[600];
+    snprintf(path, sizeof path, "%s/session.safetensors", test_tmpdir());
+    snprintf(log_path, sizeof log_path, "%s/session-loss.csv", test_tmpdir());
+    FILE *log = fopen(log_path, "w");
+    session_seen seen = {0};
+    rwkv_train_session_opts so = {.stop = 7, .eval_every = 3, .checkpoint = path, .log = log,
+                                  .progress = session_progress, .progress_ctx = &seen};
+    rwkv_train_progress p;
+    ck_assert_int_eq(rwkv_train_session(tr, &so, &p), RWKV_OK);
+    ck_assert(p.start == 0 && p.stop == 7 && p.step == 7 && p.steps == 10 && p.saved == 7);
+    ck_assert_int_eq(seen.calls, 7);
+    ck_assert_int_eq(seen.evals, 3); // steps 3, 6 and the session's end, 7
+    ck_assert(seen.eval_steps[0] == 3 && seen.eval_steps[1] == 6 && seen.eval_steps[2] == 7);
+    ck_assert_int_eq(tr->opt->step, 7);
+    // The rest of the run: steps 8..10 (evaluated at 9 and 10).
+    seen = (session_seen){0};
+    so.stop = 0;
+    ck_assert_int_eq(rwkv_train_session(tr, &so, &p), RWKV_OK);
+    ck_assert(p.start == 7 && p.step == 10 && p.saved == 10 && seen.calls == 3 && seen.evals == 2);
+    fclose(log);
+    ck_assert_int_eq(count_lines(log_path), 10);
+    rwkv_model *back;
+    ck_assert_int_eq(rwkv_model_load(&back, path), RWKV_OK);
+    rwkv_model_free(back);
+    // An unwritable checkpoint stops the session after the step it was due at.
+    rwkv_trainer_free(tr);
+    ck_assert_int_eq(rwkv_trainer_alloc(&tr, m, d, &o), RWKV_OK);
+    so = (rwkv_train_session_opts){.eval_every = 2, .checkpoint = "/nonexistent-dir/x.safetensors"};
+    ck_assert_int_eq(rwkv_train_session(tr, &so, &p), RWKV_ERR_IO);
+    ck_assert(p.step == 2 && p.saved == -1 && p.failed_checkpoint);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "checkpoint at step 2"));
+    rwkv_trainer_free(tr);
+    rwkv_model_free(m);
+    rwkv_data_free(d);
+}
+END_TEST
+
 // ---------------------------------------------------------------- CLI
 
 static int cli_has(const char *out, const char *what) { return out && strstr(out, what) != NULL; }
@@ -729,7 +801,7 @@ START_TEST(test_cli_init) {
     free(out);
     ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 0);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 1);
+    ck_assert_int_eq(test_cli(&out, "init --layers 2 --embd 16 --vocab 40 --seed 9 -o %s/i1.safetensors", dir), 2);
     ck_assert_msg(cli_has(out, "exists"), "%s", out);
     free(out);
     rwkv_model *a, *b = init_model((rwkv_config){.n_layer = 2, .n_embd = 16, .n_ffn = 64, .n_vocab = 40}, 9);
@@ -778,7 +850,7 @@ START_TEST(test_cli_train) {
     ck_assert_msg(cli_has(out, "val -- (no held-out data)") && cli_has(out, "val loss -- (no held-out data)") &&
                   !cli_has(out, "nan"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors", data, common, dir), 1);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors", data, common, dir), 2);
     ck_assert_msg(cli_has(out, "exists"), "%s", out);
     free(out);
     ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --ctx 5000 -o %s/u.safetensors", data, common, dir), 1);
@@ -852,6 +924,7 @@ static Suite *suite(void) {
     tcase_add_test(r, test_bad_hyperparameters);
     tcase_add_test(r, test_loss_mask);
     tcase_add_test(r, test_checkpoint_roundtrip);
+    tcase_add_test(r, test_train_session_schedule);
     tcase_add_test(r, test_cli_init);
     tcase_add_test(r, test_cli_train);
     suite_add_tcase(s, r);

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <hdf5.h>
+#include <hdf5_hl.h>
 
 #include <check.h>
 #include <math.h>
@@ -387,6 +388,31 @@ START_TEST(test_dump_every_tap) {
     H5Aread(a, H5T_NATIVE_INT64, shape);
     ck_assert(shape[0] == 2 && shape[1] == 16 && shape[2] == 16);
     H5Aclose(a);
+    // Dimension scales: column h*N*N + i*N + j of state_wkv is head h, value i, key j; channel
+    // c of a tap is in head c / N.
+    ck_assert_int_eq(H5DSget_num_scales(ds, 1), 3);
+    const char *scales[3] = {"/dims/state_head", "/dims/state_value", "/dims/state_key"};
+    int64_t *idx = malloc(2 * 16 * 16 * sizeof *idx);
+    for (int k = 0; k < 3; k++) {
+        hid_t sc = H5Dopen2(f, scales[k], H5P_DEFAULT);
+        ck_assert_int_eq(H5DSis_attached(ds, sc, 1), 1);
+        ck_assert_int_ge(H5Dread(sc, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx), 0);
+        for (int h = 0; h < 2; h++)
+            for (int i = 0; i < 16; i++)
+                for (int j = 0; j < 16; j++) ck_assert_int_eq(idx[(h * 16 + i) * 16 + j], k == 0 ? h : k == 1 ? i : j);
+        H5Dclose(sc);
+    }
+    H5Dclose(ds);
+    ds = H5Dopen2(f, "/blocks/0/att_kk", H5P_DEFAULT);
+    hid_t head = H5Dopen2(f, "/dims/head", H5P_DEFAULT);
+    char label[32] = "";
+    ck_assert_int_eq(H5DSis_attached(ds, head, 1), 1);
+    ck_assert_int_gt(H5DSget_scale_name(head, label, sizeof label), 0);
+    ck_assert_str_eq(label, "head");
+    ck_assert_int_ge(H5Dread(head, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx), 0);
+    for (int c = 0; c < 32; c++) ck_assert_int_eq(idx[c], c / 16);
+    free(idx);
+    H5Dclose(head);
     H5Dclose(ds);
     H5Fclose(f);
     free(tok);
@@ -429,6 +455,21 @@ static void looks_v5(rwkv_tensor_set *ts) {
     snprintf(item(ts, "blocks.0.att.w0")->name, 128, "blocks.0.att.time_decay"); // RWKV-5: time_decay and ln_x
 }
 
+// A NaN at element 3 of a float32 tensor, in a copy the set owns (the file is mapped read-only).
+static void put_nan(rwkv_tensor_set *ts, const char *name) {
+    rwkv_tensor *t = item(ts, name);
+    ck_assert_int_eq(t->dtype, RWKV_DT_F32);
+    size_t n = (size_t)rwkv_tensor_numel(t);
+    float *copy = malloc(n * sizeof *copy);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, t->data, n * sizeof *copy);
+    copy[3] = NAN;
+    ck_assert_int_eq(rwkv_tensors_own(ts, copy), RWKV_OK);
+    t->data = copy;
+}
+static void nan_w0(rwkv_tensor_set *ts) { put_nan(ts, "blocks.1.att.w0"); }
+static void nan_head(rwkv_tensor_set *ts) { put_nan(ts, "head.weight"); }
+
 // Damaged v7 checkpoints: each error names the file and the tensor, and nothing leaks.
 START_TEST(test_bad_v7_files) {
     static const struct {
@@ -441,6 +482,8 @@ START_TEST(test_bad_v7_files) {
         {bad_rk, RWKV_ERR_SHAPE, "head size 12 (from blocks.0.att.r_k) must divide n_embd 32"},
         {no_version, RWKV_ERR_UNSUPPORTED, "edited.safetensors: unknown RWKV version"},
         {looks_v5, RWKV_ERR_UNSUPPORTED, "an RWKV-5.0/5.1 checkpoint (ln_x without att.gate): not supported"},
+        {nan_w0, RWKV_ERR_NUMERIC, "edited.safetensors: tensor blocks.1.att.w0: element 3 is not finite"},
+        {nan_head, RWKV_ERR_NUMERIC, "edited.safetensors: tensor head.weight: element 3 is not finite"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rwkv_model *m = (rwkv_model *)1;

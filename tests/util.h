@@ -16,6 +16,9 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n);
 // Runs the rwkvscope CLI (from RWKVSCOPE_BIN) with args (a shell string); captures output.
 // Returns the exit status; *out gets malloc'd stdout+stderr.
 int test_cli(char **out, const char *args_fmt, ...) __attribute__((format(printf, 2, 3)));
+// Runs a shell line with its own redirections and pipes, $RS being the CLI; *out gets
+// (malloc'd) what reaches stdout and stderr. Returns the exit status.
+int test_sh(char **out, const char *line);
 // The first 64 KiB of a text file, NUL-terminated (malloc'd), or NULL if it cannot be opened.
 char *test_read_text(const char *path);
 // Width and height from a PNG's IHDR chunk; 0 if the file is not a PNG.
@@ -46,4 +49,10 @@ void test_capture_free(test_capture *c);
 rwkv_model *test_random_model(rwkv_config cfg, unsigned seed);
 // A seeded pseudo-random token sequence in [0, V).
 int *test_random_tokens(int T, int V, unsigned seed);
+// Writes the root attributes a dump needs to open (docs/dump-format.md: schema,
+// schema_version, the model shape, complete, precision) on file f (an hid_t), for tests that
+// build a dump by hand with the HDF5 API.
+void test_dump_attrs(int64_t f, int n_layer, int n_embd, int n_ffn, int n_vocab, int64_t schema_version,
+                     int64_t complete);
+
 #endif

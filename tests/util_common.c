@@ -61,15 +61,14 @@ int *test_h5_read_int(const char *path, const char *dset, size_t *n) {
     return out;
 }
 
-int test_cli(char **out, const char *args_fmt, ...) {
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, args_fmt);
-    vsnprintf(args, sizeof args, args_fmt, ap);
-    va_end(ap);
+int test_sh(char **out, const char *line) {
     const char *bin = getenv("RWKVSCOPE_BIN");
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "build/rwkvscope", args);
+    setenv("RS", bin ? bin : "build/rwkvscope", 1);
+    size_t n = strlen(line) + 16;
+    char *cmd = malloc(n);
+    snprintf(cmd, n, "{ %s ; } 2>&1", line);
     FILE *p = popen(cmd, "r");
+    free(cmd);
     if (!p) return -1;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -82,6 +81,16 @@ int test_cli(char **out, const char *args_fmt, ...) {
     int st = pclose(p);
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int test_cli(char **out, const char *args_fmt, ...) {
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, args_fmt);
+    vsnprintf(args, sizeof args, args_fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "\"$RS\" %s", args);
+    return test_sh(out, cmd);
 }
 
 double test_max_scaled_err(const rwkv_real *a, const double *b, size_t n) {
@@ -197,4 +206,30 @@ char *test_read_text(const char *path) {
     if (buf) buf[n] = 0;
     fclose(f);
     return buf;
+}
+
+static void dump_attr_i64(hid_t f, const char *name, int64_t v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+void test_dump_attrs(int64_t file, int n_layer, int n_embd, int n_ffn, int n_vocab, int64_t schema_version,
+                     int64_t complete) {
+    hid_t f = (hid_t)file;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "schema", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const char *schema = "rwkvscope-dump";
+    H5Awrite(a, t, &schema);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    const char *names[] = {"schema_version", "n_layer", "n_embd", "n_ffn", "n_vocab", "complete", "precision"};
+    int64_t values[] = {schema_version, n_layer, n_embd, n_ffn, n_vocab, complete, 32};
+    for (int i = 0; i < 7; i++) dump_attr_i64(f, names[i], values[i]);
 }

@@ -56,10 +56,13 @@ rwkv_status rwkv_file_atomic_open(rwkv_atomic_file *a, const char *path, int for
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path ||
         snprintf(a->tmp, sizeof a->tmp, "%s.tmpXXXXXX", path) >= (int)sizeof a->tmp)
         return rwkv_error_set(RWKV_ERR_ARG, "%s: path too long", path);
-    if (exists && !S_ISREG(sb.st_mode)) {
+    // /dev/stdout names a regular file when stdout is redirected to one: a rename would
+    // replace the device node, so nothing under /dev or /proc is written by rename.
+    int special = !strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6);
+    if (exists && (!S_ISREG(sb.st_mode) || special)) {
         a->in_place = 1;
         memcpy(a->tmp, a->path, sizeof a->tmp);
-        if (stream && !(a->f = fopen(path, "wb")))
+        if (stream && !(a->f = fopen(path, "ab"))) // append: /dev/stdout in `>> log` keeps the log
             return rwkv_error_set(RWKV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         return RWKV_OK;
     }

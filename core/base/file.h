@@ -16,7 +16,8 @@ rwkv_status rwkv_file_read(const char *path, unsigned char **out, size_t *n);
 // rename cannot cross file systems) and renamed over path only once complete and fsync'd:
 // a failed, interrupted or out-of-space write never leaves half a file under path, and the
 // previous file stays as it was. A path that exists but is not a regular file (/dev/stdout,
-// /dev/full, a FIFO) is written in place: there is nothing to rename over.
+// /dev/full, a FIFO), or any path under /dev or /proc (/dev/stdout redirected to a file), is
+// written in place: there is nothing to rename over.
 #define RWKV_PATH_MAX 1024
 typedef struct {
     char path[RWKV_PATH_MAX]; // the final name

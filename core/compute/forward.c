@@ -7,6 +7,7 @@
 #include "kernels.h"
 #include "matvec.h"
 #include "wkv.h"
+#include "../formats/tensors.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -55,6 +56,9 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     if (!(ws->logit_row = rwkv_calloc((size_t)cfg.n_vocab, sizeof(rwkv_real), "workspace"))) goto fail;
     if (!(ws->carry = rwkv_calloc(3 * (size_t)cfg.n_embd, sizeof(double), "workspace"))) goto fail;
     if (RWKV_HAS_HEADS(cfg) && rwkv_v7_scratch_alloc(&ws->v7, cfg, max_T)) goto fail;
+    size_t wide = (size_t)(cfg.n_ffn > cfg.n_embd ? cfg.n_ffn : cfg.n_embd);
+    size_t tile = wide > RWKV_TILE_FLOATS ? wide : RWKV_TILE_FLOATS; // at least one row
+    if (max_T > 1 && !(ws->tile = rwkv_calloc(tile, sizeof(rwkv_real), "workspace"))) goto fail;
     *out = ws;
     return RWKV_OK;
 fail:
@@ -66,21 +70,20 @@ void rwkv_workspace_free(rwkv_workspace *ws) {
     if (!ws) return;
     rwkv_real *bufs[] = {ws->x, ws->xln, ws->xk, ws->xv, ws->xr, ws->r, ws->k, ws->v,
                          ws->wkv, ws->out, ws->tr_num, ws->tr_den, ws->tr_max, ws->fk, ws->xlast, ws->logit_row,
-                         ws->tr_xprev};
+                         ws->tr_xprev, ws->tile};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws->carry);
     rwkv_v7_scratch_free(ws->v7);
     free(ws);
 }
 
-// What one chunk needs besides the model: which weights the products read.
+// What one chunk needs besides the model.
 typedef struct {
     const rwkv_model *m;
     rwkv_workspace *ws;
     rwkv_hook *hook;
     int n;       // tokens in this chunk
     int64_t pos; // position of the chunk's first token
-    int bf16;    // read the bf16 matrices (sequential mode with bf16 weights)
 } chunk;
 
 static int tapped(const chunk *c, int layer, rwkv_tap tap) {
@@ -102,34 +105,58 @@ static int scan_cut(const chunk *c, int layer, int t) {
     return c->hook && c->hook->scan_cut && c->hook->scan_cut(c->hook->ctx, layer, c->pos + t);
 }
 
-// One projection of a chunk: out (n, N) = x (n, K) @ W^T; W16 is W in bf16, or NULL.
+// One projection of a chunk: out (n, N) = x (n, K) @ W^T; W is the float matrix (NULL when
+// the model holds none), V its typed view.
 typedef struct {
     rwkv_real *out;
     const rwkv_real *x;
     const rwkv_real *W;
-    const uint16_t *W16;
+    const rwkv_mat *V;
     int N, K;
 } product;
 
+// out (n, N) = x (n, K) @ V^T for a typed view: as many rows as RWKV_TILE_FLOATS holds at a
+// time widened into the workspace, each tile one GEMM into its columns of out. An aligned
+// float view goes to BLAS as it is; an unaligned one (rwkv.cpp files pack tensors without
+// padding) is copied into the tile like any other type.
+static void gemm_tiled(const chunk *c, const product *p) {
+    const rwkv_mat *V = p->V;
+    if (V->type == RWKV_DT_REAL && (uintptr_t)V->data % sizeof(rwkv_real) == 0) { // a mapped float file
+        rwkv_blas_matmul_nt(p->out, p->x, V->data, c->n, p->N, p->K, 0);
+        return;
+    }
+    size_t row = rwkv_dtype_bytes(V->type, (size_t)p->K);
+    int rows = RWKV_TILE_FLOATS / p->K > 0 ? RWKV_TILE_FLOATS / p->K : 1;
+    for (int r0 = 0; r0 < p->N; r0 += rows) {
+        int nr = p->N - r0 < rows ? p->N - r0 : rows;
+        rwkv_real *tile = c->ws->tile;
+        const unsigned char *src = (const unsigned char *)V->data + (size_t)r0 * row;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < nr; r++) rwkv_tensors_convert(tile + (size_t)r * p->K, src + r * row, V->type, (size_t)p->K);
+        rwkv_blas_gemm(0, 1, c->n, nr, p->K, 1, p->x, p->K, tile, p->K, 0, p->out + r0, p->N); // x tile^T
+    }
+}
+
 // Independent projections of one chunk. A single token runs them all in one parallel
-// region of streaming matrix-vector kernels (bf16 weights when the chunk reads them); a
-// longer chunk runs one GEMM each.
+// region of streaming matrix-vector kernels over the typed views; a longer chunk runs one
+// GEMM each.
 static void linear(const chunk *c, const product *p, int n_products) {
     if (c->n > 1) {
-        for (int i = 0; i < n_products; i++)
-            rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, c->n, p[i].N, p[i].K, 0);
+        for (int i = 0; i < n_products; i++) {
+            if (p[i].W) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, c->n, p[i].N, p[i].K, 0);
+            else gemm_tiled(c, &p[i]);
+        }
         return;
     }
     rwkv_matvec_job jobs[RWKV_MAX_PRODUCTS];
     assert(n_products <= RWKV_MAX_PRODUCTS);
-    for (int i = 0; i < n_products; i++) {
-        int b16 = c->bf16 && p[i].W16;
-        jobs[i] = (rwkv_matvec_job){p[i].out, b16 ? NULL : p[i].W, b16 ? p[i].W16 : NULL, p[i].x, p[i].N, p[i].K};
-    }
+    for (int i = 0; i < n_products; i++) jobs[i] = (rwkv_matvec_job){p[i].out, *p[i].V, p[i].x, p[i].N, p[i].K};
     rwkv_matvec_multi(jobs, n_products);
 }
 
-#define W16(field, l, stride) (c->m->bf16 ? c->m->w16.field + (size_t)(l) * (stride) : NULL)
+// Layer l's float matrix of a field (NULL when the block holds none), and its view.
+#define WF(field, l, stride) (w->field ? w->field + (size_t)(l) * (stride) : NULL)
+#define MV(field, l) (&c->m->mats.field[l])
 
 // One token-shift mix of the ln output: out (n, C) = mix x_t + (1 - mix) x_{t-1}.
 typedef struct {
@@ -205,15 +232,15 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     const rwkv_weights *w = &c->m->w;
     rwkv_workspace *ws = c->ws;
     int n = c->n, C = c->m->cfg.n_embd;
-    size_t lc = (size_t)l * C, lcc = (size_t)l * C * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C, cc = (size_t)C * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
     if ((st = tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
     const shift_mix kvr[3] = {{ws->xk, w->att_mix_k + lc}, {ws->xv, w->att_mix_v + lc}, {ws->xr, w->att_mix_r + lc}};
     if ((st = token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, kvr, 3, s->att_xprev + lc))) return st; // state: ln1 output
-    product rkv[3] = {{ws->r, ws->xr, w->att_receptance + lcc, W16(att_receptance, l, (size_t)C * C), C, C},
-                      {ws->k, ws->xk, w->att_key + lcc, W16(att_key, l, (size_t)C * C), C, C},
-                      {ws->v, ws->xv, w->att_value + lcc, W16(att_value, l, (size_t)C * C), C, C}};
+    product rkv[3] = {{ws->r, ws->xr, WF(att_receptance, l, cc), MV(att_receptance, l), C, C},
+                      {ws->k, ws->xk, WF(att_key, l, cc), MV(att_key, l), C, C},
+                      {ws->v, ws->xv, WF(att_value, l, cc), MV(att_value, l), C, C}};
     linear(c, rkv, 3);
     if ((st = tap(c, l, RWKV_TAP_ATT_R, ws->r))) return st;
     rwkv_sigmoid(ws->r, ws->r, nc); // r becomes the receptance gate sigmoid(r)
@@ -223,7 +250,7 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     if ((st = wkv_scan(c, l, s))) return st;
     if ((st = tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     rwkv_mul(ws->wkv, ws->r, ws->wkv, nc); // sigmoid(r) * wkv
-    product o = {ws->out, ws->wkv, w->att_output + lcc, W16(att_output, l, (size_t)C * C), C, C};
+    product o = {ws->out, ws->wkv, WF(att_output, l, cc), MV(att_output, l), C, C};
     linear(c, &o, 1);
     if ((st = tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
@@ -240,14 +267,15 @@ static rwkv_status channel_mix(const chunk *c, int l, rwkv_state *s) {
     if ((st = tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
     const shift_mix kr[2] = {{ws->xk, w->ffn_mix_k + lc}, {ws->xr, w->ffn_mix_r + lc}};
     if ((st = token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, kr, 2, s->ffn_xprev + lc))) return st; // state: ln2 output
-    product rk[2] = {{ws->r, ws->xr, w->ffn_receptance + (size_t)l * C * C, W16(ffn_receptance, l, (size_t)C * C), C, C},
-                     {ws->fk, ws->xk, w->ffn_key + (size_t)l * F * C, W16(ffn_key, l, (size_t)F * C), F, C}};
+    size_t cc = (size_t)C * C, fc = (size_t)F * C;
+    product rk[2] = {{ws->r, ws->xr, WF(ffn_receptance, l, cc), MV(ffn_receptance, l), C, C},
+                     {ws->fk, ws->xk, WF(ffn_key, l, fc), MV(ffn_key, l), F, C}};
     linear(c, rk, 2);
     rwkv_sigmoid(ws->r, ws->r, nc);
     if ((st = tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F); // relu(W_k x')^2
     if ((st = tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
-    product fv = {ws->out, ws->fk, w->ffn_value + (size_t)l * C * F, W16(ffn_value, l, (size_t)C * F), C, F};
+    product fv = {ws->out, ws->fk, WF(ffn_value, l, fc), MV(ffn_value, l), C, F};
     linear(c, &fv, 1);
     rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
     if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
@@ -261,13 +289,12 @@ static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode
     const rwkv_model *m = c->m;
     int C = m->cfg.n_embd, V = m->cfg.n_vocab, L = m->cfg.n_layer;
     rwkv_workspace *ws = c->ws;
-    const uint16_t *h16 = c->bf16 ? m->w16.head : NULL;
     rwkv_status st;
     if ((st = tap(c, L, RWKV_TAP_RESID_OUT, ws->x))) return st;
     int tapped_logits = tapped(c, L, RWKV_TAP_LOGITS);
     if (mode == RWKV_LOGITS_ALL) {
         rwkv_layernorm(ws->xln, ws->x, m->w.ln_out_w, m->w.ln_out_b, c->n, C);
-        product hd = {logits, ws->xln, m->w.head, h16, V, C};
+        product hd = {logits, ws->xln, m->w.head, &m->mats.head, V, C};
         linear(c, &hd, 1);
         return tap(c, L, RWKV_TAP_LOGITS, logits);
     }
@@ -278,7 +305,7 @@ static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode
         if (!tapped_logits && (!last || mode == RWKV_LOGITS_NONE)) continue;
         rwkv_real *dst = (last && mode == RWKV_LOGITS_LAST) ? logits : ws->logit_row;
         rwkv_layernorm(ws->xlast, ws->x + (size_t)t * C, m->w.ln_out_w, m->w.ln_out_b, 1, C);
-        product hd = {dst, ws->xlast, m->w.head, h16, V, C};
+        product hd = {dst, ws->xlast, m->w.head, &m->mats.head, V, C};
         linear(&one, &hd, 1);
         one.pos = c->pos + t;
         if ((st = tap(&one, L, RWKV_TAP_LOGITS, dst))) return st;
@@ -335,7 +362,7 @@ static rwkv_status forward(const rwkv_model *m, rwkv_state *s, const int *tokens
         (m->v7 && (!ws->v7 || ws->cfg.head_size != m->cfg.head_size || ws->cfg.n_lora < m->cfg.n_lora)))
         return rwkv_error_set(RWKV_ERR_ARG, "workspace was made for another model shape");
     int step = seq ? 1 : ws->max_T;
-    chunk c = {.m = m, .ws = ws, .hook = hook, .bf16 = m->bf16 != NULL && seq};
+    chunk c = {.m = m, .ws = ws, .hook = hook};
     for (int64_t t = 0; t < T; t += c.n) {
         c.n = (int)(T - t < step ? T - t : step);
         c.pos = pos0 + t;

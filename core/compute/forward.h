@@ -73,15 +73,22 @@ typedef struct {
     rwkv_real *xlast;  // (C) ln_out of one row
     rwkv_real *logit_row; // (V) logits of one row when tapped but not returned
     struct rwkv_v7_scratch *v7; // RWKV-7 buffers (forward_v7.c), NULL for RWKV-4
+    rwkv_real *tile;   // (RWKV_TILE_FLOATS) rows of a typed matrix widened for a GEMM (parallel
+                       // mode without float matrices); NULL when max_T == 1
 } rwkv_workspace;
+
+// Floats widened per GEMM (16 MiB): a whole C x C matrix up to C = 2048, else as many rows
+// as fit; a GEMM of (T, rows, K) then runs near the speed of one over the whole matrix.
+#define RWKV_TILE_FLOATS (1 << 22)
 
 rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_T);
 void rwkv_workspace_free(rwkv_workspace *ws);
 
 // Runs T tokens from `state` (updated to the state after the last token).
 // logits: (T, V) for ALL, (V) for LAST, unused for NONE. hook may be NULL.
-// Sequential mode steps token by token (bf16 weights when the model has them);
-// parallel mode processes chunks of ws->max_T tokens.
+// Sequential mode steps token by token, reading the matrices' views (m->mats); parallel mode
+// processes chunks of ws->max_T tokens with GEMMs over the float block, or, when the model
+// holds no float matrices, over tiles of a view's rows widened into ws->tile.
 rwkv_status rwkv_forward_seq(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T,
                              rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
                              rwkv_workspace *ws);

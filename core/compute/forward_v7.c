@@ -96,7 +96,7 @@ void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products) {
         return;
     }
     rwkv_matvec_job jobs[V7_MAX_PRODUCTS];
-    for (int i = 0; i < n_products; i++) jobs[i] = (rwkv_matvec_job){p[i].out, p[i].W, NULL, p[i].x, p[i].N, p[i].K};
+    for (int i = 0; i < n_products; i++) jobs[i] = (rwkv_matvec_job){p[i].out, {RWKV_DT_REAL, p[i].W}, p[i].x, p[i].N, p[i].K};
     rwkv_matvec_multi(jobs, n_products);
 }
 

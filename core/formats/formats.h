@@ -14,10 +14,14 @@ const char *rwkv_format_name(rwkv_format f);
 
 // PyTorch torch.save zip archive of a state dict (pickle + raw storages).
 rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out);
+// headers_only: matrices (2-D views, both sides > 1) get data NULL and are not inflated.
+rwkv_status rwkv_pth_read_opt(const char *path, int headers_only, rwkv_tensor_set *out);
 // Hugging Face safetensors; RwkvForCausalLM names are mapped to official ones, and the
 // __metadata__ strings are kept in out->meta.
 rwkv_status rwkv_safetensors_read(const char *path, rwkv_tensor_set *out);
-// rwkv.cpp .bin (versions 100/101, FP32/FP16); time_decay is converted back to the raw value.
+// rwkv.cpp .bin (versions 100/101, FP32/FP16, version 101 Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 matrices);
+// time_decay is converted back to the raw value. safetensors and rwkv.cpp files are mapped
+// (rwkv_tensors_map_file): tensors point into the page cache.
 rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out);
 
 // Writes the model as safetensors: float32 tensors under the official names (time_mix as

@@ -129,29 +129,63 @@ static rwkv_status check_view(const char *path, const rwkv_pickle_tensor *t) {
     return RWKV_OK;
 }
 
-static rwkv_status add_tensors(pth_archive *a, const rwkv_pickle_tensor *ts, int n, rwkv_tensor_set *out) {
+// Elements of storage `key` that its views reach: a storage larger than that is refused
+// before it is inflated (a small compressed entry can claim gigabytes).
+static int64_t storage_needed(const rwkv_pickle_tensor *ts, int n, const char *key) {
+    int64_t need = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ts[i].storage, key)) continue;
+        int64_t numel = 1;
+        for (int d = 0; d < ts[i].ndim; d++) numel *= ts[i].shape[d]; // check_view bounded it
+        if (ts[i].offset + numel > need) need = ts[i].offset + numel;
+    }
+    return need;
+}
+
+// The headers mode skips storages that only matrices view (2-D, both sides > 1).
+static int only_matrices(const rwkv_pickle_tensor *ts, int n, const char *key) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ts[i].storage, key) && !(ts[i].ndim == 2 && ts[i].shape[0] > 1 && ts[i].shape[1] > 1))
+            return 0;
+    return 1;
+}
+
+static rwkv_status add_tensors(pth_archive *a, const rwkv_pickle_tensor *ts, int n, int headers_only,
+                               rwkv_tensor_set *out) {
+    for (int i = 0; i < n; i++) {
+        rwkv_status st = check_view(a->path, &ts[i]);
+        if (st) return st;
+    }
     loaded_storage *cache = rwkv_calloc(n ? (size_t)n : 1, sizeof *cache, "storage list");
     if (!cache) return RWKV_ERR_NOMEM;
     int n_cache = 0;
     rwkv_status st = RWKV_OK;
     for (int i = 0; i < n && !st; i++) {
         const rwkv_pickle_tensor *t = &ts[i];
-        if ((st = check_view(a->path, t))) break;
         const unsigned char *data = NULL;
-        for (int j = 0; j < n_cache && !data && !st; j++) {
+        int found = 0;
+        for (int j = 0; j < n_cache && !found && !st; j++) {
             const rwkv_pickle_tensor *f = cache[j].first;
             if (strcmp(f->storage, t->storage)) continue;
             if (f->dtype != t->dtype || f->storage_numel != t->storage_numel)
                 st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensors %s and %s disagree on the type or size "
                                     "of storage %s", a->path, f->name, t->name, t->storage);
             data = cache[j].data;
+            found = 1;
         }
         if (st) break;
-        if (!data) {
-            if ((st = load_storage(a, t, out, &data))) break;
-            cache[n_cache++] = (loaded_storage){t, data};
+        int64_t need = found ? 0 : storage_needed(ts, n, t->storage);
+        if (!found && t->storage_numel > need) {
+            st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: its storage %s holds %lld elements, but "
+                                "the tensors viewing it need %lld (corrupt or a zip bomb)", a->path, t->name,
+                                t->storage, (long long)t->storage_numel, (long long)need);
+            break;
         }
-        data += (size_t)t->offset * rwkv_dtype_size(t->dtype);
+        if (!found && !(headers_only && only_matrices(ts, n, t->storage))) {
+            if ((st = load_storage(a, t, out, &data))) break;
+        }
+        if (!found) cache[n_cache++] = (loaded_storage){t, data};
+        if (data) data += (size_t)t->offset * rwkv_dtype_size(t->dtype);
         st = rwkv_tensors_add(out, t->name, t->dtype, t->ndim, t->shape, data);
         if (st) st = rwkv_error_wrap(st, "%s: ", a->path);
     }
@@ -159,7 +193,9 @@ static rwkv_status add_tensors(pth_archive *a, const rwkv_pickle_tensor *ts, int
     return st;
 }
 
-rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out) {
+rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out) { return rwkv_pth_read_opt(path, 0, out); }
+
+rwkv_status rwkv_pth_read_opt(const char *path, int headers_only, rwkv_tensor_set *out) {
     int zerr = 0;
     pth_archive a = {.path = path};
     a.zip = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
@@ -183,7 +219,7 @@ rwkv_status rwkv_pth_read(const char *path, rwkv_tensor_set *out) {
         snprintf(where, sizeof where, "%s: %s/data.pkl", path, a.top);
         st = rwkv_pickle_read_state_dict(pickle, n_pickle, where, &ts, &n);
     }
-    if (!st) st = add_tensors(&a, ts, n, out);
+    if (!st) st = add_tensors(&a, ts, n, headers_only, out);
     free(ts);
     free(pickle);
     zip_discard(a.zip);

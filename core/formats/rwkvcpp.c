@@ -1,9 +1,9 @@
-// rwkvcpp.c: rwkv.cpp .bin files (versions 100 and 101, FP32 and FP16).
+// rwkvcpp.c: rwkv.cpp .bin files (versions 100 and 101; FP32, FP16, and in version 101 the
+// ggml block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 of core/formats/quant.h).
 // Header: int32 magic, version, n_vocab, n_embd, n_layer, data_type. Then each tensor:
 // int32 n_dims, name_len, data_type; n_dims int32 dims in ggml order (innermost first, the
 // reverse of torch); the name; the data. rwkv.cpp stores att.time_decay as -exp(time_decay);
 // we undo that so every reader hands over the raw parameter.
-#include "../base/file.h"
 #include "formats.h"
 
 #include <math.h>
@@ -39,13 +39,21 @@ static rwkv_status read_i32(reader *r, int32_t *v, const char *what) {
     return RWKV_OK;
 }
 
-// Checks a data type; quantized ones are a clear "not supported".
-static rwkv_status check_type(const reader *r, int32_t type, const char *what) {
-    if (type == 0 || type == 1) return RWKV_OK;
-    if (type > 1 && type < RWKVCPP_N_TYPES)
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: %s: quantized type %s is not supported "
-                              "(use an FP32 or FP16 file)", r->path, what, TYPE_NAMES[type]);
-    return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: unknown data type %d", r->path, what, (int)type);
+// rwkv.cpp type codes to ours; -1 for the retired Q4_1_O, Q4_2, Q4_3.
+static const int TYPE_DTYPES[RWKVCPP_N_TYPES] = {RWKV_DT_F32, RWKV_DT_F16, RWKV_DT_Q4_0, RWKV_DT_Q4_1, -1,
+                                                 -1, -1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_Q8_0};
+#define RWKVCPP_VERSION_GGML_BLOCKS 101 // version 100's quantized blocks are ggml's old layout
+
+// Checks a data type: the retired ones, and version 100 quantized blocks, are a clear
+// "not supported".
+static rwkv_status check_type(const reader *r, int32_t type, int32_t version, const char *what) {
+    if (type < 0 || type >= RWKVCPP_N_TYPES)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s: unknown data type %d", r->path, what, (int)type);
+    if (TYPE_DTYPES[type] < 0 || (type > 1 && version < RWKVCPP_VERSION_GGML_BLOCKS))
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: %s: quantized type %s%s is not supported "
+                              "(requantize it with a current rwkv.cpp)", r->path, what, TYPE_NAMES[type],
+                              TYPE_DTYPES[type] < 0 ? "" : " of file version 100");
+    return RWKV_OK;
 }
 
 // -exp(time_decay) back to time_decay: raw = log(-stored). RWKV-5.2 files (time_decay of
@@ -83,7 +91,8 @@ static int layer_of(const char *name) {
 }
 
 // One tensor record. *layer gets N for "blocks.N.*" names (else -1).
-static rwkv_status read_tensor(reader *r, int32_t file_type, rwkv_tensor_set *out, int *layer) {
+static rwkv_status read_tensor(reader *r, int32_t file_type, int32_t version, rwkv_tensor_set *out,
+                               int *layer) {
     int32_t nd = 0, name_len = 0, type = 0, dims[RWKVCPP_MAX_DIMS] = {0};
     size_t at = r->pos;
     rwkv_status st;
@@ -107,10 +116,13 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, rwkv_tensor_set *ou
                                   "ASCII", r->path, at);
     char what[160];
     snprintf(what, sizeof what, "tensor %s", name);
-    if ((st = check_type(r, type, what))) return st;
+    if ((st = check_type(r, type, version, what))) return st;
     if (file_type == 0 && type != 0)
-        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is FP16 in an FP32 file", r->path, name);
-    rwkv_dtype dt = type == 0 ? RWKV_DT_F32 : RWKV_DT_F16;
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is %s in an FP32 file", r->path, name, TYPE_NAMES[type]);
+    rwkv_dtype dt = (rwkv_dtype)TYPE_DTYPES[type];
+    if (rwkv_dtype_is_quant(dt) && (nd != 2 || dims[0] % RWKV_DT_QK))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: a %s tensor must be a matrix whose rows are "
+                              "whole blocks of %d", r->path, name, TYPE_NAMES[type], RWKV_DT_QK);
     int64_t shape[RWKVCPP_MAX_DIMS], numel = 1;
     for (int i = 0; i < nd; i++) {
         if (dims[i] < 1)
@@ -119,12 +131,15 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, rwkv_tensor_set *ou
         if (numel > (int64_t)(r->n / (size_t)dims[i])) numel = INT64_MAX; // more than the file holds
         else numel *= dims[i];
     }
-    size_t es = rwkv_dtype_size(dt);
-    if (numel == INT64_MAX || (size_t)numel > (r->n - r->pos) / es)
+    // The record is checked against the file's end before any of its data is touched.
+    size_t bytes = numel == INT64_MAX ? SIZE_MAX : rwkv_dtype_bytes(dt, (size_t)numel);
+    if (bytes > r->n - r->pos)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: %lld elements overrun the file (truncated?)",
                               r->path, name, (long long)numel);
     const void *data = r->buf + r->pos;
-    r->pos += (size_t)numel * es;
+    r->pos += bytes;
+    if (strstr(name, ".att.time_decay") && rwkv_dtype_is_quant(dt))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is quantized", r->path, name);
     if (strstr(name, ".att.time_decay") && (st = undo_decay(r, name, dt, data, numel, nd == 3, out, &data)))
         return st;
     if (strstr(name, ".att.time_decay")) dt = RWKV_DT_F32;
@@ -147,11 +162,10 @@ static rwkv_status check_header(const reader *r, const int32_t *h, int max_layer
 }
 
 rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out) {
-    unsigned char *buf;
+    const unsigned char *buf;
     size_t n;
-    rwkv_status st = rwkv_file_read(path, &buf, &n);
+    rwkv_status st = rwkv_tensors_map_file(out, path, &buf, &n);
     if (st) return st;
-    if ((st = rwkv_tensors_own(out, buf))) return st;
     reader r = {path, buf, n, 0};
     if (n < RWKVCPP_HEADER_BYTES)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %zu bytes is too short for an rwkv.cpp header", path, n);
@@ -165,11 +179,11 @@ rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out) {
     if (h[2] < 1 || h[3] < 1 || h[4] < 1)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: header sizes n_vocab=%d n_embd=%d n_layer=%d", path,
                               (int)h[2], (int)h[3], (int)h[4]);
-    if ((st = check_type(&r, h[5], "header"))) return st;
+    if ((st = check_type(&r, h[5], h[1], "header"))) return st;
     int max_layer = -1;
     while (!st && r.pos < n) {
         int layer = -1;
-        st = read_tensor(&r, h[5], out, &layer);
+        st = read_tensor(&r, h[5], h[1], out, &layer);
         if (layer > max_layer) max_layer = layer;
     }
     return st ? st : check_header(&r, h, max_layer, out);

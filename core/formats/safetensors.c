@@ -1,7 +1,6 @@
 // safetensors.c: Hugging Face safetensors: an 8-byte little-endian header length, a JSON
 // header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the data.
 // RwkvForCausalLM names are mapped to the official checkpoint names.
-#include "../base/file.h"
 #include "formats.h"
 
 #include <jansson.h>
@@ -157,11 +156,10 @@ static rwkv_status parse_header(const char *path, json_t *h, const unsigned char
 }
 
 rwkv_status rwkv_safetensors_read(const char *path, rwkv_tensor_set *out) {
-    unsigned char *buf;
+    const unsigned char *buf;
     size_t n;
-    rwkv_status st = rwkv_file_read(path, &buf, &n);
+    rwkv_status st = rwkv_tensors_map_file(out, path, &buf, &n);
     if (st) return st;
-    if ((st = rwkv_tensors_own(out, buf))) return st;
     if (n < 8) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %zu bytes is too short for safetensors", path, n);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];

@@ -8,6 +8,7 @@
 #define RWKV_COMPARE_H
 
 #include "dump.h"
+#include "sequences.h"
 
 #define RWKV_COMPARE_TOL 1e-4       // default: |a - ref| <= tol * max(1, |ref|)
 #define RWKV_COMPARE_REL_FLOOR 1e-6 // max_rel divides by max(|ref|, this)
@@ -36,6 +37,21 @@ typedef struct {
 // Compares every tap present in both dumps. The dumps must have the same model shape,
 // tokens, sequences and positions.
 rwkv_status rwkv_compare_dumps(rwkv_compare_result *out, const char *ref, const char *other, double tol);
+
+typedef struct {
+    int max_T;                                // tokens per forward call in both modes
+    const char *const *ref_interventions;     // (n_ref_interventions) specs applied to the
+    int n_ref_interventions;                  //   reference run only (a known change to find)
+    rwkv_sequences_progress progress;         // NULL = quiet
+    void *progress_ctx;
+} rwkv_compare_modes_opts;
+
+// Runs every sequence from the zero state in sequential mode (the reference) and parallel
+// mode, max_T tokens per call, and compares every tap of the model in memory, as
+// rwkv_compare_dumps compares dumps of both runs with all taps at all positions; chunk by
+// chunk, so memory does not grow with the input.
+rwkv_status rwkv_compare_modes(rwkv_compare_result *out, const rwkv_model *m, const rwkv_sequences *seqs, double tol,
+                               const rwkv_compare_modes_opts *opts);
 void rwkv_compare_free(rwkv_compare_result *r);
 
 #endif

@@ -2,10 +2,13 @@
 #include "h5util.h"
 
 #include <errno.h>
-#include <stdlib.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,9 +169,99 @@ int rwkv_h5_get_i64(hid_t loc, const char *name, int64_t *out) {
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) return -1;
     hid_t t = H5Aget_type(a);
-    int ok = H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_INT64, out) >= 0;
+    int ok = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) <= 8 && H5Aread(a, H5T_NATIVE_INT64, out) >= 0;
     H5Tclose(t);
     H5Aclose(a);
+    return ok ? 0 : -1;
+}
+
+// Variable-length strings live in the file's global heap. libhdf5 1.10 follows a corrupt heap
+// into crashes and endless loops (H5HG_read, H5HG__protect), so we never let it: the attribute
+// is read raw (its 16-byte heap ID, through a no-op conversion to an opaque type) and the
+// string is taken from the heap collection by reading the file ourselves, every size bounded
+// (HDF5 file format spec, "Global Heap"). Only 8-byte addresses and lengths are read (the
+// default, and what h5py and rwkvscope write).
+#define H5_VLEN_TAG "rwkvscope raw vlen heap id"
+#define H5_HEAP_ID_SIZE 16                 // sequence length (4), collection address (8), index (4)
+#define H5_GCOL_HEADER 16                  // "GCOL", version 1, reserved (3), collection size (8)
+#define H5_GOBJ_HEADER 16                  // index (2), reference count (2), reserved (4), size (8)
+#define H5_GCOL_MAX ((uint64_t)64 << 20)   // a collection of attribute strings is a few KB
+
+static uint64_t le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static herr_t raw_vlen_conv(hid_t src, hid_t dst, H5T_cdata_t *cdata, size_t n, size_t buf_stride,
+                            size_t bkg_stride, void *buf, void *bkg, hid_t dxpl) {
+    (void)n, (void)buf_stride, (void)bkg_stride, (void)buf, (void)bkg, (void)dxpl;
+    if (cdata->command != H5T_CONV_INIT) return 0; // the bytes stay as they are: the disk heap ID
+    char *tag = H5Tget_class(dst) == H5T_OPAQUE ? H5Tget_tag(dst) : NULL;
+    int ok = tag && !strcmp(tag, H5_VLEN_TAG) && H5Tis_variable_str(src) > 0 && H5Tget_size(dst) == H5_HEAP_ID_SIZE;
+    H5free_memory(tag);
+    cdata->need_bkg = H5T_BKG_NO;
+    return ok ? 0 : -1;
+}
+
+static hid_t heap_id_type(void) {
+    static hid_t t = -1;
+    if (t >= 0) return t;
+    t = H5Tcreate(H5T_OPAQUE, H5_HEAP_ID_SIZE);
+    H5Tset_tag(t, H5_VLEN_TAG);
+    hid_t vs = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vs, H5T_VARIABLE);
+    H5Tregister(H5T_PERS_SOFT, "rwkvscope_raw_vlen", vs, t, raw_vlen_conv);
+    H5Tclose(vs);
+    return t;
+}
+
+// The object `index` of the heap collection at addr (relative to base) of the open file f.
+static int heap_object(FILE *f, uint64_t base, uint64_t addr, uint32_t index, uint32_t len, char *buf, size_t size) {
+    unsigned char h[H5_GCOL_HEADER];
+    if (fseeko(f, 0, SEEK_END) || addr > (uint64_t)ftello(f) || fseeko(f, (off_t)(base + addr), SEEK_SET) ||
+        fread(h, 1, sizeof h, f) != sizeof h || memcmp(h, "GCOL", 4) || h[4] != 1)
+        return -1;
+    uint64_t csize = le64(h + 8), off = H5_GCOL_HEADER;
+    if (csize < H5_GCOL_HEADER || csize > H5_GCOL_MAX) return -1;
+    while (off + H5_GOBJ_HEADER <= csize) { // each object advances off by at least 16 bytes
+        unsigned char o[H5_GOBJ_HEADER];
+        if (fread(o, 1, sizeof o, f) != sizeof o) return -1;
+        uint32_t idx = o[0] | (uint32_t)o[1] << 8;
+        uint64_t osize = le64(o + 8);
+        if (idx == 0 || osize > csize - off - H5_GOBJ_HEADER) return -1; // free space, or past the end
+        if (idx == index) { // a longer string is cut to size - 1 bytes, like snprintf
+            size_t take = len < size ? len : size - 1;
+            if (len > osize || fread(buf, 1, take, f) != take) return -1;
+            buf[take] = '\0';
+            return strlen(buf) == take ? 0 : -1;
+        }
+        uint64_t padded = (osize + 7) & ~(uint64_t)7;
+        if (padded > csize - off - H5_GOBJ_HEADER || fseeko(f, (off_t)padded, SEEK_CUR)) return -1;
+        off += H5_GOBJ_HEADER + padded;
+    }
+    return -1;
+}
+
+static int read_vlen_str(hid_t a, hid_t loc, char *buf, size_t size) {
+    unsigned char id[H5_HEAP_ID_SIZE];
+    if (H5Aread(a, heap_id_type(), id) < 0) return -1;
+    uint32_t len = id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 | (uint32_t)id[3] << 24;
+    uint32_t index = id[12] | (uint32_t)id[13] << 8 | (uint32_t)id[14] << 16 | (uint32_t)id[15] << 24;
+    if (len == 0) return 0; // the empty string has no heap object
+    hid_t fid = H5Iget_file_id(loc), fcpl = fid >= 0 ? H5Fget_create_plist(fid) : -1;
+    size_t sa = 0, ss = 0;
+    hsize_t ub = 0;
+    char path[4096];
+    ssize_t pn = fid >= 0 ? H5Fget_name(fid, path, sizeof path) : -1; // the name it was opened by
+    int ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && sa == 8 && ss == 8 && H5Pget_userblock(fcpl, &ub) >= 0 &&
+             pn > 0 && pn < (ssize_t)sizeof path;
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (fid >= 0) H5Fclose(fid);
+    FILE *f = ok ? fopen(path, "rb") : NULL;
+    if (!f) return -1;
+    ok = heap_object(f, ub, le64(id + 4), index, len, buf, size) == 0;
+    fclose(f);
     return ok ? 0 : -1;
 }
 
@@ -177,20 +270,15 @@ int rwkv_h5_get_str(hid_t loc, const char *name, char *buf, size_t size) {
     if (H5Aexists(loc, name) <= 0) return -1;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) return -1;
-    hid_t t = H5Aget_type(a);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
     int ok = -1;
-    if (H5Tget_class(t) == H5T_STRING) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 does not convert between ASCII and UTF-8
+    // A scalar string only: the read size is then the type's size, checked below.
+    if (H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_type(sp) == H5S_SCALAR) {
         if (H5Tis_variable_str(t) > 0) {
-            char *v = NULL;
-            H5Tset_size(mt, H5T_VARIABLE);
-            if (H5Aread(a, mt, &v) >= 0 && v) {
-                snprintf(buf, size, "%s", v);
-                H5free_memory(v);
-                ok = 0;
-            }
+            ok = read_vlen_str(a, loc, buf, size);
         } else {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 does not convert between ASCII and UTF-8
             size_t n = H5Tget_size(t);
             char tmp[4096];
             if (n < sizeof tmp) {
@@ -201,12 +289,78 @@ int rwkv_h5_get_str(hid_t loc, const char *name, char *buf, size_t size) {
                     ok = 0;
                 }
             }
+            H5Tclose(mt);
         }
-        H5Tclose(mt);
     }
+    if (ok) buf[0] = '\0';
+    H5Sclose(sp);
     H5Tclose(t);
     H5Aclose(a);
+    H5Eclear2(H5E_DEFAULT);
     return ok;
+}
+
+int rwkv_h5_numeric(hid_t obj) {
+    H5I_type_t k = H5Iget_type(obj);
+    hid_t t = k == H5I_DATASET ? H5Dget_type(obj) : k == H5I_ATTR ? H5Aget_type(obj) : -1;
+    if (t < 0) return 0;
+    H5T_class_t c = H5Tget_class(t);
+    int ok = (c == H5T_INTEGER || c == H5T_FLOAT) && H5Tget_size(t) <= 8;
+    H5Tclose(t);
+    return ok;
+}
+
+#define TRIAL_POLL_NS 200000L // 0.2 ms between looks at the child
+
+// Waits for the child up to budget_s: 0 if it exited normally, else why not in why.
+static int wait_trial(pid_t pid, double budget_s, char *why, size_t n) {
+    struct timespec t0, now, nap = {0, TRIAL_POLL_NS};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int status;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+            if (WIFSIGNALED(status)) snprintf(why, n, "libhdf5 crashed reading it (signal %d)", WTERMSIG(status));
+            else snprintf(why, n, "libhdf5 failed reading it (exit status %d)", WEXITSTATUS(status));
+            return -1;
+        }
+        if (w < 0 && errno != EINTR) {
+            snprintf(why, n, "cannot wait for the trial read: %s", strerror(errno));
+            return -1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec) > budget_s) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            snprintf(why, n, "libhdf5 did not finish reading it within %.3g s", budget_s);
+            return -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+}
+
+rwkv_status rwkv_h5_guarded(const char *path, const char *what, double budget_s, rwkv_status (*read)(void *ctx),
+                            void *ctx) {
+    const char *env = getenv("RWKVSCOPE_H5_TRIAL");
+    if (env && !strcmp(env, "0")) return read(ctx);
+    rwkv_h5_quiet();
+    fflush(NULL); // the child must not write our buffered output twice
+    pid_t pid = fork();
+    if (pid < 0) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot fork the trial read: %s", path, strerror(errno));
+    if (pid == 0) {
+        read(ctx);
+        _exit(0); // an error is a fine outcome: the trial only shows the read terminates
+    }
+    char why[128];
+    if (wait_trial(pid, budget_s, why, sizeof why))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: corrupt HDF5 %s: %s", path, what, why);
+    return read(ctx);
+}
+
+double rwkv_h5_budget(const char *path, double base_s) {
+    struct stat sb;
+    return base_s + (stat(path, &sb) == 0 ? (double)sb.st_size / RWKV_H5_MIN_RATE : 0);
 }
 
 int rwkv_h5_exists(hid_t file, const char *path) {

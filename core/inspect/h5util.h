@@ -40,6 +40,20 @@ int rwkv_h5_attr_i64(hid_t loc, const char *name, int64_t value);
 // Reads an integer / string attribute; returns -1 when missing or of the wrong type.
 int rwkv_h5_get_i64(hid_t loc, const char *name, int64_t *out);
 int rwkv_h5_get_str(hid_t loc, const char *name, char *buf, size_t size);
+// 1 if the dataset or attribute obj stores integers or floats of at most 8 bytes, so that
+// reading it into a native number type needs no conversion buffer of a size the file chose.
+int rwkv_h5_numeric(hid_t obj);
+// libhdf5 1.10 can crash (use after free, wild reads) or loop forever on corrupt metadata, and
+// no API bounds that. So a reader of a user file runs read(ctx) first in a forked child
+// within budget_s seconds; if the child crashed or ran out of time, this returns
+// RWKV_ERR_FORMAT naming path and what, without running it here. Otherwise read(ctx) runs
+// here (the same deterministic parse, now known to finish) and its status is returned.
+// RWKVSCOPE_H5_TRIAL=0 turns the trial off (for debugging a reader under gdb).
+rwkv_status rwkv_h5_guarded(const char *path, const char *what, double budget_s, rwkv_status (*read)(void *ctx),
+                            void *ctx);
+// A time budget for reading path: base_s plus the file read at RWKV_H5_MIN_RATE.
+#define RWKV_H5_MIN_RATE (20.0 * (1 << 20)) // bytes/s: a slow disk
+double rwkv_h5_budget(const char *path, double base_s);
 // 1 if every component of the absolute path exists.
 int rwkv_h5_exists(hid_t file, const char *path);
 // A 1-D or 2-D dataset of values (rows, cols) (cols = 0 for 1-D), written at once.

@@ -9,8 +9,8 @@ static rwkv_status record_hook(void *ctx, int layer, rwkv_tap tap, int64_t pos, 
     rwkv_real *dst = rwkv_record_rows(r, layer, tap);
     if (!dst) return RWKV_OK;
     for (int i = 0; i < n; i++)
-        if (pos + i >= 0 && pos + i < r->T)
-            memcpy(dst + (size_t)(pos + i) * D, data + (size_t)i * D, (size_t)D * sizeof(rwkv_real));
+        if (pos + i - r->pos0 >= 0 && pos + i - r->pos0 < r->T)
+            memcpy(dst + (size_t)(pos + i - r->pos0) * D, data + (size_t)i * D, (size_t)D * sizeof(rwkv_real));
     return RWKV_OK;
 }
 

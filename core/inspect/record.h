@@ -7,7 +7,8 @@
 
 typedef struct {
     rwkv_config cfg;
-    int64_t T;          // positions 0 .. T-1 of the sequence are kept; later ones are ignored
+    int64_t T;          // positions pos0 .. pos0+T-1 of the sequence are kept; others are ignored
+    int64_t pos0;       // 0 after alloc; a chunked caller moves the window along
     uint32_t *mask;     // (L + 1) the recorded taps, as in rwkv_hook
     rwkv_real **rows;   // ((L + 1) * RWKV_TAP_N) each (T, D) or NULL when not recorded
     rwkv_hook hook;     // pass &rec->hook to the forward pass (set hook.pos for chunked calls)

@@ -5,6 +5,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define STATE_FILE_SLACK (1 << 20) // bytes of attributes and HDF5 metadata a state file may add
+#define STATE_READ_BUDGET_S 1.0    // seconds a state read may take (it takes milliseconds)
 
 // The arrays of a state: five (L, C) vectors for RWKV-4; two and the (L, H, N, N) matrices
 // for RWKV-7.
@@ -121,7 +125,9 @@ static rwkv_status read_array(hid_t g, const char *path, const state_array *a) {
         for (int i = 0; i < a->nd; i++)
             k += (size_t)snprintf(want + k, sizeof want - k, "%s%llu", i ? ", " : "", (unsigned long long)a->dims[i]);
         st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: /state/%s has the wrong shape (want [%s])", path, a->name, want);
-    } else if (H5Dread(d, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) < 0)
+    } else if (!rwkv_h5_numeric(d))
+        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: /state/%s does not hold numbers", path, a->name);
+    else if (H5Dread(d, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) < 0)
         st = rwkv_h5_fail(path, a->name);
     H5Dclose(d);
     for (size_t i = 0; !st && i < n; i++)
@@ -130,7 +136,16 @@ static rwkv_status read_array(hid_t g, const char *path, const state_array *a) {
     return st;
 }
 
-rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m) {
+typedef struct {
+    rwkv_state *s;
+    const char *path;
+    const rwkv_model *m;
+} state_read;
+
+static rwkv_status read_state(void *ctx) {
+    const state_read *r = ctx;
+    rwkv_state *s = r->s;
+    const char *path = r->path;
     hid_t f;
     rwkv_status st = rwkv_h5_open(&f, path);
     if (st) return st;
@@ -142,10 +157,7 @@ rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m
     else if (ver > RWKV_STATE_SCHEMA_VERSION)
         st = rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: state schema version %lld is newer than this rwkvscope reads (%d)",
                             path, (long long)ver, RWKV_STATE_SCHEMA_VERSION);
-    if (!st) st = check_shape(f, path, m);
-    if (!st && (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd || s->version != m->cfg.version ||
-                s->head_size != m->cfg.head_size))
-        st = rwkv_error_set(RWKV_ERR_SHAPE, "%s: the state buffer does not fit the model", path);
+    if (!st) st = check_shape(f, path, r->m);
     hid_t g = st ? -1 : H5Gopen2(f, "/state", H5P_DEFAULT);
     if (!st && g < 0) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: no /state group", path);
     state_array a[RWKV_STATE_NVEC];
@@ -155,4 +167,25 @@ rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     return st;
+}
+
+rwkv_status rwkv_state_load(rwkv_state *s, const char *path, const rwkv_model *m) {
+    if (s->n_layer != m->cfg.n_layer || s->n_embd != m->cfg.n_embd || s->version != m->cfg.version ||
+        s->head_size != m->cfg.head_size)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: the state buffer does not fit the model", path);
+    // Size budget: the state's float64 arrays and their attributes; a bigger file is not a state.
+    state_array a[RWKV_STATE_NVEC];
+    int n = state_arrays(s, a);
+    uint64_t max = STATE_FILE_SLACK;
+    for (int i = 0; i < n; i++) {
+        uint64_t k = sizeof(double);
+        for (int j = 0; j < a[i].nd; j++) k *= a[i].dims[j];
+        max += k;
+    }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > max)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %lld bytes is too big for a state of this model (L=%d, C=%d): "
+                              "not an rwkvscope state file", path, (long long)sb.st_size, m->cfg.n_layer, m->cfg.n_embd);
+    state_read r = {s, path, m};
+    return rwkv_h5_guarded(path, "state file", STATE_READ_BUDGET_S, read_state, &r);
 }

@@ -53,6 +53,7 @@ rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims 
     m->w.ln_out_w = m->v7->ln_out_w;
     m->w.ln_out_b = m->v7->ln_out_b;
     m->w.head = m->v7->head;
+    m->mats.head = (rwkv_mat){RWKV_DT_REAL, m->w.head}; // the sequential head reads the view
     snprintf(m->format, sizeof m->format, "memory");
     snprintf(m->dtype, sizeof m->dtype, "%s", RWKV_REAL_BITS == 64 ? "float64" : "float32");
     *out = m;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 typedef enum { D_ONE, D_C, D_F, D_V, D_W, D_A, D_VG, D_G } dim_id;
@@ -281,8 +282,13 @@ static rwkv_status fill_one(rwkv_real *dst, const rwkv_tensor_set *ts, const fie
     int transposed = f->kind & K_LORA && !lora_out_in;
     int64_t stored[2] = {transposed ? want[1] : want[0], transposed ? want[0] : want[1]};
     if (!shape_ok(t, f, stored, c.head_size)) return shape_error(path, name, t, stored, f->rows == D_ONE ? 1 : 2);
+    size_t n = (size_t)(want[0] * want[1]);
     if (transposed) fill_transposed(dst, t, want[0], want[1]);
-    else rwkv_tensors_convert(dst, t->data, t->dtype, (size_t)(want[0] * want[1]));
+    else rwkv_tensors_convert(dst, t->data, t->dtype, n);
+    for (size_t i = 0; i < n; i++) // a NaN or inf would poison every later position silently
+        if (!isfinite(dst[i]))
+            return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: tensor %s: element %zu is not finite (NaN or inf): "
+                                  "corrupt weights", path, name, i);
     return RWKV_OK;
 }
 

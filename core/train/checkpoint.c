@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define OPTIM_READ_BUDGET_S 2.0 // seconds for the trial read, plus the file's read time
+
 #if RWKV_REAL_BITS == 64
 #define H5_REAL H5T_NATIVE_DOUBLE
 #else
@@ -138,7 +140,7 @@ rwkv_status rwkv_checkpoint_save_optim(const rwkv_trainer *tr, const char *path)
 static int attr_read(hid_t f, const char *name, hid_t type, void *v) {
     if (H5Aexists(f, name) <= 0) return 0;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    int ok = a >= 0 && H5Aread(a, type, v) >= 0;
+    int ok = a >= 0 && rwkv_h5_numeric(a) && H5Aread(a, type, v) >= 0;
     if (a >= 0) H5Aclose(a);
     return ok;
 }
@@ -173,7 +175,20 @@ static rwkv_status open_optim(const char *path, hid_t *out) {
     return RWKV_OK;
 }
 
-rwkv_status rwkv_checkpoint_read_opts(const char *path, rwkv_config *cfg, rwkv_trainer_opts *o, int64_t *step) {
+typedef struct {
+    const char *path;
+    rwkv_config *cfg;
+    rwkv_trainer_opts *o;
+    int64_t *step;
+    rwkv_trainer *tr; // resume: the trainer to fill
+} optim_read;
+
+static rwkv_status read_opts(void *ctx) {
+    const optim_read *r = ctx;
+    const char *path = r->path;
+    rwkv_config *cfg = r->cfg;
+    rwkv_trainer_opts *o = r->o;
+    int64_t *step = r->step;
     hid_t f;
     rwkv_status st = open_optim(path, &f);
     if (st) return st;
@@ -203,15 +218,35 @@ rwkv_status rwkv_checkpoint_read_opts(const char *path, rwkv_config *cfg, rwkv_t
     return RWKV_OK;
 }
 
+rwkv_status rwkv_checkpoint_read_opts(const char *path, rwkv_config *cfg, rwkv_trainer_opts *o, int64_t *step) {
+    optim_read r = {path, cfg, o, step, NULL};
+    return rwkv_h5_guarded(path, "optimiser state", rwkv_h5_budget(path, OPTIM_READ_BUDGET_S), read_opts, &r);
+}
+
 static int dset_read(hid_t f, const char *name, rwkv_real *x, size_t n) {
     if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return 0;
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0) return 0;
     hid_t sp = H5Dget_space(d);
-    int ok = H5Sget_simple_extent_npoints(sp) == (hssize_t)n && H5Dread(d, H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0;
+    int ok = H5Sget_simple_extent_npoints(sp) == (hssize_t)n && rwkv_h5_numeric(d) &&
+             H5Dread(d, H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0;
     H5Sclose(sp);
     H5Dclose(d);
     return ok;
+}
+
+// Parameters and AdamW moments into the trainer.
+static rwkv_status read_moments(void *ctx) {
+    const optim_read *r = ctx;
+    rwkv_trainer *tr = r->tr;
+    hid_t f;
+    rwkv_status st = open_optim(r->path, &f);
+    if (st) return st;
+    size_t n = tr->m->table.total;
+    int ok = dset_read(f, "params", tr->m->block, n) && dset_read(f, "m", tr->opt->m, n) && dset_read(f, "v", tr->opt->v, n);
+    H5Fclose(f);
+    if (!ok) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: dataset params, m or v is missing or has the wrong size", r->path);
+    return RWKV_OK;
 }
 
 rwkv_status rwkv_checkpoint_resume(rwkv_trainer *tr, const char *path) {
@@ -228,12 +263,9 @@ rwkv_status rwkv_checkpoint_resume(rwkv_trainer *tr, const char *path) {
     if (step >= tr->o.steps)
         return rwkv_error_set(RWKV_ERR_ARG, "%s: the run is already at step %lld of %lld; ask for more --steps",
                               path, (long long)step, (long long)tr->o.steps);
-    hid_t f;
-    if ((st = open_optim(path, &f))) return st;
-    size_t n = tr->m->table.total;
-    int ok = dset_read(f, "params", tr->m->block, n) && dset_read(f, "m", tr->opt->m, n) && dset_read(f, "v", tr->opt->v, n);
-    H5Fclose(f);
-    if (!ok) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: dataset params, m or v is missing or has the wrong size", path);
+    optim_read r = {path, NULL, NULL, NULL, tr};
+    if ((st = rwkv_h5_guarded(path, "optimiser state", rwkv_h5_budget(path, OPTIM_READ_BUDGET_S), read_moments, &r)))
+        return st;
     tr->opt->step = step;
     rwkv_model_refresh(tr->m);
     return RWKV_OK;
