@@ -8,7 +8,7 @@ SAN ?=
 BUILD ?= build$(if $(filter 64,$(PRECISION)),64)$(if $(filter 1,$(SAN)),-asan)$(if $(filter fuzz,$(SAN)),-fuzz)
 
 CC ?= cc
-PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc zlib libisal
+PKGS := hdf5 libzip jansson libpcre2-8 libutf8proc zlib libisal liblbfgs
 OPT ?= -O3
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -fno-math-errno -g $(OPT) \
   -DRWKV_PRECISION=$(PRECISION) -I. $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
@@ -24,7 +24,7 @@ ifeq ($(SAN),fuzz)
 endif
 CFLAGS += $(CFLAGS_BASE)
 # OpenBLAS is the CBLAS behind every product, GSL's included: link it, not gslcblas.
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -lopenblas -lm -fopenmp $(LDSAN)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl -lgsl -lopenblas -lm -fopenmp $(LDSAN)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 LIB_DIRS := core probes analyses datasets

@@ -87,7 +87,8 @@ int cmd_plot(int argc, char **argv) {
                         .width = (int)width, .height = (int)height};
     rwkv_status st = rwkv_dyn_plot(dump, tap, kind, (int)seq, ch, (int)nch, &o, out);
     free(ch);
-    if (st) return cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "install gnuplot-nox" : NULL);
+    int no_gnuplot = st == RWKV_ERR_UNSUPPORTED && strstr(rwkv_error_message(), "gnuplot"); // not a dump version
+    if (st) return cli_fail(CMD, st, no_gnuplot ? "install gnuplot-nox" : NULL);
     fprintf(stderr, "plot: wrote %s\n", out);
     return CLI_OK;
 }

@@ -1,32 +1,23 @@
-// dumpview.h: read-only access to an rwkvscope HDF5 dump (docs/dump-format.md, issue 3)
-// for probing: the row index (sequence, position, token) and feature matrices per tap.
-//   /blocks/<l>/<tap>          float32|float64 [N, D]  rows = selected positions, concatenated
-//   /sequences/offsets         int64 [S+1]  row offsets of each sequence
-//   /sequences/token_offsets   int64 [S+1]  offsets of each sequence in /tokens
-//   /sequences/positions       int64 [N]    each row's position within its sequence
-//   /tokens                    int32 [T]
-// Older files without token_offsets: /sequences/offsets are token offsets, and a row's
-// sequence is recovered from the positions (strictly increasing inside a sequence, below its
-// length). A root attribute schema_version above 1 is refused.
+// dumpview.h: a dump (docs/dump-format.md) seen by the probes: the row index (sequence,
+// position, token) and feature matrices per tap, read through the one dump reader
+// (core/inspect/dump.h: killed SWMR files, schema versions, bounded and checked reads).
 #ifndef RWKV_DUMPVIEW_H
 #define RWKV_DUMPVIEW_H
 
-#include "../core/base/base.h"
-
-#include <hdf5.h>
+#include "../core/inspect/dump.h"
 
 #define RWKV_DUMPVIEW_NAME_MAX 96
 
 typedef struct {
     char path[1024];
-    hid_t file;
-    int n_layer;          // number of /blocks/<l> groups (0 .. n_layer-1)
+    rwkv_dump_reader *r;  // the open dump
+    int n_layer;          // the model's layers (/blocks/<l> exists only for tapped ones)
     int64_t n_rows;       // N
     int n_seq;            // S
-    int64_t n_tokens;     // offsets[S]
-    int64_t *offsets;     // (S+1) token offsets of each sequence in tokens
-    int64_t *positions;   // (N) position of each row within its sequence
-    int32_t *tokens;      // (n_tokens)
+    int64_t n_tokens;     // T
+    const int64_t *offsets;   // (S+1) token offsets of each sequence in tokens (r's)
+    const int64_t *positions; // (N) position of each row within its sequence (r's)
+    const int *tokens;        // (n_tokens) (r's)
     int *row_seq;         // (N) sequence index of each row
 } rwkv_dumpview;
 

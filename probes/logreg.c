@@ -1,20 +1,17 @@
-// logreg.c: multinomial logistic regression by L-BFGS; the products go through BLAS dgemm.
+// logreg.c: multinomial logistic regression by L-BFGS (liblbfgs); the products go through
+// BLAS dgemm. liblbfgs's own tests (||g|| relative to ||x||, a rate over past iterations) are
+// off: a progress callback applies gtol and ftol as rwkv_logreg_opts defines them.
 #include "logreg.h"
 
 #include <cblas.h>
 #include <float.h>
+#include <lbfgs.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LOGREG_ARMIJO_C1 1e-4   // sufficient decrease: f(x + a d) <= f(x) + c1 a g.d
-#define LOGREG_BACKTRACK 0.5    // step shrink factor
-#define LOGREG_MAX_SHRINK 40    // backtracking steps before giving up
-#define LOGREG_CURV_EPS 1e-12   // skip an L-BFGS pair when s.y <= eps |s||y|
-
 void rwkv_logreg_free(rwkv_logreg *m) {
     if (!m) return;
-    free(m->theta); free(m->Z); free(m->g); free(m->g_new); free(m->theta_new); free(m->dir);
-    free(m->S); free(m->Yh); free(m->rho); free(m->alpha);
+    lbfgs_free(m->theta); free(m->Z); free(m->g);
     free(m->Xf); free(m->Wf); free(m->Gf); free(m->Zf);
     free(m);
 }
@@ -27,24 +24,18 @@ rwkv_status rwkv_logreg_alloc(rwkv_logreg **out, int p, int K, int n_max) {
     if (!m) return RWKV_ERR_NOMEM;
     m->p = p, m->K = K, m->n_max = n_max, m->dim = (p + 1) * K;
     size_t dim = (size_t)m->dim;
-    m->theta = rwkv_calloc(dim, sizeof(double), "logreg theta");
+    if ((m->theta = lbfgs_malloc(m->dim))) memset(m->theta, 0, dim * sizeof(double)); // aligned for its SSE code
     m->Z = rwkv_calloc((size_t)n_max * K, sizeof(double), "logreg logits");
     m->g = rwkv_calloc(dim, sizeof(double), "logreg grad");
-    m->g_new = rwkv_calloc(dim, sizeof(double), "logreg grad");
-    m->theta_new = rwkv_calloc(dim, sizeof(double), "logreg theta");
-    m->dir = rwkv_calloc(dim, sizeof(double), "logreg direction");
-    m->S = rwkv_calloc(RWKV_LOGREG_HISTORY * dim, sizeof(double), "logreg history");
-    m->Yh = rwkv_calloc(RWKV_LOGREG_HISTORY * dim, sizeof(double), "logreg history");
-    m->rho = rwkv_calloc(RWKV_LOGREG_HISTORY, sizeof(double), "logreg rho");
-    m->alpha = rwkv_calloc(RWKV_LOGREG_HISTORY, sizeof(double), "logreg alpha");
     m->Xf = rwkv_calloc((size_t)n_max * p, sizeof(float), "logreg float X");
     m->Wf = rwkv_calloc((size_t)p * K, sizeof(float), "logreg float W");
     m->Gf = rwkv_calloc((size_t)p * K, sizeof(float), "logreg float grad");
     m->Zf = rwkv_calloc((size_t)n_max * K, sizeof(float), "logreg float logits");
-    if (!m->theta || !m->Z || !m->g || !m->g_new || !m->theta_new || !m->dir || !m->S || !m->Yh ||
-        !m->rho || !m->alpha || !m->Xf || !m->Wf || !m->Gf || !m->Zf) {
+    if (!m->theta || !m->Z || !m->g || !m->Xf || !m->Wf || !m->Gf || !m->Zf) {
+        int no_theta = !m->theta;
         rwkv_logreg_free(m);
-        return RWKV_ERR_NOMEM;
+        return no_theta ? rwkv_error_set(RWKV_ERR_NOMEM, "logreg: out of memory for %d x %d parameters", p + 1, K)
+                        : RWKV_ERR_NOMEM;
     }
     m->W = m->theta;
     m->b = m->theta + (size_t)p * K;
@@ -126,39 +117,48 @@ static double loss_single(rwkv_logreg *m, const double *theta, double *g, const 
     return f;
 }
 
-static double dot(const double *a, const double *b, int n) { return cblas_ddot(n, a, 1, b, 1); }
-
 static double max_abs(const double *a, int n) {
     double mx = 0;
     for (int i = 0; i < n; i++) mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
     return mx;
 }
 
-// dir = -H g by the two-loop recursion over the stored pairs (oldest first in ring order).
-static void direction(rwkv_logreg *m, int n_pairs, int newest) {
-    int dim = m->dim;
-    for (int j = 0; j < dim; j++) m->dir[j] = -m->g[j];
-    for (int t = 0; t < n_pairs; t++) {
-        int i = (newest - t + RWKV_LOGREG_HISTORY) % RWKV_LOGREG_HISTORY;
-        const double *s = m->S + (size_t)i * dim, *yv = m->Yh + (size_t)i * dim;
-        m->alpha[i] = m->rho[i] * dot(s, m->dir, dim);
-        cblas_daxpy(dim, -m->alpha[i], yv, 1, m->dir, 1);
-    }
-    if (n_pairs) { // H0 = (s.y / y.y) I
-        const double *s = m->S + (size_t)newest * dim, *yv = m->Yh + (size_t)newest * dim;
-        cblas_dscal(dim, dot(s, yv, dim) / dot(yv, yv, dim), m->dir, 1);
-    }
-    for (int t = n_pairs - 1; t >= 0; t--) {
-        int i = (newest - t + RWKV_LOGREG_HISTORY) % RWKV_LOGREG_HISTORY;
-        const double *s = m->S + (size_t)i * dim, *yv = m->Yh + (size_t)i * dim;
-        double beta = m->rho[i] * dot(yv, m->dir, dim);
-        cblas_daxpy(dim, m->alpha[i] - beta, s, 1, m->dir, 1);
-    }
-}
+// What the liblbfgs callbacks see.
+typedef struct {
+    rwkv_logreg *m;
+    const rwkv_logreg_opts *o;
+    const double *X;
+    const int *y;
+    int n;
+    double f_prev; // the loss at the last accepted point (the start, then each iterate)
+    int started;
+} fit_ctx;
 
 static double eval(rwkv_logreg *m, const rwkv_logreg_opts *o, const double *theta, double *g,
                    const double *X, const int *y, int n) {
     return o->single ? loss_single(m, theta, g, y, n, o->l2) : rwkv_logreg_loss(m, theta, g, X, y, n, o->l2);
+}
+
+static lbfgsfloatval_t evaluate(void *inst, const lbfgsfloatval_t *theta, lbfgsfloatval_t *g, int dim,
+                                lbfgsfloatval_t step) {
+    (void)dim, (void)step;
+    fit_ctx *c = inst;
+    double f = eval(c->m, c->o, theta, g, c->X, c->y, c->n);
+    if (!c->started) c->started = 1, c->f_prev = c->m->loss = f, c->m->gmax = max_abs(g, c->m->dim);
+    return f;
+}
+
+// After each iteration: record it, stop when max|grad| <= gtol or the loss fell by less than
+// ftol * max(1, |f|).
+static int progress(void *inst, const lbfgsfloatval_t *theta, const lbfgsfloatval_t *g, lbfgsfloatval_t f,
+                    lbfgsfloatval_t xnorm, lbfgsfloatval_t gnorm, lbfgsfloatval_t step, int dim, int k, int ls) {
+    (void)theta, (void)xnorm, (void)gnorm, (void)step, (void)ls;
+    fit_ctx *c = inst;
+    rwkv_logreg *m = c->m;
+    double df = c->f_prev - f;
+    m->iters = k, m->loss = f, m->gmax = max_abs(g, dim);
+    c->f_prev = f;
+    return m->gmax <= c->o->gtol || df <= c->o->ftol * fmax(1.0, fabs(f)) ? LBFGS_STOP : 0;
 }
 
 rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n,
@@ -166,50 +166,40 @@ rwkv_status rwkv_logreg_fit(rwkv_logreg *m, const double *X, const int *y, int n
     if (n < 1 || n > m->n_max) return rwkv_error_set(RWKV_ERR_ARG, "logreg: %d rows (workspace holds %d)", n, m->n_max);
     for (int i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= m->K) return rwkv_error_set(RWKV_ERR_ARG, "logreg: label %d of row %d is outside [0, %d)", y[i], i, m->K);
-    int dim = m->dim, n_pairs = 0, newest = RWKV_LOGREG_HISTORY - 1;
     if (o->single)
         for (size_t j = 0; j < (size_t)n * m->p; j++) m->Xf[j] = (float)X[j];
-    double f = eval(m, o, m->theta, m->g, X, y, n);
+    fit_ctx c = {m, o, X, y, n, 0, 0};
     m->iters = 0;
     m->converged = 0;
-    for (; m->iters < o->max_iter; m->iters++) {
-        m->gmax = max_abs(m->g, dim);
-        if (m->gmax <= o->gtol) { m->converged = 1; break; }
-        direction(m, n_pairs, newest);
-        double gd = dot(m->g, m->dir, dim);
-        if (gd >= 0) { // not a descent direction: restart from steepest descent
-            n_pairs = 0;
-            for (int j = 0; j < dim; j++) m->dir[j] = -m->g[j];
-            gd = dot(m->g, m->dir, dim);
-        }
-        double step = n_pairs ? 1.0 : fmin(1.0, 1.0 / sqrt(dot(m->g, m->g, dim))), f_new = f;
-        int ok = 0;
-        for (int t = 0; t < LOGREG_MAX_SHRINK; t++, step *= LOGREG_BACKTRACK) {
-            for (int j = 0; j < dim; j++) m->theta_new[j] = m->theta[j] + step * m->dir[j];
-            f_new = eval(m, o, m->theta_new, m->g_new, X, y, n);
-            if (isfinite(f_new) && f_new <= f + LOGREG_ARMIJO_C1 * step * gd) { ok = 1; break; }
-        }
-        if (!ok) { m->converged = 1; break; } // no decrease possible at this precision: the optimum
-        newest = (newest + 1) % RWKV_LOGREG_HISTORY;
-        double *s = m->S + (size_t)newest * dim, *yv = m->Yh + (size_t)newest * dim;
-        for (int j = 0; j < dim; j++) s[j] = m->theta_new[j] - m->theta[j], yv[j] = m->g_new[j] - m->g[j];
-        double sy = dot(s, yv, dim);
-        if (sy > LOGREG_CURV_EPS * sqrt(dot(s, s, dim) * dot(yv, yv, dim))) {
-            m->rho[newest] = 1.0 / sy;
-            if (n_pairs < RWKV_LOGREG_HISTORY) n_pairs++;
-        } else {
-            newest = (newest - 1 + RWKV_LOGREG_HISTORY) % RWKV_LOGREG_HISTORY; // drop the pair
-        }
-        memcpy(m->theta, m->theta_new, (size_t)dim * sizeof(double));
-        memcpy(m->g, m->g_new, (size_t)dim * sizeof(double));
-        double df = f - f_new;
-        f = f_new;
-        if (df <= o->ftol * fmax(1.0, fabs(f))) { m->iters++; m->converged = 1; break; }
+    if (o->max_iter < 1) { // liblbfgs reads 0 as no limit
+        evaluate(&c, m->theta, m->g, m->dim, 0);
+        m->converged = m->gmax <= o->gtol;
+        return isfinite(m->loss) ? RWKV_OK : rwkv_error_set(RWKV_ERR_NUMERIC, "logreg: the loss is %g", m->loss);
     }
-    m->loss = f;
-    m->gmax = max_abs(m->g, dim);
-    if (m->gmax <= o->gtol) m->converged = 1; // the last step reached the tolerance
-    if (!isfinite(f)) return rwkv_error_set(RWKV_ERR_NUMERIC, "logreg: the loss became %g", f);
+    lbfgs_parameter_t par;
+    lbfgs_parameter_init(&par);
+    par.m = RWKV_LOGREG_HISTORY;
+    par.epsilon = 0; // its own test then stops only at an exactly zero gradient
+    par.max_iterations = o->max_iter;
+    par.linesearch = LBFGS_LINESEARCH_BACKTRACKING; // Wolfe steps: fewer evaluations than More-Thuente here
+    double f;
+    int ret = lbfgs(m->dim, m->theta, &f, evaluate, progress, &c, &par);
+    switch (ret) {
+    case LBFGS_SUCCESS: case LBFGS_STOP: case LBFGS_ALREADY_MINIMIZED: // a tolerance is met
+    // A line search that finds no decrease leaves theta at the last iterate: at this
+    // precision, the optimum.
+    case LBFGSERR_ROUNDING_ERROR: case LBFGSERR_MINIMUMSTEP: case LBFGSERR_MAXIMUMLINESEARCH:
+    case LBFGSERR_WIDTHTOOSMALL: case LBFGSERR_INCREASEGRADIENT:
+        m->converged = 1;
+        break;
+    case LBFGSERR_MAXIMUMITERATION: // progress saw the last iterate miss both tolerances
+        break;
+    case LBFGSERR_OUTOFMEMORY:
+        return rwkv_error_set(RWKV_ERR_NOMEM, "logreg: liblbfgs is out of memory for %d parameters", m->dim);
+    default:
+        return rwkv_error_set(RWKV_ERR_NUMERIC, "logreg: liblbfgs failed (status %d) after %d iterations", ret, m->iters);
+    }
+    if (!isfinite(m->loss)) return rwkv_error_set(RWKV_ERR_NUMERIC, "logreg: the loss became %g", m->loss);
     return RWKV_OK;
 }
 

@@ -1,6 +1,7 @@
 // logreg.h: multinomial logistic regression with an L2 penalty on the weights, fitted by
-// L-BFGS (two-loop recursion, Armijo backtracking). GSL's BFGS2 keeps a dense (dim x dim)
-// inverse Hessian, which for 640 features x 256 classes would be 10^10 doubles, hence L-BFGS.
+// L-BFGS (liblbfgs, backtracking line search to the Wolfe conditions), which keeps the last
+// RWKV_LOGREG_HISTORY steps. GSL's BFGS2 keeps O(dim) state too, not a dense Hessian, but
+// builds each direction from the last step alone (a memoryless BFGS).
 //   f(W, b) = (1/n) sum_i [ logsumexp(x_i W + b) - (x_i W + b)_{y_i} ] + (lambda/2) ||W||^2
 //   grad_W  = X^T (P - Y) / n + lambda W,   grad_b = colsum(P - Y) / n
 // The bias is not penalised. X is expected standardised by the caller.
@@ -9,11 +10,11 @@
 
 #include "../core/base/base.h"
 
-#define RWKV_LOGREG_HISTORY 8 // L-BFGS memory (pairs of s, y)
+#define RWKV_LOGREG_HISTORY 8 // L-BFGS memory (pairs of steps and gradient changes)
 
 typedef struct {
     double l2;      // lambda
-    int max_iter;   // L-BFGS iterations
+    int max_iter;   // L-BFGS iterations (0: none, theta is only evaluated)
     double gtol;    // stop when max |grad| <= gtol
     double ftol;    // or when the loss falls by less than ftol * max(1, |f|) in an iteration
     int single;     // 1: the X W and X^T (P - Y) products and the softmax in float32 (about
@@ -23,7 +24,7 @@ typedef struct {
 typedef struct {
     int p, K, n_max;   // features, classes, most rows a fit or prediction may pass
     int dim;           // (p + 1) K parameters
-    double *theta;     // (dim) W (p, K) row-major, then b (K)
+    double *theta;     // (dim) W (p, K) row-major, then b (K); from lbfgs_malloc
     double *W, *b;     // views into theta
     // results of the last fit
     int iters;
@@ -31,9 +32,7 @@ typedef struct {
     double loss, gmax;
     // workspace
     double *Z;         // (n_max, K) logits, then P - Y
-    double *g, *g_new, *theta_new, *dir; // (dim)
-    double *S, *Yh;    // (HISTORY, dim) L-BFGS pairs
-    double *rho, *alpha; // (HISTORY)
+    double *g;         // (dim) the gradient when max_iter is 0
     float *Xf;         // (n_max, p) float copy of X (single mode)
     float *Wf, *Gf;    // (p, K)
     float *Zf;         // (n_max, K)

@@ -240,7 +240,7 @@ static rwkv_status fit_ridge(probe_ws *w, const rwkv_probe_data *d, const rwkv_p
         rwkv_ridge_svd *svd = NULL;
         if ((st = rwkv_ridge_svd_alloc(&svd, Xi, (int)m, D))) break;
         for (int g = 0; g < RWKV_PROBE_N_RIDGE_GRID; g++) {
-            rwkv_ridge_solve(wv, svd, yi, RIDGE_GRID[g] * (double)m);
+            if ((st = rwkv_ridge_solve(wv, svd, yi, RIDGE_GRID[g] * (double)m))) break;
             for (int64_t i = 0; i < ntr; i++) {
                 if (w->fold_of_group[d->group[w->train[i]]] != j) continue;
                 double p = ym;

@@ -1,89 +1,117 @@
-// ridge.c: ridge regression through gsl_linalg_SV_decomp_mod (one-sided Jacobi would be
-// slower for n >> p; the _mod variant QR-factors first, which suits tall feature matrices).
+// ridge.c: ridge regression through the SVD. Tall X: GSL's multifit workspace (SVD by
+// gsl_linalg_SV_decomp_mod, which QR-factors first and suits n >> p), solved for each
+// lambda by gsl_multifit_linear_solve. Wide X: the same SVD of X^T, solved here.
 #include "ridge.h"
 
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multifit.h>
+#include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define RIDGE_TINY_SV 1e-12 // relative singular value treated as zero when lambda = 0
 
+struct rwkv_ridge_svd {
+    int n, p, r;                        // rows, columns, r = min(n, p)
+    const double *X;                    // (n, p) the caller's X
+    gsl_multifit_linear_workspace *ls;  // tall X: U in ls->A (n, p), V in ls->Q (p, p), s in ls->S
+    gsl_matrix *U, *V;                  // wide X: U (n, r), V (p, r) of X = U diag(s) V^T
+    gsl_vector *s;                      // (r)
+    gsl_vector *uty;                    // (r) scratch for U^T y
+};
+
 void rwkv_ridge_svd_free(rwkv_ridge_svd *d) {
     if (!d) return;
-    free(d->U); free(d->s); free(d->V); free(d->uty);
+    if (d->ls) gsl_multifit_linear_free(d->ls);
+    gsl_matrix_free(d->U); gsl_matrix_free(d->V); gsl_vector_free(d->s); gsl_vector_free(d->uty);
     free(d);
 }
 
-// SVD of a tall matrix A (m >= k) in place: A (m, k) -> U, S (k), W (k, k).
-static rwkv_status svd_tall(gsl_matrix *A, gsl_vector *S, gsl_matrix *W) {
-    gsl_matrix *Xw = gsl_matrix_alloc(A->size2, A->size2);
-    gsl_vector *work = gsl_vector_alloc(A->size2);
-    if (!Xw || !work) {
-        gsl_matrix_free(Xw); gsl_vector_free(work);
-        return rwkv_error_set(RWKV_ERR_NOMEM, "ridge: out of memory for the SVD workspace");
-    }
-    int e = gsl_linalg_SV_decomp_mod(A, Xw, W, S, work);
+static rwkv_status gsl_status(int e, const char *what) {
+    return e ? rwkv_error_set(RWKV_ERR_NUMERIC, "ridge: %s failed (%s)", what, gsl_strerror(e)) : RWKV_OK;
+}
+
+// Wide X (n < p): X^T = V diag(s) U^T, decomposed in place of a copy of X^T.
+static rwkv_status svd_wide(rwkv_ridge_svd *d, const double *X) {
+    int n = d->n, p = d->p;
+    gsl_matrix *Xw = gsl_matrix_alloc((size_t)n, (size_t)n);
+    gsl_vector *work = gsl_vector_alloc((size_t)n);
+    d->V = gsl_matrix_alloc((size_t)p, (size_t)n);
+    d->U = gsl_matrix_alloc((size_t)n, (size_t)n);
+    d->s = gsl_vector_alloc((size_t)n);
+    rwkv_status st = Xw && work && d->V && d->U && d->s ? RWKV_OK
+                   : rwkv_error_set(RWKV_ERR_NOMEM, "ridge: out of memory for a %d x %d SVD", n, p);
+    for (int i = 0; !st && i < n; i++)
+        for (int j = 0; j < p; j++) gsl_matrix_set(d->V, (size_t)j, (size_t)i, X[(size_t)i * p + j]);
+    if (!st) st = gsl_status(gsl_linalg_SV_decomp_mod(d->V, Xw, d->U, d->s, work), "SVD");
     gsl_matrix_free(Xw);
     gsl_vector_free(work);
-    return e ? rwkv_error_set(RWKV_ERR_NUMERIC, "ridge: SVD failed (gsl error %d)", e) : RWKV_OK;
+    return st;
 }
 
 rwkv_status rwkv_ridge_svd_alloc(rwkv_ridge_svd **out, const double *X, int n, int p) {
     *out = NULL;
     if (n < 1 || p < 1) return rwkv_error_set(RWKV_ERR_ARG, "ridge: empty design matrix (%d x %d)", n, p);
-    int tall = n >= p, m = tall ? n : p, k = tall ? p : n; // decompose X or X^T, whichever is tall
     rwkv_ridge_svd *d = rwkv_calloc(1, sizeof *d, "ridge svd");
     if (!d) return RWKV_ERR_NOMEM;
-    d->n = n, d->p = p, d->r = k;
-    d->U = rwkv_calloc((size_t)n * k, sizeof(double), "ridge U");
-    d->V = rwkv_calloc((size_t)p * k, sizeof(double), "ridge V");
-    d->s = rwkv_calloc((size_t)k, sizeof(double), "ridge s");
-    d->uty = rwkv_calloc((size_t)k, sizeof(double), "ridge U^T y");
-    gsl_matrix *A = gsl_matrix_alloc((size_t)m, (size_t)k);
-    gsl_matrix *W = gsl_matrix_alloc((size_t)k, (size_t)k);
-    gsl_vector *S = gsl_vector_alloc((size_t)k);
-    rwkv_status st = d->U && d->V && d->s && d->uty && A && W && S ? RWKV_OK
-                   : rwkv_error_set(RWKV_ERR_NOMEM, "ridge: out of memory for a %d x %d SVD", n, p);
-    for (int i = 0; !st && i < n; i++)
-        for (int j = 0; j < p; j++) {
-            if (tall) gsl_matrix_set(A, (size_t)i, (size_t)j, X[(size_t)i * p + j]);
-            else gsl_matrix_set(A, (size_t)j, (size_t)i, X[(size_t)i * p + j]);
-        }
-    if (!st) st = svd_tall(A, S, W);
-    // X = A_u S W^T when tall; X^T = A_u S W^T (so U = W, V = A_u) otherwise.
-    for (int i = 0; !st && i < n; i++)
-        for (int j = 0; j < k; j++) d->U[(size_t)i * k + j] = tall ? gsl_matrix_get(A, i, j) : gsl_matrix_get(W, i, j);
-    for (int i = 0; !st && i < p; i++)
-        for (int j = 0; j < k; j++) d->V[(size_t)i * k + j] = tall ? gsl_matrix_get(W, i, j) : gsl_matrix_get(A, i, j);
-    for (int j = 0; !st && j < k; j++) d->s[j] = gsl_vector_get(S, j);
-    gsl_matrix_free(A); gsl_matrix_free(W); gsl_vector_free(S);
+    d->n = n, d->p = p, d->r = n >= p ? p : n;
+    d->X = X;
+    gsl_matrix_const_view Xv = gsl_matrix_const_view_array(X, (size_t)n, (size_t)p);
+    gsl_error_handler_t *old = gsl_set_error_handler_off(); // report, never abort
+    rwkv_status st = (d->uty = gsl_vector_alloc((size_t)d->r)) ? RWKV_OK : RWKV_ERR_NOMEM;
+    if (!st && n >= p) {
+        if (!(d->ls = gsl_multifit_linear_alloc((size_t)n, (size_t)p)))
+            st = rwkv_error_set(RWKV_ERR_NOMEM, "ridge: out of memory for a %d x %d SVD", n, p);
+        else
+            st = gsl_status(gsl_multifit_linear_svd(&Xv.matrix, d->ls), "SVD");
+    } else if (!st) {
+        st = svd_wide(d, X);
+    }
+    gsl_set_error_handler(old);
     if (st) { rwkv_ridge_svd_free(d); return st; }
     *out = d;
     return RWKV_OK;
 }
 
-void rwkv_ridge_solve(double *w, rwkv_ridge_svd *d, const double *y, double lambda) {
-    int n = d->n, p = d->p, r = d->r;
-    double smax = r ? d->s[0] : 0;
-    for (int j = 0; j < r; j++) d->uty[j] = 0;
-    for (int i = 0; i < n; i++) // uty = U^T y
-        for (int j = 0; j < r; j++) d->uty[j] += d->U[(size_t)i * r + j] * y[i];
-    for (int j = 0; j < r; j++) { // uty_j *= s_j / (s_j^2 + lambda)
-        double s = d->s[j];
-        d->uty[j] = (lambda == 0 && s <= RIDGE_TINY_SV * smax) ? 0 : d->uty[j] * s / (s * s + lambda);
+// w = V diag(s / (s^2 + lambda)) U^T y, the columns j < r of U and V.
+static void solve_factors(gsl_vector *w, const gsl_matrix *U, const gsl_vector *s, const gsl_matrix *V,
+                          gsl_vector *uty, const gsl_vector *y, double lambda, int r) {
+    gsl_matrix_const_view Ur = gsl_matrix_const_submatrix(U, 0, 0, U->size1, (size_t)r);
+    gsl_matrix_const_view Vr = gsl_matrix_const_submatrix(V, 0, 0, V->size1, (size_t)r);
+    gsl_blas_dgemv(CblasTrans, 1.0, &Ur.matrix, y, 0.0, uty); // U^T y
+    double smax = gsl_vector_get(s, 0);
+    for (int j = 0; j < r; j++) {
+        double sj = gsl_vector_get(s, (size_t)j), *u = gsl_vector_ptr(uty, (size_t)j);
+        *u = (lambda == 0 && sj <= RIDGE_TINY_SV * smax) ? 0 : *u * sj / (sj * sj + lambda);
     }
-    for (int i = 0; i < p; i++) { // w = V uty
-        double acc = 0;
-        for (int j = 0; j < r; j++) acc += d->V[(size_t)i * r + j] * d->uty[j];
-        w[i] = acc;
+    gsl_blas_dgemv(CblasNoTrans, 1.0, &Vr.matrix, uty, 0.0, w);
+}
+
+rwkv_status rwkv_ridge_solve(double *w, rwkv_ridge_svd *d, const double *y, double lambda) {
+    gsl_vector_const_view yv = gsl_vector_const_view_array(y, (size_t)d->n);
+    gsl_vector_view wv = gsl_vector_view_array(w, (size_t)d->p);
+    if (!d->ls) {
+        solve_factors(&wv.vector, d->U, d->s, d->V, d->uty, &yv.vector, lambda, d->r);
+        return RWKV_OK;
     }
+    if (lambda == 0) { // GSL's least squares keeps singular values down to DBL_EPSILON: ours is safer
+        solve_factors(&wv.vector, d->ls->A, d->ls->S, d->ls->Q, d->uty, &yv.vector, 0, d->r);
+        return RWKV_OK;
+    }
+    gsl_matrix_const_view Xv = gsl_matrix_const_view_array(d->X, (size_t)d->n, (size_t)d->p);
+    double rnorm, snorm;
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    // GSL minimises ||y - X w||^2 + lambda'^2 ||w||^2: lambda' = sqrt(lambda)
+    int e = gsl_multifit_linear_solve(sqrt(lambda), &Xv.matrix, &yv.vector, &wv.vector, &rnorm, &snorm, d->ls);
+    gsl_set_error_handler(old);
+    return gsl_status(e, "solve");
 }
 
 rwkv_status rwkv_ridge_fit(double *w, const double *X, int n, int p, const double *y, double lambda) {
     rwkv_ridge_svd *d = NULL;
     rwkv_status st = rwkv_ridge_svd_alloc(&d, X, n, p);
-    if (st) return st;
-    rwkv_ridge_solve(w, d, y, lambda);
+    if (!st) st = rwkv_ridge_solve(w, d, y, lambda);
     rwkv_ridge_svd_free(d);
-    return RWKV_OK;
+    return st;
 }

@@ -4,7 +4,7 @@
 # depends on the libclang-rt-NN-dev of the default clang; on Debian 12 the fuzzer archive is
 # there, not in a libfuzzer-NN-dev) and clang's OpenMP.
 PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libgsl-dev libopenblas-dev check \
-libzip-dev zlib1g-dev libisal-dev libjansson-dev libpcre2-dev libutf8proc-dev gnuplot-nox help2man"
+liblbfgs-dev libzip-dev zlib1g-dev libisal-dev libjansson-dev libpcre2-dev libutf8proc-dev gnuplot-nox help2man"
 [ "$1" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev libomp-dev"
 missing=""
 for p in $PKGS; do

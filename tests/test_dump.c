@@ -3,6 +3,7 @@
 #include "core/compute/forward.h"
 #include "core/inspect/compare.h"
 #include "core/inspect/dump.h"
+#include "core/inspect/h5util.h"
 #include "core/inspect/select.h"
 #include "core/inspect/sequences.h"
 #include "core/inspect/state_io.h"
@@ -11,6 +12,7 @@
 
 #include <check.h>
 #include <hdf5.h>
+#include <hdf5_hl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -709,6 +711,155 @@ START_TEST(test_dump_errors) {
 END_TEST
 
 // h5ls and h5dump (hdf5-tools) read a dump without any rwkvscope code.
+// ---- what generic HDF5 readers see: dimension scales, descriptions, layer order ----
+
+static herr_t push_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
+    (void)g; (void)info;
+    char *buf = ctx;
+    size_t k = strlen(buf);
+    snprintf(buf + k, 256 - k, "%s%s", k ? "," : "", name);
+    return 0;
+}
+
+// Links of group `path` iterated by index (creation order or name), comma-joined.
+static void iterate(hid_t f, const char *path, H5_index_t idx, char out[256]) {
+    out[0] = '\0';
+    hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
+    ck_assert_int_ge(g, 0);
+    ck_assert_int_ge(H5Literate(g, idx, H5_ITER_INC, NULL, push_name, out), 0);
+    H5Gclose(g);
+}
+
+// 1 if dimension idx of dataset dpath has the scale spath attached, and that scale's name is `name`.
+static int scale_is(hid_t f, const char *dpath, unsigned idx, const char *spath, const char *name) {
+    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT), s = H5Dopen2(f, spath, H5P_DEFAULT);
+    char got[64] = "";
+    int ok = d >= 0 && s >= 0 && H5DSis_attached(d, s, idx) == 1 && H5DSis_scale(s) == 1 &&
+             H5DSget_scale_name(s, got, sizeof got) > 0 && !strcmp(got, name);
+    if (d >= 0) H5Dclose(d);
+    if (s >= 0) H5Dclose(s);
+    return ok;
+}
+
+static void label_is(hid_t f, const char *dpath, unsigned idx, const char *want) {
+    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+    char got[64] = "";
+    ck_assert_int_gt(H5DSget_label(d, idx, got, sizeof got), 0);
+    ck_assert_str_eq(got, want);
+    H5Dclose(d);
+}
+
+static void str_attr_is(hid_t f, const char *dpath, const char *name, const char *want) {
+    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+    char got[256] = "";
+    ck_assert_int_eq(rwkv_h5_get_str(d, name, got, sizeof got), 0);
+    ck_assert_msg(strstr(got, want), "%s@%s = '%s', expected '%s'", dpath, name, got, want);
+    H5Dclose(d);
+}
+
+START_TEST(test_dump_scales) {
+    const rwkv_config TWELVE = {.n_layer = 12, .n_embd = 8, .n_ffn = 24, .n_vocab = 20};
+    rwkv_model *m = test_random_model(TWELVE, 5);
+    int *tok = test_random_tokens(9, TWELVE.n_vocab, 6);
+    int64_t len = 9;
+    const char *path = tmp("scales.h5");
+    ck_assert_int_eq(make_dump(path, m, "blocks.2.att_k,blocks.10.ffn_k,blocks.10.state_num,logits", "every:2", 0, 4,
+                               tok, &len, 1, NULL, NULL), RWKV_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    // only the tapped layers have groups, and they iterate in numeric order by creation index
+    ck_assert(!rwkv_h5_exists(f, "/blocks/0") && !rwkv_h5_exists(f, "/blocks/11"));
+    char order[256], names[256];
+    iterate(f, "/blocks", H5_INDEX_CRT_ORDER, order);
+    ck_assert_str_eq(order, "2,10");
+    iterate(f, "/params/blocks", H5_INDEX_CRT_ORDER, order);
+    ck_assert_str_eq(order, "0,1,2,3,4,5,6,7,8,9,10,11");
+    iterate(f, "/params/blocks", H5_INDEX_NAME, names); // the name index sorts as strings
+    ck_assert_str_eq(names, "0,1,10,11,2,3,4,5,6,7,8,9");
+    // rows are positions, columns channels / ffn channels / token ids
+    ck_assert(scale_is(f, "/blocks/2/att_k", 0, "/sequences/positions", "position"));
+    ck_assert(scale_is(f, "/blocks/2/att_k", 1, "/dims/channel", "channel"));
+    ck_assert(scale_is(f, "/blocks/10/state_num", 1, "/dims/channel", "channel"));
+    ck_assert(scale_is(f, "/blocks/10/ffn_k", 1, "/dims/ffn_channel", "ffn_channel"));
+    ck_assert(scale_is(f, "/logits", 0, "/sequences/positions", "position"));
+    ck_assert(scale_is(f, "/logits", 1, "/dims/token", "token"));
+    ck_assert(scale_is(f, "/params/blocks/7/half_life", 0, "/dims/channel", "channel"));
+    ck_assert(!scale_is(f, "/blocks/10/ffn_k", 1, "/dims/channel", "channel"));
+    label_is(f, "/blocks/2/att_k", 0, "row");
+    label_is(f, "/blocks/2/att_k", 1, "channel");
+    label_is(f, "/blocks/10/ffn_k", 1, "ffn_channel");
+    label_is(f, "/logits", 1, "token");
+    hid_t d = H5Dopen2(f, "/blocks/2/att_k", H5P_DEFAULT);
+    ck_assert_int_eq(H5DSget_num_scales(d, 1), 1); // RWKV-4 has no head axis
+    H5Dclose(d);
+    // a scale holds the index it names
+    int64_t ch[8], ffn[24];
+    d = H5Dopen2(f, "/dims/channel", H5P_DEFAULT);
+    ck_assert_int_ge(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ch), 0);
+    H5Dclose(d);
+    d = H5Dopen2(f, "/dims/ffn_channel", H5P_DEFAULT);
+    ck_assert_int_ge(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ffn), 0);
+    H5Dclose(d);
+    for (int i = 0; i < 8; i++) ck_assert_int_eq(ch[i], i);
+    for (int i = 0; i < 24; i++) ck_assert_int_eq(ffn[i], i);
+    // units and descriptions
+    str_attr_is(f, "/params/blocks/3/half_life", "units", "tokens");
+    str_attr_is(f, "/params/blocks/3/half_life", "description", "ln 2");
+    str_attr_is(f, "/sequences/positions", "units", "tokens");
+    str_attr_is(f, "/blocks/10/state_num", "description", "numerator");
+    str_attr_is(f, "/logits", "units", "nats");
+    H5Fclose(f);
+    // the reader still reads it
+    rwkv_dump_reader *r;
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
+    ck_assert_int_eq(r->n_rows, 5);
+    ck_assert_int_eq(rwkv_dump_width(r, 0, RWKV_TAP_ATT_K), 0);
+    ck_assert_int_eq(rwkv_dump_width(r, 10, RWKV_TAP_FFN_K), TWELVE.n_ffn);
+    // the reader lists what each layer holds, and finds rows by position
+    char taps[RWKV_DUMP_TAPS_MAX][RWKV_DUMP_NAME_MAX];
+    ck_assert_int_eq(rwkv_dump_taps(r, 10, taps, RWKV_DUMP_TAPS_MAX), 2);
+    ck_assert_str_eq(taps[0], "ffn_k");
+    ck_assert_str_eq(taps[1], "state_num");
+    ck_assert_int_eq(rwkv_dump_taps(r, 0, taps, RWKV_DUMP_TAPS_MAX), 0);
+    ck_assert_int_eq(rwkv_dump_taps(r, TWELVE.n_layer, taps, RWKV_DUMP_TAPS_MAX), 1);
+    ck_assert_str_eq(taps[0], "logits");
+    int64_t row0 = -1, n = -1;
+    ck_assert_int_eq(rwkv_dump_seq_rows(r, 0, 3, 7, &row0, &n), RWKV_OK); // positions 0 2 4 6 8: 4 and 6
+    ck_assert(row0 == 2 && n == 2);
+    ck_assert_int_eq(rwkv_dump_seq_rows(r, 0, 0, -1, &row0, &n), RWKV_OK);
+    ck_assert(row0 == 0 && n == 5);
+    ck_assert_int_eq(rwkv_dump_seq_rows(r, 1, 0, -1, &row0, &n), RWKV_ERR_ARG);
+    rwkv_dump_reader_free(r);
+    // a corrupt index is refused at open, whoever opens the file
+    static const struct { const char *dset; int64_t at, value; const char *msg; } BAD[] = {
+        {"/sequences/positions", 1, 0, "not a rising position"},
+        {"/sequences/positions", 4, 9, "not a rising position"},
+        {"/sequences/offsets", 1, 7, "offsets must rise from 0"},
+        {"/sequences/token_offsets", 0, 1, "offsets must rise from 0"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
+        const char *bad = tmp("scales_bad.h5");
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, bad);
+        ck_assert_int_eq(system(cmd), 0);
+        f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t ds = H5Dopen2(f, BAD[i].dset, H5P_DEFAULT), sp = H5Dget_space(ds);
+        hsize_t at = (hsize_t)BAD[i].at, one = 1;
+        hid_t ms = H5Screate_simple(1, &one, NULL);
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &one, NULL);
+        ck_assert_int_ge(H5Dwrite(ds, H5T_NATIVE_INT64, ms, sp, H5P_DEFAULT, &BAD[i].value), 0);
+        H5Sclose(ms);
+        H5Sclose(sp);
+        H5Dclose(ds);
+        H5Fclose(f);
+        ck_assert_int_eq(rwkv_dump_open(&r, bad), RWKV_ERR_FORMAT);
+        ck_assert_msg(strstr(rwkv_error_message(), BAD[i].msg), "%s", rwkv_error_message());
+    }
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 START_TEST(test_dump_h5tools) {
     rwkv_model *m = test_random_model(SMALL, 13);
     int *tok = test_random_tokens(10, SMALL.n_vocab, 9);
@@ -1192,6 +1343,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_compare_errors);
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_h5tools);
+    tcase_add_test(tc, test_dump_scales);
     tcase_add_test(tc, test_state_io);
     suite_add_tcase(s, tc);
     TCase *tg = tcase_create("goldens");

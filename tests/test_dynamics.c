@@ -1,4 +1,4 @@
-// test_dynamics.c: `rwkvscope plot` on a dump built (schema v1, by hand with the HDF5 C API)
+// test_dynamics.c: `rwkvscope plot` on a dump built (by hand with the HDF5 C API)
 // from the golden traces of golden-small.h5: PNG sizes from the header, data files equal the
 // golden values, the derived num/den and per-layer norms, and clear errors.
 #include "analyses/dynamics.h"
@@ -34,14 +34,6 @@ static void write_i64(hid_t f, const char *name, const int64_t *v, hsize_t n) {
     H5Sclose(sp);
 }
 
-static void attr_i64(hid_t f, const char *name, int64_t v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, H5T_NATIVE_INT64, &v);
-    H5Aclose(a);
-    H5Sclose(sp);
-}
-
 // A dump holding state_num, state_den (both layers) and att_wkv (layer 1 only).
 static const char *make_dump(int schema_version) {
     static char path[1024];
@@ -53,14 +45,16 @@ static const char *make_dump(int schema_version) {
     g_wkv = test_h5_read(test_fixture("golden-small.h5"), "/trace/att_wkv", &nd, dims);
     ck_assert(g_num && g_den && g_wkv && dims[0] == L && dims[1] == T && dims[2] == C);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    attr_i64(f, "schema_version", schema_version);
-    attr_i64(f, "n_layer", L);
+    test_dump_attrs(f, L, C, 4 * C, 50, schema_version, 1);
     hid_t seqs = H5Gcreate2(f, "/sequences", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(seqs);
     int64_t off[3] = {0, SPLIT, T}, pos[T];
     for (int t = 0; t < T; t++) pos[t] = t < SPLIT ? t : t - SPLIT;
     write_i64(f, "/sequences/offsets", off, 3);
+    write_i64(f, "/sequences/token_offsets", off, 3); // every position was dumped
     write_i64(f, "/sequences/positions", pos, T);
+    int64_t tokens[T] = {0}; // the plots do not look at them
+    write_i64(f, "/tokens", tokens, T);
     hid_t b = H5Gcreate2(f, "/blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     for (int l = 0; l < L; l++) {
         char name[16];
@@ -208,8 +202,8 @@ START_TEST(errors) {
     ck_assert_int_eq(rwkv_dyn_plot("/nonexistent.h5", "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_IO);
     free_golden();
     const char *v3 = make_dump(3);
-    ck_assert_int_eq(rwkv_dyn_plot(v3, "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 3 is newer"));
+    ck_assert_int_eq(rwkv_dyn_plot(v3, "blocks.0.state_num", RWKV_DYN_LINES, 0, NULL, 0, &o, tmp("e.png")), RWKV_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "schema version 3 is not supported"));
     ck_assert_int_eq(test_cli(&out, "plot %s --tap blocks.0.state_num --kind pie -o %s", v3, tmp("e.png")), 2);
     free(out);
     ck_assert_int_eq(test_cli(&out, "plot %s --tap blocks.0.state_num -o %s", v3, tmp("e.png")), 1);

@@ -99,6 +99,20 @@ START_TEST(checkpoint_regressions) {
 }
 END_TEST
 
+static rwkv_status open_dump(const char *path) {
+    rwkv_dump_reader *r = NULL;
+    rwkv_status st = rwkv_dump_open(&r, path);
+    rwkv_dump_reader_free(r);
+    return st;
+}
+
+// Found by fuzz_dump: a corrupt superblock made the SWMR fallback open retry every metadata
+// read 100 times with backoff sleeps (about 10 s); it must fail in well under a second.
+START_TEST(dump_regressions) {
+    ck_assert_int_ge(each_regression("dump", open_dump, 1.0), 1);
+}
+END_TEST
+
 static rwkv_status bind_add(const char *path) {
     rwkv_intervention iv;
     memset(&iv, 0, sizeof iv);
@@ -268,6 +282,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, state_regressions);
     tcase_add_test(tc, checkpoint_regressions);
+    tcase_add_test(tc, dump_regressions);
     tcase_add_test(tc, intervene_file_regressions);
     tcase_add_test(tc, intervene_spec_regressions);
     tcase_add_test(tc, answer_span_overflow);

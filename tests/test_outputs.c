@@ -8,7 +8,9 @@
 #include "core/base/file.h"
 #include "core/compute/forward.h"
 #include "core/inspect/dump.h"
+#include "core/inspect/intervene.h"
 #include "core/model/model.h"
+#include "probes/dumpview.h"
 #include "util.h"
 
 #include <check.h>
@@ -31,6 +33,7 @@
 #define LONG_INPUT "tinyshakespeare.txt" // 1.1 M byte tokens: a dump of it runs for many seconds
 #define DUMP_CHUNK 128                   // the CLI's tokens per forward call (cmd_dump.c)
 #define TAPS "blocks.1.att_out,logits"
+#define KILLED_LINE 255                  // bytes (tokens) per prompt of the killed multi-sequence dump
 #define WAIT_SECONDS 120                 // longest wait for a child's output to grow
 #define SMALL_LIMIT 8192                 // bytes a "full disk" lets a file grow to
 
@@ -288,6 +291,51 @@ START_TEST(test_sigkill_dump) {
 }
 END_TEST
 
+// A dump killed after several sequences opens in every reader of dumps, through the one
+// reader: the probes' view and `probe`, `plot`, and a patch source (refused as incomplete,
+// with a clear message). The finished sequences are whole; the one the kill cut is shorter.
+START_TEST(test_killed_dump_everywhere) {
+    const char *in = tmp("killed_prompts.txt"), *out = tmp("killed.h5");
+    size_t n = 0;
+    char *text = slurp(long_input(), &n);
+    FILE *f = fopen(in, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i + KILLED_LINE < n && i < 200 * KILLED_LINE; i += KILLED_LINE) { // one prompt per line
+        for (size_t j = i; j < i + KILLED_LINE; j++) fputc(text[j] == '\n' ? ' ' : text[j], f);
+        fputc('\n', f);
+    }
+    fclose(f);
+    free(text);
+    unlink(out);
+    char *log;
+    spawn_opts o = {.sig = SIGKILL, .watch = out, .at = 3 << 20};
+    int status = spawn(&o, &log, "dump %s --input %s --taps %s --flush-mb 1 -o %s", model(), in, TAPS, out);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d: %s", status, log);
+    free(log);
+    rwkv_dumpview *v = NULL;
+    ck_assert_msg(rwkv_dumpview_open(&v, out) == RWKV_OK, "%s", rwkv_error_message());
+    ck_assert_int_eq(v->r->complete, 0);
+    ck_assert_int_ge(v->n_seq, 3); // about 2500 rows of 255-token sequences reached the disk
+    for (int s = 0; s + 1 < v->n_seq; s++) ck_assert_int_eq(v->offsets[s + 1] - v->offsets[s], KILLED_LINE);
+    for (int64_t r = 0; r < v->n_rows; r++) ck_assert_int_eq(v->positions[r], r - v->r->offsets[v->row_seq[r]]);
+    rwkv_dumpview_free(v);
+    int rc = test_cli(&log, "plot %s --tap blocks.1.att_out --kind lines --seq 1 -o %s", out, tmp("killed.png"));
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    rc = test_cli(&log, "probe %s --taps blocks.1.att_out --label position --probe ridge --folds 2 -o %s", out,
+                  tmp("killed_probe.csv"));
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "blocks.1.att_out@3=patch:%s:1", out);
+    rwkv_intervention iv;
+    ck_assert_int_eq(rwkv_intervene_parse(&iv, spec), RWKV_OK);
+    rwkv_config cfg = {.n_layer = 3, .n_embd = 64, .n_ffn = 256, .n_vocab = 300};
+    ck_assert_int_eq(rwkv_intervene_bind(&iv, cfg, KILLED_LINE), RWKV_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "the dump is incomplete"));
+}
+END_TEST
+
 // The old dump, byte for byte.
 static char *old_dump(const char *path, size_t *n) {
     char *log;
@@ -443,6 +491,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_sigint_dump);
     tcase_add_test(tc, test_sigkill_dump);
+    tcase_add_test(tc, test_killed_dump_everywhere);
     tcase_add_test(tc, test_force_keeps_old_dump);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("full");

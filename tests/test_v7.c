@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <hdf5.h>
+#include <hdf5_hl.h>
 
 #include <check.h>
 #include <math.h>
@@ -387,6 +388,31 @@ START_TEST(test_dump_every_tap) {
     H5Aread(a, H5T_NATIVE_INT64, shape);
     ck_assert(shape[0] == 2 && shape[1] == 16 && shape[2] == 16);
     H5Aclose(a);
+    // Dimension scales: column h*N*N + i*N + j of state_wkv is head h, value i, key j; channel
+    // c of a tap is in head c / N.
+    ck_assert_int_eq(H5DSget_num_scales(ds, 1), 3);
+    const char *scales[3] = {"/dims/state_head", "/dims/state_value", "/dims/state_key"};
+    int64_t *idx = malloc(2 * 16 * 16 * sizeof *idx);
+    for (int k = 0; k < 3; k++) {
+        hid_t sc = H5Dopen2(f, scales[k], H5P_DEFAULT);
+        ck_assert_int_eq(H5DSis_attached(ds, sc, 1), 1);
+        ck_assert_int_ge(H5Dread(sc, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx), 0);
+        for (int h = 0; h < 2; h++)
+            for (int i = 0; i < 16; i++)
+                for (int j = 0; j < 16; j++) ck_assert_int_eq(idx[(h * 16 + i) * 16 + j], k == 0 ? h : k == 1 ? i : j);
+        H5Dclose(sc);
+    }
+    H5Dclose(ds);
+    ds = H5Dopen2(f, "/blocks/0/att_kk", H5P_DEFAULT);
+    hid_t head = H5Dopen2(f, "/dims/head", H5P_DEFAULT);
+    char label[32] = "";
+    ck_assert_int_eq(H5DSis_attached(ds, head, 1), 1);
+    ck_assert_int_gt(H5DSget_scale_name(head, label, sizeof label), 0);
+    ck_assert_str_eq(label, "head");
+    ck_assert_int_ge(H5Dread(head, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx), 0);
+    for (int c = 0; c < 32; c++) ck_assert_int_eq(idx[c], c / 16);
+    free(idx);
+    H5Dclose(head);
     H5Dclose(ds);
     H5Fclose(f);
     free(tok);

@@ -51,4 +51,10 @@ void test_capture_free(test_capture *c);
 rwkv_model *test_random_model(rwkv_config cfg, unsigned seed);
 // A seeded pseudo-random token sequence in [0, V).
 int *test_random_tokens(int T, int V, unsigned seed);
+// Writes the root attributes a dump needs to open (docs/dump-format.md: schema,
+// schema_version, the model shape, complete, precision) on file f (an hid_t), for tests that
+// build a dump by hand with the HDF5 API.
+void test_dump_attrs(int64_t f, int n_layer, int n_embd, int n_ffn, int n_vocab, int64_t schema_version,
+                     int64_t complete);
+
 #endif

@@ -220,3 +220,29 @@ int test_same_bytes(const char *a, const char *b) {
     if (fb) fclose(fb);
     return same;
 }
+
+static void dump_attr_i64(hid_t f, const char *name, int64_t v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+void test_dump_attrs(int64_t file, int n_layer, int n_embd, int n_ffn, int n_vocab, int64_t schema_version,
+                     int64_t complete) {
+    hid_t f = (hid_t)file;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "schema", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const char *schema = "rwkvscope-dump";
+    H5Awrite(a, t, &schema);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    const char *names[] = {"schema_version", "n_layer", "n_embd", "n_ffn", "n_vocab", "complete", "precision"};
+    int64_t values[] = {schema_version, n_layer, n_embd, n_ffn, n_vocab, complete, 32};
+    for (int i = 0; i < 7; i++) dump_attr_i64(f, names[i], values[i]);
+}

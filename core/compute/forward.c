@@ -211,7 +211,7 @@ static rwkv_status wkv_scan(const chunk *c, int l, rwkv_state *s) {
         if (!tapped(c, l, taps[i])) rows[i] = NULL;
         for (int j = 0; j < C; j++) ws->carry[i * C + j] = state[i][j];
     }
-    rwkv_wkv_trace tr = {rows[0], rows[1], rows[2]};
+    rwkv_wkv_trace tr = {.num = rows[0], .den = rows[1], .max = rows[2]};
     rwkv_status st = RWKV_OK;
     for (int t0 = 0, t1; t0 < n && !st; t0 = t1) {
         for (t1 = t0 + 1; t1 < n && !scan_cut(c, l, t1 - 1);) t1++;

@@ -7,8 +7,8 @@
 
 #include <math.h>
 
-#define RWKV_PAR_MIN_ELEMS (1 << 16) // elements below which a loop stays on one thread
-#define SIGMOID_SPAN 4096            // elements per call of the vectorised sigmoid
+#define SIGMOID_SPAN 4096 // elements per call of the vectorised sigmoid
+#define LN_COL_BLOCK 32   // channels per thread task in the column sums of the layernorm backward
 
 // glibc's libmvec provides vector exp/expf; declaring them lets the sigmoid loop vectorise.
 #pragma omp declare simd notinbranch
@@ -18,6 +18,11 @@ double exp(double);
 
 void rwkv_layernorm(rwkv_real *out, const rwkv_real *x, const rwkv_real *w, const rwkv_real *b,
                     int T, int C) {
+    rwkv_layernorm_stats(out, NULL, NULL, x, w, b, T, C);
+}
+
+void rwkv_layernorm_stats(rwkv_real *out, rwkv_real *mean_out, rwkv_real *rstd_out, const rwkv_real *x,
+                          const rwkv_real *w, const rwkv_real *b, int T, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)T * C >= RWKV_PAR_MIN_ELEMS)
     for (int t = 0; t < T; t++) {
         const rwkv_real *xt = x + (size_t)t * C;
@@ -29,6 +34,49 @@ void rwkv_layernorm(rwkv_real *out, const rwkv_real *x, const rwkv_real *w, cons
         var /= C; // biased variance, as torch.nn.LayerNorm
         rwkv_real rstd = (rwkv_real)(1.0 / sqrt(var + RWKV_LN_EPS));
         for (int i = 0; i < C; i++) ot[i] = (rwkv_real)(xt[i] - mean) * rstd * w[i] + b[i];
+        if (mean_out) mean_out[t] = (rwkv_real)mean;
+        if (rstd_out) rstd_out[t] = rstd;
+    }
+}
+
+// With xh = (x - mean) rstd and g = dy w:  dx = rstd (g - mean(g) - xh mean(g xh)),
+// dw = sum dy xh,  db = sum dy (sums over rows, in a fixed order per channel).
+void rwkv_layernorm_backward(rwkv_real *dx, rwkv_real *dw, rwkv_real *db, const rwkv_real *dy,
+                             const rwkv_real *x, const rwkv_real *mean, const rwkv_real *rstd,
+                             const rwkv_real *w, int T, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)T * C >= RWKV_PAR_MIN_ELEMS)
+    for (int n = 0; n < T; n++) {
+        const rwkv_real *xn = x + (size_t)n * C, *dyn = dy + (size_t)n * C;
+        rwkv_real *dxn = dx + (size_t)n * C;
+        double sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
+        for (int i = 0; i < C; i++) {
+            rwkv_real xh = (xn[i] - mean[n]) * rstd[n];
+            sg += dyn[i] * w[i];
+            sgx += dyn[i] * w[i] * xh;
+        }
+        rwkv_real mg = (rwkv_real)(sg / C), mgx = (rwkv_real)(sgx / C);
+#pragma omp simd
+        for (int i = 0; i < C; i++) {
+            rwkv_real xh = (xn[i] - mean[n]) * rstd[n];
+            dxn[i] += rstd[n] * (dyn[i] * w[i] - mg - xh * mgx);
+        }
+    }
+    int nb = (C + LN_COL_BLOCK - 1) / LN_COL_BLOCK;
+#pragma omp parallel for schedule(static) if ((size_t)T * C >= RWKV_PAR_MIN_ELEMS)
+    for (int blk = 0; blk < nb; blk++) { // column sums, a block of channels per thread
+        int c0 = blk * LN_COL_BLOCK, nc = C - c0 < LN_COL_BLOCK ? C - c0 : LN_COL_BLOCK;
+        double sw[LN_COL_BLOCK] = {0}, sb[LN_COL_BLOCK] = {0};
+        for (int n = 0; n < T; n++) {
+            const rwkv_real *dyn = dy + (size_t)n * C + c0, *xn = x + (size_t)n * C + c0;
+            rwkv_real mu = mean[n], rs = rstd[n];
+#pragma omp simd
+            for (int j = 0; j < nc; j++) {
+                sw[j] += dyn[j] * (xn[j] - mu) * rs;
+                sb[j] += dyn[j];
+            }
+        }
+        for (int j = 0; j < nc; j++) dw[c0 + j] += (rwkv_real)sw[j], db[c0 + j] += (rwkv_real)sb[j];
     }
 }
 
@@ -58,12 +106,26 @@ void rwkv_sigmoid(rwkv_real *out, const rwkv_real *x, size_t n) {
     }
 }
 
+void rwkv_sigmoid_gate_backward(rwkv_real *restrict dval, rwkv_real *restrict dr, const rwkv_real *restrict dout,
+                                const rwkv_real *restrict s, const rwkv_real *restrict val, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        dval[i] = dout[i] * s[i];
+        dr[i] = dout[i] * val[i] * s[i] * (1 - s[i]);
+    }
+}
+
 void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
         rwkv_real r = x[i] > 0 ? x[i] : 0;
         out[i] = r * r;
     }
+}
+
+void rwkv_relu_sq_backward(rwkv_real *restrict g, const rwkv_real *restrict x, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) g[i] *= x[i] > 0 ? 2 * x[i] : 0; // 2 relu(x)
 }
 
 void rwkv_mul(rwkv_real *out, const rwkv_real *a, const rwkv_real *b, size_t n) {

@@ -2,6 +2,7 @@
 #include "dump.h"
 
 #include "deflate.h"
+#include "dumpmeta.h"
 #include "h5util.h"
 
 #include "../base/file.h"
@@ -19,6 +20,7 @@
 #define LN2 0.69314718055994530942
 #define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
 #define DUMP_FLUSH_SECONDS 1.0      // and after a sequence, at most this often
+#define DUMP_SWMR_READ_ATTEMPTS 4 // metadata read attempts of an SWMR reader (HDF5 default: 100)
 #define DUMP_OPEN_BUDGET_S 5.0     // seconds for the trial open, plus the file's read time
 
 // One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
@@ -218,6 +220,25 @@ static rwkv_status reserve(rwkv_dump *d, int step) {
     return RWKV_OK;
 }
 
+// Tap t of layer l (L: the globals) is selected and exists in the model's version.
+static int tap_stored(const rwkv_dump *d, int l, rwkv_tap t) {
+    return (d->mask[l] >> t & 1u) && rwkv_tap_width(t, d->m->cfg);
+}
+
+static int layer_tapped(const rwkv_dump *d, int l) {
+    for (int t = 0; t < RWKV_TAP_N; t++)
+        if (tap_stored(d, l, (rwkv_tap)t)) return 1;
+    return 0;
+}
+
+// A group whose links iterate in creation order (the layers in numeric order).
+static hid_t make_ordered_group(hid_t loc, const char *name) {
+    hid_t gcpl = rwkv_dumpmeta_ordered_gcpl();
+    hid_t g = gcpl < 0 ? -1 : H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (gcpl >= 0) H5Pclose(gcpl);
+    return g;
+}
+
 static rwkv_status write_attrs(rwkv_dump *d, const rwkv_dump_opts *o) {
     const rwkv_model *m = d->m;
     hid_t f = d->file;
@@ -295,6 +316,14 @@ static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_r
     return matrix_of(m->full ? full[which] + off : NULL, view[which], cc, buf);
 }
 
+// Scales and description of the /params dataset `name` just written in group g.
+static int describe_param(rwkv_dump *d, hid_t g, const char *name) {
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    int bad = ds < 0 || rwkv_dumpmeta_param(d->file, ds, name, d->m->cfg);
+    if (ds >= 0) H5Dclose(ds);
+    return bad;
+}
+
 // /params/blocks/<l>/<param_vectors> and optionally the time-mix matrices.
 static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
@@ -309,7 +338,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     }
     int bad = 0;
     hid_t g0 = H5Gcreate2(d->file, "/params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g1 = H5Gcreate2(g0, "blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g1 = g0 < 0 ? -1 : make_ordered_group(g0, "blocks");
     bad |= g0 < 0 || g1 < 0;
     for (int l = 0; l < L && !bad; l++) {
         char name[32];
@@ -318,11 +347,13 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
         const char *names[PARAM_VECTORS_MAX];
         int k = param_vectors(m, l, v, names);
         for (int i = 0; i < k; i++)
-            bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C);
+            bad |= rwkv_h5_write(g, names[i], RWKV_H5_REAL_FILE, H5T_NATIVE_DOUBLE, (hsize_t)C, 0, v + (size_t)i * C) ||
+                   describe_param(d, g, names[i]);
         if (matrices) {
             static const char *const mat_names[3] = {"receptance", "key", "value"};
             for (int i = 0; i < 3; i++) // each is written before the next is widened into mbuf
-                bad |= rwkv_h5_write(g, mat_names[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, att_matrix(m, i, l, mbuf));
+                bad |= rwkv_h5_write(g, mat_names[i], RWKV_H5_REAL_FILE, RWKV_H5_REAL, C, C, att_matrix(m, i, l, mbuf)) ||
+                       describe_param(d, g, mat_names[i]);
         }
         bad |= g < 0;
         if (g >= 0) H5Gclose(g);
@@ -359,20 +390,21 @@ static rwkv_status make_streams(rwkv_dump *d) {
     d->streams = rwkv_calloc((size_t)d->n_streams, sizeof *d->streams, "dump streams");
     if (!d->streams) return RWKV_ERR_NOMEM;
     size_t widest = 0;
-    hid_t blocks = H5Gcreate2(d->file, "/blocks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (blocks < 0) return fail(d, "creating /blocks");
+    hid_t blocks = -1;
     rwkv_status st = RWKV_OK;
     for (int l = 0; l <= L && !st; l++) {
         hid_t g = d->file;
         char gname[32];
         snprintf(gname, sizeof gname, "%d", l);
-        if (l < L) g = H5Gcreate2(blocks, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (!layer_tapped(d, l)) continue; // no empty groups for untapped layers
+        if (l < L && blocks < 0) blocks = make_ordered_group(d->file, "/blocks");
+        if (l < L) g = blocks < 0 ? -1 : H5Gcreate2(blocks, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) {
             st = fail(d, "creating a /blocks group");
             break;
         }
         for (int t = 0; t < RWKV_TAP_N && !st; t++) {
-            if (!(d->mask[l] >> t & 1u) || !rwkv_tap_width((rwkv_tap)t, d->m->cfg)) continue; // not in this version
+            if (!tap_stored(d, l, (rwkv_tap)t)) continue;
             stream *s = rwkv_calloc(1, sizeof *s, "dump stream");
             if (!s) { st = RWKV_ERR_NOMEM; break; }
             d->streams[(size_t)l * RWKV_TAP_N + t] = s;
@@ -386,10 +418,11 @@ static rwkv_status make_streams(rwkv_dump *d) {
                                       (hsize_t)s->chunk_rows, 1);
             if (s->dset < 0) st = fail(d, s->name);
             else if (t == RWKV_TAP_STATE_WKV && row_shape_attr(s->dset, d->m->cfg)) st = fail(d, s->name);
+            else if (rwkv_dumpmeta_tap(d->file, s->dset, d->d_positions, (rwkv_tap)t, d->m->cfg)) st = fail(d, s->name);
         }
         if (l < L) H5Gclose(g);
     }
-    H5Gclose(blocks);
+    if (blocks >= 0) H5Gclose(blocks);
     d->n_threads = omp_get_max_threads();
     if (!st && !(d->zs = rwkv_calloc((size_t)d->n_threads, sizeof *d->zs, "dump compressors"))) st = RWKV_ERR_NOMEM;
     for (int i = 0; i < d->n_threads && !st; i++)
@@ -408,6 +441,7 @@ static rwkv_status make_meta(rwkv_dump *d) {
     d->d_tokens = make_extendible(d->file, "/tokens", H5T_STD_I32LE, 0, DUMP_META_CHUNK, 1);
     int64_t zero = 0;
     if (d->d_offsets < 0 || d->d_tok_offsets < 0 || d->d_positions < 0 || d->d_tokens < 0 ||
+        rwkv_dumpmeta_rows(d->d_positions) ||
         append(d->d_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero) ||
         append(d->d_tok_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero))
         return fail(d, "creating /sequences and /tokens");
@@ -756,17 +790,195 @@ static rwkv_status open_file(hid_t *out, const char *path) {
     if (st != RWKV_ERR_FORMAT) return st;
     char keep[RWKV_ERROR_MAX];
     snprintf(keep, sizeof keep, "%s", rwkv_error_message());
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    // HDF5's default of 100 attempts per metadata read, with backoff sleeps, lets a corrupt
+    // file stall the open for seconds; a writer's torn flush needs only a retry or two.
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_metadata_read_attempts(fapl, DUMP_SWMR_READ_ATTEMPTS);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
     H5Eclear2(H5E_DEFAULT);
     if (f < 0) return rwkv_error_set(st, "%s", keep);
     *out = f;
     return RWKV_OK;
 }
 
+// A whole 1-D integer dataset, malloc'd (at least one element), and its length.
+static rwkv_status read_index(const rwkv_dump_reader *r, const char *name, hid_t mem_type, size_t elem, void **out,
+                              int64_t *n) {
+    *out = NULL;
+    *n = 0;
+    hid_t f = (hid_t)r->file;
+    if (!rwkv_h5_exists(f, name)) return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s is missing", r->path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return rwkv_h5_fail(r->path, name);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dim = 0;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd == 1) H5Sget_simple_extent_dims(sp, &dim, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    rwkv_status st = RWKV_OK;
+    void *buf = NULL;
+    if (nd != 1) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s has %d dimensions, expected 1", r->path, name, nd);
+    else if (!rwkv_h5_numeric(d)) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s does not hold numbers", r->path, name);
+    else if (dim > (hsize_t)(SIZE_MAX / 2 / elem) || !(buf = rwkv_calloc((size_t)(dim ? dim : 1), elem, name)))
+        st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: %s: out of memory for %llu entries", r->path, name,
+                            (unsigned long long)dim);
+    else if (dim && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) st = rwkv_h5_fail(r->path, name);
+    H5Dclose(d);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *n = (int64_t)dim;
+    return RWKV_OK;
+}
+
+static void tap_path(char *buf, size_t size, const rwkv_dump_reader *r, int layer, const char *name) {
+    if (layer >= r->cfg.n_layer) snprintf(buf, size, "/%.*s", RWKV_DUMP_NAME_MAX, name);
+    else snprintf(buf, size, "/blocks/%d/%.*s", layer, RWKV_DUMP_NAME_MAX, name);
+}
+
+// Rows and columns of the 2-D dataset at p; 0 if there is none.
+static int dims_2d(hid_t f, const char *p, hsize_t dims[2]) {
+    if (!rwkv_h5_exists(f, p)) return 0;
+    hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t sp = H5Dget_space(d);
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    return nd == 2 && dims[1] <= INT32_MAX;
+}
+
+// The rows every tap dataset holds (a killed run leaves them at different lengths).
+static int64_t shortest_tap(const rwkv_dump_reader *r, int64_t rows) {
+    char names[RWKV_DUMP_TAPS_MAX][RWKV_DUMP_NAME_MAX], p[160];
+    for (int l = 0; l <= r->cfg.n_layer; l++) {
+        int k = rwkv_dump_taps(r, l, names, RWKV_DUMP_TAPS_MAX);
+        for (int i = 0; i < k; i++) {
+            hsize_t dims[2];
+            tap_path(p, sizeof p, r, l, names[i]);
+            if (dims_2d((hid_t)r->file, p, dims) && (int64_t)dims[0] < rows) rows = (int64_t)dims[0];
+        }
+    }
+    return rows;
+}
+
+// Offsets start at 0, never decrease and stay within their datasets.
+static rwkv_status check_offsets(const rwkv_dump_reader *r, const int64_t *off, int64_t n, int64_t limit,
+                                 const char *name, const char *of) {
+    for (int64_t s = 0; s < n; s++)
+        if ((s == 0 && off[0] != 0) || (s > 0 && off[s] < off[s - 1]) || off[s] > limit)
+            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s[%lld] = %lld: offsets must rise from 0 to at most the %lld %s",
+                                  r->path, name, (long long)s, (long long)off[s], (long long)limit, of);
+    return RWKV_OK;
+}
+
+// Cuts the index to the `usable` rows that every tap holds: the sequences wholly below
+// them, then the one they cut (a finished sequence with rows missing, or the unfinished
+// one a killed run was in, whose tokens are all of /tokens after the finished ones).
+static rwkv_status fit_index(rwkv_dump_reader *r, int64_t S, int64_t usable) {
+    int64_t *off = realloc(r->offsets, (size_t)(S + 2) * sizeof *off);
+    if (off) r->offsets = off;
+    int64_t *tok = realloc(r->token_offsets, (size_t)(S + 2) * sizeof *tok);
+    if (tok) r->token_offsets = tok;
+    if (!off || !tok) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the sequence index", r->path);
+    int64_t k = 0;
+    while (k < S && off[k + 1] <= usable) k++;
+    if (usable > off[k]) {
+        tok[k + 1] = k < S ? tok[k + 1] : r->n_tokens;
+        off[++k] = usable;
+    }
+    r->n_seq = k;
+    r->n_rows = off[k];
+    return RWKV_OK;
+}
+
+// Every row's position lies inside its sequence and rises within it.
+static rwkv_status check_positions(const rwkv_dump_reader *r) {
+    for (int64_t s = 0; s < r->n_seq; s++) {
+        int64_t len = r->token_offsets[s + 1] - r->token_offsets[s];
+        for (int64_t i = r->offsets[s]; i < r->offsets[s + 1]; i++) {
+            int64_t p = r->positions[i];
+            if (p < 0 || p >= len || (i > r->offsets[s] && p <= r->positions[i - 1]))
+                return rwkv_error_set(RWKV_ERR_FORMAT, "%s: /sequences/positions[%lld] = %lld: not a rising position "
+                                      "within sequence %lld of %lld tokens", r->path, (long long)i, (long long)p,
+                                      (long long)s, (long long)len);
+        }
+    }
+    return RWKV_OK;
+}
+
+// Reads and checks /sequences and /tokens; a file whose run did not finish is cut to the rows
+// every dataset holds.
+static rwkv_status read_sequences(rwkv_dump_reader *r) {
+    int64_t n_off = 0, n_tok_off = 0, n_pos = 0;
+    rwkv_status st = read_index(r, "/sequences/offsets", H5T_NATIVE_INT64, sizeof(int64_t), (void **)&r->offsets, &n_off);
+    if (!st) st = read_index(r, "/sequences/token_offsets", H5T_NATIVE_INT64, sizeof(int64_t),
+                             (void **)&r->token_offsets, &n_tok_off);
+    if (!st) st = read_index(r, "/sequences/positions", H5T_NATIVE_INT64, sizeof(int64_t), (void **)&r->positions, &n_pos);
+    if (!st) st = read_index(r, "/tokens", H5T_NATIVE_INT, sizeof(int), (void **)&r->tokens, &r->n_tokens);
+    if (st) return st;
+    if (n_off < 1 || n_tok_off != n_off)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: /sequences/offsets has %lld entries and token_offsets %lld: "
+                              "expected S + 1 of each", r->path, (long long)n_off, (long long)n_tok_off);
+    int64_t S = n_off - 1;
+    if ((st = check_offsets(r, r->offsets, n_off, n_pos, "/sequences/offsets", "rows")) ||
+        (st = check_offsets(r, r->token_offsets, n_off, r->n_tokens, "/sequences/token_offsets", "tokens")))
+        return st;
+    int64_t usable = shortest_tap(r, n_pos);
+    if (r->complete && (usable != n_pos || r->offsets[S] != n_pos || r->token_offsets[S] != r->n_tokens))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: a complete dump with %lld positions, %lld rows in its sequences, "
+                              "%lld in its shortest tap, %lld of %lld tokens in sequences: inconsistent", r->path,
+                              (long long)n_pos, (long long)r->offsets[S], (long long)usable,
+                              (long long)r->token_offsets[S], (long long)r->n_tokens);
+    if ((st = fit_index(r, S, usable))) return st;
+    return check_positions(r);
+}
+
 typedef struct {
     rwkv_dump_reader **out;
     const char *path;
 } dump_open_args;
+
+// The root attributes: schema, version, shape, state.
+static rwkv_status read_attrs(rwkv_dump_reader *r) {
+    hid_t f = (hid_t)r->file;
+    char schema[64];
+    int64_t ver = 0, v[6] = {0};
+    if (rwkv_h5_get_str(f, "schema", schema, sizeof schema) || strcmp(schema, RWKV_DUMP_SCHEMA) ||
+        rwkv_h5_get_i64(f, "schema_version", &ver))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: not an rwkvscope dump (no schema attribute '%s')", r->path,
+                              RWKV_DUMP_SCHEMA);
+    if (ver > RWKV_DUMP_SCHEMA_VERSION || ver < 1)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED,
+                              "%s: dump schema version %lld is not supported: this rwkvscope %s reads versions 1 to %d "
+                              "(a newer rwkvscope wrote it?)",
+                              r->path, (long long)ver, RWKVSCOPE_VERSION, RWKV_DUMP_SCHEMA_VERSION);
+    if (rwkv_h5_get_i64(f, "n_layer", &v[0]) || rwkv_h5_get_i64(f, "n_embd", &v[1]) ||
+        rwkv_h5_get_i64(f, "n_ffn", &v[2]) || rwkv_h5_get_i64(f, "n_vocab", &v[3]) ||
+        rwkv_h5_get_i64(f, "complete", &v[4]) || rwkv_h5_get_i64(f, "precision", &v[5]))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: dump is missing shape attributes", r->path);
+    for (int i = 0; i < 4; i++)
+        if (v[i] < 1 || v[i] > INT32_MAX) v[i] = 0; // refused by the config check below
+    r->schema_version = (int)ver;
+    r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
+    if (rwkv_weights_check_config(r->cfg)) return rwkv_error_wrap(RWKV_ERR_FORMAT, "%s: ", r->path);
+    int64_t version = 4, head_size = 0; // schema 1: RWKV-4 only
+    if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && (version == RWKV_VERSION_7 || version == RWKV_VERSION_5) &&
+        !rwkv_h5_get_i64(f, "head_size", &head_size) && head_size > 0 && head_size <= r->cfg.n_embd &&
+        r->cfg.n_embd % head_size == 0) {
+        r->cfg.version = (int)version;
+        r->cfg.head_size = (int)head_size;
+    }
+    r->complete = v[4] == 1;
+    r->precision = (int)v[5];
+    rwkv_h5_get_str(f, "mode", r->mode, sizeof r->mode);
+    return RWKV_OK;
+}
 
 static rwkv_status open_dump(void *ctx) {
     rwkv_dump_reader **out = ((dump_open_args *)ctx)->out;
@@ -782,49 +994,8 @@ static rwkv_status open_dump(void *ctx) {
     }
     r->file = f;
     snprintf(r->path, sizeof r->path, "%s", path);
-    char schema[64];
-    int64_t ver = 0, v[6] = {0};
-    if (rwkv_h5_get_str(f, "schema", schema, sizeof schema) || strcmp(schema, RWKV_DUMP_SCHEMA) ||
-        rwkv_h5_get_i64(f, "schema_version", &ver)) {
-        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: not an rwkvscope dump (no schema attribute '%s')", path,
-                            RWKV_DUMP_SCHEMA);
-    } else if (ver > RWKV_DUMP_SCHEMA_VERSION || ver < 1) {
-        st = rwkv_error_set(RWKV_ERR_UNSUPPORTED,
-                            "%s: dump schema version %lld is not supported: this rwkvscope %s reads versions 1 to %d "
-                            "(a newer rwkvscope wrote it?)",
-                            path, (long long)ver, RWKVSCOPE_VERSION, RWKV_DUMP_SCHEMA_VERSION);
-    } else if (rwkv_h5_get_i64(f, "n_layer", &v[0]) || rwkv_h5_get_i64(f, "n_embd", &v[1]) ||
-               rwkv_h5_get_i64(f, "n_ffn", &v[2]) || rwkv_h5_get_i64(f, "n_vocab", &v[3]) ||
-               rwkv_h5_get_i64(f, "complete", &v[4]) || rwkv_h5_get_i64(f, "precision", &v[5]) ||
-               !rwkv_h5_exists(f, "/sequences/positions") || !rwkv_h5_exists(f, "/sequences/offsets") ||
-               !rwkv_h5_exists(f, "/tokens")) {
-        st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: dump is missing shape attributes or /sequences", path);
-    }
-    if (!st) {
-        r->schema_version = (int)ver;
-        r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
-        int64_t version = 4, head_size = 0; // schema 1: RWKV-4 only
-        if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && (version == RWKV_VERSION_7 || version == RWKV_VERSION_5) &&
-            !rwkv_h5_get_i64(f, "head_size", &head_size) && head_size > 0 && head_size <= r->cfg.n_embd) {
-            r->cfg.version = (int)version;
-            r->cfg.head_size = (int)head_size;
-        }
-        r->complete = (int)v[4];
-        r->precision = (int)v[5];
-        rwkv_h5_get_str(f, "mode", r->mode, sizeof r->mode);
-        const char *names[3] = {"/sequences/positions", "/sequences/offsets", "/tokens"};
-        int64_t *dst[3] = {&r->n_rows, &r->n_seq, &r->n_tokens};
-        for (int i = 0; i < 3; i++) {
-            hid_t d = H5Dopen2(f, names[i], H5P_DEFAULT);
-            hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
-            *dst[i] = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-            if (*dst[i] < (i == 1)) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s is unreadable", path, names[i]);
-            if (sp >= 0) H5Sclose(sp);
-            if (d >= 0) H5Dclose(d);
-        }
-        r->n_seq -= 1;
-        if (!st && rwkv_weights_check_config(r->cfg)) st = rwkv_error_wrap(RWKV_ERR_FORMAT, "%s: ", path);
-    }
+    st = read_attrs(r);
+    if (!st) st = read_sequences(r);
     if (st) {
         rwkv_dump_reader_free(r);
         return st;
@@ -834,40 +1005,74 @@ static rwkv_status open_dump(void *ctx) {
 }
 
 rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path) {
+    rwkv_h5_quiet();
     dump_open_args a = {out, path};
     return rwkv_h5_guarded(path, "dump", rwkv_h5_budget(path, DUMP_OPEN_BUDGET_S), open_dump, &a);
 }
 
 void rwkv_dump_reader_free(rwkv_dump_reader *r) {
     if (!r) return;
-    if (r->file >= 0) H5Fclose((hid_t)r->file);
+    if (r->file > 0) H5Fclose((hid_t)r->file);
+    free(r->offsets);
+    free(r->token_offsets);
+    free(r->positions);
+    free(r->tokens);
     free(r);
 }
 
-static void tap_path(char *buf, size_t size, const rwkv_dump_reader *r, int layer, rwkv_tap tap) {
-    if (layer >= r->cfg.n_layer) snprintf(buf, size, "/%s", RWKV_TAP_NAMES[tap]);
-    else snprintf(buf, size, "/blocks/%d/%s", layer, RWKV_TAP_NAMES[tap]);
+typedef struct {
+    char (*names)[RWKV_DUMP_NAME_MAX];
+    int n, max;
+} name_list;
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
+    (void)g;
+    (void)info;
+    name_list *l = ctx;
+    if (l->n < l->max && strlen(name) < RWKV_DUMP_NAME_MAX) snprintf(l->names[l->n++], RWKV_DUMP_NAME_MAX, "%s", name);
+    return 0;
+}
+
+int rwkv_dump_taps(const rwkv_dump_reader *r, int layer, char (*names)[RWKV_DUMP_NAME_MAX], int max) {
+    hid_t f = (hid_t)r->file;
+    if (layer < 0 || layer > r->cfg.n_layer) return 0;
+    if (layer == r->cfg.n_layer) { // the globals live at the root, among the bookkeeping
+        int n = 0;
+        for (int t = RWKV_TAP_N_BLOCK; t < RWKV_TAP_N && n < max; t++)
+            if (H5Lexists(f, RWKV_TAP_NAMES[t], H5P_DEFAULT) > 0)
+                snprintf(names[n++], RWKV_DUMP_NAME_MAX, "%s", RWKV_TAP_NAMES[t]);
+        H5Eclear2(H5E_DEFAULT);
+        return n;
+    }
+    char g[32];
+    snprintf(g, sizeof g, "/blocks/%d", layer);
+    if (!rwkv_h5_exists(f, g)) return 0;
+    name_list l = {names, 0, max};
+    hid_t grp = H5Gopen2(f, g, H5P_DEFAULT);
+    if (grp < 0) return 0;
+    H5Literate(grp, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &l);
+    H5Gclose(grp);
+    H5Eclear2(H5E_DEFAULT);
+    return l.n;
+}
+
+int rwkv_dump_width_of(const rwkv_dump_reader *r, int layer, const char *name) {
+    char p[160];
+    hsize_t dims[2] = {0, 0};
+    if (layer < 0 || layer > r->cfg.n_layer || strchr(name, '/') || strlen(name) >= RWKV_DUMP_NAME_MAX) return 0;
+    tap_path(p, sizeof p, r, layer, name);
+    return dims_2d((hid_t)r->file, p, dims) ? (int)dims[1] : 0;
 }
 
 int rwkv_dump_width(const rwkv_dump_reader *r, int layer, rwkv_tap tap) {
-    char p[96];
-    tap_path(p, sizeof p, r, layer, tap);
-    if (layer < 0 || layer > r->cfg.n_layer || !rwkv_h5_exists((hid_t)r->file, p)) return 0;
-    hid_t d = H5Dopen2((hid_t)r->file, p, H5P_DEFAULT);
-    if (d < 0) return 0;
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[2] = {0, 0};
-    int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp);
-    H5Dclose(d);
-    return nd == 2 ? (int)dims[1] : 0;
+    return rwkv_dump_width_of(r, layer, RWKV_TAP_NAMES[tap]);
 }
 
-static rwkv_status read_rows(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0, int64_t n,
-                             hid_t mem_type, void *out) {
-    char p[96];
-    tap_path(p, sizeof p, r, layer, tap);
-    int D = rwkv_dump_width(r, layer, tap);
+static rwkv_status read_named(const rwkv_dump_reader *r, int layer, const char *name, int64_t row0, int64_t n,
+                              hid_t mem_type, void *out) {
+    char p[160];
+    tap_path(p, sizeof p, r, layer, name);
+    int D = rwkv_dump_width_of(r, layer, name);
     if (!D) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: %s: not in the dump", r->path, p);
     hid_t d = H5Dopen2((hid_t)r->file, p, H5P_DEFAULT);
     hid_t fs = H5Dget_space(d);
@@ -892,49 +1097,68 @@ static rwkv_status read_rows(const rwkv_dump_reader *r, int layer, rwkv_tap tap,
     return st;
 }
 
+rwkv_status rwkv_dump_read_tap(const rwkv_dump_reader *r, int layer, const char *name, int64_t row0, int64_t n,
+                               rwkv_real *out) {
+    return read_named(r, layer, name, row0, n, RWKV_H5_REAL, out);
+}
+
+rwkv_status rwkv_dump_read_tap_f64(const rwkv_dump_reader *r, int layer, const char *name, int64_t row0, int64_t n,
+                                   double *out) {
+    return read_named(r, layer, name, row0, n, H5T_NATIVE_DOUBLE, out);
+}
+
 rwkv_status rwkv_dump_read_rows(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0,
                                 int64_t n, rwkv_real *out) {
-    return read_rows(r, layer, tap, row0, n, RWKV_H5_REAL, out);
+    return read_named(r, layer, RWKV_TAP_NAMES[tap], row0, n, RWKV_H5_REAL, out);
 }
 
 rwkv_status rwkv_dump_read_rows_f64(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0,
                                     int64_t n, double *out) {
-    return read_rows(r, layer, tap, row0, n, H5T_NATIVE_DOUBLE, out);
+    return read_named(r, layer, RWKV_TAP_NAMES[tap], row0, n, H5T_NATIVE_DOUBLE, out);
 }
 
-static rwkv_status read_1d(const rwkv_dump_reader *r, const char *name, hid_t mem_type, size_t elem,
-                           int64_t expect, void **out) {
-    *out = NULL;
-    hid_t d = H5Dopen2((hid_t)r->file, name, H5P_DEFAULT);
-    if (d < 0) return rwkv_h5_fail(r->path, name);
-    hid_t sp = H5Dget_space(d);
-    int64_t n = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    rwkv_status st = RWKV_OK;
-    void *buf = NULL;
-    if (n != expect) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s has %lld entries, expected %lld", r->path, name,
-                                         (long long)n, (long long)expect);
-    else if (!rwkv_h5_numeric(d)) st = rwkv_error_set(RWKV_ERR_FORMAT, "%s: %s does not hold numbers", r->path, name);
-    else if (!(buf = rwkv_calloc((size_t)(n ? n : 1), elem, name))) st = RWKV_ERR_NOMEM;
-    else if (n && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) st = rwkv_h5_fail(r->path, name);
-    H5Dclose(d);
-    if (st) free(buf);
-    else *out = buf;
-    return st;
+rwkv_status rwkv_dump_seq_rows(const rwkv_dump_reader *r, int64_t seq, int64_t p0, int64_t p1, int64_t *row0,
+                               int64_t *n) {
+    if (seq < 0 || seq >= r->n_seq)
+        return rwkv_error_set(RWKV_ERR_ARG, "%s: sequence %lld out of range (the dump holds %lld)", r->path,
+                              (long long)seq, (long long)r->n_seq);
+    int64_t a = r->offsets[seq], b = r->offsets[seq + 1];
+    while (a < b && r->positions[a] < p0) a++; // positions rise within a sequence
+    int64_t e = a;
+    while (e < b && (p1 < 0 || r->positions[e] < p1)) e++;
+    *row0 = a;
+    *n = e - a;
+    return RWKV_OK;
+}
+
+// A malloc'd copy of n entries of src.
+static rwkv_status copy_of(const rwkv_dump_reader *r, const void *src, int64_t n, size_t elem, void **out) {
+    *out = rwkv_calloc((size_t)(n ? n : 1), elem, r->path);
+    if (!*out) return RWKV_ERR_NOMEM;
+    memcpy(*out, src, (size_t)n * elem);
+    return RWKV_OK;
 }
 
 rwkv_status rwkv_dump_read_offsets(const rwkv_dump_reader *r, int64_t **out) {
-    return read_1d(r, "/sequences/offsets", H5T_NATIVE_INT64, sizeof **out, r->n_seq + 1, (void **)out);
+    return copy_of(r, r->offsets, r->n_seq + 1, sizeof **out, (void **)out);
 }
 
 rwkv_status rwkv_dump_read_token_offsets(const rwkv_dump_reader *r, int64_t **out) {
-    return read_1d(r, "/sequences/token_offsets", H5T_NATIVE_INT64, sizeof **out, r->n_seq + 1, (void **)out);
+    return copy_of(r, r->token_offsets, r->n_seq + 1, sizeof **out, (void **)out);
 }
 
 rwkv_status rwkv_dump_read_positions(const rwkv_dump_reader *r, int64_t **out) {
-    return read_1d(r, "/sequences/positions", H5T_NATIVE_INT64, sizeof **out, r->n_rows, (void **)out);
+    return copy_of(r, r->positions, r->n_rows, sizeof **out, (void **)out);
 }
 
 rwkv_status rwkv_dump_read_tokens(const rwkv_dump_reader *r, int **out) {
-    return read_1d(r, "/tokens", H5T_NATIVE_INT, sizeof **out, r->n_tokens, (void **)out);
+    return copy_of(r, r->tokens, r->n_tokens, sizeof **out, (void **)out);
+}
+
+int rwkv_dump_attr_i64(const rwkv_dump_reader *r, const char *name, int64_t *out) {
+    return rwkv_h5_get_i64((hid_t)r->file, name, out);
+}
+
+int rwkv_dump_attr_str(const rwkv_dump_reader *r, const char *name, char *buf, size_t size) {
+    return rwkv_h5_get_str((hid_t)r->file, name, buf, size);
 }

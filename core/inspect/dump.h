@@ -18,6 +18,10 @@
 //   /params/blocks/<l>/{receptance,key,value} [C, C]  only when asked (opts.matrices)
 //   RWKV-7: block taps of that version (att_w, att_a, att_g, att_kk, v_first, and state_wkv
 //   [N, H*N*N] with attribute row_shape [H, N, N]); params {w0,decay_bias,half_life_bias} [C]
+//   /dims/{channel,ffn_channel,token,head,state_*}  int64 index datasets: HDF5 dimension
+//                            scales (dumpmeta.h) naming each axis; every dataset has axis
+//                            labels, scales, a description and (where one applies) units
+//   /blocks/<l> exists only for tapped layers; layer groups track creation order.
 // Root attributes: schema, schema_version, complete (0 until closed cleanly), model_path,
 // model_format, n_layer, n_embd, n_ffn, n_vocab, rwkv_version (4 or 7; RWKV-7 also n_head,
 // head_size), mode ("sequential"/"parallel"), precision
@@ -89,33 +93,61 @@ rwkv_status rwkv_dump_close(rwkv_dump *d);
 void rwkv_dump_free(rwkv_dump *d);
 
 // ---- reading ----
+// The one reader of dumps: every command and library module that reads one opens it here,
+// so killed (SWMR) files, schema versions and the checks against corrupt files are the same
+// everywhere.
+#define RWKV_DUMP_NAME_MAX 64 // longest dataset name in a layer group, with its NUL
+#define RWKV_DUMP_TAPS_MAX 64 // datasets listed per layer
+
 typedef struct {
     int64_t file;           // hid_t of the open file
     char path[1024];
     int schema_version;
-    int complete;
+    int complete;           // 1 once the writer closed it cleanly
     int precision;          // 32 or 64: the stored float type
-    rwkv_config cfg;
+    rwkv_config cfg;        // shape; version and head_size from schema 2 (schema 1: RWKV-4)
     char mode[16];
-    int64_t n_rows;         // N
+    int64_t n_rows;         // N: rows every tap holds (fewer than written if the run was killed)
     int64_t n_seq;          // S
     int64_t n_tokens;       // T
+    int64_t *offsets;       // (S+1) row offsets of each sequence
+    int64_t *token_offsets; // (S+1) offsets of each sequence in tokens
+    int64_t *positions;     // (N) each row's position within its sequence, rising within it
+    int *tokens;            // (T)
 } rwkv_dump_reader;
 
-// Opens a dump; a file of a newer schema version, or not a dump, is an error naming it.
+// Opens a dump (also one a killed writer left in SWMR mode) inside a guarded trial read
+// (rwkv_h5_guarded), and reads and checks its index: offsets rising from 0, positions
+// inside their sequences. A file of a newer schema version, or not a dump, is an error
+// naming it. A file whose run did not finish is cut to the rows every tap holds: the whole
+// sequences below them, then the sequence they cut, as a shorter one.
 rwkv_status rwkv_dump_open(rwkv_dump_reader **out, const char *path);
 void rwkv_dump_reader_free(rwkv_dump_reader *r);
+// Names of the datasets of layer `layer` in name order (n_layer: the globals that were
+// dumped, resid_out then logits), at most max; returns how many.
+int rwkv_dump_taps(const rwkv_dump_reader *r, int layer, char (*names)[RWKV_DUMP_NAME_MAX], int max);
 // Width D of a tap's dataset (layer = n_layer for the globals), 0 if it was not dumped.
 int rwkv_dump_width(const rwkv_dump_reader *r, int layer, rwkv_tap tap);
-// Reads rows [row0, row0 + n) of a tap into out (n, D).
+int rwkv_dump_width_of(const rwkv_dump_reader *r, int layer, const char *name);
+// Reads rows [row0, row0 + n) of a tap into out (n, D): bounded by the dataset, numbers only.
 rwkv_status rwkv_dump_read_rows(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0,
                                 int64_t n, rwkv_real *out);
 rwkv_status rwkv_dump_read_rows_f64(const rwkv_dump_reader *r, int layer, rwkv_tap tap, int64_t row0,
                                     int64_t n, double *out);
-// malloc'd copies: offsets (S+1), positions (N), tokens (T), token offsets (S+1).
+rwkv_status rwkv_dump_read_tap(const rwkv_dump_reader *r, int layer, const char *name, int64_t row0, int64_t n,
+                               rwkv_real *out);
+rwkv_status rwkv_dump_read_tap_f64(const rwkv_dump_reader *r, int layer, const char *name, int64_t row0, int64_t n,
+                                   double *out);
+// The rows [*row0, *row0 + *n) of sequence seq at positions p0 <= p < p1 (p1 < 0: to its end).
+rwkv_status rwkv_dump_seq_rows(const rwkv_dump_reader *r, int64_t seq, int64_t p0, int64_t p1, int64_t *row0,
+                               int64_t *n);
+// malloc'd copies of the index: offsets (S+1), positions (N), tokens (T), token offsets (S+1).
 rwkv_status rwkv_dump_read_offsets(const rwkv_dump_reader *r, int64_t **out);
 rwkv_status rwkv_dump_read_token_offsets(const rwkv_dump_reader *r, int64_t **out);
 rwkv_status rwkv_dump_read_positions(const rwkv_dump_reader *r, int64_t **out);
 rwkv_status rwkv_dump_read_tokens(const rwkv_dump_reader *r, int **out);
+// A root attribute; -1 when missing or of the wrong type.
+int rwkv_dump_attr_i64(const rwkv_dump_reader *r, const char *name, int64_t *out);
+int rwkv_dump_attr_str(const rwkv_dump_reader *r, const char *name, char *buf, size_t size);
 
 #endif

@@ -3,6 +3,7 @@
 // Every message quotes the offending part and the whole spec.
 #include "intervene.h"
 
+#include "dump.h"
 #include "h5util.h"
 
 #include <errno.h>
@@ -12,8 +13,7 @@
 
 const char *const RWKV_IV_OP_NAMES[] = {"zero", "scale", "add", "set", "patch"};
 
-#define RWKV_IV_DUMP_VERSION 2 // newest dump schema the patch reader knows (docs/dump-format.md)
-#define IV_FILE_BUDGET_S 2.0   // seconds for the trial read of a vector or dump, plus its read time
+#define IV_FILE_BUDGET_S 2.0   // seconds for the trial read of a vector file, plus its read time
 #define OPS_HELP "expected zero, scale:a, add:FILE[:alpha], set:VALUE or patch:DUMP[:seq]"
 
 #if RWKV_REAL_BITS == 64
@@ -347,136 +347,59 @@ static rwkv_status bind_vector(rwkv_intervention *iv) {
     return st;
 }
 
-// An integer root attribute of the dump, or -1 if absent.
-static int64_t root_attr(hid_t f, const char *name) {
-    int64_t v = -1;
-    int got = -1;
-    H5E_BEGIN_TRY { got = rwkv_h5_get_i64(f, name, &v); } H5E_END_TRY;
-    return got < 0 ? -1 : v;
-}
-
-// A whole 1-D integer dataset (malloc'd), or NULL with *n = 0 if absent.
-static int64_t *read_ints(hid_t f, const char *name, int64_t *n) {
-    *n = 0;
-    hid_t d = open_dset(f, name);
-    if (d < 0) return NULL;
-    hsize_t dims[2];
-    int64_t *v = NULL;
-    if (dims_of(d, dims) == 1 && rwkv_h5_numeric(d) && dims[0] < SIZE_MAX / sizeof *v &&
-        (v = malloc((dims[0] ? dims[0] : 1) * sizeof *v))) {
-        herr_t e = -1;
-        H5E_BEGIN_TRY { e = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v); } H5E_END_TRY;
-        if (e < 0) {
-            free(v);
-            v = NULL;
-        } else *n = (int64_t)dims[0];
-    }
-    H5Dclose(d);
-    return v;
-}
-
-// The model shape recorded in the dump must be this model's.
-static rwkv_status check_shape(const rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
-    int64_t version = root_attr(f, "schema_version"), complete = root_attr(f, "complete");
-    if (version > RWKV_IV_DUMP_VERSION)
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "patch source '%s' in '%s': dump schema version %lld is newer than %d",
-                              iv->path, iv->spec, (long long)version, RWKV_IV_DUMP_VERSION);
-    if (complete == 0)
+// The dump must be complete and recorded with this model's shape.
+static rwkv_status check_shape(const rwkv_intervention *iv, const rwkv_dump_reader *r, rwkv_config cfg) {
+    if (!r->complete)
         return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': the dump is incomplete (its run was cut short)",
                               iv->path, iv->spec);
     const char *names[] = {"n_layer", "n_embd", "n_ffn", "n_vocab", "rwkv_version", "head_size"};
+    int heads = RWKV_HAS_HEADS(cfg) || RWKV_HAS_HEADS(r->cfg);
     int want[] = {cfg.n_layer, cfg.n_embd, cfg.n_ffn, cfg.n_vocab, RWKV_HAS_HEADS(cfg) ? cfg.version : 4, cfg.head_size};
-    for (int i = 0; i < (RWKV_HAS_HEADS(cfg) ? 6 : 5); i++) {
-        int64_t v = root_attr(f, names[i]);
-        if (v >= 0 && v != want[i])
-            return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': recorded with %s = %lld, this model has %d",
-                                  iv->path, iv->spec, names[i], (long long)v, want[i]);
-    }
+    int got[] = {r->cfg.n_layer, r->cfg.n_embd, r->cfg.n_ffn, r->cfg.n_vocab,
+                 RWKV_HAS_HEADS(r->cfg) ? r->cfg.version : 4, r->cfg.head_size};
+    for (int i = 0; i < (heads ? 6 : 5); i++)
+        if (got[i] != want[i])
+            return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': recorded with %s = %d, this model has %d",
+                                  iv->path, iv->spec, names[i], got[i], want[i]);
     return RWKV_OK;
 }
 
-// Rows [r0, r1) of sequence iv->seq, from /sequences/offsets (start rows, optionally with a
-// final end row); a dump without it is one sequence.
-static rwkv_status seq_rows(const rwkv_intervention *iv, hid_t f, int64_t N, int64_t *r0, int64_t *r1) {
-    int64_t n;
-    int64_t *off = read_ints(f, "/sequences/offsets", &n);
-    int has_end = off && n > 0 && off[n - 1] == N && n > 1;
-    int64_t S = off ? n - has_end : 1;
-    rwkv_status st = RWKV_OK;
-    if (iv->seq >= S)
-        st = rwkv_error_set(RWKV_ERR_ARG, "patch source '%s' in '%s': sequence %d requested, the dump holds %lld",
-                            iv->path, iv->spec, iv->seq, (long long)S);
-    else {
-        *r0 = off ? off[iv->seq] : 0;
-        *r1 = off && iv->seq + 1 < n ? off[iv->seq + 1] : N;
-        if (*r0 < 0 || *r1 > N || *r1 < *r0)
-            st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': /sequences/offsets is inconsistent with %lld rows",
-                                iv->path, iv->spec, (long long)N);
-    }
-    free(off);
-    return st;
-}
-
-// Name of the tap's dataset in a dump: /blocks/<l>/<tap> or /<global> (also /globals/<tap>).
-static hid_t open_tap(const rwkv_intervention *iv, hid_t f, char *name, size_t size) {
-    if (iv->layer >= 0) snprintf(name, size, "/blocks/%d/%s", iv->layer, RWKV_TAP_NAMES[iv->tap]);
-    else snprintf(name, size, "/%s", RWKV_TAP_NAMES[iv->tap]);
-    hid_t d = open_dset(f, name);
-    if (d < 0 && iv->layer < 0) {
-        char alt[128];
-        snprintf(alt, sizeof alt, "/globals/%s", RWKV_TAP_NAMES[iv->tap]);
-        if ((d = open_dset(f, alt)) >= 0) snprintf(name, size, "%s", alt);
-    }
-    return d;
-}
-
-// Reads the source rows of the patch into iv->src (T, D), checking shape and sequence length.
-static rwkv_status load_patch(rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
-    rwkv_status st = check_shape(iv, f, cfg);
+// Reads the source rows of the patch into iv->src (T, D): sequence iv->seq must have the run's
+// length, and every position the op touches must have been recorded.
+static rwkv_status load_patch(rwkv_intervention *iv, const rwkv_dump_reader *r, rwkv_config cfg) {
+    rwkv_status st = check_shape(iv, r, cfg);
     if (st) return st;
+    int layer = iv->layer >= 0 ? iv->layer : r->cfg.n_layer;
+    const char *tap = RWKV_TAP_NAMES[iv->tap];
     char name[128];
-    hid_t d = open_tap(iv, f, name, sizeof name);
-    if (d < 0)
-        return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': no dataset %s (dump that tap)",
-                              iv->path, iv->spec, name);
-    hsize_t dims[2] = {0, 0};
-    int64_t r0 = 0, r1 = 0, np = 0;
-    int64_t *pos = NULL;
-    if (dims_of(d, dims) != 2 || dims[1] != (hsize_t)iv->D)
-        st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': %s has %llu columns, %s needs %d",
-                            iv->path, iv->spec, name, (unsigned long long)dims[1], RWKV_TAP_NAMES[iv->tap], iv->D);
-    if (!st) st = seq_rows(iv, f, (int64_t)dims[0], &r0, &r1);
-    if (!st) pos = read_ints(f, "/sequences/positions", &np);
-    if (!st && pos && np != (int64_t)dims[0])
-        st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': /sequences/positions has %lld rows, %s %llu",
-                            iv->path, iv->spec, (long long)np, name, (unsigned long long)dims[0]);
-    // The sequence's length: its tokens (/sequences/token_offsets), else its rows.
-    int64_t nt = 0, len = r1 - r0;
-    int64_t *toff = st ? NULL : read_ints(f, "/sequences/token_offsets", &nt);
-    int known = toff && iv->seq + 1 < nt;
-    if (known) len = toff[iv->seq + 1] - toff[iv->seq];
-    free(toff);
-    if (!st && (known || !pos) && len != iv->T)
-        st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': sequence %d has %lld positions, this run has %lld",
-                            iv->path, iv->spec, iv->seq, (long long)len, (long long)iv->T);
-    rwkv_real *rows = NULL;
-    if (!st && !(rows = rwkv_calloc((size_t)(r1 - r0 ? r1 - r0 : 1) * iv->D, sizeof(rwkv_real), "patch rows"))) st = RWKV_ERR_NOMEM;
-    if (!st && r1 > r0 && read_rows(d, r0, r1 - r0, iv->D, rows))
-        st = rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': cannot read %s", iv->path, iv->spec, name);
+    if (iv->layer >= 0) snprintf(name, sizeof name, "/blocks/%d/%s", iv->layer, tap);
+    else snprintf(name, sizeof name, "/%s", tap);
+    int D = rwkv_dump_width_of(r, layer, tap);
+    if (!D)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "patch source '%s' in '%s': no dataset %s (dump that tap)", iv->path,
+                              iv->spec, name);
+    if (D != iv->D)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': %s has %d columns, %s needs %d", iv->path,
+                              iv->spec, name, D, tap, iv->D);
+    if (iv->seq >= r->n_seq)
+        return rwkv_error_set(RWKV_ERR_ARG, "patch source '%s' in '%s': sequence %d requested, the dump holds %lld",
+                              iv->path, iv->spec, iv->seq, (long long)r->n_seq);
+    int64_t len = r->token_offsets[iv->seq + 1] - r->token_offsets[iv->seq], r0 = 0, n = 0;
+    if (len != iv->T)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': sequence %d has %lld positions, this run has %lld",
+                              iv->path, iv->spec, iv->seq, (long long)len, (long long)iv->T);
+    if ((st = rwkv_dump_seq_rows(r, iv->seq, 0, -1, &r0, &n))) return st;
+    rwkv_real *rows = rwkv_calloc((size_t)(n ? n : 1) * iv->D, sizeof(rwkv_real), "patch rows");
+    uint8_t *have = rwkv_calloc((size_t)iv->T, 1, "patch positions");
+    if (!rows || !have) st = RWKV_ERR_NOMEM;
+    if (!st && (st = rwkv_dump_read_tap(r, layer, tap, r0, n, rows)))
+        st = rwkv_error_wrap(st, "patch source '%s' in '%s': ", iv->path, iv->spec);
     if (!st && !(iv->src = rwkv_calloc((size_t)iv->T * iv->D, sizeof(rwkv_real), "patch source"))) st = RWKV_ERR_NOMEM;
     iv->src_owned = 1;
-    // Row i holds position pos[r0 + i] (or i); every position the op touches must be there.
-    uint8_t *have = st ? NULL : rwkv_calloc((size_t)iv->T, 1, "patch positions");
-    if (!st && !have) st = RWKV_ERR_NOMEM;
-    for (int64_t i = 0; !st && i < r1 - r0; i++) {
-        int64_t p = pos ? pos[r0 + i] : i;
-        if (p < 0 || p >= iv->T)
-            st = rwkv_error_set(RWKV_ERR_SHAPE, "patch source '%s' in '%s': sequence %d records position %lld, this run has %lld tokens",
-                                iv->path, iv->spec, iv->seq, (long long)p, (long long)iv->T);
-        else {
-            memcpy(iv->src + (size_t)p * iv->D, rows + (size_t)i * iv->D, (size_t)iv->D * sizeof(rwkv_real));
-            have[p] = 1;
-        }
+    for (int64_t i = 0; !st && i < n; i++) { // the reader checked 0 <= position < len
+        int64_t p = r->positions[r0 + i];
+        memcpy(iv->src + (size_t)p * iv->D, rows + (size_t)i * iv->D, (size_t)iv->D * sizeof(rwkv_real));
+        have[p] = 1;
     }
     for (int64_t p = 0; !st && p < iv->T; p++)
         if (iv->pos_mask[p] && !have[p])
@@ -484,16 +407,16 @@ static rwkv_status load_patch(rwkv_intervention *iv, hid_t f, rwkv_config cfg) {
                                 iv->path, iv->spec, (long long)p, iv->seq);
     free(have);
     free(rows);
-    free(pos);
-    H5Dclose(d);
     return st;
 }
 
+// Patch sources are dumps, opened (in a guarded trial) by the one dump reader.
 static rwkv_status bind_patch(rwkv_intervention *iv, rwkv_config cfg) {
-    hid_t f = open_file(iv->path);
-    if (f < 0) return rwkv_error_set(RWKV_ERR_IO, "patch source '%s' in '%s': cannot open as HDF5", iv->path, iv->spec);
-    rwkv_status st = load_patch(iv, f, cfg);
-    H5Fclose(f);
+    rwkv_dump_reader *r;
+    rwkv_status st = rwkv_dump_open(&r, iv->path);
+    if (st) return rwkv_error_wrap(st, "patch source '%s' in '%s': ", iv->path, iv->spec);
+    st = load_patch(iv, r, cfg);
+    rwkv_dump_reader_free(r);
     return st;
 }
 
@@ -504,15 +427,16 @@ typedef struct {
 
 static rwkv_status bind_file(void *ctx) {
     bind_args *a = ctx;
-    return a->iv->op == RWKV_IV_ADD ? bind_vector(a->iv) : bind_patch(a->iv, a->cfg);
+    return bind_vector(a->iv);
 }
 
 rwkv_status rwkv_intervene_bind(rwkv_intervention *iv, rwkv_config cfg, int64_t T) {
     rwkv_status st = bind_common(iv, cfg, T);
     bind_args a = {iv, cfg};
-    if (!st && (iv->op == RWKV_IV_ADD || (iv->op == RWKV_IV_PATCH && !iv->src)))
-        st = rwkv_h5_guarded(iv->path, iv->op == RWKV_IV_ADD ? "vector file" : "patch source",
-                             rwkv_h5_budget(iv->path, IV_FILE_BUDGET_S), bind_file, &a);
+    if (!st && iv->op == RWKV_IV_ADD)
+        st = rwkv_h5_guarded(iv->path, "vector file", rwkv_h5_budget(iv->path, IV_FILE_BUDGET_S), bind_file, &a);
+    else if (!st && iv->op == RWKV_IV_PATCH && !iv->src)
+        st = bind_patch(iv, cfg);
     if (st) rwkv_intervene_release(iv);
     return st;
 }

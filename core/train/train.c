@@ -6,8 +6,8 @@
 
 #include "../compute/blas.h"
 #include "../compute/kernels.h"
+#include "../compute/wkv.h"
 #include "train_v7.h"
-#include "wkv_grad.h"
 
 #include <limits.h>
 #include <math.h>
@@ -15,13 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-// Element count below which a loop runs on one thread: fork/join costs more than it saves.
-#define PAR_MIN (1 << 15)
-#if RWKV_REAL_BITS == 64
-#define ABS fabs
-#else
-#define ABS fabsf
-#endif
 #define COL_BLOCK 32 // channels per thread task in column (over-rows) sums
 
 rwkv_status rwkv_batch_alloc(rwkv_batch *b, int B, int T) {
@@ -127,73 +120,10 @@ void rwkv_train_free(rwkv_train *t) {
 
 // ---------------------------------------------------------------- kernels
 
-// out (N, C) = layernorm(x) w + b, keeping mean and rstd per row. The arithmetic of
-// rwkv_layernorm (double sums), with vectorised (reassociated) sums.
-static void ln_forward(rwkv_real *out, rwkv_real *mean_out, rwkv_real *rstd_out, const rwkv_real *x,
-                       const rwkv_real *w, const rwkv_real *b, int N, int C) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const rwkv_real *xt = x + (size_t)n * C;
-        rwkv_real *ot = out + (size_t)n * C;
-        double mean = 0, var = 0;
-#pragma omp simd reduction(+ : mean)
-        for (int i = 0; i < C; i++) mean += xt[i];
-        mean /= C;
-#pragma omp simd reduction(+ : var)
-        for (int i = 0; i < C; i++) var += (xt[i] - mean) * (xt[i] - mean);
-        var /= C;
-        rwkv_real rstd = (rwkv_real)(1.0 / sqrt(var + RWKV_LN_EPS));
-        for (int i = 0; i < C; i++) ot[i] = (rwkv_real)(xt[i] - mean) * rstd * w[i] + b[i];
-        mean_out[n] = (rwkv_real)mean;
-        rstd_out[n] = rstd;
-    }
-}
-
-// dx (N, C) += d layernorm; dw, db (C) += their gradients. With xh = (x - mean) rstd and
-// g = dy w:  dx = rstd (g - mean(g) - xh mean(g xh)),  dw = sum dy xh,  db = sum dy.
-static void ln_backward(rwkv_real *dx, rwkv_real *dw, rwkv_real *db, const rwkv_real *dy,
-                        const rwkv_real *x, const rwkv_real *mean, const rwkv_real *rstd,
-                        const rwkv_real *w, int N, int C) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const rwkv_real *xn = x + (size_t)n * C, *dyn = dy + (size_t)n * C;
-        rwkv_real *dxn = dx + (size_t)n * C;
-        double sg = 0, sgx = 0;
-#pragma omp simd reduction(+ : sg, sgx)
-        for (int i = 0; i < C; i++) {
-            rwkv_real xh = (xn[i] - mean[n]) * rstd[n];
-            sg += dyn[i] * w[i];
-            sgx += dyn[i] * w[i] * xh;
-        }
-        rwkv_real mg = (rwkv_real)(sg / C), mgx = (rwkv_real)(sgx / C);
-#pragma omp simd
-        for (int i = 0; i < C; i++) {
-            rwkv_real xh = (xn[i] - mean[n]) * rstd[n];
-            dxn[i] += rstd[n] * (dyn[i] * w[i] - mg - xh * mgx);
-        }
-    }
-    int nb = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int blk = 0; blk < nb; blk++) { // column sums, a block of channels per thread
-        int c0 = blk * COL_BLOCK, nc = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
-        double sw[COL_BLOCK] = {0}, sb[COL_BLOCK] = {0};
-        for (int n = 0; n < N; n++) {
-            const rwkv_real *dyn = dy + (size_t)n * C + c0, *xn = x + (size_t)n * C + c0;
-            rwkv_real mu = mean[n], rs = rstd[n];
-#pragma omp simd
-            for (int j = 0; j < nc; j++) {
-                sw[j] += dyn[j] * (xn[j] - mu) * rs;
-                sb[j] += dyn[j];
-            }
-        }
-        for (int j = 0; j < nc; j++) dw[c0 + j] += (rwkv_real)sw[j], db[c0 + j] += (rwkv_real)sb[j];
-    }
-}
-
 // Token shift per sequence: out_t = mix x_t + (1-mix) x_{t-1}, x_{-1} = 0.
 static void shift_mix(const rwkv_train *t, rwkv_real *out, const rwkv_real *x, const rwkv_real *mix) {
     int C = t->cfg.n_embd;
-#pragma omp parallel for schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= RWKV_PAR_MIN_ELEMS)
     for (int b = 0; b < t->B; b++) {
         size_t o = (size_t)b * t->T * C;
         rwkv_token_mix(out + o, x + o, t->zeros, mix, t->T, C);
@@ -206,7 +136,7 @@ static void shift_mix_backward(const rwkv_train *t, rwkv_real *dx, rwkv_real *co
                                const rwkv_real *const *dX, const rwkv_real *const *mix, int nmix,
                                const rwkv_real *x) {
     int C = t->cfg.n_embd, T = t->T, N = t->B * t->T;
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= RWKV_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         int last = n % T == T - 1;
         rwkv_real *dxn = dx + (size_t)n * C;
@@ -219,7 +149,7 @@ static void shift_mix_backward(const rwkv_train *t, rwkv_real *dx, rwkv_real *co
         }
     }
     int nb = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= RWKV_PAR_MIN_ELEMS)
     for (int blk = 0; blk < nb; blk++) {
         int c0 = blk * COL_BLOCK, nc = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
         for (int j = 0; j < nmix; j++) {
@@ -248,53 +178,16 @@ static void mm_backward(rwkv_real *din, rwkv_real *dW, const rwkv_real *dout, co
     if (din) rwkv_blas_gemm(0, 0, N, I, O, 1, dout, O, W, I, 0, din, I);
 }
 
-// Element-wise kernels. restrict pointers let the loops vectorise.
-static void sigmoid_par(rwkv_real *restrict x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) x[i] = 1 / (1 + RWKV_EXP(-x[i]));
-}
-
-// out = a * b
-static void mul_par(rwkv_real *restrict out, const rwkv_real *restrict a, const rwkv_real *restrict b, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
-}
-
-// out = x + a * b (b NULL: out = x + a)
+// out = x + a * b (b NULL: out = x + a). restrict pointers let the loops vectorise.
 static void add_mul_par(rwkv_real *restrict out, const rwkv_real *restrict x, const rwkv_real *restrict a,
                         const rwkv_real *restrict b, size_t n) {
     if (!b) {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
         for (size_t i = 0; i < n; i++) out[i] = x[i] + a[i];
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) out[i] = x[i] + a[i] * b[i];
-}
-
-// out = relu(x)^2, with relu(x) = (x + |x|) / 2: branch-free, so GCC vectorises it.
-static void relu_sq_par(rwkv_real *restrict out, const rwkv_real *restrict x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        rwkv_real r = (x[i] + ABS(x[i])) * (rwkv_real)0.5;
-        out[i] = r * r;
-    }
-}
-
-// g *= d relu(x)^2 / dx = 2 relu(x) = x + |x|
-static void relu_sq_backward(rwkv_real *restrict g, const rwkv_real *restrict x, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) g[i] *= x[i] + ABS(x[i]);
-}
-
-// Gradients of out = s * val with s = sigmoid(r):  dval = dout s,  dr = dout val s (1 - s).
-static void gate_backward(rwkv_real *restrict dval, rwkv_real *restrict dr, const rwkv_real *restrict dout,
-                          const rwkv_real *restrict s, const rwkv_real *restrict val, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        dval[i] = dout[i] * s[i];
-        dr[i] = dout[i] * val[i] * s[i] * (1 - s[i]);
-    }
 }
 
 // ---------------------------------------------------------------- forward
@@ -304,24 +197,25 @@ static void time_mix_forward(rwkv_train *t, const rwkv_model *m, int l) {
     rwkv_train_layer *a = &t->layers[l];
     int C = t->cfg.n_embd, N = t->B * t->T;
     size_t lc = (size_t)l * C, lcc = lc * C, NC = (size_t)N * C;
-    ln_forward(a->xa, a->ln1_mean, a->ln1_rstd, a->x_in, w->ln1_w + lc, w->ln1_b + lc, N, C);
+    rwkv_layernorm_stats(a->xa, a->ln1_mean, a->ln1_rstd, a->x_in, w->ln1_w + lc, w->ln1_b + lc, N, C);
     shift_mix(t, t->mk, a->xa, w->att_mix_k + lc);
     shift_mix(t, t->mv, a->xa, w->att_mix_v + lc);
     shift_mix(t, t->mr, a->xa, w->att_mix_r + lc);
     mm_forward(a->sr, t->mr, w->att_receptance + lcc, N, C, C);
     mm_forward(a->k, t->mk, w->att_key + lcc, N, C, C);
     mm_forward(a->v, t->mv, w->att_value + lcc, N, C, C);
-    sigmoid_par(a->sr, NC);
+    rwkv_sigmoid(a->sr, a->sr, NC);
     int nblk = (C + RWKV_WKV_BLOCK - 1) / RWKV_WKV_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= RWKV_PAR_MIN_ELEMS)
     for (int b = 0; b < t->B; b++)
         for (int j = 0; j < nblk; j++) {
             size_t o = (size_t)b * t->T * C;
             int c0 = j * RWKV_WKV_BLOCK, c1 = c0 + RWKV_WKV_BLOCK < C ? c0 + RWKV_WKV_BLOCK : C;
-            rwkv_wkv_train_forward(a->y + o, a->wp + o, a->wd + o, a->k + o, a->v + o,
-                                   m->decay_w + lc, w->att_time_first + lc, t->T, C, c0, c1);
+            rwkv_wkv_trace tr = {.p = a->wp + o, .d = a->wd + o}; // what the backward needs
+            rwkv_wkv_scan_channels(a->y + o, a->k + o, a->v + o, m->decay_w + lc, w->att_time_first + lc,
+                                   t->T, C, c0, c1, &tr);
         }
-    mul_par(t->s1, a->sr, a->y, NC); // sigmoid(r) * wkv
+    rwkv_mul(t->s1, a->sr, a->y, NC); // sigmoid(r) * wkv
     mm_forward(t->s2, t->s1, w->att_output + lcc, N, C, C);
     add_mul_par(a->x_mid, a->x_in, t->s2, NULL, NC);
 }
@@ -331,13 +225,13 @@ static void channel_mix_forward(rwkv_train *t, const rwkv_model *m, int l, rwkv_
     rwkv_train_layer *a = &t->layers[l];
     int C = t->cfg.n_embd, F = t->cfg.n_ffn, N = t->B * t->T;
     size_t lc = (size_t)l * C, NC = (size_t)N * C, NF = (size_t)N * F;
-    ln_forward(a->xf, a->ln2_mean, a->ln2_rstd, a->x_mid, w->ln2_w + lc, w->ln2_b + lc, N, C);
+    rwkv_layernorm_stats(a->xf, a->ln2_mean, a->ln2_rstd, a->x_mid, w->ln2_w + lc, w->ln2_b + lc, N, C);
     shift_mix(t, t->mk, a->xf, w->ffn_mix_k + lc);
     shift_mix(t, t->mr, a->xf, w->ffn_mix_r + lc);
     mm_forward(a->fr, t->mr, w->ffn_receptance + lc * C, N, C, C);
-    sigmoid_par(a->fr, NC);
+    rwkv_sigmoid(a->fr, a->fr, NC);
     mm_forward(a->kp, t->mk, w->ffn_key + lc * F, N, F, C);
-    relu_sq_par(t->sF, a->kp, NF); // relu(k)^2
+    rwkv_relu_sq(t->sF, a->kp, NF); // relu(k)^2
     mm_forward(a->fv, t->sF, w->ffn_value + lc * F, N, C, F);
     add_mul_par(x_next, a->x_mid, a->fr, a->fv, NC); // x + sigmoid(r) * W_v relu(k)^2
 }
@@ -363,7 +257,7 @@ static rwkv_status check_batch(const rwkv_train *t, const rwkv_model *m, const r
 // Cross-entropy per row from the logits: lse = log sum e^{logit}, loss = lse - logit[target].
 static rwkv_status cross_entropy(rwkv_train *t, const rwkv_batch *b, double *loss) {
     int N = t->B * t->T, V = t->cfg.n_vocab;
-#pragma omp parallel for schedule(static) if ((size_t)N * V >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= RWKV_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         const rwkv_real *z = t->logits + (size_t)n * V;
         rwkv_real mx = z[0];
@@ -387,7 +281,7 @@ rwkv_status rwkv_train_forward(rwkv_train *t, const rwkv_model *m, const rwkv_ba
     int L = t->cfg.n_layer, C = t->cfg.n_embd, V = t->cfg.n_vocab, N = t->B * t->T;
     for (int n = 0; n < N; n++)
         memcpy(t->emb_x + (size_t)n * C, m->w.emb + (size_t)b->inputs[n] * C, C * sizeof(rwkv_real));
-    ln_forward(t->layers[0].x_in, t->ln0_mean, t->ln0_rstd, t->emb_x, m->w.ln0_w, m->w.ln0_b, N, C);
+    rwkv_layernorm_stats(t->layers[0].x_in, t->ln0_mean, t->ln0_rstd, t->emb_x, m->w.ln0_w, m->w.ln0_b, N, C);
     for (int l = 0; l < L; l++) {
         if (t->v7) {
             rwkv_train_v7_block_forward(t, m, l, l + 1 < L ? t->layers[l + 1].x_in : t->x_out);
@@ -396,7 +290,7 @@ rwkv_status rwkv_train_forward(rwkv_train *t, const rwkv_model *m, const rwkv_ba
         time_mix_forward(t, m, l);
         channel_mix_forward(t, m, l, l + 1 < L ? t->layers[l + 1].x_in : t->x_out);
     }
-    ln_forward(t->xo, t->lno_mean, t->lno_rstd, t->x_out, m->w.ln_out_w, m->w.ln_out_b, N, C);
+    rwkv_layernorm_stats(t->xo, t->lno_mean, t->lno_rstd, t->x_out, m->w.ln_out_w, m->w.ln_out_b, N, C);
     mm_forward(t->logits, t->xo, m->w.head, N, V, C);
     t->logits_valid = 1;
     if (!b->targets) return RWKV_OK;
@@ -410,7 +304,7 @@ static void cross_entropy_backward(rwkv_train *t, const rwkv_batch *b) {
     int N = t->B * t->T, V = t->cfg.n_vocab;
     double wsum = 0;
     for (int n = 0; n < N; n++) wsum += b->mask[n];
-#pragma omp parallel for schedule(static) if ((size_t)N * V >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= RWKV_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         rwkv_real *z = t->logits + (size_t)n * V;
         rwkv_real scale = (rwkv_real)(b->mask[n] / wsum);
@@ -427,18 +321,18 @@ static void channel_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weight
     size_t lc = (size_t)l * C, NC = (size_t)N * C, NF = (size_t)N * F;
     shift_mix(t, t->mk, a->xf, w->ffn_mix_k + lc); // recompute the mixes
     shift_mix(t, t->mr, a->xf, w->ffn_mix_r + lc);
-    gate_backward(t->s1, t->s2, t->dx, a->fr, a->fv, NC); // s1 = d fv, s2 = d r
-    relu_sq_par(t->sF, a->kp, NF);                         // relu(k)^2 again
+    rwkv_sigmoid_gate_backward(t->s1, t->s2, t->dx, a->fr, a->fv, NC); // s1 = d fv, s2 = d r
+    rwkv_relu_sq(t->sF, a->kp, NF);                         // relu(k)^2 again
     size_t lcf = lc * F;
     rwkv_blas_gemm(1, 0, C, F, N, 1, t->s1, C, t->sF, F, 0, g->ffn_value + lcf, F); // dWv = dfv^T kk
     rwkv_blas_gemm(0, 0, N, F, C, 1, t->s1, C, w->ffn_value + lcf, F, 0, t->sF, F); // dkk = dfv Wv
-    relu_sq_backward(t->sF, a->kp, NF);
+    rwkv_relu_sq_backward(t->sF, a->kp, NF);
     mm_backward(t->s3, g->ffn_key + lcf, t->sF, t->mk, w->ffn_key + lcf, N, F, C);
     mm_backward(t->s4, g->ffn_receptance + lc * C, t->s2, t->mr, w->ffn_receptance + lc * C, N, C, C);
     const rwkv_real *dX[2] = {t->s3, t->s4}, *mix[2] = {w->ffn_mix_k + lc, w->ffn_mix_r + lc};
     rwkv_real *dmix[2] = {g->ffn_mix_k + lc, g->ffn_mix_r + lc};
     shift_mix_backward(t, t->s1, dmix, dX, mix, 2, a->xf);
-    ln_backward(t->dx, g->ln2_w + lc, g->ln2_b + lc, t->s1, a->x_mid, a->ln2_mean, a->ln2_rstd,
+    rwkv_layernorm_backward(t->dx, g->ln2_w + lc, g->ln2_b + lc, t->s1, a->x_mid, a->ln2_mean, a->ln2_rstd,
                 w->ln2_w + lc, N, C); // the residual path carries dx through unchanged
 }
 
@@ -450,7 +344,7 @@ static void wkv_backward(rwkv_train *t, const rwkv_model *m, rwkv_weights *g, in
     int nblk = (C + RWKV_WKV_BLOCK - 1) / RWKV_WKV_BLOCK;
     memset(t->part_td, 0, (size_t)B * C * sizeof(rwkv_real));
     memset(t->part_u, 0, (size_t)B * C * sizeof(rwkv_real));
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)t->B * t->T * t->cfg.n_embd >= RWKV_PAR_MIN_ELEMS)
     for (int b = 0; b < B; b++)
         for (int j = 0; j < nblk; j++) {
             size_t o = (size_t)b * t->T * C;
@@ -472,9 +366,9 @@ static void time_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weights *
     rwkv_train_layer *a = &t->layers[l];
     int C = t->cfg.n_embd, N = t->B * t->T;
     size_t lc = (size_t)l * C, lcc = lc * C, NC = (size_t)N * C;
-    mul_par(t->s1, a->sr, a->y, NC); // recompute sigmoid(r) wkv
+    rwkv_mul(t->s1, a->sr, a->y, NC); // recompute sigmoid(r) wkv
     mm_backward(t->s2, g->att_output + lcc, t->dx, t->s1, w->att_output + lcc, N, C, C);
-    gate_backward(t->s3, t->s4, t->s2, a->sr, a->y, NC); // s3 = d wkv, s4 = d r
+    rwkv_sigmoid_gate_backward(t->s3, t->s4, t->s2, a->sr, a->y, NC); // s3 = d wkv, s4 = d r
     wkv_backward(t, m, g, l, t->s1, t->s2, t->s3); // s1 = dk, s2 = dv
     shift_mix(t, t->mk, a->xa, w->att_mix_k + lc);
     shift_mix(t, t->mv, a->xa, w->att_mix_v + lc);
@@ -486,7 +380,7 @@ static void time_mix_backward(rwkv_train *t, const rwkv_model *m, rwkv_weights *
     const rwkv_real *mix[3] = {w->att_mix_k + lc, w->att_mix_v + lc, w->att_mix_r + lc};
     rwkv_real *dmix[3] = {g->att_mix_k + lc, g->att_mix_v + lc, g->att_mix_r + lc};
     shift_mix_backward(t, t->s4, dmix, dX, mix, 3, a->xa);
-    ln_backward(t->dx, g->ln1_w + lc, g->ln1_b + lc, t->s4, a->x_in, a->ln1_mean, a->ln1_rstd,
+    rwkv_layernorm_backward(t->dx, g->ln1_w + lc, g->ln1_b + lc, t->s4, a->x_in, a->ln1_mean, a->ln1_rstd,
                 w->ln1_w + lc, N, C);
 }
 
@@ -504,7 +398,7 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
     t->logits_valid = 0;
     mm_backward(t->s1, g.head, t->logits, t->xo, m->w.head, N, V, C);
     memset(t->dx, 0, (size_t)N * C * sizeof(rwkv_real));
-    ln_backward(t->dx, g.ln_out_w, g.ln_out_b, t->s1, t->x_out, t->lno_mean, t->lno_rstd,
+    rwkv_layernorm_backward(t->dx, g.ln_out_w, g.ln_out_b, t->s1, t->x_out, t->lno_mean, t->lno_rstd,
                 m->w.ln_out_w, N, C);
     for (int l = L - 1; l >= 0; l--) {
         if (t->v7) {
@@ -515,9 +409,9 @@ rwkv_status rwkv_train_backward(rwkv_train *t, const rwkv_model *m, const rwkv_b
         time_mix_backward(t, m, &g, l);
     }
     memset(t->s1, 0, (size_t)N * C * sizeof(rwkv_real));
-    ln_backward(t->s1, g.ln0_w, g.ln0_b, t->dx, t->emb_x, t->ln0_mean, t->ln0_rstd, m->w.ln0_w, N, C);
+    rwkv_layernorm_backward(t->s1, g.ln0_w, g.ln0_b, t->dx, t->emb_x, t->ln0_mean, t->ln0_rstd, m->w.ln0_w, N, C);
     int nb = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= RWKV_PAR_MIN_ELEMS)
     for (int blk = 0; blk < nb; blk++) { // scatter-add per channel block: rows in a fixed order
         int c0 = blk * COL_BLOCK, nc = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
         for (int n = 0; n < N; n++) {
