@@ -1,5 +1,5 @@
-// bench_limits.h: this machine's measured limits for the engine benchmarks: DRAM read
-// bandwidth and sgemm throughput (header-only, static).
+// bench_limits.h: this machine's measured limits for the engine benchmarks beside bench_util.h's
+// DRAM read bandwidth: sgemm throughput (header-only, static).
 #ifndef RWKV_BENCH_LIMITS_H
 #define RWKV_BENCH_LIMITS_H
 
@@ -9,11 +9,7 @@
 #include <omp.h>
 #include <stddef.h>
 
-#define BW_PASSES 3   // reads per round; the fastest counts (as STREAM reports)
 #define SGEMM_REPS 20 // sgemm calls timed per round
-
-// GB/s of the fastest of BW_PASSES reads of the whole array (bench_util.h's reader).
-static inline double read_bandwidth(const float *a, size_t n) { return bench_read_bandwidth(a, n, BW_PASSES); }
 
 // sgemm GFLOP/s at M=512, N=K=768, the shape of a T=512 projection.
 static inline double sgemm_gflops(const float *a, const float *b, float *c) {

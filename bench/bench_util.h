@@ -60,6 +60,8 @@ static inline float bench_sum_plain(const float *a, size_t n) {
     return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
+#define BW_PASSES 3 // reads per bandwidth round; the fastest counts (as STREAM reports)
+
 // GB/s of the fastest of `passes` reads of the whole array, every thread summing its
 // contiguous share. The array is 4x the weights and beyond the caches: this is DRAM.
 static inline double bench_read_bandwidth(const float *a, size_t n, int passes) {

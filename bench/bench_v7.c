@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
     double bw[RUNS], gf[RUNS], ms[RUNS], tps[RUNS], sc[RUNS], rseq[RUNS], rpar[RUNS];
     seq_ms(m, ws1, s, logits); // warm-up: page in the weights
     for (int r = 0; r < RUNS; r++) {
-        bw[r] = read_bandwidth(bw_a, nbw);
+        bw[r] = bench_read_bandwidth(bw_a, nbw, BW_PASSES);
         gf[r] = sgemm_gflops(ga, gb, gc);
         ms[r] = seq_ms(m, ws1, s, logits);
         tps[r] = par_tps(m, wsT, s, tok, logits);

@@ -24,7 +24,6 @@
 #define SEQ_TOKENS 16         // sequential tokens per run
 #define PAR_T 512             // tokens of the parallel figure
 #define BW_BYTES (1ull << 30) // the read-bandwidth array
-#define BW_PASSES 3
 #define RSS_SLACK_MB 200.0    // the allowance over 1.1x the file
 #define RSS_FACTOR 1.1
 #define SPARE_BYTES (2ull << 30) // disk and memory kept free beyond the file

@@ -296,13 +296,6 @@ static int param_vectors(const rwkv_model *m, int l, double *v, const char **nam
     return k;
 }
 
-// A (C, C) matrix as float: the block's, or (a model with typed weights) its view widened into buf.
-static const rwkv_real *matrix_of(const rwkv_real *full, const rwkv_mat *view, size_t n, rwkv_real *buf) {
-    if (full) return full;
-    rwkv_tensors_convert(buf, view->data, view->type, n);
-    return buf;
-}
-
 // Layer l's time-mix matrix `which` (receptance, key, value) as float: RWKV-5/7's block, the
 // RWKV-4 block, or the file-typed view widened into buf.
 static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_real *buf) {
@@ -311,9 +304,13 @@ static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_r
         const rwkv_real *v7m[3] = {m->v7->att_receptance, m->v7->att_key, m->v7->att_value};
         return v7m[which] + off;
     }
-    const rwkv_real *full[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+    if (m->full) {
+        const rwkv_real *full[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+        return full[which] + off;
+    }
     const rwkv_mat *view[3] = {&m->mats.att_receptance[l], &m->mats.att_key[l], &m->mats.att_value[l]};
-    return matrix_of(m->full ? full[which] + off : NULL, view[which], cc, buf);
+    rwkv_tensors_convert(buf, view[which]->data, view[which]->type, cc);
+    return buf;
 }
 
 // Scales and description of the /params dataset `name` just written in group g.
