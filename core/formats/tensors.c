@@ -271,6 +271,17 @@ static int64_t scan_range(const void *src, rwkv_dtype dt, size_t n) {
     return -1;
 }
 
+rwkv_status rwkv_tensors_nonfinite_error(const char *path, const char *name, int64_t at) {
+    return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: tensor %s: element %lld is not finite (NaN or inf): "
+                          "corrupt weights", path, name, (long long)at);
+}
+
+rwkv_status rwkv_tensors_check_finite(const rwkv_real *x, size_t n, const char *path, const char *name) {
+    for (size_t i = 0; i < n; i++) // a NaN or inf would poison every later position silently
+        if (!isfinite(x[i])) return rwkv_tensors_nonfinite_error(path, name, (int64_t)i);
+    return RWKV_OK;
+}
+
 #define SCAN_PAR_MIN (1 << 22) // elements from which the threads share a scan (a load of GBs)
 
 int64_t rwkv_tensors_first_nonfinite(const void *src, rwkv_dtype dt, size_t n) {

@@ -76,6 +76,10 @@ int64_t rwkv_tensor_numel(const rwkv_tensor *t);
 // Index of the first non-finite element of n elements of dt (for the block types, the
 // first element of the first block with a non-finite scale), or -1.
 int64_t rwkv_tensors_first_nonfinite(const void *src, rwkv_dtype dt, size_t n);
+// RWKV_ERR_NUMERIC naming path, tensor and element `at`: a NaN or inf in the weights.
+rwkv_status rwkv_tensors_nonfinite_error(const char *path, const char *name, int64_t at);
+// The first non-finite of n converted values x is that error; RWKV_OK if there is none.
+rwkv_status rwkv_tensors_check_finite(const rwkv_real *x, size_t n, const char *path, const char *name);
 // Converts n elements of dt to rwkv_real.
 void rwkv_tensors_convert(rwkv_real *out, const void *src, rwkv_dtype dt, size_t n);
 

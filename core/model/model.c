@@ -231,17 +231,6 @@ static rwkv_status find_param(const rwkv_tensor_set *ts, const rwkv_param *p, co
     return RWKV_OK;
 }
 
-static rwkv_status nonfinite(const char *path, const char *name, int64_t at) {
-    return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: tensor %s: element %lld is not finite (NaN or inf): "
-                          "corrupt weights", path, name, (long long)at);
-}
-
-static rwkv_status check_real(const rwkv_real *x, size_t n, const char *path, const char *name) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return nonfinite(path, name, (int64_t)i);
-    return RWKV_OK;
-}
-
 static void set_names(rwkv_model *m, const rwkv_tensor_set *ts, const char *path, const char *format) {
     snprintf(m->path, sizeof m->path, "%s", path);
     snprintf(m->format, sizeof m->format, "%s", format);
@@ -284,7 +273,7 @@ static rwkv_status build_full(rwkv_model **out, const rwkv_tensor_set *ts, const
         const rwkv_tensor *t;
         if ((st = find_param(ts, p, path, &t))) break;
         rwkv_tensors_convert(m->block + p->offset, t->data, t->dtype, p->numel);
-        st = check_real(m->block + p->offset, p->numel, path, p->name);
+        st = rwkv_tensors_check_finite(m->block + p->offset, p->numel, path, p->name);
         progress(o, done += tensor_bytes(t), total);
     }
     if (st) {
@@ -332,13 +321,13 @@ static rwkv_status take_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
     if (v) {
         *v = (rwkv_mat){t->dtype, t->data};
         int64_t bad = headers || !t->data ? -1 : rwkv_tensors_first_nonfinite(t->data, t->dtype, p->numel);
-        return bad < 0 ? RWKV_OK : nonfinite(path, p->name, bad);
+        return bad < 0 ? RWKV_OK : rwkv_tensors_nonfinite_error(path, p->name, bad);
     }
     if (!t->data || (headers && p->ndim == 2)) return RWKV_OK; // headers mode: the embedding stays unread
     rwkv_real *dst = vector_of(m, p);
     rwkv_tensors_convert(dst, t->data, t->dtype, p->numel);
     rwkv_tensors_map_release(ts, t->data, tensor_bytes(t)); // the embedding's mapped pages: copied
-    return check_real(dst, p->numel, path, p->name);
+    return rwkv_tensors_check_finite(dst, p->numel, path, p->name);
 }
 
 // Vectors as float, matrices as views of the tensors (which the model takes over).

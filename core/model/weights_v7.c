@@ -360,11 +360,7 @@ static rwkv_status fill_one(rwkv_real *dst, const rwkv_tensor_set *ts, const fie
     size_t n = (size_t)(want[0] * want[1]);
     if (transposed) fill_transposed(dst, t, want[0], want[1]);
     else rwkv_tensors_convert(dst, t->data, t->dtype, n);
-    for (size_t i = 0; i < n; i++) // a NaN or inf would poison every later position silently
-        if (!isfinite(dst[i]))
-            return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: tensor %s: element %zu is not finite (NaN or inf): "
-                                  "corrupt weights", path, name, i);
-    return RWKV_OK;
+    return rwkv_tensors_check_finite(dst, n, path, name);
 }
 
 rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
