@@ -3,7 +3,7 @@
 #include "input.h"
 #include "options.h"
 
-#include "core/compute/forward.h"
+#include "analyses/perplexity.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,19 +26,17 @@ static void usage(FILE *f) {
            "example:\n  rwkvscope eval model.safetensors --file val.txt --ctx 128\n");
 }
 
-#define EVAL_CHUNK 256 // tokens per parallel call
+// A progress line on long evaluations only (a short one prints just its result).
+typedef struct {
+    time_t last;
+    int shown;
+} eval_progress;
 
-// Sum of -log softmax(logits_t)[next_t] over rows; logits (n, V).
-static double nll_sum(const rwkv_real *logits, const int *next, int n, int V) {
-    double s = 0;
-    for (int t = 0; t < n; t++) {
-        const rwkv_real *l = logits + (size_t)t * V;
-        double mx = l[0], z = 0;
-        for (int v = 1; v < V; v++) mx = fmax(mx, l[v]);
-        for (int v = 0; v < V; v++) z += exp(l[v] - mx);
-        s += mx + log(z) - l[next[t]]; // -log p = logsumexp(l) - l_next
-    }
-    return s;
+static void progress(void *ctx, int64_t done, int64_t total) {
+    eval_progress *p = ctx;
+    time_t before = p->last;
+    cli_progress(&p->last, p->shown && done == total, "eval: %lld of %lld tokens", (long long)done, (long long)total);
+    p->shown |= p->last != before;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -64,41 +62,27 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = p.args[0];
     if (!model_path) return cli_usage_error("eval", "no MODEL given");
     if (!cli_input_given(&in)) return cli_usage_error("eval", "no input: give --file, --text, --bytes or --tokens");
+    if (ctx == 1) return cli_usage_error("eval", "--ctx 1 predicts nothing: give 0 (one stream) or at least 2");
     rwkv_model *m = cli_model_open("eval", model_path, &mo);
     if (!m) return CLI_FAIL;
     int *ids = NULL, rc = CLI_FAIL;
     size_t n = 0;
-    rwkv_state *s = NULL;
-    rwkv_workspace *ws = NULL;
-    rwkv_real *logits = NULL;
     rwkv_status st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &n, NULL);
     if (st) { rc = cli_fail("eval", st, NULL); goto done; }
     size_t start = (size_t)offset < n ? (size_t)offset : n;
     size_t end = max_tokens && start + (size_t)max_tokens < n ? start + (size_t)max_tokens : n;
     if (end - start < 2) { rc = cli_fail("eval", rwkv_error_set(RWKV_ERR_ARG, "need at least 2 tokens after --offset, have %zu", end - start), NULL); goto done; }
-    int V = m->cfg.n_vocab;
-    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, EVAL_CHUNK))) { rc = cli_fail("eval", st, NULL); goto done; }
-    if (!(logits = malloc((size_t)EVAL_CHUNK * V * sizeof *logits))) { rc = cli_fail("eval", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory"), NULL); goto done; }
-    size_t window = ctx ? (size_t)ctx : end - start;
-    double total = 0;
-    size_t counted = 0;
-    for (size_t w0 = start; w0 + 1 < end; w0 += window) {
-        size_t w1 = w0 + window < end ? w0 + window : end; // predicts ids[w0+1 .. w1-1]
-        rwkv_state_reset(s);
-        for (size_t t = w0; t + 1 < w1; t += EVAL_CHUNK) {
-            int k = (int)(w1 - 1 - t < EVAL_CHUNK ? w1 - 1 - t : EVAL_CHUNK);
-            if ((st = rwkv_forward_par(m, s, ids + t, k, logits, RWKV_LOGITS_ALL, NULL, ws))) { rc = cli_fail("eval", st, NULL); goto done; }
-            total += nll_sum(logits, ids + t + 1, k, V);
-            counted += (size_t)k;
-        }
+    eval_progress pr = {.last = time(NULL)};
+    rwkv_perplexity r;
+    rwkv_perplexity_opts po = {.ctx = ctx, .progress = progress, .progress_ctx = &pr};
+    if ((st = rwkv_perplexity_eval(&r, m, ids + start, (int64_t)(end - start), &po))) {
+        rc = cli_fail("eval", st, NULL);
+        goto done;
     }
-    double nats = total / (double)counted;
-    printf("loss_nats=%.6f bits=%.6f ppl=%.4f tokens=%zu\n", nats, nats / log(2), exp(nats), counted);
+    printf("loss_nats=%.6f bits=%.6f ppl=%.4f tokens=%lld\n", r.mean, r.mean / log(2), exp(r.mean), (long long)r.n);
     rc = CLI_OK;
 done:
-    free(ids); free(logits);
-    rwkv_state_free(s);
-    rwkv_workspace_free(ws);
+    free(ids);
     rwkv_model_free(m);
     return rc;
 }

@@ -11,6 +11,13 @@ void rwkv_sample_softmax(double *probs, const rwkv_real *logits, int V, double t
     for (int i = 0; i < V; i++) probs[i] /= sum;
 }
 
+double rwkv_sample_log_prob(const rwkv_real *logits, int V, int target) {
+    double mx = logits[0], z = 0;
+    for (int i = 1; i < V; i++) mx = fmax(mx, logits[i]);
+    for (int i = 0; i < V; i++) z += exp((double)logits[i] - mx);
+    return (double)logits[target] - mx - log(z); // l_target - logsumexp(l)
+}
+
 static const double *sort_probs; // qsort has no context argument
 
 static int by_prob_desc(const void *a, const void *b) {

@@ -6,6 +6,8 @@
 
 // probs (V) = softmax(logits / temperature); temperature <= 0 means 1.
 void rwkv_sample_softmax(double *probs, const rwkv_real *logits, int V, double temperature);
+// log softmax(logits)[target], in double: logits[target] - logsumexp(logits).
+double rwkv_sample_log_prob(const rwkv_real *logits, int V, int target);
 // Draws a token: temperature 0 is greedy (argmax); top_p in (0, 1] keeps the smallest set of
 // most likely tokens whose mass reaches top_p. u is a uniform draw in [0, 1).
 // order (V) is scratch for sorting.
