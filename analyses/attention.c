@@ -36,11 +36,8 @@ rwkv_status rwkv_attention_capture(const rwkv_model *m, const int *tokens, int T
     capture cap = {.T = T, .C = m->cfg.n_embd, .k = k, .v = v, .wkv = wkv};
     rwkv_hook hook = {.mask = mask, .fn = capture_fn, .ctx = &cap, .pos = 0};
     rwkv_state *s = NULL;
-    rwkv_workspace *ws = NULL;
     rwkv_status st = rwkv_state_alloc(&s, m->cfg);
-    if (!st) st = rwkv_workspace_alloc(&ws, m->cfg, 1);
-    if (!st) st = rwkv_forward_seq(m, s, tokens, T, NULL, RWKV_LOGITS_NONE, &hook, ws);
-    rwkv_workspace_free(ws);
+    if (!st) st = rwkv_forward_run(m, s, tokens, T, 1, &hook);
     rwkv_state_free(s);
     free(mask);
     return st;

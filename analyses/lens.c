@@ -88,14 +88,11 @@ static rwkv_status record_resid(rwkv_record **rec, const rwkv_model *m, const in
     for (int l = 0; l < L; l++) mask[l] = 1u << RWKV_TAP_RESID_IN;
     mask[L] = 1u << RWKV_TAP_RESID_OUT;
     rwkv_state *s = NULL;
-    rwkv_workspace *ws = NULL;
     rwkv_status st = rwkv_record_alloc(rec, m->cfg, T, mask);
     if (!st) st = rwkv_state_alloc(&s, m->cfg);
-    if (!st) st = rwkv_workspace_alloc(&ws, m->cfg, (int)(T < 512 ? T : 512));
-    if (!st) st = (seq ? rwkv_forward_seq : rwkv_forward_par)(m, s, tokens, T, NULL, RWKV_LOGITS_NONE, &(*rec)->hook, ws);
+    if (!st) st = rwkv_forward_run(m, s, tokens, T, seq, &(*rec)->hook);
     free(mask);
     rwkv_state_free(s);
-    rwkv_workspace_free(ws);
     return st;
 }
 

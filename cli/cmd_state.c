@@ -26,8 +26,6 @@ static void usage(FILE *f) {
            "example:\n  rwkvscope state save model.pth --bytes 'Once upon a time' -o s.h5\n");
 }
 
-#define STATE_CHUNK 256
-
 int cmd_state(int argc, char **argv) {
     enum { O_STATE = CLI_OPT_USER, O_MODE };
     static const struct option OPTS[] = {
@@ -59,13 +57,10 @@ int cmd_state(int argc, char **argv) {
     int *ids = NULL, rc = CLI_FAIL;
     size_t T = 0;
     rwkv_state *s = NULL;
-    rwkv_workspace *ws = NULL;
     rwkv_status st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &T, NULL);
     if (!st) st = rwkv_state_alloc(&s, m->cfg);
     if (!st && from) st = rwkv_state_load(s, from, m);
-    if (!st) st = rwkv_workspace_alloc(&ws, m->cfg, STATE_CHUNK);
-    if (!st) st = (!strcmp(mode, "seq") ? rwkv_forward_seq : rwkv_forward_par)(m, s, ids, (int64_t)T, NULL,
-                                                                              RWKV_LOGITS_NONE, NULL, ws);
+    if (!st) st = rwkv_forward_run(m, s, ids, (int64_t)T, !strcmp(mode, "seq"), NULL);
     if (!st) st = rwkv_state_save(out, s, m, (int64_t)T, cli_command_line(), force);
     if (st) rc = cli_fail("state", st, NULL);
     else {
@@ -74,7 +69,6 @@ int cmd_state(int argc, char **argv) {
     }
     free(ids);
     rwkv_state_free(s);
-    rwkv_workspace_free(ws);
     rwkv_model_free(m);
     return rc;
 }

@@ -395,6 +395,37 @@ START_TEST(test_bad_tokens_and_nonfinite) {
 }
 END_TEST
 
+// rwkv_forward_run (its own workspace, no logits) leaves the golden final state in both modes.
+START_TEST(test_forward_run_final_state) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L3-C64-V300.pth")), RWKV_OK);
+    char golden[1024];
+    snprintf(golden, sizeof golden, "%s", test_fixture("golden-rand.h5"));
+    size_t T;
+    int *tokens = test_h5_read_int(golden, "/tokens", &T);
+    ck_assert_ptr_nonnull(tokens);
+    for (int seq = 0; seq <= 1; seq++) {
+        rwkv_state *s;
+        ck_assert_int_eq(rwkv_state_alloc(&s, m->cfg), RWKV_OK);
+        ck_assert_int_eq(rwkv_forward_run(m, s, tokens, (int64_t)T, seq, NULL), RWKV_OK);
+        for (int v = 0; v < RWKV_STATE_NVEC; v++) {
+            char name[64];
+            int nd;
+            uint64_t d[4];
+            snprintf(name, sizeof name, "/final_state/%s", RWKV_STATE_NAMES[v]);
+            double *ref = test_h5_read(golden, name, &nd, d);
+            ck_assert_ptr_nonnull(ref);
+            double e = test_max_scaled_err(rwkv_state_vec(s, v), ref, (size_t)m->cfg.n_layer * m->cfg.n_embd);
+            ck_assert_msg(e < TOL, "%s final %s error %g", seq ? "seq" : "par", name, e);
+            free(ref);
+        }
+        rwkv_state_free(s);
+    }
+    free(tokens);
+    rwkv_model_free(m);
+}
+END_TEST
+
 static Suite *engine_suite(void) {
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("core");
@@ -411,6 +442,7 @@ static Suite *engine_suite(void) {
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_last_logits_and_state_resume);
     tcase_add_test(tc, test_bad_tokens_and_nonfinite);
+    tcase_add_test(tc, test_forward_run_final_state);
     suite_add_tcase(s, tc);
     return s;
 }

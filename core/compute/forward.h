@@ -96,4 +96,11 @@ rwkv_status rwkv_forward_par(const rwkv_model *m, rwkv_state *state, const int *
                              rwkv_real *logits, rwkv_logits_mode mode, rwkv_hook *hook,
                              rwkv_workspace *ws);
 
+// Runs T tokens from `state` with a workspace of its own (parallel mode in chunks of up to
+// RWKV_FORWARD_RUN_CHUNK tokens, or sequential mode), no logits: for one-off runs that read
+// the state after the input or taps through hook (may be NULL).
+#define RWKV_FORWARD_RUN_CHUNK 512
+rwkv_status rwkv_forward_run(const rwkv_model *m, rwkv_state *state, const int *tokens, int64_t T, int seq,
+                             rwkv_hook *hook);
+
 #endif
