@@ -21,7 +21,6 @@ const char cmd_train_summary[] = "train an RWKV-4 or RWKV-7 model in parallel mo
 
 #define DEFAULT_SEED 42
 #define DEFAULT_EVAL_BATCHES 8
-#define TASK_STREAM_TOKENS (4L << 20) // default task stream (independent of --steps: --resume sees the same data)
 #define PROGRESS_EVERY_S 10.0 // a progress line at least this often, besides evaluations
 
 static void usage(FILE *f) {
@@ -192,22 +191,7 @@ static rwkv_status load_task(const train_args *a, rwkv_data **out) {
     if (st) return st;
     t.len = a->task_len ? (int)a->task_len : (int)(a->ctx / 2);
     if (t.len < 4) return rwkv_error_set(RWKV_ERR_ARG, "--task %s: give --task-len (or --ctx)", a->task);
-    long n_ex = a->examples ? a->examples : TASK_STREAM_TOKENS / t.len;
-    int *tok = NULL;
-    rwkv_real *mask = NULL;
-    int64_t n = 0;
-    char source[256];
-    int k = snprintf(source, sizeof source, "task:%s (%ld examples of %d tokens", a->task, n_ex, t.len);
-    if (t.filler) k += snprintf(source + k, sizeof source - (size_t)k, ", filler text of %zu bytes", t.filler_len);
-    if (a->text_weight > 0) k += snprintf(source + k, sizeof source - (size_t)k, ", text weight %g", a->text_weight);
-    snprintf(source + k, sizeof source - (size_t)k, ")");
-    st = rwkv_task_stream(&t, (unsigned long)a->seed, (int)n_ex, &tok, &mask, &n);
-    for (int64_t i = 0; !st && i < n; i++)
-        if (mask[i] == 0) mask[i] = (rwkv_real)a->text_weight; // the haystack text, as a language model
-    if (!st) st = rwkv_data_from_tokens(out, tok, mask, n, t.vocab, a->val_frac, source);
-    free(tok);
-    free(mask);
-    return st;
+    return rwkv_task_training_data(out, &t, (unsigned long)a->seed, (int)a->examples, a->text_weight, a->val_frac);
 }
 
 static rwkv_status load_data(const train_args *a, rwkv_data **out) {

@@ -122,3 +122,27 @@ rwkv_status rwkv_task_stream(const rwkv_task *t, unsigned long seed, int n_examp
     *n = (int64_t)total;
     return RWKV_OK;
 }
+
+rwkv_status rwkv_task_training_data(rwkv_data **out, const rwkv_task *t, unsigned long seed, int n_examples,
+                                    double text_weight, double val_frac) {
+    *out = NULL;
+    if (t->len < 1) return rwkv_error_set(RWKV_ERR_ARG, "task %s: example length %d", rwkv_task_kind_name(t->kind), t->len);
+    if (!(text_weight >= 0)) return rwkv_error_set(RWKV_ERR_ARG, "task training data: text weight %g < 0", text_weight);
+    if (!n_examples) n_examples = (int)(RWKV_TASK_STREAM_TOKENS / t->len);
+    int *tok = NULL;
+    rwkv_real *mask = NULL;
+    int64_t n = 0;
+    char source[256];
+    int k = snprintf(source, sizeof source, "task:%s (%d examples of %d tokens", rwkv_task_kind_name(t->kind),
+                     n_examples, t->len);
+    if (t->filler) k += snprintf(source + k, sizeof source - (size_t)k, ", filler text of %zu bytes", t->filler_len);
+    if (text_weight > 0) k += snprintf(source + k, sizeof source - (size_t)k, ", text weight %g", text_weight);
+    snprintf(source + k, sizeof source - (size_t)k, ")");
+    rwkv_status st = rwkv_task_stream(t, seed, n_examples, &tok, &mask, &n);
+    for (int64_t i = 0; !st && i < n; i++)
+        if (mask[i] == 0) mask[i] = (rwkv_real)text_weight; // the haystack text, as a language model
+    if (!st) st = rwkv_data_from_tokens(out, tok, mask, n, t->vocab, val_frac, source);
+    free(tok);
+    free(mask);
+    return st;
+}

@@ -485,6 +485,47 @@ START_TEST(training_stream) {
 }
 END_TEST
 
+// Training data from a task holds the examples of the JSONL file written with the same seed,
+// with loss weight 1 on its answer spans and the text weight elsewhere.
+START_TEST(task_training_data) {
+    rwkv_task t;
+    rwkv_task_defaults(&t, RWKV_TASK_MQAR);
+    t.len = 40;
+    char path[512];
+    snprintf(path, sizeof path, "%s/train_mqar.jsonl", test_tmpdir());
+    ck_assert_int_eq(rwkv_dataset_write(path, &t, 5, 6, 1), RWKV_OK);
+    rwkv_data *d = NULL;
+    ck_assert_int_eq(rwkv_task_training_data(&d, &t, 5, 6, 0.25, 0.5), RWKV_OK);
+    ck_assert_int_eq(d->n, 240);
+    ck_assert_int_eq(d->n_vocab, t.vocab);
+    ck_assert(d->n_train > 0 && d->n_train < d->n);
+    ck_assert_ptr_nonnull(strstr(d->source, "task:mqar (6 examples of 40 tokens, text weight 0.25)"));
+    rwkv_dataset_reader *r = NULL;
+    ck_assert_int_eq(rwkv_dataset_reader_open(&r, path, 0), RWKV_OK);
+    rwkv_dataset_example ex = {0};
+    int got, e = 0, answers = 0;
+    while (rwkv_dataset_reader_next(r, &ex, &got) == RWKV_OK && got) {
+        ck_assert_int_eq(ex.n_tokens, 40);
+        double want[40];
+        for (int i = 0; i < 40; i++) want[i] = 0.25;
+        for (int a = 0; a < ex.n_answers; a++)
+            for (int64_t i = ex.answers[a][0]; i < ex.answers[a][0] + ex.answers[a][1]; i++) want[i] = 1, answers++;
+        for (int i = 0; i < 40; i++) {
+            ck_assert_int_eq(d->tokens[e * 40 + i], ex.tokens[i]);
+            ck_assert_double_eq(d->mask[e * 40 + i], (rwkv_real)want[i]);
+        }
+        e++;
+    }
+    ck_assert_int_eq(e, 6);
+    ck_assert_int_gt(answers, 0);
+    rwkv_dataset_example_clear(&ex);
+    rwkv_dataset_reader_free(r);
+    rwkv_data_free(d);
+    ck_assert_int_eq(rwkv_task_training_data(&d, &t, 5, 6, -1, 0.5), RWKV_ERR_ARG);
+    ck_assert_ptr_null(d);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("datasets");
     TCase *tc = tcase_create("datasets");
@@ -503,6 +544,7 @@ int main(void) {
     tcase_add_test(tc, prompts_file);
     tcase_add_test(tc, cli_dataset_make);
     tcase_add_test(tc, training_stream);
+    tcase_add_test(tc, task_training_data);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
