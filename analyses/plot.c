@@ -10,6 +10,7 @@
 #include "../core/base/file.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,4 +392,59 @@ rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const doubl
     fputc('\n', f);
     if ((st = close_w(&j))) return st;
     return job_run(&j);
+}
+
+// The evaluated rows of a training log: x (n) the step, y (2, n) the mean training loss
+// since the previous evaluation, then the held-out loss. *rows counts every data row.
+static rwkv_status read_train_log(FILE *f, const char *path, double **x, double **y, int *n, size_t *rows) {
+    size_t cap = 64, k = 0;
+    double *xs = malloc(cap * sizeof *xs), *ys = malloc(2 * cap * sizeof *ys), sum = 0;
+    long cnt = 0;
+    char line[512];
+    rwkv_status st = xs && ys ? RWKV_OK : rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path);
+    *rows = 0;
+    while (!st && fgets(line, sizeof line, f)) {
+        long long step;
+        double loss, val;
+        if (sscanf(line, "%lld,%lf,%lf", &step, &loss, &val) != 3) continue; // the header
+        sum += loss, cnt++, ++*rows;
+        if (!isfinite(val)) continue; // not an evaluation step
+        if (k == cap) {
+            cap *= 2;
+            double *nx = realloc(xs, cap * sizeof *xs), *ny = realloc(ys, 2 * cap * sizeof *ys);
+            if (nx) xs = nx;
+            if (ny) ys = ny;
+            if (!nx || !ny) { st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path); break; }
+        }
+        xs[k] = (double)step, ys[2 * k] = sum / cnt, ys[2 * k + 1] = val; // interleaved, split below
+        k++, sum = 0, cnt = 0;
+    }
+    double *split = st || !k ? NULL : malloc(2 * k * sizeof *split);
+    if (!st && k && !split) st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; split && i < k; i++) split[i] = ys[2 * i], split[k + i] = ys[2 * i + 1];
+    free(ys);
+    if (st || !k) {
+        free(xs);
+        free(split);
+        return st ? st : rwkv_error_set(RWKV_ERR_ARG, "%s has no evaluated steps to plot (%zu rows)", path, *rows);
+    }
+    *x = xs, *y = split, *n = (int)k;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_plot_train_log(const char *log_path, const char *out) {
+    FILE *f = fopen(log_path, "r");
+    if (!f) return rwkv_error_set(RWKV_ERR_IO, "%s: cannot read the loss log: %s", log_path, strerror(errno));
+    double *x = NULL, *y = NULL;
+    int n = 0;
+    size_t rows;
+    rwkv_status st = read_train_log(f, log_path, &x, &y, &n, &rows);
+    fclose(f);
+    if (st) return st;
+    const char *names[2] = {"train", "held-out"}; // train: mean over each interval
+    rwkv_plot_opts o = {.title = "training loss", .xlabel = "step", .ylabel = "loss (nats/token)"};
+    st = rwkv_plot_lines(out, &o, x, y, n, 2, names);
+    free(x);
+    free(y);
+    return st;
 }

@@ -28,6 +28,11 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
 // A histogram of n values in `bins` bins, one series per name (values (n_series, n)).
 rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const double *values, int n,
                            int n_series, const char *const *names, int bins);
+// The loss curve of a training log (core/train/schedule.h RWKV_TRAIN_LOG_HEADER rows, a
+// resumed run's log holding the whole run): the mean training loss over each evaluation
+// interval and the held-out loss at each evaluation, over the step, drawn into out (its data
+// beside it). RWKV_ERR_IO if the log cannot be read, RWKV_ERR_ARG if it has no evaluated step.
+rwkv_status rwkv_plot_train_log(const char *log_path, const char *out);
 // 1 if gnuplot is on PATH (or $RWKVSCOPE_GNUPLOT names an executable).
 int rwkv_plot_available(void);
 // The data file written beside `out`: the image path with its suffix replaced by ".csv".

@@ -65,11 +65,13 @@ static void usage(FILE *f) {
            "  --eval-every N     evaluate and checkpoint every N steps (default: steps/%d)\n"
            "  --eval-batches N   held-out batches per evaluation, 0 = all (default: %d)\n"
            "  -o, --output FILE  model output (required); the optimiser state goes beside it\n"
-           "  --log FILE         loss log (default: loss.csv beside -o)\n"
+           "  --log FILE         loss log (default: loss.csv beside -o; - for stdout, the summary\n"
+           "                     then goes to stderr); an existing log needs --force, except\n"
+           "                     with --resume, which appends to it\n"
            "  --resume           continue the run saved at -o (hyperparameters from its state)\n"
            "  --stop-at S        end this session after step S (checkpointed); the schedule\n"
            "                     still runs to --steps, and --resume continues bit-identically\n"
-           "  --force            overwrite an existing -o\n"
+           "  --force            overwrite an existing -o and loss log\n"
            "  --plot             draw the loss curve (loss-curve.png beside the log) with gnuplot\n"
            "  --threads N        threads for OpenMP and OpenBLAS (default: all cores)\n\n"
            CLI_TASK_HELP "\n"
@@ -152,6 +154,8 @@ static int parse(train_args *o, int argc, char **argv) {
     }
     if (p.status) return p.status;
     if (!o->out) return cli_usage_error("train", "no output: give -o model.safetensors");
+    if (o->plot && o->log && !strcmp(o->log, "-"))
+        return cli_usage_error("train", "--plot reads the loss log back: give --log a file name, not -");
     if (!o->data && !o->task) return cli_usage_error("train", "no data: give --data FILE");
     if (o->text_weight < 0 || (o->text_weight > 0 && !o->task)) {
         return cli_usage_error("train", "--text-weight needs --task and a value >= 0");
@@ -174,11 +178,12 @@ typedef struct {
     rwkv_model *m;
     rwkv_trainer *tr;
     FILE *log;
+    FILE *report; // the summary lines: stdout, or stderr when the log goes to stdout
     char optim[1100], log_path[1100];
 } run;
 
 static void run_free(run *r) {
-    if (r->log) fclose(r->log);
+    if (r->log && r->log != stdout) fclose(r->log);
     rwkv_trainer_free(r->tr);
     rwkv_model_free(r->m);
     rwkv_data_free(r->data);
@@ -246,56 +251,15 @@ static void fmt_duration(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-// Reads the log back (a resumed run's log holds the whole run) and draws the mean training
-// loss per evaluation interval and the held-out loss at each evaluation into loss-curve.png
-// (the plot writes its data beside it as loss-curve.csv and its script as loss-curve.gp).
+// The loss curve beside the log: loss.csv -> loss-curve.png (its data loss-curve.csv and
+// script loss-curve.gp beside it); a failed plot is a warning, the model is trained.
 static void plot_loss(const char *log_path) {
-    FILE *f = fopen(log_path, "r");
-    if (!f) {
-        fprintf(stderr, "rwkvscope train: --plot: cannot read %s\n", log_path);
-        return;
-    }
-    size_t cap = 64, n = 0, nrows = 0;
-    double *x = malloc(cap * sizeof *x), *y = malloc(2 * cap * sizeof *y), *tr = NULL;
-    double sum = 0;
-    long cnt = 0;
-    char line[512];
-    while (x && y && fgets(line, sizeof line, f)) {
-        long long step;
-        double loss, val;
-        if (sscanf(line, "%lld,%lf,%lf", &step, &loss, &val) != 3) continue; // the header
-        sum += loss, cnt++, nrows++;
-        if (!isfinite(val)) continue;
-        if (n == cap) {
-            cap *= 2;
-            double *nx = realloc(x, cap * sizeof *x), *ny = realloc(y, 2 * cap * sizeof *y);
-            if (nx) x = nx;
-            if (ny) y = ny;
-            if (!nx || !ny) break;
-        }
-        x[n] = (double)step, y[2 * n] = sum / cnt, y[2 * n + 1] = val; // interleaved, split below
-        n++, sum = 0, cnt = 0;
-    }
-    fclose(f);
-    if (!x || !y || !n) {
-        fprintf(stderr, "rwkvscope train: --plot: %s has no evaluated steps to plot (%zu rows)\n", log_path, nrows);
-        free(x), free(y);
-        return;
-    }
-    tr = malloc(2 * n * sizeof *tr);
-    if (tr) {
-        for (size_t i = 0; i < n; i++) tr[i] = y[2 * i], tr[n + i] = y[2 * i + 1];
-        char png[1200];
-        size_t stem = strlen(log_path); // loss.csv -> loss-curve.png (+ its data loss-curve.csv)
-        if (stem > 4 && !strcmp(log_path + stem - 4, ".csv")) stem -= 4;
-        snprintf(png, sizeof png, "%.*s-curve.png", (int)stem, log_path);
-        const char *names[2] = {"train", "held-out"}; // train: mean over each interval
-        rwkv_plot_opts o = {.title = "training loss", .xlabel = "step", .ylabel = "loss (nats/token)"};
-        rwkv_status rc = rwkv_plot_lines(png, &o, x, tr, (int)n, 2, names);
-        if (rc) fprintf(stderr, "rwkvscope train: --plot: %s\n", rwkv_error_message());
-        else fprintf(stderr, "plotted %s\n", png);
-    }
-    free(x), free(y), free(tr);
+    char png[1200];
+    size_t stem = strlen(log_path);
+    if (stem > 4 && !strcmp(log_path + stem - 4, ".csv")) stem -= 4;
+    snprintf(png, sizeof png, "%.*s-curve.png", (int)stem, log_path);
+    if (rwkv_plot_train_log(log_path, png)) fprintf(stderr, "rwkvscope train: --plot: %s\n", rwkv_error_message());
+    else fprintf(stderr, "plotted %s\n", png);
 }
 
 // A progress line at every evaluation and at least every PROGRESS_EVERY_S seconds.
@@ -329,15 +293,15 @@ static int train_loop(const train_args *a, run *r) {
         return CLI_FAIL;
     }
     if (p.start >= p.stop) {
-        printf("%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)p.start, (long long)p.stop);
+        fprintf(r->report, "%s is already at step %lld (--stop-at %lld)\n", a->out, (long long)p.start, (long long)p.stop);
         return CLI_OK;
     }
     char vbuf[48] = "val loss -- (no held-out data)";
     if (!isnan(p.val)) snprintf(vbuf, sizeof vbuf, "val loss %.4f nats/token", p.val);
-    printf("trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)p.stop, p.loss, vbuf,
+    fprintf(r->report, "trained %s: step %lld, train loss %.4f, %s, %.0f tokens/s\n", a->out, (long long)p.stop, p.loss, vbuf,
            p.tokens_per_s);
     if (p.stop < p.steps)
-        printf("stopped at step %lld of %lld: continue with --resume\n", (long long)p.stop, (long long)p.steps);
+        fprintf(r->report, "stopped at step %lld of %lld: continue with --resume\n", (long long)p.stop, (long long)p.steps);
     return CLI_OK;
 }
 
@@ -354,6 +318,13 @@ int cmd_train(int argc, char **argv) {
         snprintf(r.log_path, sizeof r.log_path, "%s/loss.csv", dup ? dirname(dup) : ".");
         free(dup);
     }
+    int log_stdout = !strcmp(r.log_path, "-");
+    r.report = log_stdout ? stderr : stdout;
+    // The one rule for existing outputs, before any work (a resumed run appends to its log).
+    if (!a.resume && !a.force && !log_stdout && !cli_check_output("train", r.log_path, 0)) {
+        rwkv_task_free(&a.task_cfg);
+        return CLI_USAGE;
+    }
     rwkv_status st = load_data(&a, &r.data);
     if (st) {
         rwkv_task_free(&a.task_cfg);
@@ -361,7 +332,7 @@ int cmd_train(int argc, char **argv) {
     }
     int rc = a.resume ? setup_resume(&a, &r) : setup_new(&a, &r);
     if (rc == CLI_OK) {
-        r.log = fopen(r.log_path, a.resume ? "a" : "w");
+        r.log = log_stdout ? stdout : fopen(r.log_path, a.resume ? "a" : "w");
         if (!r.log) {
             rwkv_error_set(RWKV_ERR_IO, "%s: cannot open the loss log for writing", r.log_path);
             rc = cli_fail("train", RWKV_ERR_IO, "use --log to put it elsewhere");

@@ -191,11 +191,40 @@ START_TEST(gnuplot_error_reported) {
 }
 END_TEST
 
+// The training-log curve: per evaluation the mean training loss since the previous one and
+// the held-out loss; rows after the last evaluation and the header are not points.
+START_TEST(train_log_curve) {
+    char log[1024], out[1024], data[1024];
+    snprintf(log, sizeof log, "%s", tmp("loss.csv"));
+    snprintf(out, sizeof out, "%s", tmp("loss-curve.png"));
+    FILE *f = fopen(log, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n"
+          "1,2.0,nan,1e-3,1,100,0.1\n2,1.0,1.5,1e-3,1,100,0.2\n3,3.0,nan,1e-3,1,100,0.3\n"
+          "4,5.0,nan,1e-3,1,100,0.4\n5,1.0,0.7,1e-3,1,100,0.5\n6,9.0,nan,1e-3,1,100,0.6\n", f);
+    fclose(f);
+    ck_assert_int_eq(rwkv_plot_train_log(log, out), RWKV_OK);
+    unsigned w = 0, h = 0;
+    ck_assert(test_png_size(out, &w, &h));
+    ck_assert_int_eq(rwkv_plot_data_path(out, data, sizeof data), RWKV_OK);
+    double got[16], want[6] = {2, (2.0 + 1.0) / 2, 1.5, 5, (3.0 + 5.0 + 1.0) / 3, 0.7};
+    ck_assert_uint_eq(read_csv_numbers(data, got, 16), 6);
+    for (int i = 0; i < 6; i++) ck_assert_double_eq_tol(got[i], want[i], 1e-12);
+    ck_assert_int_eq(rwkv_plot_train_log(tmp("no-such-log.csv"), out), RWKV_ERR_IO);
+    f = fopen(log, "w");
+    fputs("step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n1,2.0,nan,1e-3,1,100,0.1\n", f);
+    fclose(f);
+    ck_assert_int_eq(rwkv_plot_train_log(log, out), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "no evaluated steps"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, lines_png_size_and_data);
+    tcase_add_test(tc, train_log_curve);
     tcase_add_test(tc, heatmap_png_size_and_data);
     tcase_add_test(tc, hist_svg_and_data);
     tcase_add_test(tc, script_relative_and_movable);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #if RWKV_REAL_BITS == 64
 #define GRAD_TOL 1e-9 // the bound for a float64 engine
@@ -832,7 +833,7 @@ START_TEST(test_cli_train) {
     ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 20 -o %s/t.safetensors --resume", data, common, dir), 0);
     ck_assert_msg(cli_has(out, "resuming") && cli_has(out, "step 20/20"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 5 --val-frac 0 -o %s/nv.safetensors", data, common, dir), 0);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 5 --val-frac 0 -o %s/nv.safetensors --force", data, common, dir), 0);
     // no held-out data: the lines say so instead of printing "val nan"
     ck_assert_msg(cli_has(out, "val -- (no held-out data)") && cli_has(out, "val loss -- (no held-out data)") &&
                   !cli_has(out, "nan"), "%s", out);
@@ -840,15 +841,49 @@ START_TEST(test_cli_train) {
     ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 -o %s/t.safetensors", data, common, dir), 2);
     ck_assert_msg(cli_has(out, "exists"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --ctx 5000 -o %s/u.safetensors", data, common, dir), 1);
+    // The loss log follows the rule for existing outputs: refused without --force (exit 2,
+    // naming it, nothing trained), replaced with it, appended to by --resume; - is stdout.
+    char lg[600], lg_text[64];
+    snprintf(lg, sizeof lg, "%s/keep.csv", dir);
+    f = fopen(lg, "w");
+    fputs("keep me\n", f);
+    fclose(f);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 2 -o %s/l.safetensors --log %s", data, common, dir, lg), 2);
+    ck_assert_msg(cli_has(out, "keep.csv exists") && cli_has(out, "--force"), "%s", out);
+    free(out);
+    f = fopen(lg, "r");
+    ck_assert(fgets(lg_text, sizeof lg_text, f) && !strcmp(lg_text, "keep me\n"));
+    fclose(f);
+    snprintf(p, sizeof p, "%s/l.safetensors", dir);
+    ck_assert_int_eq(access(p, F_OK), -1);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 2 -o %s/l.safetensors --log %s --force", data, common, dir, lg), 0);
+    free(out);
+    f = fopen(lg, "r");
+    ck_assert(fgets(lg_text, sizeof lg_text, f) && !strncmp(lg_text, "step,loss,val_loss", 18));
+    fclose(f);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 2 -o %s/l.safetensors --log -", data, common, dir), 2);
+    ck_assert_msg(cli_has(out, "l.safetensors exists"), "%s", out); // -o still needs --force; - is never refused
+    free(out);
+    char *so = NULL;
+    char line[1400];
+    snprintf(line, sizeof line, "$RS train --data %s %s --steps 2 -o %s/l.safetensors --log - --force 2>/dev/null", data,
+             common, dir);
+    ck_assert_int_eq(test_sh(&so, line), 0);
+    ck_assert_msg(!strncmp(so, "step,loss,val_loss", 18) && cli_has(so, "\n2,") && !cli_has(so, "trained"), "%s", so);
+    free(so);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 2 -o %s/l.safetensors --log - --plot --force", data,
+                              common, dir), 2);
+    ck_assert_msg(cli_has(out, "--plot reads the loss log back"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --ctx 5000 -o %s/u.safetensors --force", data, common, dir), 1);
     ck_assert_msg(cli_has(out, "ctx 5000 is longer"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s/none.txt %s --steps 10 -o %s/u.safetensors", dir, common, dir), 1);
+    ck_assert_int_eq(test_cli(&out, "train --data %s/none.txt %s --steps 10 -o %s/u.safetensors --force", dir, common, dir), 1);
     ck_assert_msg(cli_has(out, "none.txt"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --batch 0 -o %s/u.safetensors", data, common, dir), 2);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 10 --batch 0 -o %s/u.safetensors --force", data, common, dir), 2);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 30 --lr 1e30 --clip 0 -o %s/n.safetensors", data, common, dir), 1);
+    ck_assert_int_eq(test_cli(&out, "train --data %s %s --steps 30 --lr 1e30 --clip 0 -o %s/n.safetensors --force", data, common, dir), 1);
     ck_assert_msg(cli_has(out, "not finite") && cli_has(out, "step "), "%s", out);
     free(out);
     // Through the CLI: 12 steps straight == --stop-at 6, then --resume, byte for byte.
@@ -882,7 +917,7 @@ START_TEST(test_cli_train) {
         }
     }
     // --task (tests/test_train_task.c): a passkey example cannot fit this small ctx.
-    ck_assert_int_eq(test_cli(&out, "train --task passkey %s --steps 10 -o %s/u.safetensors", common, dir), 1);
+    ck_assert_int_eq(test_cli(&out, "train --task passkey %s --steps 10 -o %s/u.safetensors --force", common, dir), 1);
     ck_assert_msg(cli_has(out, "shorter than the needle"), "%s", out);
     free(out);
 }

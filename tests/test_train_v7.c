@@ -342,9 +342,9 @@ START_TEST(test_v7_cli) {
     ck_assert_int_eq(test_cli(&out, "train %s -o %s/s7.safetensors", run, dir), 0);
     ck_assert_msg(has(out, "RWKV-7, 2 heads of 16") && has(out, "step 12/12"), "%s", out);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train %s --stop-at 6 -o %s/r7.safetensors", run, dir), 0);
+    ck_assert_int_eq(test_cli(&out, "train %s --stop-at 6 -o %s/r7.safetensors --log %s/r7.loss.csv", run, dir, dir), 0);
     free(out);
-    ck_assert_int_eq(test_cli(&out, "train %s --resume -o %s/r7.safetensors", run, dir), 0);
+    ck_assert_int_eq(test_cli(&out, "train %s --resume -o %s/r7.safetensors --log %s/r7.loss.csv", run, dir, dir), 0);
     ck_assert_msg(has(out, "resuming") && has(out, "step 12/12"), "%s", out);
     free(out);
     char a[700], b[700];
