@@ -89,7 +89,7 @@ int cli_analyze_lens(int argc, char **argv) {
     if (!st && !(means = rwkv_calloc((size_t)r->n_rows * 4, sizeof *means, "lens means"))) st = RWKV_ERR_NOMEM;
     if (!st) st = rwkv_lens_write_csv(r, ids, csv);
     if (!st) st = rwkv_lens_write_summary(r, summary, means);
-    int rc = st ? cli_fail(CMD, st, NULL) : CLI_OK;
+    int rc = st ? cli_fail(CMD, st, cli_input_hint()) : CLI_OK; // NULL unless the input failed
     if (!st) {
         printf("%-10s %10s %10s %10s %8s\n", "layer", "ce", "entropy", "kl_final", "top1");
         for (int row = 0; row < r->n_rows; row++) {

@@ -131,7 +131,7 @@ static rwkv_status compare_modes(const compare_opts *o, rwkv_compare_result *r) 
         rwkv_compare_modes_opts co = {.max_T = (int)o->chunk};
         st = rwkv_compare_modes(r, m, &seqs, o->tol, &co);
     }
-    if (st) cli_fail("compare", st, NULL);
+    if (st) cli_fail("compare", st, cli_input_hint()); // NULL unless the input failed
     rwkv_sequences_free(&seqs);
     rwkv_model_free(m);
     return st;

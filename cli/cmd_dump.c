@@ -118,7 +118,7 @@ int cmd_dump(int argc, char **argv) {
         goto done;
     }
     if ((st = cli_sequences_read(&seqs, &o.in, o.input, m->cfg.n_vocab))) {
-        rc = cli_fail("dump", st, "token ids must be below the model's vocabulary size");
+        rc = cli_fail("dump", st, cli_input_hint());
         goto done;
     }
     if (o.state && ((st = rwkv_state_alloc(&init, m->cfg)) || (st = rwkv_state_load(init, o.state, m)))) {

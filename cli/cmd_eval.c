@@ -68,7 +68,7 @@ int cmd_eval(int argc, char **argv) {
     int *ids = NULL, rc = CLI_FAIL;
     size_t n = 0;
     rwkv_status st = cli_input_tokens(&in, m->cfg.n_vocab, &ids, &n, NULL);
-    if (st) { rc = cli_fail("eval", st, NULL); goto done; }
+    if (st) { rc = cli_fail("eval", st, cli_input_hint()); goto done; }
     size_t start = (size_t)offset < n ? (size_t)offset : n;
     size_t end = max_tokens && start + (size_t)max_tokens < n ? start + (size_t)max_tokens : n;
     if (end - start < 2) { rc = cli_fail("eval", rwkv_error_set(RWKV_ERR_ARG, "need at least 2 tokens after --offset, have %zu", end - start), NULL); goto done; }

@@ -120,7 +120,7 @@ int cmd_generate(int argc, char **argv) {
     double *probs = NULL;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     rwkv_status st = cli_input_tokens(&o.in, m->cfg.n_vocab, &ids, &T, &tok);
-    if (st) { rc = cli_fail("generate", st, NULL); goto done; }
+    if (st) { rc = cli_fail("generate", st, cli_input_hint()); goto done; }
     if (!tok && (st = rwkv_tokenizer_load(&tok, m->tokenizer[0] ? m->tokenizer : "bytes"))) { rc = cli_fail("generate", st, NULL); goto done; }
     int V = m->cfg.n_vocab;
     if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, 512)) ||

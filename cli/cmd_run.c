@@ -127,7 +127,7 @@ int cmd_run(int argc, char **argv) {
     double *probs = NULL;
     int *top = NULL, rc = CLI_FAIL;
     rwkv_status st = cli_input_tokens(&o.in, m->cfg.n_vocab, &ids, &T, &tok);
-    if (st) { rc = cli_fail("run", st, "token ids must be below the model's vocabulary size"); goto done; }
+    if (st) { rc = cli_fail("run", st, cli_input_hint()); goto done; }
     int V = m->cfg.n_vocab, all = o.all_positions || o.logits_path;
     int k = o.top_k < V ? (int)o.top_k : V;
     if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, (int)o.chunk)) ||

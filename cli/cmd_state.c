@@ -62,7 +62,7 @@ int cmd_state(int argc, char **argv) {
     if (!st && from) st = rwkv_state_load(s, from, m);
     if (!st) st = rwkv_forward_run(m, s, ids, (int64_t)T, !strcmp(mode, "seq"), NULL);
     if (!st) st = rwkv_state_save(out, s, m, (int64_t)T, cli_command_line(), force);
-    if (st) rc = cli_fail("state", st, NULL);
+    if (st) rc = cli_fail("state", st, cli_input_hint()); // NULL unless the input failed
     else {
         fprintf(stderr, "state: %zu tokens -> %s\n", T, out);
         rc = CLI_OK;

@@ -24,6 +24,12 @@ int cli_input_given(const cli_input *in);
 // If tok_out is not NULL it receives the tokenizer (caller frees), or NULL for --tokens.
 rwkv_status cli_input_tokens(const cli_input *in, int n_vocab, int **ids, size_t *n,
                              rwkv_tokenizer **tok_out);
+// A hint for the error of the last cli_input_tokens (or cli_sequences_read) that matches its
+// cause (a bad --tokens list, an unreadable --file, a token outside the vocabulary...), or
+// NULL when the message says it all; cli_input_set_hint sets it.
+const char *cli_input_hint(void);
+void cli_input_set_hint(const char *hint);
+#define CLI_HINT_VOCAB "token ids must be below the model's vocabulary size (n_vocab in 'rwkvscope info MODEL')"
 // Parses "1,2,3" into malloc'd ids.
 rwkv_status cli_parse_id_list(const char *s, int **ids, size_t *n);
 

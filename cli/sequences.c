@@ -12,8 +12,21 @@ static rwkv_status read_file_lines(rwkv_sequences *s, const cli_input *in, const
     const char *spec = in->tokenizer ? in->tokenizer : "bytes";
     rwkv_tokenizer *tok = NULL;
     rwkv_status st = rwkv_tokenizer_load(&tok, spec);
-    if (st) return st;
-    if (!(st = rwkv_tokenizer_check_vocab(tok, n_vocab))) st = rwkv_dataset_read_sequences(s, path, tok, n_vocab);
+    if (st) {
+        cli_input_set_hint("--tokenizer takes neox:tokenizer.json, world:rwkv_vocab_v20230424.txt or bytes");
+        return st;
+    }
+    // An explicit tokenizer must fit the model; the default (bytes) only matters for text
+    // lines, whose ids are checked with the others (a {"tokens"} file needs no tokenizer).
+    if (in->tokenizer && (st = rwkv_tokenizer_check_vocab(tok, n_vocab))) {
+        cli_input_set_hint("give --tokenizer the model's own tokenizer ('rwkvscope info MODEL' names it)");
+    } else if (!st && (st = rwkv_dataset_read_sequences(s, path, tok, n_vocab))) {
+        const char *msg = rwkv_error_message();
+        cli_input_set_hint(st == RWKV_ERR_IO ? "check the --input path (- reads stdin)"
+                           : st == RWKV_ERR_FORMAT ? "--input takes one prompt per line or JSONL lines "
+                                                     "{\"text\": ...} or {\"tokens\": [...]}"
+                           : strstr(msg, "outside the model's vocabulary") ? CLI_HINT_VOCAB : NULL);
+    }
     snprintf(s->tokenizer, sizeof s->tokenizer, "%s", spec);
     rwkv_tokenizer_free(tok);
     return st;
@@ -21,6 +34,7 @@ static rwkv_status read_file_lines(rwkv_sequences *s, const cli_input *in, const
 
 rwkv_status cli_sequences_read(rwkv_sequences *out, const cli_input *in, const char *input_file, int n_vocab) {
     memset(out, 0, sizeof *out);
+    cli_input_set_hint(NULL);
     if (!!input_file + cli_input_given(in) != 1)
         return rwkv_error_set(RWKV_ERR_ARG, "give exactly one input: --tokens, --bytes, --text, --file or --input");
     rwkv_status st;
@@ -36,6 +50,7 @@ rwkv_status cli_sequences_read(rwkv_sequences *out, const cli_input *in, const c
         size_t len = 0;
         cli_input as_text = *in;
         st = in->file ? rwkv_file_read(in->file, &file, &len) : RWKV_OK;
+        if (st) cli_input_set_hint("check the --file path (- reads stdin)");
         if (file && len && !memchr(file, 0, len)) as_text.file = NULL, as_text.text = (const char *)file;
         if (!st) st = cli_input_tokens(&as_text, n_vocab, &ids, &n, &tok);
         if (!st) {

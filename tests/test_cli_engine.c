@@ -250,6 +250,60 @@ START_TEST(test_state_resume_cli) {
 }
 END_TEST
 
+// run and dump hint at the cause of an input error: the vocabulary hint only for a token
+// outside the vocabulary, the path for a missing --file or --input, the list syntax for a
+// bad --tokens, the format for a malformed --input line.
+START_TEST(test_input_error_hints) {
+    const char *vocab = "token ids must be below the model's vocabulary size";
+    char model[1024], jsonl[1024], bad[1024], h5[1024];
+    snprintf(model, sizeof model, "%s", test_fixture("rand-L2-C32-V50.pth"));
+    snprintf(jsonl, sizeof jsonl, "%s/hint_tokens.jsonl", test_tmpdir());
+    snprintf(bad, sizeof bad, "%s/hint_bad.jsonl", test_tmpdir());
+    snprintf(h5, sizeof h5, "%s/hint.h5", test_tmpdir());
+    FILE *f = fopen(jsonl, "w");
+    fputs("{\"tokens\": [1, 2]}\n{\"tokens\": [3, 60]}\n", f);
+    fclose(f);
+    f = fopen(bad, "w");
+    fputs("{\"tokens\": [1, 2]}\n{\"tokens\": [3,\n", f);
+    fclose(f);
+    struct { const char *args, *hint; } cases[] = {
+        {"--tokens 1,2,50", vocab},
+        {"--file /nonexistent/input.txt", "check the --file path"},
+        {"--tokens 1,,x", "--tokens takes comma-separated ids"},
+        {"--text hi --tokenizer neox:/nonexistent/tokenizer.json", "--tokenizer takes neox:"},
+        {"--text hi", "the model's own tokenizer"}, // bytes (256 ids) on a model of 50
+    };
+    for (int dump = 0; dump <= 1; dump++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char *out;
+            int rc = dump ? test_cli(&out, "dump %s %s --taps logits -o %s --force", model, cases[i].args, h5)
+                          : test_cli(&out, "run %s %s", model, cases[i].args);
+            ck_assert_msg(rc == 1, "%s %s: rc %d: %s", dump ? "dump" : "run", cases[i].args, rc, out);
+            const char *h = strstr(out, "hint: ");
+            ck_assert_msg(h && strstr(h, cases[i].hint), "%s %s: %s", dump ? "dump" : "run", cases[i].args, out);
+            if (cases[i].hint != vocab) ck_assert_msg(!strstr(out, vocab), "%s: %s", cases[i].args, out);
+            free(out);
+        }
+    struct { const char *file, *hint; } inputs[] = {
+        {jsonl, vocab}, {"/nonexistent/prompts.jsonl", "check the --input path"}, {bad, "--input takes one prompt per line"}};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        char *out;
+        ck_assert_int_eq(test_cli(&out, "dump %s --input %s --taps logits -o %s --force", model, inputs[i].file, h5), 1);
+        const char *h = strstr(out, "hint: ");
+        ck_assert_msg(h && strstr(h, inputs[i].hint), "--input %s: %s", inputs[i].file, out);
+        if (inputs[i].hint != vocab) ck_assert_msg(!strstr(out, vocab), "%s: %s", inputs[i].file, out);
+        free(out);
+    }
+    // a {"tokens"} file needs no tokenizer: it runs on a model smaller than the byte vocabulary
+    f = fopen(jsonl, "w");
+    fputs("{\"tokens\": [1, 2]}\n{\"tokens\": [3, 49]}\n", f);
+    fclose(f);
+    char *out;
+    ck_assert_int_eq(test_cli(&out, "dump %s --input %s --taps logits -o %s --force", model, jsonl, h5), 0);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli_engine");
     TCase *tc = tcase_create("cli");
@@ -257,6 +311,7 @@ int main(void) {
     tcase_add_test(tc, test_run_matches_golden);
     tcase_add_test(tc, test_generate_deterministic);
     tcase_add_test(tc, test_run_errors);
+    tcase_add_test(tc, test_input_error_hints);
     tcase_add_test(tc, test_every_command_has_help);
     tcase_add_test(tc, test_weights_modes);
     tcase_add_test(tc, test_eval_matches_golden);
