@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,186 @@ START_TEST(cli_h5_and_heatmap) {
 }
 END_TEST
 
+// ---- RWKV-5.2 and RWKV-7: per head weights ----
+#undef L // the shapes of rand-L2-C32-V50 above; these models have their own
+#undef T
+#undef C
+
+typedef struct {
+    int L, T, C, N;
+    double *r, *k, *v, *w, *kk, *a, *wkv; // (L, T, C) golden traces; w, kk, a NULL for RWKV-5.2
+} golden_heads;
+
+static double *read_trace(const char *golden, const char *tap, int need) {
+    char name[64];
+    int nd;
+    uint64_t d[4];
+    snprintf(name, sizeof name, "/trace/%s", tap);
+    double *x = test_h5_read(golden, name, &nd, d);
+    if (need) ck_assert_msg(x != NULL, "%s", name);
+    return x;
+}
+
+static void golden_load(golden_heads *g, const char *golden_name, int v7, int L, int C, int N) {
+    char golden[1024];
+    snprintf(golden, sizeof golden, "%s", test_fixture(golden_name));
+    size_t T;
+    free(test_h5_read_int(golden, "/tokens", &T));
+    *g = (golden_heads){.L = L, .T = (int)T, .C = C, .N = N};
+    g->r = read_trace(golden, "att_r", 1), g->k = read_trace(golden, "att_k", 1), g->v = read_trace(golden, "att_v", 1);
+    g->wkv = read_trace(golden, "att_wkv", 1);
+    if (v7) g->w = read_trace(golden, "att_w", 1), g->kk = read_trace(golden, "att_kk", 1), g->a = read_trace(golden, "att_a", 1);
+}
+
+static void golden_free(golden_heads *g) {
+    free(g->r), free(g->k), free(g->v), free(g->wkv), free(g->w), free(g->kk), free(g->a);
+}
+
+// Inputs of layer l's heads from the golden traces (RWKV-5.2: w and u from the model).
+static rwkv_attention_heads golden_in(const golden_heads *g, int l, const double *w5, const double *u5) {
+    size_t off = (size_t)l * g->T * g->C;
+    rwkv_attention_heads in = {.T = g->T, .C = g->C, .N = g->N, .r = g->r + off, .k = g->k + off};
+    if (g->w) in.w = g->w + off, in.kk = g->kk + off, in.a = g->a + off;
+    else in.w = w5, in.u = u5;
+    return in;
+}
+
+// max over t and the head's channels of |sum_i att[t][i] v_i - wkv_t| / max(1, |wkv_t|).
+static double head_mix_error(const double *att, const double *v, const double *wkv, int T, int C, int h, int N) {
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int c = h * N; c < (h + 1) * N; c++) {
+            double mix = 0;
+            for (int i = 0; i < T; i++) {
+                if (i > t) ck_assert(att[(size_t)t * T + i] == 0); // causal
+                mix += att[(size_t)t * T + i] * v[(size_t)i * C + c];
+            }
+            double e = fabs(mix - wkv[(size_t)t * C + c]) / fmax(1, fabs(wkv[(size_t)t * C + c]));
+            if (!(e <= worst)) worst = e;
+        }
+    return worst;
+}
+
+// RWKV-7: the head weights mix the golden values into the golden att_wkv (S r before the
+// GroupNorm, from a float64 port of the official numpy reference), and equal the explicit
+// products of the (N, N) transition matrices A_i = diag(w_i) - kk_i (kk_i a_i)^T.
+START_TEST(v7_heads_golden_and_explicit_products) {
+    golden_heads g;
+    golden_load(&g, "golden7-a.h5", 1, 2, 32, 16);
+    const int T = g.T, C = g.C, N = g.N;
+    double *att = malloc(sizeof(double) * T * T), q[16];
+    double *P = malloc(sizeof(double) * N * N), *A = malloc(sizeof(double) * N * N), *tmp = malloc(sizeof(double) * N * N);
+    for (int l = 0; l < g.L; l++)
+        for (int h = 0; h < C / N; h++) {
+            rwkv_attention_heads in = golden_in(&g, l, NULL, NULL);
+            rwkv_attention_head(att, &in, h, q);
+            double e = head_mix_error(att, g.v + (size_t)l * T * C, g.wkv + (size_t)l * T * C, T, C, h, N);
+            ck_assert_msg(e <= 1e-9, "layer %d head %d: sum_i a_ti v_i vs golden att_wkv: %g", l, h, e);
+            for (int t = 0; t < T; t++) { // P = A_{i+1} ... A_t, from the identity at i = t
+                for (int x = 0; x < N * N; x++) P[x] = x % (N + 1) == 0;
+                for (int i = t; i >= 0; i--) {
+                    const size_t ri = (size_t)i * C + h * N;
+                    double want = 0;
+                    for (int x = 0; x < N; x++)
+                        for (int y = 0; y < N; y++) want += in.k[ri + x] * P[x * N + y] * in.r[(size_t)t * C + h * N + y];
+                    ck_assert_msg(fabs(att[(size_t)t * T + i] - want) <= 1e-12 * fmax(1, fabs(want)),
+                                  "layer %d head %d a[%d][%d] = %.15g, product %.15g", l, h, t, i, att[(size_t)t * T + i], want);
+                    for (int x = 0; x < N; x++) // A_i = diag(w_i) - kk_i (kk_i * a_i)^T
+                        for (int y = 0; y < N; y++)
+                            A[x * N + y] = (x == y) * in.w[ri + x] - in.kk[ri + x] * in.kk[ri + y] * in.a[ri + y];
+                    for (int x = 0; x < N; x++) // P <- A_i P
+                        for (int y = 0; y < N; y++) {
+                            double s = 0;
+                            for (int z = 0; z < N; z++) s += A[x * N + z] * P[z * N + y];
+                            tmp[x * N + y] = s;
+                        }
+                    memcpy(P, tmp, sizeof(double) * N * N);
+                }
+            }
+        }
+    free(att), free(P), free(A), free(tmp);
+    golden_free(&g);
+}
+END_TEST
+
+// RWKV-5.2: the head weights (decay and bonus from the checkpoint) mix the golden values
+// into the golden att_wkv (a float64 port of the official v5.2 RNN equations).
+START_TEST(v5_heads_golden) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand5-a.pth")), RWKV_OK);
+    golden_heads g;
+    golden_load(&g, "golden5-a.h5", 0, m->cfg.n_layer, m->cfg.n_embd, m->cfg.head_size);
+    const int T = g.T, C = g.C, N = g.N;
+    double *att = malloc(sizeof(double) * T * T), *w = malloc(sizeof(double) * C), *u = malloc(sizeof(double) * C), q[64];
+    for (int l = 0; l < g.L; l++) {
+        for (int c = 0; c < C; c++) {
+            w[c] = exp(-exp((double)m->v7->time_decay[l * C + c]));
+            u[c] = m->v7->time_faaaa[l * C + c];
+        }
+        for (int h = 0; h < C / N; h++) {
+            rwkv_attention_heads in = golden_in(&g, l, w, u);
+            rwkv_attention_head(att, &in, h, q);
+            double e = head_mix_error(att, g.v + (size_t)l * T * C, g.wkv + (size_t)l * T * C, T, C, h, N);
+            ck_assert_msg(e <= 1e-6, "layer %d head %d: %g", l, h, e); // float32 weights in the checkpoint
+        }
+    }
+    free(att), free(w), free(u);
+    golden_free(&g);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// The engine's run gives the golden traces' head weights; heads average; bad selections.
+START_TEST(v7_engine_and_cli) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand7-a.pth")), RWKV_OK);
+    golden_heads g;
+    golden_load(&g, "golden7-a.h5", 1, 2, 32, 16);
+    size_t nt;
+    int *tok = test_h5_read_int(test_fixture("golden7-a.h5"), "/tokens", &nt);
+    const int T = g.T;
+    double *att = malloc(sizeof(double) * T * T), *ref = malloc(sizeof(double) * T * T), *mean = calloc((size_t)T * T, sizeof(double)), q[16];
+    for (int h = 0; h < 2; h++) {
+        int sel[1] = {h};
+        ck_assert_int_eq(rwkv_attention_compute(m, tok, T, 1, sel, 1, 0, att), RWKV_OK);
+        rwkv_attention_heads in = golden_in(&g, 1, NULL, NULL);
+        rwkv_attention_head(ref, &in, h, q);
+        double e = test_max_scaled_err_d(att, ref, (size_t)T * T);
+        ck_assert_msg(e < (RWKV_REAL_BITS == 64 ? 1e-9 : 1e-4), "head %d: engine vs golden weights %g", h, e);
+        for (int i = 0; i < T * T; i++) mean[i] += ref[i] / 2;
+    }
+    ck_assert_int_eq(rwkv_attention_compute(m, tok, T, 1, NULL, 0, 0, att), RWKV_OK);
+    ck_assert(test_max_scaled_err_d(att, mean, (size_t)T * T) < (RWKV_REAL_BITS == 64 ? 1e-9 : 1e-4));
+    ck_assert_int_eq(rwkv_attention_compute(m, tok, T, 1, (int[]){2}, 1, 0, att), RWKV_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "head 2 out of range [0, 2)"));
+    char list[512] = "", h5[1024], *out;
+    for (int t = 0; t < T; t++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", t ? "," : "", tok[t]);
+    snprintf(h5, sizeof h5, "%s/att7.h5", test_tmpdir());
+    int rc = test_cli(&out, "analyze attention %s --tokens %s --layer 1 --heads 1 --force -o %s", test_fixture("rand7-a.pth"),
+                      list, h5);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    int nd;
+    uint64_t d[4];
+    double *file = test_h5_read(h5, "/attention", &nd, d), *heads = test_h5_read(h5, "/heads", &nd, d);
+    ck_assert(file && heads && d[0] == 1 && heads[0] == 1);
+    rwkv_attention_heads in = golden_in(&g, 1, NULL, NULL);
+    rwkv_attention_head(ref, &in, 1, q);
+    ck_assert(test_max_scaled_err_d(file, ref, (size_t)T * T) < 1e-4);
+    ck_assert_int_eq(test_cli(&out, "analyze attention %s --tokens 1,2 --layer 0 --channels 3 --force -o %s",
+                              test_fixture("rand7-a.pth"), h5), 2);
+    ck_assert_msg(strstr(out, "per head: give --heads"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_cli(&out, "analyze attention %s --tokens 1,2 --layer 0 --heads 0 --force -o %s",
+                              test_fixture("rand-L2-C32-V50.pth"), h5), 2);
+    ck_assert_msg(strstr(out, "per channel: give --channels"), "%s", out);
+    free(out);
+    free(file), free(heads), free(att), free(ref), free(mean), free(tok);
+    golden_free(&g);
+    rwkv_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("attention");
@@ -136,6 +317,9 @@ int main(void) {
     tcase_add_test(tc, engine_capture);
     tcase_add_test(tc, too_large_refused);
     tcase_add_test(tc, cli_h5_and_heatmap);
+    tcase_add_test(tc, v7_heads_golden_and_explicit_products);
+    tcase_add_test(tc, v5_heads_golden);
+    tcase_add_test(tc, v7_engine_and_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
