@@ -13,6 +13,9 @@ typedef struct {
     double *retention;  // (L, C) e^{-w}: the factor the state keeps per token
     double *half_life;  // (L, C) ln2 / w, in tokens
     double *time_first; // (L, C) u
+    double *hl_min, *hl_median, *hl_max; // (L) per layer over its channels (the median of an
+                                         // even width: the mean of the middle two)
+    double *u_mean;     // (L) mean time_first per layer
 } rwkv_decay;
 
 rwkv_status rwkv_decay_compute(rwkv_decay **out, const rwkv_model *m);
@@ -39,5 +42,8 @@ rwkv_status rwkv_decay_v7_compute(rwkv_decay_v7 **out, const rwkv_model *m, cons
 void rwkv_decay_v7_free(rwkv_decay_v7 *d);
 // layer,head,channel,w_mean,half_life_p10,half_life_median,half_life_p90,half_life_bias rows.
 rwkv_status rwkv_decay_v7_write_csv(const rwkv_decay_v7 *d, const char *path);
+// Two plots beside `stem`: <stem>_heads.png (per head the median of its channels' median
+// half-lives, bars from 10% to 90%, one line per layer) and <stem>_halflife_sorted.png.
+rwkv_status rwkv_decay_v7_plot(const rwkv_decay_v7 *d, const char *stem);
 
 #endif

@@ -6,6 +6,7 @@
 #include "../core/compute/matvec.h"
 #include "../core/base/file.h"
 #include "../core/inspect/record.h"
+#include "plot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -185,4 +186,23 @@ rwkv_status rwkv_lens_write_summary(const rwkv_lens_result *r, const char *path,
         if (f) fprintf(f, "%s,%s,%d,%.9g,%.9g,%.9g,%.9g\n", r->name, name, row - 1, s[0], s[1], s[2], s[3]);
     }
     return f ? rwkv_file_atomic_commit(&out) : RWKV_OK;
+}
+
+rwkv_status rwkv_lens_plot(const rwkv_lens_result *r, const double *means, const char *png) {
+    int n = r->n_rows;
+    double *x = rwkv_calloc((size_t)n, sizeof *x, "lens plot"), *y = rwkv_calloc((size_t)4 * n, sizeof *y, "lens plot");
+    rwkv_status st = x && y ? RWKV_OK : RWKV_ERR_NOMEM;
+    for (int row = 0; !st && row < n; row++) {
+        x[row] = row - 1;
+        for (int j = 0; j < 4; j++) y[(size_t)j * n + row] = means[4 * row + j];
+    }
+    static const char *const names[] = {"cross-entropy (nats)", "entropy (nats)", "KL(final || layer) (nats)",
+                                        "top-1 agreement"};
+    char title[96];
+    snprintf(title, sizeof title, "%s lens (layer -1 = embedding)", r->name);
+    rwkv_plot_opts o = {.title = title, .xlabel = "layer", .ylabel = "mean over positions"};
+    if (!st) st = rwkv_plot_lines(png, &o, x, y, n, 4, names);
+    free(x);
+    free(y);
+    return st;
 }

@@ -33,5 +33,8 @@ rwkv_status rwkv_lens_write_csv(const rwkv_lens_result *r, const int *tokens, co
 // Per-row means over positions (ce over positions with a next token):
 // lens,row,layer,ce,entropy,kl_final,top1. means (n_rows, 4) may be NULL.
 rwkv_status rwkv_lens_write_summary(const rwkv_lens_result *r, const char *path, double *means);
+// The per-row means (n_rows, 4) as four curves over the layer index (-1 = emb) into png
+// (its data and script beside it).
+rwkv_status rwkv_lens_plot(const rwkv_lens_result *r, const double *means, const char *png);
 
 #endif

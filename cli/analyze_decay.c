@@ -1,11 +1,9 @@
 // analyze_decay.c: rwkvscope analyze decay MODEL: decay / half-life / time_first spectra.
 #include "analyses/decay.h"
-#include "analyses/plot.h"
 #include "analyze.h"
 #include "cli.h"
 #include "options.h"
 
-#include <gsl/gsl_statistics_double.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +34,10 @@ static void usage(FILE *f) {
             "  --force              replace an existing output\n");
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void summary(const rwkv_decay *d) {
-    int C = d->n_embd;
-    double *s = malloc((size_t)C * sizeof *s);
-    if (!s) return;
     printf("layer  half-life min / median / max (tokens)   time_first mean\n");
-    for (int l = 0; l < d->n_layer; l++) {
-        memcpy(s, d->half_life + (size_t)l * C, (size_t)C * sizeof *s);
-        qsort(s, (size_t)C, sizeof *s, cmp_double);
-        double u = 0;
-        for (int c = 0; c < C; c++) u += d->time_first[(size_t)l * C + c] / C;
-        printf("%5d  %10.3g / %10.3g / %10.3g   %8.4f\n", l, s[0], gsl_stats_median_from_sorted_data(s, 1, (size_t)C),
-               s[C - 1], u); // the median: the mean of the middle two for an even width
-    }
-    free(s);
+    for (int l = 0; l < d->n_layer; l++)
+        printf("%5d  %10.3g / %10.3g / %10.3g   %8.4f\n", l, d->hl_min[l], d->hl_median[l], d->hl_max[l], d->u_mean[l]);
 }
 
 // "out.csv" -> "out" (the plots' stem).
@@ -62,34 +45,6 @@ static void stem_of(char *stem, size_t n, const char *out) {
     const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
     size_t k = (dot && (!slash || dot > slash)) ? (size_t)(dot - out) : strlen(out);
     snprintf(stem, n, "%.*s", (int)k, out);
-}
-
-static rwkv_status plot_v7(const rwkv_decay_v7 *d, const char *stem) {
-    int L = d->n_layer, H = d->n_head, C = d->n_embd;
-    double *x = malloc((size_t)(C > H ? C : H) * sizeof *x), *v = malloc((size_t)L * C * sizeof *v);
-    char (*names)[32] = malloc((size_t)L * sizeof *names);
-    const char **np = malloc((size_t)L * sizeof *np);
-    char path[4200];
-    rwkv_status st = !x || !v || !names || !np ? rwkv_error_set(RWKV_ERR_NOMEM, "decay plots") : RWKV_OK;
-    for (int l = 0; l < L && !st; l++) snprintf(names[l], sizeof names[l], "layer %d", l), np[l] = names[l];
-    if (!st) {
-        for (int h = 0; h < H; h++) x[h] = h;
-        snprintf(path, sizeof path, "%s_heads.png", stem);
-        rwkv_plot_opts o = {.title = "per-token half-life per head (median of channels, 10-90%)", .xlabel = "head",
-                            .ylabel = "half-life (tokens)", .logy = 1};
-        st = rwkv_plot_lines_ci(path, &o, x, d->head_med, d->head_p10, d->head_p90, H, L, np);
-    }
-    if (!st) {
-        memcpy(v, d->hl_med, (size_t)L * C * sizeof *v);
-        for (int l = 0; l < L; l++) qsort(v + (size_t)l * C, (size_t)C, sizeof *v, cmp_double);
-        for (int c = 0; c < C; c++) x[c] = c;
-        snprintf(path, sizeof path, "%s_halflife_sorted.png", stem);
-        rwkv_plot_opts o = {.title = "sorted median per-token half-lives", .xlabel = "channel rank",
-                            .ylabel = "half-life (tokens)", .logy = 1};
-        st = rwkv_plot_lines(path, &o, x, v, C, L, np);
-    }
-    free(x), free(v), free(names), free(np);
-    return st;
 }
 
 static int decay_v7(const rwkv_model *m, const cli_input *in, const char *out, int no_plots) {
@@ -108,7 +63,7 @@ static int decay_v7(const rwkv_model *m, const cli_input *in, const char *out, i
     if (!st && !no_plots) {
         char stem[4096];
         stem_of(stem, sizeof stem, out);
-        st = plot_v7(d, stem);
+        st = rwkv_decay_v7_plot(d, stem);
     }
     free(ids);
     if (st) {

@@ -1,6 +1,5 @@
 // analyze_lens.c: rwkvscope analyze lens MODEL INPUT: the logit lens per layer.
 #include "analyses/lens.h"
-#include "analyses/plot.h"
 #include "analyze.h"
 #include "cli.h"
 #include "options.h"
@@ -28,28 +27,12 @@ static void usage(FILE *f) {
            "example:\n  rwkvscope analyze lens model.pth --file prompt.txt -o results/lens\n");
 }
 
-// The per-layer means (n_rows, 4) as four curves over the layer index (-1 = emb).
+// The plot of the per-layer means: a failure is a warning (the CSV files are written).
 static void plot_means(const char *prefix, const rwkv_lens_result *r, const double *means) {
-    int n = r->n_rows;
-    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)4 * n * sizeof *y);
-    if (!x || !y) {
-        free(x), free(y);
-        return;
-    }
-    for (int row = 0; row < n; row++) {
-        x[row] = row - 1;
-        for (int j = 0; j < 4; j++) y[(size_t)j * n + row] = means[4 * row + j];
-    }
-    static const char *const names[] = {"cross-entropy (nats)", "entropy (nats)", "KL(final || layer) (nats)",
-                                        "top-1 agreement"};
-    char out[1100], title[96];
+    char out[1100];
     snprintf(out, sizeof out, "%s.plot.png", prefix); // its data goes to PREFIX.plot.csv
-    snprintf(title, sizeof title, "%s lens (layer -1 = embedding)", r->name);
-    rwkv_plot_opts o = {.title = title, .xlabel = "layer", .ylabel = "mean over positions"};
-    if (rwkv_plot_lines(out, &o, x, y, n, 4, names)) fprintf(stderr, "analyze lens: warning: %s: %s\n", out, rwkv_error_message());
+    if (rwkv_lens_plot(r, means, out)) fprintf(stderr, "analyze lens: warning: %s: %s\n", out, rwkv_error_message());
     else fprintf(stderr, "analyze lens: wrote %s\n", out);
-    free(x);
-    free(y);
 }
 
 int cli_analyze_lens(int argc, char **argv) {

@@ -31,6 +31,18 @@ START_TEST(spectra_match_init_formula) {
             ck_assert_double_eq_tol(pow(d->retention[k], d->half_life[k]), 0.5, 1e-9);
             ck_assert_double_eq_tol(d->time_first[k], init_time_first(i), 1e-6);
         }
+    // Per layer: the formula's half-lives shrink as the channel grows (max at 0, min at C-1,
+    // the median between the middle two), and the mean of u over the channels.
+    for (int l = 0; l < L; l++) {
+        double first = log(2) / exp(init_time_decay(l, 0)), last = log(2) / exp(init_time_decay(l, C - 1));
+        double med = 0.5 * (log(2) / exp(init_time_decay(l, C / 2 - 1)) + log(2) / exp(init_time_decay(l, C / 2)));
+        double u = 0;
+        for (int i = 0; i < C; i++) u += init_time_first(i) / C;
+        ck_assert_msg(fabs(d->hl_max[l] - first) <= 1e-5 * first && fabs(d->hl_min[l] - last) <= 1e-5 * last,
+                      "layer %d: min %g max %g vs %g %g", l, d->hl_min[l], d->hl_max[l], last, first);
+        ck_assert_msg(fabs(d->hl_median[l] - med) <= 1e-5 * med, "layer %d median %g vs %g", l, d->hl_median[l], med);
+        ck_assert_double_eq_tol(d->u_mean[l], u, 1e-6);
+    }
     rwkv_decay_free(d);
     rwkv_model_free(m);
 }

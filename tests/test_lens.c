@@ -109,6 +109,40 @@ START_TEST(cli_lens_v7) {
 }
 END_TEST
 
+// The plot's data: per row its layer index and the four means of the summary.
+START_TEST(plot_data_is_the_means) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand7-a.pth")), RWKV_OK);
+    int tok[6] = {1, 5, 9, 3, 2, 7};
+    rwkv_lens_result *r = NULL;
+    ck_assert_int_eq(rwkv_lens_logit(&r, m, tok, 6, 0), RWKV_OK);
+    double means[4 * 3];
+    ck_assert_int_eq(rwkv_lens_write_summary(r, NULL, means), RWKV_OK);
+    char png[1024], csv[1100];
+    snprintf(png, sizeof png, "%s/lensplot.png", test_tmpdir());
+    snprintf(csv, sizeof csv, "%s/lensplot.csv", test_tmpdir());
+    ck_assert_int_eq(rwkv_lens_plot(r, means, png), RWKV_OK);
+    unsigned w, h;
+    ck_assert(test_png_size(png, &w, &h));
+    FILE *f = fopen(csv, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int row = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        double x, y[4];
+        ck_assert_int_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf", &x, &y[0], &y[1], &y[2], &y[3]), 5);
+        ck_assert(x == row - 1);
+        for (int j = 0; j < 4; j++) ck_assert_double_eq_tol(y[j], means[4 * row + j], 1e-12);
+        row++;
+    }
+    fclose(f);
+    ck_assert_int_eq(row, 3);
+    rwkv_lens_result_free(r);
+    rwkv_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("lens");
     TCase *tc = tcase_create("lens");
@@ -116,6 +150,7 @@ int main(void) {
     tcase_add_test(tc, lens_v7_matches_golden);
     tcase_add_test(tc, lens_v5_matches_golden);
     tcase_add_test(tc, cli_lens_v7);
+    tcase_add_test(tc, plot_data_is_the_means);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
