@@ -4,11 +4,9 @@
 #include "intervene_opts.h"
 #include "options.h"
 
-#include "core/compute/forward.h"
+#include "core/compute/generate.h"
 #include "core/inspect/state_io.h"
-#include "core/compute/sample.h"
 
-#include <gsl/gsl_rng.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +102,20 @@ static void stream_put(utf8_stream *u, const char *bytes, size_t n, int flush) {
     fflush(stdout);
 }
 
+// Streams each sampled token's bytes to stdout.
+typedef struct {
+    const rwkv_tokenizer *tok;
+    utf8_stream out;
+} gen_print;
+
+static rwkv_status print_token(void *ctx, int token) {
+    gen_print *g = ctx;
+    size_t len;
+    const char *piece = rwkv_tokenizer_piece(g->tok, token, &len);
+    if (piece) stream_put(&g->out, piece, len, 0);
+    return RWKV_OK;
+}
+
 int cmd_generate(int argc, char **argv) {
     gen_opts o;
     int prc = parse(&o, argc, argv);
@@ -111,46 +123,30 @@ int cmd_generate(int argc, char **argv) {
     rwkv_model *m = cli_model_open("generate", o.model, &o.mo);
     if (!m) { cli_intervene_opts_free(&o.iv); return CLI_FAIL; }
     rwkv_intervene_list *iv = NULL;
-    int *ids = NULL, *order = NULL, rc = CLI_FAIL;
+    int *ids = NULL, rc = CLI_FAIL;
     size_t T = 0;
     rwkv_tokenizer *tok = NULL;
     rwkv_state *s = NULL;
-    rwkv_workspace *ws = NULL;
-    rwkv_real *logits = NULL;
-    double *probs = NULL;
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     rwkv_status st = cli_input_tokens(&o.in, m->cfg.n_vocab, &ids, &T, &tok);
     if (st) { rc = cli_fail("generate", st, cli_input_hint()); goto done; }
     if (!tok && (st = rwkv_tokenizer_load(&tok, m->tokenizer[0] ? m->tokenizer : "bytes"))) { rc = cli_fail("generate", st, NULL); goto done; }
-    int V = m->cfg.n_vocab;
-    if ((st = rwkv_state_alloc(&s, m->cfg)) || (st = rwkv_workspace_alloc(&ws, m->cfg, 512)) ||
-        (o.state && (st = rwkv_state_load(s, o.state, m)))) { rc = cli_fail("generate", st, NULL); goto done; }
-    logits = malloc((size_t)V * sizeof *logits);
-    probs = malloc((size_t)V * sizeof *probs);
-    order = malloc((size_t)V * sizeof *order);
-    if (!logits || !probs || !order || !rng) { rc = cli_fail("generate", rwkv_error_set(RWKV_ERR_NOMEM, "out of memory"), NULL); goto done; }
-    gsl_rng_set(rng, (unsigned long)o.seed);
+    if ((st = rwkv_state_alloc(&s, m->cfg)) || (o.state && (st = rwkv_state_load(s, o.state, m)))) {
+        rc = cli_fail("generate", st, NULL);
+        goto done;
+    }
     // Intervention positions count over the prompt and the generated tokens.
     if ((st = cli_intervene_build(&o.iv, m, (int64_t)T + o.n, NULL, &iv))) { rc = cli_fail("generate", st, NULL); goto done; }
-    if ((st = rwkv_intervene_forward(m, s, ids, (int64_t)T, 0, logits, RWKV_LOGITS_LAST, iv, ws, 0))) { rc = cli_fail("generate", st, NULL); goto done; }
-    utf8_stream out = {.len = 0};
-    for (long i = 0; i < o.n; i++) {
-        int next = rwkv_sample_token(logits, V, o.temperature, o.top_p, gsl_rng_uniform(rng), probs, order);
-        size_t len;
-        const char *piece = rwkv_tokenizer_piece(tok, next, &len);
-        if (piece) stream_put(&out, piece, len, 0);
-        st = rwkv_intervene_forward(m, s, &next, 1, (int64_t)T + i, logits, RWKV_LOGITS_LAST, iv, ws, 1);
-        if (st) { rc = cli_fail("generate", st, NULL); goto done; }
-    }
-    stream_put(&out, NULL, 0, 1);
+    gen_print pr = {.tok = tok};
+    rwkv_generate_opts go = {.n = o.n, .temperature = o.temperature, .top_p = o.top_p, .seed = (unsigned long)o.seed,
+                             .hook = iv ? &iv->hook : NULL, .on_token = print_token, .ctx = &pr};
+    if ((st = rwkv_generate(m, s, ids, (int64_t)T, &go, NULL))) { rc = cli_fail("generate", st, NULL); goto done; }
+    stream_put(&pr.out, NULL, 0, 1);
     printf("\n");
     rc = CLI_OK;
 done:
-    free(ids); free(logits); free(probs); free(order);
-    gsl_rng_free(rng);
+    free(ids);
     rwkv_tokenizer_free(tok);
     rwkv_state_free(s);
-    rwkv_workspace_free(ws);
     rwkv_model_free(m);
     rwkv_intervene_list_free(iv);
     cli_intervene_opts_free(&o.iv);
