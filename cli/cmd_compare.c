@@ -3,7 +3,6 @@
 #include "options.h"
 #include "sequences.h"
 
-#include "core/base/file.h"
 #include "core/inspect/compare.h"
 
 #include <stdlib.h>
@@ -105,21 +104,6 @@ static void print_table(const rwkv_compare_result *r, int only_exceeding) {
     }
 }
 
-static rwkv_status write_csv(const char *path, const rwkv_compare_result *r) {
-    rwkv_atomic_file out;
-    rwkv_status st = rwkv_file_atomic_open(&out, path, 1, 1);
-    if (st) return st;
-    FILE *f = out.f;
-    fprintf(f, "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form\n");
-    for (int i = 0; i < r->n; i++) {
-        const rwkv_compare_row *x = &r->rows[i];
-        fprintf(f, "%s,%d,%s,%d,%.9e,%.9e,%.9e,%lld,%lld,%lld,%lld,%s\n", RWKV_TAP_NAMES[x->tap], x->layer, x->name, x->D,
-                x->max_abs, x->max_rel, x->max_scaled, (long long)x->first_row, (long long)x->first_seq,
-                (long long)x->first_pos, (long long)x->first_channel, x->form);
-    }
-    return rwkv_file_atomic_commit(&out);
-}
-
 // Compares both modes of the model on the input, in memory.
 static rwkv_status compare_modes(const compare_opts *o, rwkv_compare_result *r) {
     rwkv_model *m = cli_load_model("compare", o->pos[0], o->mo.weights ? o->mo.weights : "auto");
@@ -151,7 +135,7 @@ int cmd_compare(int argc, char **argv) {
     }
     print_table(&r, o.only_exceeding);
     int rc = r.n_exceeded ? COMPARE_EXCEEDED : CLI_OK;
-    if (o.csv && (st = write_csv(o.csv, &r))) rc = cli_fail("compare", st, NULL);
+    if (o.csv && (st = rwkv_compare_write_csv(&r, o.csv, 1))) rc = cli_fail("compare", st, NULL); // checked by parse
     rwkv_compare_free(&r);
     return rc;
 }

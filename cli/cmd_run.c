@@ -101,16 +101,6 @@ static void print_top(const rwkv_real *logits, int V, int k, int64_t pos, const 
     printf("\n");
 }
 
-static int write_logits(const char *path, const rwkv_real *logits, size_t n) {
-    rwkv_atomic_file out;
-    if (rwkv_file_atomic_open(&out, path, 1, 1)) return 0;
-    for (size_t i = 0; i < n; i++) {
-        float v = (float)logits[i]; // the file format is float32 little-endian (x86 native)
-        if (fwrite(&v, 4, 1, out.f) != 1) break; // commit reports the error
-    }
-    return rwkv_file_atomic_commit(&out) == RWKV_OK;
-}
-
 int cmd_run(int argc, char **argv) {
     run_opts o;
     int prc = parse(&o, argc, argv);
@@ -143,7 +133,7 @@ int cmd_run(int argc, char **argv) {
     if ((st = cli_intervene_build(&o.iv, m, (int64_t)T, NULL, &iv))) { rc = cli_fail("run", st, NULL); goto done; }
     st = rwkv_intervene_forward(m, s, ids, (int64_t)T, 0, logits, lm, iv, ws, !strcmp(o.mode, "seq"));
     if (st) { rc = cli_fail("run", st, NULL); goto done; }
-    if (o.logits_path && !write_logits(o.logits_path, logits, T * (size_t)V)) { rc = cli_fail("run", RWKV_ERR_IO, NULL); goto done; }
+    if (o.logits_path && (st = rwkv_file_write_f32(o.logits_path, logits, T * (size_t)V, 1))) { rc = cli_fail("run", st, NULL); goto done; }
     if (o.all_positions)
         for (size_t t = 0; t < T; t++) print_top(logits + t * V, V, k, (int64_t)t, tok, probs, top);
     else

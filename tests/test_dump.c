@@ -1253,6 +1253,21 @@ START_TEST(test_cli_compare) {
     ck_assert(fr->first_seq == 0 && fr->first_pos == 500 && fr->first_channel == 9);
     for (int i = 0; i < r.n; i++)
         if (r.rows[i].layer == 0) ck_assert_msg(r.rows[i].first_row < 0, "%s moved", r.rows[i].name);
+    // The CSV of the table: the first divergence's row as found above; an existing file needs force.
+    const char *rcsv = tmp("cmp_lib.csv");
+    ck_assert_int_eq(rwkv_compare_write_csv(&r, rcsv, 1), RWKV_OK);
+    ck_assert_int_eq(rwkv_compare_write_csv(&r, rcsv, 0), RWKV_ERR_EXISTS);
+    char *text = test_read_text(rcsv);
+    ck_assert_ptr_nonnull(text);
+    const char *head = "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form\n";
+    ck_assert(!strncmp(text, head, strlen(head)));
+    const char *row = strstr(text, "\nstate_num,1,blocks.1.state_num,64,");
+    ck_assert_ptr_nonnull(row);
+    long long seq, pos, ch;
+    ck_assert_int_eq(sscanf(row + 1, "state_num,1,blocks.1.state_num,64,%*g,%*g,%*g,%*d,%lld,%lld,%lld,num/den", &seq, &pos,
+                            &ch), 3);
+    ck_assert(seq == 0 && pos == 500 && ch == 9);
+    free(text);
     rwkv_compare_free(&r);
     co.n_ref_interventions = 0; // without the change: the modes agree, as the CLI said
     ck_assert_int_eq(rwkv_compare_modes(&r, m, &seqs, RWKV_COMPARE_TOL, &co), RWKV_OK);

@@ -452,6 +452,34 @@ START_TEST(test_dev_full) {
 }
 END_TEST
 
+// rwkv_file_write_f32: float32 little-endian values, the old file kept without force, and a
+// full device reported (run --logits writes through it).
+START_TEST(test_write_f32) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/values.f32", test_tmpdir());
+    rwkv_real x[3] = {1.5, -2.25, (rwkv_real)1e-3};
+    ck_assert_int_eq(rwkv_file_write_f32(path, x, 3, 1), RWKV_OK);
+    unsigned char *buf;
+    size_t n;
+    ck_assert_int_eq(rwkv_file_read(path, &buf, &n), RWKV_OK);
+    ck_assert_uint_eq(n, 12);
+    for (int i = 0; i < 3; i++) {
+        uint32_t bits = (uint32_t)buf[4 * i] | (uint32_t)buf[4 * i + 1] << 8 | (uint32_t)buf[4 * i + 2] << 16 |
+                        (uint32_t)buf[4 * i + 3] << 24; // little-endian, whatever the host
+        float f, want = (float)x[i];
+        memcpy(&f, &bits, 4);
+        ck_assert(f == want);
+    }
+    free(buf);
+    ck_assert_int_eq(rwkv_file_write_f32(path, x, 1, 0), RWKV_ERR_EXISTS);
+    ck_assert_int_eq(rwkv_file_read(path, &buf, &n), RWKV_OK);
+    ck_assert_uint_eq(n, 12);
+    free(buf);
+    ck_assert_int_eq(rwkv_file_write_f32("/dev/full", x, 3, 1), RWKV_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "/dev/full"));
+}
+END_TEST
+
 // A really full file system (a 256 KB tmpfs, when this process may mount one): the dump
 // reports ENOSPC and exits cleanly; HDF5's close, which fails on a full disk, must not
 // crash at exit. Without mount rights the same run meets the file-size limit instead.
@@ -490,6 +518,7 @@ int main(void) {
     TCase *tc = tcase_create("interrupt");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_sigint_dump);
+    tcase_add_test(tc, test_write_f32);
     tcase_add_test(tc, test_sigkill_dump);
     tcase_add_test(tc, test_killed_dump_everywhere);
     tcase_add_test(tc, test_force_keeps_old_dump);

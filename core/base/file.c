@@ -124,3 +124,14 @@ void rwkv_file_atomic_abort(rwkv_atomic_file *a) {
     if (!a->in_place && a->tmp[0]) unlink(a->tmp);
     a->tmp[0] = '\0';
 }
+
+rwkv_status rwkv_file_write_f32(const char *path, const rwkv_real *x, size_t n, int force) {
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_file_atomic_open(&out, path, force, 1);
+    if (st) return st;
+    for (size_t i = 0; i < n; i++) {
+        float v = (float)x[i];
+        if (fwrite(&v, 4, 1, out.f) != 1) break; // commit reports the stream's error
+    }
+    return rwkv_file_atomic_commit(&out);
+}

@@ -37,4 +37,8 @@ rwkv_status rwkv_file_atomic_commit(rwkv_atomic_file *a);
 // Closes a->f and removes the temporary; path is untouched. Safe after commit or twice.
 void rwkv_file_atomic_abort(rwkv_atomic_file *a);
 
+// Writes n values as float32 little-endian (x86's native order), atomically as above
+// (raw logits for numpy.fromfile(..., '<f4')). RWKV_ERR_EXISTS if path exists and !force.
+rwkv_status rwkv_file_write_f32(const char *path, const rwkv_real *x, size_t n, int force);
+
 #endif

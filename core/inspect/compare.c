@@ -1,6 +1,8 @@
 // compare.c: streams both dumps tap by tap in row blocks and keeps the worst errors.
 #include "compare.h"
 
+#include "../base/file.h"
+
 #include "intervene.h"
 #include "record.h"
 
@@ -322,4 +324,19 @@ void rwkv_compare_free(rwkv_compare_result *r) {
     r->rows = NULL;
     r->n = r->n_exceeded = 0;
     r->first = -1;
+}
+
+rwkv_status rwkv_compare_write_csv(const rwkv_compare_result *r, const char *path, int force) {
+    rwkv_atomic_file out;
+    rwkv_status st = rwkv_file_atomic_open(&out, path, force, 1);
+    if (st) return st;
+    FILE *f = out.f;
+    fprintf(f, "tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,first_pos,first_channel,form\n");
+    for (int i = 0; i < r->n; i++) {
+        const rwkv_compare_row *x = &r->rows[i];
+        fprintf(f, "%s,%d,%s,%d,%.9e,%.9e,%.9e,%lld,%lld,%lld,%lld,%s\n", RWKV_TAP_NAMES[x->tap], x->layer, x->name, x->D,
+                x->max_abs, x->max_rel, x->max_scaled, (long long)x->first_row, (long long)x->first_seq,
+                (long long)x->first_pos, (long long)x->first_channel, x->form);
+    }
+    return rwkv_file_atomic_commit(&out);
 }

@@ -53,5 +53,8 @@ typedef struct {
 rwkv_status rwkv_compare_modes(rwkv_compare_result *out, const rwkv_model *m, const rwkv_sequences *seqs, double tol,
                                const rwkv_compare_modes_opts *opts);
 void rwkv_compare_free(rwkv_compare_result *r);
+// The table as CSV: tap,layer,name,width,max_abs,max_rel,max_scaled,first_row,first_seq,
+// first_pos,first_channel,form, one row per tap and layer. Refuses an existing path unless force.
+rwkv_status rwkv_compare_write_csv(const rwkv_compare_result *r, const char *path, int force);
 
 #endif
