@@ -19,6 +19,10 @@ typedef struct {
 } rwkv_decay;
 
 rwkv_status rwkv_decay_compute(rwkv_decay **out, const rwkv_model *m);
+// The half-life in tokens a channel's weights alone give, for any version: RWKV-4 and
+// RWKV-5.2 ln2 / exp(time_decay) (the decay is fixed); RWKV-7 that of the bias w0,
+// ln2 / (e^{-1/2} sigmoid(w0)) (the decay depends on the token). k = layer * C + channel.
+double rwkv_decay_weight_half_life(const rwkv_model *m, size_t k);
 void rwkv_decay_free(rwkv_decay *d);
 // Writes layer,channel,time_decay,w,retention,half_life,time_first rows.
 rwkv_status rwkv_decay_write_csv(const rwkv_decay *d, const char *path);

@@ -18,6 +18,12 @@
 #define DECAY_SCALE 0.6065306597126334 // e^{-1/2}
 #define CHUNK_T 256                     // tokens per parallel chunk
 
+double rwkv_decay_weight_half_life(const rwkv_model *m, size_t k) {
+    if (!m->v7) return M_LN2 / (double)m->decay_w[k];                       // ln2 / exp(time_decay)
+    if (!RWKV_IS_V7(m->cfg)) return M_LN2 / exp((double)m->v7->time_decay[k]); // RWKV-5.2
+    return M_LN2 / (DECAY_SCALE / (1 + exp(-(double)m->v7->w0[k])));         // ln2 / (e^{-1/2} sigmoid(w0))
+}
+
 typedef struct {
     double *hl;     // (L, T, C) half-life per token and channel
     int64_t T;
@@ -80,7 +86,7 @@ rwkv_status rwkv_decay_v7_compute(rwkv_decay_v7 **out, const rwkv_model *m, cons
             }
             d->w_mean[k] = wm;
             quantiles(buf, (size_t)T, &d->hl_p10[k], &d->hl_med[k], &d->hl_p90[k]);
-            d->hl_bias[k] = log(2.0) / (DECAY_SCALE / (1 + exp(-(double)m->v7->w0[k])));
+            d->hl_bias[k] = rwkv_decay_weight_half_life(m, k);
         }
         for (int h = 0; h < H; h++) { // the head's medians over its channels' per-token spectra
             for (int j = 0; j < N; j++) buf[j] = d->hl_med[(size_t)l * C + h * N + j];

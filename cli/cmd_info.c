@@ -5,6 +5,7 @@
 #include "core/compute/matvec.h"
 #include "core/model/model.h"
 #include "core/model/state.h"
+#include "analyses/decay.h"
 
 #include <float.h>
 #include <math.h>
@@ -31,12 +32,26 @@ static void usage(FILE *f) {
            cmd_info_summary);
 }
 
-// Half-life in tokens of a channel whose per-token decay is exp(-w): ln 2 / w.
-static double half_life(rwkv_real w) { return log(2.0) / (double)w; }
+// Per layer the range of the half-lives its weights give (rwkv_decay_weight_half_life).
+static void print_half_lives(const rwkv_model *m, const char *what) {
+    int L = m->cfg.n_layer, C = m->cfg.n_embd;
+    double lo_all = INFINITY, hi_all = 0;
+    printf("%s per layer:\n", what);
+    for (int l = 0; l < L; l++) {
+        double lo = INFINITY, hi = 0;
+        for (int c = 0; c < C; c++) {
+            double h = rwkv_decay_weight_half_life(m, (size_t)l * C + c);
+            lo = fmin(lo, h);
+            hi = fmax(hi, h);
+        }
+        printf("  layer %3d: %.4g .. %.4g\n", l, lo, hi);
+        lo_all = fmin(lo_all, lo);
+        hi_all = fmax(hi_all, hi);
+    }
+    if (!m->v7) printf("decay half-life range: %.4g .. %.4g tokens\n", lo_all, hi_all);
+}
 
-// RWKV-7's decay depends on the token: w = exp(-e^{-1/2} sigmoid(w0 + lora(x))). The bias
-// alone, w0, gives each channel's typical half-life ln 2 / (e^{-1/2} sigmoid(w0)). RWKV-5.2's
-// decay is fixed, exp(-exp(time_decay)): half-life ln 2 / exp(time_decay), as for RWKV-4.
+// The heads, LoRA ranks and state of an RWKV-5.2 or RWKV-7 model.
 static void print_heads(const rwkv_model *m) {
     const rwkv_config *c = &m->cfg;
     const rwkv_v7_dims *d = &m->v7->d;
@@ -48,37 +63,8 @@ static void print_heads(const rwkv_model *m) {
     printf("state: %zu values per layer (att_xprev %d, ffn_xprev %d, wkv %d x %d x %d), %zu in all (%.3g MB)\n",
            per_layer, c->n_embd, c->n_embd, H, c->head_size, c->head_size, per_layer * c->n_layer,
            (double)(per_layer * c->n_layer * sizeof(rwkv_real)) / 1e6);
-    printf(v7 ? "decay half-life at the bias w0 (tokens; the decay depends on the token) per layer:\n"
-              : "decay half-life (tokens, ln 2 / exp(time_decay)) per layer:\n");
-    for (int l = 0; l < c->n_layer; l++) {
-        double lo = INFINITY, hi = 0;
-        for (int i = 0; i < c->n_embd; i++) {
-            size_t k = (size_t)l * c->n_embd + i;
-            double h = v7 ? log(2.0) / (exp(-0.5) / (1 + exp(-(double)m->v7->w0[k]))) // ln 2 / (e^{-1/2} sigmoid(w0))
-                          : log(2.0) / exp((double)m->v7->time_decay[k]);
-            lo = fmin(lo, h);
-            hi = fmax(hi, h);
-        }
-        printf("  layer %3d: %.4g .. %.4g\n", l, lo, hi);
-    }
-}
-
-static void print_half_lives(const rwkv_model *m) {
-    int L = m->cfg.n_layer, C = m->cfg.n_embd;
-    double lo_all = INFINITY, hi_all = 0;
-    printf("decay half-life (tokens, ln 2 / exp(time_decay)) per layer:\n");
-    for (int l = 0; l < L; l++) {
-        double lo = INFINITY, hi = 0;
-        for (int c = 0; c < C; c++) {
-            double h = half_life(m->decay_w[(size_t)l * C + c]);
-            lo = fmin(lo, h);
-            hi = fmax(hi, h);
-        }
-        printf("  layer %3d: %.4g .. %.4g\n", l, lo, hi);
-        lo_all = fmin(lo_all, lo);
-        hi_all = fmax(hi_all, hi);
-    }
-    printf("decay half-life range: %.4g .. %.4g tokens\n", lo_all, hi_all);
+    print_half_lives(m, v7 ? "decay half-life at the bias w0 (tokens; the decay depends on the token)"
+                           : "decay half-life (tokens, ln 2 / exp(time_decay))");
 }
 
 // The stored type of every matrix, one line per field (per layer where the layers differ).
@@ -123,7 +109,7 @@ int cmd_info(int argc, char **argv) {
     else {
         printf("state: %d values per layer (att_xprev, num, den, max, ffn_xprev), %zu in all\n",
                RWKV_STATE_NVEC * c->n_embd, (size_t)RWKV_STATE_NVEC * c->n_embd * c->n_layer);
-        print_half_lives(m);
+        print_half_lives(m, "decay half-life (tokens, ln 2 / exp(time_decay))");
     }
     printf("openblas core: %s (%s)\n", rwkv_blas_corename(), rwkv_blas_core_note());
     if (m->v7) printf("matrix types: %s (RWKV-5.2/7 models keep a float copy of every weight)\n",

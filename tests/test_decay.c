@@ -153,6 +153,31 @@ START_TEST(v7_spectra_match_golden_trace) {
 }
 END_TEST
 
+// The half-life the weights alone give, per version: the init formula (RWKV-4), the
+// checkpoint's time_decay (RWKV-5.2) and bias w0 (RWKV-7), computed here.
+START_TEST(weight_half_life_every_version) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L3-C64-V300.pth")), RWKV_OK);
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < C; i++) {
+            double hl = log(2) / exp(init_time_decay(l, i));
+            ck_assert(fabs(rwkv_decay_weight_half_life(m, (size_t)l * C + i) - hl) <= 1e-5 * hl);
+        }
+    rwkv_model_free(m);
+    const char *models[2] = {"rand5-a.pth", "rand7-a.pth"};
+    for (int v = 0; v < 2; v++) {
+        ck_assert_int_eq(rwkv_model_load(&m, test_fixture(models[v])), RWKV_OK);
+        size_t n = (size_t)m->cfg.n_layer * m->cfg.n_embd;
+        for (size_t k = 0; k < n; k++) {
+            double want = v ? log(2) / (exp(-0.5) / (1 + exp(-(double)m->v7->w0[k])))
+                            : log(2) / exp((double)m->v7->time_decay[k]);
+            ck_assert_double_eq_tol(rwkv_decay_weight_half_life(m, k), want, 1e-12 * want);
+        }
+        rwkv_model_free(m);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("decay");
     TCase *tc = tcase_create("decay");
@@ -160,6 +185,7 @@ int main(void) {
     tcase_add_test(tc, spectra_match_init_formula);
     tcase_add_test(tc, cli_csv_and_plots);
     tcase_add_test(tc, v7_spectra_match_golden_trace);
+    tcase_add_test(tc, weight_half_life_every_version);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
