@@ -72,11 +72,10 @@ int cmd_init(int argc, char **argv) {
     rwkv_config cfg = {.n_layer = (int)L, .n_embd = (int)C, .n_ffn = F ? (int)F : (int)(4 * C), .n_vocab = (int)V};
     rwkv_model *m;
     if (arch == 7) cfg.version = RWKV_VERSION_7, cfg.head_size = (int)head;
-    rwkv_status st = arch == 7 ? rwkv_v7_model_alloc(&m, cfg, rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer)) : rwkv_model_alloc(&m, cfg);
+    rwkv_status st = rwkv_init_new_model(&m, cfg, (unsigned long)seed);
     if (st) return cli_fail("init", st, NULL);
     if (!tokenizer) tokenizer = V == DEFAULT_VOCAB ? "bytes" : "";
-    if (!(st = rwkv_init_model(m, (unsigned long)seed)))
-        st = rwkv_checkpoint_save_model(m, out, tokenizer, 0, NULL, NULL);
+    st = rwkv_checkpoint_save_model(m, out, tokenizer, 0, NULL, NULL);
     if (st) {
         rwkv_model_free(m);
         return cli_fail("init", st, NULL);

@@ -215,14 +215,8 @@ static int setup_new(const train_args *a, run *r) {
     o.opt.lr = a->lr, o.opt.min_lr = a->has_min_lr ? a->min_lr : a->lr / 10, o.opt.warmup = a->warmup;
     o.opt.schedule = sched, o.opt.weight_decay = a->wd, o.opt.clip = a->clip;
     o.opt.beta1 = a->beta1, o.opt.beta2 = a->beta2, o.opt.eps = a->eps, o.opt.total_steps = a->steps;
-    rwkv_status st;
-    if (a->arch == 7) {
-        cfg.version = RWKV_VERSION_7, cfg.head_size = (int)a->head_size;
-        st = rwkv_v7_model_alloc(&r->m, cfg, rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer));
-    } else {
-        st = rwkv_model_alloc(&r->m, cfg);
-    }
-    if (!st) st = rwkv_init_model(r->m, o.seed);
+    if (a->arch == 7) cfg.version = RWKV_VERSION_7, cfg.head_size = (int)a->head_size;
+    rwkv_status st = rwkv_init_new_model(&r->m, cfg, o.seed);
     if (!st) st = rwkv_trainer_alloc(&r->tr, r->m, r->data, &o);
     if (st) return cli_fail("train", st, "check --ctx against the data size, and --batch, --steps and --lr");
     return CLI_OK;

@@ -332,8 +332,8 @@ END_TEST
 
 static rwkv_model *init_model(rwkv_config cfg, unsigned long seed) {
     rwkv_model *m;
-    ck_assert_int_eq(rwkv_model_alloc(&m, cfg), RWKV_OK);
-    ck_assert_int_eq(rwkv_init_model(m, seed), RWKV_OK);
+    ck_assert_int_eq(rwkv_init_new_model(&m, cfg, seed), RWKV_OK); // what init and train call
+    ck_assert_ptr_null(m->v7);
     return m;
 }
 

@@ -203,8 +203,9 @@ END_TEST
 static rwkv_model *init_v7(rwkv_config cfg, unsigned long seed) {
     cfg.version = RWKV_VERSION_7;
     rwkv_model *m;
-    ck_assert_int_eq(rwkv_v7_model_alloc(&m, cfg, rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer)), RWKV_OK);
-    ck_assert_int_eq(rwkv_init_model(m, seed), RWKV_OK);
+    ck_assert_int_eq(rwkv_init_new_model(&m, cfg, seed), RWKV_OK); // what init and train call
+    rwkv_v7_dims d = rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer);
+    ck_assert(m->v7 && m->v7->d.d_w == d.d_w && m->v7->d.d_a == d.d_a && m->v7->d.d_g == d.d_g);
     return m;
 }
 

@@ -111,3 +111,15 @@ rwkv_status rwkv_init_model(rwkv_model *m, unsigned long seed) {
     rwkv_model_refresh(m);
     return st;
 }
+
+rwkv_status rwkv_init_new_model(rwkv_model **out, rwkv_config cfg, unsigned long seed) {
+    *out = NULL;
+    rwkv_status st = RWKV_IS_V7(cfg) ? rwkv_v7_model_alloc(out, cfg, rwkv_init_v7_dims(cfg.n_embd, cfg.n_layer))
+                                     : rwkv_model_alloc(out, cfg);
+    if (!st) st = rwkv_init_model(*out, seed);
+    if (st) {
+        rwkv_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}

@@ -19,6 +19,9 @@
 // Overwrites every parameter of m (RWKV-7 models: rwkv_init_v7_model). Random draws come from one gsl_rng mt19937 seeded with
 // seed, in parameter-table order: the same seed and shape give the identical model.
 rwkv_status rwkv_init_model(rwkv_model *m, unsigned long seed);
+// A new model of shape cfg (RWKV-7 when cfg.version is RWKV_VERSION_7, with the official LoRA
+// ranks rwkv_init_v7_dims; else RWKV-4), initialised by rwkv_init_model(seed).
+rwkv_status rwkv_init_new_model(rwkv_model **out, rwkv_config cfg, unsigned long seed);
 
 // dst (rows, cols) = gain * a uniformly random orthogonal matrix (torch.nn.init.orthogonal_),
 // drawn from rng; name labels errors.
