@@ -156,20 +156,10 @@ END_TEST
 
 // eval's mean cross-entropy equals the one computed here from the golden logits.
 START_TEST(test_eval_matches_golden) {
-    size_t T;
-    int *tok = test_h5_read_int(test_fixture("golden-tiny4.h5"), "/tokens", &T);
-    int nd;
-    uint64_t d[4];
-    double *ref = test_h5_read(test_fixture("golden-tiny4.h5"), "/logits", &nd, d);
-    size_t V = d[1];
-    double want = 0;
-    for (size_t t = 0; t + 1 < T; t++) {
-        double mx = -INFINITY, z = 0;
-        for (size_t v = 0; v < V; v++) mx = fmax(mx, ref[t * V + v]);
-        for (size_t v = 0; v < V; v++) z += exp(ref[t * V + v] - mx);
-        want += mx + log(z) - ref[t * V + tok[t + 1]];
-    }
-    want /= (double)(T - 1);
+    size_t T, V;
+    int *tok;
+    double *ref = test_golden_logits(test_fixture("golden-tiny4.h5"), &tok, &T, &V);
+    double want = test_nll(ref, tok, V, 0, T) / (double)(T - 1);
     char *list = token_list(tok, T), *out;
     ck_assert_int_eq(test_cli(&out, "eval %s --tokens %s", test_fixture("tiny-rwkv-4v0-660K-FP32.bin"), list), 0);
     double got;

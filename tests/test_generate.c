@@ -15,14 +15,13 @@ START_TEST(greedy_follows_golden) {
     snprintf(golden, sizeof golden, "%s", test_fixture("golden-tiny4.h5"));
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, test_fixture("tiny-rwkv-4v0-660K-FP32.bin")), RWKV_OK);
-    size_t T;
-    int *tok = test_h5_read_int(golden, "/tokens", &T), nd;
-    uint64_t d[4];
-    double *ref = test_h5_read(golden, "/logits", &nd, d);
-    const double *last = ref + (T - 1) * d[1];
+    size_t T, V;
+    int *tok;
+    double *ref = test_golden_logits(golden, &tok, &T, &V);
+    const double *last = ref + (T - 1) * V;
     int best = 0, second = 1;
-    for (int v = 1; v < (int)d[1]; v++) best = last[v] > last[best] ? v : best;
-    for (int v = 0; v < (int)d[1]; v++) second = v != best && (second == best || last[v] > last[second]) ? v : second;
+    for (int v = 1; v < (int)V; v++) best = last[v] > last[best] ? v : best;
+    for (int v = 0; v < (int)V; v++) second = v != best && (second == best || last[v] > last[second]) ? v : second;
     ck_assert_double_gt(last[best] - last[second], 1e-3); // no tie the float32 engine could flip
     rwkv_state *s;
     ck_assert_int_eq(rwkv_state_alloc(&s, m->cfg), RWKV_OK);
@@ -105,9 +104,5 @@ int main(void) {
     tcase_add_test(tc, greedy_follows_golden);
     tcase_add_test(tc, samples_replay);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return test_run_suite(s);
 }

@@ -10,32 +10,17 @@
 
 #define TOL (RWKV_REAL_BITS == 64 ? 1e-8 : 1e-4) // goldens: ~1e-9 in float64, ~1e-4 in float32
 
-// sum over t in [t0, t1 - 1) of -log softmax(logits_t)[tokens_{t+1}], from the golden logits.
-static double golden_nll(const double *logits, const int *tok, size_t V, size_t t0, size_t t1) {
-    double s = 0;
-    for (size_t t = t0; t + 1 < t1; t++) {
-        const double *l = logits + t * V;
-        double mx = -INFINITY, z = 0;
-        for (size_t v = 0; v < V; v++) mx = fmax(mx, l[v]);
-        for (size_t v = 0; v < V; v++) z += exp(l[v] - mx);
-        s += mx + log(z) - l[tok[t + 1]];
-    }
-    return s;
-}
-
 static void check_stream(const char *model, const char *golden) {
-    size_t T;
-    int *tok = test_h5_read_int(test_fixture(golden), "/tokens", &T);
-    int nd;
-    uint64_t d[4];
-    double *ref = test_h5_read(test_fixture(golden), "/logits", &nd, d);
+    size_t T, V;
+    int *tok;
+    double *ref = test_golden_logits(test_fixture(golden), &tok, &T, &V);
     ck_assert_ptr_nonnull(tok);
     ck_assert_ptr_nonnull(ref);
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, test_fixture(model)), RWKV_OK);
     rwkv_perplexity r;
     ck_assert_int_eq(rwkv_perplexity_eval(&r, m, tok, (int64_t)T, NULL), RWKV_OK);
-    double want = golden_nll(ref, tok, d[1], 0, T);
+    double want = test_nll(ref, tok, V, 0, T);
     ck_assert_int_eq(r.n, (int64_t)T - 1);
     ck_assert_msg(fabs(r.nll - want) < TOL * (double)T, "%s: nll %.9g, golden %.9g", model, r.nll, want);
     ck_assert_double_eq_tol(r.mean, r.nll / (double)r.n, 1e-12);
@@ -54,11 +39,9 @@ END_TEST
 // Windows restart from the zero state: the first window is the golden run's first ctx - 1
 // predictions, and every window predicts ctx - 1 tokens (the last one what is left).
 START_TEST(windows_restart_from_zero) {
-    size_t T;
-    int *tok = test_h5_read_int(test_fixture("golden-tiny4.h5"), "/tokens", &T);
-    int nd;
-    uint64_t d[4];
-    double *ref = test_h5_read(test_fixture("golden-tiny4.h5"), "/logits", &nd, d);
+    size_t T, V;
+    int *tok;
+    double *ref = test_golden_logits(test_fixture("golden-tiny4.h5"), &tok, &T, &V);
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, test_fixture("tiny-rwkv-4v0-660K-FP32.bin")), RWKV_OK);
     const int64_t ctx = 10;
@@ -67,7 +50,7 @@ START_TEST(windows_restart_from_zero) {
     rwkv_perplexity_opts o = {.ctx = ctx};
     ck_assert_int_eq(rwkv_perplexity_eval(&first, m, tok, ctx, &o), RWKV_OK);
     ck_assert_int_eq(first.n, ctx - 1);
-    double want = golden_nll(ref, tok, d[1], 0, (size_t)ctx);
+    double want = test_nll(ref, tok, V, 0, (size_t)ctx);
     ck_assert_msg(fabs(first.nll - want) < TOL * ctx, "first window %.9g, golden %.9g", first.nll, want);
     ck_assert_int_eq(rwkv_perplexity_eval(&all, m, tok, (int64_t)T, &o), RWKV_OK);
     int64_t full = (int64_t)T / ctx, rest = (int64_t)T % ctx;
@@ -119,9 +102,5 @@ int main(void) {
     tcase_add_test(tc, windows_restart_from_zero);
     tcase_add_test(tc, progress_and_errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return test_run_suite(s);
 }

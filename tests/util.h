@@ -57,4 +57,13 @@ int *test_random_tokens(int T, int V, unsigned seed);
 void test_dump_attrs(int64_t f, int n_layer, int n_embd, int n_ffn, int n_vocab, int64_t schema_version,
                      int64_t complete);
 
+// A golden file's /tokens (*tokens, T of them, malloc'd) and /logits (returned, (T, V)).
+double *test_golden_logits(const char *golden, int **tokens, size_t *T, size_t *V);
+// sum over t in [t0, t1 - 1) of -log softmax(logits_t)[tokens_{t+1}], in double; logits (T, V).
+double test_nll(const double *logits, const int *tokens, size_t V, size_t t0, size_t t1);
+
+// Runs a Check suite (CK_NORMAL) and returns main's exit status: 1 if any test failed.
+struct Suite;
+int test_run_suite(struct Suite *s);
+
 #endif

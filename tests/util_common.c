@@ -1,6 +1,7 @@
 // util_common.c: implementations of tests/util.h.
 #include "util.h"
 
+#include <check.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
@@ -245,4 +246,33 @@ void test_dump_attrs(int64_t file, int n_layer, int n_embd, int n_ffn, int n_voc
     const char *names[] = {"schema_version", "n_layer", "n_embd", "n_ffn", "n_vocab", "complete", "precision"};
     int64_t values[] = {schema_version, n_layer, n_embd, n_ffn, n_vocab, complete, 32};
     for (int i = 0; i < 7; i++) dump_attr_i64(f, names[i], values[i]);
+}
+
+double *test_golden_logits(const char *golden, int **tokens, size_t *T, size_t *V) {
+    int nd;
+    uint64_t d[4];
+    *tokens = test_h5_read_int(golden, "/tokens", T);
+    double *logits = test_h5_read(golden, "/logits", &nd, d);
+    *V = logits ? d[1] : 0;
+    return logits;
+}
+
+double test_nll(const double *logits, const int *tokens, size_t V, size_t t0, size_t t1) {
+    double s = 0;
+    for (size_t t = t0; t + 1 < t1; t++) {
+        const double *l = logits + t * V;
+        double mx = -INFINITY, z = 0;
+        for (size_t v = 0; v < V; v++) mx = fmax(mx, l[v]);
+        for (size_t v = 0; v < V; v++) z += exp(l[v] - mx);
+        s += mx + log(z) - l[tokens[t + 1]]; // -log p = logsumexp(l) - l_next
+    }
+    return s;
+}
+
+int test_run_suite(struct Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
 }
