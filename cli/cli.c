@@ -70,7 +70,7 @@ void cli_set_threads(int n) {
 
 // The commands that run RWKV-5.2 and RWKV-7 models; the others are RWKV-4 only for now.
 static int runs_v7(const char *cmd) {
-    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state"};
+    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state", "recall"};
     for (size_t i = 0; i < sizeof V7 / sizeof V7[0]; i++)
         if (!strcmp(cmd, V7[i])) return 1;
     return 0;
@@ -124,7 +124,7 @@ rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weight
         return NULL;
     }
     if (!runs_v7(cmd) && (st = rwkv_model_require_v4(m, cmd))) {
-        cli_fail(cmd, st, "RWKV-5.2 and RWKV-7 models run in run, generate, eval, dump, compare and state");
+        cli_fail(cmd, st, "RWKV-5.2 and RWKV-7 models run in run, generate, eval, dump, compare, state and recall");
         rwkv_model_free(m);
         return NULL;
     }
