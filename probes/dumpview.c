@@ -165,7 +165,7 @@ static rwkv_status push(rwkv_feature_ref **refs, int *n, int *cap, int layer, co
         if (!r) return rwkv_error_set(RWKV_ERR_NOMEM, "out of memory listing features");
         *refs = r;
     }
-    (*refs)[*n].layer = layer;
+    (*refs)[*n] = (rwkv_feature_ref){.layer = layer}; // the whole tap (by_head 0)
     snprintf((*refs)[*n].name, RWKV_DUMPVIEW_NAME_MAX, "%s", name);
     (*n)++;
     return RWKV_OK;

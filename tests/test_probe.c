@@ -1383,32 +1383,42 @@ START_TEST(head_bad_input) {
     snprintf(dump, sizeof dump, "%s", make_head_dump("heads-e.h5", 10, 20, 4));
     snprintf(v4, sizeof v4, "%s", make_cli_dump("heads-v4.h5", 10, 20, 5, 0));
     const char *out = tmp_path("heads-e.csv");
+    static const struct { int v4, rc; const char *args, *want; } CASES[] = {
+        {0, 1, "--taps blocks.0.state_wkv --head 4", "head 4 is out of range: blocks.0.state_wkv has 4 heads (0..3)"},
+        {0, 1, "--taps blocks.0.state_wkv --head 1 --svd 5", "svd 5: a head of blocks.0.state_wkv is 4 x 4, so 1..4"},
+        {0, 1, "--taps 'blocks.*.state_*' --head 0", "blocks.1.state_num has no heads"},
+        {1, 1, "--taps 'blocks.*.state_num' --head all", "this dump is RWKV-4"},
+        {0, 2, "--taps blocks.0.state_wkv --svd 2", "--svd K needs --head"},
+        {0, 1, "--taps blocks.0.state_wkv --head 1x", "expected 'all' or a list like 0,2"},
+        {0, 2, "--taps blocks.0.state_wkv --head 0 --svd 0", "--svd"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        char *log = NULL;
+        int rc = test_cli(&log, "probe %s %s --label token@0 --force -o %s", CASES[i].v4 ? v4 : dump, CASES[i].args, out);
+        ck_assert_msg(rc == CASES[i].rc && strstr(log, CASES[i].want), "%s: exit %d: %s", CASES[i].args, rc, log);
+        free(log);
+    }
     char *log = NULL;
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_wkv --head 4 --label token@0 --force -o %s", dump, out), 1);
-    ck_assert_msg(strstr(log, "head 4 is out of range: blocks.0.state_wkv has 4 heads (0..3)"), "%s", log);
-    free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_wkv --head 1 --svd 5 --label token@0 --force -o %s", dump, out), 1);
-    ck_assert_msg(strstr(log, "svd 5: a head of blocks.0.state_wkv is 4 x 4, so 1..4"), "%s", log);
-    free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_*' --head 0 --label token@0 --force -o %s", dump, out), 1);
-    ck_assert_msg(strstr(log, "blocks.1.state_num has no heads"), "%s", log);
-    free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps 'blocks.*.state_num' --head all --label token@0 --force -o %s", v4, out), 1);
-    ck_assert_msg(strstr(log, "has no heads") && strstr(log, "this dump is RWKV-4"), "%s", log);
-    free(log);
     ck_assert_int_eq(test_cli(&log, "probe horizon %s --max-d 2 --taps 'blocks.*.state_num' --head 0 --force -o %s", v4, out), 1);
     ck_assert_msg(strstr(log, "has no heads"), "%s", log);
     free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_wkv --svd 2 --label token@0 --force -o %s", dump, out), 2);
-    ck_assert_msg(strstr(log, "--svd K needs --head"), "%s", log);
-    free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_wkv --head 1x --label token@0 --force -o %s", dump, out), 1);
-    ck_assert_msg(strstr(log, "expected 'all' or a list like 0,2"), "%s", log);
-    free(log);
-    ck_assert_int_eq(test_cli(&log, "probe %s --taps blocks.0.state_wkv --head 0 --svd 0 --label token@0 --force -o %s", dump, out), 2);
-    free(log);
 }
 END_TEST
+
+// probe with `opt input` and with `opt -` reading input from stdin; *ta, *tb: the two CSVs.
+static void file_and_stdin(char **ta, char **tb, const char *dump, const char *fit, const char *opt,
+                           const char *input, const char *a, const char *b) {
+    char *log = NULL, line[4096];
+    int rc = test_cli(&log, "probe %s %s %s %s -o %s", dump, fit, opt, input, a);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    snprintf(line, sizeof line, "$RS probe %s %s %s - -o %s < %s", dump, fit, opt, b, input);
+    rc = test_sh(&log, line);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    *ta = test_read_text(a), *tb = test_read_text(b);
+    ck_assert(*ta && *tb);
+}
 
 // --label - and --dataset - read stdin and give the same CSV as the files; both at once is
 // a usage error.
@@ -1423,17 +1433,9 @@ START_TEST(probe_stdin_inputs) {
     fclose(lf);
     snprintf(a, sizeof a, "%s", tmp_path("stdin-a.csv"));
     snprintf(b, sizeof b, "%s", tmp_path("stdin-b.csv"));
-    char *log = NULL, line[4096];
+    char *log = NULL, line[4096], *ta, *tb;
     const char *fit = "--taps blocks.0.state_num --folds 2 --boot 20 --no-baseline --force";
-    int rc = test_cli(&log, "probe %s %s --label %s -o %s", dump, fit, csv, a);
-    ck_assert_msg(rc == 0, "%s", log);
-    free(log);
-    snprintf(line, sizeof line, "$RS probe %s %s --label - -o %s < %s", dump, fit, b, csv);
-    rc = test_sh(&log, line);
-    ck_assert_msg(rc == 0, "%s", log);
-    free(log);
-    char *ta = test_read_text(a), *tb = test_read_text(b);
-    ck_assert(ta && tb);
+    file_and_stdin(&ta, &tb, dump, fit, "--label", csv, a, b);
     ck_assert_ptr_nonnull(strstr(tb, ",state_num,stdin,")); // the label is named after its file
     ck_assert_ptr_nonnull(strstr(ta, ",state_num,stdin-labels.csv,"));
     ck_assert_str_eq(strstr(ta, ",logistic,"), strstr(tb, ",logistic,")); // the same numbers
@@ -1452,15 +1454,7 @@ START_TEST(probe_stdin_inputs) {
     }
     fclose(df);
     free(tok);
-    rc = test_cli(&log, "probe %s %s --label answer --dataset %s -o %s", dump, fit, ds, a);
-    ck_assert_msg(rc == 0, "%s", log);
-    free(log);
-    snprintf(line, sizeof line, "$RS probe %s %s --label answer --dataset - -o %s < %s", dump, fit, b, ds);
-    rc = test_sh(&log, line);
-    ck_assert_msg(rc == 0, "%s", log);
-    free(log);
-    ta = test_read_text(a), tb = test_read_text(b);
-    ck_assert(ta && tb);
+    file_and_stdin(&ta, &tb, dump, fit, "--label answer --dataset", ds, a, b);
     ck_assert_msg(strstr(ta, ",answer,logistic,190,"), "%s", ta); // G (T - 1) answer rows
     ck_assert_str_eq(ta, tb);
     free(ta); free(tb);
