@@ -28,7 +28,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: rwkvscope recall MODEL [--task passkey] [--lengths 64,128,...] [--depths 0,0.25,...]\n"
             "                        [--trials N] [--compare-prompt-order] -o results.csv [options]\n\n"
-            "Scores seeded task examples in sequential (RNN) mode, so memory stays flat in the length:\n"
+            "Scores seeded task examples in sequential (RNN) mode, so memory stays flat in the length\n"
+            "(RWKV-4, RWKV-5.2 and RWKV-7 models; a cached prefix state holds the matrix states too):\n"
             "exact-match accuracy (greedy decoding reproduces every answer token) and the answer\n"
             "log-probability (nats, summed over answer tokens) per (length, depth) cell. Examples that\n"
             "share a prefix start from a cached state.\n\n"

@@ -75,6 +75,7 @@ static rwkv_status parse_heads(const rwkv_dumpview *v, const rwkv_feature_ref *f
                                unsigned char *sel) {
     memset(sel, !strcmp(heads, "all"), (size_t)H);
     if (!strcmp(heads, "all")) return RWKV_OK;
+    if (!*heads) return rwkv_error_set(RWKV_ERR_ARG, "heads '': expected 'all' or a list like 0,2");
     for (const char *p = heads; *p;) {
         char *end;
         errno = 0;

@@ -291,6 +291,9 @@ void rwkv_probe_horizon_free(rwkv_probe_horizon_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+#define HORIZON_PLOT_NARROW_CURVES 6 // up to this many curves the default 800 x 600 leaves room
+#define HORIZON_PLOT_WIDE_W 1100
+
 void rwkv_probe_horizon_png(char *buf, size_t n, const char *csv) {
     snprintf(buf, n, "%s", csv);
     char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
@@ -307,8 +310,10 @@ rwkv_status rwkv_probe_horizon_plot(const rwkv_probe_horizon_result *h, const ch
     rwkv_status st = x && names ? RWKV_OK : RWKV_ERR_NOMEM;
     for (int d = 0; !st && d < h->D; d++) x[d] = d + 1;
     for (int i = 0; !st && i < h->n_curves; i++) names[i] = h->names[i];
+    // The legend sits outside on the right: widen the picture when it lists many curves.
     rwkv_plot_opts po = {.title = "memory horizon: token@-d decoded from the state",
-                         .xlabel = "distance d (tokens)", .ylabel = "probe accuracy"};
+                         .xlabel = "distance d (tokens)", .ylabel = "probe accuracy",
+                         .width = h->n_curves > HORIZON_PLOT_NARROW_CURVES ? HORIZON_PLOT_WIDE_W : 0};
     if (!st) st = rwkv_plot_lines(png, &po, x, h->acc, h->D, h->n_curves, names);
     free(x);
     free(names);

@@ -304,16 +304,21 @@ START_TEST(cli_csv_equals_rescoring) {
 }
 END_TEST
 
+// Runs `recall MODEL args -o csv` (csv: name in the test's scratch directory) and checks it succeeded.
+static void recall_cli(char *csv, size_t n, const char *name, const char *fixture, const char *args) {
+    char *out = NULL;
+    snprintf(csv, n, "%s/%s", test_tmpdir(), name);
+    int rc = test_cli(&out, "recall %s %s -o %s", test_fixture(fixture), args, csv);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+}
+
 // --compare-prompt-order: both orders in the CSV, two heatmaps and the curves, whose data
 // files hold the CSV's accuracies.
 START_TEST(cli_compare_plots) {
-    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
-    char csv[1024], path[1024], *out = NULL;
-    snprintf(csv, sizeof csv, "%s/cmp.csv", test_tmpdir());
-    int rc = test_cli(&out, "recall %s --lengths 110,140 --depths 0,0.5,1 --trials 2 "
-                      "--compare-prompt-order -o %s", model, csv);
-    ck_assert_msg(rc == 0, "%s", out);
-    free(out);
+    char csv[1024], path[1024];
+    recall_cli(csv, sizeof csv, "cmp.csv", "tiny-rwkv-4v0-660K-FP32.bin",
+               "--lengths 110,140 --depths 0,0.5,1 --trials 2 --compare-prompt-order");
     double acc[2][2][3]; // order, length, depth
     FILE *f = fopen(csv, "r");
     char line[512];
@@ -458,13 +463,9 @@ END_TEST
 
 // The CLI on RWKV-7: the CSV's cells are the library's (same options, same seed).
 START_TEST(v7_cli_csv) {
-    const char *model = test_fixture("tiny-rwkv-7v0-834K-FP32.bin");
-    char csv[1024], line[512], *out = NULL;
-    snprintf(csv, sizeof csv, "%s/recall7.csv", test_tmpdir());
-    int rc = test_cli(&out, "recall %s --lengths 110,131 --depths 0,0.5,1 --trials 3 --key-len 3 --seed 11 "
-                      "--no-plots -o %s", model, csv);
-    ck_assert_msg(rc == 0, "%s", out);
-    free(out);
+    char csv[1024], line[512];
+    recall_cli(csv, sizeof csv, "recall7.csv", "tiny-rwkv-7v0-834K-FP32.bin",
+               "--lengths 110,131 --depths 0,0.5,1 --trials 3 --key-len 3 --seed 11 --no-plots");
     rwkv_model *m = load_fixture("tiny-rwkv-7v0-834K-FP32.bin");
     rwkv_recall_opts o = passkey_opts();
     rwkv_recall_cell cells[6];
