@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # readme_figures.sh: copies the pictures the README shows from a demo run (results/demo/, made
 # by `make demo`) into docs/img/, the committed copies, and those of the RWKV-7 state probes
-# (results/v7_state_probe/, made by scripts/v7_state_probe.sh) when that script has run. Run
+# (results/v7_state_probe/, made by scripts/v7_state_probe.sh); each when its run exists. Run
 # it on purpose after a run whose figures the README should show (`make readme-figures`); the
 # runs themselves never touch docs/.
 #   usage: scripts/readme_figures.sh [DEMO_DIR] [V7_DIR]
@@ -23,12 +23,22 @@ copy() {
     done
 }
 
-copy "$DEMO" "run make demo first" horizon-plot:horizon recall_heatmap:recall_heatmap \
+# from DIR MAKER SRC:DST...: the pictures of one run, when it has run (MAKER makes them).
+copied=0
+from() {
+    local dir=$1 maker=$2
+    shift 2
+    if [ -d "$dir" ]; then
+        copy "$dir" "run $maker first" "$@"
+        copied=1
+    else
+        echo "readme_figures: no $dir: its pictures in $IMG stay as they are ($maker makes them)" >&2
+    fi
+}
+
+from "$DEMO" "make demo" horizon-plot:horizon recall_heatmap:recall_heatmap \
     recall_accuracy:recall_accuracy decay_halflife_sorted:decay_halflife_sorted \
     state_dynamics:state_dynamics patch_state_num:patch_state_num patch_resid_in:patch_resid_in
-if [ -d "$V7" ]; then
-    copy "$V7" "run scripts/v7_state_probe.sh first" horizon-plot:v7_horizon_layers \
-        horizon_heads-plot:v7_horizon_heads horizon_svd-plot:v7_horizon_svd
-else
-    echo "readme_figures: no $V7: the RWKV-7 pictures stay as they are (scripts/v7_state_probe.sh makes them)" >&2
-fi
+from "$V7" "scripts/v7_state_probe.sh" horizon-plot:v7_horizon_layers horizon_heads-plot:v7_horizon_heads \
+    horizon_svd-plot:v7_horizon_svd
+[ "$copied" = 1 ] || { echo "readme_figures: no run to copy from (make demo, scripts/v7_state_probe.sh)" >&2; exit 1; }

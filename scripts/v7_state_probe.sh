@@ -37,7 +37,7 @@ prompts="$OUT/prompts.txt"
 size=$(wc -c < "$DATA")
 n=$((N_SEQ * SEQ_LEN))
 head -c $((size - size / 10 + n)) "$DATA" | tail -c "$n" | tr '\n\r' '  ' | fold -b -w "$SEQ_LEN" > "$prompts"
-echo "v7_state_probe: $(wc -l < "$prompts") held-out prompts of $SEQ_LEN bytes" >&2
+echo "v7_state_probe: $(grep -c "" "$prompts") held-out prompts of $SEQ_LEN bytes" >&2
 
 # 3. The matrix state and the token-shift state of every layer at every position.
 "$BIN" dump "$OUT/model.safetensors" --input "$prompts" --threads "$THREADS" \
@@ -63,6 +63,6 @@ fit="--folds 2 --max-train 1500 --boot 50 --max-iter 100 --seed $SEED"
 val=$(tail -n 1 "$OUT/loss.csv" | cut -d, -f3)
 {
     echo "model: RWKV-7, 2 layers, n_embd 64, 4 heads of 16, byte vocab; $STEPS steps; held-out loss $val nats/byte"
-    echo "probes on $(wc -l < "$prompts") held-out prompts of $SEQ_LEN bytes: $OUT/horizon.csv, $OUT/horizon_heads.csv," \
+    echo "probes on $(grep -c "" "$prompts") held-out prompts of $SEQ_LEN bytes: $OUT/horizon.csv, $OUT/horizon_heads.csv," \
          "$OUT/horizon_svd.csv, $OUT/token0.csv"
 } | tee "$OUT/summary.txt"
