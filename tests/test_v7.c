@@ -107,6 +107,8 @@ static const struct {
     {"golden7-a.h5", "rand7-a.safetensors"},
     {"golden7-b.h5", "rand7-b.pth"},
     {"golden5-a.h5", "rand5-a.pth"}, // RWKV-5.2
+    {"golden6-a.h5", "rand6-a.pth"}, // RWKV-6 (gen_v6_golden.py)
+    {"golden6-a.h5", "rand6-a.bin"}, // the same tensors as rwkv.cpp's converter writes them
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -169,7 +171,7 @@ static void check_golden(int ci, int seq, int call, int chunk) {
         expect_close(golden, name, cap.taps[t], (size_t)L * T * rwkv_tap_width(t, m->cfg), what);
         traces++;
     }
-    ck_assert_int_eq(taps, m->cfg.version == RWKV_VERSION_7 ? 18 : 15);
+    ck_assert_int_eq(taps, m->cfg.version == RWKV_VERSION_7 ? 18 : m->cfg.version == RWKV_VERSION_6 ? 16 : 15);
     ck_assert_int_eq(traces, strstr(golden, "golden7-b") ? taps - 1 : taps); // every tap the version has
     expect_close(golden, "/final_state/att_xprev", s->att_xprev, (size_t)L * C, what);
     expect_close(golden, "/final_state/ffn_xprev", s->ffn_xprev, (size_t)L * C, what);
@@ -190,7 +192,7 @@ END_TEST
 // Chunks of 1, 7 and 64 in one parallel call, and calls of 7 tokens carrying the state.
 START_TEST(test_golden_chunks) {
     int chunks[] = {1, 7, 64};
-    for (int c = 2; c <= 3; c++) { // rand7-b (RWKV-7), rand5-a (RWKV-5.2)
+    for (int c = 2; c <= 4; c++) { // rand7-b (RWKV-7), rand5-a (RWKV-5.2), rand6-a (RWKV-6)
         for (int i = 0; i < 3; i++) check_golden(c, 0, 1 << 20, chunks[i]);
         check_golden(c, 0, 7, 64);
         check_golden(c, 1, 7, 1);

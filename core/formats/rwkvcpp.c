@@ -25,6 +25,8 @@ typedef struct {
     const char *path;
     const unsigned char *buf;
     size_t n, pos;
+    int v6;     // an RWKV-6 file (att.time_maa_x seen): its time_decay is stored raw
+    int undone; // time_decay tensors converted back as RWKV-4/5.2's
 } reader;
 
 static int32_t le_i32(const unsigned char *b) {
@@ -138,11 +140,19 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, int32_t version, rw
                               r->path, name, (long long)numel);
     const void *data = r->buf + r->pos;
     r->pos += bytes;
-    if (strstr(name, ".att.time_decay") && rwkv_dtype_is_quant(dt))
+    // RWKV-6 files hold time_maa_x before time_decay in every block (the checkpoint's order).
+    if (strstr(name, ".att.time_maa_x")) r->v6 = 1;
+    if (r->v6 && r->undone)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: an RWKV-6 tensor after a time_decay stored as "
+                              "RWKV-4/5.2's (tensors out of order)", r->path, name);
+    int stored_decay = strstr(name, ".att.time_decay") && !strstr(name, ".att.time_decay_w");
+    if (stored_decay && rwkv_dtype_is_quant(dt))
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is quantized", r->path, name);
-    if (strstr(name, ".att.time_decay") && (st = undo_decay(r, name, dt, data, numel, nd == 3, out, &data)))
-        return st;
-    if (strstr(name, ".att.time_decay")) dt = RWKV_DT_F32;
+    if (stored_decay && !r->v6) {
+        if ((st = undo_decay(r, name, dt, data, numel, nd == 3, out, &data))) return st;
+        dt = RWKV_DT_F32;
+        r->undone = 1;
+    }
     *layer = layer_of(name);
     st = rwkv_tensors_add(out, name, dt, nd, shape, data);
     return st ? rwkv_error_wrap(st, "%s: ", r->path) : RWKV_OK;
@@ -166,7 +176,7 @@ rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out) {
     size_t n;
     rwkv_status st = rwkv_tensors_map_file(out, path, &buf, &n);
     if (st) return st;
-    reader r = {path, buf, n, 0};
+    reader r = {path, buf, n, 0, 0, 0};
     if (n < RWKVCPP_HEADER_BYTES)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %zu bytes is too short for an rwkv.cpp header", path, n);
     int32_t h[6] = {0}; // magic, version, n_vocab, n_embd, n_layer, data_type
