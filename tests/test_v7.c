@@ -109,6 +109,7 @@ static const struct {
     {"golden5-a.h5", "rand5-a.pth"}, // RWKV-5.2
     {"golden6-a.h5", "rand6-a.pth"}, // RWKV-6 (gen_v6_golden.py)
     {"golden6-a.h5", "rand6-a.bin"}, // the same tensors as rwkv.cpp's converter writes them
+    {"golden6-a.h5", "rand6-a.safetensors"},
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -424,15 +425,19 @@ START_TEST(test_dump_every_tap) {
 }
 END_TEST
 
-// Reads rand7-a.safetensors, lets `edit` damage it, and builds a model: the error it gives.
-static rwkv_status build_edited(void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
+// Reads fixture `file` (safetensors), lets `edit` damage it, and builds a model: the error it gives.
+static rwkv_status build_edited_from(const char *file, void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
     rwkv_tensor_set ts;
     rwkv_tensors_init(&ts);
-    ck_assert(!rwkv_safetensors_read(test_fixture("rand7-a.safetensors"), &ts));
+    ck_assert(!rwkv_safetensors_read(test_fixture(file), &ts));
     edit(&ts);
     rwkv_status st = rwkv_model_from_tensors(m, &ts, "edited.safetensors", "safetensors");
     rwkv_tensors_free(&ts);
     return st;
+}
+
+static rwkv_status build_edited(void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
+    return build_edited_from("rand7-a.safetensors", edit, m);
 }
 
 static rwkv_tensor *item(rwkv_tensor_set *ts, const char *name) {
@@ -505,6 +510,57 @@ START_TEST(test_bad_v7_files) {
     rwkv_model *m;
     ck_assert_int_eq(rwkv_model_load(&m, path), RWKV_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "overrun the file (truncated?)"));
+}
+END_TEST
+
+static void drop_maa_w2(rwkv_tensor_set *ts) {
+    snprintf(item(ts, "blocks.1.att.time_maa_w2")->name, 128, "blocks.1.att.time_maa_w2_gone");
+}
+static void bad_maa_w2(rwkv_tensor_set *ts) { item(ts, "blocks.1.att.time_maa_w2")->shape[1] = 2; }
+static void flat_maa_w2(rwkv_tensor_set *ts) {
+    rwkv_tensor *t = item(ts, "blocks.0.att.time_maa_w2");
+    t->ndim = 2, t->shape[0] = 20, t->shape[1] = 32;
+}
+static void bad_maa_rank(rwkv_tensor_set *ts) { item(ts, "blocks.0.att.time_maa_w1")->shape[1] = 19; }
+static void bad_decay_w1(rwkv_tensor_set *ts) { item(ts, "blocks.1.att.time_decay_w1")->shape[0] = 16; }
+static void nan_decay_w2(rwkv_tensor_set *ts) { put_nan(ts, "blocks.1.att.time_decay_w2"); }
+
+// Damaged RWKV-6 checkpoints: each error names the file and the tensor.
+START_TEST(test_bad_v6_files) {
+    static const struct {
+        void (*edit)(rwkv_tensor_set *);
+        rwkv_status st;
+        const char *msg;
+    } cases[] = {
+        {drop_maa_w2, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.time_maa_w2 is missing"},
+        {bad_maa_w2, RWKV_ERR_SHAPE, "tensor blocks.1.att.time_maa_w2 has shape [5, 2, 32], expected [5, 4, 32]"},
+        {flat_maa_w2, RWKV_ERR_SHAPE, "tensor blocks.0.att.time_maa_w2 has shape [20, 32], expected [5, 4, 32]"},
+        {bad_maa_rank, RWKV_ERR_SHAPE, "blocks.0.att.time_maa_w1: its rank 19 is not 5 slices"},
+        {bad_decay_w1, RWKV_ERR_SHAPE, "tensor blocks.1.att.time_decay_w1 has shape [16, 8], expected [32, 8]"},
+        {nan_decay_w2, RWKV_ERR_NUMERIC, "tensor blocks.1.att.time_decay_w2: element 24 is not finite"}, // (3, 0) once transposed,
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rwkv_model *m = (rwkv_model *)1;
+        rwkv_status st = build_edited_from("rand6-a.safetensors", cases[i].edit, &m);
+        ck_assert_msg(st == cases[i].st, "case %zu: status %d: %s", i, st, rwkv_error_message());
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(rwkv_error_message(), cases[i].msg), "case %zu: '%s'", i, rwkv_error_message());
+    }
+    // rwkv.cpp's reader tells RWKV-6's raw time_decay by the file's tensors, not their order
+    rwkv_model *a = load("rand6-a.bin"), *b = load("rand6-a-misordered.bin");
+    ck_assert_uint_eq(a->v7->total, b->v7->total);
+    ck_assert(!memcmp(a->v7->block, b->v7->block, a->v7->total * sizeof(rwkv_real)));
+    rwkv_model_free(a);
+    rwkv_model_free(b);
+    rwkv_model *m = load("rand6-a.pth"); // the version and sizes the loader found
+    ck_assert_int_eq(m->cfg.version, RWKV_VERSION_6);
+    ck_assert_int_eq(m->cfg.head_size, 8);
+    ck_assert_int_eq(m->v7->d.d_m, 4);
+    ck_assert_int_eq(m->v7->d.d_w, 8);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_ATT_W, m->cfg), 32);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_ATT_KK, m->cfg), 0);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_FFN_GATE, m->cfg), 32);
+    rwkv_model_free(m);
 }
 END_TEST
 
@@ -636,6 +692,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
     tcase_add_test(tc, test_bad_v7_files);
+    tcase_add_test(tc, test_bad_v6_files);
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
     suite_add_tcase(s, tc);

@@ -25,8 +25,6 @@ typedef struct {
     const char *path;
     const unsigned char *buf;
     size_t n, pos;
-    int v6;     // an RWKV-6 file (att.time_maa_x seen): its time_decay is stored raw
-    int undone; // time_decay tensors converted back as RWKV-4/5.2's
 } reader;
 
 static int32_t le_i32(const unsigned char *b) {
@@ -81,6 +79,26 @@ static rwkv_status undo_decay(const reader *r, const char *name, rwkv_dtype dt, 
                                   v5 ? "exp(-exp(time_decay)) in (0, 1)" : "-exp(time_decay) < 0");
     }
     *dst = f;
+    return RWKV_OK;
+}
+
+// blocks.N.att.time_decay, which rwkv.cpp transforms (not RWKV-6's time_decay_w1/w2).
+static int is_stored_decay(const char *name) {
+    const char *p = strstr(name, ".att.time_decay");
+    return p && p[strlen(".att.time_decay")] == '\0';
+}
+
+// Once every tensor is read: RWKV-4/5.2 decays back to time_decay. RWKV-6 files (those with
+// att.time_maa_x) store time_decay raw.
+static rwkv_status undo_decays(const reader *r, rwkv_tensor_set *out) {
+    if (rwkv_tensors_find(out, "blocks.0.att.time_maa_x")) return RWKV_OK;
+    for (int i = 0; i < out->n; i++) {
+        rwkv_tensor *t = &out->items[i];
+        if (!is_stored_decay(t->name)) continue;
+        rwkv_status st = undo_decay(r, t->name, t->dtype, t->data, rwkv_tensor_numel(t), t->ndim == 3, out, &t->data);
+        if (st) return st;
+        t->dtype = RWKV_DT_F32;
+    }
     return RWKV_OK;
 }
 
@@ -140,19 +158,8 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, int32_t version, rw
                               r->path, name, (long long)numel);
     const void *data = r->buf + r->pos;
     r->pos += bytes;
-    // RWKV-6 files hold time_maa_x before time_decay in every block (the checkpoint's order).
-    if (strstr(name, ".att.time_maa_x")) r->v6 = 1;
-    if (r->v6 && r->undone)
-        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s: an RWKV-6 tensor after a time_decay stored as "
-                              "RWKV-4/5.2's (tensors out of order)", r->path, name);
-    int stored_decay = strstr(name, ".att.time_decay") && !strstr(name, ".att.time_decay_w");
-    if (stored_decay && rwkv_dtype_is_quant(dt))
+    if (is_stored_decay(name) && rwkv_dtype_is_quant(dt))
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is quantized", r->path, name);
-    if (stored_decay && !r->v6) {
-        if ((st = undo_decay(r, name, dt, data, numel, nd == 3, out, &data))) return st;
-        dt = RWKV_DT_F32;
-        r->undone = 1;
-    }
     *layer = layer_of(name);
     st = rwkv_tensors_add(out, name, dt, nd, shape, data);
     return st ? rwkv_error_wrap(st, "%s: ", r->path) : RWKV_OK;
@@ -176,7 +183,7 @@ rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out) {
     size_t n;
     rwkv_status st = rwkv_tensors_map_file(out, path, &buf, &n);
     if (st) return st;
-    reader r = {path, buf, n, 0, 0, 0};
+    reader r = {path, buf, n, 0};
     if (n < RWKVCPP_HEADER_BYTES)
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: %zu bytes is too short for an rwkv.cpp header", path, n);
     int32_t h[6] = {0}; // magic, version, n_vocab, n_embd, n_layer, data_type
@@ -196,5 +203,6 @@ rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out) {
         st = read_tensor(&r, h[5], h[1], out, &layer);
         if (layer > max_layer) max_layer = layer;
     }
-    return st ? st : check_header(&r, h, max_layer, out);
+    if (!st) st = check_header(&r, h, max_layer, out);
+    return st ? st : undo_decays(&r, out);
 }
