@@ -332,15 +332,9 @@ START_TEST(test_state_save_load) {
 }
 END_TEST
 
-// A sequential dump of every tap, subsampled to every 7th position, holds the golden's rows;
-// state_wkv rows carry row_shape [H, N, N].
-START_TEST(test_dump_every_tap) {
-    char golden[512], path[512];
-    snprintf(golden, sizeof golden, "%s", test_fixture("golden7-a.h5"));
-    snprintf(path, sizeof path, "%s/v7dump.h5", test_tmpdir());
-    rwkv_model *m = load("rand7-a.pth");
-    size_t T;
-    int *tok = test_h5_read_int(golden, "/tokens", &T);
+// Dumps every tap of the golden's tokens at every 7th position (sequential mode) to path.
+static int *dump_every_7th(const rwkv_model *m, const char *golden, const char *path, size_t *T) {
+    int *tok = test_h5_read_int(golden, "/tokens", T);
     uint32_t mask[8];
     rwkv_positions pos;
     ck_assert(!rwkv_select_taps(mask, m->cfg.n_layer, "*"));
@@ -352,12 +346,16 @@ START_TEST(test_dump_every_tap) {
     rwkv_state_alloc(&s, m->cfg);
     rwkv_workspace_alloc(&ws, m->cfg, 1);
     ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
-    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, (int64_t)T, NULL, NULL), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, (int64_t)*T, NULL, NULL), "%s", rwkv_error_message());
     ck_assert(!rwkv_dump_close(d));
     rwkv_select_positions_free(&pos);
-    rwkv_dump_reader *r;
-    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
-    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_7);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    return tok;
+}
+
+// Every tap's rows of a dump_every_7th file against the golden trace; the taps checked.
+static int check_dump_rows(const rwkv_dump_reader *r, const rwkv_model *m, const char *golden, size_t T) {
     ck_assert_int_eq(r->n_rows, ((int64_t)T + 6) / 7);
     int L = m->cfg.n_layer, checked = 0;
     for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
@@ -382,7 +380,22 @@ START_TEST(test_dump_every_tap) {
         free(ref);
         checked++;
     }
-    ck_assert_int_eq(checked, 18);
+    return checked;
+}
+
+// A sequential dump of every tap, subsampled to every 7th position, holds the golden's rows;
+// state_wkv rows carry row_shape [H, N, N].
+START_TEST(test_dump_every_tap) {
+    char golden[512], path[512];
+    snprintf(golden, sizeof golden, "%s", test_fixture("golden7-a.h5"));
+    snprintf(path, sizeof path, "%s/v7dump.h5", test_tmpdir());
+    rwkv_model *m = load("rand7-a.pth");
+    size_t T;
+    int *tok = dump_every_7th(m, golden, path, &T);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_7);
+    ck_assert_int_eq(check_dump_rows(r, m, golden, T), 18);
     rwkv_dump_reader_free(r);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = H5Dopen2(f, "/blocks/1/state_wkv", H5P_DEFAULT);
@@ -419,8 +432,36 @@ START_TEST(test_dump_every_tap) {
     H5Dclose(ds);
     H5Fclose(f);
     free(tok);
-    rwkv_workspace_free(ws);
-    rwkv_state_free(s);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// An RWKV-6 dump: its 16 taps against the golden, read back as RWKV-6 (head size 8); a dump
+// whose rwkv_version no rwkvscope writes is refused, not read as RWKV-4.
+START_TEST(test_v6_dump) {
+    char golden[512], path[512];
+    snprintf(golden, sizeof golden, "%s", test_fixture("golden6-a.h5"));
+    snprintf(path, sizeof path, "%s/v6dump.h5", test_tmpdir());
+    rwkv_model *m = load("rand6-a.pth");
+    size_t T;
+    int *tok = dump_every_7th(m, golden, path, &T);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_6);
+    ck_assert_int_eq(r->cfg.head_size, 8);
+    ck_assert_int_eq(check_dump_rows(r, m, golden, T), 16);
+    rwkv_dump_reader_free(r);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, "rwkv_version", H5P_DEFAULT);
+    int64_t v = 9;
+    ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_INT64, &v), 0);
+    H5Aclose(a);
+    H5Fclose(f);
+    r = (rwkv_dump_reader *)1;
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(rwkv_error_message(), "v6dump.h5: rwkv_version 9 is not one this rwkvscope reads"), "%s",
+                  rwkv_error_message());
+    free(tok);
     rwkv_model_free(m);
 }
 END_TEST
@@ -691,6 +732,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
+    tcase_add_test(tc, test_v6_dump);
     tcase_add_test(tc, test_bad_v7_files);
     tcase_add_test(tc, test_bad_v6_files);
     tcase_add_test(tc, test_v7_refusals);

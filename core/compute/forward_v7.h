@@ -34,7 +34,7 @@ rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 // RWKV-6: RWKV-5.2's block with data-dependent token-shift mixes and decay (forward_v6.c).
 rwkv_status rwkv_v6_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 
-// Shared by the RWKV-5.2 and RWKV-7 blocks:
+// Shared by the RWKV-5.2, 6 and 7 blocks:
 // A (T, C) workspace buffer the RWKV-5.2 block may use.
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c);
 // The RWKV-7 scratch (forward_v7.c) the RWKV-6 block borrows: eight (T, C) buffers and three
