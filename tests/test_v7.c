@@ -719,6 +719,57 @@ START_TEST(test_state_interventions) {
 }
 END_TEST
 
+// RWKV-6: interventions on its shift state (which feeds the data-dependent mixes through sx)
+// and on its matrix state agree between modes and reach the next token; a no-op changes no
+// bit; a saved state resumes the run exactly.
+START_TEST(test_v6_interventions_and_state) {
+    rwkv_model *m = load("rand6-a.pth");
+    int T = 20, V = m->cfg.n_vocab;
+    int *tok = test_random_tokens(T, V, 6);
+    size_t nl = (size_t)T * V;
+    rwkv_state *clean, *s, *p;
+    rwkv_state_alloc(&clean, m->cfg);
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_state_alloc(&p, m->cfg);
+    rwkv_real *lc = malloc(nl * sizeof *lc), *ls = malloc(nl * sizeof *ls), *lp = malloc(nl * sizeof *lp);
+    run_iv(m, NULL, tok, T, 1, clean, lc);
+    const char *specs[] = {"blocks.1.state_att_xprev@7=zero", "blocks.0.state_wkv:2:3:4@7=set:5"};
+    for (int k = 0; k < 2; k++) {
+        run_iv(m, specs[k], tok, T, 1, s, ls);
+        run_iv(m, specs[k], tok, T, 0, p, lp);
+        ck_assert_msg(test_max_scaled_err_r(lp, ls, nl) < TOL, "%s: seq and par disagree", specs[k]);
+        ck_assert(!memcmp(ls, lc, (size_t)8 * V * sizeof *ls)); // positions 0..7 come before it
+        ck_assert_msg(memcmp(ls + (size_t)8 * V, lc + (size_t)8 * V, (size_t)V * sizeof *ls), "%s: token 8 "
+                      "did not see it", specs[k]);
+    }
+    for (int seq = 0; seq <= 1; seq++) {
+        run_iv(m, NULL, tok, T, seq, clean, lc);
+        run_iv(m, "blocks.1.state_att_xprev@*=scale:1", tok, T, seq, s, ls);
+        ck_assert(!memcmp(ls, lc, nl * sizeof *ls));
+        ck_assert(!memcmp(s->data, clean->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    }
+    // the first 12 tokens, saved and reloaded, then the last 8: the unbroken run's logits
+    char path[512];
+    snprintf(path, sizeof path, "%s/v6state.h5", test_tmpdir());
+    run_calls(m, s, tok, 12, 12, 12, 0, ls, NULL);
+    ck_assert_msg(!rwkv_state_save(path, s, m, 12, "test", 1), "%s", rwkv_error_message());
+    rwkv_state_reset(p);
+    ck_assert_msg(!rwkv_state_load(p, path, m), "%s", rwkv_error_message());
+    ck_assert(!memcmp(p->data, s->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    rwkv_workspace *ws;
+    ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 8), RWKV_OK);
+    ck_assert(!rwkv_forward_par(m, p, tok + 12, 8, lp, RWKV_LOGITS_ALL, NULL, ws));
+    run_calls(m, clean, tok, T, T, T, 0, lc, NULL);
+    ck_assert_msg(test_max_scaled_err_r(lp, lc + (size_t)12 * V, (size_t)8 * V) < TOL, "resumed run differs");
+    rwkv_workspace_free(ws);
+    free(lc); free(ls); free(lp); free(tok);
+    rwkv_state_free(clean);
+    rwkv_state_free(s);
+    rwkv_state_free(p);
+    rwkv_model_free(m);
+}
+END_TEST
+
 static Suite *v7_suite(void) {
     Suite *s = suite_create("v7");
     TCase *tc = tcase_create("core");
@@ -737,6 +788,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_bad_v6_files);
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
+    tcase_add_test(tc, test_v6_interventions_and_state);
     suite_add_tcase(s, tc);
     return s;
 }
