@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ATTENTION_VERSION 2 // 2: RWKV-5.2/7 head weights (/heads, n_heads), rwkv_version
+#define ATTENTION_VERSION 2 // 2: RWKV-5.2/6/7 head weights (/heads, n_heads), rwkv_version
 
 typedef struct {
     double *dst[RWKV_TAP_N_BLOCK]; // (T, width) per tap, NULL where not wanted
@@ -90,11 +90,12 @@ void rwkv_attention_head(double *att, const rwkv_attention_heads *x, int h, doub
             }
             continue;
         }
-        const double *kt = x->k + (size_t)t * C + o, *u = x->u + o, *w = x->w + o;
+        const double *kt = x->k + (size_t)t * C + o, *u = x->u + o;
         for (int j = 0; j < N; j++) row[t] += u[j] * kt[j] * q[j]; // (u * k_t)^T r_t
         for (int i = t - 1; i >= 0; i--) {
-            row[i] = dot(x->k + (size_t)i * C + o, q, N); // k_i^T diag(w)^{t-1-i} r_t
-            for (int j = 0; j < N; j++) q[j] *= w[j];
+            const size_t ri = (size_t)i * C + o;
+            row[i] = dot(x->k + ri, q, N); // k_i^T diag(w_{i+1} ... w_{t-1}) r_t
+            for (int j = 0; j < N; j++) q[j] *= x->w[ri + j];
         }
     }
 }
@@ -149,30 +150,29 @@ static void fill_head(void *ctx, int h, double *buf) {
     rwkv_attention_head(buf, &x->in, h, x->q);
 }
 
-// RWKV-5.2 and RWKV-7: the taps of the head weights, then their mean over sel.
+// RWKV-5.2, 6 and 7: the taps of the head weights, then their mean over sel.
 static rwkv_status heads_mean(const rwkv_model *m, const int *tokens, int T, int layer, const int *sel, int n_sel,
                               double *att, double *one) {
-    const int C = m->cfg.n_embd, N = m->cfg.head_size, v7 = RWKV_IS_V7(m->cfg);
+    const int C = m->cfg.n_embd, N = m->cfg.head_size, v7 = RWKV_IS_V7(m->cfg), v5 = m->cfg.version == RWKV_VERSION_5;
     const size_t tc = (size_t)T * C;
-    double *buf = rwkv_calloc((v7 ? 5 : 2) * tc + 2 * (size_t)C + N, sizeof *buf, "attention taps");
+    double *buf = rwkv_calloc(5 * tc + (size_t)C + N, sizeof *buf, "attention taps");
     if (!buf) return RWKV_ERR_NOMEM;
     capture cap = {{0}};
-    heads_ctx x = {.in = {.T = T, .C = C, .N = N, .r = buf, .k = buf + tc}};
+    heads_ctx x = {.in = {.T = T, .C = C, .N = N, .r = buf, .k = buf + tc, .w = buf + 2 * tc}, .q = buf + 5 * tc + C};
     cap.dst[RWKV_TAP_ATT_R] = buf, cap.dst[RWKV_TAP_ATT_K] = buf + tc;
+    if (!v5) cap.dst[RWKV_TAP_ATT_W] = buf + 2 * tc; // the per-token decay
     if (v7) {
-        x.in.w = cap.dst[RWKV_TAP_ATT_W] = buf + 2 * tc;
         x.in.kk = cap.dst[RWKV_TAP_ATT_KK] = buf + 3 * tc;
         x.in.a = cap.dst[RWKV_TAP_ATT_A] = buf + 4 * tc;
-    } else { // RWKV-5.2: the decay and bonus are weights
-        double *w = buf + 2 * tc, *u = w + C;
+    } else { // RWKV-5.2 and 6: the bonus u, and 5.2's decay, are weights
+        double *u = buf + 5 * tc;
         for (int i = 0; i < C; i++) {
             size_t lc = (size_t)layer * C + i;
-            w[i] = exp(-exp((double)m->v7->time_decay[lc])); // exp(-exp(time_decay))
             u[i] = m->v7->time_faaaa[lc];
+            for (int t = 0; v5 && t < T; t++) buf[2 * tc + (size_t)t * C + i] = exp(-exp((double)m->v7->time_decay[lc]));
         }
-        x.in.w = w, x.in.u = u;
+        x.in.u = u;
     }
-    x.q = buf + (v7 ? 5 : 2) * tc + 2 * (size_t)C;
     rwkv_status st = run_capture(m, tokens, T, layer, &cap);
     if (!st) mean_over(att, one, T, sel, n_sel, fill_head, &x);
     free(buf);
@@ -250,7 +250,7 @@ rwkv_status rwkv_attention_write(const char *path, const rwkv_model *m, const do
     rwkv_status st = rwkv_h5_create_atomic(&f, &out, path, force);
     if (st) return st;
     hsize_t d2[2] = {(hsize_t)T, (hsize_t)T}, d1 = (hsize_t)T, dc = (hsize_t)n_sel;
-    int version = !m->v7 ? 4 : RWKV_IS_V7(m->cfg) ? 7 : 5;
+    int version = !m->v7 ? 4 : m->cfg.version;
     int bad = write_ds(f, "/attention", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2, att) |
               write_ds(f, "/tokens", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &d1, tokens) |
               write_attr_int(f, "version", ATTENTION_VERSION) | write_attr_int(f, "layer", layer) |

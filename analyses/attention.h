@@ -3,12 +3,13 @@
 // RWKV-4, per channel: a weighted mean, with weights
 //   a_{t,i} = e^{-(t-1-i) w + k_i} / den_t   (i < t),   a_{t,t} = e^{u + k_t} / den_t,
 // den_t the sum of the numerators (so each row sums to 1), w = e^{time_decay}, u = time_first.
-// RWKV-5.2 and RWKV-7, per head (its N value channels share the weights), y_t = S_t r_t
+// RWKV-5.2, 6 and 7, per head (its N value channels share the weights), y_t = S_t r_t
 // (att_wkv, before the GroupNorm) = sum_{i<=t} a_{t,i} v_i with
 //   RWKV-7:   S_t = S_{t-1} A_t + v_t k_t^T,  A_t = diag(w_t) - kk_t (kk_t * a_t)^T,
 //             a_{t,i} = k_i^T A_{i+1} ... A_t r_t
-//   RWKV-5.2: S_t = S_{t-1} diag(w) + v_t k_t^T, y_t = (S_{t-1} + v_t (u * k_t)^T) r_t,
-//             a_{t,i} = k_i^T diag(w)^{t-1-i} r_t (i < t),  a_{t,t} = (u * k_t)^T r_t
+//   RWKV-5.2 and 6: S_t = S_{t-1} diag(w_t) + v_t k_t^T, y_t = (S_{t-1} + v_t (u * k_t)^T) r_t,
+//             a_{t,i} = k_i^T diag(w_{i+1} ... w_{t-1}) r_t (i < t),  a_{t,t} = (u * k_t)^T r_t
+//             (RWKV-5.2's decay w is the same at every token, RWKV-6's depends on it)
 // These weights are not normalised: rows need not sum to 1 and may be negative.
 #ifndef RWKV_ATTENTION_H
 #define RWKV_ATTENTION_H
@@ -24,19 +25,19 @@ rwkv_status rwkv_attention_capture(const rwkv_model *m, const int *tokens, int T
 // One channel: att (T, T), row t over i <= t (zero above the diagonal), from k (T, C).
 void rwkv_attention_channel(double *att, const double *k, int T, int C, int c, double w, double u);
 // The matrix averaged over `sel` (n_sel of them; NULL = all): channels of an RWKV-4 model,
-// heads of an RWKV-5.2 or RWKV-7 model (rwkv_attention_unit names which), into att (T, T).
+// heads of an RWKV-5.2, 6 or 7 model (rwkv_attention_unit names which), into att (T, T).
 // max_bytes bounds the T x T matrix (0 = the default); beyond it, RWKV_ERR_ARG.
 rwkv_status rwkv_attention_compute(const rwkv_model *m, const int *tokens, int T, int layer,
                                    const int *sel, int n_sel, size_t max_bytes, double *att);
-// "channel" for RWKV-4, "head" for RWKV-5.2 and RWKV-7; *n gets how many the model has.
+// "channel" for RWKV-4, "head" for RWKV-5.2, 6 and 7; *n gets how many the model has.
 const char *rwkv_attention_unit(const rwkv_model *m, int *n);
 // One head's inputs, from a run's taps (float64).
 typedef struct {
     int T, C, N;          // tokens, width, head size
     const double *r, *k;  // (T, C) att_r, att_k (RWKV-7: after the k_a rescale)
-    const double *w;      // RWKV-7: (T, C) att_w, the per-token decay; RWKV-5.2: (C) exp(-exp(time_decay))
-    const double *kk, *a; // RWKV-7: (T, C) att_kk, att_a; NULL for RWKV-5.2
-    const double *u;      // RWKV-5.2: (C) time_faaaa; NULL for RWKV-7
+    const double *w;      // (T, C) the per-token decay: att_w (RWKV-6, 7), exp(-exp(time_decay)) (5.2)
+    const double *kk, *a; // RWKV-7: (T, C) att_kk, att_a; NULL otherwise
+    const double *u;      // RWKV-5.2 and 6: (C) time_faaaa, the bonus; NULL for RWKV-7
 } rwkv_attention_heads;
 // Head h: att (T, T), row t over i <= t (zero above the diagonal), in O(T^2 N): for each t
 // the vector A_{i+1} ... A_t r_t is carried from i = t down to 0. scratch (N).

@@ -1,7 +1,8 @@
 // decay_v7.c: RWKV-7's decay is per token: w_t = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 x'_w)))
 // (the att_w tap). Over the tokens of an input, per channel: the mean w and quantiles of the
 // half-life ln2 / (-ln w_t); per head the same over its channels and tokens. The bias alone
-// (x'_w = 0) gives ln2 / (e^{-1/2} sigmoid(w0)), as `info` prints.
+// (x'_w = 0) gives ln2 / (e^{-1/2} sigmoid(w0)), as `info` prints. RWKV-6's decay is per token
+// too, w_t = exp(-exp(time_decay + W_d2 tanh(W_d1 x'_w))): its base alone gives ln2 / exp(time_decay).
 #include "decay.h"
 
 #include "../core/base/file.h"
@@ -20,7 +21,7 @@
 
 double rwkv_decay_weight_half_life(const rwkv_model *m, size_t k) {
     if (!m->v7) return M_LN2 / (double)m->decay_w[k];                       // ln2 / exp(time_decay)
-    if (!RWKV_IS_V7(m->cfg)) return M_LN2 / exp((double)m->v7->time_decay[k]); // RWKV-5.2
+    if (!RWKV_IS_V7(m->cfg)) return M_LN2 / exp((double)m->v7->time_decay[k]); // RWKV-5.2, RWKV-6's base
     return M_LN2 / (DECAY_SCALE / (1 + exp(-(double)m->v7->w0[k])));         // ln2 / (e^{-1/2} sigmoid(w0))
 }
 
@@ -51,7 +52,8 @@ static void quantiles(double *x, size_t n, double *p10, double *p50, double *p90
 
 rwkv_status rwkv_decay_v7_compute(rwkv_decay_v7 **out, const rwkv_model *m, const int *tokens, int64_t T) {
     *out = NULL;
-    if (!RWKV_IS_V7(m->cfg)) return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "per-token decay spectra need an RWKV-7 model");
+    if (!RWKV_IS_V7(m->cfg) && m->cfg.version != RWKV_VERSION_6)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "per-token decay spectra need an RWKV-6 or RWKV-7 model");
     if (T < 1) return rwkv_error_set(RWKV_ERR_ARG, "analyze decay: the input has no tokens");
     int L = m->cfg.n_layer, C = m->cfg.n_embd, N = m->cfg.head_size, H = C / N;
     rwkv_decay_v7 *d = rwkv_calloc(1, sizeof *d, "decay spectra");

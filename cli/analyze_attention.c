@@ -18,17 +18,17 @@ static void usage(FILE *f) {
             "The implicit attention of layer L: the weight of v_i in the WKV output at t.\n"
             "RWKV-4, per channel: t attends to i < t with e^{-(t-1-i)w + k_i} / den_t and to itself\n"
             "with e^{u + k_t} / den_t (rows sum to 1); averaged over all channels or --channels.\n"
-            "RWKV-5.2 and RWKV-7, per head (before the GroupNorm): k_i^T A_{i+1} ... A_t r_t with the\n"
-            "state transitions A (RWKV-7: diag(w_t) - kk_t (kk_t a_t)^T; RWKV-5.2: diag(w), and\n"
-            "(u k_t)^T r_t at i = t); not normalised, of either sign; averaged over all heads or\n"
-            "--heads. Writes /attention [T, T] (row = query position) to att.h5\n"
+            "RWKV-5.2, 6 and 7, per head (before the GroupNorm): k_i^T A_{i+1} ... A_t r_t with the\n"
+            "state transitions A (RWKV-7: diag(w_t) - kk_t (kk_t a_t)^T; RWKV-5.2 and 6: diag(w_t) up\n"
+            "to t-1, and (u k_t)^T r_t at i = t); not normalised, of either sign; averaged over all\n"
+            "heads or --heads. Writes /attention [T, T] (row = query position) to att.h5\n"
             "(docs/attention-format.md) and a heatmap att.png beside it.\n"
             "T x T must fit in memory: inputs beyond --max-mb (default 1024) are refused.\n\n"
             "input (exactly one):\n%s\n"
             "options:\n"
             "  --layer L            the layer (required)\n"
             "  --channels LIST      RWKV-4: average over these channels, e.g. 0,5,9 (default: all)\n"
-            "  --heads LIST         RWKV-5.2/7: average over these heads, e.g. 0,2 (default: all)\n"
+            "  --heads LIST         RWKV-5.2/6/7: average over these heads, e.g. 0,2 (default: all)\n"
             "  --max-mb MB          refuse inputs whose T x T matrix exceeds MB (default 1024)\n"
             "  -o, --output FILE    the HDF5 file (required); the heatmap goes beside it\n"
             "  --no-plots           no heatmap\n"
@@ -71,7 +71,7 @@ int cli_analyze_attention(int argc, char **argv) {
     if (!cli_input_given(&in)) return cli_usage_error(CMD, "an input is required (--text, --bytes, --tokens or --file)");
     if (layer < 0) return cli_usage_error(CMD, "--layer L is required");
     if (!out) return cli_usage_error(CMD, "-o att.h5 is required");
-    if (channels_s && heads_s) return cli_usage_error(CMD, "give --channels (RWKV-4) or --heads (RWKV-5.2/7), not both");
+    if (channels_s && heads_s) return cli_usage_error(CMD, "give --channels (RWKV-4) or --heads (RWKV-5.2/6/7), not both");
     if (!cli_check_output(CMD, out, force)) return CLI_USAGE;
     int *ch = NULL;
     size_t nch = 0;
@@ -89,7 +89,8 @@ int cli_analyze_attention(int argc, char **argv) {
     const char *unit = st ? NULL : rwkv_attention_unit(m, &n_units);
     if (unit && sel_s && strncmp(sel_opt + 2, unit, strlen(unit))) { // --channels on heads, or --heads on channels
         int rc = cli_usage_error(CMD, "%s: this %s model's attention is per %s: give --%ss", sel_opt,
-                                 !m->v7 ? "RWKV-4" : RWKV_IS_V7(m->cfg) ? "RWKV-7" : "RWKV-5.2", unit, unit);
+                                 !m->v7 ? "RWKV-4" : RWKV_IS_V7(m->cfg) ? "RWKV-7"
+                                 : m->cfg.version == RWKV_VERSION_6 ? "RWKV-6" : "RWKV-5.2", unit, unit);
         free(ch);
         rwkv_model_free(m);
         return rc;

@@ -149,7 +149,8 @@ static double *read_trace(const char *golden, const char *tap, int need) {
     return x;
 }
 
-static void golden_load(golden_heads *g, const char *golden_name, int v7, int L, int C, int N) {
+// version 7: w, kk and a from the traces; 6: w; 5: none.
+static void golden_load(golden_heads *g, const char *golden_name, int version, int L, int C, int N) {
     char golden[1024];
     snprintf(golden, sizeof golden, "%s", test_fixture(golden_name));
     size_t T;
@@ -157,19 +158,21 @@ static void golden_load(golden_heads *g, const char *golden_name, int v7, int L,
     *g = (golden_heads){.L = L, .T = (int)T, .C = C, .N = N};
     g->r = read_trace(golden, "att_r", 1), g->k = read_trace(golden, "att_k", 1), g->v = read_trace(golden, "att_v", 1);
     g->wkv = read_trace(golden, "att_wkv", 1);
-    if (v7) g->w = read_trace(golden, "att_w", 1), g->kk = read_trace(golden, "att_kk", 1), g->a = read_trace(golden, "att_a", 1);
+    if (version >= 6) g->w = read_trace(golden, "att_w", 1);
+    if (version == 7) g->kk = read_trace(golden, "att_kk", 1), g->a = read_trace(golden, "att_a", 1);
 }
 
 static void golden_free(golden_heads *g) {
     free(g->r), free(g->k), free(g->v), free(g->wkv), free(g->w), free(g->kk), free(g->a);
 }
 
-// Inputs of layer l's heads from the golden traces (RWKV-5.2: w and u from the model).
-static rwkv_attention_heads golden_in(const golden_heads *g, int l, const double *w5, const double *u5) {
+// Inputs of layer l's heads from the golden traces; w5 (T, C) and u (C) from the model where
+// the traces hold no decay (RWKV-5.2) or the version has a bonus (5.2 and 6).
+static rwkv_attention_heads golden_in(const golden_heads *g, int l, const double *w5, const double *u) {
     size_t off = (size_t)l * g->T * g->C;
-    rwkv_attention_heads in = {.T = g->T, .C = g->C, .N = g->N, .r = g->r + off, .k = g->k + off};
-    if (g->w) in.w = g->w + off, in.kk = g->kk + off, in.a = g->a + off;
-    else in.w = w5, in.u = u5;
+    rwkv_attention_heads in = {.T = g->T, .C = g->C, .N = g->N, .r = g->r + off, .k = g->k + off, .u = u};
+    in.w = g->w ? g->w + off : w5;
+    if (g->kk) in.kk = g->kk + off, in.a = g->a + off;
     return in;
 }
 
@@ -194,7 +197,7 @@ static double head_mix_error(const double *att, const double *v, const double *w
 // products of the (N, N) transition matrices A_i = diag(w_i) - kk_i (kk_i a_i)^T.
 START_TEST(v7_heads_golden_and_explicit_products) {
     golden_heads g;
-    golden_load(&g, "golden7-a.h5", 1, 2, 32, 16);
+    golden_load(&g, "golden7-a.h5", 7, 2, 32, 16);
     const int T = g.T, C = g.C, N = g.N;
     double *att = malloc(sizeof(double) * T * T), q[16];
     double *P = malloc(sizeof(double) * N * N), *A = malloc(sizeof(double) * N * N), *tmp = malloc(sizeof(double) * N * N);
@@ -231,31 +234,43 @@ START_TEST(v7_heads_golden_and_explicit_products) {
 }
 END_TEST
 
-// RWKV-5.2: the head weights (decay and bonus from the checkpoint) mix the golden values
-// into the golden att_wkv (a float64 port of the official v5.2 RNN equations).
-START_TEST(v5_heads_golden) {
+// RWKV-5.2 (decay and bonus from the checkpoint) and RWKV-6 (the per-token decay att_w from
+// the traces, the bonus from the checkpoint): the head weights mix the golden values into the
+// golden att_wkv (float64 ports of the official RNN equations); the engine's run gives them.
+static void check_v5_v6(const char *model, const char *golden_name, int version) {
     rwkv_model *m = NULL;
-    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand5-a.pth")), RWKV_OK);
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture(model)), RWKV_OK);
     golden_heads g;
-    golden_load(&g, "golden5-a.h5", 0, m->cfg.n_layer, m->cfg.n_embd, m->cfg.head_size);
+    golden_load(&g, golden_name, version, m->cfg.n_layer, m->cfg.n_embd, m->cfg.head_size);
     const int T = g.T, C = g.C, N = g.N;
-    double *att = malloc(sizeof(double) * T * T), *w = malloc(sizeof(double) * C), *u = malloc(sizeof(double) * C), q[64];
+    size_t nt;
+    int *tok = test_h5_read_int(test_fixture(golden_name), "/tokens", &nt);
+    double *att = malloc(sizeof(double) * T * T), *ref = malloc(sizeof(double) * T * T);
+    double *w = malloc(sizeof(double) * T * C), *u = malloc(sizeof(double) * C), q[64];
     for (int l = 0; l < g.L; l++) {
         for (int c = 0; c < C; c++) {
-            w[c] = exp(-exp((double)m->v7->time_decay[l * C + c]));
+            for (int t = 0; t < T; t++) w[t * C + c] = exp(-exp((double)m->v7->time_decay[l * C + c]));
             u[c] = m->v7->time_faaaa[l * C + c];
         }
         for (int h = 0; h < C / N; h++) {
             rwkv_attention_heads in = golden_in(&g, l, w, u);
-            rwkv_attention_head(att, &in, h, q);
-            double e = head_mix_error(att, g.v + (size_t)l * T * C, g.wkv + (size_t)l * T * C, T, C, h, N);
-            ck_assert_msg(e <= 1e-6, "layer %d head %d: %g", l, h, e); // float32 weights in the checkpoint
+            rwkv_attention_head(ref, &in, h, q);
+            double e = head_mix_error(ref, g.v + (size_t)l * T * C, g.wkv + (size_t)l * T * C, T, C, h, N);
+            ck_assert_msg(e <= 1e-6, "%s layer %d head %d: %g", model, l, h, e); // float32 weights in the checkpoint
+            ck_assert_int_eq(rwkv_attention_compute(m, tok, T, l, (int[]){h}, 1, 0, att), RWKV_OK);
+            e = test_max_scaled_err_d(att, ref, (size_t)T * T);
+            ck_assert_msg(e < 1e-4, "%s layer %d head %d: engine vs golden weights %g", model, l, h, e);
         }
     }
-    free(att), free(w), free(u);
+    free(att), free(ref), free(w), free(u), free(tok);
     golden_free(&g);
     rwkv_model_free(m);
 }
+
+START_TEST(v5_heads_golden) { check_v5_v6("rand5-a.pth", "golden5-a.h5", 5); }
+END_TEST
+
+START_TEST(v6_heads_golden) { check_v5_v6("rand6-a.pth", "golden6-a.h5", 6); }
 END_TEST
 
 // The engine's run gives the golden traces' head weights; heads average; bad selections.
@@ -263,7 +278,7 @@ START_TEST(v7_engine_and_cli) {
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand7-a.pth")), RWKV_OK);
     golden_heads g;
-    golden_load(&g, "golden7-a.h5", 1, 2, 32, 16);
+    golden_load(&g, "golden7-a.h5", 7, 2, 32, 16);
     size_t nt;
     int *tok = test_h5_read_int(test_fixture("golden7-a.h5"), "/tokens", &nt);
     const int T = g.T;
@@ -319,6 +334,7 @@ int main(void) {
     tcase_add_test(tc, cli_h5_and_heatmap);
     tcase_add_test(tc, v7_heads_golden_and_explicit_products);
     tcase_add_test(tc, v5_heads_golden);
+    tcase_add_test(tc, v6_heads_golden);
     tcase_add_test(tc, v7_engine_and_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

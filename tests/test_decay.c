@@ -109,13 +109,16 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// RWKV-7: the per-token spectra against the float64 reference's att_w trace (golden7-a.h5):
-// the median half-life ln2 / (-ln w_t) of every channel over the golden's tokens.
+static const char *const PER_TOKEN[2][2] = {{"golden7-a.h5", "rand7-a.pth"}, {"golden6-a.h5", "rand6-a.pth"}};
+
+// RWKV-7 and RWKV-6: the per-token spectra against the float64 reference's att_w trace: the
+// median half-life ln2 / (-ln w_t) of every channel over the golden's tokens.
 START_TEST(v7_spectra_match_golden_trace) {
-    char gold[1024];
-    snprintf(gold, sizeof gold, "%s", test_fixture("golden7-a.h5"));
+    char gold[1024], model[1024];
+    snprintf(gold, sizeof gold, "%s", test_fixture(PER_TOKEN[_i][0]));
+    snprintf(model, sizeof model, "%s", test_fixture(PER_TOKEN[_i][1]));
     rwkv_model *m = NULL;
-    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand7-a.pth")), RWKV_OK);
+    ck_assert_int_eq(rwkv_model_load(&m, model), RWKV_OK);
     size_t T;
     int *tok = test_h5_read_int(gold, "/tokens", &T), nd;
     uint64_t dims[4];
@@ -136,11 +139,10 @@ START_TEST(v7_spectra_match_golden_trace) {
     ck_assert_msg(worst < (RWKV_REAL_BITS == 64 ? 1e-9 : 1e-3), "median half-life vs the golden trace: %.3g", worst);
     char *out = NULL, csv[1100];
     snprintf(csv, sizeof csv, "%s/decay7.csv", test_tmpdir());
-    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s --force", test_fixture("rand7-a.pth"), csv), 2);
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s --force", model, csv), 2);
     ck_assert_ptr_nonnull(strstr(out, "depends on the tokens"));
     free(out);
-    ck_assert_int_eq(test_cli(&out, "analyze decay %s --tokens 1,5,9,3,2 -o %s --force --no-plots",
-                              test_fixture("rand7-a.pth"), csv), 0);
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s --tokens 1,5,9,3,2 -o %s --force --no-plots", model, csv), 0);
     ck_assert_ptr_nonnull(strstr(out, "over 5 tokens"));
     free(out);
     char *text = test_read_text(csv);
@@ -154,7 +156,7 @@ START_TEST(v7_spectra_match_golden_trace) {
 END_TEST
 
 // The half-life the weights alone give, per version: the init formula (RWKV-4), the
-// checkpoint's time_decay (RWKV-5.2) and bias w0 (RWKV-7), computed here.
+// checkpoint's time_decay (RWKV-5.2, RWKV-6's base) and bias w0 (RWKV-7), computed here.
 START_TEST(weight_half_life_every_version) {
     rwkv_model *m = NULL;
     ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand-L3-C64-V300.pth")), RWKV_OK);
@@ -164,12 +166,12 @@ START_TEST(weight_half_life_every_version) {
             ck_assert(fabs(rwkv_decay_weight_half_life(m, (size_t)l * C + i) - hl) <= 1e-5 * hl);
         }
     rwkv_model_free(m);
-    const char *models[2] = {"rand5-a.pth", "rand7-a.pth"};
-    for (int v = 0; v < 2; v++) {
+    const char *models[3] = {"rand5-a.pth", "rand7-a.pth", "rand6-a.pth"}; // RWKV-6: its base time_decay
+    for (int v = 0; v < 3; v++) {
         ck_assert_int_eq(rwkv_model_load(&m, test_fixture(models[v])), RWKV_OK);
         size_t n = (size_t)m->cfg.n_layer * m->cfg.n_embd;
         for (size_t k = 0; k < n; k++) {
-            double want = v ? log(2) / (exp(-0.5) / (1 + exp(-(double)m->v7->w0[k])))
+            double want = v == 1 ? log(2) / (exp(-0.5) / (1 + exp(-(double)m->v7->w0[k])))
                             : log(2) / exp((double)m->v7->time_decay[k]);
             ck_assert_double_eq_tol(rwkv_decay_weight_half_life(m, k), want, 1e-12 * want);
         }
@@ -184,7 +186,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, spectra_match_init_formula);
     tcase_add_test(tc, cli_csv_and_plots);
-    tcase_add_test(tc, v7_spectra_match_golden_trace);
+    tcase_add_loop_test(tc, v7_spectra_match_golden_trace, 0, 2);
     tcase_add_test(tc, weight_half_life_every_version);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,4 +1,4 @@
-// test_lens.c: the logit lens on RWKV-7 and RWKV-5.2 models against the float64 goldens
+// test_lens.c: the logit lens on RWKV-7, 6 and 5.2 models against the float64 goldens
 // (tests/fixtures/README.md): each row's residual is the golden trace's resid_in (the last
 // row the model's logits), put through ln_out and the head here, in double.
 #include "analyses/lens.h"
@@ -90,6 +90,9 @@ END_TEST
 START_TEST(lens_v5_matches_golden) { check_golden("rand5-a.pth", "golden5-a.h5"); }
 END_TEST
 
+START_TEST(lens_v6_matches_golden) { check_golden("rand6-a.pth", "golden6-a.h5"); }
+END_TEST
+
 // analyze lens runs on an RWKV-7 model: the summary CSV has its L + 1 rows.
 START_TEST(cli_lens_v7) {
     char prefix[1024], summary[1100], *out;
@@ -149,6 +152,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, lens_v7_matches_golden);
     tcase_add_test(tc, lens_v5_matches_golden);
+    tcase_add_test(tc, lens_v6_matches_golden);
     tcase_add_test(tc, cli_lens_v7);
     tcase_add_test(tc, plot_data_is_the_means);
     suite_add_tcase(s, tc);
