@@ -19,9 +19,10 @@
 rwkv_status rwkv_steer_activation(rwkv_real *out, const rwkv_model *m, int layer, rwkv_tap tap, const int *tokens,
                                   int64_t T, int seq) {
     const int L = m->cfg.n_layer;
-    if (layer < 0 || layer >= L || (int)tap < 0 || tap >= RWKV_TAP_N_BLOCK)
-        return rwkv_error_set(RWKV_ERR_ARG, "steering: blocks.%d.%s is not a block tap of this %d-layer model", layer,
-                              (int)tap >= 0 && tap < RWKV_TAP_N ? RWKV_TAP_NAMES[tap] : "?", L);
+    if (layer < 0 || layer >= L || (int)tap < 0 || tap >= RWKV_TAP_N_BLOCK || !rwkv_tap_width(tap, m->cfg))
+        return rwkv_error_set(RWKV_ERR_ARG, "steering: blocks.%d.%s is not a block tap of this %d-layer RWKV-%d model",
+                              layer, (int)tap >= 0 && tap < RWKV_TAP_N ? RWKV_TAP_NAMES[tap] : "?", L,
+                              RWKV_HAS_HEADS(m->cfg) ? m->cfg.version : 4);
     uint32_t *mask = rwkv_calloc((size_t)L + 1, sizeof *mask, "steering mask");
     if (!mask) return RWKV_ERR_NOMEM;
     mask[layer] = 1u << tap;
@@ -59,7 +60,8 @@ static rwkv_status accumulate(double *acc, const rwkv_model *m, int layer, rwkv_
 rwkv_status rwkv_steer_build(rwkv_real *vec, const rwkv_model *m, int layer, rwkv_tap tap, int n_pos,
                              const int *const *pos, const int64_t *pos_len, int n_neg, const int *const *neg,
                              const int64_t *neg_len, int seq) {
-    if ((int)tap < 0 || tap >= RWKV_TAP_N_BLOCK) return rwkv_error_set(RWKV_ERR_ARG, "steering: not a block tap");
+    if ((int)tap < 0 || tap >= RWKV_TAP_N_BLOCK || !rwkv_tap_width(tap, m->cfg))
+        return rwkv_error_set(RWKV_ERR_ARG, "steering: not a block tap of this model");
     const int D = rwkv_tap_width(tap, m->cfg);
     double *acc = rwkv_calloc((size_t)D, sizeof *acc, "steering sum");
     rwkv_real *row = rwkv_calloc((size_t)D, sizeof *row, "steering row");

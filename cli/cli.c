@@ -70,7 +70,7 @@ void cli_set_threads(int n) {
 
 // The commands that run RWKV-5.2 and RWKV-7 models; the others are RWKV-4 only for now.
 static int runs_v7(const char *cmd) {
-    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state"};
+    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state", "patch", "steer"};
     for (size_t i = 0; i < sizeof V7 / sizeof V7[0]; i++)
         if (!strcmp(cmd, V7[i])) return 1;
     return 0;
