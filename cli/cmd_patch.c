@@ -22,7 +22,7 @@ static void usage(FILE *f) {
            "recovery of the metric at the last position:\n"
            "    recovery = (metric(patched) - metric(corrupt)) / (metric(clean) - metric(corrupt)).\n"
            "Cells in the prompts' shared prefix change nothing and are not rerun; every other cell\n"
-           "restarts from the corrupt run's state before its position.\n\n"
+           "restarts from the corrupt run's state before its position (RWKV-4, 5.2 and 7 alike).\n\n"
            "options:\n"
            "  --clean TEXT         the clean prompt (encoded with --tokenizer; default bytes)\n"
            "  --corrupt TEXT       the corrupt prompt; must have as many tokens as the clean one\n"
@@ -33,7 +33,11 @@ static void usage(FILE *f) {
            "                       recovery over the pairs and its 95%% t interval:\n"
            "                       tap,layer,position,pairs,recovery,ci_lo,ci_hi,sd\n"
            "  --tokenizer SPEC     neox:tokenizer.json | world:vocab.txt | bytes\n"
-           "  --taps PATTERN       comma-separated globs over block tap names, e.g. resid_in,state_* or '*'\n"
+           "  --taps PATTERN       comma-separated globs over the model's block tap names, e.g. resid_in,state_*\n"
+           "                       or '*'; RWKV-5.2/7: state_wkv patches a layer's whole matrix state,\n"
+           "                       state_wkv:HEADS each listed head's (N, N) matrix alone (state_wkv:*,\n"
+           "                       state_wkv:0-3): CSV rows of tap state_wkv:H, one heatmap STEM_state_wkv_heads.png\n"
+           "                       with a row per (layer, head)\n"
            "  --metric SPEC        logit-diff:A,B | logit:A | logprob:A; A and B are token ids, or text\n"
            "                       that encodes to one token\n"
            "  --positions LIST     positions to sweep, e.g. 10-20,last (default: all)\n"
@@ -94,7 +98,7 @@ static int parse_args(patch_args *a, int argc, char **argv) {
         return cli_usage_error("patch", "--pairs replaces --clean/--corrupt");
     if (!a->pairs && !!a->clean + !!a->clean_ids != 1) return cli_usage_error("patch", "give one of --clean or --clean-tokens (or --pairs FILE)");
     if (!a->pairs && !!a->corrupt + !!a->corrupt_ids != 1) return cli_usage_error("patch", "give one of --corrupt or --corrupt-tokens");
-    if (!a->taps) return cli_usage_error("patch", "missing --taps PATTERN (e.g. resid_in,state_num or '*')");
+    if (!a->taps) return cli_usage_error("patch", "missing --taps PATTERN (e.g. resid_in,state_* or '*')");
     if (!a->metric && !a->pairs) return cli_usage_error("patch", "missing --metric (e.g. logit-diff:A,B)");
     if (!cli_check_output("patch", a->out, a->force)) return CLI_USAGE;
     if (a->out && !strcmp(a->out, "-")) a->out = NULL; // stdout, as without -o: no heatmaps beside it
@@ -124,20 +128,28 @@ static int write_csv(const char *path, const csv_args *c) {
     return st ? cli_fail("patch", st, NULL) : CLI_OK;
 }
 
-// One heatmap per unit: STEM_<tap>.png (STEM_state_wkv_h3.png for a head), beside -o or at --plot.
+static void plot_done(const char *out, rwkv_status st) {
+    if (st) fprintf(stderr, "patch: warning: %s: %s\n", out, rwkv_error_message());
+    else fprintf(stderr, "patch: wrote %s\n", out);
+}
+
+// One heatmap per tap, STEM_<tap>.png, and one of all the swept heads, STEM_state_wkv_heads.png,
+// beside -o or at --plot.
 static void plot_heatmaps(const patch_args *a, const rwkv_patch_result *r, int n_pairs) {
     if (a->no_plot || (!a->plot && !a->out)) return;
-    char stem[1100];
+    char stem[1100], out[1200];
     snprintf(stem, sizeof stem, "%s", a->plot ? a->plot : a->out);
     char *dot = strrchr(stem, '.');
     if (!a->plot && dot && !strcmp(dot, ".csv")) *dot = 0;
+    int heads = 0;
     for (int k = 0; k < r->n_taps; k++) {
-        char out[1200], head[16] = "";
-        if (r->head[k]) snprintf(head, sizeof head, "_h%d", r->head[k] - 1);
-        snprintf(out, sizeof out, "%s_%s%s.png", stem, RWKV_TAP_NAMES[r->taps[k]], head);
-        if (rwkv_patch_plot(out, r, k, n_pairs)) fprintf(stderr, "patch: warning: %s: %s\n", out, rwkv_error_message());
-        else fprintf(stderr, "patch: wrote %s\n", out);
+        heads += r->head[k] != 0;
+        if (r->head[k]) continue;
+        snprintf(out, sizeof out, "%s_%s.png", stem, RWKV_TAP_NAMES[r->taps[k]]);
+        plot_done(out, rwkv_patch_plot(out, r, k, n_pairs));
     }
+    snprintf(out, sizeof out, "%s_state_wkv_heads.png", stem);
+    if (heads) plot_done(out, rwkv_patch_plot_heads(out, r, n_pairs));
 }
 
 static rwkv_patch_opts sweep_opts(const patch_args *a, time_t *last) {

@@ -331,6 +331,23 @@ START_TEST(test_cli_patch_v7) {
     char *line = strstr(text, "\nresid_in,0,2,3,9,");
     ck_assert_ptr_nonnull(strstr(line, ",1\n")); // the differing embedding patched: recovery 1
     free(text);
+    // With heatmaps: one per tap, and the heads in one, a row per (layer, head) labelled layer.head.
+    rc = test_cli(&out, "patch %s --clean-tokens 1,2,3,4,5,6 --corrupt-tokens 1,2,9,4,5,6 --taps 'state_wkv,state_wkv:1,"
+                  "state_wkv:0' --metric logit-diff:3,7 --force -o %s", model, csv);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "v7patch_state_wkv.png"));
+    ck_assert_ptr_nonnull(strstr(out, "v7patch_state_wkv_heads.png"));
+    ck_assert_ptr_null(strstr(out, "v7patch_state_wkv_h0"));
+    free(out);
+    char data[1100];
+    snprintf(data, sizeof data, "%s/v7patch_state_wkv_heads.csv", test_tmpdir());
+    text = test_read_text(data);
+    ck_assert_ptr_nonnull(text);
+    int cells = 0;
+    for (char *p = text; (p = strchr(p, '\n')); p++) cells += p[1] >= '0' && p[1] <= '9';
+    ck_assert_int_eq(cells, 2 * 2 * 6); // (layer, head) rows x positions
+    ck_assert_ptr_nonnull(strstr(text, "\n5,3,5,1.1000000000000001,")); // the last row: layer 1, head 1
+    free(text);
     const char *bad[][2] = {
         {"state_wkv:7", "head 7 in '7': out of range, there are 2 heads"},
         {"att_gate", "'att_gate' matches no block tap of this RWKV-7 model"},
