@@ -411,35 +411,36 @@ rwkv_status rwkv_patch_plot(const char *out, const rwkv_patch_result *r, int k, 
 }
 
 rwkv_status rwkv_patch_plot_heads(const char *out, const rwkv_patch_result *r, int n_pairs) {
-    int units[RWKV_PATCH_MAX_UNITS], nh = 0, H = 1;
+    int units[RWKV_PATCH_MAX_UNITS], nh = 0;
     for (int k = 0; k < r->n_taps; k++) // the heads' units in head order (insertion sort)
         if (r->head[k]) {
             int i = nh++;
             for (; i > 0 && r->head[units[i - 1]] > r->head[k]; i--) units[i] = units[i - 1];
             units[i] = k;
-            H = r->head[k] > H ? r->head[k] : H;
         }
     if (!nh) return rwkv_error_set(RWKV_ERR_ARG, "patching: no head of state_wkv was swept");
     const int rows = r->n_layer * nh;
-    double scale = 10; // row labels layer.head: 1.3 is layer 1, head 3 (1.03 with 10 to 99 heads)
-    while (scale < H) scale *= 10;
     double *z = rwkv_calloc((size_t)rows * (size_t)r->T, sizeof *z, "plot"), *x = rwkv_calloc((size_t)r->T, sizeof *x, "plot");
-    double *y = rwkv_calloc((size_t)rows, sizeof *y, "plot");
-    rwkv_status st = z && x && y ? RWKV_OK : RWKV_ERR_NOMEM;
+    char(*names)[24] = rwkv_calloc((size_t)rows, sizeof *names, "plot");
+    const char **tics = rwkv_calloc((size_t)rows, sizeof *tics, "plot");
+    rwkv_status st = z && x && names && tics ? RWKV_OK : RWKV_ERR_NOMEM;
     for (int64_t p = 0; !st && p < r->T; p++) x[p] = (double)p;
     for (int l = 0; !st && l < r->n_layer; l++)
         for (int i = 0; i < nh; i++) {
-            int row = l * nh + i;
-            y[row] = l + (r->head[units[i]] - 1) / scale;
+            int row = l * nh + i, h = r->head[units[i]] - 1;
+            snprintf(names[row], sizeof names[row], "%d.%d", l, h); // layer.head
+            tics[row] = names[row];
             memcpy(z + (size_t)row * r->T, r->recovery + rwkv_patch_cell(r, units[i], l, 0), (size_t)r->T * sizeof *z);
         }
     char title[160];
     if (n_pairs > 1) snprintf(title, sizeof title, "mean recovery over %d pairs when patching one head of state_wkv", n_pairs);
     else snprintf(title, sizeof title, "recovery when patching one head of state_wkv (clean -> corrupt)");
     rwkv_plot_opts po = {.title = title, .xlabel = "position", .ylabel = "layer.head", .zrange = PATCH_CB_RANGE};
-    if (!st) st = rwkv_plot_heatmap(out, &po, z, rows, (int)r->T, x, y, n_pairs > 1 ? "mean recovery" : "recovery");
+    if (!st)
+        st = rwkv_plot_heatmap_rows(out, &po, z, rows, (int)r->T, x, tics, n_pairs > 1 ? "mean recovery" : "recovery");
     free(z);
     free(x);
-    free(y);
+    free(names);
+    free(tics);
     return st;
 }

@@ -88,8 +88,8 @@ rwkv_status rwkv_patch_write_csv(FILE *f, const rwkv_patch_result *r, const int 
 // The heatmap (layer x position) of unit k's recovery, on the fixed scale [-1, 1]; a mean
 // over n_pairs pairs when n_pairs > 1 (the title says so).
 rwkv_status rwkv_patch_plot(const char *out, const rwkv_patch_result *r, int k, int n_pairs);
-// One heatmap of every swept head of state_wkv: a row per (layer, head), labelled layer.head,
-// over the positions; RWKV_ERR_ARG if no head was swept.
+// One heatmap of every swept head of state_wkv: a row per (layer, head), labelled layer.head
+// ("1.3": layer 1, head 3), over the positions; RWKV_ERR_ARG if no head was swept.
 rwkv_status rwkv_patch_plot_heads(const char *out, const rwkv_patch_result *r, int n_pairs);
 
 // ---- sweeps over N prompt pairs ----------------------------------------------------------

@@ -346,7 +346,12 @@ START_TEST(test_cli_patch_v7) {
     int cells = 0;
     for (char *p = text; (p = strchr(p, '\n')); p++) cells += p[1] >= '0' && p[1] <= '9';
     ck_assert_int_eq(cells, 2 * 2 * 6); // (layer, head) rows x positions
-    ck_assert_ptr_nonnull(strstr(text, "\n5,3,5,1.1000000000000001,")); // the last row: layer 1, head 1
+    ck_assert_ptr_nonnull(strstr(text, "\n5,3,5,3,")); // the last row, the last position
+    free(text);
+    snprintf(data, sizeof data, "%s/v7patch_state_wkv_heads.gp", test_tmpdir());
+    text = test_read_text(data);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_nonnull(strstr(text, "set ytics ('0.0' 0, '0.1' 1, '1.0' 2, '1.1' 3)"));
     free(text);
     const char *bad[][2] = {
         {"state_wkv:7", "head 7 in '7': out of range, there are 2 heads"},
