@@ -375,8 +375,10 @@ void rwkv_patch_unit_name(const rwkv_patch_result *r, int k, char *buf, size_t s
     else snprintf(buf, size, "%s", RWKV_TAP_NAMES[r->taps[k]]);
 }
 
-rwkv_status rwkv_patch_write_csv(FILE *f, const rwkv_patch_result *r, const int *clean, const int *corrupt) {
-    fprintf(f, "tap,layer,position,clean_token,corrupt_token,metric,recovery\n");
+// The swept cells in the CSV order (unit, layer, position): "tap,layer,position," then row().
+static rwkv_status write_cells(FILE *f, const rwkv_patch_result *r, const char *header,
+                               void (*row)(FILE *f, const void *ctx, size_t c, int64_t p), const void *ctx) {
+    fprintf(f, "%s\n", header);
     for (int k = 0; k < r->n_taps; k++) {
         char name[64];
         rwkv_patch_unit_name(r, k, name, sizeof name);
@@ -384,11 +386,36 @@ rwkv_status rwkv_patch_write_csv(FILE *f, const rwkv_patch_result *r, const int 
             for (int64_t p = 0; p < r->T; p++) {
                 size_t c = rwkv_patch_cell(r, k, l, p);
                 if (isnan(r->metric[c])) continue; // not swept (positions, layers)
-                fprintf(f, "%s,%d,%lld,%d,%d,%.9g,%.9g\n", name, l, (long long)p, clean[p], corrupt[p], r->metric[c],
-                        r->recovery[c]);
+                fprintf(f, "%s,%d,%lld,", name, l, (long long)p);
+                row(f, ctx, c, p);
             }
     }
     return ferror(f) ? rwkv_error_set(RWKV_ERR_IO, "patching: write error in the CSV") : RWKV_OK;
+}
+
+typedef struct {
+    const rwkv_patch_result *r;
+    const int *clean, *corrupt;
+} single_row;
+
+static void write_single(FILE *f, const void *ctx, size_t c, int64_t p) {
+    const single_row *s = ctx;
+    fprintf(f, "%d,%d,%.9g,%.9g\n", s->clean[p], s->corrupt[p], s->r->metric[c], s->r->recovery[c]);
+}
+
+rwkv_status rwkv_patch_write_csv(FILE *f, const rwkv_patch_result *r, const int *clean, const int *corrupt) {
+    single_row s = {r, clean, corrupt};
+    return write_cells(f, r, "tap,layer,position,clean_token,corrupt_token,metric,recovery", write_single, &s);
+}
+
+static void write_pair_row(FILE *f, const void *ctx, size_t c, int64_t p) {
+    const rwkv_patch_pairs_result *pr = ctx;
+    (void)p;
+    fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g\n", pr->n[c], pr->r->recovery[c], pr->ci_lo[c], pr->ci_hi[c], pr->sd[c]);
+}
+
+rwkv_status rwkv_patch_pairs_write_csv(FILE *f, const rwkv_patch_pairs_result *pr) {
+    return write_cells(f, pr->r, "tap,layer,position,pairs,recovery,ci_lo,ci_hi,sd", write_pair_row, pr);
 }
 
 rwkv_status rwkv_patch_plot(const char *out, const rwkv_patch_result *r, int k, int n_pairs) {

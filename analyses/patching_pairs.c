@@ -161,20 +161,3 @@ rwkv_status rwkv_patch_pairs_sweep(rwkv_patch_pairs_result **out, const rwkv_mod
     else *out = r;
     return st;
 }
-
-rwkv_status rwkv_patch_pairs_write_csv(FILE *f, const rwkv_patch_pairs_result *pr) {
-    const rwkv_patch_result *r = pr->r;
-    fprintf(f, "tap,layer,position,pairs,recovery,ci_lo,ci_hi,sd\n");
-    for (int k = 0; k < r->n_taps; k++) {
-        char name[64];
-        rwkv_patch_unit_name(r, k, name, sizeof name);
-        for (int l = 0; l < r->n_layer; l++)
-            for (int64_t p = 0; p < r->T; p++) {
-                size_t c = rwkv_patch_cell(r, k, l, p);
-                if (isnan(r->metric[c])) continue; // not swept
-                fprintf(f, "%s,%d,%lld,%d,%.9g,%.9g,%.9g,%.9g\n", name, l, (long long)p, pr->n[c], r->recovery[c],
-                        pr->ci_lo[c], pr->ci_hi[c], pr->sd[c]);
-            }
-    }
-    return ferror(f) ? rwkv_error_set(RWKV_ERR_IO, "patching: write error in the CSV") : RWKV_OK;
-}
