@@ -1,6 +1,5 @@
 // cmd_steer.c: rwkvscope steer build | sweep: steering vectors by contrastive activation
 // addition, and the shift they cause in the probabilities of chosen answers.
-#include "analyses/plot.h"
 #include "analyses/steer.h"
 #include "cli.h"
 #include "core/base/file.h"

@@ -59,23 +59,23 @@ val=$(tail -n 1 "$OUT/loss.csv" | cut -d, -f3)
 
 # ---- 6. Activation patching on passkey (as the v4 demo's last step), on the matrix state ----
 # A second RWKV-7 of the same shape trained on passkey retrieval (a 3-digit key hidden at a
-# random depth in the built-in haystack, PK_LEN bytes an example); then `patch --pairs` over
+# random depth in the built-in haystack, PK_LEN bytes an example, 16 a batch); then `patch --pairs` over
 # PK_PAIRS prompt pairs: the clean prompt hides a random key at depth PK_DEPTH, the corrupt
 # one changes the key's first digit, and the metric is logit(clean digit) - logit(corrupt
 # digit) after "...The pass key is ". Swept: the residual stream, each layer's whole matrix
 # state (state_wkv) and each head's matrix alone (state_wkv:*), every position.
 # Writes $OUT/passkey.safetensors, passkey_loss.csv, patch_pairs.tsv, patch.csv (mean
 # recovery per cell with its 95% t interval), v7_patch_*.png (+ .csv, .gp), patch_summary.txt,
-# and copies the pictures to $IMG (default docs/img). About 3 more minutes on 2 cores.
-#   env: PK_STEPS (default 1500), PK_LEN (112), PK_PAIRS (16), PK_DEPTH (0.5), IMG (docs/img)
+# and copies the pictures to $IMG (default docs/img). About 3 more minutes on 2 quiet cores.
+#   env: PK_STEPS (default 1500), PK_LEN (96), PK_PAIRS (16), PK_DEPTH (0.5), IMG (docs/img)
 PK_STEPS=${PK_STEPS:-1500}
-PK_LEN=${PK_LEN:-112}
+PK_LEN=${PK_LEN:-96}
 PK_PAIRS=${PK_PAIRS:-16}
 PK_DEPTH=${PK_DEPTH:-0.5}
 IMG=${IMG:-docs/img}
 PK="$OUT/passkey.safetensors"
 "$BIN" train --arch 7 --head-size 16 --task passkey --task-len "$PK_LEN" --key-len 3 --depth random \
-    --layers 2 --embd 64 --ctx $((2 * PK_LEN)) --batch 8 --steps "$PK_STEPS" --lr 3e-3 --min-lr 3e-4 --warmup 30 \
+    --layers 2 --embd 64 --ctx $((2 * PK_LEN)) --batch 16 --steps "$PK_STEPS" --lr 3e-3 --min-lr 3e-4 --warmup 30 \
     --seed "$SEED" --threads "$THREADS" -o "$PK" --log "$OUT/passkey_loss.csv" --force > "$OUT/passkey_train.txt"
 tail -n 1 "$OUT/passkey_train.txt"
 
