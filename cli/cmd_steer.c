@@ -23,7 +23,7 @@ static void usage(FILE *f) {
            "build: the mean of TAP at the last position over the prompts of --pos (one per line, or JSONL) minus\n"
            "  the mean over those of --neg; for a state tap, the state after the last token. Writes\n"
            "  /vector [D] and the tap, layer and model shape as attributes (docs/interventions.md).\n"
-           "  Any block tap the model has: on RWKV-5.2/7 e.g. resid_in, att_out, ffn_out, or state_wkv\n"
+           "  Any block tap the model has: on RWKV-5.2/6/7 e.g. resid_in, att_out, ffn_out, or state_wkv\n"
            "  (the mean difference of the (H, N, N) matrix states, added to the state where it is applied).\n"
            "sweep: adds multiplier * vector at blocks.<layer>.<tap> (the vector's tap) for every layer\n"
            "  and multiplier, and reports p(A), p(B) at the last position of the prompt and their shift\n"

@@ -1,5 +1,5 @@
-// test_patch_v7.c: patching sweeps and steering on RWKV-7 and RWKV-5.2 (the random fixtures
-// rand7-a, 2 layers of 2 heads of 16, and rand5-a, 2 layers of 4 heads of 8). Properties of an RNN checked exactly:
+// test_patch_v7.c: patching sweeps and steering on RWKV-7, RWKV-5.2 and RWKV-6 (the random
+// fixtures rand7-a, 2 layers of 2 heads of 16, rand5-a and rand6-a, 2 layers of 4 heads). Properties of an RNN checked exactly:
 // a run patched into itself is the run; the whole state of run A at position p patched into
 // run B continues as A where the inputs after p agree; a head's patch in the sweep is the
 // --intervene spec of that head read from a dump of A; prefix reuse gives the naive reruns'
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define T_SEQ 14
-static const char *const MODELS[2] = {"rand7-a.pth", "rand5-a.pth"};
+static const char *const MODELS[3] = {"rand7-a.pth", "rand5-a.pth", "rand6-a.pth"};
 
 static rwkv_model *load(const char *name) {
     rwkv_model *m;
@@ -440,14 +440,14 @@ int main(void) {
     Suite *s = suite_create("patch_v7");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_units, 0, 2);
-    tcase_add_loop_test(tc, test_self_patch_identity, 0, 2);
-    tcase_add_loop_test(tc, test_full_state_patch, 0, 2);
-    tcase_add_loop_test(tc, test_reuse_equals_naive, 0, 2);
-    tcase_add_loop_test(tc, test_head_patch_equals_spec, 0, 2);
+    tcase_add_loop_test(tc, test_units, 0, 3);
+    tcase_add_loop_test(tc, test_self_patch_identity, 0, 3);
+    tcase_add_loop_test(tc, test_full_state_patch, 0, 3);
+    tcase_add_loop_test(tc, test_reuse_equals_naive, 0, 3);
+    tcase_add_loop_test(tc, test_head_patch_equals_spec, 0, 3);
     tcase_add_test(tc, test_bad_taps);
     tcase_add_test(tc, test_cli_patch_v7);
-    tcase_add_loop_test(tc, test_steer_v7, 0, 2);
+    tcase_add_loop_test(tc, test_steer_v7, 0, 3);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -63,10 +63,11 @@ void rwkv_v7_scratch_free(struct rwkv_v7_scratch *s) {
 }
 
 int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
-    int v5 = cfg.version == RWKV_VERSION_5;
-    if (v5 && (tap == RWKV_TAP_ATT_W || tap == RWKV_TAP_ATT_A || tap == RWKV_TAP_ATT_KK || tap == RWKV_TAP_V_FIRST))
+    int v5 = cfg.version == RWKV_VERSION_5, v56 = v5 || cfg.version == RWKV_VERSION_6;
+    if (v5 && tap == RWKV_TAP_ATT_W) return 0; // RWKV-5.2's decay is a parameter, not a row per token
+    if (v56 && (tap == RWKV_TAP_ATT_A || tap == RWKV_TAP_ATT_KK || tap == RWKV_TAP_V_FIRST))
         return 0; // RWKV-7 only
-    if (v5 && tap == RWKV_TAP_FFN_GATE) return cfg.n_embd;
+    if (v56 && tap == RWKV_TAP_FFN_GATE) return cfg.n_embd;
     switch (tap) {
     case RWKV_TAP_ATT_GATE: case RWKV_TAP_FFN_GATE: case RWKV_TAP_STATE_NUM: case RWKV_TAP_STATE_DEN:
     case RWKV_TAP_STATE_MAX:
@@ -79,6 +80,13 @@ int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
 }
 
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c) { return c->ws->v7->w; }
+
+void rwkv_v7_scratch_rows(const rwkv_v7_chunk *c, rwkv_real **rows_tc, rwkv_real **rows_tl) {
+    struct rwkv_v7_scratch *s = c->ws->v7;
+    rwkv_real *tc[8] = {s->xw, s->xa, s->xg, s->w, s->a, s->g, s->kk, s->vgate}, *tl[3] = {s->hw, s->ha, s->hg};
+    memcpy(rows_tc, tc, sizeof tc);
+    memcpy(rows_tl, tl, sizeof tl);
+}
 
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap) {
     return c->hook && c->hook->mask && (c->hook->mask[layer] >> tap & 1u);
@@ -371,6 +379,7 @@ rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
 
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {
     if (c->m->cfg.version == RWKV_VERSION_5) return rwkv_v5_block(c, layer, s);
+    if (c->m->cfg.version == RWKV_VERSION_6) return rwkv_v6_block(c, layer, s);
     rwkv_status st = time_mix(c, layer, s);
     return st ? st : rwkv_v7_channel_mix(c, layer, s);
 }
