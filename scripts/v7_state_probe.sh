@@ -75,14 +75,13 @@ val=$(tail -n 1 "$OUT/loss.csv" | cut -d, -f3)
 # digit) after "...The pass key is ". Swept: the residual stream, each layer's whole matrix
 # state (state_wkv) and each head's matrix alone (state_wkv:*), every position.
 # Writes $OUT/passkey.safetensors, passkey_loss.csv, patch_pairs.tsv, patch.csv (mean
-# recovery per cell with its 95% t interval), v7_patch_*.png (+ .csv, .gp), patch_summary.txt,
-# and copies the pictures to $IMG (default docs/img). About 3 more minutes on 2 quiet cores.
-#   env: PK_STEPS (default 1500), PK_LEN (96), PK_PAIRS (16), PK_DEPTH (0.5), IMG (docs/img)
+# recovery per cell with its 95% t interval), v7_patch_*.png (+ .csv, .gp), patch_summary.txt
+# (`make readme-figures` copies the two state pictures). About 3 more minutes on 2 quiet cores.
+#   env: PK_STEPS (default 1500), PK_LEN (96), PK_PAIRS (16), PK_DEPTH (0.5)
 PK_STEPS=${PK_STEPS:-1500}
 PK_LEN=${PK_LEN:-96}
 PK_PAIRS=${PK_PAIRS:-16}
 PK_DEPTH=${PK_DEPTH:-0.5}
-IMG=${IMG:-docs/img}
 PK="$OUT/passkey.safetensors"
 "$BIN" train --arch 7 --head-size 16 --task passkey --task-len "$PK_LEN" --key-len 3 --depth random \
     --layers 2 --embd 64 --ctx $((2 * PK_LEN)) --batch 16 --steps "$PK_STEPS" --lr 3e-3 --min-lr 3e-4 --warmup 30 \
@@ -130,7 +129,3 @@ END {
     echo "patching ($OUT/patch.csv, mean recovery over the pairs): the corrupt prompt changes position $KEYPOS"
     cat "$OUT/patch_table.md"
 } | tee "$OUT/patch_summary.txt"
-mkdir -p "$IMG"
-for f in v7_patch_state_wkv.png v7_patch_state_wkv_heads.png; do
-    [ -f "$OUT/$f" ] && cp "$OUT/$f" "$IMG/$f"
-done
