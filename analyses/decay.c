@@ -23,6 +23,9 @@ void rwkv_decay_free(rwkv_decay *d) {
 
 rwkv_status rwkv_decay_compute(rwkv_decay **out, const rwkv_model *m) {
     *out = NULL;
+    if (RWKV_HAS_HEADS(m->cfg) && m->cfg.version != RWKV_VERSION_5)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: the decay of an RWKV-%d model depends on the token: "
+                              "per-token spectra (rwkv_decay_v7_compute)", m->path, m->cfg.version);
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     size_t n = (size_t)L * C;
     rwkv_decay *d = rwkv_calloc(1, sizeof *d, "decay");
@@ -42,12 +45,15 @@ rwkv_status rwkv_decay_compute(rwkv_decay **out, const rwkv_model *m) {
     d->hl_max = d->hl_median + L;
     d->u_mean = d->hl_max + L;
     double *sorted = d->u_mean + L; // (C) scratch
+    // RWKV-5.2's decay is fixed per channel as RWKV-4's: exp(-exp(time_decay)), u = time_faaaa.
+    const rwkv_real *td = m->v7 ? m->v7->time_decay : m->w.att_time_decay;
+    const rwkv_real *tf = m->v7 ? m->v7->time_faaaa : m->w.att_time_first;
     for (size_t i = 0; i < n; i++) {
-        d->time_decay[i] = m->w.att_time_decay[i];
+        d->time_decay[i] = td[i];
         d->w[i] = exp(d->time_decay[i]);      // w = e^{time_decay}
         d->retention[i] = exp(-d->w[i]);      // state *= e^{-w} per token
         d->half_life[i] = M_LN2 / d->w[i];    // e^{-w h} = 1/2
-        d->time_first[i] = m->w.att_time_first[i];
+        d->time_first[i] = tf[i];
         if (isnan(d->half_life[i]) || isnan(d->time_first[i])) { // inf (w = 0: no decay) is fine
             rwkv_decay_free(d);
             return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: blocks.%zu.att: time_decay or time_first "

@@ -319,9 +319,9 @@ static void gp_tics(FILE *f, const char *axis, const double *vals, int n) {
     fputs(")\n", f);
 }
 
-rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
-                              int cols, const double *xvals, const double *yvals,
-                              const char *zlabel) {
+static rwkv_status heatmap(const char *out, const rwkv_plot_opts *o, const double *z, int rows, int cols,
+                           const double *xvals, const double *yvals, const char *const *ynames,
+                           const char *zlabel) {
     plot_job j;
     rwkv_status st = job_init(&j, out, o);
     if (st) return st;
@@ -345,11 +345,32 @@ rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const do
     else fputs("unset grid\nset palette rgbformulae 33,13,10\n", f);
     fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", cols - 0.5, rows - 0.5);
     gp_tics(f, "x", xvals, cols);
-    gp_tics(f, "y", yvals, rows);
+    if (ynames) { // named rows
+        fputs("set ytics (", f);
+        int step = rows <= PLOT_MAX_TICS ? 1 : (rows + PLOT_SPARSE_TICS - 1) / PLOT_SPARSE_TICS;
+        for (int r = 0; r < rows; r += step) {
+            fputs(r ? ", " : "", f);
+            gp_string(f, ynames[r]);
+            fprintf(f, " %d", r);
+        }
+        fputs(")\n", f);
+    } else gp_tics(f, "y", yvals, rows);
     if (zlabel) { fputs("set cblabel ", f); gp_string(f, zlabel); fputc('\n', f); }
     fputs("plot data using 1:2:5 with image notitle\n", f);
     if ((st = close_w(&j))) return st;
     return job_run(&j);
+}
+
+rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
+                              int cols, const double *xvals, const double *yvals,
+                              const char *zlabel) {
+    return heatmap(out, o, z, rows, cols, xvals, yvals, NULL, zlabel);
+}
+
+rwkv_status rwkv_plot_heatmap_rows(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
+                                   int cols, const double *xvals, const char *const *row_names,
+                                   const char *zlabel) {
+    return heatmap(out, o, z, rows, cols, xvals, NULL, row_names, zlabel);
 }
 
 rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const double *values, int n,

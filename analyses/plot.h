@@ -25,6 +25,10 @@ rwkv_status rwkv_plot_lines_ci(const char *out, const rwkv_plot_opts *o, const d
 rwkv_status rwkv_plot_heatmap(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
                               int cols, const double *xvals, const double *yvals,
                               const char *zlabel);
+// The same with a name per row (rows) as the y tick labels; the data file's y is the row index.
+rwkv_status rwkv_plot_heatmap_rows(const char *out, const rwkv_plot_opts *o, const double *z, int rows,
+                                   int cols, const double *xvals, const char *const *row_names,
+                                   const char *zlabel);
 // A histogram of n values in `bins` bins, one series per name (values (n_series, n)).
 rwkv_status rwkv_plot_hist(const char *out, const rwkv_plot_opts *o, const double *values, int n,
                            int n_series, const char *const *names, int bins);

@@ -5,6 +5,7 @@
 
 #include "../core/inspect/intervene.h"
 #include "../core/inspect/record.h"
+#include "plot.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -18,9 +19,10 @@
 rwkv_status rwkv_steer_activation(rwkv_real *out, const rwkv_model *m, int layer, rwkv_tap tap, const int *tokens,
                                   int64_t T, int seq) {
     const int L = m->cfg.n_layer;
-    if (layer < 0 || layer >= L || (int)tap < 0 || tap >= RWKV_TAP_N_BLOCK)
-        return rwkv_error_set(RWKV_ERR_ARG, "steering: blocks.%d.%s is not a block tap of this %d-layer model", layer,
-                              (int)tap >= 0 && tap < RWKV_TAP_N ? RWKV_TAP_NAMES[tap] : "?", L);
+    if (layer < 0 || layer >= L || (int)tap < 0 || tap >= RWKV_TAP_N_BLOCK || !rwkv_tap_width(tap, m->cfg))
+        return rwkv_error_set(RWKV_ERR_ARG, "steering: blocks.%d.%s is not a block tap of this %d-layer RWKV-%d model",
+                              layer, (int)tap >= 0 && tap < RWKV_TAP_N ? RWKV_TAP_NAMES[tap] : "?", L,
+                              RWKV_HAS_HEADS(m->cfg) ? m->cfg.version : 4);
     uint32_t *mask = rwkv_calloc((size_t)L + 1, sizeof *mask, "steering mask");
     if (!mask) return RWKV_ERR_NOMEM;
     mask[layer] = 1u << tap;
@@ -58,7 +60,8 @@ static rwkv_status accumulate(double *acc, const rwkv_model *m, int layer, rwkv_
 rwkv_status rwkv_steer_build(rwkv_real *vec, const rwkv_model *m, int layer, rwkv_tap tap, int n_pos,
                              const int *const *pos, const int64_t *pos_len, int n_neg, const int *const *neg,
                              const int64_t *neg_len, int seq) {
-    if ((int)tap < 0 || tap >= RWKV_TAP_N_BLOCK) return rwkv_error_set(RWKV_ERR_ARG, "steering: not a block tap");
+    if ((int)tap < 0 || tap >= RWKV_TAP_N_BLOCK || !rwkv_tap_width(tap, m->cfg))
+        return rwkv_error_set(RWKV_ERR_ARG, "steering: not a block tap of this model");
     const int D = rwkv_tap_width(tap, m->cfg);
     double *acc = rwkv_calloc((size_t)D, sizeof *acc, "steering sum");
     rwkv_real *row = rwkv_calloc((size_t)D, sizeof *row, "steering row");
@@ -173,5 +176,81 @@ rwkv_status rwkv_steer_sweep(rwkv_steer_point *points, double base[2], const rwk
     free(logits);
     rwkv_state_free(s);
     rwkv_workspace_free(ws);
+    return st;
+}
+
+rwkv_status rwkv_steer_build_seqs(rwkv_real *vec, const rwkv_model *m, int layer, rwkv_tap tap,
+                                  const rwkv_sequences *pos, const rwkv_sequences *neg, int seq) {
+    const rwkv_sequences *side[2] = {pos, neg};
+    const int **ids[2] = {NULL, NULL};
+    int64_t *len[2] = {NULL, NULL};
+    rwkv_status st = RWKV_OK;
+    for (int k = 0; k < 2 && !st; k++) {
+        int n = side[k]->n;
+        ids[k] = rwkv_calloc((size_t)(n ? n : 1), sizeof *ids[k], "prompts");
+        len[k] = rwkv_calloc((size_t)(n ? n : 1), sizeof *len[k], "prompts");
+        if (!ids[k] || !len[k]) st = RWKV_ERR_NOMEM;
+        for (int i = 0; !st && i < n; i++) ids[k][i] = side[k]->items[i].ids, len[k][i] = side[k]->items[i].n;
+    }
+    if (!st)
+        st = rwkv_steer_build(vec, m, layer, tap, pos->n, (const int *const *)ids[0], len[0], neg->n,
+                              (const int *const *)ids[1], len[1], seq);
+    for (int k = 0; k < 2; k++) free(ids[k]), free(len[k]);
+    return st;
+}
+
+rwkv_status rwkv_steer_parse_tap(const char *s, rwkv_config cfg, int *layer, rwkv_tap *tap) {
+    int l, n = 0, L = cfg.n_layer;
+    char name[64];
+    if (sscanf(s, "blocks.%d.%63s%n", &l, name, &n) != 2 || s[n] || l < 0 || l >= L)
+        return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': expected blocks.L.TAP with L below %d", s, L);
+    int t = rwkv_tap_from_name(name);
+    if (t < 0 || t >= RWKV_TAP_N_BLOCK) return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': '%s' is not a block tap", s, name);
+    if (!rwkv_tap_width((rwkv_tap)t, cfg))
+        return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': an RWKV-%d model has no tap %s", s,
+                              RWKV_HAS_HEADS(cfg) ? cfg.version : 4, name);
+    *layer = l;
+    *tap = (rwkv_tap)t;
+    return RWKV_OK;
+}
+
+double rwkv_steer_norm(const rwkv_real *vec, int D) {
+    double norm = 0;
+    for (int c = 0; c < D; c++) norm += (double)vec[c] * vec[c];
+    return sqrt(norm);
+}
+
+rwkv_status rwkv_steer_parse_answers(const char *spec, rwkv_tokenizer *tok, int *a, int *b) {
+    const char *comma = strrchr(spec, ',');
+    if (!comma) return rwkv_error_set(RWKV_ERR_ARG, "--answers: expected A,B");
+    rwkv_status st = rwkv_tokenizer_one(tok, spec, (size_t)(comma - spec), "--answers", a);
+    return st ? st : rwkv_tokenizer_one(tok, comma + 1, strlen(comma + 1), "--answers", b);
+}
+
+rwkv_status rwkv_steer_write_csv(FILE *f, const rwkv_steer_point *pts, int n, const double base[2]) {
+    fprintf(f, "layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%d,%g,%.9g,%.9g,%.9g,%.9g,%.9g\n", pts[i].layer, pts[i].multiplier, pts[i].p_a, pts[i].p_b,
+                pts[i].p_a - base[0], pts[i].p_b - base[1], log(pts[i].p_a) - log(pts[i].p_b));
+    return ferror(f) ? rwkv_error_set(RWKV_ERR_IO, "steering: write error in the CSV") : RWKV_OK;
+}
+
+rwkv_status rwkv_steer_plot(const char *out, const rwkv_steer_point *pts, int nl, int nm) {
+    double *x = rwkv_calloc((size_t)nm, sizeof *x, "plot"), *y = rwkv_calloc((size_t)nl * nm, sizeof *y, "plot");
+    char(*labels)[32] = rwkv_calloc((size_t)nl, sizeof *labels, "plot");
+    const char **names = rwkv_calloc((size_t)nl, sizeof *names, "plot");
+    rwkv_status st = x && y && labels && names ? RWKV_OK : RWKV_ERR_NOMEM;
+    if (!st) {
+        for (int j = 0; j < nm; j++) x[j] = pts[j].multiplier;
+        for (int i = 0; i < nl * nm; i++) y[i] = log(pts[i].p_a) - log(pts[i].p_b);
+        for (int i = 0; i < nl; i++) {
+            snprintf(labels[i], sizeof labels[i], "layer %d", pts[i * nm].layer);
+            names[i] = labels[i];
+        }
+        rwkv_plot_opts o = {.title = "steering: log p(A) - log p(B) at the last position", .xlabel = "multiplier",
+                            .ylabel = "log p(A) - log p(B)"};
+        st = rwkv_plot_lines(out, &o, x, y, nm, nl, names);
+    }
+    free(x), free(y), free(labels), free(names);
     return st;
 }

@@ -20,7 +20,8 @@ static void usage(FILE *f) {
             "the half-life ln2/w in tokens, and time_first u (the current token's bonus).\n"
             "Writes decay.csv (layer,channel,time_decay,w,retention,half_life,time_first) and\n"
             "decay_halflife_hist.png, decay_halflife_sorted.png, decay_time_first_hist.png\n"
-            "(each with its data), and prints a per-layer summary.\n\n"
+            "(each with its data), and prints a per-layer summary. RWKV-5.2's decay is fixed too:\n"
+            "the same, from its time_decay and time_faaaa.\n\n"
             "RWKV-7: the decay depends on the token, w_t = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 x'_w))).\n"
             "Runs INPUT and writes, per channel, the mean w and the 10/50/90%% quantiles of the\n"
             "half-life ln2/(-ln w_t) over its tokens (the first 65536), and the half-life of the\n"
@@ -113,7 +114,6 @@ int cli_analyze_decay(int argc, char **argv) {
         rwkv_model_free(m);
         return rc;
     }
-    if (!st) st = rwkv_model_require_v4(m, "analyze decay");
     if (!st) st = rwkv_decay_compute(&d, m);
     if (!st) st = rwkv_decay_write_csv(d, out);
     if (!st && !no_plots) {

@@ -70,7 +70,8 @@ void cli_set_threads(int n) {
 
 // The commands that run RWKV-5.2, 6 and 7 models; the others are RWKV-4 only for now.
 static int runs_v7(const char *cmd) {
-    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state", "recall", "analyze lens"};
+    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state",
+                                     "recall", "patch", "steer", "analyze lens"};
     for (size_t i = 0; i < sizeof V7 / sizeof V7[0]; i++)
         if (!strcmp(cmd, V7[i])) return 1;
     return 0;
@@ -124,7 +125,8 @@ rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weight
         return NULL;
     }
     if (!runs_v7(cmd) && (st = rwkv_model_require_v4(m, cmd))) {
-        cli_fail(cmd, st, "RWKV-5.2, 6 and 7 models run in run, generate, eval, dump, compare, state and recall");
+        cli_fail(cmd, st, "RWKV-5.2, 6 and 7 models run in run, generate, eval, dump, compare, state, recall, patch, steer and "
+                          "analyze lens, attention and decay");
         rwkv_model_free(m);
         return NULL;
     }

@@ -1,6 +1,5 @@
 // cmd_steer.c: rwkvscope steer build | sweep: steering vectors by contrastive activation
 // addition, and the shift they cause in the probabilities of chosen answers.
-#include "analyses/plot.h"
 #include "analyses/steer.h"
 #include "cli.h"
 #include "core/base/file.h"
@@ -24,6 +23,8 @@ static void usage(FILE *f) {
            "build: the mean of TAP at the last position over the prompts of --pos (one per line, or JSONL) minus\n"
            "  the mean over those of --neg; for a state tap, the state after the last token. Writes\n"
            "  /vector [D] and the tap, layer and model shape as attributes (docs/interventions.md).\n"
+           "  Any block tap the model has: on RWKV-5.2/6/7 e.g. resid_in, att_out, ffn_out, or state_wkv\n"
+           "  (the mean difference of the (H, N, N) matrix states, added to the state where it is applied).\n"
            "sweep: adds multiplier * vector at blocks.<layer>.<tap> (the vector's tap) for every layer\n"
            "  and multiplier, and reports p(A), p(B) at the last position of the prompt and their shift\n"
            "  from the unsteered run, as CSV: layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff.\n\n"
@@ -91,73 +92,27 @@ static int parse_args(steer_args *a, int argc, char **argv) {
     return CLI_OK;
 }
 
-// Prompts of a file (datasets/prompts.h: one per non-empty line, or JSONL), encoded.
-typedef struct {
-    rwkv_sequences seqs;
-    int n;
-    int **ids;    // (n) into seqs
-    int64_t *len; // (n)
-} prompts;
-
-static void prompts_free(prompts *p) {
-    rwkv_sequences_free(&p->seqs);
-    free(p->ids);
-    free(p->len);
-}
-
-static rwkv_status read_prompts(prompts *p, const char *path, rwkv_tokenizer *tok, int n_vocab) {
-    memset(p, 0, sizeof *p);
-    rwkv_status st = rwkv_dataset_read_sequences(&p->seqs, path, tok, n_vocab);
-    if (st) return st;
-    p->ids = rwkv_calloc((size_t)p->seqs.n, sizeof *p->ids, "prompts");
-    p->len = rwkv_calloc((size_t)p->seqs.n, sizeof *p->len, "prompts");
-    if (!p->ids || !p->len) return RWKV_ERR_NOMEM;
-    for (p->n = 0; p->n < p->seqs.n; p->n++) {
-        p->ids[p->n] = p->seqs.items[p->n].ids;
-        p->len[p->n] = p->seqs.items[p->n].n;
-    }
-    return RWKV_OK;
-}
-
-// "blocks.L.TAP" into layer and tap.
-static rwkv_status parse_tap(const char *s, int L, int *layer, rwkv_tap *tap) {
-    int l, n = 0;
-    char name[64];
-    if (sscanf(s, "blocks.%d.%63s%n", &l, name, &n) != 2 || s[n] || l < 0 || l >= L)
-        return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': expected blocks.L.TAP with L below %d", s, L);
-    int t = rwkv_tap_from_name(name);
-    if (t < 0 || t >= RWKV_TAP_N_BLOCK) return rwkv_error_set(RWKV_ERR_ARG, "--tap '%s': '%s' is not a block tap", s, name);
-    *layer = l;
-    *tap = (rwkv_tap)t;
-    return RWKV_OK;
-}
-
 static int build(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     int layer = 0;
     rwkv_tap tap = RWKV_TAP_RESID_IN;
-    prompts pos = {0}, neg = {0};
+    rwkv_sequences pos = {0}, neg = {0};
     rwkv_real *vec = NULL;
-    rwkv_status st = parse_tap(a->tap, m->cfg.n_layer, &layer, &tap);
+    rwkv_status st = rwkv_steer_parse_tap(a->tap, m->cfg, &layer, &tap);
     if (st) return cli_fail("steer", st, NULL);
     if (!cli_check_output("steer", a->out, a->force)) return CLI_USAGE;
     int D = rwkv_tap_width(tap, m->cfg);
-    if (!st) st = read_prompts(&pos, a->pos, tok, m->cfg.n_vocab);
-    if (!st) st = read_prompts(&neg, a->neg, tok, m->cfg.n_vocab);
+    if (!st) st = rwkv_dataset_read_sequences(&pos, a->pos, tok, m->cfg.n_vocab);
+    if (!st) st = rwkv_dataset_read_sequences(&neg, a->neg, tok, m->cfg.n_vocab);
     if (!st && !(vec = rwkv_calloc((size_t)D, sizeof *vec, "vector"))) st = RWKV_ERR_NOMEM;
-    if (!st)
-        st = rwkv_steer_build(vec, m, layer, tap, pos.n, (const int *const *)pos.ids, pos.len, neg.n,
-                              (const int *const *)neg.ids, neg.len, !strcmp(a->mode, "seq"));
+    if (!st) st = rwkv_steer_build_seqs(vec, m, layer, tap, &pos, &neg, !strcmp(a->mode, "seq"));
     if (!st) st = rwkv_steer_write(a->out, vec, D, m->cfg, layer, tap, pos.n, neg.n);
     int rc = st ? cli_fail("steer", st, NULL) : CLI_OK;
-    if (!st) {
-        double norm = 0;
-        for (int c = 0; c < D; c++) norm += (double)vec[c] * vec[c];
+    if (!st)
         fprintf(stderr, "steer: %s from %d positive and %d negative prompts, |v| = %.6g -> %s\n", a->tap, pos.n, neg.n,
-                sqrt(norm), a->out);
-    }
+                rwkv_steer_norm(vec, D), a->out);
     free(vec);
-    prompts_free(&pos);
-    prompts_free(&neg);
+    rwkv_sequences_free(&pos);
+    rwkv_sequences_free(&neg);
     return rc;
 }
 
@@ -179,48 +134,15 @@ static int parse_list(const char *opt, const char *s, double *out, int *n, int i
     return CLI_OK;
 }
 
-// A token id, or text that encodes to exactly one token.
-static rwkv_status answer_token(const char *s, size_t len, rwkv_tokenizer *tok, int *id) {
-    char text[256];
-    if (len == 0 || len >= sizeof text) return rwkv_error_set(RWKV_ERR_ARG, "--answers: empty or too long answer");
-    memcpy(text, s, len);
-    text[len] = 0;
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (!*end && v >= 0 && v <= INT32_MAX) return *id = (int)v, RWKV_OK;
-    int *ids;
-    size_t n;
-    rwkv_status st = rwkv_tokenizer_encode(tok, text, len, &ids, &n);
-    if (st) return st;
-    if (n != 1) st = rwkv_error_set(RWKV_ERR_ARG, "--answers: '%s' encodes to %zu tokens, expected one", text, n);
-    else *id = ids[0];
-    free(ids);
-    return st;
-}
-
-// log p(A) - log p(B) against the multiplier, one curve per layer, beside the CSV.
+// The plot beside the CSV: OUT.plot.png (its data: .plot.csv, not the CSV).
 static void plot_sweep(const char *csv, const rwkv_steer_point *pts, int nl, int nm) {
     char out[1100];
     snprintf(out, sizeof out, "%s", csv);
     char *dot = strrchr(out, '.');
     if (dot && !strcmp(dot, ".csv")) *dot = 0;
-    strncat(out, ".plot.png", sizeof out - strlen(out) - 1); // its data: .plot.csv, not the CSV
-    double *x = malloc((size_t)nm * sizeof *x), *y = malloc((size_t)nl * nm * sizeof *y);
-    char(*labels)[32] = malloc((size_t)nl * sizeof *labels);
-    const char **names = malloc((size_t)nl * sizeof *names);
-    if (x && y && labels && names) {
-        for (int j = 0; j < nm; j++) x[j] = pts[j].multiplier;
-        for (int i = 0; i < nl * nm; i++) y[i] = log(pts[i].p_a) - log(pts[i].p_b);
-        for (int i = 0; i < nl; i++) {
-            snprintf(labels[i], sizeof labels[i], "layer %d", pts[i * nm].layer);
-            names[i] = labels[i];
-        }
-        rwkv_plot_opts o = {.title = "steering: log p(A) - log p(B) at the last position", .xlabel = "multiplier",
-                            .ylabel = "log p(A) - log p(B)"};
-        if (rwkv_plot_lines(out, &o, x, y, nm, nl, names)) fprintf(stderr, "steer: warning: %s: %s\n", out, rwkv_error_message());
-        else fprintf(stderr, "steer: wrote %s\n", out);
-    }
-    free(x), free(y), free(labels), free(names);
+    strncat(out, ".plot.png", sizeof out - strlen(out) - 1);
+    if (rwkv_steer_plot(out, pts, nl, nm)) fprintf(stderr, "steer: warning: %s: %s\n", out, rwkv_error_message());
+    else fprintf(stderr, "steer: wrote %s\n", out);
 }
 
 static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
@@ -233,12 +155,9 @@ static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     rwkv_status st = RWKV_OK;
     if (a->tap) snprintf(tap, sizeof tap, "%s", a->tap);
     else st = rwkv_steer_read_tap(a->vec, tap, sizeof tap);
-    const char *comma = strrchr(a->answers, ',');
     int ia = 0, ib = 0, *ids = NULL;
     size_t T = 0;
-    if (!st && !comma) st = rwkv_error_set(RWKV_ERR_ARG, "--answers: expected A,B");
-    if (!st) st = answer_token(a->answers, (size_t)(comma - a->answers), tok, &ia);
-    if (!st) st = answer_token(comma + 1, strlen(comma + 1), tok, &ib);
+    if (!st) st = rwkv_steer_parse_answers(a->answers, tok, &ia, &ib);
     if (!st) st = rwkv_tokenizer_encode(tok, a->prompt, strlen(a->prompt), &ids, &T);
     if (!st && T == 0) st = rwkv_error_set(RWKV_ERR_ARG, "--prompt encodes to no tokens");
     rwkv_steer_point *pts = st ? NULL : rwkv_calloc((size_t)nl * nm, sizeof *pts, "sweep");
@@ -251,13 +170,11 @@ static int sweep(const steer_args *a, rwkv_model *m, rwkv_tokenizer *tok) {
     rwkv_atomic_file out = {0};
     if (!st && a->out && !(st = rwkv_file_atomic_open(&out, a->out, 1, 1))) f = out.f;
     if (!st) {
-        fprintf(f, "layer,multiplier,p_a,p_b,dp_a,dp_b,logit_diff\n");
-        for (int i = 0; i < nl * nm; i++)
-            fprintf(f, "%d,%g,%.9g,%.9g,%.9g,%.9g,%.9g\n", pts[i].layer, pts[i].multiplier, pts[i].p_a, pts[i].p_b,
-                    pts[i].p_a - base[0], pts[i].p_b - base[1], log(pts[i].p_a) - log(pts[i].p_b));
-        if (a->out) st = rwkv_file_atomic_commit(&out);
+        st = rwkv_steer_write_csv(f, pts, nl * nm, base);
+        if (a->out && st) rwkv_file_atomic_abort(&out);
+        else if (a->out) st = rwkv_file_atomic_commit(&out);
         fprintf(stderr, "steer: unsteered p(A) = %.6g, p(B) = %.6g\n", base[0], base[1]);
-        if (a->out && !a->no_plot) plot_sweep(a->out, pts, nl, nm);
+        if (!st && a->out && !a->no_plot) plot_sweep(a->out, pts, nl, nm);
     }
     free(pts);
     free(ids);

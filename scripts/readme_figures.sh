@@ -40,5 +40,5 @@ from "$DEMO" "make demo" horizon-plot:horizon recall_heatmap:recall_heatmap \
     recall_accuracy:recall_accuracy decay_halflife_sorted:decay_halflife_sorted \
     state_dynamics:state_dynamics patch_state_num:patch_state_num patch_resid_in:patch_resid_in
 from "$V7" "scripts/v7_state_probe.sh" horizon-plot:v7_horizon_layers horizon_heads-plot:v7_horizon_heads \
-    horizon_svd-plot:v7_horizon_svd
+    horizon_svd-plot:v7_horizon_svd v7_patch_state_wkv:v7_patch_state_wkv v7_patch_state_wkv_heads:v7_patch_state_wkv_heads
 [ "$copied" = 1 ] || { echo "readme_figures: no run to copy from (make demo, scripts/v7_state_probe.sh)" >&2; exit 1; }

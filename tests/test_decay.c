@@ -180,6 +180,48 @@ START_TEST(weight_half_life_every_version) {
 }
 END_TEST
 
+// RWKV-5.2's fixed decay: retention against the decay the float64 reference's state trace
+// implies (golden5-a.h5): S_1 = v_1 k_1^T + w S_0, so w_j = (S_1 - v_1 k_1^T)_ij / (S_0)_ij.
+START_TEST(v5_retention_matches_golden_state) {
+    char gold[1024];
+    snprintf(gold, sizeof gold, "%s", test_fixture("golden5-a.h5"));
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand5-a.pth")), RWKV_OK);
+    rwkv_decay *d = NULL;
+    ck_assert_msg(rwkv_decay_compute(&d, m) == RWKV_OK, "%s", rwkv_error_message());
+    int nd, Lm = m->cfg.n_layer, Cm = m->cfg.n_embd, N = m->cfg.head_size;
+    uint64_t ds[4], dk[4];
+    double *S = test_h5_read(gold, "/trace/state_wkv", &nd, ds), *k = test_h5_read(gold, "/trace/att_k", &nd, dk);
+    double *v = test_h5_read(gold, "/trace/att_v", &nd, dk);
+    ck_assert(S && k && v);
+    size_t T = dk[1], D = ds[2], worst_at = 0;
+    double worst = 0;
+    for (int l = 0; l < Lm; l++)
+        for (int c = 0; c < Cm; c++) {
+            int h = c / N, j = c % N, i = 0; // value row 0 of the head
+            const double *S0 = S + ((size_t)l * T + 0) * D + (size_t)h * N * N, *S1 = S0 + D;
+            const double *k1 = k + ((size_t)l * T + 1) * Cm + h * N, *v1 = v + ((size_t)l * T + 1) * Cm + h * N;
+            double w = (S1[i * N + j] - v1[i] * k1[j]) / S0[i * N + j];
+            double e = fabs(d->retention[(size_t)l * Cm + c] - w);
+            if (e > worst) worst = e, worst_at = (size_t)l * Cm + c;
+        }
+    ck_assert_msg(worst < 1e-5, "retention vs the golden state's decay: %g at %zu", worst, worst_at);
+    free(S), free(k), free(v);
+    rwkv_decay_free(d);
+    char *out = NULL, csv[1100];
+    snprintf(csv, sizeof csv, "%s/decay6.csv", test_tmpdir());
+    rwkv_model_free(m);
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand6-a.pth")), RWKV_OK);
+    d = (rwkv_decay *)1;
+    ck_assert_int_eq(rwkv_decay_compute(&d, m), RWKV_ERR_UNSUPPORTED); // per token: the other path
+    ck_assert_ptr_null(d);
+    rwkv_model_free(m);
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s --force --no-plots", test_fixture("rand5-a.pth"), csv), 0);
+    ck_assert_ptr_nonnull(strstr(out, "half-life min / median / max"));
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("decay");
     TCase *tc = tcase_create("decay");
@@ -187,6 +229,7 @@ int main(void) {
     tcase_add_test(tc, spectra_match_init_formula);
     tcase_add_test(tc, cli_csv_and_plots);
     tcase_add_loop_test(tc, v7_spectra_match_golden_trace, 0, 2);
+    tcase_add_test(tc, v5_retention_matches_golden_state);
     tcase_add_test(tc, weight_half_life_every_version);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -144,3 +144,26 @@ rwkv_status rwkv_tokenizer_check_vocab(const rwkv_tokenizer *t, int n_vocab) {
                           "entries: the model needs a vocabulary of at least %d for this tokenizer",
                           t->spec, t->n_vocab, t->n_vocab - 1, n_vocab, t->n_vocab);
 }
+
+rwkv_status rwkv_tokenizer_one(rwkv_tokenizer *t, const char *s, size_t len, const char *what, int *id) {
+    char text[256];
+    if (len == 0 || len >= sizeof text)
+        return rwkv_error_set(RWKV_ERR_ARG, "%s: empty or too long token '%.*s'", what, (int)len, s);
+    memcpy(text, s, len);
+    text[len] = 0;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*end && v >= 0 && v <= INT32_MAX) {
+        *id = (int)v;
+        return RWKV_OK;
+    }
+    if (!t) return rwkv_error_set(RWKV_ERR_ARG, "%s: '%s' is not a token id (the prompts were given as ids)", what, text);
+    int *ids;
+    size_t n;
+    rwkv_status st = rwkv_tokenizer_encode(t, text, len, &ids, &n);
+    if (st) return st;
+    if (n != 1) st = rwkv_error_set(RWKV_ERR_ARG, "%s: '%s' encodes to %zu tokens, expected one", what, text, n);
+    else *id = ids[0];
+    free(ids);
+    return st;
+}

@@ -23,5 +23,8 @@ int rwkv_tokenizer_vocab_size(const rwkv_tokenizer *t);
 const char *rwkv_tokenizer_spec(const rwkv_tokenizer *t);
 // RWKV_ERR_ARG naming both sizes when the tokenizer's ids do not fit the model's vocab.
 rwkv_status rwkv_tokenizer_check_vocab(const rwkv_tokenizer *t, int n_vocab);
+// A token given as a decimal id or as text that encodes to exactly one token with t (NULL:
+// ids only), len bytes of s; what names the argument in messages ("--metric").
+rwkv_status rwkv_tokenizer_one(rwkv_tokenizer *t, const char *s, size_t len, const char *what, int *id);
 
 #endif
