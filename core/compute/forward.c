@@ -10,10 +10,16 @@
 #include "../formats/tensors.h"
 
 #include <assert.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RWKV_MAX_PRODUCTS 3 // projections sharing one call of linear(): time-mix r, k, v
+#define LANE_VECS 4 // C-wide vectors per thread in ws->lanes: ln output, mixes k, v, r
+#define SPLIT RWKV_WKV_BLOCK // rows per unit of the one-region path's thread split: a WKV
+                             // block and a multiple of every vector width, so each channel
+                             // meets the instructions it meets on one thread
+#define PAR_MIN_LAYER_WEIGHTS (1 << 18) // a token of smaller layers stays on one thread
 
 const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
     "resid_in", "att_in", "att_r", "att_gate", "att_k", "att_v", "att_wkv", "att_out",
@@ -59,6 +65,9 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     size_t wide = (size_t)(cfg.n_ffn > cfg.n_embd ? cfg.n_ffn : cfg.n_embd);
     size_t tile = wide > RWKV_TILE_FLOATS ? wide : RWKV_TILE_FLOATS; // at least one row
     if (max_T > 1 && !(ws->tile = rwkv_calloc(tile, sizeof(rwkv_real), "workspace"))) goto fail;
+    ws->n_lanes = omp_get_max_threads();
+    if (!(ws->lanes = rwkv_calloc((size_t)ws->n_lanes * LANE_VECS * cfg.n_embd, sizeof(rwkv_real), "workspace")))
+        goto fail;
     *out = ws;
     return RWKV_OK;
 fail:
@@ -70,7 +79,7 @@ void rwkv_workspace_free(rwkv_workspace *ws) {
     if (!ws) return;
     rwkv_real *bufs[] = {ws->x, ws->xln, ws->xk, ws->xv, ws->xr, ws->r, ws->k, ws->v,
                          ws->wkv, ws->out, ws->tr_num, ws->tr_den, ws->tr_max, ws->fk, ws->xlast, ws->logit_row,
-                         ws->tr_xprev, ws->tile};
+                         ws->tr_xprev, ws->tile, ws->lanes};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws->carry);
     rwkv_v7_scratch_free(ws->v7);
@@ -331,6 +340,140 @@ static rwkv_status check_finite(const chunk *c, int l) {
     return RWKV_OK;
 }
 
+// A hook-free sequential token runs every layer and the head in one parallel region instead
+// of one region per batch of products (49 for 12 layers, each a wake-up of the other
+// threads). A thread owns a share of the channels (units of SPLIT rows) of every C-row
+// product and of the element-wise steps on them (gate, WKV, residual add), so four barriers
+// per layer remain: before the products that read a whole vector (att_output, ffn_value)
+// and before each layer norm. Every thread computes the layer norms and token shifts itself
+// into its lane of ws->lanes (C-wide, cheap next to a barrier). The numbers are those of the
+// per-batch path: the same kernels on the same rows, in the same order per element.
+typedef struct {
+    int c0, c1;                  // channels [c0, c1) of every C-row product
+    int f0, f1;                  // rows [f0, f1) of ffn_key (F rows)
+    int v0, v1;                  // rows [v0, v1) of the head (V rows)
+    rwkv_real *xln, *xk, *xv, *xr; // (C) this thread's ln output and mixes
+} lane;
+
+// Thread id's share of n rows in units of SPLIT: [*i0, *i1).
+static void split_rows(int n, int id, int nt, int *i0, int *i1) {
+    int64_t units = (n + SPLIT - 1) / SPLIT;
+    int a = (int)(units * id / nt) * SPLIT, b = (int)(units * (id + 1) / nt) * SPLIT;
+    *i0 = a < n ? a : n;
+    *i1 = b < n ? b : n;
+}
+
+static lane lane_of(const chunk *c, int id, int nt) {
+    const rwkv_config *cfg = &c->m->cfg;
+    lane t;
+    split_rows(cfg->n_embd, id, nt, &t.c0, &t.c1);
+    split_rows(cfg->n_ffn, id, nt, &t.f0, &t.f1);
+    split_rows(cfg->n_vocab, id, nt, &t.v0, &t.v1);
+    rwkv_real *p = c->ws->lanes + (size_t)id * LANE_VECS * cfg->n_embd;
+    t.xln = p, t.xk = p + cfg->n_embd, t.xv = p + 2 * cfg->n_embd, t.xr = p + 3 * cfg->n_embd;
+    return t;
+}
+
+// Rows [i0, i1) of out (N) = V @ x on the calling thread.
+static void rows_of(rwkv_real *out, const rwkv_mat *V, const rwkv_real *x, int N, int K, int i0, int i1) {
+    rwkv_matvec_job jb = {out, *V, x, N, K};
+    rwkv_matvec_rows(&jb, i0, i1);
+}
+
+// The WKV of the lane's channels, from the state in double (as wkv_scan keeps it), in the
+// lane's (3, nc) part of ws->carry.
+static void lane_wkv(const chunk *c, int l, rwkv_state *s, const lane *t) {
+    rwkv_workspace *ws = c->ws;
+    int C = c->m->cfg.n_embd, nc = t->c1 - t->c0;
+    size_t o = (size_t)l * C + t->c0;
+    rwkv_real *state[3] = {s->num + o, s->den + o, s->max + o};
+    double *carry = ws->carry + 3 * (size_t)t->c0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < nc; j++) carry[i * nc + j] = state[i][j];
+    rwkv_wkv_scan(ws->wkv + t->c0, ws->k + t->c0, ws->v + t->c0, c->m->decay_w + o, c->m->w.att_time_first + o, 0,
+                  1, nc, carry, NULL);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < nc; j++) state[i][j] = (rwkv_real)carry[i * nc + j];
+}
+
+static void lane_time_mix(const chunk *c, int l, rwkv_state *s, const lane *t) {
+    const rwkv_weights *w = &c->m->w;
+    rwkv_workspace *ws = c->ws;
+    int C = c->m->cfg.n_embd, c0 = t->c0, nc = t->c1 - t->c0;
+    size_t lc = (size_t)l * C;
+    rwkv_real *xprev = s->att_xprev + lc;
+    rwkv_layernorm(t->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, 1, C);
+    rwkv_token_mix(t->xk, t->xln, xprev, w->att_mix_k + lc, 1, C);
+    rwkv_token_mix(t->xv, t->xln, xprev, w->att_mix_v + lc, 1, C);
+    rwkv_token_mix(t->xr, t->xln, xprev, w->att_mix_r + lc, 1, C);
+    rows_of(ws->r, MV(att_receptance, l), t->xr, C, C, c0, t->c1);
+    rows_of(ws->k, MV(att_key, l), t->xk, C, C, c0, t->c1);
+    rows_of(ws->v, MV(att_value, l), t->xv, C, C, c0, t->c1);
+    rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)nc);
+    lane_wkv(c, l, s, t);
+    rwkv_mul(ws->wkv + c0, ws->r + c0, ws->wkv + c0, (size_t)nc); // sigmoid(r) * wkv
+#pragma omp barrier
+    memcpy(xprev + c0, t->xln + c0, (size_t)nc * sizeof *xprev); // every thread has read xprev
+    rows_of(ws->out, MV(att_output, l), ws->wkv, C, C, c0, t->c1);
+    rwkv_add_inplace(ws->x + c0, ws->out + c0, (size_t)nc);
+#pragma omp barrier
+}
+
+// Returns 0 when the lane's channels of the block's output are not all finite.
+static int lane_channel_mix(const chunk *c, int l, rwkv_state *s, const lane *t) {
+    const rwkv_weights *w = &c->m->w;
+    rwkv_workspace *ws = c->ws;
+    int C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, c0 = t->c0, nc = t->c1 - t->c0;
+    size_t lc = (size_t)l * C;
+    rwkv_real *xprev = s->ffn_xprev + lc;
+    rwkv_layernorm(t->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, 1, C);
+    rwkv_token_mix(t->xk, t->xln, xprev, w->ffn_mix_k + lc, 1, C);
+    rwkv_token_mix(t->xr, t->xln, xprev, w->ffn_mix_r + lc, 1, C);
+    rows_of(ws->r, MV(ffn_receptance, l), t->xr, C, C, c0, t->c1);
+    rows_of(ws->fk, MV(ffn_key, l), t->xk, F, C, t->f0, t->f1);
+    rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)nc);
+    rwkv_relu_sq(ws->fk + t->f0, ws->fk + t->f0, (size_t)(t->f1 - t->f0)); // relu(W_k x')^2
+#pragma omp barrier
+    memcpy(xprev + c0, t->xln + c0, (size_t)nc * sizeof *xprev);
+    rows_of(ws->out, MV(ffn_value, l), ws->fk, C, F, c0, t->c1);
+    rwkv_mul(ws->out + c0, ws->r + c0, ws->out + c0, (size_t)nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
+    rwkv_add_inplace(ws->x + c0, ws->out + c0, (size_t)nc);
+    return rwkv_all_finite(ws->x + c0, (size_t)nc);
+}
+
+static int one_region(const chunk *c) {
+    const rwkv_hook *h = c->hook;
+    return c->n == 1 && !c->m->v7 && (!h || (!h->mask && !h->scan_cut)) && rwkv_matvec_rows_ok();
+}
+
+static rwkv_status run_token_one_region(const chunk *c, rwkv_state *s, rwkv_real *logits, rwkv_logits_mode mode) {
+    const rwkv_model *m = c->m;
+    const rwkv_config *cfg = &m->cfg;
+    int C = cfg->n_embd, bad = -1; // the first layer whose output is not finite
+    size_t layer_weights = (size_t)C * (4 * C + 2 * cfg->n_ffn + C);
+    int nt = omp_get_max_threads() < c->ws->n_lanes ? omp_get_max_threads() : c->ws->n_lanes;
+#pragma omp parallel num_threads(nt) if (layer_weights >= PAR_MIN_LAYER_WEIGHTS)
+    {
+        lane t = lane_of(c, omp_get_thread_num(), omp_get_num_threads());
+        int stop = -1;
+        for (int l = 0; l < cfg->n_layer && stop < 0; l++) {
+            lane_time_mix(c, l, s, &t);
+            if (!lane_channel_mix(c, l, s, &t)) {
+#pragma omp atomic write
+                bad = l;
+            }
+#pragma omp barrier
+#pragma omp atomic read
+            stop = bad;
+        }
+        if (stop < 0 && mode != RWKV_LOGITS_NONE) { // n = 1: ALL and LAST are the same row
+            rwkv_layernorm(t.xln, c->ws->x, m->w.ln_out_w, m->w.ln_out_b, 1, C);
+            rows_of(logits, &m->mats.head, t.xln, cfg->n_vocab, C, t.v0, t.v1);
+        }
+    }
+    return bad >= 0 ? check_finite(c, bad) : RWKV_OK;
+}
+
 static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_real *logits,
                              rwkv_logits_mode mode) {
     const rwkv_model *m = c->m;
@@ -339,6 +482,7 @@ static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_re
     for (int t = 0; t < c->n; t++)
         memcpy(ws->x + (size_t)t * C, m->w.emb + (size_t)tokens[t] * C, C * sizeof(rwkv_real));
     rwkv_layernorm(ws->x, ws->x, m->w.ln0_w, m->w.ln0_b, c->n, C); // ln0 on the embedding
+    if (one_region(c)) return run_token_one_region(c, s, logits, mode);
     rwkv_status st;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         if ((st = tap(c, l, RWKV_TAP_RESID_IN, ws->x))) return st;

@@ -321,6 +321,12 @@ void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs) {
     }
 }
 
+void rwkv_matvec_rows(const rwkv_matvec_job *jb, int i0, int i1) {
+    if (i0 < i1) run_rows(pick(), jb, i0, i1);
+}
+
+int rwkv_matvec_rows_ok(void) { return pick() != PATH_SCALAR; }
+
 void rwkv_matvec(rwkv_real *out, rwkv_mat W, const rwkv_real *x, int N, int K) {
     rwkv_matvec_job jb = {out, W, x, N, K};
     rwkv_matvec_multi(&jb, 1);

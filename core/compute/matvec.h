@@ -21,6 +21,13 @@ typedef struct {
 
 // Runs independent products in one parallel region (outputs must not overlap inputs).
 void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs);
+// Rows [i0, i1) of one product on the calling thread, for callers that split the rows of
+// their products between the threads of their own parallel region: every row gets the
+// numbers rwkv_matvec gives it, whichever thread computes it. Needs rwkv_matvec_rows_ok().
+void rwkv_matvec_rows(const rwkv_matvec_job *jb, int i0, int i1);
+// 1 when the kernels take a SIMD path, which rwkv_matvec_rows may run on several threads at
+// once; 0 on the scalar path (float products then go to BLAS, which threads itself).
+int rwkv_matvec_rows_ok(void);
 // out (N) = W (N, K) @ x (K), W in bf16.
 void rwkv_matvec_bf16(rwkv_real *out, const uint16_t *W, const rwkv_real *x, int N, int K);
 // out (N) = W (N, K) @ x (K) in fp32.
