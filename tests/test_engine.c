@@ -190,6 +190,7 @@ static void check_low_precision_as(const char *file, double rel, rwkv_weights_mo
     ck_assert_msg(st_run == RWKV_OK, "%s", rwkv_error_message());
     for (size_t i = 0; i < T * V; i++) bd[i] = a[i];
     double e = test_max_scaled_err(b, bd, T * V);
+    if (getenv("SHOWERR")) fprintf(stderr, "%s (mode %d, %s): scaled error %.3g, bound %.3g\n", file, mode, seq ? "seq" : "par", e, rel);
     ck_assert_msg(e < rel, "%s (mode %d, %s): logits differ by %g (bound %g)", file, mode, seq ? "seq" : "par", e, rel);
     ck_assert_msg(e > 0, "%s: identical logits: the low-precision weights were not used", file);
     free(a); free(b); free(bd); free(tokens);
