@@ -170,6 +170,37 @@ START_TEST(test_typed_products) {
 }
 END_TEST
 
+// Widening rows for parallel mode's tiles: every type gives the bits rwkv_tensors_convert
+// gives, from a row offset, with a count that leaves a tail past the vector width.
+START_TEST(test_widen_rows) {
+    static const rwkv_dtype TYPES[] = {RWKV_DT_F32, RWKV_DT_BF16, RWKV_DT_F16, RWKV_DT_Q8_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_I8};
+    const int N = 7, K = 96, r0 = 2, n = 5; // rows 2..6 of 7
+    for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++)
+        for (int k = K; k >= K - 31; k -= 31) { // K = 65 leaves a tail (fp/bf16 only; blocks need 32 | K)
+            if (rwkv_dtype_is_quant(TYPES[t]) && k % 32) continue;
+            size_t bytes = rwkv_dtype_bytes(TYPES[t], (size_t)N * k);
+            unsigned char *q = malloc(bytes);
+            size_t es = rwkv_dtype_size(TYPES[t]); // 0 for the block types
+            for (size_t i = 0; i < bytes; i++) // finite values: the top exponent bit cleared
+                q[i] = (unsigned char)(i * 91 % 253) & (es && i % es == es - 1 ? 0xBF : 0xFF);
+            if (rwkv_dtype_is_quant(TYPES[t])) { // finite scales: rewrite them per block
+                size_t bb = rwkv_dtype_bytes(TYPES[t], 32);
+                for (size_t b = 0; b < bytes / bb; b++) {
+                    uint16_t d = rwkv_float_to_half(0.01f);
+                    float d32 = 0.01f;
+                    if (TYPES[t] == RWKV_DT_I8) memcpy(q + b * bb + 32, &d32, 4);
+                    else memcpy(q + b * bb, &d, 2);
+                }
+            }
+            rwkv_real *a = malloc((size_t)n * k * sizeof *a), *want = malloc((size_t)n * k * sizeof *want);
+            rwkv_matvec_widen(a, (rwkv_mat){TYPES[t], q}, k, r0, n);
+            rwkv_tensors_convert(want, q + rwkv_dtype_bytes(TYPES[t], (size_t)r0 * k), TYPES[t], (size_t)n * k);
+            ck_assert_msg(!memcmp(a, want, (size_t)n * k * sizeof *a), "%s K=%d: widened rows differ", rwkv_dtype_name(TYPES[t]), k);
+            free(a); free(want); free(q);
+        }
+}
+END_TEST
+
 // A NaN or infinite x gives a non-finite product in every type (the forward pass's
 // finiteness check relies on it; I8's rounding of x to int16 must not hide it).
 START_TEST(test_nonfinite_x) {
@@ -224,6 +255,7 @@ int main(void) {
     tcase_add_test(tc, test_typed_products);
     tcase_add_test(tc, test_unaligned_rows);
     tcase_add_test(tc, test_nonfinite_x);
+    tcase_add_test(tc, test_widen_rows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

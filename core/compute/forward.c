@@ -134,14 +134,16 @@ static void gemm_tiled(const chunk *c, const product *p) {
         rwkv_blas_matmul_nt(p->out, p->x, V->data, c->n, p->N, p->K, 0);
         return;
     }
-    size_t row = rwkv_dtype_bytes(V->type, (size_t)p->K);
     int rows = RWKV_TILE_FLOATS / p->K > 0 ? RWKV_TILE_FLOATS / p->K : 1;
     for (int r0 = 0; r0 < p->N; r0 += rows) {
         int nr = p->N - r0 < rows ? p->N - r0 : rows;
         rwkv_real *tile = c->ws->tile;
-        const unsigned char *src = (const unsigned char *)V->data + (size_t)r0 * row;
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < nr; r++) rwkv_tensors_convert(tile + (size_t)r * p->K, src + r * row, V->type, (size_t)p->K);
+#pragma omp parallel
+        { // each thread widens its share of the tile's rows
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int a = (int)((int64_t)nr * id / nt), b = (int)((int64_t)nr * (id + 1) / nt);
+            rwkv_matvec_widen(tile + (size_t)a * p->K, *V, p->K, r0 + a, b - a);
+        }
         rwkv_blas_gemm(0, 1, c->n, nr, p->K, 1, p->x, p->K, tile, p->K, 0, p->out + r0, p->N); // x tile^T
     }
 }

@@ -352,7 +352,36 @@ static void rows_avx2(const rwkv_matvec_job *jb, int i0, int i1) {
     default: rows_scalar(jb, i0, i1); // block types: widened per block
     }
 }
+
+// n weights widened to float: bf16 (a 16-bit shift of each zero-extended value) or fp16.
+__attribute__((target("avx512f")))
+static void widen512(float *out, const uint16_t *w, size_t n, const int f16) {
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(w + j));
+        _mm512_storeu_ps(out + j, f16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+    for (; j < n; j++) {
+        uint16_t h;
+        memcpy(&h, w + j, 2);
+        out[j] = f16 ? rwkv_half_to_float(h) : bf16_to_f32(h);
+    }
+}
 #endif
+
+void rwkv_matvec_widen(rwkv_real *out, rwkv_mat W, int K, int r0, int n) {
+    size_t row = rwkv_dtype_bytes(W.type, (size_t)K), count = (size_t)n * K;
+    const unsigned char *src = (const unsigned char *)W.data + (size_t)r0 * row;
+#if RWKV_REAL_BITS == 32
+    if (pick() == PATH_AVX512 && (W.type == RWKV_DT_BF16 || W.type == RWKV_DT_F16)) {
+        widen512(out, (const uint16_t *)src, count, W.type == RWKV_DT_F16);
+        return;
+    }
+#endif
+    if (rwkv_dtype_is_quant(W.type)) // row by row: a block never spans rows
+        for (int r = 0; r < n; r++) rwkv_tensors_convert(out + (size_t)r * K, src + r * row, W.type, (size_t)K);
+    else rwkv_tensors_convert(out, src, W.type, count);
+}
 
 // Float weights aligned for rwkv_real go to BLAS on the scalar path (mapped ones may not be).
 static int blas_reads(const rwkv_mat *W) {
