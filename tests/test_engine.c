@@ -297,18 +297,23 @@ END_TEST
 static const rwkv_config RAND_CFG = {.n_layer = 3, .n_embd = 48, .n_ffn = 96, .n_vocab = 97};
 
 // Runs T tokens in chunks of `chunk` carrying the state; logits (T, V) for every position.
-static void run_chunks(const rwkv_model *m, const int *tok, int T, int chunk, int seq,
-                       rwkv_real *logits, rwkv_state *s) {
+static void run_chunks_hooked(const rwkv_model *m, const int *tok, int T, int chunk, int seq, rwkv_real *logits,
+                              rwkv_state *s, rwkv_hook *hook) {
     rwkv_workspace *ws;
     ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, chunk), RWKV_OK);
     rwkv_state_reset(s);
     for (int t = 0; t < T; t += chunk) {
         int n = T - t < chunk ? T - t : chunk;
         rwkv_status st = (seq ? rwkv_forward_seq : rwkv_forward_par)(
-            m, s, tok + t, n, logits + (size_t)t * m->cfg.n_vocab, RWKV_LOGITS_ALL, NULL, ws);
+            m, s, tok + t, n, logits + (size_t)t * m->cfg.n_vocab, RWKV_LOGITS_ALL, hook, ws);
         ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
     }
     rwkv_workspace_free(ws);
+}
+
+static void run_chunks(const rwkv_model *m, const int *tok, int T, int chunk, int seq, rwkv_real *logits,
+                       rwkv_state *s) {
+    run_chunks_hooked(m, tok, T, chunk, seq, logits, s, NULL);
 }
 
 
@@ -404,17 +409,6 @@ END_TEST
 // error naming its block.
 static const rwkv_config WIDE_CFG = {.n_layer = 2, .n_embd = 160, .n_ffn = 640, .n_vocab = 300};
 
-static void run_seq_hooked(const rwkv_model *m, const int *tok, int T, rwkv_real *logits, rwkv_state *s, int hooked) {
-    uint32_t mask[3] = {0}; // no taps: the hook changes nothing but the path
-    rwkv_hook h = {.mask = mask};
-    rwkv_workspace *ws;
-    ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 1), RWKV_OK);
-    rwkv_state_reset(s);
-    rwkv_status st = rwkv_forward_seq(m, s, tok, T, logits, RWKV_LOGITS_ALL, hooked ? &h : NULL, ws);
-    ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
-    rwkv_workspace_free(ws);
-}
-
 START_TEST(test_seq_one_region_same_bits) {
     int threads = omp_get_max_threads(), T = 12, V = WIDE_CFG.n_vocab;
     omp_set_num_threads(3);
@@ -429,8 +423,9 @@ START_TEST(test_seq_one_region_same_bits) {
     for (int w = 0; w < 3; w++) {
         if (w == 1) ck_assert_int_eq(rwkv_model_use_bf16(m), RWKV_OK);
         if (w == 2) ck_assert_int_eq(rwkv_model_use_int8(m), RWKV_OK);
-        run_seq_hooked(m, tok, T, a, sa, 0);
-        run_seq_hooked(m, tok, T, b, sb, 1);
+        uint32_t mask[3] = {0}; // no taps: the hook changes nothing but the path
+        run_chunks_hooked(m, tok, T, 1, 1, a, sa, NULL);
+        run_chunks_hooked(m, tok, T, 1, 1, b, sb, &(rwkv_hook){.mask = mask});
         ck_assert_msg(!memcmp(a, b, nl * sizeof *a), "weights %d: logits differ between the paths", w);
         ck_assert_msg(!memcmp(sa->data, sb->data, ns), "weights %d: states differ between the paths", w);
     }
