@@ -16,9 +16,9 @@
 
 #define RWKV_MAX_PRODUCTS 3 // projections sharing one call of linear(): time-mix r, k, v
 #define LANE_VECS 4 // C-wide vectors per thread in ws->lanes: ln output, mixes k, v, r
-#define SPLIT RWKV_WKV_BLOCK // rows per unit of the one-region path's thread split: a WKV
-                             // block and a multiple of every vector width, so each channel
-                             // meets the instructions it meets on one thread
+#define SPLIT RWKV_WKV_BLOCK // rows per unit of work of the one-region path: a WKV block and
+                             // a multiple of every vector width, so each channel meets the
+                             // instructions it meets on one thread
 #define PAR_MIN_LAYER_WEIGHTS (1 << 18) // a token of smaller layers stays on one thread
 
 const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
@@ -344,36 +344,37 @@ static rwkv_status check_finite(const chunk *c, int l) {
 
 // A hook-free sequential token runs every layer and the head in one parallel region instead
 // of one region per batch of products (49 for 12 layers, each a wake-up of the other
-// threads). A thread owns a share of the channels (units of SPLIT rows) of every C-row
-// product and of the element-wise steps on them (gate, WKV, residual add), so four barriers
-// per layer remain: before the products that read a whole vector (att_output, ffn_value)
-// and before each layer norm. Every thread computes the layer norms and token shifts itself
-// into its lane of ws->lanes (C-wide, cheap next to a barrier). The numbers are those of the
-// per-batch path: the same kernels on the same rows, in the same order per element.
+// threads). Within a phase the threads claim units of SPLIT channels from a shared counter
+// and do the element-wise steps on the channels they claimed (gate, WKV, residual add), so
+// four barriers per layer remain: before the products that read a whole vector (att_output,
+// ffn_value) and before each layer norm. Claiming instead of a fixed split keeps a phase
+// going when another process holds one of the cores. Every thread computes the layer norms
+// and token shifts itself into its lane of ws->lanes (C-wide, cheap next to a barrier). The
+// numbers are those of the per-batch path: the same kernels on the same rows, in the same
+// order per element, whichever thread computes a unit.
+#define HEAD_UNIT 1024 // rows of the head per claim (V is large: fewer claims)
+
 typedef struct {
-    int c0, c1;                  // channels [c0, c1) of every C-row product
-    int f0, f1;                  // rows [f0, f1) of ffn_key (F rows)
-    int v0, v1;                  // rows [v0, v1) of the head (V rows)
+    int *next;                     // (2) the shared unit counters, one per phase in turn
+    int phase, first;              // phases this thread has ended; thread 0 resets counters
     rwkv_real *xln, *xk, *xv, *xr; // (C) this thread's ln output and mixes
 } lane;
 
-// Thread id's share of n rows in units of SPLIT: [*i0, *i1).
-static void split_rows(int n, int id, int nt, int *i0, int *i1) {
-    int64_t units = (n + SPLIT - 1) / SPLIT;
-    int a = (int)(units * id / nt) * SPLIT, b = (int)(units * (id + 1) / nt) * SPLIT;
-    *i0 = a < n ? a : n;
-    *i1 = b < n ? b : n;
+// Claims the next unit of the current phase: 0 when all n_units are taken.
+static int claim(const lane *t, int n_units, int *u) {
+    int v;
+#pragma omp atomic capture
+    v = t->next[t->phase & 1]++;
+    *u = v;
+    return v < n_units;
 }
 
-static lane lane_of(const chunk *c, int id, int nt) {
-    const rwkv_config *cfg = &c->m->cfg;
-    lane t;
-    split_rows(cfg->n_embd, id, nt, &t.c0, &t.c1);
-    split_rows(cfg->n_ffn, id, nt, &t.f0, &t.f1);
-    split_rows(cfg->n_vocab, id, nt, &t.v0, &t.v1);
-    rwkv_real *p = c->ws->lanes + (size_t)id * LANE_VECS * cfg->n_embd;
-    t.xln = p, t.xk = p + cfg->n_embd, t.xv = p + 2 * cfg->n_embd, t.xr = p + 3 * cfg->n_embd;
-    return t;
+// Ends a phase: every thread waits for the others. The next phase's counter was last used
+// two phases ago, so thread 0 clears it before the barrier.
+static void end_phase(lane *t) {
+    if (t->first) t->next[(t->phase + 1) & 1] = 0;
+#pragma omp barrier
+    t->phase++;
 }
 
 // Rows [i0, i1) of out (N) = V @ x on the calling thread.
@@ -382,65 +383,100 @@ static void rows_of(rwkv_real *out, const rwkv_mat *V, const rwkv_real *x, int N
     rwkv_matvec_rows(&jb, i0, i1);
 }
 
-// The WKV of the lane's channels, from the state in double (as wkv_scan keeps it), in the
-// lane's (3, nc) part of ws->carry.
-static void lane_wkv(const chunk *c, int l, rwkv_state *s, const lane *t) {
+static int units(int n) { return (n + SPLIT - 1) / SPLIT; }
+
+// Channels [*c0, *c1) of unit u of n rows.
+static void unit_rows(int u, int n, int *c0, int *c1) {
+    *c0 = u * SPLIT;
+    *c1 = *c0 + SPLIT < n ? *c0 + SPLIT : n;
+}
+
+// The WKV of channels [c0, c0 + nc), from the state in double (as wkv_scan keeps it), in
+// their (3, nc) part of ws->carry.
+static void unit_wkv(const chunk *c, int l, rwkv_state *s, int c0, int nc) {
     rwkv_workspace *ws = c->ws;
-    int C = c->m->cfg.n_embd, nc = t->c1 - t->c0;
-    size_t o = (size_t)l * C + t->c0;
+    size_t o = (size_t)l * c->m->cfg.n_embd + c0;
     rwkv_real *state[3] = {s->num + o, s->den + o, s->max + o};
-    double *carry = ws->carry + 3 * (size_t)t->c0;
+    double *carry = ws->carry + 3 * (size_t)c0;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < nc; j++) carry[i * nc + j] = state[i][j];
-    rwkv_wkv_scan(ws->wkv + t->c0, ws->k + t->c0, ws->v + t->c0, c->m->decay_w + o, c->m->w.att_time_first + o, 0,
-                  1, nc, carry, NULL);
+    rwkv_wkv_scan(ws->wkv + c0, ws->k + c0, ws->v + c0, c->m->decay_w + o, c->m->w.att_time_first + o, 0, 1, nc,
+                  carry, NULL);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < nc; j++) state[i][j] = (rwkv_real)carry[i * nc + j];
 }
 
-static void lane_time_mix(const chunk *c, int l, rwkv_state *s, const lane *t) {
+static void lane_time_mix(const chunk *c, int l, rwkv_state *s, lane *t) {
     const rwkv_weights *w = &c->m->w;
     rwkv_workspace *ws = c->ws;
-    int C = c->m->cfg.n_embd, c0 = t->c0, nc = t->c1 - t->c0;
+    int C = c->m->cfg.n_embd, u, c0, c1;
     size_t lc = (size_t)l * C;
     rwkv_real *xprev = s->att_xprev + lc;
     rwkv_layernorm(t->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, 1, C);
     rwkv_token_mix(t->xk, t->xln, xprev, w->att_mix_k + lc, 1, C);
     rwkv_token_mix(t->xv, t->xln, xprev, w->att_mix_v + lc, 1, C);
     rwkv_token_mix(t->xr, t->xln, xprev, w->att_mix_r + lc, 1, C);
-    rows_of(ws->r, MV(att_receptance, l), t->xr, C, C, c0, t->c1);
-    rows_of(ws->k, MV(att_key, l), t->xk, C, C, c0, t->c1);
-    rows_of(ws->v, MV(att_value, l), t->xv, C, C, c0, t->c1);
-    rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)nc);
-    lane_wkv(c, l, s, t);
-    rwkv_mul(ws->wkv + c0, ws->r + c0, ws->wkv + c0, (size_t)nc); // sigmoid(r) * wkv
-#pragma omp barrier
-    memcpy(xprev + c0, t->xln + c0, (size_t)nc * sizeof *xprev); // every thread has read xprev
-    rows_of(ws->out, MV(att_output, l), ws->wkv, C, C, c0, t->c1);
-    rwkv_add_inplace(ws->x + c0, ws->out + c0, (size_t)nc);
-#pragma omp barrier
+    while (claim(t, units(C), &u)) {
+        unit_rows(u, C, &c0, &c1);
+        rows_of(ws->r, MV(att_receptance, l), t->xr, C, C, c0, c1);
+        rows_of(ws->k, MV(att_key, l), t->xk, C, C, c0, c1);
+        rows_of(ws->v, MV(att_value, l), t->xv, C, C, c0, c1);
+        rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)(c1 - c0));
+        unit_wkv(c, l, s, c0, c1 - c0);
+        rwkv_mul(ws->wkv + c0, ws->r + c0, ws->wkv + c0, (size_t)(c1 - c0)); // sigmoid(r) * wkv
+    }
+    end_phase(t);
+    while (claim(t, units(C), &u)) {
+        unit_rows(u, C, &c0, &c1);
+        memcpy(xprev + c0, t->xln + c0, (size_t)(c1 - c0) * sizeof *xprev); // every thread has read xprev
+        rows_of(ws->out, MV(att_output, l), ws->wkv, C, C, c0, c1);
+        rwkv_add_inplace(ws->x + c0, ws->out + c0, (size_t)(c1 - c0));
+    }
+    end_phase(t);
 }
 
-// Returns 0 when the lane's channels of the block's output are not all finite.
-static int lane_channel_mix(const chunk *c, int l, rwkv_state *s, const lane *t) {
+// Returns 0 when the channels this thread finished of the block's output are not all finite.
+static int lane_channel_mix(const chunk *c, int l, rwkv_state *s, lane *t) {
     const rwkv_weights *w = &c->m->w;
     rwkv_workspace *ws = c->ws;
-    int C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, c0 = t->c0, nc = t->c1 - t->c0;
+    int C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, u, c0, c1, finite = 1;
     size_t lc = (size_t)l * C;
     rwkv_real *xprev = s->ffn_xprev + lc;
     rwkv_layernorm(t->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, 1, C);
     rwkv_token_mix(t->xk, t->xln, xprev, w->ffn_mix_k + lc, 1, C);
     rwkv_token_mix(t->xr, t->xln, xprev, w->ffn_mix_r + lc, 1, C);
-    rows_of(ws->r, MV(ffn_receptance, l), t->xr, C, C, c0, t->c1);
-    rows_of(ws->fk, MV(ffn_key, l), t->xk, F, C, t->f0, t->f1);
-    rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)nc);
-    rwkv_relu_sq(ws->fk + t->f0, ws->fk + t->f0, (size_t)(t->f1 - t->f0)); // relu(W_k x')^2
-#pragma omp barrier
-    memcpy(xprev + c0, t->xln + c0, (size_t)nc * sizeof *xprev);
-    rows_of(ws->out, MV(ffn_value, l), ws->fk, C, F, c0, t->c1);
-    rwkv_mul(ws->out + c0, ws->r + c0, ws->out + c0, (size_t)nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
-    rwkv_add_inplace(ws->x + c0, ws->out + c0, (size_t)nc);
-    return rwkv_all_finite(ws->x + c0, (size_t)nc);
+    while (claim(t, units(C) + units(F), &u)) { // receptance units, then key units
+        if (u < units(C)) {
+            unit_rows(u, C, &c0, &c1);
+            rows_of(ws->r, MV(ffn_receptance, l), t->xr, C, C, c0, c1);
+            rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)(c1 - c0));
+        } else {
+            unit_rows(u - units(C), F, &c0, &c1);
+            rows_of(ws->fk, MV(ffn_key, l), t->xk, F, C, c0, c1);
+            rwkv_relu_sq(ws->fk + c0, ws->fk + c0, (size_t)(c1 - c0)); // relu(W_k x')^2
+        }
+    }
+    end_phase(t);
+    while (claim(t, units(C), &u)) {
+        unit_rows(u, C, &c0, &c1);
+        size_t nc = (size_t)(c1 - c0);
+        memcpy(xprev + c0, t->xln + c0, nc * sizeof *xprev);
+        rows_of(ws->out, MV(ffn_value, l), ws->fk, C, F, c0, c1);
+        rwkv_mul(ws->out + c0, ws->r + c0, ws->out + c0, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
+        rwkv_add_inplace(ws->x + c0, ws->out + c0, nc);
+        finite &= rwkv_all_finite(ws->x + c0, nc);
+    }
+    return finite;
+}
+
+static void lane_head(const chunk *c, rwkv_real *logits, lane *t) {
+    const rwkv_model *m = c->m;
+    int V = m->cfg.n_vocab, u;
+    rwkv_layernorm(t->xln, c->ws->x, m->w.ln_out_w, m->w.ln_out_b, 1, m->cfg.n_embd);
+    while (claim(t, (V + HEAD_UNIT - 1) / HEAD_UNIT, &u)) {
+        int r1 = (u + 1) * HEAD_UNIT < V ? (u + 1) * HEAD_UNIT : V;
+        rows_of(logits, &m->mats.head, t->xln, V, m->cfg.n_embd, u * HEAD_UNIT, r1);
+    }
 }
 
 static int one_region(const chunk *c) {
@@ -449,14 +485,15 @@ static int one_region(const chunk *c) {
 }
 
 static rwkv_status run_token_one_region(const chunk *c, rwkv_state *s, rwkv_real *logits, rwkv_logits_mode mode) {
-    const rwkv_model *m = c->m;
-    const rwkv_config *cfg = &m->cfg;
-    int C = cfg->n_embd, bad = -1; // the first layer whose output is not finite
+    const rwkv_config *cfg = &c->m->cfg;
+    int C = cfg->n_embd, bad = -1, next[2] = {0, 0}; // bad: the first layer whose output is not finite
     size_t layer_weights = (size_t)C * (4 * C + 2 * cfg->n_ffn + C);
     int nt = omp_get_max_threads() < c->ws->n_lanes ? omp_get_max_threads() : c->ws->n_lanes;
 #pragma omp parallel num_threads(nt) if (layer_weights >= PAR_MIN_LAYER_WEIGHTS)
     {
-        lane t = lane_of(c, omp_get_thread_num(), omp_get_num_threads());
+        int id = omp_get_thread_num();
+        rwkv_real *p = c->ws->lanes + (size_t)id * LANE_VECS * C;
+        lane t = {next, 0, id == 0, p, p + C, p + 2 * C, p + 3 * C};
         int stop = -1;
         for (int l = 0; l < cfg->n_layer && stop < 0; l++) {
             lane_time_mix(c, l, s, &t);
@@ -464,14 +501,11 @@ static rwkv_status run_token_one_region(const chunk *c, rwkv_state *s, rwkv_real
 #pragma omp atomic write
                 bad = l;
             }
-#pragma omp barrier
+            end_phase(&t);
 #pragma omp atomic read
             stop = bad;
         }
-        if (stop < 0 && mode != RWKV_LOGITS_NONE) { // n = 1: ALL and LAST are the same row
-            rwkv_layernorm(t.xln, c->ws->x, m->w.ln_out_w, m->w.ln_out_b, 1, C);
-            rows_of(logits, &m->mats.head, t.xln, cfg->n_vocab, C, t.v0, t.v1);
-        }
+        if (stop < 0 && mode != RWKV_LOGITS_NONE) lane_head(c, logits, &t); // n = 1: ALL and LAST are one row
     }
     return bad >= 0 ? check_finite(c, bad) : RWKV_OK;
 }
