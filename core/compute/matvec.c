@@ -26,7 +26,9 @@ typedef enum { PATH_UNSET, PATH_SCALAR, PATH_AVX2, PATH_AVX512 } kernel_path;
 #define XQ_COLS 4096 // columns of x rounded to int16 at a time for the I8 VNNI kernel (stack)
 #define XQ_MAX 32767 // largest |x| step count: x rounded to 16 bits per XQ_COLS columns
 
+#if RWKV_REAL_BITS == 32
 static int vnni; // AVX512-VNNI and AVX512BW: I8 products as int16 dot products (set by pick)
+#endif
 
 #if RWKV_REAL_BITS == 32
 // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know "f16c".
