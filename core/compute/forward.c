@@ -64,7 +64,7 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     if (RWKV_HAS_HEADS(cfg) && rwkv_v7_scratch_alloc(&ws->v7, cfg, max_T)) goto fail;
     size_t wide = (size_t)(cfg.n_ffn > cfg.n_embd ? cfg.n_ffn : cfg.n_embd);
     size_t tile = wide > RWKV_TILE_FLOATS ? wide : RWKV_TILE_FLOATS; // at least one row
-    if (max_T > 1 && !(ws->tile = rwkv_calloc(tile, sizeof(rwkv_real), "workspace"))) goto fail;
+    if (max_T > 1 && !(ws->tile = rwkv_calloc_huge(tile, sizeof(rwkv_real), "workspace"))) goto fail; // widened, then read by sgemm
     ws->n_lanes = omp_get_max_threads();
     if (!(ws->lanes = rwkv_calloc((size_t)ws->n_lanes * LANE_VECS * cfg.n_embd, sizeof(rwkv_real), "workspace")))
         goto fail;
