@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < Tmax; i++) tok[i] = (i * 7919) % V;
     for (int i = 0; i < C; i++) x[i] = (rwkv_real)(i % 17) * 0.01f;
     size_t nbw = BW_BYTES / sizeof(float);
-    float *bw_a = malloc(BW_BYTES);
+    float *bw_a = rwkv_calloc_huge(BW_BYTES / sizeof(float), sizeof(float), "bandwidth array"); // huge pages, as the weights
     float *ga = calloc(512 * 768, 4), *gb = calloc(768 * 768, 4), *gc = calloc(512 * 768, 4);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < nbw; i++) bw_a[i] = (float)(i & 7);

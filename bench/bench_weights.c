@@ -2,9 +2,10 @@
 // files in real RWKV-4 shapes are written to /tmp and deleted afterwards:
 //   1. per shape (169M, 1.5B, 3B, 7B), a fresh process loads the file in place and runs 16
 //      sequential tokens: peak RSS against 1.1x the file + 200 MB, load and info times, ms/token;
-//   2. at 169M: sequential ms/token of bf16, fp16 (mapped files) and int8 (I8 blocks) weights as a
-//      ratio to the read-bandwidth floor of the bytes they read, against fp32; parallel T=512
-//      tokens/s with bf16 weights (tiled GEMMs) as a share of the fp32 path's.
+//   2. at 169M, in RUNS rounds: sequential ms/token of fp32, bf16, fp16 (mapped files), int8 (I8
+//      blocks) and bf16 converted in memory, each as a ratio to the floor of the bytes it reads at
+//      the bandwidth read just before it; parallel T=512 tokens/s with bf16 weights (tiled GEMMs)
+//      as a share of the fp32 path's in the same round.
 // Shapes are skipped, with a message, when /tmp or the memory is short. RWKV_BENCH_SMALL=1
 // runs only the 169M shape. Prints medians; never fails on timing.
 #include "bench_util.h"
@@ -20,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define RUNS 5                // rounds of the 169M speed figures; medians over them
+#define RUNS 7                // rounds of the 169M speed figures; medians over them
 #define SEQ_TOKENS 16         // sequential tokens per run
 #define PAR_T 512             // tokens of the parallel figure
 #define BW_BYTES (1ull << 30) // the read-bandwidth array
@@ -207,81 +208,128 @@ static int rss_figure(const shape *sh) {
 
 enum { W_F32, W_BF16, W_F16, W_INT8, W_BF16_COPY, N_W };
 static const char *const W_NAMES[N_W] = {"fp32", "bf16 mapped", "fp16 mapped", "int8", "bf16 copy (--weights bf16)"};
+static const char *const W_SHORT[N_W] = {"fp32", "bf16", "fp16", "int8", "bf16 copy"};
 static const double W_TARGET[N_W] = {1.2, 1.25, 1.25, 1.4, 1.25}; // ratio to the bandwidth floor
+
+// ms per token of SEQ_TOKENS sequential tokens: the median of the single tokens' times, so a
+// token during which another process held the core does not move the figure; -1 on an error.
+static double seq_ms_median(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwkv_real *logits) {
+    double t[SEQ_TOKENS];
+    for (int i = 0; i < SEQ_TOKENS; i++)
+        if ((t[i] = bench_seq_ms(m, ws, s, logits, 1)) < 0) return -1;
+    return bench_median(t, SEQ_TOKENS);
+}
+
+#define BW_READS 5 // single reads of the bandwidth array per floor; their median counts
+
+// GB/s of the bandwidth array: the median of BW_READS reads, the same statistic as the
+// tokens' (under load the fastest read and a typical token would not compare).
+static double bandwidth_median(const float *a, size_t n) {
+    double g[BW_READS];
+    for (int i = 0; i < BW_READS; i++) g[i] = bench_read_bandwidth(a, n, 1);
+    return bench_median(g, BW_READS);
+}
+
+// The 169M models and what the speed figures need.
+typedef struct {
+    rwkv_model *m[N_W];
+    rwkv_workspace *ws1, *wsT;
+    rwkv_state *s;
+    rwkv_real *logits; // (V)
+    int *tok;          // (PAR_T)
+    float *bw_a;       // (BW_BYTES / 4) the bandwidth array
+    size_t nbw;
+} speed_setup;
+
+// Figures of one round r, each sequential path right after its own bandwidth read (the floor
+// it is held against), the paths and the parallel pair in an order that turns every round.
+static int speed_round(speed_setup *z, int r, double bw[N_W][RUNS], double ms[N_W][RUNS], double ratio[N_W][RUNS],
+                       double *tps32, double *tps16) {
+    int bad = 0;
+    for (int k = 0; k < N_W; k++) {
+        int w = (k + r) % N_W;
+        bw[w][r] = bandwidth_median(z->bw_a, z->nbw);
+        ms[w][r] = seq_ms_median(z->m[w], z->ws1, z->s, z->logits);
+        ratio[w][r] = ms[w][r] / (rwkv_model_mat_bytes(z->m[w]) / (bw[w][r] * 1e9) * 1e3);
+        bad |= ms[w][r] < 0;
+    }
+    for (int k = 0; k < 2; k++) { // fp32 first in even rounds, bf16 first in odd ones
+        if ((k + r) % 2 == 0) *tps32 = bench_par_tps(z->m[W_F32], z->wsT, z->s, z->tok, PAR_T, z->logits);
+        else *tps16 = bench_par_tps(z->m[W_BF16], z->wsT, z->s, z->tok, PAR_T, z->logits);
+    }
+    bad |= *tps32 < 0 || *tps16 < 0;
+    fprintf(stderr, "round %d/%d:", r + 1, RUNS);
+    for (int w = 0; w < N_W; w++)
+        fprintf(stderr, " %s %.2f ms %.2fx (%.1f GB/s);", W_SHORT[w], ms[w][r], ratio[w][r], bw[w][r]);
+    fprintf(stderr, " T=%d %.0f vs %.0f tok/s %.0f%%\n", PAR_T, *tps32, *tps16, 100 * *tps16 / *tps32);
+    return bad;
+}
+
+static void speed_report(speed_setup *z, double bw[N_W][RUNS], double ms[N_W][RUNS], double ratio[N_W][RUNS],
+                         double *tps32, double *tps16, double *share) {
+    double all_bw[N_W * RUNS];
+    for (int w = 0; w < N_W; w++) memcpy(all_bw + w * RUNS, bw[w], sizeof bw[w]);
+    printf("169M speed, medians of %d rounds (ms/token: median of %d tokens; floor: matrix bytes / the median of %d "
+           "bandwidth reads just before; ratio: median over the rounds; bandwidth median %.1f GB/s):\n", RUNS,
+           SEQ_TOKENS, BW_READS, bench_median(all_bw, N_W * RUNS));
+    for (int w = 0; w < N_W; w++) {
+        double bytes = (double)rwkv_model_mat_bytes(z->m[w]), BW = bench_median(bw[w], RUNS);
+        printf("  sequential %s (%s): %.2f ms/token; floor %.2f ms (%.0f MB of matrices / %.1f GB/s); "
+               "ratio %.2fx (target <= %.2fx)\n", W_NAMES[w], rwkv_dtype_name(z->m[w]->mats.att_key[0].type),
+               bench_median(ms[w], RUNS), bytes / (BW * 1e9) * 1e3, bytes / 1e6, BW, bench_median(ratio[w], RUNS),
+               W_TARGET[w]);
+    }
+    printf("  parallel T=%d: fp32 %.0f tok/s, bf16 in place (tiles of up to %d MiB widened per GEMM) %.0f tok/s: "
+           "%.0f%% (median of the rounds' shares; target >= 90%%)\n", PAR_T, bench_median(tps32, RUNS),
+           RWKV_TILE_FLOATS * 4 >> 20, bench_median(tps16, RUNS), 100 * bench_median(share, RUNS));
+}
 
 // Figure 2: the 169M models in every weight type, timed side by side.
 static int speed_figures(void) {
     const char *pb = "/tmp/rwkvscope-bench-weights-bf16.safetensors", *ph = "/tmp/rwkvscope-bench-weights-fp16.safetensors";
     rwkv_config cfg = SHAPES[0].cfg;
     if (!write_model(pb, cfg, 1) || !write_model(ph, cfg, 0)) return 1;
-    rwkv_model *m[N_W] = {0};
+    speed_setup z = {0};
     const char *src[N_W] = {pb, pb, ph, pb, pb};
     const rwkv_weights_mode mode[N_W] = {RWKV_WEIGHTS_FP32, RWKV_WEIGHTS_FILE, RWKV_WEIGHTS_FILE, RWKV_WEIGHTS_INT8,
                                          RWKV_WEIGHTS_BF16};
     int bad = 0;
     for (int w = 0; w < N_W && !bad; w++) {
         rwkv_load_opts o = {.weights = mode[w]};
-        bad = rwkv_model_open(&m[w], src[w], &o) != RWKV_OK;
+        bad = rwkv_model_open(&z.m[w], src[w], &o) != RWKV_OK;
     }
     unlink(pb); // the mappings stay valid until unmapped
     unlink(ph);
     if (bad) {
         fprintf(stderr, "%s\n", rwkv_error_message());
-        for (int w = 0; w < N_W; w++) rwkv_model_free(m[w]);
+        for (int w = 0; w < N_W; w++) rwkv_model_free(z.m[w]);
         return 1;
     }
-    rwkv_workspace *ws1, *wsT;
-    rwkv_state *s;
-    rwkv_workspace_alloc(&ws1, cfg, 1);
-    rwkv_workspace_alloc(&wsT, cfg, PAR_T);
-    rwkv_state_alloc(&s, cfg);
-    rwkv_real *logits = malloc((size_t)cfg.n_vocab * sizeof *logits);
-    int *tok = malloc(PAR_T * sizeof *tok);
-    for (int i = 0; i < PAR_T; i++) tok[i] = (i * 7919) % cfg.n_vocab;
-    size_t nbw = BW_BYTES / sizeof(float);
-    float *bw_a = malloc(BW_BYTES);
+    rwkv_workspace_alloc(&z.ws1, cfg, 1);
+    rwkv_workspace_alloc(&z.wsT, cfg, PAR_T);
+    rwkv_state_alloc(&z.s, cfg);
+    z.logits = malloc((size_t)cfg.n_vocab * sizeof *z.logits);
+    z.tok = malloc(PAR_T * sizeof *z.tok);
+    for (int i = 0; i < PAR_T; i++) z.tok[i] = (i * 7919) % cfg.n_vocab;
+    z.nbw = BW_BYTES / sizeof(float);
+    z.bw_a = rwkv_calloc_huge(z.nbw, sizeof(float), "bandwidth array"); // on huge pages like the weights
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < nbw; i++) bw_a[i] = (float)(i & 7);
-    double bw[RUNS], ms[N_W][RUNS], ratio[N_W][RUNS], tps32[RUNS], tps16[RUNS], share[RUNS];
-    for (int w = 0; w < N_W; w++) bench_seq_ms(m[w], ws1, s, logits, SEQ_TOKENS); // warm-up: page the weights in
-    bench_par_tps(m[W_F32], wsT, s, tok, PAR_T, logits);
-    bench_par_tps(m[W_BF16], wsT, s, tok, PAR_T, logits);
+    for (size_t i = 0; i < z.nbw; i++) z.bw_a[i] = (float)(i & 7);
+    double bw[N_W][RUNS], ms[N_W][RUNS], ratio[N_W][RUNS], tps32[RUNS], tps16[RUNS], share[RUNS];
+    for (int w = 0; w < N_W; w++) bench_seq_ms(z.m[w], z.ws1, z.s, z.logits, SEQ_TOKENS); // warm-up: page the weights in
+    bench_par_tps(z.m[W_F32], z.wsT, z.s, z.tok, PAR_T, z.logits);
+    bench_par_tps(z.m[W_BF16], z.wsT, z.s, z.tok, PAR_T, z.logits);
     for (int r = 0; r < RUNS && !bad; r++) {
-        bw[r] = bench_read_bandwidth(bw_a, nbw, BW_PASSES);
-        for (int w = 0; w < N_W; w++) {
-            ms[w][r] = bench_seq_ms(m[w], ws1, s, logits, SEQ_TOKENS);
-            ratio[w][r] = ms[w][r] / (rwkv_model_mat_bytes(m[w]) / (bw[r] * 1e9) * 1e3);
-            bad |= ms[w][r] < 0;
-        }
-        tps32[r] = bench_par_tps(m[W_F32], wsT, s, tok, PAR_T, logits);
-        tps16[r] = bench_par_tps(m[W_BF16], wsT, s, tok, PAR_T, logits);
+        bad = speed_round(&z, r, bw, ms, ratio, &tps32[r], &tps16[r]);
         share[r] = tps16[r] / tps32[r];
-        bad |= tps32[r] < 0 || tps16[r] < 0;
-        fprintf(stderr, "round %d/%d: %.1f GB/s; fp32 %.1f, bf16 %.1f (copy %.1f), fp16 %.1f, int8 %.1f ms/token; "
-                "T=%d %.0f vs %.0f tok/s\n", r + 1, RUNS, bw[r], ms[W_F32][r], ms[W_BF16][r], ms[W_BF16_COPY][r],
-                ms[W_F16][r], ms[W_INT8][r], PAR_T, tps32[r], tps16[r]);
     }
     if (bad) fprintf(stderr, "engine error: %s\n", rwkv_error_message());
-    else {
-        double BW = bench_median(bw, RUNS);
-        printf("169M speed, medians of %d rounds (ratios are medians of per-round ratios to that round's bandwidth, "
-               "%.1f GB/s median):\n", RUNS, BW);
-        for (int w = 0; w < N_W; w++) {
-            double bytes = (double)rwkv_model_mat_bytes(m[w]);
-            printf("  sequential %s (%s): %.2f ms/token; floor %.2f ms (%.0f MB of matrices / bandwidth); "
-                   "ratio %.2fx (target <= %.2fx)\n", W_NAMES[w], rwkv_dtype_name(m[w]->mats.att_key[0].type),
-                   bench_median(ms[w], RUNS), bytes / (BW * 1e9) * 1e3, bytes / 1e6, bench_median(ratio[w], RUNS),
-                   W_TARGET[w]);
-        }
-        printf("  parallel T=%d: fp32 %.0f tok/s, bf16 in place (tiles of up to %d MiB widened per GEMM) %.0f tok/s: "
-               "%.0f%% (target >= 90%%)\n", PAR_T, bench_median(tps32, RUNS), RWKV_TILE_FLOATS * 4 >> 20,
-               bench_median(tps16, RUNS), 100 * bench_median(share, RUNS));
-    }
-    free(bw_a); free(logits); free(tok);
-    rwkv_workspace_free(ws1);
-    rwkv_workspace_free(wsT);
-    rwkv_state_free(s);
-    for (int w = 0; w < N_W; w++) rwkv_model_free(m[w]);
+    else speed_report(&z, bw, ms, ratio, tps32, tps16, share);
+    free(z.bw_a); free(z.logits); free(z.tok);
+    rwkv_workspace_free(z.ws1);
+    rwkv_workspace_free(z.wsT);
+    rwkv_state_free(z.s);
+    for (int w = 0; w < N_W; w++) rwkv_model_free(z.m[w]);
     return bad;
 }
 
@@ -292,7 +340,7 @@ int main(int argc, char **argv) {
     printf("threads: %d; OpenBLAS core: %s; cblas_sbgemm: not in Debian 12's OpenBLAS 0.3.21 build "
            "(parallel mode widens bf16 tiles for sgemm)\n", omp_get_max_threads(), rwkv_blas_corename());
     double load[3] = {0};
-    if (getloadavg(load, 3) > 0) printf("machine load average at start: %.2f\n", load[0]);
+    if (getloadavg(load, 3) > 0) printf("machine load average at start: %.2f %.2f %.2f (1, 5, 15 min)\n", load[0], load[1], load[2]);
     for (int i = 0; i < N_SHAPES; i++) { // first, while this process is small: children fork from it
         if (i > 0 && small && *small == '1') {
             printf("%s: skipped (RWKV_BENCH_SMALL=1)\n", SHAPES[i].name);
@@ -301,6 +349,6 @@ int main(int argc, char **argv) {
         rss_figure(&SHAPES[i]);
     }
     int st = speed_figures();
-    if (getloadavg(load, 3) > 0) printf("machine load average at end: %.2f\n", load[0]);
+    if (getloadavg(load, 3) > 0) printf("machine load average at end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
     return st;
 }

@@ -112,9 +112,12 @@ END_TEST
 // fp16 and every ggml block type: against the float64 sum over the weights as the format
 // defines them (rwkv_tensors_convert, checked against rwkv.cpp's files in test_formats), with
 // the same gamma bound over K + 2 terms (a block's sum is scaled by d and added to the row's).
-// The block types need K a multiple of 32.
+// The block types need K a multiple of 32. I8 on a CPU with AVX512-VNNI rounds x to int16
+// steps of dx = max|x| / 32767 (per 4096 columns: at most the whole x's dx) and sums the
+// quants' products exactly in integers: each x_j is off by at most dx/2 (0.51 dx with the
+// float rounding of x_j / dx), which adds 0.51 dx sum |w_j| to the bound.
 START_TEST(test_typed_products) {
-    static const int TS[][2] = {{1, 32}, {5, 64}, {37, 96}, {130, 768}};
+    static const int TS[][2] = {{1, 32}, {5, 64}, {37, 96}, {130, 768}, {3, 8224}}; // 8224: I8's x in 3 parts
     static const rwkv_dtype TYPES[] = {RWKV_DT_F16, RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_I8};
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
@@ -145,13 +148,18 @@ START_TEST(test_typed_products) {
                 p.K += 2; // the gamma bound of check() over K + 2 terms
                 double gamma = p.K * UNIT_ROUNDOFF / (1 - p.K * UNIT_ROUNDOFF);
                 p.K -= 2;
+                double xmax = 0;
+                for (int j = 0; j < K; j++) xmax = fmax(xmax, fabs(p.x[j]));
+                double dx = TYPES[t] == RWKV_DT_I8 ? xmax / 32767 : 0;
                 for (int i = 0; i < N; i++) {
-                    double exact = 0, mag = 0;
+                    double exact = 0, mag = 0, wsum = 0;
                     for (int j = 0; j < K; j++) {
                         exact += (double)w[(size_t)i * K + j] * p.x[j];
                         mag += fabs((double)w[(size_t)i * K + j] * p.x[j]);
+                        wsum += fabs((double)w[(size_t)i * K + j]);
                     }
-                    ck_assert_msg(fabs(p.out[i] - exact) <= gamma * mag, "%s row %d of %dx%d: %g vs %g",
+                    double bound = gamma * mag + 0.51 * dx * wsum;
+                    ck_assert_msg(fabs(p.out[i] - exact) <= bound, "%s row %d of %dx%d: %g vs %g",
                                   rwkv_dtype_name(TYPES[t]), i, N, K, (double)p.out[i], exact);
                 }
                 free(w);
@@ -159,6 +167,61 @@ START_TEST(test_typed_products) {
                 drop(&p);
             }
     }
+}
+END_TEST
+
+// Widening rows for parallel mode's tiles: every type gives the bits rwkv_tensors_convert
+// gives, from a row offset, with a count that leaves a tail past the vector width.
+START_TEST(test_widen_rows) {
+    static const rwkv_dtype TYPES[] = {RWKV_DT_F32, RWKV_DT_BF16, RWKV_DT_F16, RWKV_DT_Q8_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_I8};
+    const int N = 7, K = 96, r0 = 2, n = 5; // rows 2..6 of 7
+    for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++)
+        for (int k = K; k >= K - 31; k -= 31) { // K = 65 leaves a tail (fp/bf16 only; blocks need 32 | K)
+            if (rwkv_dtype_is_quant(TYPES[t]) && k % 32) continue;
+            size_t bytes = rwkv_dtype_bytes(TYPES[t], (size_t)N * k);
+            unsigned char *q = malloc(bytes);
+            size_t es = rwkv_dtype_size(TYPES[t]); // 0 for the block types
+            for (size_t i = 0; i < bytes; i++) // finite values: the top exponent bit cleared
+                q[i] = (unsigned char)(i * 91 % 253) & (es && i % es == es - 1 ? 0xBF : 0xFF);
+            if (rwkv_dtype_is_quant(TYPES[t])) { // finite scales: rewrite them per block
+                size_t bb = rwkv_dtype_bytes(TYPES[t], 32);
+                for (size_t b = 0; b < bytes / bb; b++) {
+                    uint16_t d = rwkv_float_to_half(0.01f);
+                    float d32 = 0.01f;
+                    if (TYPES[t] == RWKV_DT_I8) memcpy(q + b * bb + 32, &d32, 4);
+                    else memcpy(q + b * bb, &d, 2);
+                }
+            }
+            rwkv_real *a = malloc((size_t)n * k * sizeof *a), *want = malloc((size_t)n * k * sizeof *want);
+            rwkv_matvec_widen(a, (rwkv_mat){TYPES[t], q}, k, r0, n);
+            rwkv_tensors_convert(want, q + rwkv_dtype_bytes(TYPES[t], (size_t)r0 * k), TYPES[t], (size_t)n * k);
+            ck_assert_msg(!memcmp(a, want, (size_t)n * k * sizeof *a), "%s K=%d: widened rows differ", rwkv_dtype_name(TYPES[t]), k);
+            free(a); free(want); free(q);
+        }
+}
+END_TEST
+
+// A NaN or infinite x gives a non-finite product in every type (the forward pass's
+// finiteness check relies on it; I8's rounding of x to int16 must not hide it).
+START_TEST(test_nonfinite_x) {
+    static const rwkv_dtype TYPES[] = {RWKV_DT_F32, RWKV_DT_BF16, RWKV_DT_F16, RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q5_1, RWKV_DT_I8};
+    const int N = 6, K = 64;
+    const double bad[2] = {NAN, INFINITY};
+    for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++)
+        for (int b = 0; b < 2; b++) {
+            problem p = make(N, K);
+            unsigned char *q = calloc(rwkv_dtype_bytes(TYPES[t], (size_t)N * K), 1);
+            for (size_t i = 0; i < rwkv_dtype_bytes(TYPES[t], (size_t)N * K); i++) q[i] = (unsigned char)(i * 37 % 251);
+            if (TYPES[t] == RWKV_DT_I8) // finite float32 scales
+                for (int blk = 0; blk < N * K / 32; blk++) memcpy(q + 36 * blk + 32, &(float){0.01f}, 4);
+            p.x[5] = (rwkv_real)bad[b];
+            rwkv_matvec(p.out, (rwkv_mat){TYPES[t], q}, p.x, N, K);
+            for (int i = 0; i < N; i++)
+                ck_assert_msg(!isfinite(p.out[i]), "%s row %d: x[5] = %g gives %g", rwkv_dtype_name(TYPES[t]), i, bad[b],
+                              (double)p.out[i]);
+            free(q);
+            drop(&p);
+        }
 }
 END_TEST
 
@@ -191,6 +254,8 @@ int main(void) {
     tcase_add_test(tc, test_multi_products);
     tcase_add_test(tc, test_typed_products);
     tcase_add_test(tc, test_unaligned_rows);
+    tcase_add_test(tc, test_nonfinite_x);
+    tcase_add_test(tc, test_widen_rows);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -51,5 +51,10 @@ void rwkv_error_clear(void);
 
 // Allocation helpers that record RWKV_ERR_NOMEM on failure (what names the buffer).
 void *rwkv_calloc(size_t n, size_t size, const char *what);
+// The same for large buffers read in full every token (weights): their whole 2 MiB pieces
+// are advised as transparent huge pages (faulted in as such when first touched), so that
+// streaming them misses the TLB far less: a miss walks two page tables under
+// virtualisation (int8 tokens 20-25% faster on the development VM). free() releases it.
+void *rwkv_calloc_huge(size_t n, size_t size, const char *what);
 
 #endif

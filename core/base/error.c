@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Thread_local char error_msg[RWKV_ERROR_MAX];
 
@@ -52,5 +54,15 @@ const char *rwkv_status_name(rwkv_status code) {
 void *rwkv_calloc(size_t n, size_t size, const char *what) {
     void *p = (n && size) ? calloc(n, size) : calloc(1, 1);
     if (!p) rwkv_error_set(RWKV_ERR_NOMEM, "out of memory allocating %s (%zu x %zu bytes)", what, n, size);
+    return p;
+}
+
+#define HUGE_PAGE ((uintptr_t)2 << 20) // x86-64's transparent huge page
+
+void *rwkv_calloc_huge(size_t n, size_t size, const char *what) {
+    void *p = rwkv_calloc(n, size, what); // a large calloc maps fresh zero pages, untouched
+    if (!p || !n || !size) return p;
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), e = ((uintptr_t)p + n * size) & ~(HUGE_PAGE - 1);
+    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE); // advice: where it fails the pages stay 4 KiB
     return p;
 }

@@ -10,10 +10,16 @@
 #include "../formats/tensors.h"
 
 #include <assert.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RWKV_MAX_PRODUCTS 3 // projections sharing one call of linear(): time-mix r, k, v
+#define LANE_VECS 4 // C-wide vectors per thread in ws->lanes: ln output, mixes k, v, r
+#define SPLIT RWKV_WKV_BLOCK // rows per unit of work of the one-region path: a WKV block and
+                             // a multiple of every vector width, so each channel meets the
+                             // instructions it meets on one thread
+#define PAR_MIN_LAYER_WEIGHTS (1 << 18) // a token of smaller layers stays on one thread
 
 const char *const RWKV_TAP_NAMES[RWKV_TAP_N] = {
     "resid_in", "att_in", "att_r", "att_gate", "att_k", "att_v", "att_wkv", "att_out",
@@ -58,7 +64,10 @@ rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_
     if (RWKV_HAS_HEADS(cfg) && rwkv_v7_scratch_alloc(&ws->v7, cfg, max_T)) goto fail;
     size_t wide = (size_t)(cfg.n_ffn > cfg.n_embd ? cfg.n_ffn : cfg.n_embd);
     size_t tile = wide > RWKV_TILE_FLOATS ? wide : RWKV_TILE_FLOATS; // at least one row
-    if (max_T > 1 && !(ws->tile = rwkv_calloc(tile, sizeof(rwkv_real), "workspace"))) goto fail;
+    if (max_T > 1 && !(ws->tile = rwkv_calloc_huge(tile, sizeof(rwkv_real), "workspace"))) goto fail; // widened, then read by sgemm
+    ws->n_lanes = omp_get_max_threads();
+    if (!(ws->lanes = rwkv_calloc((size_t)ws->n_lanes * LANE_VECS * cfg.n_embd, sizeof(rwkv_real), "workspace")))
+        goto fail;
     *out = ws;
     return RWKV_OK;
 fail:
@@ -70,7 +79,7 @@ void rwkv_workspace_free(rwkv_workspace *ws) {
     if (!ws) return;
     rwkv_real *bufs[] = {ws->x, ws->xln, ws->xk, ws->xv, ws->xr, ws->r, ws->k, ws->v,
                          ws->wkv, ws->out, ws->tr_num, ws->tr_den, ws->tr_max, ws->fk, ws->xlast, ws->logit_row,
-                         ws->tr_xprev, ws->tile};
+                         ws->tr_xprev, ws->tile, ws->lanes};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws->carry);
     rwkv_v7_scratch_free(ws->v7);
@@ -125,14 +134,16 @@ static void gemm_tiled(const chunk *c, const product *p) {
         rwkv_blas_matmul_nt(p->out, p->x, V->data, c->n, p->N, p->K, 0);
         return;
     }
-    size_t row = rwkv_dtype_bytes(V->type, (size_t)p->K);
     int rows = RWKV_TILE_FLOATS / p->K > 0 ? RWKV_TILE_FLOATS / p->K : 1;
     for (int r0 = 0; r0 < p->N; r0 += rows) {
         int nr = p->N - r0 < rows ? p->N - r0 : rows;
         rwkv_real *tile = c->ws->tile;
-        const unsigned char *src = (const unsigned char *)V->data + (size_t)r0 * row;
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < nr; r++) rwkv_tensors_convert(tile + (size_t)r * p->K, src + r * row, V->type, (size_t)p->K);
+#pragma omp parallel
+        { // each thread widens its share of the tile's rows
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int a = (int)((int64_t)nr * id / nt), b = (int)((int64_t)nr * (id + 1) / nt);
+            rwkv_matvec_widen(tile + (size_t)a * p->K, *V, p->K, r0 + a, b - a);
+        }
         rwkv_blas_gemm(0, 1, c->n, nr, p->K, 1, p->x, p->K, tile, p->K, 0, p->out + r0, p->N); // x tile^T
     }
 }
@@ -331,6 +342,174 @@ static rwkv_status check_finite(const chunk *c, int l) {
     return RWKV_OK;
 }
 
+// A hook-free sequential token runs every layer and the head in one parallel region instead
+// of one region per batch of products (49 for 12 layers, each a wake-up of the other
+// threads). Within a phase the threads claim units of SPLIT channels from a shared counter
+// and do the element-wise steps on the channels they claimed (gate, WKV, residual add), so
+// four barriers per layer remain: before the products that read a whole vector (att_output,
+// ffn_value) and before each layer norm. Claiming instead of a fixed split keeps a phase
+// going when another process holds one of the cores. Every thread computes the layer norms
+// and token shifts itself into its lane of ws->lanes (C-wide, cheap next to a barrier). The
+// numbers are those of the per-batch path: the same kernels on the same rows, in the same
+// order per element, whichever thread computes a unit.
+#define HEAD_UNIT 1024 // rows of the head per claim (V is large: fewer claims)
+
+typedef struct {
+    int *next;                     // (2) the shared unit counters, one per phase in turn
+    int phase, first;              // phases this thread has ended; thread 0 resets counters
+    rwkv_real *xln, *xk, *xv, *xr; // (C) this thread's ln output and mixes
+} lane;
+
+// Claims the next unit of the current phase: 0 when all n_units are taken.
+static int claim(const lane *t, int n_units, int *u) {
+    int v;
+#pragma omp atomic capture
+    v = t->next[t->phase & 1]++;
+    *u = v;
+    return v < n_units;
+}
+
+// Ends a phase: every thread waits for the others. The next phase's counter was last used
+// two phases ago, so thread 0 clears it before the barrier.
+static void end_phase(lane *t) {
+    if (t->first) t->next[(t->phase + 1) & 1] = 0;
+#pragma omp barrier
+    t->phase++;
+}
+
+// Rows [i0, i1) of out (N) = V @ x on the calling thread.
+static void rows_of(rwkv_real *out, const rwkv_mat *V, const rwkv_real *x, int N, int K, int i0, int i1) {
+    rwkv_matvec_job jb = {out, *V, x, N, K};
+    rwkv_matvec_rows(&jb, i0, i1);
+}
+
+static int units(int n) { return (n + SPLIT - 1) / SPLIT; }
+
+// Channels [*c0, *c1) of unit u of n rows.
+static void unit_rows(int u, int n, int *c0, int *c1) {
+    *c0 = u * SPLIT;
+    *c1 = *c0 + SPLIT < n ? *c0 + SPLIT : n;
+}
+
+// The WKV of channels [c0, c0 + nc), from the state in double (as wkv_scan keeps it), in
+// their (3, nc) part of ws->carry.
+static void unit_wkv(const chunk *c, int l, rwkv_state *s, int c0, int nc) {
+    rwkv_workspace *ws = c->ws;
+    size_t o = (size_t)l * c->m->cfg.n_embd + c0;
+    rwkv_real *state[3] = {s->num + o, s->den + o, s->max + o};
+    double *carry = ws->carry + 3 * (size_t)c0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < nc; j++) carry[i * nc + j] = state[i][j];
+    rwkv_wkv_scan(ws->wkv + c0, ws->k + c0, ws->v + c0, c->m->decay_w + o, c->m->w.att_time_first + o, 0, 1, nc,
+                  carry, NULL);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < nc; j++) state[i][j] = (rwkv_real)carry[i * nc + j];
+}
+
+static void lane_time_mix(const chunk *c, int l, rwkv_state *s, lane *t) {
+    const rwkv_weights *w = &c->m->w;
+    rwkv_workspace *ws = c->ws;
+    int C = c->m->cfg.n_embd, u, c0, c1;
+    size_t lc = (size_t)l * C;
+    rwkv_real *xprev = s->att_xprev + lc;
+    rwkv_layernorm(t->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, 1, C);
+    rwkv_token_mix(t->xk, t->xln, xprev, w->att_mix_k + lc, 1, C);
+    rwkv_token_mix(t->xv, t->xln, xprev, w->att_mix_v + lc, 1, C);
+    rwkv_token_mix(t->xr, t->xln, xprev, w->att_mix_r + lc, 1, C);
+    while (claim(t, units(C), &u)) {
+        unit_rows(u, C, &c0, &c1);
+        rows_of(ws->r, MV(att_receptance, l), t->xr, C, C, c0, c1);
+        rows_of(ws->k, MV(att_key, l), t->xk, C, C, c0, c1);
+        rows_of(ws->v, MV(att_value, l), t->xv, C, C, c0, c1);
+        rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)(c1 - c0));
+        unit_wkv(c, l, s, c0, c1 - c0);
+        rwkv_mul(ws->wkv + c0, ws->r + c0, ws->wkv + c0, (size_t)(c1 - c0)); // sigmoid(r) * wkv
+    }
+    end_phase(t);
+    while (claim(t, units(C), &u)) {
+        unit_rows(u, C, &c0, &c1);
+        memcpy(xprev + c0, t->xln + c0, (size_t)(c1 - c0) * sizeof *xprev); // every thread has read xprev
+        rows_of(ws->out, MV(att_output, l), ws->wkv, C, C, c0, c1);
+        rwkv_add_inplace(ws->x + c0, ws->out + c0, (size_t)(c1 - c0));
+    }
+    end_phase(t);
+}
+
+// Returns 0 when the channels this thread finished of the block's output are not all finite.
+static int lane_channel_mix(const chunk *c, int l, rwkv_state *s, lane *t) {
+    const rwkv_weights *w = &c->m->w;
+    rwkv_workspace *ws = c->ws;
+    int C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, u, c0, c1, finite = 1;
+    size_t lc = (size_t)l * C;
+    rwkv_real *xprev = s->ffn_xprev + lc;
+    rwkv_layernorm(t->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, 1, C);
+    rwkv_token_mix(t->xk, t->xln, xprev, w->ffn_mix_k + lc, 1, C);
+    rwkv_token_mix(t->xr, t->xln, xprev, w->ffn_mix_r + lc, 1, C);
+    while (claim(t, units(C) + units(F), &u)) { // receptance units, then key units
+        if (u < units(C)) {
+            unit_rows(u, C, &c0, &c1);
+            rows_of(ws->r, MV(ffn_receptance, l), t->xr, C, C, c0, c1);
+            rwkv_sigmoid(ws->r + c0, ws->r + c0, (size_t)(c1 - c0));
+        } else {
+            unit_rows(u - units(C), F, &c0, &c1);
+            rows_of(ws->fk, MV(ffn_key, l), t->xk, F, C, c0, c1);
+            rwkv_relu_sq(ws->fk + c0, ws->fk + c0, (size_t)(c1 - c0)); // relu(W_k x')^2
+        }
+    }
+    end_phase(t);
+    while (claim(t, units(C), &u)) {
+        unit_rows(u, C, &c0, &c1);
+        size_t nc = (size_t)(c1 - c0);
+        memcpy(xprev + c0, t->xln + c0, nc * sizeof *xprev);
+        rows_of(ws->out, MV(ffn_value, l), ws->fk, C, F, c0, c1);
+        rwkv_mul(ws->out + c0, ws->r + c0, ws->out + c0, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
+        rwkv_add_inplace(ws->x + c0, ws->out + c0, nc);
+        finite &= rwkv_all_finite(ws->x + c0, nc);
+    }
+    return finite;
+}
+
+static void lane_head(const chunk *c, rwkv_real *logits, lane *t) {
+    const rwkv_model *m = c->m;
+    int V = m->cfg.n_vocab, u;
+    rwkv_layernorm(t->xln, c->ws->x, m->w.ln_out_w, m->w.ln_out_b, 1, m->cfg.n_embd);
+    while (claim(t, (V + HEAD_UNIT - 1) / HEAD_UNIT, &u)) {
+        int r1 = (u + 1) * HEAD_UNIT < V ? (u + 1) * HEAD_UNIT : V;
+        rows_of(logits, &m->mats.head, t->xln, V, m->cfg.n_embd, u * HEAD_UNIT, r1);
+    }
+}
+
+static int one_region(const chunk *c) {
+    const rwkv_hook *h = c->hook;
+    return c->n == 1 && !c->m->v7 && (!h || (!h->mask && !h->scan_cut)) && rwkv_matvec_rows_ok();
+}
+
+static rwkv_status run_token_one_region(const chunk *c, rwkv_state *s, rwkv_real *logits, rwkv_logits_mode mode) {
+    const rwkv_config *cfg = &c->m->cfg;
+    int C = cfg->n_embd, bad = -1, next[2] = {0, 0}; // bad: the first layer whose output is not finite
+    size_t layer_weights = (size_t)C * (4 * C + 2 * cfg->n_ffn + C);
+    int nt = omp_get_max_threads() < c->ws->n_lanes ? omp_get_max_threads() : c->ws->n_lanes;
+#pragma omp parallel num_threads(nt) if (layer_weights >= PAR_MIN_LAYER_WEIGHTS)
+    {
+        int id = omp_get_thread_num();
+        rwkv_real *p = c->ws->lanes + (size_t)id * LANE_VECS * C;
+        lane t = {next, 0, id == 0, p, p + C, p + 2 * C, p + 3 * C};
+        int stop = -1;
+        for (int l = 0; l < cfg->n_layer && stop < 0; l++) {
+            lane_time_mix(c, l, s, &t);
+            if (!lane_channel_mix(c, l, s, &t)) {
+#pragma omp atomic write
+                bad = l;
+            }
+            end_phase(&t);
+#pragma omp atomic read
+            stop = bad;
+        }
+        if (stop < 0 && mode != RWKV_LOGITS_NONE) lane_head(c, logits, &t); // n = 1: ALL and LAST are one row
+    }
+    return bad >= 0 ? check_finite(c, bad) : RWKV_OK;
+}
+
 static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_real *logits,
                              rwkv_logits_mode mode) {
     const rwkv_model *m = c->m;
@@ -339,6 +518,7 @@ static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_re
     for (int t = 0; t < c->n; t++)
         memcpy(ws->x + (size_t)t * C, m->w.emb + (size_t)tokens[t] * C, C * sizeof(rwkv_real));
     rwkv_layernorm(ws->x, ws->x, m->w.ln0_w, m->w.ln0_b, c->n, C); // ln0 on the embedding
+    if (one_region(c)) return run_token_one_region(c, s, logits, mode);
     rwkv_status st;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         if ((st = tap(c, l, RWKV_TAP_RESID_IN, ws->x))) return st;

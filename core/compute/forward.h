@@ -75,6 +75,8 @@ typedef struct {
     struct rwkv_v7_scratch *v7; // RWKV-7 buffers (forward_v7.c), NULL for RWKV-4
     rwkv_real *tile;   // (RWKV_TILE_FLOATS) rows of a typed matrix widened for a GEMM (parallel
                        // mode without float matrices); NULL when max_T == 1
+    rwkv_real *lanes;  // (n_lanes, 4, C) per thread of a hook-free sequential token: its ln
+    int n_lanes;       // output and token-shift mixes (forward.c's one-region path)
 } rwkv_workspace;
 
 // Floats widened per GEMM (16 MiB): a whole C x C matrix up to C = 2048, else as many rows

@@ -8,6 +8,7 @@
 #include "../formats/quant.h"
 
 #include <cpuid.h>
+#include <float.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
@@ -21,6 +22,13 @@
 #endif
 
 typedef enum { PATH_UNSET, PATH_SCALAR, PATH_AVX2, PATH_AVX512 } kernel_path;
+
+#define XQ_COLS 4096 // columns of x rounded to int16 at a time for the I8 VNNI kernel (stack)
+#define XQ_MAX 32767 // largest |x| step count: x rounded to 16 bits per XQ_COLS columns
+
+#if RWKV_REAL_BITS == 32
+static int vnni; // AVX512-VNNI and AVX512BW: I8 products as int16 dot products (set by pick)
+#endif
 
 #if RWKV_REAL_BITS == 32
 // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know "f16c".
@@ -39,6 +47,7 @@ static kernel_path pick(void) {
     if (__builtin_cpu_supports("avx512f") && has_f16c()) q = PATH_AVX512;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
         q = PATH_AVX2;
+    vnni = q == PATH_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
 #endif
     p = q;
     return p;
@@ -202,6 +211,64 @@ static void rows512_q8_0(const rwkv_matvec_job *jb, int i0, int i1) { rows512_in
 __attribute__((target("avx512f,f16c")))
 static void rows512_i8(const rwkv_matvec_job *jb, int i0, int i1) { rows512_int8(jb, i0, i1, 0); }
 
+// x[0, n) (n a multiple of 16) as int16 steps of the returned dx = max|x| / XQ_MAX:
+// |x_j - xq_j dx| <= dx / 2 (plus the float rounding of x_j / dx). A non-finite x gives a
+// NaN dx, so the products come out non-finite as in float.
+__attribute__((target("avx512f")))
+static float round_x(int16_t *xq, const float *x, int n) {
+    __m512 amax = _mm512_setzero_ps(), probe = amax;
+    for (int j = 0; j < n; j += 16) {
+        __m512 v = _mm512_loadu_ps(x + j);
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(v));
+        probe = _mm512_add_ps(probe, _mm512_mul_ps(v, _mm512_setzero_ps())); // 0, or NaN for inf/NaN
+    }
+    float a = _mm512_reduce_max_ps(amax), dx = a / XQ_MAX + _mm512_reduce_add_ps(probe);
+    __m512 inv = _mm512_set1_ps(a > 0 && a <= FLT_MAX ? XQ_MAX / a : 0);
+    for (int j = 0; j < n; j += 16) // round to nearest, saturate to int16
+        _mm256_storeu_si256((__m256i *)(xq + j), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), inv))));
+    return dx;
+}
+
+// I8 with VNNI: x rounded to int16 (round_x), then per block the exact integer sum
+// S = sum q_j xq_j (one vpdpwssd over the 32 quants widened to int16), acc += d S, and the
+// row is acc dx. Three vector operations per block and row instead of six in float; x's
+// rounding adds at most dx/2 sum |w_j| to a product (test_matvec states the bound).
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void rows512_i8_vnni(const rwkv_matvec_job *jb, int i0, int i1) {
+    const size_t bb = 36, row = (size_t)(jb->K / RWKV_DT_QK) * bb; // I8: 32 quants, float32 d
+    int16_t xq[XQ_COLS];
+    for (int j0 = 0; j0 < jb->K; j0 += XQ_COLS) {
+        int nb = (jb->K - j0 < XQ_COLS ? jb->K - j0 : XQ_COLS) / RWKV_DT_QK;
+        float dx = round_x(xq, jb->x + j0, nb * RWKV_DT_QK);
+        const unsigned char *w0 = (const unsigned char *)jb->W.data + (size_t)(j0 / RWKV_DT_QK) * bb;
+        for (int i = i0; i < i1; i += ROWS) {
+            int nr = i1 - i < ROWS ? i1 - i : ROWS;
+            __m512 acc[ROWS];
+            const unsigned char *w[ROWS];
+            for (int r = 0; r < ROWS; r++) {
+                w[r] = w0 + (size_t)(i + (r < nr ? r : 0)) * row;
+                acc[r] = _mm512_setzero_ps();
+            }
+            for (int b = 0; b < nb; b++) {
+                __m512i xv = _mm512_loadu_si512((const void *)(xq + b * RWKV_DT_QK));
+                for (int r = 0; r < ROWS; r++) {
+                    const unsigned char *blk = w[r] + (size_t)b * bb;
+                    if (PREFETCH) _mm_prefetch((const char *)(blk + (size_t)PREFETCH * ROWS * row), _MM_HINT_T0);
+                    __m512i q = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)blk));
+                    __m512i sum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), q, xv); // sum q xq, exact
+                    float d;
+                    memcpy(&d, blk + RWKV_DT_QK, 4);
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(d), acc[r]);
+                }
+            }
+            for (int r = 0; r < nr; r++) {
+                float y = _mm512_reduce_add_ps(acc[r]) * dx;
+                jb->out[i + r] = j0 ? jb->out[i + r] + y : y;
+            }
+        }
+    }
+}
+
 // The other block types (rwkv.cpp's Q4/Q5 files): each block widened to 32 floats, then FMAs.
 __attribute__((target("avx512f")))
 static void rows512_blocks(const rwkv_matvec_job *jb, int i0, int i1) {
@@ -268,7 +335,10 @@ static void rows_avx512(const rwkv_matvec_job *jb, int i0, int i1) {
     case RWKV_DT_BF16: rows512_bf16(jb, i0, i1); break;
     case RWKV_DT_F16: rows512_f16(jb, i0, i1); break;
     case RWKV_DT_Q8_0: rows512_q8_0(jb, i0, i1); break;
-    case RWKV_DT_I8: rows512_i8(jb, i0, i1); break;
+    case RWKV_DT_I8:
+        if (vnni) rows512_i8_vnni(jb, i0, i1);
+        else rows512_i8(jb, i0, i1);
+        break;
     default:
         if (rwkv_dtype_is_quant(jb->W.type)) rows512_blocks(jb, i0, i1);
         else rows_scalar(jb, i0, i1);
@@ -284,7 +354,36 @@ static void rows_avx2(const rwkv_matvec_job *jb, int i0, int i1) {
     default: rows_scalar(jb, i0, i1); // block types: widened per block
     }
 }
+
+// n weights widened to float: bf16 (a 16-bit shift of each zero-extended value) or fp16.
+__attribute__((target("avx512f")))
+static void widen512(float *out, const uint16_t *w, size_t n, const int f16) {
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(w + j));
+        _mm512_storeu_ps(out + j, f16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+    for (; j < n; j++) {
+        uint16_t h;
+        memcpy(&h, w + j, 2);
+        out[j] = f16 ? rwkv_half_to_float(h) : bf16_to_f32(h);
+    }
+}
 #endif
+
+void rwkv_matvec_widen(rwkv_real *out, rwkv_mat W, int K, int r0, int n) {
+    size_t row = rwkv_dtype_bytes(W.type, (size_t)K), count = (size_t)n * K;
+    const unsigned char *src = (const unsigned char *)W.data + (size_t)r0 * row;
+#if RWKV_REAL_BITS == 32
+    if (pick() == PATH_AVX512 && (W.type == RWKV_DT_BF16 || W.type == RWKV_DT_F16)) {
+        widen512(out, (const uint16_t *)src, count, W.type == RWKV_DT_F16);
+        return;
+    }
+#endif
+    if (rwkv_dtype_is_quant(W.type)) // row by row: a block never spans rows
+        for (int r = 0; r < n; r++) rwkv_tensors_convert(out + (size_t)r * K, src + r * row, W.type, (size_t)K);
+    else rwkv_tensors_convert(out, src, W.type, count);
+}
 
 // Float weights aligned for rwkv_real go to BLAS on the scalar path (mapped ones may not be).
 static int blas_reads(const rwkv_mat *W) {
@@ -320,6 +419,12 @@ void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs) {
         }
     }
 }
+
+void rwkv_matvec_rows(const rwkv_matvec_job *jb, int i0, int i1) {
+    if (i0 < i1) run_rows(pick(), jb, i0, i1);
+}
+
+int rwkv_matvec_rows_ok(void) { return pick() != PATH_SCALAR; }
 
 void rwkv_matvec(rwkv_real *out, rwkv_mat W, const rwkv_real *x, int N, int K) {
     rwkv_matvec_job jb = {out, W, x, N, K};

@@ -21,6 +21,17 @@ typedef struct {
 
 // Runs independent products in one parallel region (outputs must not overlap inputs).
 void rwkv_matvec_multi(const rwkv_matvec_job *jobs, int n_jobs);
+// Rows [i0, i1) of one product on the calling thread, for callers that split the rows of
+// their products between the threads of their own parallel region: every row gets the
+// numbers rwkv_matvec gives it, whichever thread computes it. Needs rwkv_matvec_rows_ok().
+void rwkv_matvec_rows(const rwkv_matvec_job *jb, int i0, int i1);
+// 1 when the kernels take a SIMD path, which rwkv_matvec_rows may run on several threads at
+// once; 0 on the scalar path (float products then go to BLAS, which threads itself).
+int rwkv_matvec_rows_ok(void);
+// out (n, K) = rows [r0, r0 + n) of W (rows of K weights) widened to rwkv_real, on the
+// calling thread (the tiles of parallel mode's GEMMs over typed weights): exact for fp16,
+// bf16 and fp32, the format's q d (+ m) for the block types.
+void rwkv_matvec_widen(rwkv_real *out, rwkv_mat W, int K, int r0, int n);
 // out (N) = W (N, K) @ x (K), W in bf16.
 void rwkv_matvec_bf16(rwkv_real *out, const uint16_t *W, const rwkv_real *x, int N, int K);
 // out (N) = W (N, K) @ x (K) in fp32.

@@ -60,7 +60,7 @@ static rwkv_status model_new(rwkv_model **out, rwkv_config cfg, size_t block_n) 
     m->cfg = cfg;
     if (!block_n) block_n = m->table.total;
     m->full = block_n == m->table.total;
-    m->block = rwkv_calloc(block_n, sizeof(rwkv_real), "model parameters");
+    m->block = rwkv_calloc_huge(block_n, sizeof(rwkv_real), "model parameters");
     m->decay_w = rwkv_calloc((size_t)cfg.n_layer * cfg.n_embd, sizeof(rwkv_real), "decays");
     if (!m->block || !m->decay_w || alloc_mats(m)) {
         rwkv_model_free(m);
@@ -134,7 +134,7 @@ static rwkv_status convert_mats(rwkv_model *m, rwkv_dtype to, const char *what) 
         total += (size_t)p->shape[0] * rwkv_dtype_bytes(to, (size_t)p->shape[1]);
         if ((size_t)p->shape[1] > maxcols) maxcols = (size_t)p->shape[1];
     }
-    unsigned char *buf = rwkv_calloc(total ? total : 1, 1, what);
+    unsigned char *buf = rwkv_calloc_huge(total ? total : 1, 1, what);
     rwkv_real *row = rwkv_calloc(maxcols, sizeof *row, "conversion row");
     if (!buf || !row) {
         free(buf);
