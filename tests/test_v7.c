@@ -141,12 +141,17 @@ static void expect_close(const char *golden, const char *dset, const rwkv_real *
     free(ref);
 }
 
-// Logits, every tap and the final state against the golden, in one mode and call pattern.
-static void check_golden(int ci, int seq, int call, int chunk) {
+// Logits, every tap and the final state against the golden, in one mode and call pattern,
+// with the weights held as `weights` says.
+static void check_golden_as(int ci, int seq, int call, int chunk, rwkv_weights_mode weights) {
     char golden[512], what[64];
     snprintf(golden, sizeof golden, "%s", test_fixture(CASES[ci].golden));
     snprintf(what, sizeof what, "%s %s call %d chunk %d", CASES[ci].model, seq ? "seq" : "par", call, chunk);
-    rwkv_model *m = load(CASES[ci].model);
+    rwkv_model *m;
+    rwkv_load_opts o = {.weights = weights};
+    ck_assert_msg(!rwkv_model_open(&m, test_fixture(CASES[ci].model), &o), "%s", rwkv_error_message());
+    if (weights == RWKV_WEIGHTS_FILE && RWKV_REAL_BITS == 32) // the matrices read in place
+        ck_assert(!m->full && !m->v7->att_key && m->v7->in_block < m->v7->total);
     size_t T;
     int *tok = test_h5_read_int(golden, "/tokens", &T);
     ck_assert_ptr_nonnull(tok);
@@ -181,7 +186,18 @@ static void check_golden(int ci, int seq, int call, int chunk) {
     rwkv_model_free(m);
 }
 
+static void check_golden(int ci, int seq, int call, int chunk) { check_golden_as(ci, seq, call, chunk, RWKV_WEIGHTS_FP32); }
+
 START_TEST(test_golden_seq) { check_golden(_i, 1, 1 << 20, 1); }
+END_TEST
+
+// The same goldens with the matrices read in place (views of the file's tensors): sequential,
+// parallel, and chunks of 7 carrying the state.
+START_TEST(test_golden_in_place) {
+    check_golden_as(_i, 1, 1 << 20, 1, RWKV_WEIGHTS_FILE);
+    check_golden_as(_i, 0, 1 << 20, 64, RWKV_WEIGHTS_FILE);
+    check_golden_as(_i, 0, 7, 7, RWKV_WEIGHTS_FILE);
+}
 END_TEST
 
 START_TEST(test_golden_par) { check_golden(_i, 0, 1 << 20, 64); }
@@ -629,6 +645,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_v5_modes_and_state);
     tcase_add_loop_test(tc, test_golden_seq, 0, N_CASES);
     tcase_add_loop_test(tc, test_golden_par, 0, N_CASES);
+    tcase_add_loop_test(tc, test_golden_in_place, 0, N_CASES);
     tcase_add_test(tc, test_golden_chunks);
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_state_save_load);

@@ -115,26 +115,25 @@ typedef struct {
     int N, K;
 } product;
 
-// out (n, N) = x (n, K) @ V^T for a typed view: as many rows as RWKV_TILE_FLOATS holds at a
-// time widened into the workspace, each tile one GEMM into its columns of out. An aligned
-// float view goes to BLAS as it is; an unaligned one (rwkv.cpp files pack tensors without
-// padding) is copied into the tile like any other type.
-static void gemm_tiled(const chunk *c, const product *p) {
-    const rwkv_mat *V = p->V;
+void rwkv_gemm_view(rwkv_workspace *ws, rwkv_real *out, const rwkv_real *x, const rwkv_mat *V, int n, int N, int K) {
     if (V->type == RWKV_DT_REAL && (uintptr_t)V->data % sizeof(rwkv_real) == 0) { // a mapped float file
-        rwkv_blas_matmul_nt(p->out, p->x, V->data, c->n, p->N, p->K, 0);
+        rwkv_blas_matmul_nt(out, x, V->data, n, N, K, 0);
         return;
     }
-    size_t row = rwkv_dtype_bytes(V->type, (size_t)p->K);
-    int rows = RWKV_TILE_FLOATS / p->K > 0 ? RWKV_TILE_FLOATS / p->K : 1;
-    for (int r0 = 0; r0 < p->N; r0 += rows) {
-        int nr = p->N - r0 < rows ? p->N - r0 : rows;
-        rwkv_real *tile = c->ws->tile;
+    size_t row = rwkv_dtype_bytes(V->type, (size_t)K);
+    int rows = RWKV_TILE_FLOATS / K > 0 ? RWKV_TILE_FLOATS / K : 1;
+    for (int r0 = 0; r0 < N; r0 += rows) {
+        int nr = N - r0 < rows ? N - r0 : rows;
+        rwkv_real *tile = ws->tile;
         const unsigned char *src = (const unsigned char *)V->data + (size_t)r0 * row;
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < nr; r++) rwkv_tensors_convert(tile + (size_t)r * p->K, src + r * row, V->type, (size_t)p->K);
-        rwkv_blas_gemm(0, 1, c->n, nr, p->K, 1, p->x, p->K, tile, p->K, 0, p->out + r0, p->N); // x tile^T
+        for (int r = 0; r < nr; r++) rwkv_tensors_convert(tile + (size_t)r * K, src + r * row, V->type, (size_t)K);
+        rwkv_blas_gemm(0, 1, n, nr, K, 1, x, K, tile, K, 0, out + r0, N); // x tile^T
     }
+}
+
+static void gemm_tiled(const chunk *c, const product *p) {
+    rwkv_gemm_view(c->ws, p->out, p->x, p->V, c->n, p->N, p->K);
 }
 
 // Independent projections of one chunk. A single token runs them all in one parallel

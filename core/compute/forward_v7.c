@@ -90,13 +90,27 @@ rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real
 }
 
 
-void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products) {
-    if (n > 1) {
-        for (int i = 0; i < n_products; i++) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, n, p[i].N, p[i].K, 0);
+rwkv_v7_product rwkv_v7_matrix(const rwkv_v7_chunk *c, rwkv_real *out, const rwkv_real *x, int which, int l) {
+    const rwkv_v7_weights *w = c->m->v7;
+    const rwkv_real *const fields[RWKV_V7_N_VIEWS] = {w->att_receptance, w->att_key, w->att_value, w->att_output,
+                                                      w->att_gate, w->ffn_key, w->ffn_value, w->ffn_receptance};
+    int C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn;
+    int N = which == RWKV_V7_FK ? F : C, K = which == RWKV_V7_FV ? F : C;
+    const rwkv_real *W = fields[which] ? fields[which] + (size_t)l * N * K : NULL;
+    return (rwkv_v7_product){out, x, W, N, K, RWKV_V7_MAT(w, which, l)};
+}
+
+void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_products) {
+    if (c->n > 1) {
+        for (int i = 0; i < n_products; i++) {
+            if (p[i].W) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, c->n, p[i].N, p[i].K, 0);
+            else rwkv_gemm_view(c->ws, p[i].out, p[i].x, p[i].V, c->n, p[i].N, p[i].K);
+        }
         return;
     }
     rwkv_matvec_job jobs[V7_MAX_PRODUCTS];
-    for (int i = 0; i < n_products; i++) jobs[i] = (rwkv_matvec_job){p[i].out, {RWKV_DT_REAL, p[i].W}, p[i].x, p[i].N, p[i].K};
+    for (int i = 0; i < n_products; i++)
+        jobs[i] = (rwkv_matvec_job){p[i].out, p[i].V ? *p[i].V : (rwkv_mat){RWKV_DT_REAL, p[i].W}, p[i].x, p[i].N, p[i].K};
     rwkv_matvec_multi(jobs, n_products);
 }
 
@@ -263,23 +277,23 @@ static void lora(const rwkv_v7_chunk *c, int l) {
     struct rwkv_v7_scratch *s = ws->v7;
     int n = c->n, C = c->m->cfg.n_embd;
     const rwkv_v7_dims *d = &w->d;
-    size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_v7_product p1[V7_MAX_PRODUCTS] = {
-        {ws->r, ws->xr, w->att_receptance + lcc, C, C},
-        {ws->k, ws->xk, w->att_key + lcc, C, C},
-        {ws->v, ws->xv, w->att_value + lcc, C, C},
-        {s->hw, s->xw, w->w1 + lc * d->d_w, d->d_w, C},
-        {s->ha, s->xa, w->a1 + lc * d->d_a, d->d_a, C},
-        {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C},
-        {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C}};
-    rwkv_v7_products(n, p1, l > 0 ? 7 : 6);
+        rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_R, l),
+        rwkv_v7_matrix(c, ws->k, ws->xk, RWKV_V7_K, l),
+        rwkv_v7_matrix(c, ws->v, ws->xv, RWKV_V7_V, l),
+        {s->hw, s->xw, w->w1 + lc * d->d_w, d->d_w, C, NULL},
+        {s->ha, s->xa, w->a1 + lc * d->d_a, d->d_a, C, NULL},
+        {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C, NULL},
+        {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C, NULL}};
+    rwkv_v7_products(c, p1, l > 0 ? 7 : 6);
     tanh_inplace(s->hw, (size_t)n * d->d_w);
     rwkv_sigmoid(s->hg, s->hg, (size_t)n * d->d_g);
-    rwkv_v7_product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w},
-                     {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a},
-                     {s->g, s->hg, w->g2 + lc * d->d_g, C, d->d_g},
-                     {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v}};
-    rwkv_v7_products(n, p2, l > 0 ? 4 : 3);
+    rwkv_v7_product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w, NULL},
+                             {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a, NULL},
+                             {s->g, s->hg, w->g2 + lc * d->d_g, C, d->d_g, NULL},
+                             {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v, NULL}};
+    rwkv_v7_products(c, p2, l > 0 ? 4 : 3);
     add_bias(s->w, w->w0 + lc, n, C);
     decay(s->w, nc);
     add_bias(s->a, w->a0 + lc, n, C);
@@ -333,8 +347,8 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     if ((st = rwkv_v7_scan(c, l, sc.S, run_scan7, &sc))) return st;
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     readout(ws->wkv, ws->r, ws->k, ws->v, s->g, w->ln_x_w + lc, w->ln_x_b + lc, w->r_k + lc, n, C, N);
-    rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lc * C, C, C};
-    rwkv_v7_products(n, &o, 1);
+    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
+    rwkv_v7_products(c, &o, 1);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
@@ -343,7 +357,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
 rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
-    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, gated = w->ffn_receptance != NULL;
+    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, gated = c->m->cfg.version == RWKV_VERSION_5;
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
@@ -352,17 +366,17 @@ rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     const rwkv_real *const mix[2] = {w->ffn_x_k + lc, gated ? w->ffn_x_r + lc : NULL};
     if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, gated ? 2 : 1, s->ffn_xprev + lc)))
         return st;
-    rwkv_v7_product kr[2] = {{ws->fk, ws->xk, w->ffn_key + lc * F, F, C},
-                             {ws->r, ws->xr, gated ? w->ffn_receptance + lc * C : NULL, C, C}};
-    rwkv_v7_products(n, kr, gated ? 2 : 1);
+    rwkv_v7_product kr[2] = {rwkv_v7_matrix(c, ws->fk, ws->xk, RWKV_V7_FK, l),
+                             rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_FR, l)};
+    rwkv_v7_products(c, kr, gated ? 2 : 1);
     if (gated) {
         rwkv_sigmoid(ws->r, ws->r, nc);
         if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
     }
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
-    rwkv_v7_product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
-    rwkv_v7_products(n, &v, 1);
+    rwkv_v7_product v = rwkv_v7_matrix(c, ws->out, ws->fk, RWKV_V7_FV, l);
+    rwkv_v7_products(c, &v, 1);
     if (gated) rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x'_r) * W_v relu(W_k x'_k)^2
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);

@@ -48,15 +48,20 @@ rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_
 // sees the rows so far, and its last row becomes S (H, N, N) for the next row.
 rwkv_status rwkv_v7_scan(const rwkv_v7_chunk *c, int l, rwkv_real *S,
                          void (*scan)(void *ctx, int t0, int t1, rwkv_real *trace), void *ctx);
-// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K).
+// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K): a float matrix W (NULL
+// when the block holds none), V its typed view (NULL for the float-only LoRA factors).
 typedef struct {
     rwkv_real *out;
     const rwkv_real *x, *W;
     int N, K;
+    const rwkv_mat *V;
 } rwkv_v7_product;
-// Independent projections: one GEMM each for a chunk, one parallel region of matrix-vector
-// kernels for a single token (at most 7).
-void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products);
+// The projection out = x @ W^T by layer l's viewed matrix `which` (an rwkv_v7_view).
+rwkv_v7_product rwkv_v7_matrix(const rwkv_v7_chunk *c, rwkv_real *out, const rwkv_real *x, int which, int l);
+// Independent projections: one GEMM each for a chunk (float matrices as they are, typed
+// views widened tile by tile), one parallel region of matrix-vector kernels on the views for
+// a single token (at most 7).
+void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_products);
 // The channel mix: x += W_v relu(W_k x'_k)^2, x' = the ln2 output token-shifted; RWKV-5.2
 // (ffn_receptance set) gates it by sigmoid(W_r x'_r), as RWKV-4.
 rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s);

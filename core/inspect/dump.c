@@ -300,16 +300,14 @@ static int param_vectors(const rwkv_model *m, int l, double *v, const char **nam
 // RWKV-4 block, or the file-typed view widened into buf.
 static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_real *buf) {
     size_t cc = (size_t)m->cfg.n_embd * m->cfg.n_embd, off = (size_t)l * cc;
-    if (m->v7) {
-        const rwkv_real *v7m[3] = {m->v7->att_receptance, m->v7->att_key, m->v7->att_value};
-        return v7m[which] + off;
-    }
     if (m->full) {
         const rwkv_real *full[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+        if (m->v7) full[0] = m->v7->att_receptance, full[1] = m->v7->att_key, full[2] = m->v7->att_value;
         return full[which] + off;
     }
-    const rwkv_mat *view[3] = {&m->mats.att_receptance[l], &m->mats.att_key[l], &m->mats.att_value[l]};
-    rwkv_tensors_convert(buf, view[which]->data, view[which]->type, cc);
+    rwkv_mat *const *views[3] = {&m->mats.att_receptance, &m->mats.att_key, &m->mats.att_value};
+    const rwkv_mat *v = m->v7 ? RWKV_V7_MAT(m->v7, which, l) : &(*views[which])[l]; // RWKV_V7_R, _K, _V in order
+    rwkv_tensors_convert(buf, v->data, v->type, cc);
     return buf;
 }
 
@@ -326,7 +324,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     double *v = rwkv_calloc((size_t)PARAM_VECTORS_MAX * C, sizeof *v, "dump params");
-    int typed = matrices && !m->full && !m->v7; // RWKV-4 matrices viewed in the file's type
+    int typed = matrices && !m->full; // matrices viewed in the file's type
     rwkv_real *mbuf = typed ? rwkv_calloc((size_t)C * C, sizeof *mbuf, "dump params") : NULL;
     if (!v || (typed && !mbuf)) {
         free(v);
