@@ -74,7 +74,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     rwkv_real *xg = ws->wkv;
     rwkv_real *const mixed[4] = {ws->xk, ws->xv, ws->xr, xg};
     const rwkv_real *const mix[4] = {w->x_k + lc, w->x_v + lc, w->x_r + lc, w->x_g + lc};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 4, state->att_xprev + lc))) return st;
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 4, state->att_xprev + lc))) return st;
     rwkv_v7_product p[4] = {rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_R, l), rwkv_v7_matrix(c, ws->k, ws->xk, RWKV_V7_K, l),
                             rwkv_v7_matrix(c, ws->v, ws->xv, RWKV_V7_V, l), rwkv_v7_matrix(c, g, xg, RWKV_V7_G, l)};
     rwkv_v7_products(c, p, 4);

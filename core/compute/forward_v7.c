@@ -114,23 +114,24 @@ void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_pr
     rwkv_matvec_multi(jobs, n_products);
 }
 
-// One row of a token-shift mix: x + (x_prev - x) m (RWKV-7), or m x + (1 - m) x_prev (RWKV-5).
-static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v5) {
-    if (v5)
+// One row of a token-shift mix: x + (x_prev - x) m (RWKV-7), or m x + (1 - m) x_prev (RWKV-4
+// and RWKV-5).
+static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v7) {
+    if (!v7)
         for (int i = 0; i < C; i++) o[i] = x[i] * m[i] + xp[i] * (1 - m[i]);
     else
         for (int i = 0; i < C; i++) o[i] = x[i] + (xp[i] - x[i]) * m[i];
 }
 
-rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
-                                const rwkv_real *const *mix, int n_mix, rwkv_real *xprev) {
+rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
+                             const rwkv_real *const *mix, int n_mix, rwkv_real *xprev) {
     rwkv_workspace *ws = c->ws;
-    const int n = c->n, C = c->m->cfg.n_embd, v5 = c->m->cfg.version == RWKV_VERSION_5;
+    const int n = c->n, C = c->m->cfg.n_embd, v7 = RWKV_IS_V7(c->m->cfg);
     const size_t row = (size_t)C * sizeof(rwkv_real);
 #pragma omp parallel for schedule(static) if ((size_t)n * C * n_mix >= V7_PAR_MIN_ELEMS)
     for (int r = 0; r < n; r++)
         for (int q = 0; q < n_mix; q++)
-            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v5);
+            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v7);
     const rwkv_real *after = ws->xln; // (n, C) the shift state after each token
     if (rwkv_v7_tapped(c, l, t)) {
         memcpy(ws->tr_xprev, ws->xln, (size_t)n * row);
@@ -139,7 +140,7 @@ rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_
         for (int r = 0; r + 1 < n; r++) {
             size_t o = (size_t)r * C;
             if (memcmp(ws->tr_xprev + o, ws->xln + o, row))
-                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v5);
+                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v7);
         }
         after = ws->tr_xprev;
     }
@@ -333,7 +334,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
     rwkv_real *const mixed[6] = {ws->xr, s->xw, ws->xk, ws->xv, s->xa, s->xg};
     const rwkv_real *const mix[6] = {w->x_r + lc, w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_a + lc, w->x_g + lc};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 6, state->att_xprev + lc))) return st;
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 6, state->att_xprev + lc))) return st;
     if (l > 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
     lora(c, l);
     keys(s->kk, ws->k, s->a, w->k_k + lc, w->k_a + lc, n, C, N);
@@ -364,7 +365,7 @@ rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
     rwkv_real *const mixed[2] = {ws->xk, ws->xr};
     const rwkv_real *const mix[2] = {w->ffn_x_k + lc, gated ? w->ffn_x_r + lc : NULL};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, gated ? 2 : 1, s->ffn_xprev + lc)))
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, gated ? 2 : 1, s->ffn_xprev + lc)))
         return st;
     rwkv_v7_product kr[2] = {rwkv_v7_matrix(c, ws->fk, ws->xk, RWKV_V7_FK, l),
                              rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_FR, l)};

@@ -32,17 +32,18 @@ typedef struct {
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 
-// Shared by the RWKV-5.2 and RWKV-7 blocks:
+// Shared by the blocks (rwkv_token_shift, rwkv_v7_tap and the chunk also by RWKV-4's):
 // A (T, C) workspace buffer the RWKV-5.2 block may use.
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c);
 // 1 if the chunk's hook wants tap t of layer; rwkv_v7_tap calls it on data (n, D).
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap);
 rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data);
-// The token shifts of ws->xln (n, C) from xprev, which becomes the last row (as forward.c does
-// for RWKV-4): out[q] = the mix with mix[q]. The hook on state tap t sees each row as the shift
-// state after its token (a copy): a row it changes is the x_{t-1} of the next token.
-rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
-                                const rwkv_real *const *mix, int n_mix, rwkv_real *xprev);
+// The token shifts of ws->xln (n, C) from xprev, which becomes the last row (every version's
+// blocks): out[q] = the mix with mix[q]. The hook on state tap t sees each row as the shift
+// state after its token (a copy): a row it changes is the x_{t-1} of the next token, whose
+// mixes are recomputed; the rest of the chunk is untouched.
+rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
+                             const rwkv_real *const *mix, int n_mix, rwkv_real *xprev);
 // Runs scan(ctx, t0, t1, trace rows of t0 or NULL) over the chunk. When state_wkv is tapped the
 // scan stops after every row where the hook's scan_cut says it may change the state: the hook
 // sees the rows so far, and its last row becomes S (H, N, N) for the next row.
