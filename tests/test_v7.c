@@ -563,6 +563,57 @@ START_TEST(test_v7_refusals) {
 }
 END_TEST
 
+// A state_wkv stream wider than the dump's buffer budget (64 KB rows, 200 per call): the hook
+// compresses full chunks as the rows come, and the file holds exactly the run's rows.
+START_TEST(test_dump_wide_state) {
+    rwkv_config cfg = {.n_layer = 1, .n_embd = 256, .n_ffn = 256, .n_vocab = 40, .head_size = 64};
+    rwkv_model *m;
+    ck_assert(!rwkv_v7_model_alloc(&m, cfg, (rwkv_v7_dims){8, 8, 0, 8}));
+    uint64_t x = 12345;
+    for (size_t i = 0; i < m->v7->total; i++) { // xorshift in [-0.1, 0.1)
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        m->v7->block[i] = (rwkv_real)((double)(x >> 11) / 9007199254740992.0 - 0.5) * (rwkv_real)0.2;
+    }
+    int T = 200;
+    int *tok = test_random_tokens(T, cfg.n_vocab, 9);
+    uint32_t mask[2];
+    test_capture cap;
+    test_capture_init(&cap, m->cfg, T, mask);
+    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = &cap};
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, T);
+    ck_assert(!rwkv_forward_par(m, s, tok, T, NULL, RWKV_LOGITS_NONE, &hook, ws));
+    char path[512];
+    snprintf(path, sizeof path, "%s/v7wide.h5", test_tmpdir());
+    rwkv_positions pos;
+    ck_assert(!rwkv_select_taps(mask, 1, "blocks.*.state_wkv") && !rwkv_select_positions(&pos, "all"));
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "blocks.*.state_wkv", .positions = "all"};
+    rwkv_dump *d;
+    rwkv_state_reset(s);
+    ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, T, NULL, NULL), "%s", rwkv_error_message());
+    ck_assert(!rwkv_dump_close(d));
+    rwkv_select_positions_free(&pos);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    size_t D = (size_t)rwkv_tap_width(RWKV_TAP_STATE_WKV, m->cfg), n = (size_t)T * D;
+    ck_assert_uint_eq(D, 256 * 64);
+    ck_assert_int_eq(r->n_rows, T);
+    rwkv_real *rows = malloc(n * sizeof *rows);
+    ck_assert(!rwkv_dump_read_rows(r, 0, RWKV_TAP_STATE_WKV, 0, T, rows));
+    ck_assert(!memcmp(rows, cap.taps[RWKV_TAP_STATE_WKV], n * sizeof *rows));
+    free(rows);
+    rwkv_dump_reader_free(r);
+    test_capture_free(&cap);
+    free(tok);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // Runs T tokens of rand7-a with one intervention; the final state into s, logits (T, V).
 static void run_iv(const rwkv_model *m, const char *spec, const int *tok, int T, int seq, rwkv_state *s,
                    rwkv_real *logits) {
@@ -659,6 +710,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
+    tcase_add_test(tc, test_dump_wide_state);
     tcase_add_test(tc, test_bad_v7_files);
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
