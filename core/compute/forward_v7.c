@@ -176,11 +176,6 @@ static void tanh_inplace(rwkv_real *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = V7_TANH(x[i]);
 }
 
-// w = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 xw))), from the pre-sigmoid rows in w.
-static void decay(rwkv_real *w, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= V7_PAR_MIN_ELEMS)
-    for (size_t i = 0; i < n; i++) w[i] = RWKV_EXP((rwkv_real)-V7_DECAY_SCALE / (1 + RWKV_EXP(-w[i])));
-}
 
 // kk = normalize(k * k_k) per head; k = k + k (a - 1) k_a.
 static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_real *k_k, const rwkv_real *k_a,
@@ -296,7 +291,7 @@ static void lora(const rwkv_v7_chunk *c, int l) {
                              {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v, NULL}};
     rwkv_v7_products(c, p2, l > 0 ? 4 : 3);
     add_bias(s->w, w->w0 + lc, n, C);
-    decay(s->w, nc);
+    rwkv_exp_neg_sigmoid(s->w, s->w, (rwkv_real)V7_DECAY_SCALE, nc); // w = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 xw)))
     add_bias(s->a, w->a0 + lc, n, C);
     rwkv_sigmoid(s->a, s->a, nc);
     if (l == 0) {
