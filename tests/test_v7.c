@@ -565,7 +565,8 @@ END_TEST
 
 // A state_wkv stream wider than the dump's buffer budget (64 KB rows, 200 per call): the hook
 // compresses full chunks as the rows come, and the file holds exactly the run's rows.
-START_TEST(test_dump_wide_state) {
+// A random one-layer RWKV-7 with the official head size (4 heads of 64).
+static rwkv_model *wide_model(void) {
     rwkv_config cfg = {.n_layer = 1, .n_embd = 256, .n_ffn = 256, .n_vocab = 40, .head_size = 64};
     rwkv_model *m;
     ck_assert(!rwkv_v7_model_alloc(&m, cfg, (rwkv_v7_dims){8, 8, 0, 8}));
@@ -574,6 +575,12 @@ START_TEST(test_dump_wide_state) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         m->v7->block[i] = (rwkv_real)((double)(x >> 11) / 9007199254740992.0 - 0.5) * (rwkv_real)0.2;
     }
+    return m;
+}
+
+START_TEST(test_dump_wide_state) {
+    rwkv_model *m = wide_model();
+    rwkv_config cfg = m->cfg;
     int T = 200;
     int *tok = test_random_tokens(T, cfg.n_vocab, 9);
     uint32_t mask[2];
@@ -696,6 +703,33 @@ START_TEST(test_state_interventions) {
 }
 END_TEST
 
+// Head size 64: a no-op on the matrix state at every position changes no bit in either mode
+// (the scan stops after every row, and a chunk keeps one kernel for all its stretches), and
+// the modes agree.
+START_TEST(test_no_op_wide_heads) {
+    rwkv_model *m = wide_model();
+    int T = 40, V = m->cfg.n_vocab; // parallel chunks of 16, 16 and 8
+    int *tok = test_random_tokens(T, V, 4);
+    rwkv_state *s, *clean;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_state_alloc(&clean, m->cfg);
+    rwkv_real *lc = malloc((size_t)T * V * sizeof *lc), *ls = malloc((size_t)T * V * sizeof *ls);
+    for (int seq = 0; seq <= 1; seq++) {
+        run_iv(m, NULL, tok, T, seq, clean, lc);
+        run_iv(m, "blocks.0.state_wkv:*@*=scale:1", tok, T, seq, s, ls);
+        ck_assert_msg(!memcmp(ls, lc, (size_t)T * V * sizeof *ls), "%s: a no-op moved the logits", seq ? "seq" : "par");
+        ck_assert(!memcmp(s->data, clean->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    }
+    run_iv(m, NULL, tok, T, 0, s, ls); // parallel against the sequential run left in lc, clean
+    ck_assert_msg(test_max_scaled_err_r(ls, lc, (size_t)T * V) < TOL, "modes disagree");
+    ck_assert(test_max_scaled_err_r(s->data, clean->data, rwkv_state_numel(s)) < TOL);
+    free(lc); free(ls); free(tok);
+    rwkv_state_free(s);
+    rwkv_state_free(clean);
+    rwkv_model_free(m);
+}
+END_TEST
+
 static Suite *v7_suite(void) {
     Suite *s = suite_create("v7");
     TCase *tc = tcase_create("core");
@@ -714,6 +748,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_bad_v7_files);
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
+    tcase_add_test(tc, test_no_op_wide_heads);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,8 @@
 #define V7_DECAY_SCALE 0.6065306597126334 // e^{-1/2}: w = exp(-e^{-1/2} sigmoid(.)), w in (0.545, 1)
 #define V7_PAR_MIN_FLOPS (1 << 18) // scan work (n H N^2) below which it stays on one thread
 #define V7_PAR_MIN_ELEMS (1 << 16) // (n, C) loops below this size stay on one thread
+#define V7_HEAD_64 64             // the official head size, compiled as a constant in the scan
+#define V7_COLS_MIN_T 16          // chunk length from which the scan runs on S^T (two transposes per call)
 
 #if RWKV_REAL_BITS == 64
 #define V7_TANH tanh
@@ -195,11 +197,67 @@ static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_rea
     }
 }
 
-// One head over n tokens; rows are strided by C. Compiled for AVX-512 and AVX2 as well.
+// S (N, N) in place to its transpose.
+static void transpose_square(rwkv_real *S, int N) {
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++) {
+            rwkv_real x = S[(size_t)i * N + j];
+            S[(size_t)i * N + j] = S[(size_t)j * N + i];
+            S[(size_t)j * N + i] = x;
+        }
+}
+
+// One head over n tokens; rows are strided by C. The scan works on S^T (row j = key channel
+// j), so both sums over j, (S kk)_i and (S r)_i, run with the vector lanes over i: no
+// horizontal reduction, each sum in order of j. Inlined into the kernels below, so that for
+// N = 64 the sums stay in registers.
+static inline __attribute__((always_inline)) void wkv_head_body(
+    rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w, const rwkv_real *k,
+    const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n, int C, int N, size_t trace_stride) {
+    rwkv_real kka[RWKV_V7_MAX_HEAD_SIZE], sa[RWKV_V7_MAX_HEAD_SIZE], yt[RWKV_V7_MAX_HEAD_SIZE];
+    transpose_square(S, N); // S[j][i] from here on
+    for (int t = 0; t < n; t++) {
+        size_t o = (size_t)t * C;
+        const rwkv_real *wt = w + o, *kt = k + o, *kkt = kk + o, *rt = r + o, *vt = v + o;
+        for (int i = 0; i < N; i++) sa[i] = yt[i] = 0, kka[i] = kkt[i] * a[o + i];
+        for (int j = 0; j < N; j++) {
+            const rwkv_real *col = S + (size_t)j * N, kj = kkt[j];
+#pragma omp simd
+            for (int i = 0; i < N; i++) sa[i] += col[i] * kj; // (S kk)_i, the old state
+        }
+        for (int j = 0; j < N; j++) {
+            rwkv_real *col = S + (size_t)j * N, wj = wt[j], kaj = kka[j], kj = kt[j], rj = rt[j];
+#pragma omp simd
+            for (int i = 0; i < N; i++) {
+                col[i] = col[i] * wj - sa[i] * kaj + vt[i] * kj; // S w - (S kk)(kk a)^T + v k^T
+                yt[i] += col[i] * rj;
+            }
+        }
+        for (int i = 0; i < N; i++) y[o + i] = yt[i]; // (S r)_i
+        if (trace) {
+            rwkv_real *dst = trace + (size_t)t * trace_stride; // S, not S^T
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++) dst[(size_t)i * N + j] = S[(size_t)j * N + i];
+        }
+    }
+    transpose_square(S, N);
+}
+
+// Compiled for AVX-512 and AVX2 as well; the official head size (64) as a constant.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
-                     const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
-                     int C, int N, size_t trace_stride) {
+static void wkv_head_cols(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                          const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                          int C, int N, size_t trace_stride) {
+    if (N == V7_HEAD_64) wkv_head_body(y, S, trace, r, w, k, v, kk, a, n, C, V7_HEAD_64, trace_stride);
+    else wkv_head_body(y, S, trace, r, w, k, v, kk, a, n, C, N, trace_stride);
+}
+
+// The same on S as it is, for a chunk of a few tokens (the transposes would cost more than
+// the scan): each row's sums run over j, vectorised with a reduction.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void wkv_head_rows(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                          const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                          int C, int N, size_t trace_stride) {
     rwkv_real kka[RWKV_V7_MAX_HEAD_SIZE];
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * C;
@@ -220,17 +278,26 @@ static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_re
     }
 }
 
-void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
-                 const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
-                 int H, int N) {
+// rwkv_v7_wkv with the kernel chosen by the caller: the two kernels sum in different orders,
+// so a chunk runs every stretch of its scan (rwkv_v7_scan's stops) on the same one, and an
+// intervention that changes nothing changes no bit.
+static void wkv_heads(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                      const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n, int H,
+                      int N, int cols) {
     int C = H * N;
     size_t NN = (size_t)N * N;
 #pragma omp parallel for schedule(static) if ((size_t)n * H * NN >= V7_PAR_MIN_FLOPS && H > 1)
     for (int h = 0; h < H; h++) {
         size_t o = (size_t)h * N;
-        wkv_head(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, w + o, k + o, v + o, kk + o, a + o, n, C,
-                 N, (size_t)C * N);
+        (cols ? wkv_head_cols : wkv_head_rows)(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, w + o, k + o,
+                                               v + o, kk + o, a + o, n, C, N, (size_t)C * N);
     }
+}
+
+void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                 const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                 int H, int N) {
+    wkv_heads(y, S, trace, r, w, k, v, kk, a, n, H, N, n >= V7_COLS_MIN_T);
 }
 
 void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln_b, int n, int C, int N, double eps) {
@@ -308,14 +375,15 @@ typedef struct {
     rwkv_workspace *ws;
     rwkv_real *S; // (H, N, N)
     int H, N;
+    int cols;     // the kernel of the whole chunk (wkv_heads)
 } scan7;
 
 static void run_scan7(void *ctx, int t0, int t1, rwkv_real *trace) {
     const scan7 *a = ctx;
     const struct rwkv_v7_scratch *s = a->ws->v7;
     size_t o = (size_t)t0 * a->H * a->N;
-    rwkv_v7_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, s->w + o, a->ws->k + o, a->ws->v + o, s->kk + o, s->a + o,
-                t1 - t0, a->H, a->N);
+    wkv_heads(a->ws->wkv + o, a->S, trace, a->ws->r + o, s->w + o, a->ws->k + o, a->ws->v + o, s->kk + o, s->a + o,
+              t1 - t0, a->H, a->N, a->cols);
 }
 
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
@@ -339,7 +407,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     for (int i = 0; i < 7; i++)
         if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
     if (l == 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
-    scan7 sc = {ws, state->wkv + lc * N, H, N};
+    scan7 sc = {ws, state->wkv + lc * N, H, N, n >= V7_COLS_MIN_T};
     if ((st = rwkv_v7_scan(c, l, sc.S, run_scan7, &sc))) return st;
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     readout(ws->wkv, ws->r, ws->k, ws->v, s->g, w->ln_x_w + lc, w->ln_x_b + lc, w->r_k + lc, n, C, N);

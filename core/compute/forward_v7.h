@@ -71,7 +71,8 @@ void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln
 
 // The delta-rule scan for H heads over n tokens, all (n, C) rows with C = H*N; S (H, N, N)
 // is updated in place; y (n, C) = S r after each token; trace (n, H*N*N) gets S after each
-// token when not NULL.
+// token when not NULL. From 16 tokens on the scan runs on S^T (no horizontal sums; it sums
+// in another order than the per-row kernel of shorter calls).
 void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
                  const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
                  int H, int N);
