@@ -134,6 +134,10 @@ int main(int argc, char **argv) {
     rwkv_real *logits = malloc((size_t)V * sizeof *logits);
     rwkv_real *scan = calloc((size_t)PAR_T * C * 7 + (size_t)C * m->cfg.head_size, sizeof *scan);
     for (size_t i = 0; i < (size_t)PAR_T * C * 7; i++) scan[i] = (rwkv_real)((i % 97) * 0.01f);
+    for (size_t i = 0; i < (size_t)PAR_T * C; i++) { // decays in (0.9, 1) and short removal keys: S stays finite
+        scan[2 * (size_t)PAR_T * C + i] = (rwkv_real)(0.9 + (i % 89) * 0.001);
+        scan[5 * (size_t)PAR_T * C + i] *= (rwkv_real)0.1;
+    }
     int *tok = malloc(PAR_T * sizeof *tok);
     for (int i = 0; i < PAR_T; i++) tok[i] = (i * 7919) % V;
     size_t nbw = BW_BYTES / sizeof(float);
