@@ -23,7 +23,7 @@ rwkv_status rwkv_decay_write_csv(const rwkv_decay *d, const char *path);
 // <stem>_halflife_sorted.png (sorted half-lives per layer, log scale), <stem>_time_first_hist.png.
 rwkv_status rwkv_decay_plot(const rwkv_decay *d, const char *stem);
 
-// RWKV-7: the decay w_t of every channel depends on the token (att_w). Over an input's
+// RWKV-6 and 7: the decay w_t of every channel depends on the token (att_w). Over an input's
 // tokens: per channel the mean w and the 10/50/90% quantiles of the half-life ln2/(-ln w_t),
 // and the half-life of the bias alone; per head the quantiles of its channels' medians.
 typedef struct {
@@ -31,7 +31,7 @@ typedef struct {
     int64_t T;                          // tokens of the input
     double *w_mean;                     // (L, C)
     double *hl_p10, *hl_med, *hl_p90;   // (L, C) per-token half-life quantiles (tokens)
-    double *hl_bias;                    // (L, C) ln2 / (e^{-1/2} sigmoid(w0))
+    double *hl_bias;                    // (L, C) ln2 / (e^{-1/2} sigmoid(w0)); RWKV-6: ln2 / exp(time_decay)
     double *head_p10, *head_med, *head_p90; // (L, H) over the head's channel medians
 } rwkv_decay_v7;
 

@@ -1,7 +1,8 @@
 // decay_v7.c: RWKV-7's decay is per token: w_t = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 x'_w)))
 // (the att_w tap). Over the tokens of an input, per channel: the mean w and quantiles of the
 // half-life ln2 / (-ln w_t); per head the same over its channels and tokens. The bias alone
-// (x'_w = 0) gives ln2 / (e^{-1/2} sigmoid(w0)), as `info` prints.
+// (x'_w = 0) gives ln2 / (e^{-1/2} sigmoid(w0)), as `info` prints. RWKV-6's decay is per token
+// too, w_t = exp(-exp(time_decay + W_d2 tanh(W_d1 x'_w))): its base alone gives ln2 / exp(time_decay).
 #include "decay.h"
 
 #include "../core/base/file.h"
@@ -45,7 +46,8 @@ static void quantiles(double *x, size_t n, double *p10, double *p50, double *p90
 
 rwkv_status rwkv_decay_v7_compute(rwkv_decay_v7 **out, const rwkv_model *m, const int *tokens, int64_t T) {
     *out = NULL;
-    if (!RWKV_IS_V7(m->cfg)) return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "per-token decay spectra need an RWKV-7 model");
+    if (!RWKV_IS_V7(m->cfg) && m->cfg.version != RWKV_VERSION_6)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "per-token decay spectra need an RWKV-6 or RWKV-7 model");
     if (T < 1) return rwkv_error_set(RWKV_ERR_ARG, "analyze decay: the input has no tokens");
     int L = m->cfg.n_layer, C = m->cfg.n_embd, N = m->cfg.head_size, H = C / N;
     rwkv_decay_v7 *d = rwkv_calloc(1, sizeof *d, "decay spectra");
@@ -80,7 +82,8 @@ rwkv_status rwkv_decay_v7_compute(rwkv_decay_v7 **out, const rwkv_model *m, cons
             }
             d->w_mean[k] = wm;
             quantiles(buf, (size_t)T, &d->hl_p10[k], &d->hl_med[k], &d->hl_p90[k]);
-            d->hl_bias[k] = log(2.0) / (DECAY_SCALE / (1 + exp(-(double)m->v7->w0[k])));
+            d->hl_bias[k] = RWKV_IS_V7(m->cfg) ? log(2.0) / (DECAY_SCALE / (1 + exp(-(double)m->v7->w0[k])))
+                                               : log(2.0) / exp((double)m->v7->time_decay[k]); // RWKV-6's base
         }
         for (int h = 0; h < H; h++) { // the head's medians over its channels' per-token spectra
             for (int j = 0; j < N; j++) buf[j] = d->hl_med[(size_t)l * C + h * N + j];

@@ -70,4 +70,45 @@ rwkv_status rwkv_recall_score(const rwkv_model *m, rwkv_state *state, const int 
 rwkv_status rwkv_recall_run(const rwkv_model *m, const rwkv_recall_opts *o, rwkv_recall_cell *cells,
                             rwkv_recall_stats *stats, void (*progress)(int done, int total));
 
+// ---- outputs (recall_out.c): the CSVs, the paired comparison of prompt orders, the plots.
+// One sweep per prompt order: cells[o] (n_cells) and examples[o] (n_cells, trials) of order o,
+// whose CSV name is order_names[o] ("query_after", "query_first").
+
+#include <stdio.h>
+
+#define RWKV_RECALL_CSV_HEADER "task,order,length,depth,trials,correct,accuracy,logprob,token_logprob," \
+                               "token_accuracy,acc_ci_lo,acc_ci_hi"
+#define RWKV_RECALL_EXAMPLES_HEADER "task,order,length,depth,trial,correct,logprob,answer_tokens,tokens_correct"
+
+// The header and one row per cell of every order (docs/analysis-outputs.md).
+void rwkv_recall_write_cells(FILE *f, const char *task, const char *const *order_names,
+                             rwkv_recall_cell *const *cells, int orders, int n_cells);
+// The header and one row per example: (length, depth, trial) names the same seeded draw in
+// every run, so two runs pair up example by example.
+void rwkv_recall_write_examples(FILE *f, const char *task, const char *const *order_names,
+                                rwkv_recall_cell *const *cells, rwkv_recall_example *const *examples,
+                                int orders, int n_cells, int trials);
+
+// Two prompt orders at one length, over all its depths: each order's pooled accuracy with
+// its 95% Wilson interval, and the exact McNemar test on the paired examples.
+typedef struct {
+    int length;
+    int64_t n;            // examples per order
+    int64_t correct[2];
+    double acc[2], lo[2], hi[2];
+    int64_t b, c;         // discordant pairs: only order 0 right, only order 1 right
+    double p;             // exact McNemar p
+} rwkv_recall_pair;
+// Length li of a sweep with n_depths depths and `trials` trials per cell.
+void rwkv_recall_paired(rwkv_recall_pair *out, rwkv_recall_cell *const cells[2],
+                        rwkv_recall_example *const examples[2], int li, int n_depths, int trials);
+
+// <stem><suffix> beside a CSV path (its extension replaced): "r.csv", "_examples.csv" -> "r_examples.csv".
+void rwkv_recall_sibling(char *buf, size_t n, const char *csv, const char *suffix);
+// The plots beside csv: <stem>_heatmap.png (depth x length accuracy; _heatmap_query_first.png
+// for order 1) when there are depths, and <stem>_accuracy.png (accuracy pooled over depths vs
+// length, 95% Wilson error bars, one curve per order), each with its data (analyses/plot.h).
+rwkv_status rwkv_recall_plots(const char *csv, const char *task, rwkv_recall_cell *const *cells, int orders,
+                              const int *lengths, int n_lengths, const double *depths, int n_depths);
+
 #endif

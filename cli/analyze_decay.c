@@ -17,7 +17,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rwkvscope analyze decay MODEL -o decay.csv [--no-plots] [--force]\n"
-            "       rwkvscope analyze decay RWKV7_MODEL INPUT -o decay.csv [--no-plots] [--force]\n\n"
+            "       rwkvscope analyze decay RWKV6_OR_7_MODEL INPUT -o decay.csv [--no-plots] [--force]\n\n"
             "Per channel of each layer: w = exp(time_decay) (the state keeps e^-w per token),\n"
             "the half-life ln2/w in tokens, and time_first u (the current token's bonus).\n"
             "Writes decay.csv (layer,channel,time_decay,w,retention,half_life,time_first) and\n"
@@ -26,7 +26,8 @@ static void usage(FILE *f) {
             "RWKV-7: the decay depends on the token, w_t = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 x'_w))).\n"
             "Runs INPUT and writes, per channel, the mean w and the 10/50/90%% quantiles of the\n"
             "half-life ln2/(-ln w_t) over its tokens (the first 65536), and the half-life of the\n"
-            "bias w0 alone\n"
+            "bias w0 alone. RWKV-6 the same, with w_t = exp(-exp(time_decay + W_d2 tanh(W_d1 x'_w)))\n"
+            "and its base time_decay in place of w0\n"
             "(layer,head,channel,w_mean,half_life_p10,half_life_median,half_life_p90,half_life_bias);\n"
             "decay_heads.png (per head: the median over its channels, bars from 10%% to 90%%) and\n"
             "decay_halflife_sorted.png; prints a per-head summary. INPUT:\n" CLI_INPUT_HELP
@@ -94,7 +95,7 @@ static rwkv_status plot_v7(const rwkv_decay_v7 *d, const char *stem) {
 
 static int decay_v7(const rwkv_model *m, const cli_input *in, const char *out, int no_plots) {
     if (!cli_input_given(in))
-        return cli_usage_error(CMD, "an RWKV-7 model's decay depends on the tokens: give --bytes, --text or --file");
+        return cli_usage_error(CMD, "an RWKV-6/7 model's decay depends on the tokens: give --bytes, --text or --file");
     int *ids = NULL;
     size_t T = 0;
     rwkv_decay_v7 *d = NULL;
@@ -152,7 +153,7 @@ int cli_analyze_decay(int argc, char **argv) {
     rwkv_model *m = NULL;
     rwkv_decay *d = NULL;
     rwkv_status st = rwkv_model_load(&m, model);
-    if (!st && RWKV_IS_V7(m->cfg)) {
+    if (!st && (RWKV_IS_V7(m->cfg) || m->cfg.version == RWKV_VERSION_6)) {
         int rc = decay_v7(m, &in, out, no_plots);
         rwkv_model_free(m);
         return rc;

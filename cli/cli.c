@@ -68,9 +68,9 @@ void cli_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-// The commands that run RWKV-5.2 and RWKV-7 models; the others are RWKV-4 only for now.
+// The commands that run RWKV-5.2, 6 and 7 models; the others are RWKV-4 only for now.
 static int runs_v7(const char *cmd) {
-    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state"};
+    static const char *const V7[] = {"run", "generate", "eval", "dump", "compare", "state", "recall"};
     for (size_t i = 0; i < sizeof V7 / sizeof V7[0]; i++)
         if (!strcmp(cmd, V7[i])) return 1;
     return 0;
@@ -119,12 +119,12 @@ rwkv_model *cli_load_model(const char *cmd, const char *path, const char *weight
         cli_fail(cmd, st, st == RWKV_ERR_IO ? "check the path" :
                  st == RWKV_ERR_NUMERIC ? "the checkpoint holds NaN or inf weights: re-export it" :
                  "rwkvscope reads official .pth, Hugging Face safetensors and rwkv.cpp .bin "
-                 "(FP32, FP16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0)");
+                 "(RWKV-4, 5.2, 6, 7; FP32, FP16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0)");
         rwkv_model_free(m);
         return NULL;
     }
     if (!runs_v7(cmd) && (st = rwkv_model_require_v4(m, cmd))) {
-        cli_fail(cmd, st, "RWKV-5.2 and RWKV-7 models run in run, generate, eval, dump, compare and state");
+        cli_fail(cmd, st, "RWKV-5.2, 6 and 7 models run in run, generate, eval, dump, compare, state and recall");
         rwkv_model_free(m);
         return NULL;
     }

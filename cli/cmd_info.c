@@ -17,7 +17,7 @@ static void usage(FILE *f) {
            "%s.\n\n"
            "MODEL is a PyTorch .pth (torch.save zip), a safetensors file (official or Hugging Face\n"
            "RwkvForCausalLM names) or an rwkv.cpp .bin (FP32/FP16). The format is detected from\n"
-           "the file's first bytes, the RWKV version (4, 5.2 or 7) from the tensor names. Prints the\n"
+           "the file's first bytes, the RWKV version (4, 5.2, 6 or 7) from the tensor names. Prints the\n"
            "format, stored dtype, n_layer, n_embd, FFN width, vocabulary size, parameter count,\n"
            "the tokenizer named in the metadata (if any), the version, the state size, and per\n"
            "layer the range of decay half-lives in tokens, ln 2 / exp(time_decay): the number of\n"
@@ -36,7 +36,8 @@ static double half_life(rwkv_real w) { return log(2.0) / (double)w; }
 
 // RWKV-7's decay depends on the token: w = exp(-e^{-1/2} sigmoid(w0 + lora(x))). The bias
 // alone, w0, gives each channel's typical half-life ln 2 / (e^{-1/2} sigmoid(w0)). RWKV-5.2's
-// decay is fixed, exp(-exp(time_decay)): half-life ln 2 / exp(time_decay), as for RWKV-4.
+// decay is fixed, exp(-exp(time_decay)): half-life ln 2 / exp(time_decay), as for RWKV-4;
+// RWKV-6 adds a LoRA of the token to time_decay, whose base alone gives the same formula.
 static void print_heads(const rwkv_model *m) {
     const rwkv_config *c = &m->cfg;
     const rwkv_v7_dims *d = &m->v7->d;
@@ -45,11 +46,15 @@ static void print_heads(const rwkv_model *m) {
     printf("heads: %d\nhead_size: %d\n", H, c->head_size);
     if (v7)
         printf("lora ranks: decay %d, in-context rate %d, value gate %d, output gate %d\n", d->d_w, d->d_a, d->d_v, d->d_g);
+    if (c->version == RWKV_VERSION_6)
+        printf("lora ranks: token-shift mixes %d (x5: w, k, v, r, g), decay %d\n", d->d_m, d->d_w);
     printf("state: %zu values per layer (att_xprev %d, ffn_xprev %d, wkv %d x %d x %d), %zu in all (%.3g MB)\n",
            per_layer, c->n_embd, c->n_embd, H, c->head_size, c->head_size, per_layer * c->n_layer,
            (double)(per_layer * c->n_layer * sizeof(rwkv_real)) / 1e6);
     printf(v7 ? "decay half-life at the bias w0 (tokens; the decay depends on the token) per layer:\n"
-              : "decay half-life (tokens, ln 2 / exp(time_decay)) per layer:\n");
+           : c->version == RWKV_VERSION_6 ? "decay half-life at the base time_decay (tokens, ln 2 / exp(time_decay); "
+                                            "the decay depends on the token) per layer:\n"
+                                          : "decay half-life (tokens, ln 2 / exp(time_decay)) per layer:\n");
     for (int l = 0; l < c->n_layer; l++) {
         double lo = INFINITY, hi = 0;
         for (int i = 0; i < c->n_embd; i++) {
@@ -118,14 +123,15 @@ int cmd_info(int argc, char **argv) {
     rwkv_load_opts o = {.weights = RWKV_WEIGHTS_HEADERS}; // headers and vectors: fast on any size
     rwkv_status st = rwkv_model_open(&m, p.args[0], &o);
     if (st)
-        return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4, 5.2 or 7 checkpoint");
+        return cli_fail("info", st, "MODEL must be a .pth, .safetensors or rwkv.cpp .bin RWKV-4, 5.2, 6 or 7 checkpoint");
     const rwkv_config *c = &m->cfg;
     printf("file: %s\nformat: %s\ndtype: %s\n", m->path, m->format, m->dtype);
     printf("n_layer: %d\nn_embd: %d\nn_ffn: %d (%.3gx n_embd)\nn_vocab: %d\n", c->n_layer, c->n_embd,
            c->n_ffn, (double)c->n_ffn / c->n_embd, c->n_vocab);
     printf("parameters: %zu\n", rwkv_model_n_params(m));
     printf("tokenizer: %s\n", m->tokenizer[0] ? m->tokenizer : "(none in metadata)");
-    printf("version: %s\n", !m->v7 ? "RWKV-4" : RWKV_IS_V7(*c) ? "RWKV-7 (x070, Goose)" : "RWKV-5.2 (Eagle)");
+    printf("version: %s\n", !m->v7 ? "RWKV-4" : RWKV_IS_V7(*c) ? "RWKV-7 (x070, Goose)"
+                            : c->version == RWKV_VERSION_6 ? "RWKV-6 (x060, Finch)" : "RWKV-5.2 (Eagle)");
     if (m->v7) print_heads(m);
     else {
         printf("state: %d values per layer (att_xprev, num, den, max, ffn_xprev), %zu in all\n",
@@ -134,7 +140,7 @@ int cmd_info(int argc, char **argv) {
     }
     printf("openblas core: %s (%s)\n", rwkv_blas_corename(), rwkv_blas_core_note());
     print_matrix_types(m);
-    if (RWKV_IS_V7(*c)) printf("LoRA factors: %s (kept as float)\n", RWKV_REAL_BITS == 64 ? "float64" : "float32");
+    if (c->version >= RWKV_VERSION_6) printf("LoRA factors: %s (kept as float)\n", RWKV_REAL_BITS == 64 ? "float64" : "float32");
     printf("matvec kernels: %s\n", rwkv_matvec_bf16_path());
     rwkv_model_free(m);
     return CLI_OK;

@@ -3,7 +3,6 @@
 #include "cli.h"
 #include "options.h"
 
-#include "analyses/plot.h"
 #include "probes/sweep.h"
 
 #include <stdlib.h>
@@ -40,7 +39,7 @@ static const char *USAGE =
     "  --label SPEC|FILE    token@-D (token D positions back; token@0 = the row's own token),\n"
     "                       position, seen(X), count(X) (X a token id or 'c'), answer (the\n"
     "                       answer token, at the row that predicts it; needs --dataset), or a\n"
-    "                       label file (.csv/.h5, docs/probe-labels.md)\n"
+    "                       label file (.csv/.h5, docs/probe-labels.md; - reads a CSV from stdin)\n"
     "  --probe KIND         logistic | ridge (default: logistic for class labels, ridge for real)\n"
     "  --folds K            cross-validation folds, grouped by sequence (default 5; horizon 3)\n"
     "  --seed N             folds, subsampling, control labels and bootstrap (default 1)\n"
@@ -55,6 +54,11 @@ static const char *USAGE =
     "                       model; without it /blocks/0/resid_in of the dump if present\n"
     "  --no-baseline        skip the baseline probe\n"
     "  --dataset PATH       the JSONL dataset the dump was made from (for --label answer)\n"
+    "  --head H|LIST|all    RWKV-5.2/7 dumps: one probe per head of each (H, N, N) tap\n"
+    "                       (state_wkv), on that head's N*N state entries; tap column\n"
+    "                       'state_wkv:H' (docs/probe-labels.md)\n"
+    "  --svd K              with --head: the head's top-K singular values and vectors\n"
+    "                       (K (2N+1) features, 1 <= K <= N) instead of its entries\n"
     "  --max-d D            horizon: largest distance (1 <= D <= 4096)\n"
     "  --png PATH           horizon: plot path (default: the CSV path with -plot.png; the plot's\n"
     "                       data and gnuplot script go beside it as <stem>.csv and <stem>.gp)\n"
@@ -63,7 +67,8 @@ static const char *USAGE =
     "  --force              replace an existing output\n";
 
 typedef struct {
-    const char *dump, *label, *taps, *out, *model, *dataset, *png;
+    const char *dump, *label, *taps, *out, *model, *dataset, *png, *heads;
+    long svd;
     rwkv_probe_opts po;
     int kind_given, no_baseline, horizon, force;
     long max_d;
@@ -73,7 +78,9 @@ typedef struct {
 static void usage(FILE *f) { fputs(USAGE, f); }
 
 enum { O_TAPS = CLI_OPT_USER, O_LABEL, O_MODEL, O_DATASET, O_PNG, O_PROBE, O_FOLDS, O_SEED, O_L2, O_FTOL,
-       O_MAX_ITER, O_MAX_TRAIN, O_BOOT, O_MAX_D, O_NO_BASELINE };
+       O_MAX_ITER, O_MAX_TRAIN, O_BOOT, O_MAX_D, O_NO_BASELINE, O_HEAD, O_SVD };
+
+#define PROBE_MAX_SVD 4096 // the dump's head size bounds --svd (checked by the library)
 
 // One option of the command's own; 0 after a usage error.
 static int probe_option(probe_args *a, const char *cmd, int c, const char *val) {
@@ -85,6 +92,8 @@ static int probe_option(probe_args *a, const char *cmd, int c, const char *val) 
     case O_DATASET: a->dataset = val; return 1;
     case O_PNG: a->png = val; return 1;
     case O_NO_BASELINE: a->no_baseline = 1; return 1;
+    case O_HEAD: a->heads = val; return 1;
+    case O_SVD: return cli_parse_int(cmd, "--svd", val, 1, PROBE_MAX_SVD, &a->svd);
     case O_PROBE:
         if (!strcmp(val, "logistic")) a->po.kind = RWKV_PROBE_LOGISTIC;
         else if (!strcmp(val, "ridge")) a->po.kind = RWKV_PROBE_RIDGE;
@@ -115,6 +124,7 @@ static int parse_args(probe_args *a, int argc, char **argv) {
         {"max-iter", required_argument, NULL, O_MAX_ITER}, {"max-train", required_argument, NULL, O_MAX_TRAIN},
         {"boot", required_argument, NULL, O_BOOT}, {"max-d", required_argument, NULL, O_MAX_D},
         {"no-baseline", no_argument, NULL, O_NO_BASELINE}, {"threads", required_argument, NULL, CLI_OPT_THREADS},
+        {"head", required_argument, NULL, O_HEAD}, {"svd", required_argument, NULL, O_SVD},
         CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
     const char *cmd = a->horizon ? "probe horizon" : "probe";
     rwkv_probe_opts_default(&a->po);
@@ -138,6 +148,11 @@ static int parse_args(probe_args *a, int argc, char **argv) {
     if (!a->taps) return cli_usage_error(cmd, "missing --taps PATTERNS");
     if (a->horizon && !a->max_d) return cli_usage_error(cmd, "missing --max-d D");
     if (!a->horizon && !a->label) return cli_usage_error(cmd, "missing --label SPEC|FILE");
+    if (a->svd && !a->heads) return cli_usage_error(cmd, "--svd K needs --head (singular vectors are per head)");
+    if (a->label && a->dataset && !strcmp(a->label, "-") && !strcmp(a->dataset, "-"))
+        return cli_usage_error(cmd, "--label - and --dataset -: only one of them can read stdin");
+    a->label = cli_path_in(a->label); // - : CSV labels from stdin (an HDF5 label file must be seekable)
+    a->dataset = cli_path_in(a->dataset);
     if (a->horizon && !strcmp(a->out, "-") && !a->png)
         return cli_usage_error(cmd, "-o -: the plot goes beside the CSV; give --png PATH too");
     if (!cli_check_output(cmd, a->out, a->force)) return CLI_USAGE;
@@ -164,7 +179,8 @@ static void report(void *ctx, const char *what, const rwkv_probe_opts *po, const
 // The library's options from the command line's.
 static rwkv_probe_sweep_opts sweep_opts(const probe_args *a) {
     return (rwkv_probe_sweep_opts){.dump = a->dump, .taps = a->taps, .model = a->model, .no_baseline = a->no_baseline,
-                                   .po = a->po, .kind_given = a->kind_given, .progress = report};
+                                   .heads = a->heads, .svd = (int)a->svd, .po = a->po, .kind_given = a->kind_given,
+                                   .progress = report};
 }
 
 static int cmd_probe_one(probe_args *a) {
@@ -174,36 +190,14 @@ static int cmd_probe_one(probe_args *a) {
     return CLI_OK;
 }
 
-// PNG path: --png, or the CSV path with its extension replaced by -plot.png. (The plot
-// writes its data beside the image as <stem>.csv, which must not be the output CSV.)
-static void png_path(char *buf, size_t n, const probe_args *a) {
-    if (a->png) { snprintf(buf, n, "%s", a->png); return; }
-    snprintf(buf, n, "%s", a->out);
-    char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
-    if (dot && (!slash || dot > slash)) *dot = '\0';
-    if (strlen(buf) + 10 < n) strcat(buf, "-plot.png");
-}
-
+// The plot beside the CSV (or at --png); a failed plot leaves the CSV and says so.
 static void horizon_plot(const probe_args *a, const rwkv_probe_horizon_result *h) {
-    int D = h->D;
-    double *x = malloc(sizeof(double) * D);
-    const char **np = malloc(sizeof(char *) * (size_t)h->n_curves);
-    if (!x || !np) { free(x); free(np); return; }
-    for (int d = 0; d < D; d++) x[d] = d + 1;
-    for (int i = 0; i < h->n_curves; i++) np[i] = h->names[i];
-    char png[1024], data[1100];
-    png_path(png, sizeof png, a);
-    if (!rwkv_plot_data_path(png, data, sizeof data) && !strcmp(data, a->out)) {
-        fprintf(stderr, "rwkvscope probe horizon: --png %s would write its data over %s; no plot\n", png, a->out);
-        free(x); free(np);
-        return;
-    }
-    rwkv_plot_opts po = {"memory horizon: token@-d decoded from the state", "distance d (tokens)",
-                         "probe accuracy", 0, 0, 0, 0, 0};
-    rwkv_status st = rwkv_plot_lines(png, &po, x, h->acc, D, h->n_curves, np);
+    char png[1024];
+    if (a->png) snprintf(png, sizeof png, "%s", a->png);
+    else rwkv_probe_horizon_png(png, sizeof png, a->out);
+    rwkv_status st = rwkv_probe_horizon_plot(h, png, a->out);
     if (st) fprintf(stderr, "rwkvscope probe horizon: no plot (%s); the CSV has the data\n", rwkv_error_message());
     else fprintf(stderr, "probe horizon: wrote %s\n", png);
-    free(x); free(np);
 }
 
 static int cmd_probe_horizon(probe_args *a) {

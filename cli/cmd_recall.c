@@ -1,5 +1,4 @@
 // cmd_recall.c: rwkvscope recall MODEL: needle-in-a-haystack style recall sweeps.
-#include "analyses/plot.h"
 #include "analyses/recall.h"
 #include "cli.h"
 #include "core/base/file.h"
@@ -29,7 +28,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: rwkvscope recall MODEL [--task passkey] [--lengths 64,128,...] [--depths 0,0.25,...]\n"
             "                        [--trials N] [--compare-prompt-order] -o results.csv [options]\n\n"
-            "Scores seeded task examples in sequential (RNN) mode, so memory stays flat in the length:\n"
+            "Scores seeded task examples in sequential (RNN) mode, so memory stays flat in the length\n"
+            "(RWKV-4, RWKV-5.2 and RWKV-7 models; a cached prefix state holds the matrix states too):\n"
             "exact-match accuracy (greedy decoding reproduces every answer token) and the answer\n"
             "log-probability (nats, summed over answer tokens) per (length, depth) cell. Examples that\n"
             "share a prefix start from a cached state.\n\n"
@@ -75,96 +75,18 @@ static int parse_depths(const char *s, double *out, int *n) {
 
 static void progress(int done, int total) { fprintf(stderr, "recall: %d/%d lengths\n", done, total); }
 
-static void write_csv(FILE *f, const char *task, const char *order, const rwkv_recall_cell *c, int n) {
-    for (int i = 0; i < n; i++) {
-        fprintf(f, "%s,%s,%d,", task, order, c[i].length);
-        if (!isnan(c[i].depth)) fprintf(f, "%.6g", c[i].depth); // empty for tasks without one
-        fprintf(f, ",%d,%d,%.6f,%.9g,%.9g,%.6f,%.6f,%.6f\n", c[i].trials, c[i].correct, c[i].accuracy,
-                c[i].logprob, c[i].token_logprob, c[i].token_accuracy, c[i].ci_lo, c[i].ci_hi);
-    }
-}
-
-// One row per example: (length, depth, trial) names the same seeded draw in every run.
-static void write_examples(FILE *f, const char *task, const char *order, const rwkv_recall_cell *c,
-                           const rwkv_recall_example *ex, int n_cells, int trials) {
-    for (int i = 0; i < n_cells; i++)
-        for (int k = 0; k < trials; k++) {
-            const rwkv_recall_example *e = ex + (size_t)i * trials + k;
-            fprintf(f, "%s,%s,%d,", task, order, c[i].length);
-            if (!isnan(c[i].depth)) fprintf(f, "%.6g", c[i].depth);
-            fprintf(f, ",%d,%d,%.9g,%d,%d\n", k, e->correct, e->logprob, e->answer_tokens, e->tokens_correct);
-        }
-}
-
 // Per length: both orders' accuracy over all depths with Wilson intervals, and the exact
 // McNemar test on the paired examples (same length, depth and trial).
 static void paired_report(rwkv_recall_cell *const cells[2], rwkv_recall_example *const ex[2], int nl,
                           int nd, int trials) {
     for (int li = 0; li < nl; li++) {
-        int64_t k[2] = {0, 0}, n = (int64_t)nd * trials, b = 0, c = 0;
-        for (size_t i = (size_t)li * nd * trials; i < (size_t)(li + 1) * nd * trials; i++) {
-            k[0] += ex[0][i].correct, k[1] += ex[1][i].correct;
-            b += ex[0][i].correct && !ex[1][i].correct;
-            c += !ex[0][i].correct && ex[1][i].correct;
-        }
-        double lo[2], hi[2];
-        for (int o = 0; o < 2; o++) rwkv_recall_wilson(k[o], n, RWKV_RECALL_Z95, &lo[o], &hi[o]);
+        rwkv_recall_pair r;
+        rwkv_recall_paired(&r, cells, ex, li, nd, trials);
         fprintf(stderr, "recall: length %d: query after %.3f [%.3f, %.3f], query first %.3f [%.3f, %.3f] "
                 "(%lld examples each); McNemar exact p = %.3g (%lld vs %lld discordant)\n",
-                cells[0][li * nd].length, (double)k[0] / n, lo[0], hi[0], (double)k[1] / n, lo[1], hi[1],
-                (long long)n, rwkv_recall_mcnemar_p(b, c), (long long)b, (long long)c);
+                r.length, r.acc[0], r.lo[0], r.hi[0], r.acc[1], r.lo[1], r.hi[1], (long long)r.n, r.p,
+                (long long)r.b, (long long)r.c);
     }
-}
-
-// <stem><suffix>.png beside the CSV.
-static void sibling(char *buf, size_t n, const char *csv, const char *suffix) {
-    const char *dot = strrchr(csv, '.'), *slash = strrchr(csv, '/');
-    size_t stem = (dot && (!slash || dot > slash)) ? (size_t)(dot - csv) : strlen(csv);
-    snprintf(buf, n, "%.*s%s", (int)stem, csv, suffix);
-}
-
-static rwkv_status plots(const char *csv, const char *task, rwkv_recall_cell *const cells[2],
-                         int orders, const int *lengths, int nl, const double *depths, int nd) {
-    static const char *const ORDER_NAMES[2] = {"query after", "query first"};
-    double *z = calloc((size_t)nl * nd, sizeof *z), *x = calloc(nl, sizeof *x),
-           *y = calloc((size_t)2 * nl, sizeof *y), *lo = calloc((size_t)2 * nl, sizeof *lo),
-           *hi = calloc((size_t)2 * nl, sizeof *hi);
-    rwkv_status st = (!z || !x || !y || !lo || !hi) ? rwkv_error_set(RWKV_ERR_NOMEM, "recall plots") : RWKV_OK;
-    char out[4096], title[256];
-    for (int li = 0; li < nl && !st; li++) x[li] = lengths[li];
-    for (int o = 0; o < orders && !st; o++) {
-        for (int li = 0; li < nl; li++) {
-            int64_t k = 0, n = 0;
-            for (int di = 0; di < nd; di++) {
-                const rwkv_recall_cell *c = &cells[o][li * nd + di];
-                z[di * nl + li] = c->accuracy; // rows are depths, columns lengths
-                k += c->correct, n += c->trials;
-            }
-            y[o * nl + li] = (double)k / (double)n; // pooled over depths (equal trials: their mean)
-            rwkv_recall_wilson(k, n, RWKV_RECALL_Z95, &lo[o * nl + li], &hi[o * nl + li]);
-        }
-        if (nd > 1 || !strcmp(task, "passkey")) {
-            sibling(out, sizeof out, csv, o ? "_heatmap_query_first.png" : "_heatmap.png");
-            snprintf(title, sizeof title, "%s recall accuracy (%s)", task, ORDER_NAMES[o]);
-            rwkv_plot_opts po = {.title = title, .xlabel = "context length (tokens)",
-                                 .ylabel = "needle depth", .width = 900, .height = 600};
-            st = rwkv_plot_heatmap(out, &po, z, nd, nl, x, depths, "accuracy");
-        }
-    }
-    if (!st) {
-        sibling(out, sizeof out, csv, "_accuracy.png");
-        snprintf(title, sizeof title, "%s recall accuracy vs length (95%% Wilson intervals)", task);
-        rwkv_plot_opts po = {.title = title, .xlabel = "context length (tokens)",
-                             .ylabel = "accuracy (all depths)", .width = 900, .height = 600,
-                             .logx = nl > 1 && lengths[nl - 1] >= 4 * lengths[0]};
-        st = rwkv_plot_lines_ci(out, &po, x, y, lo, hi, nl, orders, (const char *const *)ORDER_NAMES);
-    }
-    free(lo);
-    free(hi);
-    free(z);
-    free(x);
-    free(y);
-    return st;
 }
 
 int cmd_recall(int argc, char **argv) {
@@ -227,10 +149,9 @@ int cmd_recall(int argc, char **argv) {
         rc = CLI_USAGE;
         goto done;
     }
-    rwkv_model *m = NULL;
-    rwkv_status st = rwkv_model_load(&m, model_path);
-    if (!st && (st = rwkv_model_require_v4(m, "recall"))) rwkv_model_free(m);
-    if (st) { free(lengths); rc = cli_fail(CMD, st, NULL); goto done; }
+    rwkv_model *m = cli_load_model(CMD, model_path, NULL); // RWKV-4, 5.2 and 7
+    if (!m) { free(lengths); rc = CLI_FAIL; goto done; }
+    rwkv_status st = RWKV_OK;
     cli_set_threads(threads >= 0 ? (int)threads : m->cfg.n_embd <= RECALL_SMALL_EMBD ? 1 : 0);
     int orders = compare ? 2 : 1;
     rwkv_recall_cell *cells[2] = {calloc(nl * nd, sizeof(rwkv_recall_cell)), calloc(nl * nd, sizeof(rwkv_recall_cell))};
@@ -238,7 +159,7 @@ int cmd_recall(int argc, char **argv) {
                                   calloc(nl * nd * trials, sizeof(rwkv_recall_example))};
     FILE *f = NULL;
     char ex_path[4096];
-    sibling(ex_path, sizeof ex_path, out, "_examples.csv");
+    rwkv_recall_sibling(ex_path, sizeof ex_path, out, "_examples.csv");
     rwkv_atomic_file out_file, ex_file, *open_file = NULL; // open_file: aborted on failure
     if (!cells[0] || !cells[1] || !ex[0] || !ex[1]) { st = rwkv_error_set(RWKV_ERR_NOMEM, "recall cells"); goto fail; }
     // Open the output before the sweep, so an unwritable path fails at once.
@@ -258,25 +179,21 @@ int cmd_recall(int argc, char **argv) {
                     (long long)stats.tokens_run, (long long)stats.tokens_total);
     }
     if (st) goto fail;
-    fputs("task,order,length,depth,trials,correct,accuracy,logprob,token_logprob,token_accuracy,acc_ci_lo,acc_ci_hi\n", f);
-    for (int o = 0; o < orders; o++)
-        write_csv(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
-                  cells[o], (int)nl * nd);
+    const char *order_names[2];
+    for (int o = 0; o < orders; o++) order_names[o] = (compare ? o : task.query_first) ? "query_first" : "query_after";
+    rwkv_recall_write_cells(f, task_name, order_names, cells, orders, (int)nl * nd);
     open_file = NULL;
     if ((st = rwkv_file_atomic_commit(&out_file))) goto fail;
     fprintf(stderr, "recall: wrote %s\n", out);
     if ((st = rwkv_file_atomic_open(&ex_file, ex_path, 1, 1))) goto fail;
     open_file = &ex_file;
     f = ex_file.f;
-    fputs("task,order,length,depth,trial,correct,logprob,answer_tokens,tokens_correct\n", f);
-    for (int o = 0; o < orders; o++)
-        write_examples(f, task_name, (compare ? o : task.query_first) ? "query_first" : "query_after",
-                       cells[o], ex[o], (int)nl * nd, (int)trials);
+    rwkv_recall_write_examples(f, task_name, order_names, cells, ex, orders, (int)nl * nd, (int)trials);
     open_file = NULL;
     if ((st = rwkv_file_atomic_commit(&ex_file))) goto fail;
     fprintf(stderr, "recall: wrote %s\n", ex_path);
     if (compare) paired_report(cells, ex, (int)nl, nd, (int)trials);
-    if (!no_plots) st = plots(out, task_name, cells, orders, lengths, (int)nl, depths, nd);
+    if (!no_plots) st = rwkv_recall_plots(out, task_name, cells, orders, lengths, (int)nl, depths, nd);
 fail:
     if (open_file) rwkv_file_atomic_abort(open_file); // no partial CSV after a failed sweep
     if (st) rc = cli_fail(CMD, st, st == RWKV_ERR_UNSUPPORTED ? "use --no-plots to skip the plots" : NULL);

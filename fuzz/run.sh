@@ -40,7 +40,7 @@ seeds() {
     pth) echo "$FX/rand-L2-C32-V50.pth $FX/rand-L2-C32-V50-bf16.pth $FX/rand-L2-C32-V50-p4shared.pth" ;;
     pickle) echo "$SD/pickle" ;;
     safetensors) echo "$FX/rand-L2-C32-V50.safetensors $FX/rand-L2-C32-V50-fp16.safetensors $FX/rand-L2-C32-V50-bf16.safetensors" ;;
-    rwkvcpp) echo "$FX/rand-L2-C32-V50-FP32.bin $FX/rand-L2-C32-V50-FP16.bin" ;;
+    rwkvcpp) echo "$FX/rand-L2-C32-V50-FP32.bin $FX/rand-L2-C32-V50-FP16.bin $FX/rand6-a.bin $FX/tiny-rwkv-5v2-730K-FP32.bin" ;;
     neox_vocab) echo "$SD/neox-small.json" ;;
     world_vocab) echo "$SD/world-small.txt" ;;
     neox_encode | world_encode) echo "$SD/text" ;;

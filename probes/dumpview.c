@@ -1,6 +1,8 @@
 // dumpview.c: a dump's row index and tap matrices for the probes, through the dump reader.
 #include "dumpview.h"
+#include "headfeat.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +55,81 @@ int rwkv_dumpview_has(const rwkv_dumpview *v, int layer, const char *tap) {
     return layer >= 0 && layer < v->n_layer && rwkv_dump_width_of(v->r, layer, tap) > 0;
 }
 
+const char *rwkv_feature_label(const rwkv_feature_ref *f, char buf[RWKV_FEATURE_LABEL_MAX]) {
+    if (!f->by_head) snprintf(buf, RWKV_FEATURE_LABEL_MAX, "%s", f->name);
+    else if (!f->svd) snprintf(buf, RWKV_FEATURE_LABEL_MAX, "%s:%d", f->name, f->head);
+    else snprintf(buf, RWKV_FEATURE_LABEL_MAX, "%s:%d:svd%d", f->name, f->head, f->svd);
+    return buf;
+}
+
+// H and N of a plain tap whose rows are (H, N, N); 0 when the tap has no heads.
+static int tap_heads(const rwkv_dumpview *v, const rwkv_feature_ref *f, int *H, int *N) {
+    rwkv_config c = v->r->cfg;
+    if (!RWKV_HAS_HEADS(c) || c.head_size < 1 || strchr(f->name, '/') || !strncmp(f->name, "concat(", 7)) return 0;
+    *N = c.head_size, *H = c.n_embd / c.head_size;
+    return rwkv_dump_width_of(v->r, f->layer, f->name) == *H * *N * *N;
+}
+
+// "all" or a comma list of heads in [0, H) into sel (H flags).
+static rwkv_status parse_heads(const rwkv_dumpview *v, const rwkv_feature_ref *f, const char *heads, int H,
+                               unsigned char *sel) {
+    memset(sel, !strcmp(heads, "all"), (size_t)H);
+    if (!strcmp(heads, "all")) return RWKV_OK;
+    if (!*heads) return rwkv_error_set(RWKV_ERR_ARG, "heads '': expected 'all' or a list like 0,2");
+    for (const char *p = heads; *p;) {
+        char *end;
+        errno = 0;
+        long h = strtol(p, &end, 10);
+        if (end == p || errno || (*end && *end != ','))
+            return rwkv_error_set(RWKV_ERR_ARG, "heads '%s': expected 'all' or a list like 0,2", heads);
+        if (h < 0 || h >= H)
+            return rwkv_error_set(RWKV_ERR_ARG, "%s: head %ld is out of range: blocks.%d.%s has %d heads (0..%d)",
+                                  v->path, h, f->layer, f->name, H, H - 1);
+        sel[h] = 1;
+        p = *end ? end + 1 : end;
+    }
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_dumpview_by_head(const rwkv_dumpview *v, const rwkv_feature_ref *refs, int n, const char *heads,
+                                  int svd, rwkv_feature_ref **out, int *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    int H = 0, N = 0, cap = 0;
+    rwkv_status st = RWKV_OK;
+    for (int i = 0; i < n && !st; i++) {
+        if (!tap_heads(v, &refs[i], &H, &N)) {
+            st = rwkv_error_set(RWKV_ERR_ARG, "%s: blocks.%d.%s has no heads: per-head features need an (H, N, N) "
+                                "tap, state_wkv of an RWKV-5.2/7 dump (this dump is RWKV-%d)",
+                                v->path, refs[i].layer, refs[i].name,
+                                RWKV_HAS_HEADS(v->r->cfg) ? v->r->cfg.version : 4);
+            break;
+        }
+        if (svd < 0 || svd > N) {
+            st = rwkv_error_set(RWKV_ERR_ARG, "%s: svd %d: a head of blocks.%d.%s is %d x %d, so 1..%d singular "
+                                "triplets", v->path, svd, refs[i].layer, refs[i].name, N, N, N);
+            break;
+        }
+        unsigned char *sel = rwkv_calloc((size_t)H, 1, "head selection");
+        if (!sel || (st = parse_heads(v, &refs[i], heads, H, sel))) { free(sel); st = st ? st : RWKV_ERR_NOMEM; break; }
+        for (int h = 0; h < H && !st; h++) {
+            if (!sel[h]) continue;
+            if (*n_out == cap) {
+                cap = cap ? 2 * cap : 16;
+                rwkv_feature_ref *r = realloc(*out, (size_t)cap * sizeof *r);
+                if (!r) { st = rwkv_error_set(RWKV_ERR_NOMEM, "out of memory listing head features"); break; }
+                *out = r;
+            }
+            rwkv_feature_ref *r = &(*out)[(*n_out)++];
+            *r = refs[i];
+            r->by_head = 1, r->head = h, r->svd = svd;
+        }
+        free(sel);
+    }
+    if (st) { free(*out); *out = NULL; *n_out = 0; }
+    return st;
+}
+
 #define DUMPVIEW_MAX_TAPS RWKV_DUMP_TAPS_MAX
 // The stored tap names of a layer, sorted by name.
 static int layer_taps(const rwkv_dumpview *v, int layer, char (*names)[RWKV_DUMPVIEW_NAME_MAX]) {
@@ -89,7 +166,7 @@ static rwkv_status push(rwkv_feature_ref **refs, int *n, int *cap, int layer, co
         if (!r) return rwkv_error_set(RWKV_ERR_NOMEM, "out of memory listing features");
         *refs = r;
     }
-    (*refs)[*n].layer = layer;
+    (*refs)[*n] = (rwkv_feature_ref){.layer = layer}; // the whole tap (by_head 0)
     snprintf((*refs)[*n].name, RWKV_DUMPVIEW_NAME_MAX, "%s", name);
     (*n)++;
     return RWKV_OK;
@@ -226,11 +303,27 @@ static rwkv_status read_concat(const rwkv_dumpview *v, const rwkv_feature_ref *f
     return st;
 }
 
+// One head's features of an (H, N, N) tap, read whole.
+static rwkv_status read_head(const rwkv_dumpview *v, const rwkv_feature_ref *f, rwkv_real **X, int *D) {
+    int H, N, Dall;
+    if (!tap_heads(v, f, &H, &N))
+        return rwkv_error_set(RWKV_ERR_ARG, "%s: blocks.%d.%s has no heads", v->path, f->layer, f->name);
+    rwkv_real *all = NULL;
+    rwkv_status st = read_tap(v, f->layer, f->name, &all, &Dall);
+    if (st) return st;
+    *D = rwkv_headfeat_width(N, f->svd);
+    *X = rwkv_calloc((size_t)v->n_rows * *D + 1, sizeof(rwkv_real), "head features");
+    st = *X ? rwkv_headfeat_extract(*X, all, v->n_rows, H, N, f->head, f->svd) : RWKV_ERR_NOMEM;
+    free(all);
+    return st;
+}
+
 rwkv_status rwkv_dumpview_read(const rwkv_dumpview *v, const rwkv_feature_ref *f, rwkv_real **X,
                                int *D) {
     *X = NULL;
     rwkv_status st;
-    if (strchr(f->name, '/')) st = read_ratio(v, f, X, D);
+    if (f->by_head) st = read_head(v, f, X, D);
+    else if (strchr(f->name, '/')) st = read_ratio(v, f, X, D);
     else if (!strncmp(f->name, "concat(", 7)) st = read_concat(v, f, X, D);
     else st = read_tap(v, f->layer, f->name, X, D);
     if (!st) st = check_finite(v, f, *X, *D);

@@ -23,9 +23,12 @@ typedef struct {
 
 // One probe feature: a stored tap ("state_num"), a ratio of two ("state_num/state_den") or
 // a concatenation of the taps matching a glob ("concat(state_*)"), at one layer.
+// With by_head, only head `head`'s (N, N) block of an (H, N, N) tap (state_wkv of an
+// RWKV-5.2/7 dump), flattened (svd 0) or as its top-svd singular triplets (headfeat.h).
 typedef struct {
     int layer;
     char name[RWKV_DUMPVIEW_NAME_MAX]; // the part after "blocks.<l>."
+    int by_head, head, svd;
 } rwkv_feature_ref;
 
 rwkv_status rwkv_dumpview_open(rwkv_dumpview **out, const char *path);
@@ -43,6 +46,15 @@ rwkv_status rwkv_dumpview_match(const rwkv_dumpview *v, const char *patterns,
 // the dataset, row and column.
 rwkv_status rwkv_dumpview_read(const rwkv_dumpview *v, const rwkv_feature_ref *f, rwkv_real **X,
                                int *D);
+// Per-head features: every ref (plain taps of (H, N, N) rows) becomes one ref per head of
+// `heads` ("all" or a list "0,2"), with svd (0: flattened; 1..N: top-svd triplets). *out is
+// malloc'd. A tap without heads (any tap of an RWKV-4 dump), a head out of range or svd > N is
+// RWKV_ERR_ARG naming the dump and the tap.
+rwkv_status rwkv_dumpview_by_head(const rwkv_dumpview *v, const rwkv_feature_ref *refs, int n, const char *heads,
+                                  int svd, rwkv_feature_ref **out, int *n_out);
+// The feature's name in tables and plots: "state_num", "state_wkv:2", "state_wkv:2:svd4".
+#define RWKV_FEATURE_LABEL_MAX (RWKV_DUMPVIEW_NAME_MAX + 32)
+const char *rwkv_feature_label(const rwkv_feature_ref *f, char buf[RWKV_FEATURE_LABEL_MAX]);
 // 1 if /blocks/<layer>/<tap> exists.
 int rwkv_dumpview_has(const rwkv_dumpview *v, int layer, const char *tap);
 

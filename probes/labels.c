@@ -284,7 +284,7 @@ rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const ch
     rwkv_status st = rwkv_labels_alloc(&l, v->n_rows, RWKV_LABEL_CLASS, base);
     if (st) return st;
     size_t n = strlen(path);
-    int kind_given = 0, is_csv = n > 4 && !strcmp(path + n - 4, ".csv");
+    int kind_given = 0, is_csv = (n > 4 && !strcmp(path + n - 4, ".csv")) || !strcmp(path, RWKV_LABELS_STDIN);
     h5_labels a = {l, v, path, &kind_given};
     st = is_csv ? read_csv(l, v, path, &kind_given)
                 : rwkv_h5_guarded(path, "label file", rwkv_h5_budget(path, LABELS_H5_BUDGET_S), read_h5_labels, &a);

@@ -36,6 +36,8 @@ extern rwkv_labels_answer_hook rwkv_labels_answer_fn;
 rwkv_status rwkv_labels_builtin(rwkv_labels **out, const rwkv_dumpview *v, const char *spec,
                                 const char *dataset_path);
 // Reads a label file (.csv or .h5) and checks that it aligns with the dump's rows.
+// A .csv file, RWKV_LABELS_STDIN (a CSV read from stdin; HDF5 needs a seekable file) or .h5.
+#define RWKV_LABELS_STDIN "/dev/stdin"
 rwkv_status rwkv_labels_read(rwkv_labels **out, const rwkv_dumpview *v, const char *path);
 // The token each row's control label is keyed to (Hewitt & Liang 2019: each type of the token
 // the label is about gets a random label): token@-d -> the token d positions back; seen(X) and

@@ -2,6 +2,7 @@
 // baseline), and the memory horizon, token@-d for d = 1..D. Independent fits run in parallel.
 #include "sweep.h"
 
+#include "../analyses/plot.h"
 #include "../core/base/file.h"
 #include "../core/model/model.h"
 
@@ -19,7 +20,7 @@ static rwkv_status load_baseline(const rwkv_probe_sweep_opts *a, const rwkv_dump
     if (a->no_baseline) return RWKV_OK;
     if (!a->model) {
         if (!rwkv_dumpview_has(v, 0, "resid_in")) return RWKV_OK;
-        rwkv_feature_ref f = {0, "resid_in"};
+        rwkv_feature_ref f = {.layer = 0, .name = "resid_in"};
         return rwkv_dumpview_read(v, &f, Xb, Db);
     }
     rwkv_model *m = NULL;
@@ -86,7 +87,8 @@ static void csv_row(FILE *f, int d, const rwkv_feature_ref *fr, const rwkv_label
     const rwkv_probe_result *m = &r->main;
     int logistic = po->kind == RWKV_PROBE_LOGISTIC;
     if (d >= 0) fprintf(f, "%d,", d);
-    fprintf(f, "%d,%s,%s,%s,%lld,%d,%d,%s,%.6f,%.6f,%.6f,", fr->layer, fr->name, l->name,
+    char tap[RWKV_FEATURE_LABEL_MAX];
+    fprintf(f, "%d,%s,%s,%s,%lld,%d,%d,%s,%.6f,%.6f,%.6f,", fr->layer, rwkv_feature_label(fr, tap), l->name,
             logistic ? "logistic" : "ridge", (long long)m->n_rows, m->n_groups, m->n_classes,
             logistic ? "accuracy" : "r2", m->score.value, m->score.lo, m->score.hi);
     if (logistic) fprintf(f, "%.6f,%.6f,%.6f,%.6f,", m->f1.value, m->f1.lo, m->f1.hi, m->chance);
@@ -126,6 +128,13 @@ static void ctx_free(probe_ctx *c) { ctx_close(c, RWKV_ERR_ARG); }
 static rwkv_status ctx_open(probe_ctx *c, const rwkv_probe_sweep_opts *a, const char *out) {
     rwkv_status st = rwkv_dumpview_open(&c->v, a->dump);
     if (!st) st = rwkv_dumpview_match(c->v, a->taps, &c->refs, &c->n_refs);
+    if (!st && (a->heads || a->svd)) {
+        rwkv_feature_ref *whole = c->refs;
+        st = a->heads ? rwkv_dumpview_by_head(c->v, whole, c->n_refs, a->heads, a->svd, &c->refs, &c->n_refs)
+                      : rwkv_error_set(RWKV_ERR_ARG, "svd %d: singular triplets are per head; give heads", a->svd);
+        if (st) c->refs = NULL;
+        free(whole);
+    }
     if (st) return st;
     c->types = rwkv_calloc((size_t)c->v->n_rows + 1, sizeof(int), "token types");
     c->y_ctrl = rwkv_calloc((size_t)c->v->n_rows + 1, sizeof(double), "control labels");
@@ -138,7 +147,8 @@ static rwkv_status ctx_open(probe_ctx *c, const rwkv_probe_sweep_opts *a, const 
 
 static rwkv_status load_label(rwkv_labels **l, const rwkv_dumpview *v, const char *spec, const char *dataset) {
     size_t n = strlen(spec);
-    int is_file = (n > 4 && !strcmp(spec + n - 4, ".csv")) || (n > 3 && !strcmp(spec + n - 3, ".h5"));
+    int is_file = (n > 4 && !strcmp(spec + n - 4, ".csv")) || (n > 3 && !strcmp(spec + n - 3, ".h5")) ||
+                  !strcmp(spec, RWKV_LABELS_STDIN);
     return is_file ? rwkv_labels_read(l, v, spec) : rwkv_labels_builtin(l, v, spec, dataset);
 }
 
@@ -166,12 +176,13 @@ rwkv_status rwkv_probe_sweep(const char *csv_path, const rwkv_probe_sweep_opts *
         st = rwkv_dumpview_read(c.v, &c.refs[i], &X, &D);
         if (!st) st = run_probe(&row, c.v, X, D, l, c.types, c.y_ctrl, &po);
         free(X);
-        if (st) { rwkv_error_wrap(st, "blocks.%d.%s: ", c.refs[i].layer, c.refs[i].name); break; }
+        char tap[RWKV_FEATURE_LABEL_MAX];
+        if (st) { rwkv_error_wrap(st, "blocks.%d.%s: ", c.refs[i].layer, rwkv_feature_label(&c.refs[i], tap)); break; }
         csv_row(c.out, -1, &c.refs[i], l, &po, &row);
         if (o->progress) {
-            char what[256];
+            char what[256], tap[RWKV_FEATURE_LABEL_MAX];
             snprintf(what, sizeof what, "probe [%d/%d] blocks.%d.%s %s", i + 1, c.n_refs, c.refs[i].layer,
-                     c.refs[i].name, l->name);
+                     rwkv_feature_label(&c.refs[i], tap), l->name);
             o->progress(o->progress_ctx, what, &po, &row);
         }
     }
@@ -208,8 +219,9 @@ static rwkv_status horizon_step(probe_ctx *c, const rwkv_probe_sweep_opts *a, rw
         acc[(size_t)i * D + (d - 1)] = rows[i].main.score.value;
         csv_row(c->out, d, &c->refs[i], l, &a->po, &rows[i]);
         if (a->progress) {
-            char what[256];
-            snprintf(what, sizeof what, "probe horizon d=%d blocks.%d.%s", d, c->refs[i].layer, c->refs[i].name);
+            char what[256], tap[RWKV_FEATURE_LABEL_MAX];
+            snprintf(what, sizeof what, "probe horizon d=%d blocks.%d.%s", d, c->refs[i].layer,
+                     rwkv_feature_label(&c->refs[i], tap));
             a->progress(a->progress_ctx, what, &a->po, &rows[i]);
         }
     }
@@ -227,8 +239,10 @@ static rwkv_status horizon_names(rwkv_probe_horizon_result *r, const probe_ctx *
     r->n_curves = c->n_refs + 1 + (c->Xb != NULL);
     r->names = rwkv_calloc((size_t)r->n_curves, sizeof *r->names, "horizon curve names");
     if (!r->names) return RWKV_ERR_NOMEM;
-    for (int i = 0; i < c->n_refs; i++)
-        snprintf(r->names[i], sizeof r->names[i], "layer %d %s", c->refs[i].layer, c->refs[i].name);
+    for (int i = 0; i < c->n_refs; i++) {
+        char tap[RWKV_FEATURE_LABEL_MAX];
+        snprintf(r->names[i], sizeof r->names[i], "layer %d %.100s", c->refs[i].layer, rwkv_feature_label(&c->refs[i], tap));
+    }
     snprintf(r->names[c->n_refs], sizeof r->names[0], "majority class (chance)");
     if (c->Xb) snprintf(r->names[c->n_refs + 1], sizeof r->names[0], "baseline (input embedding)");
     return RWKV_OK;
@@ -275,4 +289,33 @@ void rwkv_probe_horizon_free(rwkv_probe_horizon_result *r) {
     free(r->acc);
     free(r->names);
     memset(r, 0, sizeof *r);
+}
+
+#define HORIZON_PLOT_NARROW_CURVES 6 // up to this many curves the default 800 x 600 leaves room
+#define HORIZON_PLOT_WIDE_W 1100
+
+void rwkv_probe_horizon_png(char *buf, size_t n, const char *csv) {
+    snprintf(buf, n, "%s", csv);
+    char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+    if (dot && (!slash || dot > slash)) *dot = '\0';
+    if (strlen(buf) + 10 < n) strcat(buf, "-plot.png");
+}
+
+rwkv_status rwkv_probe_horizon_plot(const rwkv_probe_horizon_result *h, const char *png, const char *csv) {
+    char data[1100];
+    if (!rwkv_plot_data_path(png, data, sizeof data) && !strcmp(data, csv))
+        return rwkv_error_set(RWKV_ERR_ARG, "plot %s would write its data over %s", png, csv);
+    double *x = rwkv_calloc((size_t)h->D, sizeof *x, "horizon plot");
+    const char **names = rwkv_calloc((size_t)h->n_curves, sizeof *names, "horizon plot");
+    rwkv_status st = x && names ? RWKV_OK : RWKV_ERR_NOMEM;
+    for (int d = 0; !st && d < h->D; d++) x[d] = d + 1;
+    for (int i = 0; !st && i < h->n_curves; i++) names[i] = h->names[i];
+    // The legend sits outside on the right: widen the picture when it lists many curves.
+    rwkv_plot_opts po = {.title = "memory horizon: token@-d decoded from the state",
+                         .xlabel = "distance d (tokens)", .ylabel = "probe accuracy",
+                         .width = h->n_curves > HORIZON_PLOT_NARROW_CURVES ? HORIZON_PLOT_WIDE_W : 0};
+    if (!st) st = rwkv_plot_lines(png, &po, x, h->acc, h->D, h->n_curves, names);
+    free(x);
+    free(names);
+    return st;
 }

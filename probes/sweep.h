@@ -27,6 +27,9 @@ typedef struct {
     const char *model;        // baseline: the embedding of each row's token from this model;
                               //   NULL: the dump's /blocks/0/resid_in if present
     int no_baseline;          // 1: no baseline probe
+    const char *heads;        // NULL: each tap whole; "all" or "0,2": one probe per head of
+                              //   each (H, N, N) tap (rwkv_dumpview_by_head)
+    int svd;                  // with heads: 0 the N*N entries, k the top-k singular triplets
     rwkv_probe_opts po;
     int kind_given;           // 0: po.kind follows the label (logistic for classes)
     rwkv_probe_progress progress; // NULL = quiet
@@ -50,5 +53,11 @@ typedef struct {
 rwkv_status rwkv_probe_horizon(rwkv_probe_horizon_result *out, const char *csv_path, const rwkv_probe_sweep_opts *o,
                                int max_d);
 void rwkv_probe_horizon_free(rwkv_probe_horizon_result *r);
+// The default plot path of a horizon CSV: its extension replaced by -plot.png.
+void rwkv_probe_horizon_png(char *buf, size_t n, const char *csv);
+// Accuracy against d, one curve per tap with the majority rate and the baseline, at png
+// (its data and gnuplot script beside it, analyses/plot.h). RWKV_ERR_ARG when that data
+// file would be csv itself (nothing is written).
+rwkv_status rwkv_probe_horizon_plot(const rwkv_probe_horizon_result *h, const char *png, const char *csv);
 
 #endif

@@ -97,13 +97,16 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// RWKV-7: the per-token spectra against the float64 reference's att_w trace (golden7-a.h5):
-// the median half-life ln2 / (-ln w_t) of every channel over the golden's tokens.
+static const char *const PER_TOKEN[2][2] = {{"golden7-a.h5", "rand7-a.pth"}, {"golden6-a.h5", "rand6-a.pth"}};
+
+// RWKV-7 and RWKV-6: the per-token spectra against the float64 reference's att_w trace: the
+// median half-life ln2 / (-ln w_t) of every channel over the golden's tokens.
 START_TEST(v7_spectra_match_golden_trace) {
-    char gold[1024];
-    snprintf(gold, sizeof gold, "%s", test_fixture("golden7-a.h5"));
+    char gold[1024], model[1024];
+    snprintf(gold, sizeof gold, "%s", test_fixture(PER_TOKEN[_i][0]));
+    snprintf(model, sizeof model, "%s", test_fixture(PER_TOKEN[_i][1]));
     rwkv_model *m = NULL;
-    ck_assert_int_eq(rwkv_model_load(&m, test_fixture("rand7-a.pth")), RWKV_OK);
+    ck_assert_int_eq(rwkv_model_load(&m, model), RWKV_OK);
     size_t T;
     int *tok = test_h5_read_int(gold, "/tokens", &T), nd;
     uint64_t dims[4];
@@ -124,11 +127,10 @@ START_TEST(v7_spectra_match_golden_trace) {
     ck_assert_msg(worst < (RWKV_REAL_BITS == 64 ? 1e-9 : 1e-3), "median half-life vs the golden trace: %.3g", worst);
     char *out = NULL, csv[1100];
     snprintf(csv, sizeof csv, "%s/decay7.csv", test_tmpdir());
-    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s --force", test_fixture("rand7-a.pth"), csv), 2);
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s -o %s --force", model, csv), 2);
     ck_assert_ptr_nonnull(strstr(out, "depends on the tokens"));
     free(out);
-    ck_assert_int_eq(test_cli(&out, "analyze decay %s --tokens 1,5,9,3,2 -o %s --force --no-plots",
-                              test_fixture("rand7-a.pth"), csv), 0);
+    ck_assert_int_eq(test_cli(&out, "analyze decay %s --tokens 1,5,9,3,2 -o %s --force --no-plots", model, csv), 0);
     ck_assert_ptr_nonnull(strstr(out, "over 5 tokens"));
     free(out);
     char *text = test_read_text(csv);
@@ -147,7 +149,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, spectra_match_init_formula);
     tcase_add_test(tc, cli_csv_and_plots);
-    tcase_add_test(tc, v7_spectra_match_golden_trace);
+    tcase_add_loop_test(tc, v7_spectra_match_golden_trace, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

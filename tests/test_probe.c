@@ -682,7 +682,7 @@ START_TEST(dump_nan_is_an_error) {
     write_tap(path, 0, "bad", bad, 16, 2);
     rwkv_dumpview *v = NULL;
     ck_assert_int_eq(rwkv_dumpview_open(&v, path), RWKV_OK);
-    rwkv_feature_ref f = {0, "bad"};
+    rwkv_feature_ref f = {.layer = 0, .name = "bad"};
     rwkv_real *X = NULL;
     int D;
     ck_assert_int_eq(rwkv_dumpview_read(v, &f, &X, &D), RWKV_ERR_NUMERIC);
@@ -1111,7 +1111,7 @@ START_TEST(tiny_model_token_probes) {
     for (int k = 0; k < 2; k++) {
         rwkv_labels *l = NULL;
         ck_assert_int_eq(rwkv_labels_builtin(&l, v, label[k], NULL), RWKV_OK);
-        rwkv_feature_ref fr = {0, ""};
+        rwkv_feature_ref fr = {.layer = 0, .name = ""};
         snprintf(fr.name, sizeof fr.name, "%s", tap[k]);
         rwkv_real *X = NULL;
         int D;
@@ -1132,6 +1132,336 @@ START_TEST(tiny_model_token_probes) {
     rwkv_state_free(st);
     rwkv_workspace_free(ws);
     rwkv_model_free(m);
+}
+END_TEST
+
+// ---------------------------------------------------------------- per-head features (RWKV-5.2/7)
+
+#include "probes/headfeat.h"
+
+// A random orthogonal N x N matrix as a product of plane (Givens) rotations: no SVD involved.
+static void random_orthogonal(double *Q, int N, gsl_rng *rng) {
+    for (int i = 0; i < N * N; i++) Q[i] = i % (N + 1) == 0;
+    for (int sweep = 0; sweep < 4; sweep++)
+        for (int a = 0; a < N; a++)
+            for (int b = a + 1; b < N; b++) {
+                double t = gsl_ran_flat(rng, 0, 2 * M_PI), c = cos(t), s = sin(t);
+                for (int i = 0; i < N; i++) { // rows a and b: Q <- G Q
+                    double x = Q[a * N + i], y = Q[b * N + i];
+                    Q[a * N + i] = c * x - s * y, Q[b * N + i] = s * x + c * y;
+                }
+            }
+}
+
+// S = P diag(d) Q^T with P, Q built from rotations and d known: the triplets give back d,
+// unit orthogonal vectors signed by the rule, S itself from all N triplets and P's, Q's
+// leading columns (up to the shared sign) from the top 2; k = 0 is the head's block as stored.
+START_TEST(head_svd_known_matrix) {
+    enum { H = 3, N = 6, ROWS = 2 };
+    static const double d[N] = {5, 3, 2, 1, 0.5, 0.1};
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 7);
+    double P[N * N], Q[N * N];
+    rwkv_real X[ROWS * H * N * N];
+    for (int i = 0; i < ROWS * H * N * N; i++) X[i] = (rwkv_real)gsl_ran_gaussian(rng, 1); // other heads
+    double S[ROWS][N * N];
+    for (int r = 0; r < ROWS; r++) {
+        random_orthogonal(P, N, rng);
+        random_orthogonal(Q, N, rng);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) {
+                double v = 0;
+                for (int c = 0; c < N; c++) v += P[i * N + c] * d[c] * Q[j * N + c]; // (P diag(d) Q^T)_ij
+                S[r][i * N + j] = v;
+                X[(size_t)r * H * N * N + 1 * N * N + i * N + j] = (rwkv_real)v; // head 1
+            }
+        if (r == ROWS - 1) break; // keep the last row's P and Q
+    }
+    rwkv_real flat[ROWS * N * N], full[ROWS * N * (2 * N + 1)], top2[ROWS * 2 * (2 * N + 1)];
+    ck_assert_int_eq(rwkv_headfeat_width(N, 0), N * N);
+    ck_assert_int_eq(rwkv_headfeat_width(N, 2), 2 * (2 * N + 1));
+    ck_assert_int_eq(rwkv_headfeat_extract(flat, X, ROWS, H, N, 1, 0), RWKV_OK);
+    ck_assert(!memcmp(flat + N * N, X + H * N * N + N * N, sizeof(rwkv_real) * N * N)); // row 1, head 1, bit for bit
+    ck_assert_int_eq(rwkv_headfeat_extract(full, X, ROWS, H, N, 1, N), RWKV_OK);
+    ck_assert_int_eq(rwkv_headfeat_extract(top2, X, ROWS, H, N, 1, 2), RWKV_OK);
+    const double tol = 1e-4 * d[0];
+    for (int r = 0; r < ROWS; r++) {
+        const rwkv_real *f = full + (size_t)r * N * (2 * N + 1), *u = f + N, *v = f + N + N * N;
+        for (int c = 0; c < N; c++) {
+            ck_assert_msg(fabs(f[c] - d[c]) < tol, "row %d: s_%d = %g, want %g", r, c, f[c], d[c]);
+            int big = 0;
+            for (int i = 1; i < N; i++) if (fabs(u[c * N + i]) > fabs(u[c * N + big])) big = i;
+            ck_assert(u[c * N + big] > 0); // the sign rule
+            for (int c2 = 0; c2 < N; c2++) {
+                double uu = 0, vv = 0;
+                for (int i = 0; i < N; i++) uu += u[c * N + i] * u[c2 * N + i], vv += v[c * N + i] * v[c2 * N + i];
+                ck_assert(fabs(uu - (c == c2)) < 1e-4 && fabs(vv - (c == c2)) < 1e-4);
+            }
+        }
+        for (int i = 0; i < N; i++) // sum_c s_c u_c v_c^T = S
+            for (int j = 0; j < N; j++) {
+                double rec = 0;
+                for (int c = 0; c < N; c++) rec += f[c] * u[c * N + i] * v[c * N + j];
+                ck_assert_msg(fabs(rec - S[r][i * N + j]) < tol, "row %d (%d, %d): %g vs %g", r, i, j, rec, S[r][i * N + j]);
+            }
+        const rwkv_real *t = top2 + (size_t)r * 2 * (2 * N + 1); // the top 2 are the first 2 of all N
+        for (int c = 0; c < 2; c++) {
+            ck_assert(fabs(t[c] - f[c]) < 1e-6 * d[0]);
+            for (int i = 0; i < N; i++)
+                ck_assert(fabs(t[2 + c * N + i] - u[c * N + i]) < 1e-6 && fabs(t[2 + 2 * N + c * N + i] - v[c * N + i]) < 1e-6);
+        }
+    }
+    // The last row's leading vectors are P's and Q's columns, up to one sign for both.
+    const rwkv_real *f = full + (size_t)(ROWS - 1) * N * (2 * N + 1), *u = f + N, *v = f + N + N * N;
+    for (int c = 0; c < 2; c++) {
+        double sign = u[c * N] * P[0 * N + c] < 0 ? -1 : 1;
+        for (int i = 0; i < N; i++)
+            ck_assert(fabs(u[c * N + i] - sign * P[i * N + c]) < 1e-4 && fabs(v[c * N + i] - sign * Q[i * N + c]) < 1e-4);
+    }
+    ck_assert_int_eq(rwkv_headfeat_extract(flat, X, ROWS, H, N, 3, 0), RWKV_ERR_ARG);
+    ck_assert_int_eq(rwkv_headfeat_extract(full, X, ROWS, H, N, 0, N + 1), RWKV_ERR_ARG);
+    gsl_rng_free(rng);
+}
+END_TEST
+
+// An RWKV-7 dump by hand: H = 4 heads of N = 4 (C = 16), state_wkv (rows, H N N) in layer 0
+// and a v4-style state_num in layer 1. Head 2's matrix is E[token] (a 4 x 4 matrix per token
+// with distinct singular values) + noise; the other heads are noise: token@0 is in head 2 only.
+#define HD_H 4
+#define HD_N 4
+static const char *make_head_dump(const char *name, int G, int T, int V) {
+    const int W = HD_H * HD_N * HD_N;
+    int64_t N = (int64_t)G * T, *off = malloc(sizeof(int64_t) * (G + 1)), *pos = malloc(sizeof(int64_t) * N);
+    int32_t *tok = malloc(sizeof(int32_t) * N);
+    double *E = malloc(sizeof(double) * V * HD_N * HD_N), *X = malloc(sizeof(double) * N * W), *B = malloc(sizeof(double) * N * 2);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 33);
+    for (int t = 0; t < V; t++) { // E[t] = P diag(4, 2, 1, 0.5) (t-dependent) Q^T
+        double P[HD_N * HD_N], Q[HD_N * HD_N], dd[HD_N] = {4 + t, 2, 1, 0.5};
+        random_orthogonal(P, HD_N, rng);
+        random_orthogonal(Q, HD_N, rng);
+        for (int i = 0; i < HD_N; i++)
+            for (int j = 0; j < HD_N; j++) {
+                double v = 0;
+                for (int c = 0; c < HD_N; c++) v += P[i * HD_N + c] * dd[c] * Q[j * HD_N + c];
+                E[(t * HD_N + i) * HD_N + j] = v;
+            }
+    }
+    for (int s = 0; s <= G; s++) off[s] = (int64_t)s * T;
+    for (int64_t r = 0; r < N; r++) {
+        pos[r] = r % T;
+        tok[r] = (int32_t)gsl_rng_uniform_int(rng, V);
+        for (int j = 0; j < W; j++) X[r * W + j] = gsl_ran_gaussian(rng, 1.0);
+        for (int j = 0; j < HD_N * HD_N; j++) X[r * W + 2 * HD_N * HD_N + j] = E[tok[r] * HD_N * HD_N + j] + gsl_ran_gaussian(rng, 0.02);
+        B[2 * r] = gsl_ran_gaussian(rng, 1.0), B[2 * r + 1] = 1;
+    }
+    const char *path = tmp_path(name);
+    dump_spec spec = {G, off, off, N, N, pos, tok, 0};
+    write_dump(path, &spec);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    static const char *const KEYS[4] = {"n_embd", "rwkv_version", "n_head", "head_size"};
+    const int64_t vals[4] = {HD_H * HD_N, 7, HD_H, HD_N};
+    for (int k = 0; k < 4; k++) {
+        hid_t sp = H5Screate(H5S_SCALAR);
+        if (H5Aexists(f, KEYS[k]) > 0) H5Adelete(f, KEYS[k]);
+        hid_t a = H5Acreate2(f, KEYS[k], H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_INT64, &vals[k]);
+        H5Aclose(a);
+        H5Sclose(sp);
+    }
+    H5Fclose(f);
+    write_tap(path, 0, "state_wkv", X, N, W);
+    write_tap(path, 1, "state_num", B, N, 2);
+    gsl_rng_free(rng);
+    free(off); free(pos); free(tok); free(E); free(X); free(B);
+    return path;
+}
+
+// Row `line` of a probe CSV whose tap column is `tap`, or -1.
+static int csv_find_tap(const char *path, const char *tap) {
+    FILE *f = fopen(path, "r");
+    char buf[2048], want[128];
+    snprintf(want, sizeof want, ",%s,", tap);
+    int found = -1;
+    for (int i = 0; f && fgets(buf, sizeof buf, f); i++)
+        if (i > 0 && strstr(buf, want) == strchr(buf, ',')) { found = i; break; }
+    if (f) fclose(f);
+    return found;
+}
+
+// The planted head is found, flattened and through its singular triplets; the other heads,
+// noise, stay at chance; one head alone gives one row.
+START_TEST(head_probe_planted) {
+    const char *dump = make_head_dump("heads.h5", 24, 30, 6);
+    const char *out = tmp_path("heads.csv");
+    rwkv_probe_sweep_opts o = {.dump = dump, .taps = "blocks.0.state_wkv", .no_baseline = 1, .heads = "all"};
+    rwkv_probe_opts_default(&o.po);
+    o.po.folds = 3, o.po.n_boot = 50;
+    ck_assert_int_eq(rwkv_probe_sweep(out, &o, "token@0", NULL), RWKV_OK);
+    ck_assert_int_eq(csv_lines(out), 1 + HD_H);
+    for (int h = 0; h < HD_H; h++) {
+        char tap[32];
+        snprintf(tap, sizeof tap, "state_wkv:%d", h);
+        int row = csv_find_tap(out, tap);
+        ck_assert_msg(row == 1 + h, "%s at row %d", tap, row);
+        double acc = csv_field(out, row, COL_SCORE), chance = csv_field(out, row, COL_CHANCE);
+        if (h == 2) ck_assert_msg(acc >= 0.95, "planted head: %g", acc);
+        else ck_assert_msg(acc <= chance + 0.1, "head %d (noise): %g, chance %g", h, acc, chance);
+    }
+    char *log = NULL;
+    int rc = test_cli(&log, "probe %s --taps blocks.0.state_wkv --head 2 --svd 2 --label token@0 --folds 3 --boot 50 "
+                      "--no-baseline --force -o %s", dump, out);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    ck_assert_int_eq(csv_lines(out), 2);
+    ck_assert_int_eq(csv_find_tap(out, "state_wkv:2:svd2"), 1);
+    ck_assert_msg(csv_field(out, 1, COL_SCORE) >= 0.95, "planted head, top-2 triplets: %g", csv_field(out, 1, COL_SCORE));
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_wkv --head 0,3 --svd 4 --label token@0 --folds 3 --boot 50 "
+                  "--no-baseline --force -o %s", dump, out);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    ck_assert(csv_find_tap(out, "state_wkv:0:svd4") == 1 && csv_find_tap(out, "state_wkv:3:svd4") == 2);
+    ck_assert(csv_field(out, 1, COL_SCORE) <= csv_field(out, 1, COL_CHANCE) + 0.1);
+    // probe horizon names the heads in its curves.
+    rc = test_cli(&log, "probe horizon %s --taps blocks.0.state_wkv --head 2 --max-d 1 --folds 3 --boot 20 "
+                  "--no-baseline --force -o %s", dump, out);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    char *plot = test_read_text(tmp_path("heads-plot.csv"));
+    ck_assert_msg((plot && strstr(plot, "layer 0 state_wkv:2")) || !rwkv_plot_available(), "horizon plot data");
+    free(plot);
+}
+END_TEST
+
+// A real RWKV-5.2 dump (rwkv.cpp's tiny model, 8 heads of 8): head h's flattened features
+// are columns h N^2 .. (h+1) N^2 - 1 of state_wkv, and --head all gives one row per head.
+START_TEST(head_features_of_real_dump) {
+    char input[512], dump[512], out[512], *log = NULL;
+    snprintf(input, sizeof input, "%s", tmp_path("heads-in.txt"));
+    snprintf(dump, sizeof dump, "%s", tmp_path("heads-real.h5"));
+    snprintf(out, sizeof out, "%s", tmp_path("heads-real.csv"));
+    FILE *f = fopen(input, "w");
+    for (int i = 0; i < 12; i++) fprintf(f, "To be, or not to be, that is the question %d: whether tis nobler\n", i);
+    fclose(f);
+    int rc = test_cli(&log, "dump %s --input %s --taps blocks.0.state_wkv --positions all --force -o %s",
+                      test_fixture("tiny-rwkv-5v2-730K-FP32.bin"), input, dump);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    rwkv_dumpview *v = NULL;
+    ck_assert_int_eq(rwkv_dumpview_open(&v, dump), RWKV_OK);
+    rwkv_feature_ref whole = {.layer = 0, .name = "state_wkv"}, *heads = NULL;
+    int n = 0, D = 0, Dh = 0;
+    ck_assert_int_eq(rwkv_dumpview_by_head(v, &whole, 1, "all", 0, &heads, &n), RWKV_OK);
+    ck_assert_int_eq(n, 8);
+    rwkv_real *X = NULL, *Xh = NULL;
+    ck_assert_int_eq(rwkv_dumpview_read(v, &whole, &X, &D), RWKV_OK);
+    ck_assert_int_eq(D, 8 * 8 * 8);
+    for (int h = 0; h < n; h++) {
+        ck_assert_int_eq(heads[h].head, h);
+        ck_assert_int_eq(rwkv_dumpview_read(v, &heads[h], &Xh, &Dh), RWKV_OK);
+        ck_assert_int_eq(Dh, 64);
+        for (int64_t r = 0; r < v->n_rows; r++)
+            ck_assert(!memcmp(Xh + r * 64, X + r * D + h * 64, 64 * sizeof(rwkv_real)));
+        free(Xh);
+    }
+    free(X);
+    free(heads);
+    rwkv_dumpview_free(v);
+    rc = test_cli(&log, "probe %s --taps blocks.0.state_wkv --head all --svd 2 --label token@-1 --folds 2 --boot 20 "
+                  "--max-iter 50 --no-baseline --force -o %s", dump, out);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    ck_assert_int_eq(csv_lines(out), 1 + 8);
+    ck_assert_int_eq(csv_find_tap(out, "state_wkv:7:svd2"), 8);
+}
+END_TEST
+
+// --head out of range, --svd above N, per-head options on a tap or dump without heads,
+// --svd without --head, a malformed list: clear errors.
+START_TEST(head_bad_input) {
+    char dump[512], v4[512];
+    snprintf(dump, sizeof dump, "%s", make_head_dump("heads-e.h5", 10, 20, 4));
+    snprintf(v4, sizeof v4, "%s", make_cli_dump("heads-v4.h5", 10, 20, 5, 0));
+    const char *out = tmp_path("heads-e.csv");
+    static const struct { int v4, rc; const char *args, *want; } CASES[] = {
+        {0, 1, "--taps blocks.0.state_wkv --head 4", "head 4 is out of range: blocks.0.state_wkv has 4 heads (0..3)"},
+        {0, 1, "--taps blocks.0.state_wkv --head 1 --svd 5", "svd 5: a head of blocks.0.state_wkv is 4 x 4, so 1..4"},
+        {0, 1, "--taps 'blocks.*.state_*' --head 0", "blocks.1.state_num has no heads"},
+        {1, 1, "--taps 'blocks.*.state_num' --head all", "this dump is RWKV-4"},
+        {0, 2, "--taps blocks.0.state_wkv --svd 2", "--svd K needs --head"},
+        {0, 1, "--taps blocks.0.state_wkv --head 1x", "expected 'all' or a list like 0,2"},
+        {0, 2, "--taps blocks.0.state_wkv --head 0 --svd 0", "--svd"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        char *log = NULL;
+        int rc = test_cli(&log, "probe %s %s --label token@0 --force -o %s", CASES[i].v4 ? v4 : dump, CASES[i].args, out);
+        ck_assert_msg(rc == CASES[i].rc && strstr(log, CASES[i].want), "%s: exit %d: %s", CASES[i].args, rc, log);
+        free(log);
+    }
+    char *log = NULL;
+    ck_assert_int_eq(test_cli(&log, "probe horizon %s --max-d 2 --taps 'blocks.*.state_num' --head 0 --force -o %s", v4, out), 1);
+    ck_assert_msg(strstr(log, "has no heads"), "%s", log);
+    free(log);
+}
+END_TEST
+
+// probe with `opt input` and with `opt -` reading input from stdin; *ta, *tb: the two CSVs.
+static void file_and_stdin(char **ta, char **tb, const char *dump, const char *fit, const char *opt,
+                           const char *input, const char *a, const char *b) {
+    char *log = NULL, line[4096];
+    int rc = test_cli(&log, "probe %s %s %s %s -o %s", dump, fit, opt, input, a);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    snprintf(line, sizeof line, "$RS probe %s %s %s - -o %s < %s", dump, fit, opt, b, input);
+    rc = test_sh(&log, line);
+    ck_assert_msg(rc == 0, "%s", log);
+    free(log);
+    *ta = test_read_text(a), *tb = test_read_text(b);
+    ck_assert(*ta && *tb);
+}
+
+// --label - and --dataset - read stdin and give the same CSV as the files; both at once is
+// a usage error.
+START_TEST(probe_stdin_inputs) {
+    enum { G = 10, T = 20 };
+    char dump[512], csv[512], a[512], b[512], ds[512]; // tmp_path's buffers rotate
+    snprintf(dump, sizeof dump, "%s", make_cli_dump("stdin.h5", G, T, 5, 0));
+    snprintf(csv, sizeof csv, "%s", tmp_path("stdin-labels.csv"));
+    FILE *lf = fopen(csv, "w");
+    fprintf(lf, "sequence,position,label\n");
+    for (int r = 0; r < G * T; r++) fprintf(lf, "%d,%d,%d\n", r / T, r % T, (r % T) % 3);
+    fclose(lf);
+    snprintf(a, sizeof a, "%s", tmp_path("stdin-a.csv"));
+    snprintf(b, sizeof b, "%s", tmp_path("stdin-b.csv"));
+    char *log = NULL, line[4096], *ta, *tb;
+    const char *fit = "--taps blocks.0.state_num --folds 2 --boot 20 --no-baseline --force";
+    file_and_stdin(&ta, &tb, dump, fit, "--label", csv, a, b);
+    ck_assert_ptr_nonnull(strstr(tb, ",state_num,stdin,")); // the label is named after its file
+    ck_assert_ptr_nonnull(strstr(ta, ",state_num,stdin-labels.csv,"));
+    ck_assert_str_eq(strstr(ta, ",logistic,"), strstr(tb, ",logistic,")); // the same numbers
+    free(ta); free(tb);
+    // --dataset - for the answer label: a dataset of the dump's own tokens, answers 1..T-1.
+    size_t nt = 0;
+    int *tok = test_h5_read_int(dump, "/tokens", &nt);
+    ck_assert(tok && nt == G * T);
+    snprintf(ds, sizeof ds, "%s", tmp_path("stdin-ds.jsonl"));
+    FILE *df = fopen(ds, "w");
+    fprintf(df, "{\"format\":\"rwkvscope-dataset\",\"version\":1,\"config\":{},\"seed\":1,\"n\":%d}\n", G);
+    for (int g = 0; g < G; g++) {
+        fprintf(df, "{\"i\":%d,\"tokens\":[", g);
+        for (int t = 0; t < T; t++) fprintf(df, "%s%d", t ? "," : "", tok[g * T + t]);
+        fprintf(df, "],\"answers\":[[1,%d]]}\n", T - 1);
+    }
+    fclose(df);
+    free(tok);
+    file_and_stdin(&ta, &tb, dump, fit, "--label answer --dataset", ds, a, b);
+    ck_assert_msg(strstr(ta, ",answer,logistic,190,"), "%s", ta); // G (T - 1) answer rows
+    ck_assert_str_eq(ta, tb);
+    free(ta); free(tb);
+    snprintf(line, sizeof line, "$RS probe %s %s --label - --dataset - -o %s < %s", dump, fit, b, csv);
+    ck_assert_int_eq(test_sh(&log, line), 2);
+    ck_assert_msg(strstr(log, "only one of them can read stdin"), "%s", log);
+    free(log);
 }
 END_TEST
 
@@ -1164,6 +1494,11 @@ int main(void) {
     tcase_add_test(tc, cli_horizon);
     tcase_add_test(tc, horizon_library);
     tcase_add_test(tc, cli_errors);
+    tcase_add_test(tc, head_svd_known_matrix);
+    tcase_add_test(tc, head_probe_planted);
+    tcase_add_test(tc, head_bad_input);
+    tcase_add_test(tc, head_features_of_real_dump);
+    tcase_add_test(tc, probe_stdin_inputs);
     tcase_add_test(tc, tiny_model_token_probes); // last: needs the .bin reader (formats)
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -35,8 +35,9 @@ static rwkv_recall_opts passkey_opts(void) {
 // Mean summed answer log-prob and correct count of cell (li, di), computed from scratch.
 static int token_hits; // answer tokens that were the argmax in the last rescore()
 
-static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int di,
-                    double *mean_lp, int *correct) {
+// par: one parallel (GPT-mode) pass per example instead of a sequential one.
+static void rescore_mode(const rwkv_model *m, const rwkv_recall_opts *o, int li, int di,
+                         double *mean_lp, int *correct, int par) {
     int T = o->lengths[li], V = m->cfg.n_vocab;
     rwkv_task t = o->task;
     t.len = T;
@@ -48,14 +49,15 @@ static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int 
     rwkv_state *s;
     rwkv_workspace *ws;
     ck_assert_int_eq(rwkv_state_alloc(&s, m->cfg), RWKV_OK);
-    ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 1), RWKV_OK);
+    ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, par ? T : 1), RWKV_OK);
     *mean_lp = 0;
     *correct = 0;
     token_hits = 0;
     for (int k = 0; k < o->trials; k++) {
         ck_assert_int_eq(rwkv_task_sample(&t, rng, tok, ans, T, NULL), RWKV_OK);
         rwkv_state_reset(s);
-        ck_assert_int_eq(rwkv_forward_seq(m, s, tok, T, logits, RWKV_LOGITS_ALL, NULL, ws), RWKV_OK);
+        ck_assert_int_eq((par ? rwkv_forward_par : rwkv_forward_seq)(m, s, tok, T, logits, RWKV_LOGITS_ALL, NULL, ws),
+                         RWKV_OK);
         int ok = 1;
         for (int a = 1; a < T; a++) {
             if (!ans[a]) continue;
@@ -76,6 +78,11 @@ static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int 
     free(tok);
     free(ans);
     free(logits);
+}
+
+static void rescore(const rwkv_model *m, const rwkv_recall_opts *o, int li, int di, double *mean_lp,
+                    int *correct) {
+    rescore_mode(m, o, li, di, mean_lp, correct, 0);
 }
 
 START_TEST(sweep_equals_direct_rescoring) {
@@ -297,16 +304,21 @@ START_TEST(cli_csv_equals_rescoring) {
 }
 END_TEST
 
+// Runs `recall MODEL args -o csv` (csv: name in the test's scratch directory) and checks it succeeded.
+static void recall_cli(char *csv, size_t n, const char *name, const char *fixture, const char *args) {
+    char *out = NULL;
+    snprintf(csv, n, "%s/%s", test_tmpdir(), name);
+    int rc = test_cli(&out, "recall %s %s -o %s", test_fixture(fixture), args, csv);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+}
+
 // --compare-prompt-order: both orders in the CSV, two heatmaps and the curves, whose data
 // files hold the CSV's accuracies.
 START_TEST(cli_compare_plots) {
-    const char *model = test_fixture("tiny-rwkv-4v0-660K-FP32.bin");
-    char csv[1024], path[1024], *out = NULL;
-    snprintf(csv, sizeof csv, "%s/cmp.csv", test_tmpdir());
-    int rc = test_cli(&out, "recall %s --lengths 110,140 --depths 0,0.5,1 --trials 2 "
-                      "--compare-prompt-order -o %s", model, csv);
-    ck_assert_msg(rc == 0, "%s", out);
-    free(out);
+    char csv[1024], path[1024];
+    recall_cli(csv, sizeof csv, "cmp.csv", "tiny-rwkv-4v0-660K-FP32.bin",
+               "--lengths 110,140 --depths 0,0.5,1 --trials 2 --compare-prompt-order");
     double acc[2][2][3]; // order, length, depth
     FILE *f = fopen(csv, "r");
     char line[512];
@@ -350,6 +362,133 @@ START_TEST(cli_compare_plots) {
 }
 END_TEST
 
+// ---------------------------------------------------------------- RWKV-5.2 and RWKV-7
+
+static rwkv_model *load_fixture(const char *name) {
+    rwkv_model *m = NULL;
+    ck_assert_int_eq(rwkv_model_load(&m, test_fixture(name)), RWKV_OK);
+    return m;
+}
+
+// Every cell of a sweep against re-scoring its examples from the model's own logits, in
+// parallel mode (one GEMM pass per example, the matrix state scanned in order) and in
+// sequential mode: the same correct counts and argmax hits, log-probabilities within float
+// rounding (the sweep steps token by token from cached prefix states).
+static void check_against_rescoring(const rwkv_model *m, const rwkv_recall_opts *o, const rwkv_recall_cell *cells) {
+    for (int li = 0; li < o->n_lengths; li++)
+        for (int di = 0; di < o->n_depths; di++) {
+            const rwkv_recall_cell *c = cells + li * o->n_depths + di;
+            for (int par = 0; par < 2; par++) {
+                double lp;
+                int correct;
+                rescore_mode(m, o, li, di, &lp, &correct, par);
+                ck_assert_int_eq(c->correct, correct);
+                ck_assert_int_eq(c->tokens_correct, token_hits);
+                ck_assert_msg(fabs(c->logprob - lp) <= 1e-4 * fmax(1, fabs(lp)), "%s length %d: %.9g vs %.9g",
+                              par ? "parallel" : "sequential", c->length, c->logprob, lp);
+                ck_assert(c->logprob < 0);
+            }
+        }
+}
+
+// rwkv.cpp's trained tiny RWKV-7 (one head of 64) on passkey: the sweep equals the model's
+// own logits in both modes, and the prefix cache (copies of the matrix state) saved work.
+START_TEST(v7_passkey_equals_rescoring) {
+    rwkv_model *m = load_fixture("tiny-rwkv-7v0-834K-FP32.bin");
+    ck_assert_int_eq(m->cfg.version, RWKV_VERSION_7);
+    rwkv_recall_opts o = passkey_opts();
+    rwkv_recall_cell cells[6];
+    rwkv_recall_stats stats;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &stats, NULL), RWKV_OK);
+    check_against_rescoring(m, &o, cells);
+    ck_assert_int_lt(stats.tokens_run, stats.tokens_total);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// The trained tiny RWKV-5.2 (8 heads of 8) on mqar and the tiny RWKV-7 on induction.
+START_TEST(v5_v7_other_tasks_equal_rescoring) {
+    static const int lens[1] = {48};
+    static const double dep[1] = {0};
+    rwkv_recall_opts o = {.lengths = lens, .n_lengths = 1, .depths = dep, .n_depths = 1,
+                          .trials = 4, .seed = 3, .use_cache = 1};
+    rwkv_recall_cell c;
+    rwkv_recall_stats st;
+    rwkv_model *m = load_fixture("tiny-rwkv-5v2-730K-FP32.bin");
+    ck_assert_int_eq(m->cfg.version, RWKV_VERSION_5);
+    rwkv_task_defaults(&o.task, RWKV_TASK_MQAR);
+    o.task.n_pairs = o.task.n_queries = 4;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, &c, &st, NULL), RWKV_OK);
+    ck_assert_int_eq(c.answer_tokens, 4 * 4);
+    check_against_rescoring(m, &o, &c);
+    rwkv_model_free(m);
+    m = load_fixture("tiny-rwkv-7v0-834K-FP32.bin");
+    rwkv_task_free(&o.task);
+    rwkv_task_defaults(&o.task, RWKV_TASK_INDUCTION);
+    ck_assert_int_eq(rwkv_recall_run(m, &o, &c, &st, NULL), RWKV_OK);
+    check_against_rescoring(m, &o, &c);
+    rwkv_task_free(&o.task);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// On RWKV-7: the cache changes no result; one seed gives the same numbers twice, another
+// seed other examples.
+START_TEST(v7_cache_and_seed) {
+    rwkv_model *m = load_fixture("tiny-rwkv-7v0-834K-FP32.bin");
+    rwkv_recall_opts o = passkey_opts();
+    o.task.query_first = 1;
+    rwkv_recall_cell a[6], b[6], c[6], d[6];
+    rwkv_recall_stats sa, sb;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, a, &sa, NULL), RWKV_OK);
+    ck_assert_int_eq(rwkv_recall_run(m, &o, d, &sa, NULL), RWKV_OK);
+    o.use_cache = 0;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, b, &sb, NULL), RWKV_OK);
+    ck_assert_int_eq(sb.tokens_run, sb.tokens_total);
+    ck_assert_int_lt(sa.tokens_run, sb.tokens_run);
+    o.seed = 12;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, c, &sb, NULL), RWKV_OK);
+    int differ = 0;
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(a[i].correct, b[i].correct);
+        ck_assert_int_eq(a[i].tokens_correct, b[i].tokens_correct);
+        ck_assert_double_eq_tol(a[i].logprob, b[i].logprob, 1e-5 * fmax(1, fabs(b[i].logprob)));
+        ck_assert(a[i].logprob == d[i].logprob && a[i].correct == d[i].correct); // bit for bit
+        differ += c[i].logprob != a[i].logprob;
+    }
+    ck_assert_int_ge(differ, 5);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// The CLI on RWKV-7: the CSV's cells are the library's (same options, same seed).
+START_TEST(v7_cli_csv) {
+    char csv[1024], line[512];
+    recall_cli(csv, sizeof csv, "recall7.csv", "tiny-rwkv-7v0-834K-FP32.bin",
+               "--lengths 110,131 --depths 0,0.5,1 --trials 3 --key-len 3 --seed 11 --no-plots");
+    rwkv_model *m = load_fixture("tiny-rwkv-7v0-834K-FP32.bin");
+    rwkv_recall_opts o = passkey_opts();
+    rwkv_recall_cell cells[6];
+    rwkv_recall_stats stats;
+    ck_assert_int_eq(rwkv_recall_run(m, &o, cells, &stats, NULL), RWKV_OK);
+    FILE *f = fopen(csv, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    for (int i = 0; i < 6; i++) {
+        int len, trials, correct;
+        double depth, acc, lp;
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        ck_assert_int_eq(sscanf(line, "passkey,query_after,%d,%lf,%d,%d,%lf,%lf", &len, &depth, &trials, &correct,
+                                &acc, &lp), 6);
+        ck_assert(len == cells[i].length && depth == cells[i].depth && correct == cells[i].correct);
+        ck_assert_double_eq_tol(lp, cells[i].logprob, 1e-6 * fmax(1, fabs(lp)));
+    }
+    ck_assert_ptr_null(fgets(line, sizeof line, f));
+    fclose(f);
+    rwkv_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("recall");
     TCase *tc = tcase_create("recall");
@@ -361,6 +500,10 @@ int main(void) {
     tcase_add_test(tc, wilson_and_mcnemar_known_values);
     tcase_add_test(tc, cli_csv_equals_rescoring);
     tcase_add_test(tc, cli_compare_plots);
+    tcase_add_test(tc, v7_passkey_equals_rescoring);
+    tcase_add_test(tc, v5_v7_other_tasks_equal_rescoring);
+    tcase_add_test(tc, v7_cache_and_seed);
+    tcase_add_test(tc, v7_cli_csv);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -116,6 +116,9 @@ static const struct {
     {"golden7-a.h5", "rand7-a.safetensors"},
     {"golden7-b.h5", "rand7-b.pth"},
     {"golden5-a.h5", "rand5-a.pth"}, // RWKV-5.2
+    {"golden6-a.h5", "rand6-a.pth"}, // RWKV-6 (gen_v6_golden.py)
+    {"golden6-a.h5", "rand6-a.bin"}, // the same tensors as rwkv.cpp's converter writes them
+    {"golden6-a.h5", "rand6-a.safetensors"},
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -183,7 +186,7 @@ static void check_golden_as(int ci, int seq, int call, int chunk, rwkv_weights_m
         expect_close(golden, name, cap.taps[t], (size_t)L * T * rwkv_tap_width(t, m->cfg), what);
         traces++;
     }
-    ck_assert_int_eq(taps, m->cfg.version == RWKV_VERSION_7 ? 18 : 15);
+    ck_assert_int_eq(taps, m->cfg.version == RWKV_VERSION_7 ? 18 : m->cfg.version == RWKV_VERSION_6 ? 16 : 15);
     ck_assert_int_eq(traces, strstr(golden, "golden7-b") ? taps - 1 : taps); // every tap the version has
     expect_close(golden, "/final_state/att_xprev", s->att_xprev, (size_t)L * C, what);
     expect_close(golden, "/final_state/ffn_xprev", s->ffn_xprev, (size_t)L * C, what);
@@ -215,7 +218,7 @@ END_TEST
 // Chunks of 1, 7 and 64 in one parallel call, and calls of 7 tokens carrying the state.
 START_TEST(test_golden_chunks) {
     int chunks[] = {1, 7, 64};
-    for (int c = 2; c <= 3; c++) { // rand7-b (RWKV-7), rand5-a (RWKV-5.2)
+    for (int c = 2; c <= 4; c++) { // rand7-b (RWKV-7), rand5-a (RWKV-5.2), rand6-a (RWKV-6)
         for (int i = 0; i < 3; i++) check_golden(c, 0, 1 << 20, chunks[i]);
         check_golden(c, 0, 7, 64);
         check_golden(c, 1, 7, 1);
@@ -354,15 +357,9 @@ START_TEST(test_state_save_load) {
 }
 END_TEST
 
-// A sequential dump of every tap, subsampled to every 7th position, holds the golden's rows;
-// state_wkv rows carry row_shape [H, N, N].
-START_TEST(test_dump_every_tap) {
-    char golden[512], path[512];
-    snprintf(golden, sizeof golden, "%s", test_fixture("golden7-a.h5"));
-    snprintf(path, sizeof path, "%s/v7dump.h5", test_tmpdir());
-    rwkv_model *m = load("rand7-a.pth");
-    size_t T;
-    int *tok = test_h5_read_int(golden, "/tokens", &T);
+// Dumps every tap of the golden's tokens at every 7th position (sequential mode) to path.
+static int *dump_every_7th(const rwkv_model *m, const char *golden, const char *path, size_t *T) {
+    int *tok = test_h5_read_int(golden, "/tokens", T);
     uint32_t mask[8];
     rwkv_positions pos;
     ck_assert(!rwkv_select_taps(mask, m->cfg.n_layer, "*"));
@@ -374,12 +371,16 @@ START_TEST(test_dump_every_tap) {
     rwkv_state_alloc(&s, m->cfg);
     rwkv_workspace_alloc(&ws, m->cfg, 1);
     ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
-    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, (int64_t)T, NULL, NULL), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, (int64_t)*T, NULL, NULL), "%s", rwkv_error_message());
     ck_assert(!rwkv_dump_close(d));
     rwkv_select_positions_free(&pos);
-    rwkv_dump_reader *r;
-    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
-    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_7);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    return tok;
+}
+
+// Every tap's rows of a dump_every_7th file against the golden trace; the taps checked.
+static int check_dump_rows(const rwkv_dump_reader *r, const rwkv_model *m, const char *golden, size_t T) {
     ck_assert_int_eq(r->n_rows, ((int64_t)T + 6) / 7);
     int L = m->cfg.n_layer, checked = 0;
     for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
@@ -404,7 +405,22 @@ START_TEST(test_dump_every_tap) {
         free(ref);
         checked++;
     }
-    ck_assert_int_eq(checked, 18);
+    return checked;
+}
+
+// A sequential dump of every tap, subsampled to every 7th position, holds the golden's rows;
+// state_wkv rows carry row_shape [H, N, N].
+START_TEST(test_dump_every_tap) {
+    char golden[512], path[512];
+    snprintf(golden, sizeof golden, "%s", test_fixture("golden7-a.h5"));
+    snprintf(path, sizeof path, "%s/v7dump.h5", test_tmpdir());
+    rwkv_model *m = load("rand7-a.pth");
+    size_t T;
+    int *tok = dump_every_7th(m, golden, path, &T);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_7);
+    ck_assert_int_eq(check_dump_rows(r, m, golden, T), 18);
     rwkv_dump_reader_free(r);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = H5Dopen2(f, "/blocks/1/state_wkv", H5P_DEFAULT);
@@ -441,21 +457,53 @@ START_TEST(test_dump_every_tap) {
     H5Dclose(ds);
     H5Fclose(f);
     free(tok);
-    rwkv_workspace_free(ws);
-    rwkv_state_free(s);
     rwkv_model_free(m);
 }
 END_TEST
 
-// Reads rand7-a.safetensors, lets `edit` damage it, and builds a model: the error it gives.
-static rwkv_status build_edited(void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
+// An RWKV-6 dump: its 16 taps against the golden, read back as RWKV-6 (head size 8); a dump
+// whose rwkv_version no rwkvscope writes is refused, not read as RWKV-4.
+START_TEST(test_v6_dump) {
+    char golden[512], path[512];
+    snprintf(golden, sizeof golden, "%s", test_fixture("golden6-a.h5"));
+    snprintf(path, sizeof path, "%s/v6dump.h5", test_tmpdir());
+    rwkv_model *m = load("rand6-a.pth");
+    size_t T;
+    int *tok = dump_every_7th(m, golden, path, &T);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->cfg.version, RWKV_VERSION_6);
+    ck_assert_int_eq(r->cfg.head_size, 8);
+    ck_assert_int_eq(check_dump_rows(r, m, golden, T), 16);
+    rwkv_dump_reader_free(r);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, "rwkv_version", H5P_DEFAULT);
+    int64_t v = 9;
+    ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_INT64, &v), 0);
+    H5Aclose(a);
+    H5Fclose(f);
+    r = (rwkv_dump_reader *)1;
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(rwkv_error_message(), "v6dump.h5: rwkv_version 9 is not one this rwkvscope reads"), "%s",
+                  rwkv_error_message());
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// Reads fixture `file` (safetensors), lets `edit` damage it, and builds a model: the error it gives.
+static rwkv_status build_edited_from(const char *file, void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
     rwkv_tensor_set ts;
     rwkv_tensors_init(&ts);
-    ck_assert(!rwkv_safetensors_read(test_fixture("rand7-a.safetensors"), &ts));
+    ck_assert(!rwkv_safetensors_read(test_fixture(file), &ts));
     edit(&ts);
     rwkv_status st = rwkv_model_from_tensors(m, &ts, "edited.safetensors", "safetensors");
     rwkv_tensors_free(&ts);
     return st;
+}
+
+static rwkv_status build_edited(void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
+    return build_edited_from("rand7-a.safetensors", edit, m);
 }
 
 static rwkv_tensor *item(rwkv_tensor_set *ts, const char *name) {
@@ -531,6 +579,57 @@ START_TEST(test_bad_v7_files) {
 }
 END_TEST
 
+static void drop_maa_w2(rwkv_tensor_set *ts) {
+    snprintf(item(ts, "blocks.1.att.time_maa_w2")->name, 128, "blocks.1.att.time_maa_w2_gone");
+}
+static void bad_maa_w2(rwkv_tensor_set *ts) { item(ts, "blocks.1.att.time_maa_w2")->shape[1] = 2; }
+static void flat_maa_w2(rwkv_tensor_set *ts) {
+    rwkv_tensor *t = item(ts, "blocks.0.att.time_maa_w2");
+    t->ndim = 2, t->shape[0] = 20, t->shape[1] = 32;
+}
+static void bad_maa_rank(rwkv_tensor_set *ts) { item(ts, "blocks.0.att.time_maa_w1")->shape[1] = 19; }
+static void bad_decay_w1(rwkv_tensor_set *ts) { item(ts, "blocks.1.att.time_decay_w1")->shape[0] = 16; }
+static void nan_decay_w2(rwkv_tensor_set *ts) { put_nan(ts, "blocks.1.att.time_decay_w2"); }
+
+// Damaged RWKV-6 checkpoints: each error names the file and the tensor.
+START_TEST(test_bad_v6_files) {
+    static const struct {
+        void (*edit)(rwkv_tensor_set *);
+        rwkv_status st;
+        const char *msg;
+    } cases[] = {
+        {drop_maa_w2, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.time_maa_w2 is missing"},
+        {bad_maa_w2, RWKV_ERR_SHAPE, "tensor blocks.1.att.time_maa_w2 has shape [5, 2, 32], expected [5, 4, 32]"},
+        {flat_maa_w2, RWKV_ERR_SHAPE, "tensor blocks.0.att.time_maa_w2 has shape [20, 32], expected [5, 4, 32]"},
+        {bad_maa_rank, RWKV_ERR_SHAPE, "blocks.0.att.time_maa_w1: its rank 19 is not 5 slices"},
+        {bad_decay_w1, RWKV_ERR_SHAPE, "tensor blocks.1.att.time_decay_w1 has shape [16, 8], expected [32, 8]"},
+        {nan_decay_w2, RWKV_ERR_NUMERIC, "tensor blocks.1.att.time_decay_w2: element 24 is not finite"}, // (3, 0) once transposed,
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rwkv_model *m = (rwkv_model *)1;
+        rwkv_status st = build_edited_from("rand6-a.safetensors", cases[i].edit, &m);
+        ck_assert_msg(st == cases[i].st, "case %zu: status %d: %s", i, st, rwkv_error_message());
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(rwkv_error_message(), cases[i].msg), "case %zu: '%s'", i, rwkv_error_message());
+    }
+    // rwkv.cpp's reader tells RWKV-6's raw time_decay by the file's tensors, not their order
+    rwkv_model *a = load("rand6-a.bin"), *b = load("rand6-a-misordered.bin");
+    ck_assert_uint_eq(a->v7->total, b->v7->total);
+    ck_assert(!memcmp(a->v7->block, b->v7->block, a->v7->total * sizeof(rwkv_real)));
+    rwkv_model_free(a);
+    rwkv_model_free(b);
+    rwkv_model *m = load("rand6-a.pth"); // the version and sizes the loader found
+    ck_assert_int_eq(m->cfg.version, RWKV_VERSION_6);
+    ck_assert_int_eq(m->cfg.head_size, 8);
+    ck_assert_int_eq(m->v7->d.d_m, 4);
+    ck_assert_int_eq(m->v7->d.d_w, 8);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_ATT_W, m->cfg), 32);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_ATT_KK, m->cfg), 0);
+    ck_assert_int_eq(rwkv_tap_width(RWKV_TAP_FFN_GATE, m->cfg), 32);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // Tools and taps that RWKV-7 does not have say so.
 START_TEST(test_v7_refusals) {
     rwkv_model *m = load("rand7-a.pth");
@@ -546,9 +645,10 @@ START_TEST(test_v7_refusals) {
     ck_assert_ptr_nonnull(strstr(rwkv_error_message(), "train supports RWKV-4 models only"));
     rwkv_model_free(m);
     char *out = NULL;
-    int rc = test_cli(&out, "recall %s --lengths 16 --trials 1 -o %s/r.csv 2>&1", test_fixture("rand7-a.pth"), test_tmpdir());
+    // recall runs on RWKV-7 (tests/test_recall.c) but checks the task's bytes fit its vocabulary.
+    int rc = test_cli(&out, "recall %s --lengths 100 --trials 1 -o %s/r.csv 2>&1", test_fixture("rand7-a.pth"), test_tmpdir());
     ck_assert_int_ne(rc, 0);
-    ck_assert_msg(strstr(out, "RWKV-4 models only"), "%s", out);
+    ck_assert_msg(strstr(out, "vocabulary of 40") && !strstr(out, "RWKV-4 models only"), "%s", out);
     free(out);
     rc = test_cli(&out, "run %s --tokens 1,2,3 --intervene 'blocks.0.att_gate@*=zero' 2>&1", test_fixture("rand7-a.pth"));
     ck_assert_int_ne(rc, 0);
@@ -569,7 +669,7 @@ END_TEST
 static rwkv_model *wide_model(void) {
     rwkv_config cfg = {.n_layer = 1, .n_embd = 256, .n_ffn = 256, .n_vocab = 40, .head_size = 64};
     rwkv_model *m;
-    ck_assert(!rwkv_v7_model_alloc(&m, cfg, (rwkv_v7_dims){8, 8, 0, 8}));
+    ck_assert(!rwkv_v7_model_alloc(&m, cfg, (rwkv_v7_dims){.d_w = 8, .d_a = 8, .d_g = 8}));
     uint64_t x = 12345;
     for (size_t i = 0; i < m->v7->total; i++) { // xorshift in [-0.1, 0.1)
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -730,6 +830,57 @@ START_TEST(test_no_op_wide_heads) {
 }
 END_TEST
 
+// RWKV-6: interventions on its shift state (which feeds the data-dependent mixes through sx)
+// and on its matrix state agree between modes and reach the next token; a no-op changes no
+// bit; a saved state resumes the run exactly.
+START_TEST(test_v6_interventions_and_state) {
+    rwkv_model *m = load("rand6-a.pth");
+    int T = 20, V = m->cfg.n_vocab;
+    int *tok = test_random_tokens(T, V, 6);
+    size_t nl = (size_t)T * V;
+    rwkv_state *clean, *s, *p;
+    rwkv_state_alloc(&clean, m->cfg);
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_state_alloc(&p, m->cfg);
+    rwkv_real *lc = malloc(nl * sizeof *lc), *ls = malloc(nl * sizeof *ls), *lp = malloc(nl * sizeof *lp);
+    run_iv(m, NULL, tok, T, 1, clean, lc);
+    const char *specs[] = {"blocks.1.state_att_xprev@7=zero", "blocks.0.state_wkv:2:3:4@7=set:5"};
+    for (int k = 0; k < 2; k++) {
+        run_iv(m, specs[k], tok, T, 1, s, ls);
+        run_iv(m, specs[k], tok, T, 0, p, lp);
+        ck_assert_msg(test_max_scaled_err_r(lp, ls, nl) < TOL, "%s: seq and par disagree", specs[k]);
+        ck_assert(!memcmp(ls, lc, (size_t)8 * V * sizeof *ls)); // positions 0..7 come before it
+        ck_assert_msg(memcmp(ls + (size_t)8 * V, lc + (size_t)8 * V, (size_t)V * sizeof *ls), "%s: token 8 "
+                      "did not see it", specs[k]);
+    }
+    for (int seq = 0; seq <= 1; seq++) {
+        run_iv(m, NULL, tok, T, seq, clean, lc);
+        run_iv(m, "blocks.1.state_att_xprev@*=scale:1", tok, T, seq, s, ls);
+        ck_assert(!memcmp(ls, lc, nl * sizeof *ls));
+        ck_assert(!memcmp(s->data, clean->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    }
+    // the first 12 tokens, saved and reloaded, then the last 8: the unbroken run's logits
+    char path[512];
+    snprintf(path, sizeof path, "%s/v6state.h5", test_tmpdir());
+    run_calls(m, s, tok, 12, 12, 12, 0, ls, NULL);
+    ck_assert_msg(!rwkv_state_save(path, s, m, 12, "test", 1), "%s", rwkv_error_message());
+    rwkv_state_reset(p);
+    ck_assert_msg(!rwkv_state_load(p, path, m), "%s", rwkv_error_message());
+    ck_assert(!memcmp(p->data, s->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    rwkv_workspace *ws;
+    ck_assert_int_eq(rwkv_workspace_alloc(&ws, m->cfg, 8), RWKV_OK);
+    ck_assert(!rwkv_forward_par(m, p, tok + 12, 8, lp, RWKV_LOGITS_ALL, NULL, ws));
+    run_calls(m, clean, tok, T, T, T, 0, lc, NULL);
+    ck_assert_msg(test_max_scaled_err_r(lp, lc + (size_t)12 * V, (size_t)8 * V) < TOL, "resumed run differs");
+    rwkv_workspace_free(ws);
+    free(lc); free(ls); free(lp); free(tok);
+    rwkv_state_free(clean);
+    rwkv_state_free(s);
+    rwkv_state_free(p);
+    rwkv_model_free(m);
+}
+END_TEST
+
 static Suite *v7_suite(void) {
     Suite *s = suite_create("v7");
     TCase *tc = tcase_create("core");
@@ -745,10 +896,13 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
     tcase_add_test(tc, test_dump_wide_state);
+    tcase_add_test(tc, test_v6_dump);
     tcase_add_test(tc, test_bad_v7_files);
+    tcase_add_test(tc, test_bad_v6_files);
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
     tcase_add_test(tc, test_no_op_wide_heads);
+    tcase_add_test(tc, test_v6_interventions_and_state);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,13 +16,13 @@
 #define V5_GN_EPS 1e-5
 #define V5_PAR_MIN_FLOPS (1 << 18) // scan work (n H N^2) below which it stays on one thread
 
-// One head over n tokens; rows strided by C.
+// One head over n tokens; rows strided by C, the decay's by w_stride (0: one for all tokens).
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void wkv5_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *k,
-                      const rwkv_real *v, const rwkv_real *w, const rwkv_real *u, int n, int C, int N,
-                      size_t trace_stride) {
+                      const rwkv_real *v, const rwkv_real *w_rows, size_t w_stride, const rwkv_real *u, int n,
+                      int C, int N, size_t trace_stride) {
     for (int t = 0; t < n; t++) {
-        const rwkv_real *rt = r + (size_t)t * C, *kt = k + (size_t)t * C;
+        const rwkv_real *rt = r + (size_t)t * C, *kt = k + (size_t)t * C, *w = w_rows + t * w_stride;
         for (int i = 0; i < N; i++) {
             rwkv_real *row = S + (size_t)i * N, vi = v[(size_t)t * C + i], yi = 0;
 #pragma omp simd reduction(+ : yi)
@@ -36,15 +36,15 @@ static void wkv5_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_r
     }
 }
 
-static void wkv5(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *k,
-                 const rwkv_real *v, const rwkv_real *w, const rwkv_real *u, int n, int H, int N) {
+void rwkv_v5_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *k,
+                 const rwkv_real *v, const rwkv_real *w, size_t w_stride, const rwkv_real *u, int n, int H, int N) {
     int C = H * N;
     size_t NN = (size_t)N * N;
 #pragma omp parallel for schedule(static) if ((size_t)n * H * NN >= V5_PAR_MIN_FLOPS && H > 1)
     for (int h = 0; h < H; h++) {
         size_t o = (size_t)h * N;
-        wkv5_head(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, k + o, v + o, w + o, u + o, n, C, N,
-                  (size_t)C * N);
+        wkv5_head(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, k + o, v + o, w + o, w_stride, u + o, n,
+                  C, N, (size_t)C * N);
     }
 }
 
@@ -59,7 +59,8 @@ typedef struct {
 static void run_scan5(void *ctx, int t0, int t1, rwkv_real *trace) {
     const scan5 *a = ctx;
     size_t o = (size_t)t0 * a->H * a->N;
-    wkv5(a->ws->wkv + o, a->S, trace, a->ws->r + o, a->ws->k + o, a->ws->v + o, a->w, a->u, t1 - t0, a->H, a->N);
+    rwkv_v5_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, a->ws->k + o, a->ws->v + o, a->w, 0, a->u, t1 - t0, a->H,
+                a->N);
 }
 
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {

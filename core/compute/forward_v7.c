@@ -65,10 +65,11 @@ void rwkv_v7_scratch_free(struct rwkv_v7_scratch *s) {
 }
 
 int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
-    int v5 = cfg.version == RWKV_VERSION_5;
-    if (v5 && (tap == RWKV_TAP_ATT_W || tap == RWKV_TAP_ATT_A || tap == RWKV_TAP_ATT_KK || tap == RWKV_TAP_V_FIRST))
+    int v5 = cfg.version == RWKV_VERSION_5, v56 = v5 || cfg.version == RWKV_VERSION_6;
+    if (v5 && tap == RWKV_TAP_ATT_W) return 0; // RWKV-5.2's decay is a parameter, not a row per token
+    if (v56 && (tap == RWKV_TAP_ATT_A || tap == RWKV_TAP_ATT_KK || tap == RWKV_TAP_V_FIRST))
         return 0; // RWKV-7 only
-    if (v5 && tap == RWKV_TAP_FFN_GATE) return cfg.n_embd;
+    if (v56 && tap == RWKV_TAP_FFN_GATE) return cfg.n_embd;
     switch (tap) {
     case RWKV_TAP_ATT_GATE: case RWKV_TAP_FFN_GATE: case RWKV_TAP_STATE_NUM: case RWKV_TAP_STATE_DEN:
     case RWKV_TAP_STATE_MAX:
@@ -81,6 +82,13 @@ int rwkv_v7_tap_width(rwkv_tap tap, rwkv_config cfg) {
 }
 
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c) { return c->ws->v7->w; }
+
+void rwkv_v7_scratch_rows(const rwkv_v7_chunk *c, rwkv_real **rows_tc, rwkv_real **rows_tl) {
+    struct rwkv_v7_scratch *s = c->ws->v7;
+    rwkv_real *tc[8] = {s->xw, s->xa, s->xg, s->w, s->a, s->g, s->kk, s->vgate}, *tl[3] = {s->hw, s->ha, s->hg};
+    memcpy(rows_tc, tc, sizeof tc);
+    memcpy(rows_tl, tl, sizeof tl);
+}
 
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap) {
     return c->hook && c->hook->mask && (c->hook->mask[layer] >> tap & 1u);
@@ -116,10 +124,10 @@ void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_pr
     rwkv_matvec_multi(jobs, n_products);
 }
 
-// One row of a token-shift mix: x + (x_prev - x) m (RWKV-7), or m x + (1 - m) x_prev (RWKV-4
-// and RWKV-5).
-static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v7) {
-    if (!v7)
+// One row of a token-shift mix: x + (x_prev - x) m (RWKV-6 and 7), or m x + (1 - m) x_prev
+// (RWKV-4 and 5.2).
+static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v67) {
+    if (!v67)
         for (int i = 0; i < C; i++) o[i] = x[i] * m[i] + xp[i] * (1 - m[i]);
     else
         for (int i = 0; i < C; i++) o[i] = x[i] + (xp[i] - x[i]) * m[i];
@@ -128,12 +136,12 @@ static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const
 rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
                              const rwkv_real *const *mix, int n_mix, rwkv_real *xprev) {
     rwkv_workspace *ws = c->ws;
-    const int n = c->n, C = c->m->cfg.n_embd, v7 = RWKV_IS_V7(c->m->cfg);
+    const int n = c->n, C = c->m->cfg.n_embd, v67 = c->m->cfg.version >= RWKV_VERSION_6;
     const size_t row = (size_t)C * sizeof(rwkv_real);
 #pragma omp parallel for schedule(static) if ((size_t)n * C * n_mix >= V7_PAR_MIN_ELEMS)
     for (int r = 0; r < n; r++)
         for (int q = 0; q < n_mix; q++)
-            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v7);
+            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v67);
     const rwkv_real *after = ws->xln; // (n, C) the shift state after each token
     if (rwkv_v7_tapped(c, l, t)) {
         memcpy(ws->tr_xprev, ws->xln, (size_t)n * row);
@@ -142,7 +150,7 @@ rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_rea
         for (int r = 0; r + 1 < n; r++) {
             size_t o = (size_t)r * C;
             if (memcmp(ws->tr_xprev + o, ws->xln + o, row))
-                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v7);
+                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v67);
         }
         after = ws->tr_xprev;
     }
@@ -421,7 +429,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
 rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
-    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, gated = c->m->cfg.version == RWKV_VERSION_5;
+    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, gated = !RWKV_IS_V7(c->m->cfg); // RWKV-5.2 and 6
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
@@ -449,6 +457,7 @@ rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
 
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {
     if (c->m->cfg.version == RWKV_VERSION_5) return rwkv_v5_block(c, layer, s);
+    if (c->m->cfg.version == RWKV_VERSION_6) return rwkv_v6_block(c, layer, s);
     rwkv_status st = time_mix(c, layer, s);
     return st ? st : rwkv_v7_channel_mix(c, layer, s);
 }

@@ -31,10 +31,15 @@ typedef struct {
 // models run rwkv_v5_block (forward_v5.c).
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
+// RWKV-6: RWKV-5.2's block with data-dependent token-shift mixes and decay (forward_v6.c).
+rwkv_status rwkv_v6_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 
 // Shared by the blocks (rwkv_token_shift, rwkv_v7_tap and the chunk also by RWKV-4's):
 // A (T, C) workspace buffer the RWKV-5.2 block may use.
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c);
+// The RWKV-7 scratch (forward_v7.c) the RWKV-6 block borrows: eight (T, C) buffers and three
+// (T, n_lora) ones, in the order of the arguments; any may be NULL.
+void rwkv_v7_scratch_rows(const rwkv_v7_chunk *c, rwkv_real **rows_tc, rwkv_real **rows_tl);
 // 1 if the chunk's hook wants tap t of layer; rwkv_v7_tap calls it on data (n, D).
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap);
 rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data);
@@ -69,6 +74,11 @@ rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s);
 // y (n, C) = GroupNorm over each head's N channels (biased variance, eps) * ln_w + ln_b.
 void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln_b, int n, int C, int N, double eps);
 
+// The RWKV-5.2/6 scan for H heads over n tokens, rows (n, C): per head y_i = sum_j r_j (u_j k_j v_i
+// + S_ij), then S_ij = v_i k_j + w_j S_ij, with the decay row w advancing by w_stride per token
+// (0 for RWKV-5.2's fixed decay, C for RWKV-6's). S (H, N, N), trace as rwkv_v7_wkv's.
+void rwkv_v5_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *k,
+                 const rwkv_real *v, const rwkv_real *w, size_t w_stride, const rwkv_real *u, int n, int H, int N);
 // The delta-rule scan for H heads over n tokens, all (n, C) rows with C = H*N; S (H, N, N)
 // is updated in place; y (n, C) = S r after each token; trace (n, H*N*N) gets S after each
 // token when not NULL. From 16 tokens on the scan runs on S^T (no horizontal sums; it sums

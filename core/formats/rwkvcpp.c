@@ -82,6 +82,26 @@ static rwkv_status undo_decay(const reader *r, const char *name, rwkv_dtype dt, 
     return RWKV_OK;
 }
 
+// blocks.N.att.time_decay, which rwkv.cpp transforms (not RWKV-6's time_decay_w1/w2).
+static int is_stored_decay(const char *name) {
+    const char *p = strstr(name, ".att.time_decay");
+    return p && p[strlen(".att.time_decay")] == '\0';
+}
+
+// Once every tensor is read: RWKV-4/5.2 decays back to time_decay. RWKV-6 files (those with
+// att.time_maa_x) store time_decay raw.
+static rwkv_status undo_decays(const reader *r, rwkv_tensor_set *out) {
+    if (rwkv_tensors_find(out, "blocks.0.att.time_maa_x")) return RWKV_OK;
+    for (int i = 0; i < out->n; i++) {
+        rwkv_tensor *t = &out->items[i];
+        if (!is_stored_decay(t->name)) continue;
+        rwkv_status st = undo_decay(r, t->name, t->dtype, t->data, rwkv_tensor_numel(t), t->ndim == 3, out, &t->data);
+        if (st) return st;
+        t->dtype = RWKV_DT_F32;
+    }
+    return RWKV_OK;
+}
+
 // N for "blocks.N.*" names, else -1.
 static int layer_of(const char *name) {
     if (strncmp(name, "blocks.", 7) != 0) return -1;
@@ -138,11 +158,8 @@ static rwkv_status read_tensor(reader *r, int32_t file_type, int32_t version, rw
                               r->path, name, (long long)numel);
     const void *data = r->buf + r->pos;
     r->pos += bytes;
-    if (strstr(name, ".att.time_decay") && rwkv_dtype_is_quant(dt))
+    if (is_stored_decay(name) && rwkv_dtype_is_quant(dt))
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is quantized", r->path, name);
-    if (strstr(name, ".att.time_decay") && (st = undo_decay(r, name, dt, data, numel, nd == 3, out, &data)))
-        return st;
-    if (strstr(name, ".att.time_decay")) dt = RWKV_DT_F32;
     *layer = layer_of(name);
     st = rwkv_tensors_add(out, name, dt, nd, shape, data);
     return st ? rwkv_error_wrap(st, "%s: ", r->path) : RWKV_OK;
@@ -186,5 +203,6 @@ rwkv_status rwkv_rwkvcpp_read(const char *path, rwkv_tensor_set *out) {
         st = read_tensor(&r, h[5], h[1], out, &layer);
         if (layer > max_layer) max_layer = layer;
     }
-    return st ? st : check_header(&r, h, max_layer, out);
+    if (!st) st = check_header(&r, h, max_layer, out);
+    return st ? st : undo_decays(&r, out);
 }

@@ -976,9 +976,17 @@ static rwkv_status read_attrs(rwkv_dump_reader *r) {
     r->cfg = (rwkv_config){.n_layer = (int)v[0], .n_embd = (int)v[1], .n_ffn = (int)v[2], .n_vocab = (int)v[3]};
     if (rwkv_weights_check_config(r->cfg)) return rwkv_error_wrap(RWKV_ERR_FORMAT, "%s: ", r->path);
     int64_t version = 4, head_size = 0; // schema 1: RWKV-4 only
-    if (!rwkv_h5_get_i64(f, "rwkv_version", &version) && (version == RWKV_VERSION_7 || version == RWKV_VERSION_5) &&
-        !rwkv_h5_get_i64(f, "head_size", &head_size) && head_size > 0 && head_size <= r->cfg.n_embd &&
-        r->cfg.n_embd % head_size == 0) {
+    if (H5Aexists(f, "rwkv_version") > 0 && rwkv_h5_get_i64(f, "rwkv_version", &version))
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: attribute rwkv_version is not an integer", r->path);
+    rwkv_config heads = {.version = version >= 0 && version <= INT32_MAX ? (int)version : -1};
+    if (version != 4 && !RWKV_HAS_HEADS(heads))
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: rwkv_version %lld is not one this rwkvscope reads "
+                              "(4, 5, 6, 7)", r->path, (long long)version);
+    if (RWKV_HAS_HEADS(heads)) {
+        if (rwkv_h5_get_i64(f, "head_size", &head_size) || head_size < 1 || head_size > r->cfg.n_embd ||
+            r->cfg.n_embd % head_size)
+            return rwkv_error_set(RWKV_ERR_FORMAT, "%s: an RWKV-%lld dump needs a head_size dividing n_embd %d",
+                                  r->path, (long long)version, r->cfg.n_embd);
         r->cfg.version = (int)version;
         r->cfg.head_size = (int)head_size;
     }

@@ -88,11 +88,12 @@ const rwkv_mat *rwkv_model_mat(const rwkv_model *m, const rwkv_param *p);
 // Bytes the kernels read per token for the matrices (sum of the views' sizes).
 size_t rwkv_model_mat_bytes(const rwkv_model *m);
 
-// RWKV-5.2/7 (model_v7.c). The version of a tensor set from its names: 4, RWKV_VERSION_5 (5.2)
-// or RWKV_VERSION_7; RWKV-5.0/5.1, 6 and unknown sets are an error naming the file.
+// RWKV-5.2/6/7 (model_v7.c). The version of a tensor set from its names: 4, RWKV_VERSION_5
+// (5.2), RWKV_VERSION_6 or RWKV_VERSION_7; RWKV-5.0/5.1 and unknown sets are an error naming
+// the file.
 rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int *version);
-// A zero-filled RWKV-7 model, or RWKV-5.2 when cfg.version is 5 (cfg.head_size set; n_lora
-// is filled in).
+// A zero-filled RWKV-7 model, or RWKV-5.2 / RWKV-6 when cfg.version is 5 / 6 (cfg.head_size
+// set; n_lora is filled in).
 rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d);
 rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
                                        const char *format);

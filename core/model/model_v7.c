@@ -11,15 +11,13 @@ static int has(const rwkv_tensor_set *ts, const char *name) { return rwkv_tensor
 rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int *version) {
     *version = 0;
     if (has(ts, "blocks.0.att.k_k") || has(ts, "blocks.0.att.x_rwkvag")) *version = RWKV_VERSION_7;
-    else if (has(ts, "blocks.0.att.time_maa_x"))
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-6 checkpoint (blocks.0.att.time_maa_x): "
-                              "RWKV-6 is not supported (RWKV-4, RWKV-5.2 and RWKV-7 are)", path);
+    else if (has(ts, "blocks.0.att.time_maa_x")) *version = RWKV_VERSION_6;
     else if (has(ts, "blocks.0.att.ln_x.weight") && has(ts, "blocks.0.att.time_decay") &&
              has(ts, "blocks.0.att.gate.weight"))
         *version = RWKV_VERSION_5;
     else if (has(ts, "blocks.0.att.ln_x.weight") && has(ts, "blocks.0.att.time_decay"))
         return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: an RWKV-5.0/5.1 checkpoint (ln_x without att.gate): "
-                              "not supported (RWKV-4, RWKV-5.2 and RWKV-7 are)", path);
+                              "not supported (RWKV-4, RWKV-5.2, RWKV-6 and RWKV-7 are)", path);
     else if (has(ts, "blocks.0.att.time_decay")) *version = 4;
     else
         return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: unknown RWKV version: neither blocks.0.att.time_decay "
@@ -31,7 +29,7 @@ rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int 
 // points the views into a file's tensors).
 static rwkv_status model_new(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d, int typed) {
     *out = NULL;
-    if (cfg.version != RWKV_VERSION_5) cfg.version = RWKV_VERSION_7;
+    if (cfg.version != RWKV_VERSION_5 && cfg.version != RWKV_VERSION_6) cfg.version = RWKV_VERSION_7;
     rwkv_status st = rwkv_weights_check_config(cfg);
     if (st) return st;
     if (cfg.head_size < 1 || cfg.head_size > RWKV_V7_MAX_HEAD_SIZE || cfg.n_embd % cfg.head_size)
@@ -39,9 +37,9 @@ static rwkv_status model_new(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d, 
                               cfg.n_embd, RWKV_V7_MAX_HEAD_SIZE);
     rwkv_model *m = rwkv_calloc(1, sizeof *m, "model");
     if (!m) return RWKV_ERR_NOMEM;
-    int ranks[4] = {d.d_w, d.d_a, d.d_v, d.d_g};
+    int ranks[5] = {d.d_w, d.d_a, d.d_v, d.d_g, RWKV_V6_MIXES * d.d_m};
     cfg.n_lora = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (ranks[i] > cfg.n_lora) cfg.n_lora = ranks[i];
     m->cfg = cfg;
     st = typed ? rwkv_v7_weights_alloc_typed(&m->v7, cfg, d) : rwkv_v7_weights_alloc(&m->v7, cfg, d);
@@ -78,7 +76,9 @@ static rwkv_status from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, con
     rwkv_v7_dims d;
     int version;
     rwkv_status st = rwkv_model_version(ts, path, &version);
-    if (!st) st = version == RWKV_VERSION_5 ? rwkv_v5_infer(ts, path, &cfg, &d) : rwkv_v7_infer(ts, path, lora_out_in, &cfg, &d);
+    if (!st) st = version == RWKV_VERSION_5 ? rwkv_v5_infer(ts, path, &cfg, &d)
+                  : version == RWKV_VERSION_6 ? rwkv_v6_infer(ts, path, lora_out_in, &cfg, &d)
+                  : rwkv_v7_infer(ts, path, lora_out_in, &cfg, &d);
     if (st) return st;
     rwkv_model *m;
     if ((st = model_new(&m, cfg, d, typed))) return rwkv_error_wrap(st, "%s: ", path);

@@ -10,16 +10,18 @@ typedef struct {
     int n_embd;  // C
     int n_ffn;   // F, the channel-mix width (4C in Pile models, 2C in the tiny model)
     int n_vocab; // V
-    int version;   // RWKV_VERSION_7, RWKV_VERSION_5 (5.2); 0 (zero-initialised) or 4 for RWKV-4
-    int head_size; // N, RWKV-5/7 only: C / N heads of (N, N) matrix state
-    int n_lora;    // RWKV-7 only: the largest LoRA rank (workspace size)
+    int version;   // RWKV_VERSION_7, _6, _5 (5.2); 0 (zero-initialised) or 4 for RWKV-4
+    int head_size; // N, RWKV-5/6/7 only: C / N heads of (N, N) matrix state
+    int n_lora;    // RWKV-6/7 only: the widest LoRA hidden row (workspace size)
 } rwkv_config;
 
 #define RWKV_VERSION_7 7
+#define RWKV_VERSION_6 6 // RWKV-6 (x060, Finch)
 #define RWKV_VERSION_5 5 // RWKV-5.2
 #define RWKV_IS_V7(cfg) ((cfg).version == RWKV_VERSION_7)
-// RWKV-5.2 and RWKV-7: H heads of (N, N) matrix state, weights in rwkv_v7_weights.
-#define RWKV_HAS_HEADS(cfg) ((cfg).version == RWKV_VERSION_5 || (cfg).version == RWKV_VERSION_7)
+// RWKV-5.2, 6 and 7: H heads of (N, N) matrix state, weights in rwkv_v7_weights.
+#define RWKV_HAS_HEADS(cfg) \
+    ((cfg).version == RWKV_VERSION_5 || (cfg).version == RWKV_VERSION_6 || (cfg).version == RWKV_VERSION_7)
 
 // Layers are stacked: att_key + l*C*C is layer l's matrix. Matrices are row-major (out, in),
 // as in the checkpoints, so y = W x is cblas_gemv(RowMajor, NoTrans).

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-typedef enum { D_ONE, D_C, D_F, D_V, D_W, D_A, D_VG, D_G } dim_id;
+typedef enum { D_ONE, D_C, D_F, D_V, D_W, D_A, D_VG, D_G, D_M, D_M5, D_C5 } dim_id;
 
 enum {
     K_GLOBAL = 1,   // one tensor, full name
@@ -15,6 +15,7 @@ enum {
     K_FROM_L1 = 4,  // absent from block 0 (value residual: layer 0 makes v_first)
     K_HEADS = 8,    // a vector stored as (H, N)
     K_MIX = 16,     // rwkv.cpp concatenates these six into att.x_rwkvag
+    K_STACK = 32,   // RWKV-6 time_maa_w2: 5 LoRA factors, official (5, Dm, C), ours and rwkv.cpp's (5, C, Dm)
 };
 
 typedef struct {
@@ -101,11 +102,43 @@ static const field FIELDS_V5[] = {
     FIELDS_LAST,
 };
 
+// RWKV-6 (rwkv.cpp stores its time_decay raw, and the LoRA factors as (out, in)).
+static const field FIELDS_V6[] = {
+    FIELDS_FIRST,
+    {"att.time_maa_x", F(maa_x), D_ONE, D_C, 0, 0},
+    {"att.time_maa_w", F(x_w), D_ONE, D_C, 0, 0},
+    {"att.time_maa_k", F(x_k), D_ONE, D_C, 0, 0},
+    {"att.time_maa_v", F(x_v), D_ONE, D_C, 0, 0},
+    {"att.time_maa_r", F(x_r), D_ONE, D_C, 0, 0},
+    {"att.time_maa_g", F(x_g), D_ONE, D_C, 0, 0},
+    {"att.time_maa_w1", F(maa_w1), D_M5, D_C, K_LORA, 0},
+    {"att.time_maa_w2", F(maa_w2), D_C5, D_M, K_STACK, 0},
+    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS, 0},
+    {"att.time_decay_w1", F(decay_w1), D_W, D_C, K_LORA, 0},
+    {"att.time_decay_w2", F(decay_w2), D_C, D_W, K_LORA, 0},
+    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS, 0},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)},
+    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},
+    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},
+    {"att.gate.weight", F(att_gate), D_C, D_C, 0, VIEW(RWKV_V7_G)},
+    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0},
+    {"ffn.time_maa_k", F(ffn_x_k), D_ONE, D_C, 0, 0},
+    {"ffn.time_maa_r", F(ffn_x_r), D_ONE, D_C, 0, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},
+    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0, VIEW(RWKV_V7_FR)},
+    FIELDS_LAST,
+};
+
 // The table of cfg's version and its length.
 static const field *fields(rwkv_config cfg, int *n) {
-    int v5 = cfg.version == RWKV_VERSION_5;
-    *n = v5 ? (int)(sizeof FIELDS_V5 / sizeof FIELDS_V5[0]) : (int)(sizeof FIELDS / sizeof FIELDS[0]);
-    return v5 ? FIELDS_V5 : FIELDS;
+#define N_OF(t) ((int)(sizeof t / sizeof t[0]))
+    if (cfg.version == RWKV_VERSION_5) return *n = N_OF(FIELDS_V5), FIELDS_V5;
+    if (cfg.version == RWKV_VERSION_6) return *n = N_OF(FIELDS_V6), FIELDS_V6;
+    return *n = N_OF(FIELDS), FIELDS;
+#undef N_OF
 }
 static const char *const MIX_ORDER[6] = {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g"};
 
@@ -119,6 +152,9 @@ static int64_t dim(dim_id id, rwkv_config c, rwkv_v7_dims d) {
     case D_A: return d.d_a;
     case D_VG: return d.d_v;
     case D_G: return d.d_g;
+    case D_M: return d.d_m;
+    case D_M5: return RWKV_V6_MIXES * (int64_t)d.d_m;
+    case D_C5: return RWKV_V6_MIXES * (int64_t)c.n_embd;
     }
     return 0;
 }
@@ -249,6 +285,11 @@ int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3
     const field *f = field_of(p, cfg);
     *transposed = 0;
     if (f) {
+        if (f->kind & K_STACK) { // (5, Dm, C) officially, each slice transposed
+            *transposed = 1;
+            shape[0] = RWKV_V6_MIXES, shape[1] = p->shape[1], shape[2] = p->shape[0] / RWKV_V6_MIXES;
+            return 3;
+        }
         if (f->kind & K_LORA) { // stored (in, out) officially
             *transposed = 1;
             shape[0] = p->shape[1], shape[1] = p->shape[0];
@@ -300,7 +341,7 @@ rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_
     *cfg = (rwkv_config){.n_layer = rwkv_tensors_count_layers(ts), .n_embd = (int)emb->shape[1], .n_ffn = (int)fk->shape[0],
                          .n_vocab = (int)emb->shape[0], .version = 7};
     cfg->head_size = rk->ndim == 2 ? (int)rk->shape[1] : RWKV_V7_HEAD_SIZE_DEFAULT;
-    *d = (rwkv_v7_dims){lora_rank(w1, lora_out_in), lora_rank(a1, lora_out_in), 0, lora_rank(g1, lora_out_in)};
+    *d = (rwkv_v7_dims){.d_w = lora_rank(w1, lora_out_in), .d_a = lora_rank(a1, lora_out_in), .d_g = lora_rank(g1, lora_out_in)};
     if (cfg->n_layer > 1) {
         const rwkv_tensor *v1 = need(ts, path, "blocks.1.att.v1");
         if (!v1) return RWKV_ERR_SHAPE;
@@ -330,12 +371,32 @@ rwkv_status rwkv_v5_infer(const rwkv_tensor_set *ts, const char *path, rwkv_conf
     *cfg = (rwkv_config){.n_layer = rwkv_tensors_count_layers(ts), .n_embd = (int)emb->shape[1],
                          .n_ffn = (int)fk->shape[0], .n_vocab = (int)emb->shape[0], .version = RWKV_VERSION_5,
                          .head_size = (int)u->shape[1]};
-    *d = (rwkv_v7_dims){0, 0, 0, 0};
+    *d = (rwkv_v7_dims){0};
     rwkv_status st = rwkv_weights_check_config(*cfg);
     if (st) return rwkv_error_wrap(st, "%s: ", path);
     if (cfg->head_size < 1 || cfg->head_size > RWKV_V7_MAX_HEAD_SIZE || cfg->n_embd % cfg->head_size)
         return rwkv_error_set(RWKV_ERR_SHAPE, "%s: head size %d (from blocks.0.att.time_faaaa) must divide n_embd %d "
                               "and be at most %d", path, cfg->head_size, cfg->n_embd, RWKV_V7_MAX_HEAD_SIZE);
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v6_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in, rwkv_config *cfg,
+                          rwkv_v7_dims *d) {
+    rwkv_status st = rwkv_v5_infer(ts, path, cfg, d); // the same sizes and head size
+    if (st) return st;
+    cfg->version = RWKV_VERSION_6;
+    const rwkv_tensor *m1 = need(ts, path, "blocks.0.att.time_maa_w1"), *d1 = NULL;
+    if (!m1 || !(d1 = need(ts, path, "blocks.0.att.time_decay_w1"))) return RWKV_ERR_SHAPE;
+    int64_t m5 = m1->shape[lora_out_in ? 0 : 1];
+    if (m5 % RWKV_V6_MIXES)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor blocks.0.att.time_maa_w1: its rank %lld is not 5 slices "
+                              "(w, k, v, r, g)", path, (long long)m5);
+    d->d_m = (int)(m5 / RWKV_V6_MIXES);
+    d->d_w = lora_rank(d1, lora_out_in);
+    cfg->n_lora = RWKV_V6_MIXES * d->d_m > d->d_w ? RWKV_V6_MIXES * d->d_m : d->d_w;
+    if (d->d_m < 1 || d->d_w < 1 || d->d_m > cfg->n_embd || d->d_w > cfg->n_embd)
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: LoRA ranks mix=%d decay=%d must lie in [1, n_embd=%d]", path,
+                              d->d_m, d->d_w, cfg->n_embd);
     return RWKV_OK;
 }
 
@@ -383,6 +444,27 @@ static void fill_transposed(rwkv_real *dst, const rwkv_tensor *t, int64_t rows, 
             rwkv_tensors_convert(dst + i * cols + j, (const char *)t->data + ((size_t)(j * rows + i)) * es, t->dtype, 1);
 }
 
+// RWKV-6's stack of 5 factors into dst (5, rows, cols): stored (5, cols, rows) officially
+// (each slice transposed), (5, rows, cols) by rwkv.cpp.
+static rwkv_status fill_stack(rwkv_real *dst, const rwkv_tensor *t, int64_t rows, int64_t cols, int transposed,
+                              const char *path, const char *name) {
+    int64_t want[3] = {RWKV_V6_MIXES, transposed ? cols : rows, transposed ? rows : cols};
+    if (t->ndim != 3 || t->shape[0] != want[0] || t->shape[1] != want[1] || t->shape[2] != want[2]) {
+        char got[96], exp[96];
+        rwkv_tensors_format_shape(got, sizeof got, t->shape, t->ndim);
+        rwkv_tensors_format_shape(exp, sizeof exp, want, 3);
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", path, name, got, exp);
+    }
+    size_t per = (size_t)(rows * cols), es = rwkv_dtype_size(t->dtype);
+    for (int q = 0; q < RWKV_V6_MIXES; q++) {
+        rwkv_tensor slice = *t;
+        slice.data = (const char *)t->data + q * per * es;
+        if (transposed) fill_transposed(dst + q * per, &slice, rows, cols);
+        else rwkv_tensors_convert(dst + q * per, slice.data, t->dtype, per);
+    }
+    return RWKV_OK;
+}
+
 static rwkv_status fill_one(rwkv_real *dst, const rwkv_tensor_set *ts, const field *f, int l, rwkv_config c,
                             rwkv_v7_dims d, const char *path, int lora_out_in) {
     char name[128];
@@ -397,12 +479,17 @@ static rwkv_status fill_one(rwkv_real *dst, const rwkv_tensor_set *ts, const fie
         if (slice.data) t = &slice;
     }
     if (!t) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s is missing", path, name);
-    int transposed = f->kind & K_LORA && !lora_out_in;
-    int64_t stored[2] = {transposed ? want[1] : want[0], transposed ? want[0] : want[1]};
-    if (!shape_ok(t, f, stored, c.head_size)) return shape_error(path, name, t, stored, f->rows == D_ONE ? 1 : 2);
+    int transposed = f->kind & (K_LORA | K_STACK) && !lora_out_in;
     size_t n = (size_t)(want[0] * want[1]);
-    if (transposed) fill_transposed(dst, t, want[0], want[1]);
-    else rwkv_tensors_convert(dst, t->data, t->dtype, n);
+    if (f->kind & K_STACK) {
+        rwkv_status st = fill_stack(dst, t, want[0] / RWKV_V6_MIXES, want[1], transposed, path, name);
+        if (st) return st;
+    } else {
+        int64_t stored[2] = {transposed ? want[1] : want[0], transposed ? want[0] : want[1]};
+        if (!shape_ok(t, f, stored, c.head_size)) return shape_error(path, name, t, stored, f->rows == D_ONE ? 1 : 2);
+        if (transposed) fill_transposed(dst, t, want[0], want[1]);
+        else rwkv_tensors_convert(dst, t->data, t->dtype, n);
+    }
     for (size_t i = 0; i < n; i++) // a NaN or inf would poison every later position silently
         if (!isfinite(dst[i]))
             return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: tensor %s: element %zu is not finite (NaN or inf): "

@@ -1,7 +1,8 @@
 // weights_v7.h: the RWKV-7 ("Goose", x070) parameters, one block with a pointer per tensor.
 // Kept apart from the RWKV-4 table: the two versions share only the config and the globals.
 // RWKV-5.2 ("Eagle"), the other multi-head matrix-state version, uses the same struct with its
-// own table (fields marked v5; the LoRA fields stay NULL, the v7-only ones too).
+// own table (fields marked v5; the LoRA fields stay NULL, the v7-only ones too), and so does
+// RWKV-6 ("Finch", fields marked v6: RWKV-5.2's plus the data-dependent mixes and decay).
 //
 // Every matrix is row-major (out, in), so y = W x as for RWKV-4. The official checkpoints
 // store the LoRA factors w1/a1/v1/g1 as (C, D) and w2/a2/v2/g2 as (D, C) (used as x @ w1):
@@ -14,6 +15,7 @@
 
 #define RWKV_V7_HEAD_SIZE_DEFAULT 64 // N when a checkpoint does not tell (r_k stored flat)
 #define RWKV_V7_MAX_HEAD_SIZE 256    // largest N the engine takes (official models use 64)
+#define RWKV_V6_MIXES 5              // RWKV-6's data-dependent mixes: w, k, v, r, g
 #define RWKV_V7_GN_EPS 64e-5         // ln_x GroupNorm eps: 1e-5 * head_size_divisor^2 (= 8^2)
 
 // LoRA ranks, read from the checkpoint shapes.
@@ -22,6 +24,7 @@ typedef struct {
     int d_a; // in-context learning rate
     int d_v; // value residual gate (0 for a one-layer model)
     int d_g; // output gate
+    int d_m; // RWKV-6: the token-shift mix LoRA (one of 5 slices; d_w is its decay LoRA)
 } rwkv_v7_dims;
 
 // The large per-layer matrices, read through typed views (rwkv_mat) as RWKV-4's are: in the
@@ -74,6 +77,14 @@ typedef struct {
     rwkv_real *att_gate;                 // (L, C, C)
     rwkv_real *ffn_x_r;                  // (L, C)
     rwkv_real *ffn_receptance;           // (L, C, C)
+    // RWKV-6: time_maa_w/k/v/r/g are x_w, x_k, x_v, x_r, x_g (used as x + (x_prev - x) * mix,
+    // plus the LoRA's share), ffn.time_maa_k/r are ffn_x_k, ffn_x_r; time_decay is the base
+    // of the per-token decay exp(-exp(time_decay + W_d2 tanh(W_d1 x_w))). Besides those:
+    rwkv_real *maa_x;                    // (L, C) the mix that feeds the mix LoRA
+    rwkv_real *maa_w1;                   // (L, 5 Dm, C) slices w, k, v, r, g of the hidden row
+    rwkv_real *maa_w2;                   // (L, 5, C, Dm)
+    rwkv_real *decay_w1;                 // (L, Dw, C)
+    rwkv_real *decay_w2;                 // (L, C, Dw)
 } rwkv_v7_weights;
 
 // A zero-filled block for cfg (version 7, or 5 with d all 0) and LoRA ranks d; the views
@@ -104,6 +115,10 @@ rwkv_status rwkv_v7_infer(const rwkv_tensor_set *ts, const char *path, int lora_
                           rwkv_config *cfg, rwkv_v7_dims *d);
 // The same for an RWKV-5.2 set (head size from time_faaaa's (H, N); no LoRA).
 rwkv_status rwkv_v5_infer(const rwkv_tensor_set *ts, const char *path, rwkv_config *cfg, rwkv_v7_dims *d);
+// The same for an RWKV-6 set (head size from time_faaaa; LoRA ranks from time_maa_w1 and
+// time_decay_w1, stored (out, in) when lora_out_in).
+rwkv_status rwkv_v6_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in, rwkv_config *cfg,
+                          rwkv_v7_dims *d);
 // Fills every tensor from ts, checking names and shapes; errors name the file and tensor.
 // rwkv.cpp's concatenated blocks.N.att.x_rwkvag (6, 1, C) stands for x_r .. x_g. A typed
 // block (rwkv_v7_weights_alloc_typed) gets the viewed matrices as views of ts's tensors in

@@ -29,7 +29,7 @@ rwkv_v7_dims rwkv_init_v7_dims(int C, int L) {
         d = d > 32 ? d : 32;
         r[i] = d < C ? d : C;
     }
-    return (rwkv_v7_dims){r[0], r[1], L > 1 ? r[2] : 0, r[3]}; // one layer: no value residual
+    return (rwkv_v7_dims){.d_w = r[0], .d_a = r[1], .d_v = L > 1 ? r[2] : 0, .d_g = r[3]}; // one layer: no value residual
 }
 
 static void init_vectors(rwkv_model *m, int l) {

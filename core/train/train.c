@@ -87,8 +87,9 @@ rwkv_status rwkv_train_alloc(rwkv_train **out, rwkv_config cfg, int B, int T) {
         return rwkv_error_set(RWKV_ERR_ARG, "training needs batch >= 1 and ctx >= 1, got batch=%d ctx=%d", B, T);
     if ((int64_t)B * T > INT_MAX / 4)
         return rwkv_error_set(RWKV_ERR_ARG, "batch x ctx = %lld tokens per step is too large", (long long)B * T);
-    if (cfg.version == RWKV_VERSION_5)
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "training supports RWKV-4 and RWKV-7 models, not RWKV-5.2");
+    if (cfg.version == RWKV_VERSION_5 || cfg.version == RWKV_VERSION_6)
+        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "training supports RWKV-4 and RWKV-7 models, not RWKV-%s",
+                              cfg.version == RWKV_VERSION_5 ? "5.2" : "6");
     rwkv_train *t = rwkv_calloc(1, sizeof *t, "training state");
     if (!t) return RWKV_ERR_NOMEM;
     t->cfg = cfg, t->B = B, t->T = T;
