@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RUNS 3                // rounds; every figure is a median over them
+#define RUNS 3                // rounds (of the engine figures, then of the dumps); every figure is a median
 #define SEQ_TOKENS 8          // sequential tokens timed per round
 #define PAR_T 512             // tokens of the timed parallel call
 #define BW_BYTES (1ull << 30) // the read-bandwidth array: 1 GiB
@@ -49,6 +49,24 @@ static double seq_ms(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, rwk
         if (rwkv_forward_seq(m, s, &tok, 1, logits, RWKV_LOGITS_LAST, NULL, ws)) return -1;
     }
     return (bench_now() - t0) / SEQ_TOKENS * 1e3;
+}
+
+// The matrix views of m (the layer matrices and the head), saved or put back, so that one
+// model serves both the fp32 and the bf16 figures of a round.
+typedef struct {
+    rwkv_mat *views, head;
+} view_set;
+
+static view_set views_save(const rwkv_model *m) {
+    size_t n = (size_t)RWKV_V7_N_VIEWS * m->cfg.n_layer;
+    view_set v = {malloc(n * sizeof *v.views), m->mats.head};
+    memcpy(v.views, m->v7->views, n * sizeof *v.views);
+    return v;
+}
+
+static void views_use(rwkv_model *m, const view_set *v) {
+    memcpy(m->v7->views, v->views, (size_t)RWKV_V7_N_VIEWS * m->cfg.n_layer * sizeof *v->views);
+    m->mats.head = v->head;
 }
 
 static double par_tps(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, rwkv_real *logits) {
@@ -116,6 +134,10 @@ int main(int argc, char **argv) {
     rwkv_real *logits = malloc((size_t)V * sizeof *logits);
     rwkv_real *scan = calloc((size_t)PAR_T * C * 7 + (size_t)C * m->cfg.head_size, sizeof *scan);
     for (size_t i = 0; i < (size_t)PAR_T * C * 7; i++) scan[i] = (rwkv_real)((i % 97) * 0.01f);
+    for (size_t i = 0; i < (size_t)PAR_T * C; i++) { // decays in (0.9, 1) and short removal keys: S stays finite
+        scan[2 * (size_t)PAR_T * C + i] = (rwkv_real)(0.9 + (i % 89) * 0.001);
+        scan[5 * (size_t)PAR_T * C + i] *= (rwkv_real)0.1;
+    }
     int *tok = malloc(PAR_T * sizeof *tok);
     for (int i = 0; i < PAR_T; i++) tok[i] = (i * 7919) % V;
     size_t nbw = BW_BYTES / sizeof(float);
@@ -125,12 +147,24 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nbw; i++) bw_a[i] = (float)(i & 7);
     double elems = layer_matrix_elems(m), bytes = (elems + (double)V * C) * sizeof(rwkv_real);
     double flops_per_token = 2.0 * elems;
-    double bw[RUNS], gf[RUNS], ms[RUNS], tps[RUNS], sc[RUNS], rseq[RUNS], rpar[RUNS];
+    double bw[RUNS], gf[RUNS], ms[RUNS], tps[RUNS], sc[RUNS], rseq[RUNS], rpar[RUNS], ms16[RUNS], r16[RUNS];
+    view_set f32 = views_save(m);
+    if (rwkv_model_use_bf16(m)) { // bf16 views of the matrices; the block stays float for parallel mode
+        fprintf(stderr, "%s\n", rwkv_error_message());
+        return 1;
+    }
+    view_set b16 = views_save(m);
+    // bf16 bytes per token: the viewed matrices in bf16, the float LoRA factors
+    double bytes16 = (double)rwkv_model_mat_bytes(m) + (bytes - (double)rwkv_model_mat_bytes(m) * 2);
+    views_use(m, &f32);
     seq_ms(m, ws1, s, logits); // warm-up: page in the weights
     for (int r = 0; r < RUNS; r++) {
         bw[r] = bench_read_bandwidth(bw_a, nbw, BW_PASSES);
         gf[r] = sgemm_gflops(ga, gb, gc);
         ms[r] = seq_ms(m, ws1, s, logits);
+        views_use(m, &b16);
+        ms16[r] = seq_ms(m, ws1, s, logits);
+        views_use(m, &f32);
         tps[r] = par_tps(m, wsT, s, tok, logits);
         sc[r] = scan_ms(m, scan);
         if (ms[r] < 0 || tps[r] < 0) {
@@ -138,14 +172,17 @@ int main(int argc, char **argv) {
             return 1;
         }
         rseq[r] = ms[r] / (bytes / (bw[r] * 1e9) * 1e3);
+        r16[r] = ms16[r] / (bytes16 / (bw[r] * 1e9) * 1e3);
         rpar[r] = tps[r] / (gf[r] * 1e9 / flops_per_token);
-        fprintf(stderr, "round %d/%d: %.1f GB/s, %.0f GFLOP/s, seq %.1f ms, T=%d %.0f tok/s, scan %.0f ms\n", r + 1,
-                RUNS, bw[r], gf[r], ms[r], PAR_T, tps[r], sc[r]);
+        fprintf(stderr, "round %d/%d: %.1f GB/s, %.0f GFLOP/s, seq %.1f ms, bf16 %.1f ms, T=%d %.0f tok/s, scan %.0f ms\n",
+                r + 1, RUNS, bw[r], gf[r], ms[r], ms16[r], PAR_T, tps[r], sc[r]);
     }
     double BW = med(bw), GF = med(gf);
     printf("machine limits: read bandwidth %.1f GB/s, sgemm %.0f GFLOP/s (M=512, N=K=768)\n", BW, GF);
     printf("sequential fp32: %.2f ms/token; floor %.2f ms (%.0f MB / bandwidth); ratio %.2fx (target <= 1.3x)\n",
            med(ms), bytes / (BW * 1e9) * 1e3, bytes / 1e6, med(rseq));
+    printf("sequential bf16 (matrices as bf16 views, LoRA float): %.2f ms/token; floor %.2f ms (%.0f MB / bandwidth); "
+           "ratio %.2fx\n", med(ms16), bytes16 / (BW * 1e9) * 1e3, bytes16 / 1e6, med(r16));
     printf("parallel T=%d: %.0f tokens/s (last-position logits); ceiling %.0f tok/s at sgemm speed; %.0f%% of it "
            "(target >= 60%%)\n", PAR_T, med(tps), GF * 1e9 / flops_per_token, 100 * med(rpar));
     printf("  of which the delta-rule scan: %.0f ms per %d tokens (%.0f%% of the call)\n", med(sc), PAR_T,
@@ -154,21 +191,31 @@ int main(int argc, char **argv) {
     char path[64], every[32];
     snprintf(path, sizeof path, "/tmp/bench_v7_%d.h5", (int)getpid());
     snprintf(every, sizeof every, "every:%d", DUMP_STATE_EVERY);
+    // Each round: the plain pass, then the three dumps; ratios to that round's plain pass.
     rwkv_workspace *wsD;
     rwkv_workspace_alloc(&wsD, m->cfg, DUMP_T);
-    double plain = dump_s(m, wsD, s, tok, NULL, NULL, NULL, logits);
-    double taps = dump_s(m, wsD, s, tok, "*", "all", path, logits);
-    double state = dump_s(m, wsD, s, tok, "blocks.*.state_wkv", every, path, logits);
-    double notstate = dump_s(m, wsD, s, tok, "blocks.*.[!s]*,blocks.*.state_*_xprev,resid_out,logits", "all", path, logits);
+    double plain[RUNS], taps[RUNS], state[RUNS], notstate[RUNS], rt[RUNS], rs[RUNS], rn[RUNS];
+    int bad = 0;
+    for (int r = 0; r < RUNS && !bad; r++) {
+        plain[r] = dump_s(m, wsD, s, tok, NULL, NULL, NULL, logits);
+        taps[r] = dump_s(m, wsD, s, tok, "*", "all", path, logits);
+        state[r] = dump_s(m, wsD, s, tok, "blocks.*.state_wkv", every, path, logits);
+        notstate[r] = dump_s(m, wsD, s, tok, "blocks.*.[!s]*,blocks.*.state_*_xprev,resid_out,logits", "all", path, logits);
+        bad = plain[r] <= 0 || taps[r] <= 0 || state[r] <= 0 || notstate[r] <= 0;
+        rt[r] = taps[r] / plain[r], rs[r] = state[r] / plain[r], rn[r] = notstate[r] / plain[r];
+        fprintf(stderr, "dump round %d/%d: plain %.2f s, all taps %.2f s, state_wkv every %d %.2f s, all but state_wkv "
+                "%.2f s\n", r + 1, RUNS, plain[r], taps[r], DUMP_STATE_EVERY, state[r], notstate[r]);
+    }
     rwkv_workspace_free(wsD);
-    if (plain > 0 && taps > 0 && state > 0 && notstate > 0)
+    if (!bad)
         printf("dump T=%d: plain pass %.2f s; every tap but state_wkv, all positions, %.2f s (%.2fx); state_wkv "
                "every %d positions %.2f s (%.2fx); every tap incl. state_wkv at all positions %.2f s (%.2fx; "
-               "target <= 3x)\n", DUMP_T, plain, notstate, notstate / plain, DUMP_STATE_EVERY, state, state / plain,
-               taps, taps / plain);
+               "target <= 3x)\n", DUMP_T, med(plain), med(notstate), med(rn), DUMP_STATE_EVERY, med(state), med(rs),
+               med(taps), med(rt));
     else fprintf(stderr, "dump error: %s\n", rwkv_error_message());
     printf("fp32 weights %.0f MiB; peak RSS %.0f MiB (with the 1 GiB bandwidth array)\n",
            m->v7->total * sizeof(rwkv_real) / 1048576.0, bench_peak_rss_mib());
+    free(f32.views); free(b16.views);
     free(bw_a); free(ga); free(gb); free(gc); free(logits); free(scan); free(tok);
     rwkv_workspace_free(ws1);
     rwkv_workspace_free(wsT);

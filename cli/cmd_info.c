@@ -75,18 +75,25 @@ static void print_heads(const rwkv_model *m) {
 
 // The stored type of every matrix, one line per field (per layer where the layers differ).
 static void print_matrix_types(const rwkv_model *m) {
-    int L = m->cfg.n_layer;
-    static const char *const NAMES[RWKV_N_MATS] = {"att.key", "att.value", "att.receptance", "att.output",
-                                                   "ffn.key", "ffn.value", "ffn.receptance"};
-    const rwkv_mat *f[RWKV_N_MATS] = {m->mats.att_key, m->mats.att_value, m->mats.att_receptance,
-                                      m->mats.att_output, m->mats.ffn_key, m->mats.ffn_value, m->mats.ffn_receptance};
+    int L = m->cfg.n_layer, n = RWKV_N_MATS;
+    static const char *const V4_NAMES[RWKV_N_MATS] = {"att.key", "att.value", "att.receptance", "att.output",
+                                                      "ffn.key", "ffn.value", "ffn.receptance"};
+    static const char *const V7_NAMES[RWKV_V7_N_VIEWS] = {"att.receptance", "att.key", "att.value", "att.output",
+                                                          "att.gate", "ffn.key", "ffn.value", "ffn.receptance"};
+    const char *names[RWKV_V7_N_VIEWS];
+    const rwkv_mat *f[RWKV_V7_N_VIEWS] = {m->mats.att_key, m->mats.att_value, m->mats.att_receptance,
+                                          m->mats.att_output, m->mats.ffn_key, m->mats.ffn_value, m->mats.ffn_receptance};
+    memcpy(names, V4_NAMES, sizeof V4_NAMES);
+    if (m->v7) // RWKV-5.2/7: the views of the large matrices its version has
+        for (int k = n = 0; k < RWKV_V7_N_VIEWS; k++)
+            if (RWKV_V7_MAT(m->v7, k, 0)->data) names[n] = V7_NAMES[k], f[n++] = RWKV_V7_MAT(m->v7, k, 0);
     printf("matrix types (as read by the kernels):\n");
-    for (int k = 0; k < RWKV_N_MATS; k++) {
+    for (int k = 0; k < n; k++) {
         int same = 1;
         for (int l = 1; l < L; l++) same &= f[k][l].type == f[k][0].type;
-        if (same) printf("  blocks.*.%s.weight: %s (all %d layers)\n", NAMES[k], rwkv_dtype_name(f[k][0].type), L);
+        if (same) printf("  blocks.*.%s.weight: %s (all %d layers)\n", names[k], rwkv_dtype_name(f[k][0].type), L);
         else
-            for (int l = 0; l < L; l++) printf("  blocks.%d.%s.weight: %s\n", l, NAMES[k], rwkv_dtype_name(f[k][l].type));
+            for (int l = 0; l < L; l++) printf("  blocks.%d.%s.weight: %s\n", l, names[k], rwkv_dtype_name(f[k][l].type));
     }
     printf("  head.weight: %s\n", rwkv_dtype_name(m->mats.head.type));
     printf("matrix bytes per token: %zu\n", rwkv_model_mat_bytes(m));
@@ -119,9 +126,8 @@ int cmd_info(int argc, char **argv) {
         print_half_lives(m, "decay half-life (tokens, ln 2 / exp(time_decay))");
     }
     printf("openblas core: %s (%s)\n", rwkv_blas_corename(), rwkv_blas_core_note());
-    if (m->v7) printf("matrix types: %s (RWKV-5.2/6/7 models keep a float copy of every weight)\n",
-                      RWKV_REAL_BITS == 64 ? "float64" : "float32");
-    else print_matrix_types(m);
+    print_matrix_types(m);
+    if (c->version >= RWKV_VERSION_6) printf("LoRA factors: %s (kept as float)\n", RWKV_REAL_BITS == 64 ? "float64" : "float32");
     printf("matvec kernels: %s\n", rwkv_matvec_bf16_path());
     rwkv_model_free(m);
     return CLI_OK;

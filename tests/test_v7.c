@@ -44,8 +44,11 @@ static rwkv_model *load(const char *name) {
 #define TINY5_LOGITS "expected-logits-5v2-730K.bin"
 
 // rwkv.cpp's test feeds the prompt "\"in" (tokens 34, 105, 110) and compares the last logits.
-static void check_tiny_model(const char *model, const char *expect, int version, int head_size, int seq, int chunk) {
-    rwkv_model *m = load(model);
+static void check_tiny_model_as(const char *model, const char *expect, int version, int head_size, int seq, int chunk,
+                                rwkv_weights_mode weights) {
+    rwkv_model *m;
+    rwkv_load_opts o = {.weights = weights};
+    ck_assert_msg(!rwkv_model_open(&m, test_fixture(model), &o), "%s", rwkv_error_message());
     ck_assert_int_eq(m->cfg.version, version);
     ck_assert_int_eq(m->cfg.n_layer, 12);
     ck_assert_int_eq(m->cfg.n_embd, 64);
@@ -73,6 +76,12 @@ static void check_tiny_model(const char *model, const char *expect, int version,
     rwkv_workspace_free(ws);
     rwkv_state_free(s);
     rwkv_model_free(m);
+}
+
+// With a float copy, and with the matrices read in place (rwkv.cpp packs them unaligned).
+static void check_tiny_model(const char *model, const char *expect, int version, int head_size, int seq, int chunk) {
+    check_tiny_model_as(model, expect, version, head_size, seq, chunk, RWKV_WEIGHTS_FP32);
+    check_tiny_model_as(model, expect, version, head_size, seq, chunk, RWKV_WEIGHTS_FILE);
 }
 
 static void check_tiny(int seq, int chunk) { check_tiny_model(TINY7, TINY7_LOGITS, RWKV_VERSION_7, 64, seq, chunk); }
@@ -144,12 +153,17 @@ static void expect_close(const char *golden, const char *dset, const rwkv_real *
     free(ref);
 }
 
-// Logits, every tap and the final state against the golden, in one mode and call pattern.
-static void check_golden(int ci, int seq, int call, int chunk) {
+// Logits, every tap and the final state against the golden, in one mode and call pattern,
+// with the weights held as `weights` says.
+static void check_golden_as(int ci, int seq, int call, int chunk, rwkv_weights_mode weights) {
     char golden[512], what[64];
     snprintf(golden, sizeof golden, "%s", test_fixture(CASES[ci].golden));
     snprintf(what, sizeof what, "%s %s call %d chunk %d", CASES[ci].model, seq ? "seq" : "par", call, chunk);
-    rwkv_model *m = load(CASES[ci].model);
+    rwkv_model *m;
+    rwkv_load_opts o = {.weights = weights};
+    ck_assert_msg(!rwkv_model_open(&m, test_fixture(CASES[ci].model), &o), "%s", rwkv_error_message());
+    if (weights == RWKV_WEIGHTS_FILE && RWKV_REAL_BITS == 32) // the matrices read in place
+        ck_assert(!m->full && !m->v7->att_key && m->v7->in_block < m->v7->total);
     size_t T;
     int *tok = test_h5_read_int(golden, "/tokens", &T);
     ck_assert_ptr_nonnull(tok);
@@ -184,7 +198,18 @@ static void check_golden(int ci, int seq, int call, int chunk) {
     rwkv_model_free(m);
 }
 
+static void check_golden(int ci, int seq, int call, int chunk) { check_golden_as(ci, seq, call, chunk, RWKV_WEIGHTS_FP32); }
+
 START_TEST(test_golden_seq) { check_golden(_i, 1, 1 << 20, 1); }
+END_TEST
+
+// The same goldens with the matrices read in place (views of the file's tensors): sequential,
+// parallel, and chunks of 7 carrying the state.
+START_TEST(test_golden_in_place) {
+    check_golden_as(_i, 1, 1 << 20, 1, RWKV_WEIGHTS_FILE);
+    check_golden_as(_i, 0, 1 << 20, 64, RWKV_WEIGHTS_FILE);
+    check_golden_as(_i, 0, 7, 7, RWKV_WEIGHTS_FILE);
+}
 END_TEST
 
 START_TEST(test_golden_par) { check_golden(_i, 0, 1 << 20, 64); }
@@ -638,6 +663,64 @@ START_TEST(test_v7_refusals) {
 }
 END_TEST
 
+// A state_wkv stream wider than the dump's buffer budget (64 KB rows, 200 per call): the hook
+// compresses full chunks as the rows come, and the file holds exactly the run's rows.
+// A random one-layer RWKV-7 with the official head size (4 heads of 64).
+static rwkv_model *wide_model(void) {
+    rwkv_config cfg = {.n_layer = 1, .n_embd = 256, .n_ffn = 256, .n_vocab = 40, .head_size = 64};
+    rwkv_model *m;
+    ck_assert(!rwkv_v7_model_alloc(&m, cfg, (rwkv_v7_dims){.d_w = 8, .d_a = 8, .d_g = 8}));
+    uint64_t x = 12345;
+    for (size_t i = 0; i < m->v7->total; i++) { // xorshift in [-0.1, 0.1)
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        m->v7->block[i] = (rwkv_real)((double)(x >> 11) / 9007199254740992.0 - 0.5) * (rwkv_real)0.2;
+    }
+    return m;
+}
+
+START_TEST(test_dump_wide_state) {
+    rwkv_model *m = wide_model();
+    rwkv_config cfg = m->cfg;
+    int T = 200;
+    int *tok = test_random_tokens(T, cfg.n_vocab, 9);
+    uint32_t mask[2];
+    test_capture cap;
+    test_capture_init(&cap, m->cfg, T, mask);
+    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = &cap};
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, T);
+    ck_assert(!rwkv_forward_par(m, s, tok, T, NULL, RWKV_LOGITS_NONE, &hook, ws));
+    char path[512];
+    snprintf(path, sizeof path, "%s/v7wide.h5", test_tmpdir());
+    rwkv_positions pos;
+    ck_assert(!rwkv_select_taps(mask, 1, "blocks.*.state_wkv") && !rwkv_select_positions(&pos, "all"));
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "blocks.*.state_wkv", .positions = "all"};
+    rwkv_dump *d;
+    rwkv_state_reset(s);
+    ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, T, NULL, NULL), "%s", rwkv_error_message());
+    ck_assert(!rwkv_dump_close(d));
+    rwkv_select_positions_free(&pos);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    size_t D = (size_t)rwkv_tap_width(RWKV_TAP_STATE_WKV, m->cfg), n = (size_t)T * D;
+    ck_assert_uint_eq(D, 256 * 64);
+    ck_assert_int_eq(r->n_rows, T);
+    rwkv_real *rows = malloc(n * sizeof *rows);
+    ck_assert(!rwkv_dump_read_rows(r, 0, RWKV_TAP_STATE_WKV, 0, T, rows));
+    ck_assert(!memcmp(rows, cap.taps[RWKV_TAP_STATE_WKV], n * sizeof *rows));
+    free(rows);
+    rwkv_dump_reader_free(r);
+    test_capture_free(&cap);
+    free(tok);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // Runs T tokens of rand7-a with one intervention; the final state into s, logits (T, V).
 static void run_iv(const rwkv_model *m, const char *spec, const int *tok, int T, int seq, rwkv_state *s,
                    rwkv_real *logits) {
@@ -720,6 +803,33 @@ START_TEST(test_state_interventions) {
 }
 END_TEST
 
+// Head size 64: a no-op on the matrix state at every position changes no bit in either mode
+// (the scan stops after every row, and a chunk keeps one kernel for all its stretches), and
+// the modes agree.
+START_TEST(test_no_op_wide_heads) {
+    rwkv_model *m = wide_model();
+    int T = 40, V = m->cfg.n_vocab; // parallel chunks of 16, 16 and 8
+    int *tok = test_random_tokens(T, V, 4);
+    rwkv_state *s, *clean;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_state_alloc(&clean, m->cfg);
+    rwkv_real *lc = malloc((size_t)T * V * sizeof *lc), *ls = malloc((size_t)T * V * sizeof *ls);
+    for (int seq = 0; seq <= 1; seq++) {
+        run_iv(m, NULL, tok, T, seq, clean, lc);
+        run_iv(m, "blocks.0.state_wkv:*@*=scale:1", tok, T, seq, s, ls);
+        ck_assert_msg(!memcmp(ls, lc, (size_t)T * V * sizeof *ls), "%s: a no-op moved the logits", seq ? "seq" : "par");
+        ck_assert(!memcmp(s->data, clean->data, rwkv_state_numel(s) * sizeof(rwkv_real)));
+    }
+    run_iv(m, NULL, tok, T, 0, s, ls); // parallel against the sequential run left in lc, clean
+    ck_assert_msg(test_max_scaled_err_r(ls, lc, (size_t)T * V) < TOL, "modes disagree");
+    ck_assert(test_max_scaled_err_r(s->data, clean->data, rwkv_state_numel(s)) < TOL);
+    free(lc); free(ls); free(tok);
+    rwkv_state_free(s);
+    rwkv_state_free(clean);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // RWKV-6: interventions on its shift state (which feeds the data-dependent mixes through sx)
 // and on its matrix state agree between modes and reach the next token; a no-op changes no
 // bit; a saved state resumes the run exactly.
@@ -780,15 +890,18 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_v5_modes_and_state);
     tcase_add_loop_test(tc, test_golden_seq, 0, N_CASES);
     tcase_add_loop_test(tc, test_golden_par, 0, N_CASES);
+    tcase_add_loop_test(tc, test_golden_in_place, 0, N_CASES);
     tcase_add_test(tc, test_golden_chunks);
     tcase_add_test(tc, test_modes_and_chunks_agree);
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
+    tcase_add_test(tc, test_dump_wide_state);
     tcase_add_test(tc, test_v6_dump);
     tcase_add_test(tc, test_bad_v7_files);
     tcase_add_test(tc, test_bad_v6_files);
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
+    tcase_add_test(tc, test_no_op_wide_heads);
     tcase_add_test(tc, test_v6_interventions_and_state);
     suite_add_tcase(s, tc);
     return s;

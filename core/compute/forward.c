@@ -86,23 +86,9 @@ void rwkv_workspace_free(rwkv_workspace *ws) {
     free(ws);
 }
 
-// What one chunk needs besides the model.
-typedef struct {
-    const rwkv_model *m;
-    rwkv_workspace *ws;
-    rwkv_hook *hook;
-    int n;       // tokens in this chunk
-    int64_t pos; // position of the chunk's first token
-} chunk;
-
-static int tapped(const chunk *c, int layer, rwkv_tap tap) {
-    return c->hook && c->hook->mask && (c->hook->mask[layer] >> tap & 1u);
-}
-
-static rwkv_status tap(const chunk *c, int layer, rwkv_tap t, rwkv_real *data) {
-    if (!tapped(c, layer, t)) return RWKV_OK;
-    return c->hook->fn(c->hook->ctx, layer, t, c->pos, c->n, rwkv_tap_width(t, c->m->cfg), data);
-}
+// What one chunk needs besides the model (every version's blocks take it; its taps go
+// through rwkv_v7_tap).
+typedef rwkv_v7_chunk chunk;
 
 // Rows [t0, t0 + n) of a tapped state (C wide) of the chunk.
 static rwkv_status tap_rows(const chunk *c, int layer, rwkv_tap t, int t0, int n, rwkv_real *rows) {
@@ -124,28 +110,27 @@ typedef struct {
     int N, K;
 } product;
 
-// out (n, N) = x (n, K) @ V^T for a typed view: as many rows as RWKV_TILE_FLOATS holds at a
-// time widened into the workspace, each tile one GEMM into its columns of out. An aligned
-// float view goes to BLAS as it is; an unaligned one (rwkv.cpp files pack tensors without
-// padding) is copied into the tile like any other type.
-static void gemm_tiled(const chunk *c, const product *p) {
-    const rwkv_mat *V = p->V;
+void rwkv_gemm_view(rwkv_workspace *ws, rwkv_real *out, const rwkv_real *x, const rwkv_mat *V, int n, int N, int K) {
     if (V->type == RWKV_DT_REAL && (uintptr_t)V->data % sizeof(rwkv_real) == 0) { // a mapped float file
-        rwkv_blas_matmul_nt(p->out, p->x, V->data, c->n, p->N, p->K, 0);
+        rwkv_blas_matmul_nt(out, x, V->data, n, N, K, 0);
         return;
     }
-    int rows = RWKV_TILE_FLOATS / p->K > 0 ? RWKV_TILE_FLOATS / p->K : 1;
-    for (int r0 = 0; r0 < p->N; r0 += rows) {
-        int nr = p->N - r0 < rows ? p->N - r0 : rows;
-        rwkv_real *tile = c->ws->tile;
+    int rows = RWKV_TILE_FLOATS / K > 0 ? RWKV_TILE_FLOATS / K : 1;
+    for (int r0 = 0; r0 < N; r0 += rows) {
+        int nr = N - r0 < rows ? N - r0 : rows;
+        rwkv_real *tile = ws->tile;
 #pragma omp parallel
         { // each thread widens its share of the tile's rows
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             int a = (int)((int64_t)nr * id / nt), b = (int)((int64_t)nr * (id + 1) / nt);
-            rwkv_matvec_widen(tile + (size_t)a * p->K, *V, p->K, r0 + a, b - a);
+            rwkv_matvec_widen(tile + (size_t)a * K, *V, K, r0 + a, b - a);
         }
-        rwkv_blas_gemm(0, 1, c->n, nr, p->K, 1, p->x, p->K, tile, p->K, 0, p->out + r0, p->N); // x tile^T
+        rwkv_blas_gemm(0, 1, n, nr, K, 1, x, K, tile, K, 0, out + r0, N); // x tile^T
     }
+}
+
+static void gemm_tiled(const chunk *c, const product *p) {
+    rwkv_gemm_view(c->ws, p->out, p->x, p->V, c->n, p->N, p->K);
 }
 
 // Independent projections of one chunk. A single token runs them all in one parallel
@@ -169,37 +154,6 @@ static void linear(const chunk *c, const product *p, int n_products) {
 #define WF(field, l, stride) (w->field ? w->field + (size_t)(l) * (stride) : NULL)
 #define MV(field, l) (&c->m->mats.field[l])
 
-// One token-shift mix of the ln output: out (n, C) = mix x_t + (1 - mix) x_{t-1}.
-typedef struct {
-    rwkv_real *out;
-    const rwkv_real *mix;
-} shift_mix;
-
-// The token shifts of ws->xln from the state xprev, which becomes the last row. The hook on
-// tap t sees each row as the shift state after its token (a copy): a row it changes is the
-// x_{t-1} of the next token, whose mixes are recomputed; the rest of the chunk is untouched.
-static rwkv_status token_shift(const chunk *c, int l, rwkv_tap t, const shift_mix *sm, int n_mix, rwkv_real *xprev) {
-    rwkv_workspace *ws = c->ws;
-    const int n = c->n, C = c->m->cfg.n_embd;
-    const size_t row = (size_t)C * sizeof(rwkv_real);
-    for (int i = 0; i < n_mix; i++) rwkv_token_mix(sm[i].out, ws->xln, xprev, sm[i].mix, n, C);
-    const rwkv_real *after = ws->xln; // (n, C) the shift state after each token
-    if (tapped(c, l, t)) {
-        memcpy(ws->tr_xprev, ws->xln, (size_t)n * row);
-        rwkv_status st = tap(c, l, t, ws->tr_xprev);
-        if (st) return st;
-        for (int r = 0; r + 1 < n; r++) {
-            size_t o = (size_t)r * C;
-            if (!memcmp(ws->tr_xprev + o, ws->xln + o, row)) continue;
-            for (int i = 0; i < n_mix; i++)
-                rwkv_token_mix(sm[i].out + o + C, ws->xln + o + C, ws->tr_xprev + o, sm[i].mix, 1, C);
-        }
-        after = ws->tr_xprev;
-    }
-    memcpy(xprev, after + (size_t)(n - 1) * C, row);
-    return RWKV_OK;
-}
-
 // A traced row after the hook: channels it changed (bitwise) replace the double state.
 static void merge_row(double *state, const rwkv_real *row, int C) {
     for (int j = 0; j < C; j++) {
@@ -219,7 +173,7 @@ static rwkv_status wkv_scan(const chunk *c, int l, rwkv_state *s) {
     rwkv_real *state[3] = {s->num + lc, s->den + lc, s->max + lc};
     rwkv_real *rows[3] = {ws->tr_num, ws->tr_den, ws->tr_max}; // (n, C) when tapped
     for (int i = 0; i < 3; i++) {
-        if (!tapped(c, l, taps[i])) rows[i] = NULL;
+        if (!rwkv_v7_tapped(c, l, taps[i])) rows[i] = NULL;
         for (int j = 0; j < C; j++) ws->carry[i * C + j] = state[i][j];
     }
     rwkv_wkv_trace tr = {.num = rows[0], .den = rows[1], .max = rows[2]};
@@ -246,24 +200,25 @@ static rwkv_status time_mix(const chunk *c, int l, rwkv_state *s) {
     size_t lc = (size_t)l * C, cc = (size_t)C * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
-    if ((st = tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
-    const shift_mix kvr[3] = {{ws->xk, w->att_mix_k + lc}, {ws->xv, w->att_mix_v + lc}, {ws->xr, w->att_mix_r + lc}};
-    if ((st = token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, kvr, 3, s->att_xprev + lc))) return st; // state: ln1 output
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
+    rwkv_real *const kvr[3] = {ws->xk, ws->xv, ws->xr};
+    const rwkv_real *const kvr_mix[3] = {w->att_mix_k + lc, w->att_mix_v + lc, w->att_mix_r + lc};
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, kvr, kvr_mix, 3, s->att_xprev + lc))) return st; // ln1 output
     product rkv[3] = {{ws->r, ws->xr, WF(att_receptance, l, cc), MV(att_receptance, l), C, C},
                       {ws->k, ws->xk, WF(att_key, l, cc), MV(att_key, l), C, C},
                       {ws->v, ws->xv, WF(att_value, l, cc), MV(att_value, l), C, C}};
     linear(c, rkv, 3);
-    if ((st = tap(c, l, RWKV_TAP_ATT_R, ws->r))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_R, ws->r))) return st;
     rwkv_sigmoid(ws->r, ws->r, nc); // r becomes the receptance gate sigmoid(r)
-    if ((st = tap(c, l, RWKV_TAP_ATT_GATE, ws->r))) return st;
-    if ((st = tap(c, l, RWKV_TAP_ATT_K, ws->k))) return st;
-    if ((st = tap(c, l, RWKV_TAP_ATT_V, ws->v))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_GATE, ws->r))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_K, ws->k))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_V, ws->v))) return st;
     if ((st = wkv_scan(c, l, s))) return st;
-    if ((st = tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     rwkv_mul(ws->wkv, ws->r, ws->wkv, nc); // sigmoid(r) * wkv
     product o = {ws->out, ws->wkv, WF(att_output, l, cc), MV(att_output, l), C, C};
     linear(c, &o, 1);
-    if ((st = tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }
@@ -275,21 +230,22 @@ static rwkv_status channel_mix(const chunk *c, int l, rwkv_state *s) {
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
-    if ((st = tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
-    const shift_mix kr[2] = {{ws->xk, w->ffn_mix_k + lc}, {ws->xr, w->ffn_mix_r + lc}};
-    if ((st = token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, kr, 2, s->ffn_xprev + lc))) return st; // state: ln2 output
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
+    rwkv_real *const kr[2] = {ws->xk, ws->xr};
+    const rwkv_real *const kr_mix[2] = {w->ffn_mix_k + lc, w->ffn_mix_r + lc};
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, kr, kr_mix, 2, s->ffn_xprev + lc))) return st; // ln2 output
     size_t cc = (size_t)C * C, fc = (size_t)F * C;
     product rk[2] = {{ws->r, ws->xr, WF(ffn_receptance, l, cc), MV(ffn_receptance, l), C, C},
                      {ws->fk, ws->xk, WF(ffn_key, l, fc), MV(ffn_key, l), F, C}};
     linear(c, rk, 2);
     rwkv_sigmoid(ws->r, ws->r, nc);
-    if ((st = tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F); // relu(W_k x')^2
-    if ((st = tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
     product fv = {ws->out, ws->fk, WF(ffn_value, l, fc), MV(ffn_value, l), C, F};
     linear(c, &fv, 1);
     rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x') * W_v relu(W_k x')^2
-    if ((st = tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
 }
@@ -301,13 +257,13 @@ static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode
     int C = m->cfg.n_embd, V = m->cfg.n_vocab, L = m->cfg.n_layer;
     rwkv_workspace *ws = c->ws;
     rwkv_status st;
-    if ((st = tap(c, L, RWKV_TAP_RESID_OUT, ws->x))) return st;
-    int tapped_logits = tapped(c, L, RWKV_TAP_LOGITS);
+    if ((st = rwkv_v7_tap(c, L, RWKV_TAP_RESID_OUT, ws->x))) return st;
+    int tapped_logits = rwkv_v7_tapped(c, L, RWKV_TAP_LOGITS);
     if (mode == RWKV_LOGITS_ALL) {
         rwkv_layernorm(ws->xln, ws->x, m->w.ln_out_w, m->w.ln_out_b, c->n, C);
         product hd = {logits, ws->xln, m->w.head, &m->mats.head, V, C};
         linear(c, &hd, 1);
-        return tap(c, L, RWKV_TAP_LOGITS, logits);
+        return rwkv_v7_tap(c, L, RWKV_TAP_LOGITS, logits);
     }
     chunk one = *c;
     one.n = 1;
@@ -319,7 +275,7 @@ static rwkv_status head(const chunk *c, rwkv_real *logits, rwkv_logits_mode mode
         product hd = {dst, ws->xlast, m->w.head, &m->mats.head, V, C};
         linear(&one, &hd, 1);
         one.pos = c->pos + t;
-        if ((st = tap(&one, L, RWKV_TAP_LOGITS, dst))) return st;
+        if ((st = rwkv_v7_tap(&one, L, RWKV_TAP_LOGITS, dst))) return st;
     }
     return RWKV_OK;
 }
@@ -521,8 +477,8 @@ static rwkv_status run_chunk(chunk *c, rwkv_state *s, const int *tokens, rwkv_re
     if (one_region(c)) return run_token_one_region(c, s, logits, mode);
     rwkv_status st;
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        if ((st = tap(c, l, RWKV_TAP_RESID_IN, ws->x))) return st;
-        if (m->v7) st = rwkv_v7_block(&(rwkv_v7_chunk){m, ws, c->hook, c->n, c->pos}, l, s);
+        if ((st = rwkv_v7_tap(c, l, RWKV_TAP_RESID_IN, ws->x))) return st;
+        if (m->v7) st = rwkv_v7_block(c, l, s);
         else if (!(st = time_mix(c, l, s))) st = channel_mix(c, l, s);
         if (st) return st;
         if ((st = check_finite(c, l))) return st;

@@ -85,6 +85,11 @@ typedef struct {
 
 rwkv_status rwkv_workspace_alloc(rwkv_workspace **out, rwkv_config cfg, int max_T);
 void rwkv_workspace_free(rwkv_workspace *ws);
+// out (n, N) = x (n, K) @ V^T for a typed view V (N, K), n > 1: as many rows as
+// RWKV_TILE_FLOATS holds at a time widened into ws->tile, each tile one GEMM into its columns
+// of out. An aligned float view goes to BLAS as it is; an unaligned one (rwkv.cpp files pack
+// tensors without padding) is copied into the tile like any other type.
+void rwkv_gemm_view(rwkv_workspace *ws, rwkv_real *out, const rwkv_real *x, const rwkv_mat *V, int n, int N, int K);
 
 // Runs T tokens from `state` (updated to the state after the last token).
 // logits: (T, V) for ALL, (V) for LAST, unused for NONE. hook may be NULL.

@@ -67,7 +67,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
     int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
-    size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_real *g = ws->out, *decay = rwkv_v7_rows(c); // the gate lives in out until the output projection
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
@@ -75,12 +75,10 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     rwkv_real *xg = ws->wkv;
     rwkv_real *const mixed[4] = {ws->xk, ws->xv, ws->xr, xg};
     const rwkv_real *const mix[4] = {w->x_k + lc, w->x_v + lc, w->x_r + lc, w->x_g + lc};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 4, state->att_xprev + lc))) return st;
-    rwkv_v7_product p[4] = {{ws->r, ws->xr, w->att_receptance + lcc, C, C},
-                            {ws->k, ws->xk, w->att_key + lcc, C, C},
-                            {ws->v, ws->xv, w->att_value + lcc, C, C},
-                            {g, xg, w->att_gate + lcc, C, C}};
-    rwkv_v7_products(n, p, 4);
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 4, state->att_xprev + lc))) return st;
+    rwkv_v7_product p[4] = {rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_R, l), rwkv_v7_matrix(c, ws->k, ws->xk, RWKV_V7_K, l),
+                            rwkv_v7_matrix(c, ws->v, ws->xv, RWKV_V7_V, l), rwkv_v7_matrix(c, g, xg, RWKV_V7_G, l)};
+    rwkv_v7_products(c, p, 4);
     for (size_t i = 0; i < nc; i++) g[i] = g[i] / (1 + RWKV_EXP(-g[i])); // silu
     rwkv_tap order[] = {RWKV_TAP_ATT_R, RWKV_TAP_ATT_K, RWKV_TAP_ATT_V, RWKV_TAP_ATT_G};
     rwkv_real *rows[] = {ws->r, ws->k, ws->v, g};
@@ -92,8 +90,8 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, V5_GN_EPS);
     rwkv_mul(ws->wkv, ws->wkv, g, nc);
-    rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lcc, C, C};
-    rwkv_v7_products(n, &o, 1);
+    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
+    rwkv_v7_products(c, &o, 1);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;

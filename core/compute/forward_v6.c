@@ -50,16 +50,16 @@ static void mixes(const rwkv_v7_chunk *c, int l, const v6_rows *b) {
     const rwkv_v7_weights *w = c->m->v7;
     int n = c->n, C = c->m->cfg.n_embd, Dm = w->d.d_m, D5 = RWKV_V6_MIXES * Dm;
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
-    rwkv_v7_product h = {b->h, b->xxx, w->maa_w1 + lc * D5, D5, C};
-    rwkv_v7_products(n, &h, 1);
+    rwkv_v7_product h = {b->h, b->xxx, w->maa_w1 + lc * D5, D5, C, NULL};
+    rwkv_v7_products(c, &h, 1);
     tanh_inplace(b->h, (size_t)n * D5);
     rwkv_v7_product m[RWKV_V6_MIXES];
     for (int q = 0; q < RWKV_V6_MIXES; q++) {
         rwkv_real *hq = b->hq + (size_t)q * n * Dm;
         for (int t = 0; t < n; t++) memcpy(hq + (size_t)t * Dm, b->h + (size_t)t * D5 + (size_t)q * Dm, Dm * sizeof *hq);
-        m[q] = (rwkv_v7_product){b->mixed[q], hq, w->maa_w2 + (lc * RWKV_V6_MIXES + (size_t)q * C) * Dm, C, Dm};
+        m[q] = (rwkv_v7_product){b->mixed[q], hq, w->maa_w2 + (lc * RWKV_V6_MIXES + (size_t)q * C) * Dm, C, Dm, NULL};
     }
-    rwkv_v7_products(n, m, RWKV_V6_MIXES);
+    rwkv_v7_products(c, m, RWKV_V6_MIXES);
     const rwkv_real *maa[RWKV_V6_MIXES] = {w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_r + lc, w->x_g + lc};
     for (int q = 0; q < RWKV_V6_MIXES; q++)
         for (size_t i = 0; i < nc; i++)
@@ -71,11 +71,11 @@ static void decays(const rwkv_v7_chunk *c, int l, const v6_rows *b) {
     const rwkv_v7_weights *w = c->m->v7;
     int n = c->n, C = c->m->cfg.n_embd, Dw = w->d.d_w;
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
-    rwkv_v7_product d1 = {b->hd, b->mixed[0], w->decay_w1 + lc * Dw, Dw, C};
-    rwkv_v7_products(n, &d1, 1);
+    rwkv_v7_product d1 = {b->hd, b->mixed[0], w->decay_w1 + lc * Dw, Dw, C, NULL};
+    rwkv_v7_products(c, &d1, 1);
     tanh_inplace(b->hd, (size_t)n * Dw);
-    rwkv_v7_product d2 = {b->decay, b->hd, w->decay_w2 + lc * Dw, C, Dw};
-    rwkv_v7_products(n, &d2, 1);
+    rwkv_v7_product d2 = {b->decay, b->hd, w->decay_w2 + lc * Dw, C, Dw, NULL};
+    rwkv_v7_products(c, &d2, 1);
     for (size_t i = 0; i < nc; i++) b->decay[i] = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i % C] + b->decay[i]));
 }
 
@@ -103,7 +103,7 @@ static rwkv_status shift(const rwkv_v7_chunk *c, int l, const v6_rows *b, rwkv_s
     for (int i = 0; i < C; i++) b->ones[i] = 1;
     rwkv_real *const out[2] = {b->xxx, b->sx};
     const rwkv_real *const mix[2] = {w->maa_x + lc, b->ones};
-    rwkv_status st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, out, mix, 2, state->att_xprev + lc);
+    rwkv_status st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, out, mix, 2, state->att_xprev + lc);
     for (size_t i = 0; !st && i < nc; i++) b->sx[i] -= c->ws->xln[i]; // x_prev - xx
     return st;
 }
@@ -112,18 +112,17 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
     int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
-    size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
     v6_rows b = rows_of(c);
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln1_w + lc, w->ln1_b + lc, n, C);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln)) || (st = shift(c, l, &b, state))) return st;
     mixes(c, l, &b);
     decays(c, l, &b);
-    rwkv_v7_product p[4] = {{ws->r, ws->xr, w->att_receptance + lcc, C, C},
-                            {ws->k, ws->xk, w->att_key + lcc, C, C},
-                            {ws->v, ws->xv, w->att_value + lcc, C, C},
-                            {b.gate, b.mixed[4], w->att_gate + lcc, C, C}};
-    rwkv_v7_products(n, p, 4);
+    rwkv_v7_product p[4] = {rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_R, l), rwkv_v7_matrix(c, ws->k, ws->xk, RWKV_V7_K, l),
+                            rwkv_v7_matrix(c, ws->v, ws->xv, RWKV_V7_V, l),
+                            rwkv_v7_matrix(c, b.gate, b.mixed[4], RWKV_V7_G, l)};
+    rwkv_v7_products(c, p, 4);
     for (size_t i = 0; i < nc; i++) b.gate[i] = b.gate[i] / (1 + RWKV_EXP(-b.gate[i])); // silu
     rwkv_tap order[] = {RWKV_TAP_ATT_R, RWKV_TAP_ATT_W, RWKV_TAP_ATT_K, RWKV_TAP_ATT_V, RWKV_TAP_ATT_G};
     rwkv_real *rows[] = {ws->r, b.decay, ws->k, ws->v, b.gate};
@@ -134,8 +133,8 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, RWKV_V7_GN_EPS);
     rwkv_mul(ws->wkv, ws->wkv, b.gate, nc);
-    rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lcc, C, C};
-    rwkv_v7_products(n, &o, 1);
+    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
+    rwkv_v7_products(c, &o, 1);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;

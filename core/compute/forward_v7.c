@@ -16,6 +16,8 @@
 #define V7_DECAY_SCALE 0.6065306597126334 // e^{-1/2}: w = exp(-e^{-1/2} sigmoid(.)), w in (0.545, 1)
 #define V7_PAR_MIN_FLOPS (1 << 18) // scan work (n H N^2) below which it stays on one thread
 #define V7_PAR_MIN_ELEMS (1 << 16) // (n, C) loops below this size stay on one thread
+#define V7_HEAD_64 64             // the official head size, compiled as a constant in the scan
+#define V7_COLS_MIN_T 16          // chunk length from which the scan runs on S^T (two transposes per call)
 
 #if RWKV_REAL_BITS == 64
 #define V7_TANH tanh
@@ -98,33 +100,48 @@ rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real
 }
 
 
-void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products) {
-    if (n > 1) {
-        for (int i = 0; i < n_products; i++) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, n, p[i].N, p[i].K, 0);
+rwkv_v7_product rwkv_v7_matrix(const rwkv_v7_chunk *c, rwkv_real *out, const rwkv_real *x, int which, int l) {
+    const rwkv_v7_weights *w = c->m->v7;
+    const rwkv_real *const fields[RWKV_V7_N_VIEWS] = {w->att_receptance, w->att_key, w->att_value, w->att_output,
+                                                      w->att_gate, w->ffn_key, w->ffn_value, w->ffn_receptance};
+    int C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn;
+    int N = which == RWKV_V7_FK ? F : C, K = which == RWKV_V7_FV ? F : C;
+    const rwkv_real *W = fields[which] ? fields[which] + (size_t)l * N * K : NULL;
+    return (rwkv_v7_product){out, x, W, N, K, RWKV_V7_MAT(w, which, l)};
+}
+
+void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_products) {
+    if (c->n > 1) {
+        for (int i = 0; i < n_products; i++) {
+            if (p[i].W) rwkv_blas_matmul_nt(p[i].out, p[i].x, p[i].W, c->n, p[i].N, p[i].K, 0);
+            else rwkv_gemm_view(c->ws, p[i].out, p[i].x, p[i].V, c->n, p[i].N, p[i].K);
+        }
         return;
     }
     rwkv_matvec_job jobs[V7_MAX_PRODUCTS];
-    for (int i = 0; i < n_products; i++) jobs[i] = (rwkv_matvec_job){p[i].out, {RWKV_DT_REAL, p[i].W}, p[i].x, p[i].N, p[i].K};
+    for (int i = 0; i < n_products; i++)
+        jobs[i] = (rwkv_matvec_job){p[i].out, p[i].V ? *p[i].V : (rwkv_mat){RWKV_DT_REAL, p[i].W}, p[i].x, p[i].N, p[i].K};
     rwkv_matvec_multi(jobs, n_products);
 }
 
-// One row of a token-shift mix: x + (x_prev - x) m (RWKV-7), or m x + (1 - m) x_prev (RWKV-5).
-static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v5) {
-    if (v5)
+// One row of a token-shift mix: x + (x_prev - x) m (RWKV-6 and 7), or m x + (1 - m) x_prev
+// (RWKV-4 and 5.2).
+static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v67) {
+    if (!v67)
         for (int i = 0; i < C; i++) o[i] = x[i] * m[i] + xp[i] * (1 - m[i]);
     else
         for (int i = 0; i < C; i++) o[i] = x[i] + (xp[i] - x[i]) * m[i];
 }
 
-rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
-                                const rwkv_real *const *mix, int n_mix, rwkv_real *xprev) {
+rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
+                             const rwkv_real *const *mix, int n_mix, rwkv_real *xprev) {
     rwkv_workspace *ws = c->ws;
-    const int n = c->n, C = c->m->cfg.n_embd, v5 = c->m->cfg.version == RWKV_VERSION_5;
+    const int n = c->n, C = c->m->cfg.n_embd, v67 = c->m->cfg.version >= RWKV_VERSION_6;
     const size_t row = (size_t)C * sizeof(rwkv_real);
 #pragma omp parallel for schedule(static) if ((size_t)n * C * n_mix >= V7_PAR_MIN_ELEMS)
     for (int r = 0; r < n; r++)
         for (int q = 0; q < n_mix; q++)
-            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v5);
+            mix_row(out[q] + (size_t)r * C, ws->xln + (size_t)r * C, r ? ws->xln + (size_t)(r - 1) * C : xprev, mix[q], C, v67);
     const rwkv_real *after = ws->xln; // (n, C) the shift state after each token
     if (rwkv_v7_tapped(c, l, t)) {
         memcpy(ws->tr_xprev, ws->xln, (size_t)n * row);
@@ -133,7 +150,7 @@ rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_
         for (int r = 0; r + 1 < n; r++) {
             size_t o = (size_t)r * C;
             if (memcmp(ws->tr_xprev + o, ws->xln + o, row))
-                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v5);
+                for (int q = 0; q < n_mix; q++) mix_row(out[q] + o + C, ws->xln + o + C, ws->tr_xprev + o, mix[q], C, v67);
         }
         after = ws->tr_xprev;
     }
@@ -169,11 +186,6 @@ static void tanh_inplace(rwkv_real *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = V7_TANH(x[i]);
 }
 
-// w = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 xw))), from the pre-sigmoid rows in w.
-static void decay(rwkv_real *w, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= V7_PAR_MIN_ELEMS)
-    for (size_t i = 0; i < n; i++) w[i] = RWKV_EXP((rwkv_real)-V7_DECAY_SCALE / (1 + RWKV_EXP(-w[i])));
-}
 
 // kk = normalize(k * k_k) per head; k = k + k (a - 1) k_a.
 static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_real *k_k, const rwkv_real *k_a,
@@ -193,11 +205,67 @@ static void keys(rwkv_real *kk, rwkv_real *k, const rwkv_real *a, const rwkv_rea
     }
 }
 
-// One head over n tokens; rows are strided by C. Compiled for AVX-512 and AVX2 as well.
+// S (N, N) in place to its transpose.
+static void transpose_square(rwkv_real *S, int N) {
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++) {
+            rwkv_real x = S[(size_t)i * N + j];
+            S[(size_t)i * N + j] = S[(size_t)j * N + i];
+            S[(size_t)j * N + i] = x;
+        }
+}
+
+// One head over n tokens; rows are strided by C. The scan works on S^T (row j = key channel
+// j), so both sums over j, (S kk)_i and (S r)_i, run with the vector lanes over i: no
+// horizontal reduction, each sum in order of j. Inlined into the kernels below, so that for
+// N = 64 the sums stay in registers.
+static inline __attribute__((always_inline)) void wkv_head_body(
+    rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w, const rwkv_real *k,
+    const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n, int C, int N, size_t trace_stride) {
+    rwkv_real kka[RWKV_V7_MAX_HEAD_SIZE], sa[RWKV_V7_MAX_HEAD_SIZE], yt[RWKV_V7_MAX_HEAD_SIZE];
+    transpose_square(S, N); // S[j][i] from here on
+    for (int t = 0; t < n; t++) {
+        size_t o = (size_t)t * C;
+        const rwkv_real *wt = w + o, *kt = k + o, *kkt = kk + o, *rt = r + o, *vt = v + o;
+        for (int i = 0; i < N; i++) sa[i] = yt[i] = 0, kka[i] = kkt[i] * a[o + i];
+        for (int j = 0; j < N; j++) {
+            const rwkv_real *col = S + (size_t)j * N, kj = kkt[j];
+#pragma omp simd
+            for (int i = 0; i < N; i++) sa[i] += col[i] * kj; // (S kk)_i, the old state
+        }
+        for (int j = 0; j < N; j++) {
+            rwkv_real *col = S + (size_t)j * N, wj = wt[j], kaj = kka[j], kj = kt[j], rj = rt[j];
+#pragma omp simd
+            for (int i = 0; i < N; i++) {
+                col[i] = col[i] * wj - sa[i] * kaj + vt[i] * kj; // S w - (S kk)(kk a)^T + v k^T
+                yt[i] += col[i] * rj;
+            }
+        }
+        for (int i = 0; i < N; i++) y[o + i] = yt[i]; // (S r)_i
+        if (trace) {
+            rwkv_real *dst = trace + (size_t)t * trace_stride; // S, not S^T
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++) dst[(size_t)i * N + j] = S[(size_t)j * N + i];
+        }
+    }
+    transpose_square(S, N);
+}
+
+// Compiled for AVX-512 and AVX2 as well; the official head size (64) as a constant.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
-                     const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
-                     int C, int N, size_t trace_stride) {
+static void wkv_head_cols(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                          const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                          int C, int N, size_t trace_stride) {
+    if (N == V7_HEAD_64) wkv_head_body(y, S, trace, r, w, k, v, kk, a, n, C, V7_HEAD_64, trace_stride);
+    else wkv_head_body(y, S, trace, r, w, k, v, kk, a, n, C, N, trace_stride);
+}
+
+// The same on S as it is, for a chunk of a few tokens (the transposes would cost more than
+// the scan): each row's sums run over j, vectorised with a reduction.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void wkv_head_rows(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                          const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                          int C, int N, size_t trace_stride) {
     rwkv_real kka[RWKV_V7_MAX_HEAD_SIZE];
     for (int t = 0; t < n; t++) {
         size_t o = (size_t)t * C;
@@ -218,17 +286,26 @@ static void wkv_head(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_re
     }
 }
 
-void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
-                 const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
-                 int H, int N) {
+// rwkv_v7_wkv with the kernel chosen by the caller: the two kernels sum in different orders,
+// so a chunk runs every stretch of its scan (rwkv_v7_scan's stops) on the same one, and an
+// intervention that changes nothing changes no bit.
+static void wkv_heads(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                      const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n, int H,
+                      int N, int cols) {
     int C = H * N;
     size_t NN = (size_t)N * N;
 #pragma omp parallel for schedule(static) if ((size_t)n * H * NN >= V7_PAR_MIN_FLOPS && H > 1)
     for (int h = 0; h < H; h++) {
         size_t o = (size_t)h * N;
-        wkv_head(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, w + o, k + o, v + o, kk + o, a + o, n, C,
-                 N, (size_t)C * N);
+        (cols ? wkv_head_cols : wkv_head_rows)(y + o, S + h * NN, trace ? trace + h * NN : NULL, r + o, w + o, k + o,
+                                               v + o, kk + o, a + o, n, C, N, (size_t)C * N);
     }
+}
+
+void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
+                 const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
+                 int H, int N) {
+    wkv_heads(y, S, trace, r, w, k, v, kk, a, n, H, N, n >= V7_COLS_MIN_T);
 }
 
 void rwkv_v7_group_norm(rwkv_real *y, const rwkv_real *ln_w, const rwkv_real *ln_b, int n, int C, int N, double eps) {
@@ -271,25 +348,25 @@ static void lora(const rwkv_v7_chunk *c, int l) {
     struct rwkv_v7_scratch *s = ws->v7;
     int n = c->n, C = c->m->cfg.n_embd;
     const rwkv_v7_dims *d = &w->d;
-    size_t lc = (size_t)l * C, lcc = lc * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_v7_product p1[V7_MAX_PRODUCTS] = {
-        {ws->r, ws->xr, w->att_receptance + lcc, C, C},
-        {ws->k, ws->xk, w->att_key + lcc, C, C},
-        {ws->v, ws->xv, w->att_value + lcc, C, C},
-        {s->hw, s->xw, w->w1 + lc * d->d_w, d->d_w, C},
-        {s->ha, s->xa, w->a1 + lc * d->d_a, d->d_a, C},
-        {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C},
-        {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C}};
-    rwkv_v7_products(n, p1, l > 0 ? 7 : 6);
+        rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_R, l),
+        rwkv_v7_matrix(c, ws->k, ws->xk, RWKV_V7_K, l),
+        rwkv_v7_matrix(c, ws->v, ws->xv, RWKV_V7_V, l),
+        {s->hw, s->xw, w->w1 + lc * d->d_w, d->d_w, C, NULL},
+        {s->ha, s->xa, w->a1 + lc * d->d_a, d->d_a, C, NULL},
+        {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C, NULL},
+        {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C, NULL}};
+    rwkv_v7_products(c, p1, l > 0 ? 7 : 6);
     tanh_inplace(s->hw, (size_t)n * d->d_w);
     rwkv_sigmoid(s->hg, s->hg, (size_t)n * d->d_g);
-    rwkv_v7_product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w},
-                     {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a},
-                     {s->g, s->hg, w->g2 + lc * d->d_g, C, d->d_g},
-                     {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v}};
-    rwkv_v7_products(n, p2, l > 0 ? 4 : 3);
+    rwkv_v7_product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w, NULL},
+                             {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a, NULL},
+                             {s->g, s->hg, w->g2 + lc * d->d_g, C, d->d_g, NULL},
+                             {s->vgate, s->hv, w->v2 + lc * d->d_v, C, d->d_v, NULL}};
+    rwkv_v7_products(c, p2, l > 0 ? 4 : 3);
     add_bias(s->w, w->w0 + lc, n, C);
-    decay(s->w, nc);
+    rwkv_exp_neg_sigmoid(s->w, s->w, (rwkv_real)V7_DECAY_SCALE, nc); // w = exp(-e^{-1/2} sigmoid(w0 + W2 tanh(W1 xw)))
     add_bias(s->a, w->a0 + lc, n, C);
     rwkv_sigmoid(s->a, s->a, nc);
     if (l == 0) {
@@ -306,14 +383,15 @@ typedef struct {
     rwkv_workspace *ws;
     rwkv_real *S; // (H, N, N)
     int H, N;
+    int cols;     // the kernel of the whole chunk (wkv_heads)
 } scan7;
 
 static void run_scan7(void *ctx, int t0, int t1, rwkv_real *trace) {
     const scan7 *a = ctx;
     const struct rwkv_v7_scratch *s = a->ws->v7;
     size_t o = (size_t)t0 * a->H * a->N;
-    rwkv_v7_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, s->w + o, a->ws->k + o, a->ws->v + o, s->kk + o, s->a + o,
-                t1 - t0, a->H, a->N);
+    wkv_heads(a->ws->wkv + o, a->S, trace, a->ws->r + o, s->w + o, a->ws->k + o, a->ws->v + o, s->kk + o, s->a + o,
+              t1 - t0, a->H, a->N, a->cols);
 }
 
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
@@ -327,7 +405,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_IN, ws->xln))) return st;
     rwkv_real *const mixed[6] = {ws->xr, s->xw, ws->xk, ws->xv, s->xa, s->xg};
     const rwkv_real *const mix[6] = {w->x_r + lc, w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_a + lc, w->x_g + lc};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 6, state->att_xprev + lc))) return st;
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, mixed, mix, 6, state->att_xprev + lc))) return st;
     if (l > 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
     lora(c, l);
     keys(s->kk, ws->k, s->a, w->k_k + lc, w->k_a + lc, n, C, N);
@@ -337,12 +415,12 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     for (int i = 0; i < 7; i++)
         if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
     if (l == 0 && (st = rwkv_v7_tap(c, l, RWKV_TAP_V_FIRST, s->v_first))) return st;
-    scan7 sc = {ws, state->wkv + lc * N, H, N};
+    scan7 sc = {ws, state->wkv + lc * N, H, N, n >= V7_COLS_MIN_T};
     if ((st = rwkv_v7_scan(c, l, sc.S, run_scan7, &sc))) return st;
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
     readout(ws->wkv, ws->r, ws->k, ws->v, s->g, w->ln_x_w + lc, w->ln_x_b + lc, w->r_k + lc, n, C, N);
-    rwkv_v7_product o = {ws->out, ws->wkv, w->att_output + lc * C, C, C};
-    rwkv_v7_products(n, &o, 1);
+    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
+    rwkv_v7_products(c, &o, 1);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);
     return RWKV_OK;
@@ -351,26 +429,26 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
 rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
-    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, gated = w->ffn_receptance != NULL;
+    int n = c->n, C = c->m->cfg.n_embd, F = c->m->cfg.n_ffn, gated = !RWKV_IS_V7(c->m->cfg); // RWKV-5.2 and 6
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_status st;
     rwkv_layernorm(ws->xln, ws->x, w->ln2_w + lc, w->ln2_b + lc, n, C);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_IN, ws->xln))) return st;
     rwkv_real *const mixed[2] = {ws->xk, ws->xr};
     const rwkv_real *const mix[2] = {w->ffn_x_k + lc, gated ? w->ffn_x_r + lc : NULL};
-    if ((st = rwkv_v7_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, gated ? 2 : 1, s->ffn_xprev + lc)))
+    if ((st = rwkv_token_shift(c, l, RWKV_TAP_STATE_FFN_XPREV, mixed, mix, gated ? 2 : 1, s->ffn_xprev + lc)))
         return st;
-    rwkv_v7_product kr[2] = {{ws->fk, ws->xk, w->ffn_key + lc * F, F, C},
-                             {ws->r, ws->xr, gated ? w->ffn_receptance + lc * C : NULL, C, C}};
-    rwkv_v7_products(n, kr, gated ? 2 : 1);
+    rwkv_v7_product kr[2] = {rwkv_v7_matrix(c, ws->fk, ws->xk, RWKV_V7_FK, l),
+                             rwkv_v7_matrix(c, ws->r, ws->xr, RWKV_V7_FR, l)};
+    rwkv_v7_products(c, kr, gated ? 2 : 1);
     if (gated) {
         rwkv_sigmoid(ws->r, ws->r, nc);
         if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_GATE, ws->r))) return st;
     }
     rwkv_relu_sq(ws->fk, ws->fk, (size_t)n * F);
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_K, ws->fk))) return st;
-    rwkv_v7_product v = {ws->out, ws->fk, w->ffn_value + lc * F, C, F};
-    rwkv_v7_products(n, &v, 1);
+    rwkv_v7_product v = rwkv_v7_matrix(c, ws->out, ws->fk, RWKV_V7_FV, l);
+    rwkv_v7_products(c, &v, 1);
     if (gated) rwkv_mul(ws->out, ws->r, ws->out, nc); // sigmoid(W_r x'_r) * W_v relu(W_k x'_k)^2
     if ((st = rwkv_v7_tap(c, l, RWKV_TAP_FFN_OUT, ws->out))) return st;
     rwkv_add_inplace(ws->x, ws->out, nc);

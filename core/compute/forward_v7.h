@@ -34,7 +34,7 @@ rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 // RWKV-6: RWKV-5.2's block with data-dependent token-shift mixes and decay (forward_v6.c).
 rwkv_status rwkv_v6_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 
-// Shared by the RWKV-5.2, 6 and 7 blocks:
+// Shared by the blocks (rwkv_token_shift, rwkv_v7_tap and the chunk also by RWKV-4's):
 // A (T, C) workspace buffer the RWKV-5.2 block may use.
 rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c);
 // The RWKV-7 scratch (forward_v7.c) the RWKV-6 block borrows: eight (T, C) buffers and three
@@ -43,25 +43,31 @@ void rwkv_v7_scratch_rows(const rwkv_v7_chunk *c, rwkv_real **rows_tc, rwkv_real
 // 1 if the chunk's hook wants tap t of layer; rwkv_v7_tap calls it on data (n, D).
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap);
 rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data);
-// The token shifts of ws->xln (n, C) from xprev, which becomes the last row (as forward.c does
-// for RWKV-4): out[q] = the mix with mix[q]. The hook on state tap t sees each row as the shift
-// state after its token (a copy): a row it changes is the x_{t-1} of the next token.
-rwkv_status rwkv_v7_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
-                                const rwkv_real *const *mix, int n_mix, rwkv_real *xprev);
+// The token shifts of ws->xln (n, C) from xprev, which becomes the last row (every version's
+// blocks): out[q] = the mix with mix[q]. The hook on state tap t sees each row as the shift
+// state after its token (a copy): a row it changes is the x_{t-1} of the next token, whose
+// mixes are recomputed; the rest of the chunk is untouched.
+rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
+                             const rwkv_real *const *mix, int n_mix, rwkv_real *xprev);
 // Runs scan(ctx, t0, t1, trace rows of t0 or NULL) over the chunk. When state_wkv is tapped the
 // scan stops after every row where the hook's scan_cut says it may change the state: the hook
 // sees the rows so far, and its last row becomes S (H, N, N) for the next row.
 rwkv_status rwkv_v7_scan(const rwkv_v7_chunk *c, int l, rwkv_real *S,
                          void (*scan)(void *ctx, int t0, int t1, rwkv_real *trace), void *ctx);
-// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K).
+// One projection: out (n, N) = x (n, K) @ W^T, W row-major (N, K): a float matrix W (NULL
+// when the block holds none), V its typed view (NULL for the float-only LoRA factors).
 typedef struct {
     rwkv_real *out;
     const rwkv_real *x, *W;
     int N, K;
+    const rwkv_mat *V;
 } rwkv_v7_product;
-// Independent projections: one GEMM each for a chunk, one parallel region of matrix-vector
-// kernels for a single token (at most 7).
-void rwkv_v7_products(int n, const rwkv_v7_product *p, int n_products);
+// The projection out = x @ W^T by layer l's viewed matrix `which` (an rwkv_v7_view).
+rwkv_v7_product rwkv_v7_matrix(const rwkv_v7_chunk *c, rwkv_real *out, const rwkv_real *x, int which, int l);
+// Independent projections: one GEMM each for a chunk (float matrices as they are, typed
+// views widened tile by tile), one parallel region of matrix-vector kernels on the views for
+// a single token (at most 7).
+void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_products);
 // The channel mix: x += W_v relu(W_k x'_k)^2, x' = the ln2 output token-shifted; RWKV-5.2
 // (ffn_receptance set) gates it by sigmoid(W_r x'_r), as RWKV-4.
 rwkv_status rwkv_v7_channel_mix(const rwkv_v7_chunk *c, int l, rwkv_state *s);
@@ -75,7 +81,8 @@ void rwkv_v5_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *
                  const rwkv_real *v, const rwkv_real *w, size_t w_stride, const rwkv_real *u, int n, int H, int N);
 // The delta-rule scan for H heads over n tokens, all (n, C) rows with C = H*N; S (H, N, N)
 // is updated in place; y (n, C) = S r after each token; trace (n, H*N*N) gets S after each
-// token when not NULL.
+// token when not NULL. From 16 tokens on the scan runs on S^T (no horizontal sums; it sums
+// in another order than the per-row kernel of shorter calls).
 void rwkv_v7_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *r, const rwkv_real *w,
                  const rwkv_real *k, const rwkv_real *v, const rwkv_real *kk, const rwkv_real *a, int n,
                  int H, int N);

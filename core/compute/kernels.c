@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#define SIGMOID_SPAN 4096 // elements per call of the vectorised sigmoid
+#define SIGMOID_SPAN 4096 // elements per call of the vectorised element-wise loops
 #define LN_COL_BLOCK 32   // channels per thread task in the column sums of the layernorm backward
 
 // glibc's libmvec provides vector exp/expf; declaring them lets the sigmoid loop vectorise.
@@ -91,20 +91,27 @@ void rwkv_token_mix(rwkv_real *out, const rwkv_real *x, const rwkv_real *prev,
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void sigmoid_span(rwkv_real *out, const rwkv_real *x, size_t n) {
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) out[i] = 1 / (1 + RWKV_EXP(-x[i]));
-}
+// The vectorised element-wise loops: out (n) from x (n) and a scalar, one span at a time.
+typedef void (*span_fn)(rwkv_real *out, const rwkv_real *x, rwkv_real arg, size_t n);
 
-void rwkv_sigmoid(rwkv_real *out, const rwkv_real *x, size_t n) {
+// Runs span over x in spans of SIGMOID_SPAN elements, split between threads when n is large.
+static void over_spans(span_fn span, rwkv_real *out, const rwkv_real *x, rwkv_real arg, size_t n) {
     size_t spans = (n + SIGMOID_SPAN - 1) / SIGMOID_SPAN;
 #pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
     for (size_t s = 0; s < spans; s++) {
         size_t i0 = s * SIGMOID_SPAN, len = n - i0 < SIGMOID_SPAN ? n - i0 : SIGMOID_SPAN;
-        sigmoid_span(out + i0, x + i0, len);
+        span(out + i0, x + i0, arg, len);
     }
 }
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void sigmoid_span(rwkv_real *out, const rwkv_real *x, rwkv_real unused, size_t n) {
+    (void)unused;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] = 1 / (1 + RWKV_EXP(-x[i]));
+}
+
+void rwkv_sigmoid(rwkv_real *out, const rwkv_real *x, size_t n) { over_spans(sigmoid_span, out, x, 0, n); }
 
 void rwkv_sigmoid_gate_backward(rwkv_real *restrict dval, rwkv_real *restrict dr, const rwkv_real *restrict dout,
                                 const rwkv_real *restrict s, const rwkv_real *restrict val, size_t n) {
@@ -115,12 +122,26 @@ void rwkv_sigmoid_gate_backward(rwkv_real *restrict dval, rwkv_real *restrict dr
     }
 }
 
-void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= RWKV_PAR_MIN_ELEMS)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void relu_sq_span(rwkv_real *out, const rwkv_real *x, rwkv_real unused, size_t n) {
+    (void)unused;
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        rwkv_real r = x[i] > 0 ? x[i] : 0;
+        rwkv_real r = x[i] > 0 ? x[i] : 0; // branch-free once vectorised: half the signs flip
         out[i] = r * r;
     }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void exp_neg_sigmoid_span(rwkv_real *out, const rwkv_real *x, rwkv_real scale, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] = RWKV_EXP(-scale / (1 + RWKV_EXP(-x[i])));
+}
+
+void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n) { over_spans(relu_sq_span, out, x, 0, n); }
+
+void rwkv_exp_neg_sigmoid(rwkv_real *out, const rwkv_real *x, rwkv_real scale, size_t n) {
+    over_spans(exp_neg_sigmoid_span, out, x, scale, n);
 }
 
 void rwkv_relu_sq_backward(rwkv_real *restrict g, const rwkv_real *restrict x, size_t n) {

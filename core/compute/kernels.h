@@ -30,6 +30,8 @@ void rwkv_sigmoid_gate_backward(rwkv_real *dval, rwkv_real *dr, const rwkv_real 
                                 const rwkv_real *s, const rwkv_real *val, size_t n);
 // out = relu(x)^2. out may alias x.
 void rwkv_relu_sq(rwkv_real *out, const rwkv_real *x, size_t n);
+// out = exp(-scale sigmoid(x)) = exp(-scale / (1 + e^{-x})) (RWKV-7's decay), vectorised.
+void rwkv_exp_neg_sigmoid(rwkv_real *out, const rwkv_real *x, rwkv_real scale, size_t n);
 // g *= d relu(x)^2 / dx = 2 relu(x).
 void rwkv_relu_sq_backward(rwkv_real *g, const rwkv_real *x, size_t n);
 // out = a * b element-wise. out may alias a or b.

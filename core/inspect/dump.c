@@ -17,6 +17,7 @@
 
 #define DUMP_META_CHUNK 1024      // chunk length of the 1-D bookkeeping datasets
 #define DUMP_CHUNK_BYTES (1 << 20) // largest tap chunk: HDF5's default chunk cache holds one
+#define DUMP_BUFFER_BYTES (4 << 20) // a wide tap's buffer (at least 2 chunks): fuller ones flush from the hook
 #define LN2 0.69314718055994530942
 #define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
 #define DUMP_FLUSH_SECONDS 1.0      // and after a sequence, at most this often
@@ -194,8 +195,11 @@ static rwkv_status flush(rwkv_dump *d, stream *only, int partial) {
     return RWKV_OK;
 }
 
-// Sizes every buffer for `step` new rows on top of a partial chunk, and the job list for
-// a flush of them all. Buffers only grow; the rows they hold are kept.
+// Sizes every buffer for `step` new rows on top of a partial chunk, or DUMP_BUFFER_BYTES of
+// whole chunks when that is less (a forward call's state_wkv rows of one layer are 25 MB at
+// the 0.1B shape: the hook then compresses them as they come, in cache, and the dump never
+// touches hundreds of MB of fresh pages), and the job list for a flush of them all. Buffers
+// only grow; the rows they hold are kept.
 static rwkv_status reserve(rwkv_dump *d, int step) {
     if (step <= d->step) return RWKV_OK;
     int jobs = 0;
@@ -203,11 +207,20 @@ static rwkv_status reserve(rwkv_dump *d, int step) {
         stream *s = d->streams[i];
         if (!s) continue;
         int cap = ((step + s->chunk_rows - 1) / s->chunk_rows + 1) * s->chunk_rows;
-        unsigned char *b = realloc(s->buf, (size_t)cap * s->D * sizeof(rwkv_real));
-        if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the %s buffer", d->path, s->name);
-        s->buf = b;
-        s->cap = cap;
-        jobs += cap / s->chunk_rows;
+        size_t chunk_bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
+        int most = (int)(DUMP_BUFFER_BYTES / chunk_bytes); // whole chunks within the budget
+        if (cap > most * s->chunk_rows) cap = (most > 2 ? most : 2) * s->chunk_rows;
+        if (cap > s->cap) {
+            if (!s->nbuf) { // nothing to keep: no copy of the old buffer
+                free(s->buf);
+                s->buf = NULL;
+            }
+            unsigned char *b = realloc(s->buf, (size_t)cap * s->D * sizeof(rwkv_real));
+            if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the %s buffer", d->path, s->name);
+            s->buf = b;
+            s->cap = cap;
+        }
+        jobs += s->cap / s->chunk_rows;
     }
     chunk_job *j = realloc(d->jobs, (size_t)(jobs ? jobs : 1) * sizeof *j);
     if (!j) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk list", d->path);
@@ -300,16 +313,14 @@ static int param_vectors(const rwkv_model *m, int l, double *v, const char **nam
 // RWKV-4 block, or the file-typed view widened into buf.
 static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_real *buf) {
     size_t cc = (size_t)m->cfg.n_embd * m->cfg.n_embd, off = (size_t)l * cc;
-    if (m->v7) {
-        const rwkv_real *v7m[3] = {m->v7->att_receptance, m->v7->att_key, m->v7->att_value};
-        return v7m[which] + off;
-    }
     if (m->full) {
         const rwkv_real *full[3] = {m->w.att_receptance, m->w.att_key, m->w.att_value};
+        if (m->v7) full[0] = m->v7->att_receptance, full[1] = m->v7->att_key, full[2] = m->v7->att_value;
         return full[which] + off;
     }
-    const rwkv_mat *view[3] = {&m->mats.att_receptance[l], &m->mats.att_key[l], &m->mats.att_value[l]};
-    rwkv_tensors_convert(buf, view[which]->data, view[which]->type, cc);
+    rwkv_mat *const *views[3] = {&m->mats.att_receptance, &m->mats.att_key, &m->mats.att_value};
+    const rwkv_mat *v = m->v7 ? RWKV_V7_MAT(m->v7, which, l) : &(*views[which])[l]; // RWKV_V7_R, _K, _V in order
+    rwkv_tensors_convert(buf, v->data, v->type, cc);
     return buf;
 }
 
@@ -326,7 +337,7 @@ static rwkv_status write_params(rwkv_dump *d, int matrices) {
     const rwkv_model *m = d->m;
     int L = m->cfg.n_layer, C = m->cfg.n_embd;
     double *v = rwkv_calloc((size_t)PARAM_VECTORS_MAX * C, sizeof *v, "dump params");
-    int typed = matrices && !m->full && !m->v7; // RWKV-4 matrices viewed in the file's type
+    int typed = matrices && !m->full; // matrices viewed in the file's type
     rwkv_real *mbuf = typed ? rwkv_calloc((size_t)C * C, sizeof *mbuf, "dump params") : NULL;
     if (!v || (typed && !mbuf)) {
         free(v);

@@ -19,6 +19,10 @@ static int mat_slot(int field) {
 }
 
 const rwkv_mat *rwkv_model_mat(const rwkv_model *m, const rwkv_param *p) {
+    if (m->v7) {
+        int v = rwkv_v7_view_of(p, m->cfg);
+        return v < 0 ? NULL : v == RWKV_V7_N_VIEWS ? &m->mats.head : RWKV_V7_MAT(m->v7, v, p->layer);
+    }
     int k = mat_slot(p->field);
     if (k < 0) return NULL;
     return k == RWKV_N_MATS ? &m->mats.head : &m->mat_store[(size_t)k * m->cfg.n_layer + p->layer];
@@ -167,16 +171,12 @@ static rwkv_status convert_mats(rwkv_model *m, rwkv_dtype to, const char *what) 
     return RWKV_OK;
 }
 
-// RWKV-5/7 compute from their own float block: bf16 views are RWKV-4's.
 rwkv_status rwkv_model_use_bf16(rwkv_model *m) {
-    if (m->v7 || (m->mats.head.type == RWKV_DT_BF16 && m->mat_buf)) return RWKV_OK;
+    if (m->mats.head.type == RWKV_DT_BF16 && m->mat_buf) return RWKV_OK;
     return convert_mats(m, RWKV_DT_BF16, "bf16 weights");
 }
 
 rwkv_status rwkv_model_use_int8(rwkv_model *m) {
-    if (m->v7)
-        return rwkv_error_set(RWKV_ERR_UNSUPPORTED, "%s: int8 weights are for RWKV-4 models only; this is an "
-                              "RWKV-%d model", m->path[0] ? m->path : "model", m->cfg.version);
     if (m->mats.head.type == RWKV_DT_I8 && m->mat_buf) return RWKV_OK;
     return convert_mats(m, RWKV_DT_I8, "int8 weights");
 }
@@ -332,10 +332,22 @@ static rwkv_status take_param(rwkv_model *m, const rwkv_tensor_set *ts, const rw
 
 // Vectors as float, matrices as views of the tensors (which the model takes over).
 static rwkv_status build_typed(rwkv_model **out, rwkv_tensor_set *ts, const char *path, const char *format,
-                               const rwkv_load_opts *o) {
+                               const rwkv_load_opts *o, int version) {
     *out = NULL;
+    rwkv_status st;
+    if (version != 4) {
+        if ((st = rwkv_v7_model_typed(out, ts, path, format, o->weights == RWKV_WEIGHTS_HEADERS))) return st;
+        if (!((*out)->src = malloc(sizeof *(*out)->src))) {
+            rwkv_model_free(*out);
+            *out = NULL;
+            return rwkv_error_set(RWKV_ERR_NOMEM, "out of memory");
+        }
+        *(*out)->src = *ts; // the views point into the tensors' buffers and mapping
+        rwkv_tensors_init(ts);
+        return RWKV_OK;
+    }
     rwkv_config cfg;
-    rwkv_status st = infer_config(ts, path, &cfg);
+    st = infer_config(ts, path, &cfg);
     if (st) return st;
     rwkv_model tmp = {.cfg = cfg};
     if ((st = rwkv_weights_table_alloc(&tmp.table, cfg))) return rwkv_error_wrap(st, "%s: ", path);
@@ -392,15 +404,15 @@ rwkv_status rwkv_model_open(rwkv_model **out, const char *path, const rwkv_load_
     rwkv_status st = read_tensors(path, mode == RWKV_WEIGHTS_HEADERS, &ts, &fmt);
     int version = 4;
     if (!st) st = rwkv_model_version(&ts, path, &version);
-    if (!st && version != 4 && mode == RWKV_WEIGHTS_HEADERS) { // RWKV-5/7 keep a float copy, read whole
+    if (!st && version != 4 && mode == RWKV_WEIGHTS_HEADERS && fmt == RWKV_FMT_PTH) { // the vectors are read
         rwkv_tensors_free(&ts);
         rwkv_tensors_init(&ts);
         st = read_tensors(path, 0, &ts, &fmt);
     }
-    int full = version != 4 || mode == RWKV_WEIGHTS_FP32 ||
+    int full = mode == RWKV_WEIGHTS_FP32 ||
                (mode == RWKV_WEIGHTS_FILE && (RWKV_REAL_BITS == 64 || !kernels_read(&ts)));
     if (!st) st = full ? build_full(out, &ts, path, rwkv_format_name(fmt), o)
-                       : build_typed(out, &ts, path, rwkv_format_name(fmt), o);
+                       : build_typed(out, &ts, path, rwkv_format_name(fmt), o, version);
     if (!st && mode == RWKV_WEIGHTS_BF16) st = rwkv_model_use_bf16(*out);
     if (!st && mode == RWKV_WEIGHTS_INT8) st = rwkv_model_use_int8(*out);
     if (st && *out) {

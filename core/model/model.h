@@ -35,9 +35,10 @@ typedef struct {
     rwkv_mat *mat_store;      // (RWKV_N_MATS * L + 1) the views of mats
     void *mat_buf;            // converted matrices (bf16, int8) the views point into, or NULL
     rwkv_tensor_set *src;     // the file's tensors the views point into, or NULL
-    rwkv_v7_weights *v7;      // RWKV-7 weights (cfg.version 7); then w holds only the globals
-                              // (emb, ln0, ln_out, head, into v7), block is v7->block, table
-                              // lists v7's tensors (rwkv_v7_table_alloc) and decay_w is NULL
+    rwkv_v7_weights *v7;      // RWKV-5.2/7 weights; then w holds only the globals (emb, ln0,
+                              // ln_out, head, into v7), block is v7->block, table lists v7's
+                              // tensors (rwkv_v7_table_alloc), decay_w is NULL, and the
+                              // matrices are read through v7->views (mats holds only the head)
     char path[RWKV_PATH_MAX];
     char format[16];          // "pth", "safetensors", "rwkvcpp"
     char dtype[16];           // stored dtype of the matrices, e.g. "bfloat16"
@@ -96,6 +97,10 @@ rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int 
 rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d);
 rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
                                        const char *format);
+// The same with the large matrices viewed in ts's tensors in their stored type (the caller
+// keeps ts alive as m->src); headers: no finiteness check of the matrices (info).
+rwkv_status rwkv_v7_model_typed(rwkv_model **out, const rwkv_tensor_set *ts, const char *path, const char *format,
+                                int headers);
 // RWKV_ERR_UNSUPPORTED naming `what` (a tool) for an RWKV-5/7 model.
 rwkv_status rwkv_model_require_v4(const rwkv_model *m, const char *what);
 

@@ -25,7 +25,9 @@ rwkv_status rwkv_model_version(const rwkv_tensor_set *ts, const char *path, int 
     return RWKV_OK;
 }
 
-rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d) {
+// A zero-filled model; typed: the block holds no viewed matrix (rwkv_v7_weights_fill_typed
+// points the views into a file's tensors).
+static rwkv_status model_new(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d, int typed) {
     *out = NULL;
     if (cfg.version != RWKV_VERSION_5 && cfg.version != RWKV_VERSION_6) cfg.version = RWKV_VERSION_7;
     rwkv_status st = rwkv_weights_check_config(cfg);
@@ -40,11 +42,13 @@ rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims 
     for (int i = 0; i < 5; i++)
         if (ranks[i] > cfg.n_lora) cfg.n_lora = ranks[i];
     m->cfg = cfg;
-    if ((st = rwkv_v7_weights_alloc(&m->v7, cfg, d)) || (st = rwkv_v7_table_alloc(&m->table, cfg, m->v7))) {
+    st = typed ? rwkv_v7_weights_alloc_typed(&m->v7, cfg, d) : rwkv_v7_weights_alloc(&m->v7, cfg, d);
+    if (st || (st = rwkv_v7_table_alloc(&m->table, cfg, m->v7))) {
         rwkv_model_free(m);
         return st;
     }
-    m->block = m->v7->block; // owned by v7; the table walks it (training, writing)
+    m->block = m->v7->block; // owned by v7; the table walks it (training, writing) when full
+    m->full = !typed;
     // The driver in forward.c reads the globals through m->w, as for RWKV-4.
     m->w.emb = m->v7->emb;
     m->w.ln0_w = m->v7->ln0_w;
@@ -59,8 +63,13 @@ rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims 
     return RWKV_OK;
 }
 
-rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
-                                       const char *format) {
+rwkv_status rwkv_v7_model_alloc(rwkv_model **out, rwkv_config cfg, rwkv_v7_dims d) {
+    return model_new(out, cfg, d, 0);
+}
+
+// The model of ts: a float copy, or (typed) float vectors and views of ts's matrices.
+static rwkv_status from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path, const char *format,
+                                int typed, int headers) {
     *out = NULL;
     int lora_out_in = strcmp(format, "rwkvcpp") == 0; // rwkv.cpp's converter transposed them
     rwkv_config cfg;
@@ -72,8 +81,10 @@ rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *
                   : rwkv_v7_infer(ts, path, lora_out_in, &cfg, &d);
     if (st) return st;
     rwkv_model *m;
-    if ((st = rwkv_v7_model_alloc(&m, cfg, d))) return rwkv_error_wrap(st, "%s: ", path);
-    if ((st = rwkv_v7_weights_fill(m->v7, m->cfg, ts, path, lora_out_in))) {
+    if ((st = model_new(&m, cfg, d, typed))) return rwkv_error_wrap(st, "%s: ", path);
+    st = typed ? rwkv_v7_weights_fill_typed(m->v7, m->cfg, ts, path, lora_out_in, headers, &m->mats.head)
+               : rwkv_v7_weights_fill(m->v7, m->cfg, ts, path, lora_out_in);
+    if (st) {
         rwkv_model_free(m);
         return st;
     }
@@ -85,6 +96,16 @@ rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *
     if (tok) snprintf(m->tokenizer, sizeof m->tokenizer, "%s", tok);
     *out = m;
     return RWKV_OK;
+}
+
+rwkv_status rwkv_v7_model_from_tensors(rwkv_model **out, const rwkv_tensor_set *ts, const char *path,
+                                       const char *format) {
+    return from_tensors(out, ts, path, format, 0, 0);
+}
+
+rwkv_status rwkv_v7_model_typed(rwkv_model **out, const rwkv_tensor_set *ts, const char *path, const char *format,
+                                int headers) {
+    return from_tensors(out, ts, path, format, 1, headers);
 }
 
 rwkv_status rwkv_model_require_v4(const rwkv_model *m, const char *what) {

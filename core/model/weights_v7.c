@@ -23,108 +23,112 @@ typedef struct {
     size_t field;     // offsetof the pointer in rwkv_v7_weights
     dim_id rows, cols;
     int kind;
+    int view;         // 1 + its rwkv_v7_view, VIEW_HEAD, or 0: read through a typed view
 } field;
+
+#define VIEW(x) (1 + (x))
+#define VIEW_HEAD (1 + RWKV_V7_N_VIEWS)
 
 #define F(x) offsetof(rwkv_v7_weights, x)
 // The tensors every version has: the embedding and ln0, the block LayerNorms, the head.
 #define FIELDS_FIRST                                                \
-    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL},                     \
-    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL},        \
-    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL},          \
-    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0},                        \
-    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0},                          \
-    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0},                        \
-    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0}
+    {"emb.weight", F(emb), D_V, D_C, K_GLOBAL, 0},                     \
+    {"blocks.0.ln0.weight", F(ln0_w), D_ONE, D_C, K_GLOBAL, 0},        \
+    {"blocks.0.ln0.bias", F(ln0_b), D_ONE, D_C, K_GLOBAL, 0},          \
+    {"ln1.weight", F(ln1_w), D_ONE, D_C, 0, 0},                        \
+    {"ln1.bias", F(ln1_b), D_ONE, D_C, 0, 0},                          \
+    {"ln2.weight", F(ln2_w), D_ONE, D_C, 0, 0},                        \
+    {"ln2.bias", F(ln2_b), D_ONE, D_C, 0, 0}
 #define FIELDS_LAST                                                 \
-    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL},           \
-    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL},             \
-    {"head.weight", F(head), D_V, D_C, K_GLOBAL}
+    {"ln_out.weight", F(ln_out_w), D_ONE, D_C, K_GLOBAL, 0},           \
+    {"ln_out.bias", F(ln_out_b), D_ONE, D_C, K_GLOBAL, 0},             \
+    {"head.weight", F(head), D_V, D_C, K_GLOBAL, VIEW_HEAD}
 
 static const field FIELDS[] = {
     FIELDS_FIRST,
-    {"att.x_r", F(x_r), D_ONE, D_C, K_MIX},
-    {"att.x_w", F(x_w), D_ONE, D_C, K_MIX},
-    {"att.x_k", F(x_k), D_ONE, D_C, K_MIX},
-    {"att.x_v", F(x_v), D_ONE, D_C, K_MIX},
-    {"att.x_a", F(x_a), D_ONE, D_C, K_MIX},
-    {"att.x_g", F(x_g), D_ONE, D_C, K_MIX},
-    {"att.w0", F(w0), D_ONE, D_C, 0},
-    {"att.w1", F(w1), D_W, D_C, K_LORA},
-    {"att.w2", F(w2), D_C, D_W, K_LORA},
-    {"att.a0", F(a0), D_ONE, D_C, 0},
-    {"att.a1", F(a1), D_A, D_C, K_LORA},
-    {"att.a2", F(a2), D_C, D_A, K_LORA},
-    {"att.v0", F(v0), D_ONE, D_C, K_FROM_L1},
-    {"att.v1", F(v1), D_VG, D_C, K_LORA | K_FROM_L1},
-    {"att.v2", F(v2), D_C, D_VG, K_LORA | K_FROM_L1},
-    {"att.g1", F(g1), D_G, D_C, K_LORA},
-    {"att.g2", F(g2), D_C, D_G, K_LORA},
-    {"att.k_k", F(k_k), D_ONE, D_C, 0},
-    {"att.k_a", F(k_a), D_ONE, D_C, 0},
-    {"att.r_k", F(r_k), D_ONE, D_C, K_HEADS},
-    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0},
-    {"att.key.weight", F(att_key), D_C, D_C, 0},
-    {"att.value.weight", F(att_value), D_C, D_C, 0},
-    {"att.output.weight", F(att_output), D_C, D_C, 0},
-    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0},
-    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0},
-    {"ffn.x_k", F(ffn_x_k), D_ONE, D_C, 0},
-    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
-    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
+    {"att.x_r", F(x_r), D_ONE, D_C, K_MIX, 0},
+    {"att.x_w", F(x_w), D_ONE, D_C, K_MIX, 0},
+    {"att.x_k", F(x_k), D_ONE, D_C, K_MIX, 0},
+    {"att.x_v", F(x_v), D_ONE, D_C, K_MIX, 0},
+    {"att.x_a", F(x_a), D_ONE, D_C, K_MIX, 0},
+    {"att.x_g", F(x_g), D_ONE, D_C, K_MIX, 0},
+    {"att.w0", F(w0), D_ONE, D_C, 0, 0},
+    {"att.w1", F(w1), D_W, D_C, K_LORA, 0},
+    {"att.w2", F(w2), D_C, D_W, K_LORA, 0},
+    {"att.a0", F(a0), D_ONE, D_C, 0, 0},
+    {"att.a1", F(a1), D_A, D_C, K_LORA, 0},
+    {"att.a2", F(a2), D_C, D_A, K_LORA, 0},
+    {"att.v0", F(v0), D_ONE, D_C, K_FROM_L1, 0},
+    {"att.v1", F(v1), D_VG, D_C, K_LORA | K_FROM_L1, 0},
+    {"att.v2", F(v2), D_C, D_VG, K_LORA | K_FROM_L1, 0},
+    {"att.g1", F(g1), D_G, D_C, K_LORA, 0},
+    {"att.g2", F(g2), D_C, D_G, K_LORA, 0},
+    {"att.k_k", F(k_k), D_ONE, D_C, 0, 0},
+    {"att.k_a", F(k_a), D_ONE, D_C, 0, 0},
+    {"att.r_k", F(r_k), D_ONE, D_C, K_HEADS, 0},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)},
+    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},
+    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},
+    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0},
+    {"ffn.x_k", F(ffn_x_k), D_ONE, D_C, 0, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},
     FIELDS_LAST,
 };
 
 // RWKV-5.2 (rwkv.cpp stores time_decay as exp(-exp(.)) and its reader undoes that).
 static const field FIELDS_V5[] = {
     FIELDS_FIRST,
-    {"att.time_mix_k", F(x_k), D_ONE, D_C, 0},
-    {"att.time_mix_v", F(x_v), D_ONE, D_C, 0},
-    {"att.time_mix_r", F(x_r), D_ONE, D_C, 0},
-    {"att.time_mix_g", F(x_g), D_ONE, D_C, 0},
-    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS},
-    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS},
-    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0},
-    {"att.key.weight", F(att_key), D_C, D_C, 0},
-    {"att.value.weight", F(att_value), D_C, D_C, 0},
-    {"att.gate.weight", F(att_gate), D_C, D_C, 0},
-    {"att.output.weight", F(att_output), D_C, D_C, 0},
-    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0},
-    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0},
-    {"ffn.time_mix_k", F(ffn_x_k), D_ONE, D_C, 0},
-    {"ffn.time_mix_r", F(ffn_x_r), D_ONE, D_C, 0},
-    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
-    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
-    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0},
+    {"att.time_mix_k", F(x_k), D_ONE, D_C, 0, 0},
+    {"att.time_mix_v", F(x_v), D_ONE, D_C, 0, 0},
+    {"att.time_mix_r", F(x_r), D_ONE, D_C, 0, 0},
+    {"att.time_mix_g", F(x_g), D_ONE, D_C, 0, 0},
+    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS, 0},
+    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS, 0},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)},
+    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},
+    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},
+    {"att.gate.weight", F(att_gate), D_C, D_C, 0, VIEW(RWKV_V7_G)},
+    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0},
+    {"ffn.time_mix_k", F(ffn_x_k), D_ONE, D_C, 0, 0},
+    {"ffn.time_mix_r", F(ffn_x_r), D_ONE, D_C, 0, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},
+    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0, VIEW(RWKV_V7_FR)},
     FIELDS_LAST,
 };
 
 // RWKV-6 (rwkv.cpp stores its time_decay raw, and the LoRA factors as (out, in)).
 static const field FIELDS_V6[] = {
     FIELDS_FIRST,
-    {"att.time_maa_x", F(maa_x), D_ONE, D_C, 0},
-    {"att.time_maa_w", F(x_w), D_ONE, D_C, 0},
-    {"att.time_maa_k", F(x_k), D_ONE, D_C, 0},
-    {"att.time_maa_v", F(x_v), D_ONE, D_C, 0},
-    {"att.time_maa_r", F(x_r), D_ONE, D_C, 0},
-    {"att.time_maa_g", F(x_g), D_ONE, D_C, 0},
-    {"att.time_maa_w1", F(maa_w1), D_M5, D_C, K_LORA},
-    {"att.time_maa_w2", F(maa_w2), D_C5, D_M, K_STACK},
-    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS},
-    {"att.time_decay_w1", F(decay_w1), D_W, D_C, K_LORA},
-    {"att.time_decay_w2", F(decay_w2), D_C, D_W, K_LORA},
-    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS},
-    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0},
-    {"att.key.weight", F(att_key), D_C, D_C, 0},
-    {"att.value.weight", F(att_value), D_C, D_C, 0},
-    {"att.gate.weight", F(att_gate), D_C, D_C, 0},
-    {"att.output.weight", F(att_output), D_C, D_C, 0},
-    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0},
-    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0},
-    {"ffn.time_maa_k", F(ffn_x_k), D_ONE, D_C, 0},
-    {"ffn.time_maa_r", F(ffn_x_r), D_ONE, D_C, 0},
-    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0},
-    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0},
-    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0},
+    {"att.time_maa_x", F(maa_x), D_ONE, D_C, 0, 0},
+    {"att.time_maa_w", F(x_w), D_ONE, D_C, 0, 0},
+    {"att.time_maa_k", F(x_k), D_ONE, D_C, 0, 0},
+    {"att.time_maa_v", F(x_v), D_ONE, D_C, 0, 0},
+    {"att.time_maa_r", F(x_r), D_ONE, D_C, 0, 0},
+    {"att.time_maa_g", F(x_g), D_ONE, D_C, 0, 0},
+    {"att.time_maa_w1", F(maa_w1), D_M5, D_C, K_LORA, 0},
+    {"att.time_maa_w2", F(maa_w2), D_C5, D_M, K_STACK, 0},
+    {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS, 0},
+    {"att.time_decay_w1", F(decay_w1), D_W, D_C, K_LORA, 0},
+    {"att.time_decay_w2", F(decay_w2), D_C, D_W, K_LORA, 0},
+    {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS, 0},
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)},
+    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},
+    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},
+    {"att.gate.weight", F(att_gate), D_C, D_C, 0, VIEW(RWKV_V7_G)},
+    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0},
+    {"ffn.time_maa_k", F(ffn_x_k), D_ONE, D_C, 0, 0},
+    {"ffn.time_maa_r", F(ffn_x_r), D_ONE, D_C, 0, 0},
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},
+    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0, VIEW(RWKV_V7_FR)},
     FIELDS_LAST,
 };
 
@@ -164,33 +168,60 @@ static rwkv_real **slot(rwkv_v7_weights *w, const field *f) {
     return (rwkv_real **)((char *)w + f->field);
 }
 
-rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d) {
-    *out = NULL;
-    rwkv_v7_weights *w = rwkv_calloc(1, sizeof *w, "RWKV-7 weights");
-    if (!w) return RWKV_ERR_NOMEM;
-    w->d = d;
-    int nf;
-    const field *fs = fields(cfg, &nf);
-    for (int i = 0; i < nf; i++) w->total += field_numel(&fs[i], cfg, d);
-    if (!(w->block = rwkv_calloc(w->total, sizeof(rwkv_real), "RWKV-7 parameters"))) {
-        free(w);
-        return RWKV_ERR_NOMEM;
-    }
-    rwkv_v7_weights_bind(w, w->block, cfg);
-    *out = w;
-    return RWKV_OK;
-}
-
-void rwkv_v7_weights_bind(rwkv_v7_weights *w, rwkv_real *block, rwkv_config cfg) {
+// Points the fields into block (a typed block skips the viewed matrices), and the views of
+// the matrices it holds at them.
+static void bind(rwkv_v7_weights *w, rwkv_real *block, rwkv_config cfg, int typed) {
     int nf;
     const field *fs = fields(cfg, &nf);
     size_t off = 0;
     w->block = block;
     for (int i = 0; i < nf; i++) {
-        *slot(w, &fs[i]) = block + off;
-        off += field_numel(&fs[i], cfg, w->d);
+        const field *f = &fs[i];
+        if (typed && f->view) {
+            *slot(w, f) = NULL;
+            continue;
+        }
+        *slot(w, f) = block + off;
+        off += field_numel(f, cfg, w->d);
+        size_t per = (size_t)dim(f->rows, cfg, w->d) * (size_t)dim(f->cols, cfg, w->d);
+        if (w->views && f->view && f->view != VIEW_HEAD)
+            for (int l = 0; l < cfg.n_layer; l++)
+                *RWKV_V7_MAT(w, f->view - 1, l) = (rwkv_mat){RWKV_DT_REAL, *slot(w, f) + (size_t)l * per};
     }
 }
+
+static rwkv_status weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d, int typed) {
+    *out = NULL;
+    rwkv_v7_weights *w = rwkv_calloc(1, sizeof *w, "RWKV-7 weights");
+    if (!w) return RWKV_ERR_NOMEM;
+    w->d = d;
+    w->n_layer = cfg.n_layer;
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    for (int i = 0; i < nf; i++) {
+        size_t n = field_numel(&fs[i], cfg, d);
+        w->total += n;
+        if (!typed || !fs[i].view) w->in_block += n;
+    }
+    w->views = rwkv_calloc((size_t)RWKV_V7_N_VIEWS * cfg.n_layer, sizeof *w->views, "RWKV-7 matrix views");
+    if (!w->views || !(w->block = rwkv_calloc(w->in_block, sizeof(rwkv_real), "RWKV-7 parameters"))) {
+        rwkv_v7_weights_free(w);
+        return RWKV_ERR_NOMEM;
+    }
+    bind(w, w->block, cfg, typed);
+    *out = w;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d) {
+    return weights_alloc(out, cfg, d, 0);
+}
+
+rwkv_status rwkv_v7_weights_alloc_typed(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d) {
+    return weights_alloc(out, cfg, d, 1);
+}
+
+void rwkv_v7_weights_bind(rwkv_v7_weights *w, rwkv_real *block, rwkv_config cfg) { bind(w, block, cfg, 0); }
 
 // The rwkv_weights field of a global tensor, so rwkv_weights_bind finds it; -1 for the rest.
 static int global_field(const field *f) {
@@ -210,11 +241,11 @@ rwkv_status rwkv_v7_table_alloc(rwkv_param_table *t, rwkv_config cfg, const rwkv
     t->cfg = cfg;
     t->params = rwkv_calloc((size_t)nf * cfg.n_layer, sizeof *t->params, "parameter table");
     if (!t->params) return RWKV_ERR_NOMEM;
+    size_t base = 0; // offsets in the full block (a typed block holds a subset)
     for (int i = 0; i < nf; i++) {
         const field *f = &fs[i];
         int64_t rows = dim(f->rows, cfg, w->d), cols = dim(f->cols, cfg, w->d);
         int global = f->kind & K_GLOBAL, nl = global ? 1 : cfg.n_layer;
-        size_t base = (size_t)(*(rwkv_real *const *)((const char *)w + f->field) - w->block);
         for (int l = f->kind & K_FROM_L1 ? 1 : 0; l < nl; l++) {
             rwkv_param *p = &t->params[t->n++];
             if (global) snprintf(p->name, sizeof p->name, "%s", f->name);
@@ -229,19 +260,31 @@ rwkv_status rwkv_v7_table_alloc(rwkv_param_table *t, rwkv_config cfg, const rwkv
             size_t n = strlen(f->name); // weight decay: the 2-D ".weight" tensors but emb (as RWKV-4)
             p->is_matrix = p->ndim == 2 && n > 7 && !strcmp(f->name + n - 7, ".weight") && f->field != F(emb);
         }
+        base += field_numel(f, cfg, w->d);
     }
     t->total = w->total;
     return RWKV_OK;
 }
 
-int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3], int *transposed) {
+// The table entry of parameter p, or NULL.
+static const field *field_of(const rwkv_param *p, rwkv_config cfg) {
     int nf;
     const field *fs = fields(cfg, &nf);
     const char *suffix = p->layer < 0 ? p->name : strchr(strchr(p->name, '.') + 1, '.') + 1;
+    for (int i = 0; i < nf; i++)
+        if (!strcmp(fs[i].name, suffix)) return &fs[i];
+    return NULL;
+}
+
+int rwkv_v7_view_of(const rwkv_param *p, rwkv_config cfg) {
+    const field *f = field_of(p, cfg);
+    return f && f->view ? f->view - 1 : -1;
+}
+
+int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3], int *transposed) {
+    const field *f = field_of(p, cfg);
     *transposed = 0;
-    for (int i = 0; i < nf; i++) {
-        const field *f = &fs[i];
-        if (strcmp(f->name, suffix)) continue;
+    if (f) {
         if (f->kind & K_STACK) { // (5, Dm, C) officially, each slice transposed
             *transposed = 1;
             shape[0] = RWKV_V6_MIXES, shape[1] = p->shape[1], shape[2] = p->shape[0] / RWKV_V6_MIXES;
@@ -260,7 +303,6 @@ int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3
             shape[0] = shape[1] = 1, shape[2] = p->shape[0];
             return 3;
         }
-        break;
     }
     shape[0] = p->shape[0], shape[1] = p->shape[1];
     return p->ndim;
@@ -269,6 +311,7 @@ int rwkv_v7_official_shape(const rwkv_param *p, rwkv_config cfg, int64_t shape[3
 void rwkv_v7_weights_free(rwkv_v7_weights *w) {
     if (!w) return;
     free(w->block);
+    free(w->views);
     free(w);
 }
 
@@ -458,11 +501,53 @@ rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv
         const field *f = &fs[i];
         size_t per = (size_t)dim(f->rows, cfg, w->d) * (size_t)dim(f->cols, cfg, w->d);
         int n = f->kind & K_GLOBAL ? 1 : cfg.n_layer;
+        if (!*slot(w, f)) continue; // a viewed matrix of a typed block
         for (int l = f->kind & K_FROM_L1 ? 1 : 0; l < n; l++) {
             rwkv_status st = fill_one(*slot(w, f) + (size_t)l * per, ts, f, l, cfg, w->d, path, lora_out_in);
             if (st) return st;
         }
     }
     return RWKV_OK;
+}
+
+// The view of one matrix of ts in its stored type, checked against want (rows, cols).
+static rwkv_status view_one(rwkv_mat *v, const rwkv_tensor_set *ts, const char *name, const int64_t want[2],
+                            const char *path, int headers) {
+    const rwkv_tensor *t = rwkv_tensors_find(ts, name);
+    if (!t) return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s is missing", path, name);
+    if (t->ndim != 2 || t->shape[0] != want[0] || t->shape[1] != want[1]) {
+        char got[96], exp[96];
+        rwkv_tensors_format_shape(got, sizeof got, t->shape, t->ndim);
+        rwkv_tensors_format_shape(exp, sizeof exp, want, 2);
+        return rwkv_error_set(RWKV_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", path, name, got, exp);
+    }
+    if (rwkv_dtype_is_quant(t->dtype) && want[1] % RWKV_DT_QK)
+        return rwkv_error_set(RWKV_ERR_FORMAT, "%s: tensor %s is %s with rows of %lld weights, not a multiple of %d",
+                              path, name, rwkv_dtype_name(t->dtype), (long long)want[1], RWKV_DT_QK);
+    int64_t bad = headers || !t->data ? -1 : rwkv_tensors_first_nonfinite(t->data, t->dtype, (size_t)(want[0] * want[1]));
+    if (bad >= 0)
+        return rwkv_error_set(RWKV_ERR_NUMERIC, "%s: tensor %s: element %lld is not finite (NaN or inf): "
+                              "corrupt weights", path, name, (long long)bad);
+    *v = (rwkv_mat){t->dtype, t->data};
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_v7_weights_fill_typed(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
+                                       const char *path, int lora_out_in, int headers, rwkv_mat *head) {
+    rwkv_status st = rwkv_v7_weights_fill(w, cfg, ts, path, lora_out_in);
+    int nf;
+    const field *fs = fields(cfg, &nf);
+    for (int i = 0; i < nf && !st; i++) {
+        const field *f = &fs[i];
+        if (!f->view) continue;
+        int64_t want[2] = {dim(f->rows, cfg, w->d), dim(f->cols, cfg, w->d)};
+        char name[128];
+        if (f->view == VIEW_HEAD) st = view_one(head, ts, f->name, want, path, headers);
+        for (int l = 0; l < cfg.n_layer && !st && f->view != VIEW_HEAD; l++) {
+            snprintf(name, sizeof name, "blocks.%d.%s", l, f->name);
+            st = view_one(RWKV_V7_MAT(w, f->view - 1, l), ts, name, want, path, headers);
+        }
+    }
+    return st;
 }
 #undef F

@@ -27,10 +27,25 @@ typedef struct {
     int d_m; // RWKV-6: the token-shift mix LoRA (one of 5 slices; d_w is its decay LoRA)
 } rwkv_v7_dims;
 
+// The large per-layer matrices, read through typed views (rwkv_mat) as RWKV-4's are: in the
+// float block, in place in the file (bf16, fp16, rwkv.cpp's types), or converted (bf16, I8).
+// The LoRA factors stay float (the official files store them transposed).
+typedef enum {
+    RWKV_V7_R, RWKV_V7_K, RWKV_V7_V, RWKV_V7_O, // att.receptance/key/value/output (C, C)
+    RWKV_V7_G,                                  // att.gate (C, C), RWKV-5.2 only
+    RWKV_V7_FK, RWKV_V7_FV,                     // ffn.key (F, C), ffn.value (C, F)
+    RWKV_V7_FR,                                 // ffn.receptance (C, C), RWKV-5.2 only
+    RWKV_V7_N_VIEWS
+} rwkv_v7_view;
+
 typedef struct {
     rwkv_v7_dims d;
-    rwkv_real *block; // (total) every parameter
-    size_t total;
+    rwkv_real *block; // (in_block) every parameter, or all but the viewed matrices (typed)
+    size_t total;     // parameters of the model
+    size_t in_block;  // elements of block: total, or fewer when the matrices live elsewhere
+    int n_layer;
+    rwkv_mat *views;  // (RWKV_V7_N_VIEWS * n_layer) what the kernels read; NULL data if absent
+    // Matrix fields below are NULL when the block does not hold the matrices (typed).
     rwkv_real *emb;                      // (V, C)
     rwkv_real *ln0_w, *ln0_b;            // (C)
     rwkv_real *ln1_w, *ln1_b;            // (L, C)
@@ -72,8 +87,17 @@ typedef struct {
     rwkv_real *decay_w2;                 // (L, C, Dw)
 } rwkv_v7_weights;
 
-// A zero-filled block for cfg (version 7, or 5 with d all 0) and LoRA ranks d.
+// A zero-filled block for cfg (version 7, or 5 with d all 0) and LoRA ranks d; the views
+// point into it.
 rwkv_status rwkv_v7_weights_alloc(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d);
+// The same without room for the viewed matrices and the head (their fields and views stay
+// NULL): rwkv_v7_weights_view fills the views.
+rwkv_status rwkv_v7_weights_alloc_typed(rwkv_v7_weights **out, rwkv_config cfg, rwkv_v7_dims d);
+// The view of layer l's matrix `which`.
+#define RWKV_V7_MAT(w, which, l) (&(w)->views[(size_t)(which) * (w)->n_layer + (l)])
+// Which view parameter p is (table order): an rwkv_v7_view, RWKV_V7_N_VIEWS for the head,
+// or -1 for the rest.
+int rwkv_v7_view_of(const rwkv_param *p, rwkv_config cfg);
 void rwkv_v7_weights_free(rwkv_v7_weights *w);
 // Points every tensor of w (w->d set) into block, laid out as rwkv_v7_weights_alloc does
 // (for gradients and optimiser moments of the same shape).
@@ -96,8 +120,12 @@ rwkv_status rwkv_v5_infer(const rwkv_tensor_set *ts, const char *path, rwkv_conf
 rwkv_status rwkv_v6_infer(const rwkv_tensor_set *ts, const char *path, int lora_out_in, rwkv_config *cfg,
                           rwkv_v7_dims *d);
 // Fills every tensor from ts, checking names and shapes; errors name the file and tensor.
-// rwkv.cpp's concatenated blocks.N.att.x_rwkvag (6, 1, C) stands for x_r .. x_g.
+// rwkv.cpp's concatenated blocks.N.att.x_rwkvag (6, 1, C) stands for x_r .. x_g. A typed
+// block (rwkv_v7_weights_alloc_typed) gets the viewed matrices as views of ts's tensors in
+// their stored type instead (checked finite unless `headers`), the head into *head.
 rwkv_status rwkv_v7_weights_fill(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
                                  const char *path, int lora_out_in);
+rwkv_status rwkv_v7_weights_fill_typed(rwkv_v7_weights *w, rwkv_config cfg, const rwkv_tensor_set *ts,
+                                       const char *path, int lora_out_in, int headers, rwkv_mat *head);
 
 #endif
