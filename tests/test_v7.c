@@ -502,8 +502,22 @@ static rwkv_status build_edited_from(const char *file, void (*edit)(rwkv_tensor_
     return st;
 }
 
-static rwkv_status build_edited(void (*edit)(rwkv_tensor_set *), rwkv_model **m) {
-    return build_edited_from("rand7-a.safetensors", edit, m);
+// A damage, and the error it must give.
+typedef struct {
+    void (*edit)(rwkv_tensor_set *);
+    rwkv_status st;
+    const char *msg;
+} edit_case;
+
+// Each case on fixture `file`: its status and message, and no model.
+static void check_edits(const char *file, const edit_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        rwkv_model *m = (rwkv_model *)1;
+        rwkv_status st = build_edited_from(file, cases[i].edit, &m);
+        ck_assert_msg(st == cases[i].st, "%s case %zu: status %d: %s", file, i, st, rwkv_error_message());
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(rwkv_error_message(), cases[i].msg), "%s case %zu: '%s'", file, i, rwkv_error_message());
+    }
 }
 
 static rwkv_tensor *item(rwkv_tensor_set *ts, const char *name) {
@@ -545,11 +559,7 @@ static void nan_head(rwkv_tensor_set *ts) { put_nan(ts, "head.weight"); }
 
 // Damaged v7 checkpoints: each error names the file and the tensor, and nothing leaks.
 START_TEST(test_bad_v7_files) {
-    static const struct {
-        void (*edit)(rwkv_tensor_set *);
-        rwkv_status st;
-        const char *msg;
-    } cases[] = {
+    static const edit_case cases[] = {
         {drop_a2, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.a2 is missing"},
         {shrink_w1, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.w1 has shape [32, 7], expected [32, 8]"},
         {bad_rk, RWKV_ERR_SHAPE, "head size 12 (from blocks.0.att.r_k) must divide n_embd 32"},
@@ -558,13 +568,7 @@ START_TEST(test_bad_v7_files) {
         {nan_w0, RWKV_ERR_NUMERIC, "edited.safetensors: tensor blocks.1.att.w0: element 3 is not finite"},
         {nan_head, RWKV_ERR_NUMERIC, "edited.safetensors: tensor head.weight: element 3 is not finite"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        rwkv_model *m = (rwkv_model *)1;
-        rwkv_status st = build_edited(cases[i].edit, &m);
-        ck_assert_msg(st == cases[i].st, "case %zu: status %d: %s", i, st, rwkv_error_message());
-        ck_assert_ptr_null(m);
-        ck_assert_msg(strstr(rwkv_error_message(), cases[i].msg), "case %zu: '%s'", i, rwkv_error_message());
-    }
+    check_edits("rand7-a.safetensors", cases, sizeof cases / sizeof cases[0]);
     // a truncated rwkv.cpp file
     char path[512];
     snprintf(path, sizeof path, "%s/tiny7-cut.bin", test_tmpdir());
@@ -593,25 +597,15 @@ static void nan_decay_w2(rwkv_tensor_set *ts) { put_nan(ts, "blocks.1.att.time_d
 
 // Damaged RWKV-6 checkpoints: each error names the file and the tensor.
 START_TEST(test_bad_v6_files) {
-    static const struct {
-        void (*edit)(rwkv_tensor_set *);
-        rwkv_status st;
-        const char *msg;
-    } cases[] = {
+    static const edit_case cases[] = {
         {drop_maa_w2, RWKV_ERR_SHAPE, "edited.safetensors: tensor blocks.1.att.time_maa_w2 is missing"},
         {bad_maa_w2, RWKV_ERR_SHAPE, "tensor blocks.1.att.time_maa_w2 has shape [5, 2, 32], expected [5, 4, 32]"},
         {flat_maa_w2, RWKV_ERR_SHAPE, "tensor blocks.0.att.time_maa_w2 has shape [20, 32], expected [5, 4, 32]"},
         {bad_maa_rank, RWKV_ERR_SHAPE, "blocks.0.att.time_maa_w1: its rank 19 is not 5 slices"},
         {bad_decay_w1, RWKV_ERR_SHAPE, "tensor blocks.1.att.time_decay_w1 has shape [16, 8], expected [32, 8]"},
-        {nan_decay_w2, RWKV_ERR_NUMERIC, "tensor blocks.1.att.time_decay_w2: element 24 is not finite"}, // (3, 0) once transposed,
+        {nan_decay_w2, RWKV_ERR_NUMERIC, "tensor blocks.1.att.time_decay_w2: element 24 is not finite"}, // (3, 0) once transposed
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        rwkv_model *m = (rwkv_model *)1;
-        rwkv_status st = build_edited_from("rand6-a.safetensors", cases[i].edit, &m);
-        ck_assert_msg(st == cases[i].st, "case %zu: status %d: %s", i, st, rwkv_error_message());
-        ck_assert_ptr_null(m);
-        ck_assert_msg(strstr(rwkv_error_message(), cases[i].msg), "case %zu: '%s'", i, rwkv_error_message());
-    }
+    check_edits("rand6-a.safetensors", cases, sizeof cases / sizeof cases[0]);
     // rwkv.cpp's reader tells RWKV-6's raw time_decay by the file's tensors, not their order
     rwkv_model *a = load("rand6-a.bin"), *b = load("rand6-a-misordered.bin");
     ck_assert_uint_eq(a->v7->total, b->v7->total);

@@ -52,21 +52,41 @@ void rwkv_v5_wkv(rwkv_real *y, rwkv_real *S, rwkv_real *trace, const rwkv_real *
 typedef struct {
     rwkv_workspace *ws;
     rwkv_real *S;              // (H, N, N)
-    const rwkv_real *w, *u;    // (C) decay and bonus
+    const rwkv_real *w, *u;    // (n, C) decay rows advancing by w_stride (0: one row), (C) bonus
+    size_t w_stride;
     int H, N;
 } scan5;
 
 static void run_scan5(void *ctx, int t0, int t1, rwkv_real *trace) {
     const scan5 *a = ctx;
     size_t o = (size_t)t0 * a->H * a->N;
-    rwkv_v5_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, a->ws->k + o, a->ws->v + o, a->w, 0, a->u, t1 - t0, a->H,
-                a->N);
+    rwkv_v5_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, a->ws->k + o, a->ws->v + o, a->w + t0 * a->w_stride,
+                a->w_stride, a->u, t1 - t0, a->H, a->N);
+}
+
+rwkv_status rwkv_v5_scan_out(const rwkv_v7_chunk *c, int l, rwkv_state *state, const rwkv_real *w_rows,
+                             size_t w_stride, const rwkv_real *g, double eps) {
+    const rwkv_v7_weights *w = c->m->v7;
+    rwkv_workspace *ws = c->ws;
+    int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
+    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    scan5 sc = {ws, state->wkv + lc * N, w_rows, w->time_faaaa + lc, w_stride, H, N};
+    rwkv_status st;
+    if ((st = rwkv_v7_scan(c, l, sc.S, run_scan5, &sc)) || (st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv)))
+        return st;
+    rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, eps);
+    rwkv_mul(ws->wkv, ws->wkv, g, nc);
+    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
+    rwkv_v7_products(c, &o, 1);
+    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
+    rwkv_add_inplace(ws->x, ws->out, nc);
+    return RWKV_OK;
 }
 
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
-    int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
+    int n = c->n, C = c->m->cfg.n_embd;
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     rwkv_real *g = ws->out, *decay = rwkv_v7_rows(c); // the gate lives in out until the output projection
     rwkv_status st;
@@ -85,16 +105,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     for (int i = 0; i < 4; i++)
         if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
     for (int i = 0; i < C; i++) decay[i] = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i])); // exp(-exp(time_decay))
-    scan5 sc = {ws, state->wkv + lc * N, decay, w->time_faaaa + lc, H, N};
-    if ((st = rwkv_v7_scan(c, l, sc.S, run_scan5, &sc))) return st;
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
-    rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, V5_GN_EPS);
-    rwkv_mul(ws->wkv, ws->wkv, g, nc);
-    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
-    rwkv_v7_products(c, &o, 1);
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
-    rwkv_add_inplace(ws->x, ws->out, nc);
-    return RWKV_OK;
+    return rwkv_v5_scan_out(c, l, state, decay, 0, g, V5_GN_EPS);
 }
 
 rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {

@@ -79,21 +79,6 @@ static void decays(const rwkv_v7_chunk *c, int l, const v6_rows *b) {
     for (size_t i = 0; i < nc; i++) b->decay[i] = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i % C] + b->decay[i]));
 }
 
-// The scan over rows [t0, t1) of the chunk (rwkv_v7_scan's callback).
-typedef struct {
-    rwkv_workspace *ws;
-    rwkv_real *S;           // (H, N, N)
-    const rwkv_real *w, *u; // (n, C) decay rows, (C) bonus
-    int H, N;
-} scan6;
-
-static void run_scan6(void *ctx, int t0, int t1, rwkv_real *trace) {
-    const scan6 *a = ctx;
-    size_t o = (size_t)t0 * a->H * a->N;
-    rwkv_v5_wkv(a->ws->wkv + o, a->S, trace, a->ws->r + o, a->ws->k + o, a->ws->v + o, a->w + o, (size_t)a->H * a->N,
-                a->u, t1 - t0, a->H, a->N);
-}
-
 // The token shift: xxx = xx + sx maa_x, and sx itself (from the shifted row, so that a hook's
 // change to state_att_xprev reaches both).
 static rwkv_status shift(const rwkv_v7_chunk *c, int l, const v6_rows *b, rwkv_state *state) {
@@ -111,7 +96,7 @@ static rwkv_status shift(const rwkv_v7_chunk *c, int l, const v6_rows *b, rwkv_s
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     const rwkv_v7_weights *w = c->m->v7;
     rwkv_workspace *ws = c->ws;
-    int n = c->n, C = c->m->cfg.n_embd, N = c->m->cfg.head_size, H = C / N;
+    int n = c->n, C = c->m->cfg.n_embd;
     size_t lc = (size_t)l * C, nc = (size_t)n * C;
     v6_rows b = rows_of(c);
     rwkv_status st;
@@ -128,16 +113,7 @@ static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {
     rwkv_real *rows[] = {ws->r, b.decay, ws->k, ws->v, b.gate};
     for (int i = 0; i < 5; i++)
         if ((st = rwkv_v7_tap(c, l, order[i], rows[i]))) return st;
-    scan6 sc = {ws, state->wkv + lc * N, b.decay, w->time_faaaa + lc, H, N};
-    if ((st = rwkv_v7_scan(c, l, sc.S, run_scan6, &sc))) return st;
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_WKV, ws->wkv))) return st;
-    rwkv_v7_group_norm(ws->wkv, w->ln_x_w + lc, w->ln_x_b + lc, n, C, N, RWKV_V7_GN_EPS);
-    rwkv_mul(ws->wkv, ws->wkv, b.gate, nc);
-    rwkv_v7_product o = rwkv_v7_matrix(c, ws->out, ws->wkv, RWKV_V7_O, l);
-    rwkv_v7_products(c, &o, 1);
-    if ((st = rwkv_v7_tap(c, l, RWKV_TAP_ATT_OUT, ws->out))) return st;
-    rwkv_add_inplace(ws->x, ws->out, nc);
-    return RWKV_OK;
+    return rwkv_v5_scan_out(c, l, state, b.decay, (size_t)C, b.gate, RWKV_V7_GN_EPS);
 }
 
 rwkv_status rwkv_v6_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s) {

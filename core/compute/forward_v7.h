@@ -31,6 +31,11 @@ typedef struct {
 // models run rwkv_v5_block (forward_v5.c).
 rwkv_status rwkv_v7_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 rwkv_status rwkv_v5_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
+// The end of the RWKV-5.2/6 time mix, from r, k, v in the workspace: the scan with decay rows
+// w_rows (advancing by w_stride per token: 0 for RWKV-5.2, C for RWKV-6), the att_wkv tap, the
+// GroupNorm per head (eps), times the gate g (n, C), the output projection into x (att_out).
+rwkv_status rwkv_v5_scan_out(const rwkv_v7_chunk *c, int l, rwkv_state *state, const rwkv_real *w_rows,
+                             size_t w_stride, const rwkv_real *g, double eps);
 // RWKV-6: RWKV-5.2's block with data-dependent token-shift mixes and decay (forward_v6.c).
 rwkv_status rwkv_v6_block(const rwkv_v7_chunk *c, int layer, rwkv_state *s);
 

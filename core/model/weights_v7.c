@@ -78,6 +78,20 @@ static const field FIELDS[] = {
     FIELDS_LAST,
 };
 
+// RWKV-5.2 and 6 share the gated time mix's matrices and GroupNorm, and the gated channel mix.
+#define FIELDS_V56_ATT                                                          \
+    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)}, \
+    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},               \
+    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},           \
+    {"att.gate.weight", F(att_gate), D_C, D_C, 0, VIEW(RWKV_V7_G)},             \
+    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},         \
+    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},                           \
+    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0}
+#define FIELDS_V56_FFN                                                          \
+    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},              \
+    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},          \
+    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0, VIEW(RWKV_V7_FR)}
+
 // RWKV-5.2 (rwkv.cpp stores time_decay as exp(-exp(.)) and its reader undoes that).
 static const field FIELDS_V5[] = {
     FIELDS_FIRST,
@@ -87,18 +101,10 @@ static const field FIELDS_V5[] = {
     {"att.time_mix_g", F(x_g), D_ONE, D_C, 0, 0},
     {"att.time_decay", F(time_decay), D_ONE, D_C, K_HEADS, 0},
     {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS, 0},
-    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)},
-    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},
-    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},
-    {"att.gate.weight", F(att_gate), D_C, D_C, 0, VIEW(RWKV_V7_G)},
-    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},
-    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},
-    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0},
+    FIELDS_V56_ATT,
     {"ffn.time_mix_k", F(ffn_x_k), D_ONE, D_C, 0, 0},
     {"ffn.time_mix_r", F(ffn_x_r), D_ONE, D_C, 0, 0},
-    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},
-    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},
-    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0, VIEW(RWKV_V7_FR)},
+    FIELDS_V56_FFN,
     FIELDS_LAST,
 };
 
@@ -117,18 +123,10 @@ static const field FIELDS_V6[] = {
     {"att.time_decay_w1", F(decay_w1), D_W, D_C, K_LORA, 0},
     {"att.time_decay_w2", F(decay_w2), D_C, D_W, K_LORA, 0},
     {"att.time_faaaa", F(time_faaaa), D_ONE, D_C, K_HEADS, 0},
-    {"att.receptance.weight", F(att_receptance), D_C, D_C, 0, VIEW(RWKV_V7_R)},
-    {"att.key.weight", F(att_key), D_C, D_C, 0, VIEW(RWKV_V7_K)},
-    {"att.value.weight", F(att_value), D_C, D_C, 0, VIEW(RWKV_V7_V)},
-    {"att.gate.weight", F(att_gate), D_C, D_C, 0, VIEW(RWKV_V7_G)},
-    {"att.output.weight", F(att_output), D_C, D_C, 0, VIEW(RWKV_V7_O)},
-    {"att.ln_x.weight", F(ln_x_w), D_ONE, D_C, 0, 0},
-    {"att.ln_x.bias", F(ln_x_b), D_ONE, D_C, 0, 0},
+    FIELDS_V56_ATT,
     {"ffn.time_maa_k", F(ffn_x_k), D_ONE, D_C, 0, 0},
     {"ffn.time_maa_r", F(ffn_x_r), D_ONE, D_C, 0, 0},
-    {"ffn.key.weight", F(ffn_key), D_F, D_C, 0, VIEW(RWKV_V7_FK)},
-    {"ffn.value.weight", F(ffn_value), D_C, D_F, 0, VIEW(RWKV_V7_FV)},
-    {"ffn.receptance.weight", F(ffn_receptance), D_C, D_C, 0, VIEW(RWKV_V7_FR)},
+    FIELDS_V56_FFN,
     FIELDS_LAST,
 };
 
