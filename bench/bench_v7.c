@@ -89,14 +89,14 @@ static double scan_ms(const rwkv_model *m, rwkv_real *buf) {
 // Seconds of one parallel pass over DUMP_T tokens dumping `taps` at `positions` into path
 // (taps NULL: the plain pass); -1 on an error.
 static double dump_s(const rwkv_model *m, rwkv_workspace *ws, rwkv_state *s, const int *tok, const char *taps,
-                     const char *positions, const char *path, rwkv_real *logits) {
+                     const char *positions, const char *path, rwkv_real *logits, rwkv_dump_compress compress) {
     rwkv_state_reset(s);
     double t0 = bench_now();
     if (!taps) return rwkv_forward_par(m, s, tok, DUMP_T, logits, RWKV_LOGITS_LAST, NULL, ws) ? -1 : bench_now() - t0;
     uint32_t mask[16];
     rwkv_positions pos;
     rwkv_dump *d;
-    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = taps, .positions = positions};
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = taps, .positions = positions, .compress = compress};
     if (rwkv_select_taps(mask, m->cfg.n_layer, taps) || rwkv_select_restrict(mask, m->cfg, taps) ||
         rwkv_select_positions(&pos, positions))
         return -1;
@@ -195,16 +195,23 @@ int main(int argc, char **argv) {
     rwkv_workspace *wsD;
     rwkv_workspace_alloc(&wsD, m->cfg, DUMP_T);
     double plain[RUNS], taps[RUNS], state[RUNS], notstate[RUNS], rt[RUNS], rs[RUNS], rn[RUNS];
+    double tall[RUNS], tnone[RUNS], ra[RUNS], rz[RUNS];
+    const rwkv_dump_compress SMALL = RWKV_DUMP_COMPRESS_SMALL;
     int bad = 0;
     for (int r = 0; r < RUNS && !bad; r++) {
-        plain[r] = dump_s(m, wsD, s, tok, NULL, NULL, NULL, logits);
-        taps[r] = dump_s(m, wsD, s, tok, "*", "all", path, logits);
-        state[r] = dump_s(m, wsD, s, tok, "blocks.*.state_wkv", every, path, logits);
-        notstate[r] = dump_s(m, wsD, s, tok, "blocks.*.[!s]*,blocks.*.state_*_xprev,resid_out,logits", "all", path, logits);
-        bad = plain[r] <= 0 || taps[r] <= 0 || state[r] <= 0 || notstate[r] <= 0;
+        plain[r] = dump_s(m, wsD, s, tok, NULL, NULL, NULL, logits, SMALL);
+        taps[r] = dump_s(m, wsD, s, tok, "*", "all", path, logits, SMALL);
+        tall[r] = dump_s(m, wsD, s, tok, "*", "all", path, logits, RWKV_DUMP_COMPRESS_ALL);
+        tnone[r] = dump_s(m, wsD, s, tok, "*", "all", path, logits, RWKV_DUMP_COMPRESS_NONE);
+        state[r] = dump_s(m, wsD, s, tok, "blocks.*.state_wkv", every, path, logits, SMALL);
+        notstate[r] = dump_s(m, wsD, s, tok, "blocks.*.[!s]*,blocks.*.state_*_xprev,resid_out,logits", "all", path,
+                             logits, SMALL);
+        bad = plain[r] <= 0 || taps[r] <= 0 || tall[r] <= 0 || tnone[r] <= 0 || state[r] <= 0 || notstate[r] <= 0;
         rt[r] = taps[r] / plain[r], rs[r] = state[r] / plain[r], rn[r] = notstate[r] / plain[r];
-        fprintf(stderr, "dump round %d/%d: plain %.2f s, all taps %.2f s, state_wkv every %d %.2f s, all but state_wkv "
-                "%.2f s\n", r + 1, RUNS, plain[r], taps[r], DUMP_STATE_EVERY, state[r], notstate[r]);
+        ra[r] = tall[r] / plain[r], rz[r] = tnone[r] / plain[r];
+        fprintf(stderr, "dump round %d/%d: plain %.2f s, all taps %.2f s (--compress all %.2f s, none %.2f s), "
+                "state_wkv every %d %.2f s, all but state_wkv %.2f s\n", r + 1, RUNS, plain[r], taps[r], tall[r],
+                tnone[r], DUMP_STATE_EVERY, state[r], notstate[r]);
     }
     rwkv_workspace_free(wsD);
     if (!bad)
@@ -212,6 +219,9 @@ int main(int argc, char **argv) {
                "every %d positions %.2f s (%.2fx); every tap incl. state_wkv at all positions %.2f s (%.2fx; "
                "target <= 3x)\n", DUMP_T, med(plain), med(notstate), med(rn), DUMP_STATE_EVERY, med(state), med(rs),
                med(taps), med(rt));
+    if (!bad)
+        printf("  the same with --compress all (state_wkv deflated too): %.2f s (%.2fx); --compress none: %.2f s "
+               "(%.2fx)\n", med(tall), med(ra), med(tnone), med(rz));
     else fprintf(stderr, "dump error: %s\n", rwkv_error_message());
     printf("fp32 weights %.0f MiB; peak RSS %.0f MiB (with the 1 GiB bandwidth array)\n",
            m->v7->total * sizeof(rwkv_real) / 1048576.0, bench_peak_rss_mib());

@@ -39,6 +39,9 @@ static void usage(FILE *f) {
            "  --force              replace an existing output\n"
            "  --flush-mb N         flush to disk after every N MB of data (default: 64); a\n"
            "                       killed run keeps everything up to the last flush\n"
+           "  --compress WHICH     small (default): deflate every tap but state_wkv, whose\n"
+           "                       rows are stored as they are; all: state_wkv too (files\n"
+           "                       12-15%% smaller, dumps slower); none: no tap is deflated\n"
            CLI_MODEL_HELP
            CLI_INTERVENE_HELP
            "                       (positions count within each sequence; the dump records the\n"
@@ -50,7 +53,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct {
-    const char *model, *taps, *positions, *mode, *state, *out, *input;
+    const char *model, *taps, *positions, *mode, *state, *out, *input, *compress;
     cli_input in;
     cli_model_opts mo;
     cli_intervene_opts iv;
@@ -58,7 +61,7 @@ typedef struct {
     int force, matrices;
 } dump_opts;
 
-enum { O_TAPS = CLI_OPT_USER, O_POSITIONS, O_MODE, O_CHUNK, O_STATE, O_MATRICES, O_INPUT, O_FLUSH_MB };
+enum { O_TAPS = CLI_OPT_USER, O_POSITIONS, O_MODE, O_CHUNK, O_STATE, O_MATRICES, O_INPUT, O_FLUSH_MB, O_COMPRESS };
 
 // CLI_OK, or the exit status (CLI_USAGE; CLI_DONE after --help).
 static int parse(dump_opts *o, int argc, char **argv) {
@@ -67,8 +70,9 @@ static int parse(dump_opts *o, int argc, char **argv) {
         {"mode", required_argument, NULL, O_MODE}, {"chunk", required_argument, NULL, O_CHUNK},
         {"state", required_argument, NULL, O_STATE}, {"matrices", no_argument, NULL, O_MATRICES},
         {"input", required_argument, NULL, O_INPUT}, {"flush-mb", required_argument, NULL, O_FLUSH_MB},
+        {"compress", required_argument, NULL, O_COMPRESS},
         CLI_OPTIONS_INPUT, CLI_OPTIONS_MODEL, CLI_OPTIONS_INTERVENE, CLI_OPTIONS_OUTPUT, CLI_OPTIONS_END};
-    *o = (dump_opts){.positions = "all", .mode = "par", .chunk = DUMP_DEFAULT_CHUNK};
+    *o = (dump_opts){.positions = "all", .mode = "par", .chunk = DUMP_DEFAULT_CHUNK, .compress = "small"};
     cli_parser p = {.cmd = "dump", .help = usage, .opts = OPTS, .max_args = 1, .in = &o->in, .model = &o->mo,
                     .iv = &o->iv, .out = &o->out, .force = &o->force, .out_seekable = "an HDF5 dump"};
     const char *v;
@@ -80,6 +84,7 @@ static int parse(dump_opts *o, int argc, char **argv) {
         case O_STATE: o->state = v; break;
         case O_MATRICES: o->matrices = 1; break;
         case O_INPUT: o->input = cli_path_in(v); break;
+        case O_COMPRESS: o->compress = v; break;
         case O_CHUNK: if (!cli_parse_int("dump", "--chunk", v, 1, 1 << 16, &o->chunk)) return CLI_USAGE; break;
         case O_FLUSH_MB: if (!cli_parse_int("dump", "--flush-mb", v, 1, 1 << 20, &o->flush_mb)) return CLI_USAGE; break;
         }
@@ -91,6 +96,8 @@ static int parse(dump_opts *o, int argc, char **argv) {
     if (!o->out) return cli_usage_error("dump", "no output given (-o OUT.h5)");
     if (!!o->input + cli_input_given(&o->in) != 1)
         return cli_usage_error("dump", "give exactly one input: --tokens, --bytes, --text, --file or --input");
+    if (strcmp(o->compress, "small") && strcmp(o->compress, "all") && strcmp(o->compress, "none"))
+        return cli_usage_error("dump", "--compress expects small, all or none, got '%s'", o->compress);
     if (strcmp(o->mode, "seq") && strcmp(o->mode, "par"))
         return cli_usage_error("dump", "--mode expects seq or par, got '%s'", o->mode);
     return CLI_OK;
@@ -128,6 +135,9 @@ int cmd_dump(int argc, char **argv) {
     rwkv_dump_opts dopt = {.command_line = cli_command_line(), .tokenizer = seqs.tokenizer, .taps = o.taps,
                            .positions = o.positions, .parallel = !strcmp(o.mode, "par"), .force = o.force,
                            .text = seqs.has_text, .matrices = o.matrices, .flush_mb = (int)o.flush_mb,
+                           .compress = !strcmp(o.compress, "all")    ? RWKV_DUMP_COMPRESS_ALL
+                                       : !strcmp(o.compress, "none") ? RWKV_DUMP_COMPRESS_NONE
+                                                                     : RWKV_DUMP_COMPRESS_SMALL,
                            .cancel = stop};
     int replacing = access(o.out, F_OK) == 0;
     int64_t total = 0;

@@ -1072,6 +1072,7 @@ START_TEST(test_cli_dump) {
         {"--tokens 1,2 --taps 'blocks.*.nope' -o x.h5", "valid names"},
         {"--tokens 1,2 --taps logits --positions every:0 -o x.h5", "--positions"},
         {"--tokens 1,2 --taps logits --mode gpt -o x.h5", "--mode"},
+        {"--tokens 1,2 --taps logits --compress fast -o x.h5", "--compress expects small, all or none"},
         {"--taps logits -o x.h5", "input"},
         {"--tokens 1,99 --taps logits -o x.h5", "vocabulary"},
         {"--tokens 1,2 --taps logits --state /nonexistent/s.h5 -o x.h5", "/nonexistent/s.h5"},
@@ -1105,6 +1106,19 @@ START_TEST(test_cli_dump) {
         free(x);
     }
     rwkv_model_free(m);
+    // --compress none: the same logits in an unfiltered dataset
+    double *lz = test_h5_read(out, "/logits", &nd, d);
+    rc = test_cli(&o, "dump %s --tokens 1,2,3 --taps logits --compress none --force -o %s", mpath, out);
+    ck_assert_msg(rc == 0, "%s", o);
+    free(o);
+    double *lr = test_h5_read(out, "/logits", &nd, d);
+    ck_assert(lz && lr && nd == 2 && d[0] == 3 && d[1] == 50);
+    ck_assert(!memcmp(lz, lr, 3 * 50 * sizeof *lz));
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "/logits", H5P_DEFAULT), p = H5Dget_create_plist(ds);
+    ck_assert_int_eq(H5Pget_nfilters(p), 0);
+    H5Pclose(p); H5Dclose(ds); H5Fclose(f);
+    free(lz); free(lr);
     ck_assert_int_eq(test_cli(&o, "dump --help"), 0);
     ck_assert(contains(o, "--taps") && contains(o, "--positions"));
     free(o);

@@ -6,6 +6,7 @@
 #include "core/model/model.h"
 #include "core/formats/formats.h"
 #include "core/inspect/dump.h"
+#include "core/inspect/h5util.h"
 #include "core/inspect/intervene.h"
 #include "core/inspect/state_io.h"
 #include "core/model/state.h"
@@ -16,9 +17,12 @@
 
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TINY7 "tiny-rwkv-7v0-834K-FP32.bin"
 #define TINY7_LOGITS "expected-logits-7v0-834K.bin"
@@ -672,6 +676,22 @@ static rwkv_model *wide_model(void) {
     return m;
 }
 
+// Every tap of T tokens of m into cap (mask: its selection), in parallel calls of `step`.
+static void capture_calls(const rwkv_model *m, const int *tok, int T, int step, test_capture *cap, uint32_t *mask) {
+    test_capture_init(cap, m->cfg, T, mask);
+    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = cap};
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, step);
+    for (int t = 0; t < T; t += step) {
+        hook.pos = t;
+        ck_assert(!rwkv_forward_par(m, s, tok + t, T - t < step ? T - t : step, NULL, RWKV_LOGITS_NONE, &hook, ws));
+    }
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+}
+
 START_TEST(test_dump_wide_state) {
     rwkv_model *m = wide_model();
     rwkv_config cfg = m->cfg;
@@ -679,13 +699,11 @@ START_TEST(test_dump_wide_state) {
     int *tok = test_random_tokens(T, cfg.n_vocab, 9);
     uint32_t mask[2];
     test_capture cap;
-    test_capture_init(&cap, m->cfg, T, mask);
-    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = &cap};
+    capture_calls(m, tok, T, T, &cap, mask);
     rwkv_state *s;
     rwkv_workspace *ws;
     rwkv_state_alloc(&s, m->cfg);
     rwkv_workspace_alloc(&ws, m->cfg, T);
-    ck_assert(!rwkv_forward_par(m, s, tok, T, NULL, RWKV_LOGITS_NONE, &hook, ws));
     char path[512];
     snprintf(path, sizeof path, "%s/v7wide.h5", test_tmpdir());
     rwkv_positions pos;
@@ -711,6 +729,100 @@ START_TEST(test_dump_wide_state) {
     free(tok);
     rwkv_workspace_free(ws);
     rwkv_state_free(s);
+    rwkv_model_free(m);
+}
+END_TEST
+
+// A hook that passes the rows on to the dump and, at position exit_at, ends the process as a
+// kill would (no close), after the flushes of the calls before it.
+static rwkv_dump *raw_dump;
+static int64_t raw_exit_at = -1;
+static rwkv_status raw_hook_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
+    (void)ctx;
+    if (pos == raw_exit_at) _exit(0);
+    return rwkv_dump_tap(raw_dump, layer, tap, pos, n, D, data);
+}
+
+// Dumps state_wkv of T tokens of the wide model in calls of 30 rows (chunks of 16: calls end
+// mid-chunk, so rows are both buffered and stored straight from the trace) under policy c,
+// flushing to disk after each call; exit_at >= 0 kills the run there.
+static void dump_wide_state(const rwkv_model *m, const int *tok, int T, rwkv_dump_compress c, const char *path,
+                            int64_t exit_at) {
+    uint32_t mask[2];
+    rwkv_positions pos;
+    ck_assert(!rwkv_select_taps(mask, 1, "blocks.*.state_wkv") && !rwkv_select_positions(&pos, "all"));
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "blocks.*.state_wkv", .positions = "all",
+                        .compress = c, .flush_mb = 1};
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, 30);
+    ck_assert_msg(!rwkv_dump_create(&raw_dump, path, m, mask, &pos, &o), "%s", rwkv_error_message());
+    raw_exit_at = exit_at;
+    rwkv_hook h = {.mask = mask, .fn = raw_hook_fn};
+    ck_assert_msg(!rwkv_dump_run(raw_dump, s, ws, tok, T, NULL, &h), "%s", rwkv_error_message());
+    ck_assert(!rwkv_dump_close(raw_dump));
+    rwkv_select_positions_free(&pos);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+}
+
+// Rows [0, n) of state_wkv in path, through the library's reader and HDF5's own H5Dread,
+// equal the forward's rows bit for bit; the dataset has the filters policy c gives it.
+static void check_wide_state(const char *path, const rwkv_real *want, int64_t n, size_t D, int filtered) {
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->n_rows, n);
+    rwkv_real *rows = malloc((size_t)n * D * sizeof *rows);
+    ck_assert(!rwkv_dump_read_rows(r, 0, RWKV_TAP_STATE_WKV, 0, n, rows));
+    ck_assert(!memcmp(rows, want, (size_t)n * D * sizeof *rows));
+    rwkv_dump_reader_free(r);
+    memset(rows, 0, (size_t)n * D * sizeof *rows);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "/blocks/0/state_wkv", H5P_DEFAULT);
+    hid_t p = H5Dget_create_plist(ds), sp = H5Dget_space(ds);
+    hsize_t dims[2];
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    ck_assert(dims[0] == (hsize_t)n && dims[1] == D);
+    ck_assert_int_eq(H5Pget_nfilters(p), filtered ? 2 : 0);
+    ck_assert_int_ge(H5Dread(ds, RWKV_H5_REAL, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows), 0);
+    ck_assert(!memcmp(rows, want, (size_t)n * D * sizeof *rows));
+    H5Sclose(sp); H5Pclose(p); H5Dclose(ds); H5Fclose(f);
+    free(rows);
+}
+
+// state_wkv under each --compress policy (_i: all, small, none) reads back bit-identical, also
+// from a run killed mid-sequence (rows up to its last flush; SWMR keeps them readable).
+START_TEST(test_dump_raw_state) {
+    static const rwkv_dump_compress policy[3] = {RWKV_DUMP_COMPRESS_ALL, RWKV_DUMP_COMPRESS_SMALL,
+                                                 RWKV_DUMP_COMPRESS_NONE};
+    rwkv_model *m = wide_model();
+    int T = 200;
+    int *tok = test_random_tokens(T, m->cfg.n_vocab, 9);
+    uint32_t mask[2];
+    test_capture cap;
+    capture_calls(m, tok, T, 30, &cap, mask); // the dump's calls: the same rows bit for bit
+    size_t D = (size_t)rwkv_tap_width(RWKV_TAP_STATE_WKV, m->cfg);
+    const rwkv_real *want = cap.taps[RWKV_TAP_STATE_WKV];
+    char path[512];
+    snprintf(path, sizeof path, "%s/v7raw%d.h5", test_tmpdir(), _i);
+    dump_wide_state(m, tok, T, policy[_i], path, -1);
+    check_wide_state(path, want, T, D, _i == 0);
+    remove(path); // the killed run below writes path itself, not a temporary beside it
+    fflush(NULL);
+    pid_t pid = fork(); // killed in the call at 150: the calls up to 120 were flushed
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) { // libgomp's thread pool does not survive fork: the child runs on one thread
+        omp_set_num_threads(1);
+        dump_wide_state(m, tok, T, policy[_i], path, 150);
+        _exit(1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    check_wide_state(path, want, 144, D, _i == 0); // the 9 whole chunks of 16 of the 150 rows run
+    test_capture_free(&cap);
+    free(tok);
     rwkv_model_free(m);
 }
 END_TEST
@@ -890,6 +1002,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
     tcase_add_test(tc, test_dump_wide_state);
+    tcase_add_loop_test(tc, test_dump_raw_state, 0, 3);
     tcase_add_test(tc, test_v6_dump);
     tcase_add_test(tc, test_bad_v7_files);
     tcase_add_test(tc, test_bad_v6_files);

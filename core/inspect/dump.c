@@ -26,14 +26,16 @@
 
 // One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
 // compressed (in parallel, see flush) and stored with H5Dwrite_chunk, as HDF5's own
-// shuffle + deflate filters would store them, at a fraction of the filters' wall time.
+// shuffle + deflate filters would store them, at a fraction of the filters' wall time; the
+// chunks of an unfiltered (raw) dataset are stored as the rows are, with no copy or coding.
 typedef struct {
     hid_t dset;
     int D;
+    int raw;         // no filters: buf holds the rows as they are, not shuffled
     int chunk_rows;  // rows per HDF5 chunk: the dump's, fewer for wide taps (DUMP_CHUNK_BYTES)
     int64_t rows;    // rows already in the file
     int nbuf, cap;   // rows waiting in buf, and room for them (a multiple of chunk_rows)
-    unsigned char *buf; // (cap / chunk_rows) chunks, each shuffled as HDF5 stores it (deflate.h)
+    unsigned char *buf; // (cap / chunk_rows) chunks, each as HDF5 stores it (shuffled: deflate.h)
     char name[96];
 } stream;
 
@@ -52,6 +54,7 @@ struct rwkv_dump {
     uint32_t *mask;      // (L + 1)
     rwkv_positions pos;
     int parallel, chunk_rows;
+    rwkv_dump_compress compress;
     stream **streams;    // ((L + 1) * RWKV_TAP_N), NULL where not tapped
     int n_streams;
     int step;            // rows a forward call may add to each buffer (buffers sized for it)
@@ -134,15 +137,20 @@ static int append(hid_t d, hid_t mem_type, int64_t at, int64_t n, hsize_t cols, 
 // threads compress. A failure is kept in d->werr: the message is thread-local.
 static void store_chunk(rwkv_dump *d, const chunk_job *j, int thread) {
     const stream *s = j->s;
-    size_t n = (size_t)s->chunk_rows * s->D, len = 0;
+    size_t n = (size_t)s->chunk_rows * s->D, len = n * sizeof(rwkv_real);
     rwkv_deflate *c = &d->zs[thread];
-    int zerr = rwkv_deflate_chunk(c, s->buf + (size_t)j->chunk * n * sizeof(rwkv_real), n, sizeof(rwkv_real), &len);
+    const unsigned char *chunk = s->buf + (size_t)j->chunk * n * sizeof(rwkv_real), *bytes = chunk;
+    int zerr = 0;
+    if (!s->raw) {
+        zerr = rwkv_deflate_chunk(c, chunk, n, sizeof(rwkv_real), &len);
+        bytes = c->out;
+    }
     #pragma omp ordered
     if (!d->werr) {
         hsize_t off[2] = {(hsize_t)(s->rows + (int64_t)j->chunk * s->chunk_rows), 0};
         if (zerr)
             d->werr = rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, s->name, zerr);
-        else if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, c->out) < 0)
+        else if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, bytes) < 0)
             d->werr = rwkv_h5_fail(d->path, s->name);
         d->unflushed += (int64_t)len;
         if (d->werr) snprintf(d->werr_msg, sizeof d->werr_msg, "%s", rwkv_error_message());
@@ -153,6 +161,10 @@ static void store_chunk(rwkv_dump *d, const chunk_job *j, int thread) {
 static void pad_chunk(stream *s, int c) {
     size_t n = (size_t)s->chunk_rows * s->D, used = (size_t)(s->nbuf - c * s->chunk_rows) * s->D;
     unsigned char *chunk = s->buf + (size_t)c * n * sizeof(rwkv_real);
+    if (s->raw) {
+        memset(chunk + used * sizeof(rwkv_real), 0, (n - used) * sizeof(rwkv_real));
+        return;
+    }
     for (size_t j = 0; j < sizeof(rwkv_real); j++) memset(chunk + j * n + used, 0, n - used);
 }
 
@@ -392,6 +404,11 @@ static int row_shape_attr(hid_t dset, rwkv_config cfg) {
     return ok ? 0 : -1;
 }
 
+// Whether tap t's dataset gets the shuffle + deflate filters under policy c.
+static int tap_compressed(rwkv_dump_compress c, rwkv_tap t) {
+    return c == RWKV_DUMP_COMPRESS_ALL || (c == RWKV_DUMP_COMPRESS_SMALL && t != RWKV_TAP_STATE_WKV);
+}
+
 static rwkv_status make_streams(rwkv_dump *d) {
     int L = d->m->cfg.n_layer;
     d->n_streams = (L + 1) * RWKV_TAP_N;
@@ -419,11 +436,12 @@ static rwkv_status make_streams(rwkv_dump *d) {
             s->dset = -1;
             s->D = rwkv_tap_width((rwkv_tap)t, d->m->cfg);
             s->chunk_rows = stream_chunk_rows(d->chunk_rows, s->D);
+            s->raw = !tap_compressed(d->compress, (rwkv_tap)t);
             rwkv_select_tap_name(s->name, sizeof s->name, l, L, (rwkv_tap)t);
             size_t bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
-            if (bytes > widest) widest = bytes;
+            if (!s->raw && bytes > widest) widest = bytes;
             s->dset = make_extendible(g, RWKV_TAP_NAMES[t], RWKV_H5_REAL_FILE, (hsize_t)s->D,
-                                      (hsize_t)s->chunk_rows, 1);
+                                      (hsize_t)s->chunk_rows, !s->raw);
             if (s->dset < 0) st = fail(d, s->name);
             else if (t == RWKV_TAP_STATE_WKV && row_shape_attr(s->dset, d->m->cfg)) st = fail(d, s->name);
             else if (rwkv_dumpmeta_tap(d->file, s->dset, d->d_positions, (rwkv_tap)t, d->m->cfg)) st = fail(d, s->name);
@@ -491,6 +509,7 @@ rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model
     d->file = d->d_offsets = d->d_tok_offsets = d->d_positions = d->d_tokens = -1;
     d->m = m;
     d->parallel = o->parallel;
+    d->compress = o->compress;
     d->want_text = o->text;
     d->cancel = o->cancel;
     d->flush_bytes = (int64_t)(o->flush_mb > 0 ? o->flush_mb : DUMP_FLUSH_MB) << 20;
@@ -545,6 +564,21 @@ static rwkv_status select_rows(rwkv_dump *d, int64_t pos, int n) {
     return RWKV_OK;
 }
 
+// Stores nc whole chunks of rows of raw stream s straight from the caller's rows (none of its
+// rows are buffered, so these come next), saving the copy into its buffer.
+static rwkv_status store_rows(rwkv_dump *d, stream *s, const rwkv_real *rows, int nc) {
+    size_t len = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
+    hsize_t dims[2] = {(hsize_t)(s->rows + (int64_t)nc * s->chunk_rows), (hsize_t)s->D};
+    if (H5Dset_extent(s->dset, dims) < 0) return fail(d, s->name);
+    for (int c = 0; c < nc; c++, s->rows += s->chunk_rows) {
+        hsize_t off[2] = {(hsize_t)s->rows, 0};
+        if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, (const unsigned char *)rows + c * len) < 0)
+            return fail(d, s->name);
+        d->unflushed += (int64_t)len;
+    }
+    return RWKV_OK;
+}
+
 rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
     rwkv_dump *d = ctx;
     stream *s = d->streams[(size_t)layer * RWKV_TAP_N + tap];
@@ -553,6 +587,14 @@ rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n
     rwkv_status st = select_rows(d, pos, n);
     if (st) return st;
     for (int k = 0; k < d->sel_k;) {
+        if (s->raw && !s->nbuf) { // whole chunks of consecutive rows go to the file as they are
+            int run = 1;
+            while (k + run < d->sel_k && d->sel[k + run] == d->sel[k] + run) run++;
+            int nc = run / s->chunk_rows;
+            if (nc && (st = store_rows(d, s, data + (size_t)d->sel[k] * D, nc))) return st;
+            k += nc * s->chunk_rows;
+            if (nc) continue;
+        }
         // Buffers hold a forward call's rows, written by the flush after the call; a call
         // with more rows than that flushes this tap's full chunks here.
         if (s->nbuf == s->cap && (st = flush(d, s, 0))) return st;
@@ -560,8 +602,9 @@ rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n
         while (k + run < d->sel_k && q + run < s->chunk_rows && d->sel[k + run] == d->sel[k] + run) run++;
         size_t elems = (size_t)s->chunk_rows * D; // of one chunk
         unsigned char *chunk = s->buf + (size_t)(s->nbuf / s->chunk_rows) * elems * sizeof(rwkv_real);
-        rwkv_deflate_shuffle(chunk, elems, (size_t)q * D, data + (size_t)d->sel[k] * D, (size_t)run * D,
-                             sizeof(rwkv_real));
+        const rwkv_real *rows = data + (size_t)d->sel[k] * D;
+        if (s->raw) memcpy(chunk + (size_t)q * D * sizeof(rwkv_real), rows, (size_t)run * D * sizeof(rwkv_real));
+        else rwkv_deflate_shuffle(chunk, elems, (size_t)q * D, rows, (size_t)run * D, sizeof(rwkv_real));
         s->nbuf += run;
         k += run;
     }

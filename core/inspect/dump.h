@@ -43,6 +43,14 @@
 #define RWKV_DUMP_CHUNK_ROWS 64 // rows per HDF5 chunk (and per write buffer)
 #define RWKV_DUMP_DEFLATE 1     // deflate level recorded in the filter pipeline (readers ignore it)
 
+// Which tap datasets get the shuffle + deflate filters; the others are stored unfiltered.
+typedef enum {
+    RWKV_DUMP_COMPRESS_SMALL = 0, // every tap but state_wkv (the default: its H*N*N-float
+                                  // rows are most of a dump's bytes and shrink least)
+    RWKV_DUMP_COMPRESS_ALL,
+    RWKV_DUMP_COMPRESS_NONE,
+} rwkv_dump_compress;
+
 typedef struct {
     const char *command_line; // provenance ("" or NULL when none)
     const char *tokenizer;    // tokenizer spec, NULL/"" for token ids
@@ -53,6 +61,7 @@ typedef struct {
     int text;                 // write /text (the sequences come from text)
     int matrices;             // also write receptance/key/value under /params
     int chunk_rows;           // 0 = RWKV_DUMP_CHUNK_ROWS
+    rwkv_dump_compress compress; // which taps are deflated (0 = RWKV_DUMP_COMPRESS_SMALL)
     int flush_mb;             // flush to disk after this many MB of chunks (0 = 64), and after
                               // each sequence at most once a second
     const volatile sig_atomic_t *cancel; // NULL, or a flag (set by the caller's signal
