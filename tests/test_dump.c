@@ -406,6 +406,56 @@ START_TEST(test_dump_sequences) {
 }
 END_TEST
 
+// Appends v to the 1-D int64 dataset `name` of an open file (an extendible index).
+static void append_i64(hid_t f, const char *name, int64_t v) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t n, one = 1;
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    H5Sclose(sp);
+    hsize_t grown = n + 1;
+    ck_assert_int_ge(H5Dset_extent(d, &grown), 0);
+    sp = H5Dget_space(d);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, &n, NULL, &one, NULL);
+    hid_t mem = H5Screate_simple(1, &one, NULL);
+    ck_assert_int_ge(H5Dwrite(d, H5T_NATIVE_INT64, mem, sp, H5P_DEFAULT, &v), 0);
+    H5Sclose(mem), H5Sclose(sp), H5Dclose(d);
+}
+
+// A killed run's metadata reaches the file in no set order: its sequence index may name a
+// sequence whose rows never did. The reader drops that entry (as the unfinished sequence)
+// instead of refusing the file; a complete file with the same index is refused.
+START_TEST(test_killed_index_ahead_of_rows) {
+    rwkv_model *m = test_random_model(SMALL, 9);
+    int64_t lens[3] = {7, 13, 4};
+    int *tok = test_random_tokens(24, SMALL.n_vocab, 5);
+    const char *path = tmp("ahead.h5");
+    for (int complete = 0; complete <= 1; complete++) {
+        ck_assert_int_eq(make_dump(path, m, "blocks.*.state_*,logits", "all", 0, 4, tok, lens, 3, NULL, NULL), RWKV_OK);
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        ck_assert_int_ge(f, 0);
+        append_i64(f, "/sequences/offsets", 24 + 9); // a fourth sequence of 9 rows that are not there
+        append_i64(f, "/sequences/token_offsets", 24 + 9);
+        hid_t a = H5Aopen(f, "complete", H5P_DEFAULT);
+        int64_t c = complete;
+        ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_INT64, &c), 0);
+        H5Aclose(a), H5Fclose(f);
+        rwkv_dump_reader *r = NULL;
+        rwkv_status st = rwkv_dump_open(&r, path);
+        if (complete) {
+            ck_assert_int_eq(st, RWKV_ERR_FORMAT);
+            ck_assert_msg(strstr(rwkv_error_message(), "/sequences/offsets[4] = 33"), "%s", rwkv_error_message());
+            continue;
+        }
+        ck_assert_msg(st == RWKV_OK, "%s", rwkv_error_message());
+        ck_assert_int_eq(r->n_seq, 3);
+        ck_assert_int_eq(r->n_rows, 24);
+        rwkv_dump_reader_free(r);
+    }
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // ---- comparison ----
 
 typedef struct {
@@ -1366,6 +1416,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_storage);
     tcase_add_test(tc, test_dump_wide_chunks);
     tcase_add_test(tc, test_dump_sequences);
+    tcase_add_test(tc, test_killed_index_ahead_of_rows);
     tcase_add_test(tc, test_compare_modes);
     tcase_add_test(tc, test_dump_sequences_driver);
     tcase_add_test(tc, test_compare_scale_free);

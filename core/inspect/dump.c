@@ -977,6 +977,10 @@ static rwkv_status read_sequences(rwkv_dump_reader *r) {
         return rwkv_error_set(RWKV_ERR_FORMAT, "%s: /sequences/offsets has %lld entries and token_offsets %lld: "
                               "expected S + 1 of each", r->path, (long long)n_off, (long long)n_tok_off);
     int64_t S = n_off - 1;
+    // A killed run's metadata reaches the file in no set order: the index may name sequences
+    // whose rows or tokens are not there. Those entries are dropped, as unfinished.
+    while (!r->complete && S > 0 && (r->offsets[S] > n_pos || r->token_offsets[S] > r->n_tokens)) S--;
+    n_off = S + 1;
     if ((st = check_offsets(r, r->offsets, n_off, n_pos, "/sequences/offsets", "rows")) ||
         (st = check_offsets(r, r->token_offsets, n_off, r->n_tokens, "/sequences/token_offsets", "tokens")))
         return st;
