@@ -14,12 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-#if RWKV_REAL_BITS == 64
-#define V6_TANH tanh
-#else
-#define V6_TANH tanhf
-#endif
-
 // The buffers of one chunk, borrowed from the RWKV-7 scratch and the workspace.
 typedef struct {
     rwkv_real *mixed[RWKV_V6_MIXES]; // (n, C) x_w, x_k, x_v, x_r, x_g
@@ -27,7 +21,6 @@ typedef struct {
     rwkv_real *sx;                   // (n, C) x_prev - xx
     rwkv_real *decay;                // (n, C) w_t
     rwkv_real *gate;                 // (n, C) silu(W_g x_g)
-    rwkv_real *ones;                 // (C) a mix of 1: the token shift's x_prev row itself
     rwkv_real *h;                    // (n, 5 Dm) tanh(W1 xxx)
     rwkv_real *hq;                   // (5, n, Dm) its slices, each contiguous for a GEMM
     rwkv_real *hd;                   // (n, Dw) tanh(W_d1 x_w)
@@ -38,21 +31,17 @@ static v6_rows rows_of(const rwkv_v7_chunk *c) {
     rwkv_real *tc[8], *tl[3];
     rwkv_v7_scratch_rows(c, tc, tl);
     return (v6_rows){.mixed = {tc[0], ws->xk, ws->xv, ws->xr, tc[2]}, .xxx = tc[1], .sx = tc[6], .decay = tc[3],
-                     .gate = tc[5], .ones = tc[7], .h = tl[1], .hq = tl[2], .hd = tl[0]};
-}
-
-static void tanh_inplace(rwkv_real *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = V6_TANH(x[i]);
+                     .gate = tc[5], .h = tl[1], .hq = tl[2], .hd = tl[0]};
 }
 
 // The five data-dependent mixes x_q = xx + sx (maa_q + m_q) into b->mixed.
 static void mixes(const rwkv_v7_chunk *c, int l, const v6_rows *b) {
     const rwkv_v7_weights *w = c->m->v7;
     int n = c->n, C = c->m->cfg.n_embd, Dm = w->d.d_m, D5 = RWKV_V6_MIXES * Dm;
-    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C;
     rwkv_v7_product h = {b->h, b->xxx, w->maa_w1 + lc * D5, D5, C, NULL};
     rwkv_v7_products(c, &h, 1);
-    tanh_inplace(b->h, (size_t)n * D5);
+    rwkv_v7_tanh(b->h, (size_t)n * D5);
     rwkv_v7_product m[RWKV_V6_MIXES];
     for (int q = 0; q < RWKV_V6_MIXES; q++) {
         rwkv_real *hq = b->hq + (size_t)q * n * Dm;
@@ -62,35 +51,37 @@ static void mixes(const rwkv_v7_chunk *c, int l, const v6_rows *b) {
     rwkv_v7_products(c, m, RWKV_V6_MIXES);
     const rwkv_real *maa[RWKV_V6_MIXES] = {w->x_w + lc, w->x_k + lc, w->x_v + lc, w->x_r + lc, w->x_g + lc};
     for (int q = 0; q < RWKV_V6_MIXES; q++)
-        for (size_t i = 0; i < nc; i++)
-            b->mixed[q][i] = c->ws->xln[i] + b->sx[i] * (maa[q][i % C] + b->mixed[q][i]); // xx + sx (maa + m)
+        for (int t = 0; t < n; t++) {
+            size_t o = (size_t)t * C;
+            for (int i = 0; i < C; i++) // xx + sx (maa + m)
+                b->mixed[q][o + i] = c->ws->xln[o + i] + b->sx[o + i] * (maa[q][i] + b->mixed[q][o + i]);
+        }
 }
 
 // w_t = exp(-exp(time_decay + W_d2 tanh(W_d1 x_w))) into b->decay.
 static void decays(const rwkv_v7_chunk *c, int l, const v6_rows *b) {
     const rwkv_v7_weights *w = c->m->v7;
     int n = c->n, C = c->m->cfg.n_embd, Dw = w->d.d_w;
-    size_t lc = (size_t)l * C, nc = (size_t)n * C;
+    size_t lc = (size_t)l * C;
     rwkv_v7_product d1 = {b->hd, b->mixed[0], w->decay_w1 + lc * Dw, Dw, C, NULL};
     rwkv_v7_products(c, &d1, 1);
-    tanh_inplace(b->hd, (size_t)n * Dw);
+    rwkv_v7_tanh(b->hd, (size_t)n * Dw);
     rwkv_v7_product d2 = {b->decay, b->hd, w->decay_w2 + lc * Dw, C, Dw, NULL};
     rwkv_v7_products(c, &d2, 1);
-    for (size_t i = 0; i < nc; i++) b->decay[i] = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i % C] + b->decay[i]));
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < C; i++) {
+            rwkv_real *d = b->decay + (size_t)t * C + i;
+            *d = RWKV_EXP(-RWKV_EXP(w->time_decay[lc + i] + *d));
+        }
 }
 
-// The token shift: xxx = xx + sx maa_x, and sx itself (from the shifted row, so that a hook's
-// change to state_att_xprev reaches both).
+// The token shift: xxx = xx + sx maa_x, and sx = x_prev - xx itself (so that a hook's change
+// to state_att_xprev reaches both).
 static rwkv_status shift(const rwkv_v7_chunk *c, int l, const v6_rows *b, rwkv_state *state) {
-    const rwkv_v7_weights *w = c->m->v7;
-    int C = c->m->cfg.n_embd;
-    size_t lc = (size_t)l * C, nc = (size_t)c->n * C;
-    for (int i = 0; i < C; i++) b->ones[i] = 1;
+    size_t lc = (size_t)l * c->m->cfg.n_embd;
     rwkv_real *const out[2] = {b->xxx, b->sx};
-    const rwkv_real *const mix[2] = {w->maa_x + lc, b->ones};
-    rwkv_status st = rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, out, mix, 2, state->att_xprev + lc);
-    for (size_t i = 0; !st && i < nc; i++) b->sx[i] -= c->ws->xln[i]; // x_prev - xx
-    return st;
+    const rwkv_real *const mix[2] = {c->m->v7->maa_x + lc, NULL};
+    return rwkv_token_shift(c, l, RWKV_TAP_STATE_ATT_XPREV, out, mix, 2, state->att_xprev + lc);
 }
 
 static rwkv_status time_mix(const rwkv_v7_chunk *c, int l, rwkv_state *state) {

@@ -125,9 +125,11 @@ void rwkv_v7_products(const rwkv_v7_chunk *c, const rwkv_v7_product *p, int n_pr
 }
 
 // One row of a token-shift mix: x + (x_prev - x) m (RWKV-6 and 7), or m x + (1 - m) x_prev
-// (RWKV-4 and 5.2).
+// (RWKV-4 and 5.2); with no m, the difference x_prev - x itself (RWKV-6's sx).
 static void mix_row(rwkv_real *o, const rwkv_real *x, const rwkv_real *xp, const rwkv_real *m, int C, int v67) {
-    if (!v67)
+    if (!m)
+        for (int i = 0; i < C; i++) o[i] = xp[i] - x[i];
+    else if (!v67)
         for (int i = 0; i < C; i++) o[i] = x[i] * m[i] + xp[i] * (1 - m[i]);
     else
         for (int i = 0; i < C; i++) o[i] = x[i] + (xp[i] - x[i]) * m[i];
@@ -181,7 +183,7 @@ static void add_bias(rwkv_real *x, const rwkv_real *b, int n, int C) {
         for (int i = 0; i < C; i++) x[(size_t)t * C + i] += b[i];
 }
 
-static void tanh_inplace(rwkv_real *x, size_t n) {
+void rwkv_v7_tanh(rwkv_real *x, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= V7_PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) x[i] = V7_TANH(x[i]);
 }
@@ -358,7 +360,7 @@ static void lora(const rwkv_v7_chunk *c, int l) {
         {s->hg, s->xg, w->g1 + lc * d->d_g, d->d_g, C, NULL},
         {s->hv, ws->xv, w->v1 + lc * d->d_v, d->d_v, C, NULL}};
     rwkv_v7_products(c, p1, l > 0 ? 7 : 6);
-    tanh_inplace(s->hw, (size_t)n * d->d_w);
+    rwkv_v7_tanh(s->hw, (size_t)n * d->d_w);
     rwkv_sigmoid(s->hg, s->hg, (size_t)n * d->d_g);
     rwkv_v7_product p2[4] = {{s->w, s->hw, w->w2 + lc * d->d_w, C, d->d_w, NULL},
                              {s->a, s->ha, w->a2 + lc * d->d_a, C, d->d_a, NULL},

@@ -45,13 +45,16 @@ rwkv_real *rwkv_v7_rows(const rwkv_v7_chunk *c);
 // The RWKV-7 scratch (forward_v7.c) the RWKV-6 block borrows: eight (T, C) buffers and three
 // (T, n_lora) ones, in the order of the arguments; any may be NULL.
 void rwkv_v7_scratch_rows(const rwkv_v7_chunk *c, rwkv_real **rows_tc, rwkv_real **rows_tl);
+// x = tanh(x), n elements (threads share a long array).
+void rwkv_v7_tanh(rwkv_real *x, size_t n);
 // 1 if the chunk's hook wants tap t of layer; rwkv_v7_tap calls it on data (n, D).
 int rwkv_v7_tapped(const rwkv_v7_chunk *c, int layer, rwkv_tap tap);
 rwkv_status rwkv_v7_tap(const rwkv_v7_chunk *c, int layer, rwkv_tap t, rwkv_real *data);
 // The token shifts of ws->xln (n, C) from xprev, which becomes the last row (every version's
 // blocks): out[q] = the mix with mix[q]. The hook on state tap t sees each row as the shift
 // state after its token (a copy): a row it changes is the x_{t-1} of the next token, whose
-// mixes are recomputed; the rest of the chunk is untouched.
+// mixes are recomputed; the rest of the chunk is untouched. A NULL mix[q] makes out[q] the
+// difference x_{t-1} - x_t.
 rwkv_status rwkv_token_shift(const rwkv_v7_chunk *c, int l, rwkv_tap t, rwkv_real *const *out,
                              const rwkv_real *const *mix, int n_mix, rwkv_real *xprev);
 // Runs scan(ctx, t0, t1, trace rows of t0 or NULL) over the chunk. When state_wkv is tapped the
