@@ -67,11 +67,18 @@ static unsigned char *put_stored(unsigned char *o, const unsigned char *src, siz
     return o;
 }
 
+size_t rwkv_deflate_bound(size_t bytes) { return DEFLATE_OUT_BOUND(bytes); }
+
 int rwkv_deflate_chunk(rwkv_deflate *c, const unsigned char *chunk, size_t n, size_t size, size_t *len) {
+    return rwkv_deflate_chunk_to(c, c->out, c->out_cap, chunk, n, size, len);
+}
+
+int rwkv_deflate_chunk_to(rwkv_deflate *c, unsigned char *out, size_t out_cap, const unsigned char *chunk, size_t n,
+                          size_t size, size_t *len) {
     size_t bytes = n * size, coded = (size < RWKV_DEFLATE_CODED_PLANES ? size : RWKV_DEFLATE_CODED_PLANES) * n;
     *len = 0;
-    if (DEFLATE_OUT_BOUND(bytes) > c->out_cap || bytes > UINT32_MAX) return STATELESS_OVERFLOW;
-    unsigned char *o = c->out;
+    if (DEFLATE_OUT_BOUND(bytes) > out_cap || bytes > UINT32_MAX) return STATELESS_OVERFLOW;
+    unsigned char *o = out;
     *o++ = DEFLATE_ZLIB_CMF;
     *o++ = DEFLATE_ZLIB_FLG;
     o = put_stored(o, chunk, bytes - coded);
@@ -80,7 +87,7 @@ int rwkv_deflate_chunk(rwkv_deflate *c, const unsigned char *chunk, size_t n, si
     z.next_in = (uint8_t *)chunk + (bytes - coded); // igzip's API is not const; it only reads
     z.avail_in = (uint32_t)coded;
     z.next_out = o;
-    z.avail_out = (uint32_t)(c->out + c->out_cap - o - DEFLATE_ADLER_BYTES);
+    z.avail_out = (uint32_t)(out + out_cap - o - DEFLATE_ADLER_BYTES);
     z.level = RWKV_DEFLATE_LEVEL;
     z.level_buf = c->work;
     z.level_buf_size = (uint32_t)c->work_size;
@@ -92,6 +99,6 @@ int rwkv_deflate_chunk(rwkv_deflate *c, const unsigned char *chunk, size_t n, si
     o += z.total_out;
     uint32_t adler = isal_adler32(DEFLATE_ADLER_INIT, chunk, bytes);
     for (int i = 3; i >= 0; i--) *o++ = (unsigned char)(adler >> (8 * i)); // big-endian
-    *len = (size_t)(o - c->out);
+    *len = (size_t)(o - out);
     return COMP_OK;
 }
