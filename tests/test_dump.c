@@ -288,6 +288,35 @@ START_TEST(test_dump_wide_chunks) {
 }
 END_TEST
 
+// Logits of a 65536-token vocabulary over 100 tokens in one call: 25 MB of chunks, more than
+// the writer holds, so full chunks are written from inside the logits hook (while the rest
+// are compressed). The rows come out whole and in order, in both modes.
+START_TEST(test_dump_writes_from_hook) {
+    const rwkv_config VOCAB = {.n_layer = 1, .n_embd = 16, .n_ffn = 32, .n_vocab = 65536};
+    rwkv_model *m = test_random_model(VOCAB, 21);
+    int T = 100;
+    int *tok = test_random_tokens(T, VOCAB.n_vocab, 22);
+    capture c;
+    capture_run(&c, m, tok, T);
+    int64_t len = T;
+    for (int par = 0; par <= 1; par++) {
+        const char *path = tmp(par ? "hookw_par.h5" : "hookw_seq.h5");
+        ck_assert_int_eq(make_dump(path, m, "logits,resid_out,blocks.0.att_k", "all", par, T, tok, &len, 1, NULL, NULL),
+                         RWKV_OK);
+        double e = dump_vs_capture(path, &c, VOCAB.n_layer, RWKV_TAP_LOGITS);
+        ck_assert_msg(par ? e < TOL : e == 0, "logits differ by %g (par %d)", e, par);
+        e = dump_vs_capture(path, &c, VOCAB.n_layer, RWKV_TAP_RESID_OUT);
+        ck_assert_msg(par ? e < TOL : e == 0, "resid_out differs by %g (par %d)", e, par);
+        e = dump_vs_capture(path, &c, 0, RWKV_TAP_ATT_K);
+        ck_assert_msg(par ? e < TOL : e == 0, "att_k differs by %g (par %d)", e, par);
+        remove(path);
+    }
+    capture_free(&c);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // The storage properties the schema promises: real type, chunked, shuffle + deflate, extendible.
 START_TEST(test_dump_storage) {
     rwkv_model *m = test_random_model(SMALL, 8);
@@ -1415,6 +1444,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_matches_forward);
     tcase_add_test(tc, test_dump_storage);
     tcase_add_test(tc, test_dump_wide_chunks);
+    tcase_add_test(tc, test_dump_writes_from_hook);
     tcase_add_test(tc, test_dump_sequences);
     tcase_add_test(tc, test_killed_index_ahead_of_rows);
     tcase_add_test(tc, test_compare_modes);

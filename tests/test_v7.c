@@ -827,6 +827,54 @@ START_TEST(test_dump_raw_state) {
 }
 END_TEST
 
+// Every tap of the wide model in parallel calls of 30 with chunks of 8 rows: at each layer's
+// state_wkv rows the other taps' full chunks are waiting, so the raw rows are stored while
+// they are compressed. Every block tap reads back bit-identical to the same calls' rows.
+START_TEST(test_dump_every_tap_overlapped) {
+    rwkv_model *m = wide_model();
+    int T = 200, step = 30;
+    int *tok = test_random_tokens(T, m->cfg.n_vocab, 10);
+    uint32_t mask[2];
+    test_capture cap;
+    capture_calls(m, tok, T, step, &cap, mask);
+    rwkv_positions pos;
+    ck_assert(!rwkv_select_taps(mask, 1, "*") && !rwkv_select_positions(&pos, "all"));
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "*", .positions = "all", .chunk_rows = 8};
+    rwkv_state *s;
+    rwkv_workspace *ws;
+    rwkv_state_alloc(&s, m->cfg);
+    rwkv_workspace_alloc(&ws, m->cfg, step);
+    char path[512];
+    snprintf(path, sizeof path, "%s/v7overlap.h5", test_tmpdir());
+    rwkv_dump *d;
+    ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, T, NULL, NULL), "%s", rwkv_error_message());
+    ck_assert_msg(!rwkv_dump_close(d), "%s", rwkv_error_message());
+    rwkv_select_positions_free(&pos);
+    rwkv_dump_reader *r;
+    ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
+    ck_assert_int_eq(r->n_rows, T);
+    int checked = 0;
+    for (int t = 0; t < RWKV_TAP_N_BLOCK; t++) {
+        if (!cap.taps[t]) continue;
+        size_t n = (size_t)T * rwkv_tap_width((rwkv_tap)t, m->cfg);
+        rwkv_real *rows = malloc(n * sizeof *rows);
+        ck_assert_msg(!rwkv_dump_read_rows(r, 0, (rwkv_tap)t, 0, T, rows), "%s", rwkv_error_message());
+        ck_assert_msg(!memcmp(rows, cap.taps[t], n * sizeof *rows), "%s differs", RWKV_TAP_NAMES[t]);
+        free(rows);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 18); // the RWKV-7 block taps
+    rwkv_dump_reader_free(r);
+    remove(path);
+    test_capture_free(&cap);
+    rwkv_workspace_free(ws);
+    rwkv_state_free(s);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // Runs T tokens of rand7-a with one intervention; the final state into s, logits (T, V).
 static void run_iv(const rwkv_model *m, const char *spec, const int *tok, int T, int seq, rwkv_state *s,
                    rwkv_real *logits) {
@@ -1002,6 +1050,7 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_state_save_load);
     tcase_add_test(tc, test_dump_every_tap);
     tcase_add_test(tc, test_dump_wide_state);
+    tcase_add_test(tc, test_dump_every_tap_overlapped);
     tcase_add_loop_test(tc, test_dump_raw_state, 0, 3);
     tcase_add_test(tc, test_v6_dump);
     tcase_add_test(tc, test_bad_v7_files);
