@@ -763,11 +763,15 @@ END_TEST
 // h5ls and h5dump (hdf5-tools) read a dump without any rwkvscope code.
 // ---- what generic HDF5 readers see: dimension scales, descriptions, layer order ----
 
-static herr_t push_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
-    (void)g; (void)info;
-    char *buf = ctx;
+// Appends name to the comma-joined list in buf[256].
+static void join(char *buf, const char *name) {
     size_t k = strlen(buf);
     snprintf(buf + k, 256 - k, "%s%s", k ? "," : "", name);
+}
+
+static herr_t push_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
+    (void)g; (void)info;
+    join(ctx, name);
     return 0;
 }
 
@@ -975,11 +979,10 @@ static herr_t push_dataset(hid_t obj, const char *name, const H5O_info_t *info, 
 }
 
 static herr_t push_scale_name(hid_t dset, unsigned dim, hid_t scale, void *op) {
-    char *out = op, name[64] = "";
+    char name[64] = "";
     (void)dset, (void)dim;
     if (H5DSget_scale_name(scale, name, sizeof name) <= 0) return -1;
-    size_t k = strlen(out);
-    snprintf(out + k, 256 - k, "%s%s", k ? "," : "", name);
+    join(op, name);
     return 0;
 }
 
@@ -1019,8 +1022,7 @@ static int check_every_axis(hid_t f, int heads) {
                           H5DSget_num_scales(d, (unsigned)dim), n);
             char got[256] = "", want[256] = "";
             for (int k = 0; k < n; k++) {
-                size_t w = strlen(want);
-                snprintf(want + w, sizeof want - w, "%s%s", k ? "," : "", SCALE_NAME[sc[k]]);
+                join(want, SCALE_NAME[sc[k]]);
                 hid_t s = H5Dopen2(f, SCALE_PATH[sc[k]], H5P_DEFAULT);
                 ck_assert_msg(H5DSis_scale(s) == 1 && H5DSis_attached(d, s, (unsigned)dim) == 1,
                               "%s axis %d: %s not attached", path, dim, SCALE_PATH[sc[k]]);

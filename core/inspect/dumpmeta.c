@@ -80,20 +80,20 @@ void rwkv_dumpmeta_free(rwkv_dumpmeta *dm) {
     free(dm);
 }
 
-// Scale i, made on first use under /dims: n int64 values i / div % mod, the index each
-// position of the axis stands for. 0 or -1.
-static int make_scale(rwkv_dumpmeta *dm, scale_id i) {
-    scale *s = &dm->s[i];
+// Scale id, made on first use under /dims: n int64 values v[j] = j / div % mod, the index
+// that position j of the axis stands for. 0 or -1.
+static int make_scale(rwkv_dumpmeta *dm, scale_id id) {
+    scale *s = &dm->s[id];
     if (s->dset >= 0) return 0;
-    if (i == SC_POSITION) return -1; // rwkv_dumpmeta_rows was not called: a programmer error
+    if (id == SC_POSITION) return -1; // rwkv_dumpmeta_rows was not called: a programmer error
     int64_t C = dm->cfg.n_embd, N = dm->cfg.head_size, n = C, div = 1, mod = C;
-    if (i == SC_HEAD) div = N;
-    else if (i == SC_FFN) n = mod = dm->cfg.n_ffn;
-    else if (i == SC_TOKEN) n = mod = dm->cfg.n_vocab;
-    else if (i >= SC_STATE_HEAD) { // the state_wkv column h*N*N + i*N + j
+    if (id == SC_HEAD) div = N;
+    else if (id == SC_FFN) n = mod = dm->cfg.n_ffn;
+    else if (id == SC_TOKEN) n = mod = dm->cfg.n_vocab;
+    else if (id >= SC_STATE_HEAD) { // the state_wkv column h*N*N + i*N + j
         n = C * N;
-        div = i == SC_STATE_HEAD ? N * N : i == SC_STATE_VALUE ? N : 1;
-        mod = i == SC_STATE_HEAD ? C / N : N;
+        div = id == SC_STATE_HEAD ? N * N : id == SC_STATE_VALUE ? N : 1;
+        mod = id == SC_STATE_HEAD ? C / N : N;
     }
     if (H5Lexists(dm->file, "/dims", H5P_DEFAULT) <= 0) {
         hid_t g = H5Gcreate2(dm->file, "/dims", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -102,17 +102,17 @@ static int make_scale(rwkv_dumpmeta *dm, scale_id i) {
     }
     int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     if (!v) return -1;
-    for (int64_t j = 0, q = 0, r = 0; j < n; j++) { // v[j] = j / div % mod, without dividing
+    for (int64_t j = 0, q = 0, r = 0; j < n; j++) { // j / div % mod, without dividing
         v[j] = q;
         if (++r == div) r = 0, q = q + 1 == mod ? 0 : q + 1;
     }
     char path[64];
-    snprintf(path, sizeof path, "/dims/%s", SCALES[i].name);
+    snprintf(path, sizeof path, "/dims/%s", SCALES[id].name);
     int bad = rwkv_h5_write(dm->file, path, H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)n, 0, v);
     free(v);
     s->dset = bad ? -1 : H5Dopen2(dm->file, path, H5P_DEFAULT);
-    return s->dset < 0 || H5DSset_scale(s->dset, SCALES[i].name) < 0 ||
-                   rwkv_h5_attr_str(s->dset, "description", SCALES[i].desc) ||
+    return s->dset < 0 || H5DSset_scale(s->dset, SCALES[id].name) < 0 ||
+                   rwkv_h5_attr_str(s->dset, "description", SCALES[id].desc) ||
                    H5Rcreate(&s->ref, s->dset, ".", H5R_OBJECT, -1) < 0
                ? -1 : 0;
 }
