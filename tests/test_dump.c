@@ -792,11 +792,15 @@ END_TEST
 // h5ls and h5dump (hdf5-tools) read a dump without any rwkvscope code.
 // ---- what generic HDF5 readers see: dimension scales, descriptions, layer order ----
 
-static herr_t push_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
-    (void)g; (void)info;
-    char *buf = ctx;
+// Appends name to the comma-joined list in buf[256].
+static void join(char *buf, const char *name) {
     size_t k = strlen(buf);
     snprintf(buf + k, 256 - k, "%s%s", k ? "," : "", name);
+}
+
+static herr_t push_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
+    (void)g; (void)info;
+    join(ctx, name);
     return 0;
 }
 
@@ -936,6 +940,261 @@ START_TEST(test_dump_scales) {
     }
     free(tok);
     rwkv_model_free(m);
+}
+END_TEST
+
+// Every dataset of a dump against the axis table of docs/dump-format.md, read through the
+// H5DS API (as h5py's Dataset.dims reads them): the scales each axis lists, in order, that
+// H5DSis_attached confirms (the scale's REFERENCE_LIST names the dataset), its label, and
+// that each scale's REFERENCE_LIST has exactly one entry per attached axis.
+#define N_SCALES 8
+static const char *const SCALE_PATH[N_SCALES] = {"/sequences/positions", "/dims/channel", "/dims/head",
+                                                 "/dims/ffn_channel", "/dims/token", "/dims/state_head",
+                                                 "/dims/state_value", "/dims/state_key"};
+static const char *const SCALE_NAME[N_SCALES] = {"position", "channel", "head", "ffn_channel",
+                                                 "token", "state_head", "state_value", "state_key"};
+
+// The scales (indices into SCALE_PATH) and label of dimension dim of the dataset at path;
+// how many, or -1 for a dataset the table does not name. heads: RWKV-5/6/7 (the head scale).
+static int axis_wanted(const char *path, unsigned dim, int heads, int sc[3], const char **label) {
+    static const char *const MATRICES[] = {"receptance", "key", "value"};
+    int l;
+    char name[64] = "";
+    *label = NULL;
+    if (!strncmp(path, "/dims/", 6) || !strcmp(path, "/tokens") || !strcmp(path, "/sequences/offsets") ||
+        !strcmp(path, "/sequences/token_offsets"))
+        return 0;
+    if (!strcmp(path, "/sequences/positions")) { // itself the row scale
+        *label = "row";
+        return 0;
+    }
+    int param = sscanf(path, "/params/blocks/%d/%63s", &l, name) == 2;
+    int tap = sscanf(path, "/blocks/%d/%63s", &l, name) == 2 || !strcmp(path, "/logits") || !strcmp(path, "/resid_out");
+    if (!param && !tap) return -1;
+    if (tap && !*name) snprintf(name, sizeof name, "%s", path + 1);
+    if (tap && dim == 0) {
+        *label = "row";
+        sc[0] = 0;
+        return 1;
+    }
+    int matrix = 0;
+    for (int i = 0; i < 3; i++) matrix |= param && !strcmp(name, MATRICES[i]);
+    if (param && dim == 1 && !matrix) return -1;
+    if (!strcmp(name, "state_wkv")) {
+        *label = "state_index";
+        sc[0] = 5, sc[1] = 6, sc[2] = 7;
+        return 3;
+    }
+    if (tap && (!strcmp(name, "ffn_k") || !strcmp(name, "logits"))) {
+        *label = name[0] == 'f' ? "ffn_channel" : "token";
+        sc[0] = name[0] == 'f' ? 3 : 4;
+        return 1;
+    }
+    *label = "channel";
+    sc[0] = 1, sc[1] = 2;
+    return heads ? 2 : 1;
+}
+
+typedef struct {
+    char path[512][64];
+    int n;
+} path_list;
+
+static herr_t push_dataset(hid_t obj, const char *name, const H5O_info_t *info, void *op) {
+    path_list *p = op;
+    (void)obj;
+    if (info->type == H5O_TYPE_DATASET && p->n < 512) snprintf(p->path[p->n++], sizeof p->path[0], "/%s", name);
+    return 0;
+}
+
+static herr_t push_scale_name(hid_t dset, unsigned dim, hid_t scale, void *op) {
+    char name[64] = "";
+    (void)dset, (void)dim;
+    if (H5DSget_scale_name(scale, name, sizeof name) <= 0) return -1;
+    join(op, name);
+    return 0;
+}
+
+// Elements of attribute name of the object at path (-1: none).
+static hssize_t attr_points(hid_t f, const char *path, const char *name) {
+    hid_t o = H5Oopen(f, path, H5P_DEFAULT);
+    hssize_t n = -1;
+    if (o >= 0 && H5Aexists(o, name) > 0) {
+        hid_t a = H5Aopen(o, name, H5P_DEFAULT), sp = H5Aget_space(a);
+        n = H5Sget_simple_extent_npoints(sp);
+        H5Sclose(sp);
+        H5Aclose(a);
+    }
+    if (o >= 0) H5Oclose(o);
+    return n;
+}
+
+// Checks every axis of every dataset of f; returns the number of tap datasets.
+static int check_every_axis(hid_t f, int heads) {
+    path_list *p = calloc(1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_ge(H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, push_dataset, p, H5O_INFO_BASIC), 0);
+    ck_assert_int_lt(p->n, 512);
+    int uses[N_SCALES] = {0}, taps = 0;
+    for (int i = 0; i < p->n; i++) {
+        const char *path = p->path[i];
+        hid_t d = H5Dopen2(f, path, H5P_DEFAULT), sp = H5Dget_space(d);
+        int rank = H5Sget_simple_extent_ndims(sp);
+        H5Sclose(sp);
+        taps += !strncmp(path, "/blocks/", 8) || !strcmp(path, "/logits") || !strcmp(path, "/resid_out");
+        for (int dim = 0; dim < rank; dim++) {
+            int sc[3];
+            const char *label;
+            int n = axis_wanted(path, (unsigned)dim, heads, sc, &label);
+            ck_assert_msg(n >= 0, "%s axis %d is not in the axis table", path, dim);
+            ck_assert_msg(H5DSget_num_scales(d, (unsigned)dim) == n, "%s axis %d: %d scales, want %d", path, dim,
+                          H5DSget_num_scales(d, (unsigned)dim), n);
+            char got[256] = "", want[256] = "";
+            for (int k = 0; k < n; k++) {
+                join(want, SCALE_NAME[sc[k]]);
+                hid_t s = H5Dopen2(f, SCALE_PATH[sc[k]], H5P_DEFAULT);
+                ck_assert_msg(H5DSis_scale(s) == 1 && H5DSis_attached(d, s, (unsigned)dim) == 1,
+                              "%s axis %d: %s not attached", path, dim, SCALE_PATH[sc[k]]);
+                H5Dclose(s);
+                uses[sc[k]]++;
+            }
+            if (n) ck_assert_int_ge(H5DSiterate_scales(d, (unsigned)dim, NULL, push_scale_name, got), 0);
+            ck_assert_msg(!strcmp(got, want), "%s axis %d: scales %s, want %s", path, dim, got, want);
+            char lab[64] = "";
+            ck_assert_int_eq(H5DSget_label(d, (unsigned)dim, lab, sizeof lab), label ? (ssize_t)strlen(label) : 0);
+            if (label) ck_assert_str_eq(lab, label);
+        }
+        H5Dclose(d);
+    }
+    for (int k = 0; k < N_SCALES; k++)
+        ck_assert_msg(attr_points(f, SCALE_PATH[k], "REFERENCE_LIST") == (uses[k] ? uses[k] : -1),
+                      "%s: REFERENCE_LIST of %lld, %d axes use it", SCALE_PATH[k],
+                      (long long)attr_points(f, SCALE_PATH[k], "REFERENCE_LIST"), uses[k]);
+    free(p);
+    return taps;
+}
+
+static void copy_file(const char *from, const char *to) {
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    ck_assert(a && b);
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0) ck_assert_uint_eq(fwrite(buf, 1, n, b), n);
+    fclose(a);
+    ck_assert_int_eq(fclose(b), 0);
+}
+
+// A dump of every tap of m at path, made and closed with no rows (the axes are made first);
+// killed, if set, gets a copy of the file as a kill right after rwkv_dump_create leaves it.
+// Returns the number of tap datasets, as the dump reader lists them.
+static int dump_all_taps(const char *path, const rwkv_model *m, const char *killed) {
+    uint32_t mask[64];
+    rwkv_positions pos;
+    ck_assert_int_eq(rwkv_select_taps(mask, m->cfg.n_layer, "*"), RWKV_OK);
+    ck_assert_int_eq(rwkv_select_restrict(mask, m->cfg, "*"), RWKV_OK);
+    ck_assert_int_eq(rwkv_select_positions(&pos, "all"), RWKV_OK);
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "*", .positions = "all"};
+    rwkv_dump *d;
+    unlink(path);
+    ck_assert_msg(rwkv_dump_create(&d, path, m, mask, &pos, &o) == RWKV_OK, "%s", rwkv_error_message());
+    rwkv_select_positions_free(&pos);
+    if (killed) copy_file(path, killed);
+    ck_assert_msg(rwkv_dump_close(d) == RWKV_OK, "%s", rwkv_error_message());
+    rwkv_dump_reader *r;
+    ck_assert_int_eq(rwkv_dump_open(&r, path), RWKV_OK);
+    int n = 0;
+    char taps[RWKV_DUMP_TAPS_MAX][RWKV_DUMP_NAME_MAX];
+    for (int l = 0; l <= m->cfg.n_layer; l++) n += rwkv_dump_taps(r, l, taps, RWKV_DUMP_TAPS_MAX);
+    rwkv_dump_reader_free(r);
+    return n;
+}
+
+static rwkv_model *v7_zero_model(void) {
+    rwkv_model *m;
+    rwkv_config cfg = {.n_layer = 2, .n_embd = 32, .n_ffn = 64, .n_vocab = 20, .head_size = 16};
+    ck_assert_int_eq(rwkv_v7_model_alloc(&m, cfg, (rwkv_v7_dims){.d_w = 8, .d_a = 8, .d_v = 8, .d_g = 8}), RWKV_OK);
+    return m;
+}
+
+// Every tap (RWKV-4 and RWKV-7), every /params dataset: each axis has the scales and label the
+// schema gives it, in a closed dump and in one killed right after it was created.
+START_TEST(test_dump_scales_every_dataset) {
+    rwkv_model *models[2] = {test_random_model((rwkv_config){.n_layer = 3, .n_embd = 8, .n_ffn = 24, .n_vocab = 20}, 3),
+                             v7_zero_model()};
+    const char *path = tmp("allaxes.h5"), *killed = tmp("allaxes_killed.h5");
+    for (int i = 0; i < 2; i++) {
+        int n_taps = dump_all_taps(path, models[i], killed);
+        ck_assert_int_ge(n_taps, models[i]->cfg.n_layer * 10);
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        ck_assert_int_ge(f, 0);
+        ck_assert_int_eq(check_every_axis(f, i == 1), n_taps);
+        ck_assert(rwkv_h5_exists(f, i ? "/blocks/1/state_wkv" : "/blocks/2/state_num") && rwkv_h5_exists(f, "/logits"));
+        H5Fclose(f);
+        f = H5Fopen(killed, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT); // the writer never closed it
+        ck_assert_int_ge(f, 0);
+        ck_assert_int_eq(check_every_axis(f, i == 1), n_taps);
+        H5Fclose(f);
+        rwkv_model_free(models[i]);
+    }
+}
+END_TEST
+
+// Type of attribute name of the object at path.
+static hid_t attr_type(hid_t f, const char *path, const char *name) {
+    hid_t o = H5Oopen(f, path, H5P_DEFAULT), a = H5Aopen(o, name, H5P_DEFAULT), t = H5Aget_type(a);
+    H5Aclose(a);
+    H5Oclose(o);
+    ck_assert_int_ge(t, 0);
+    return t;
+}
+
+// The dump's scale attributes have the types H5DSattach_scale and H5DSset_label write, and
+// H5DS edits them: a detach removes exactly one axis's entry, an attach adds it back.
+START_TEST(test_dump_scales_h5ds_layout) {
+    const char *path = tmp("h5ds_layout.h5"), *ref = tmp("h5ds_ref.h5");
+    rwkv_model *m = v7_zero_model();
+    dump_all_taps(path, m, NULL);
+    rwkv_model_free(m);
+    // the reference: one dataset with a labelled, attached axis, written by H5DS itself
+    hid_t g = H5Fcreate(ref, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {2, 4};
+    hid_t sp2 = H5Screate_simple(2, dims, NULL), sp1 = H5Screate_simple(1, dims + 1, NULL);
+    hid_t data = H5Dcreate2(g, "data", H5T_NATIVE_FLOAT, sp2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t scale = H5Dcreate2(g, "scale", H5T_NATIVE_INT64, sp1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert(H5DSset_scale(scale, "s") >= 0 && H5DSset_label(data, 0, "a") >= 0 && H5DSset_label(data, 1, "b") >= 0 &&
+              H5DSattach_scale(data, scale, 1) >= 0);
+    H5Dclose(data);
+    H5Dclose(scale);
+    H5Sclose(sp1);
+    H5Sclose(sp2);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    static const char *const ATTRS[3][3] = {{"/blocks/0/att_k", "/data", "DIMENSION_LIST"},
+                                            {"/blocks/0/att_k", "/data", "DIMENSION_LABELS"},
+                                            {"/dims/channel", "/scale", "REFERENCE_LIST"}};
+    for (int i = 0; i < 3; i++) {
+        hid_t a = attr_type(f, ATTRS[i][0], ATTRS[i][2]), b = attr_type(g, ATTRS[i][1], ATTRS[i][2]);
+        ck_assert_msg(H5Tequal(a, b) > 0, "%s of %s", ATTRS[i][2], ATTRS[i][0]);
+        H5Tclose(a);
+        H5Tclose(b);
+    }
+    H5Fclose(g);
+    ck_assert_int_eq(attr_points(f, "/blocks/0/att_k", "DIMENSION_LIST"), 2); // one list per axis
+    hssize_t users = attr_points(f, "/dims/channel", "REFERENCE_LIST");
+    hid_t k0 = H5Dopen2(f, "/blocks/0/att_k", H5P_DEFAULT), k1 = H5Dopen2(f, "/blocks/1/att_k", H5P_DEFAULT);
+    hid_t ch = H5Dopen2(f, "/dims/channel", H5P_DEFAULT);
+    ck_assert_int_ge(H5DSdetach_scale(k1, ch, 1), 0);
+    ck_assert_int_eq(H5DSis_attached(k1, ch, 1), 0);
+    ck_assert_int_eq(H5DSis_attached(k0, ch, 1), 1);
+    ck_assert_int_eq(H5DSget_num_scales(k1, 1), 1); // the head scale stays
+    ck_assert_int_eq(attr_points(f, "/dims/channel", "REFERENCE_LIST"), users - 1);
+    ck_assert_int_ge(H5DSattach_scale(k1, ch, 1), 0);
+    ck_assert_int_eq(H5DSis_attached(k1, ch, 1), 1);
+    ck_assert_int_eq(attr_points(f, "/dims/channel", "REFERENCE_LIST"), users);
+    H5Dclose(ch);
+    H5Dclose(k1);
+    H5Dclose(k0);
+    H5Fclose(f);
 }
 END_TEST
 
@@ -1454,6 +1713,8 @@ Suite *dump_suite(void) {
     tcase_add_test(tc, test_dump_errors);
     tcase_add_test(tc, test_dump_h5tools);
     tcase_add_test(tc, test_dump_scales);
+    tcase_add_test(tc, test_dump_scales_every_dataset);
+    tcase_add_test(tc, test_dump_scales_h5ds_layout);
     tcase_add_test(tc, test_state_io);
     suite_add_tcase(s, tc);
     TCase *tg = tcase_create("goldens");

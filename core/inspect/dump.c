@@ -106,6 +106,7 @@ struct rwkv_dump {
     int64_t *posbuf;     // (step) positions of one forward call's rows
     struct timespec last_flush;
     rwkv_intervene_list *iv; // interventions applied by rwkv_dump_run (not owned), or NULL
+    rwkv_dumpmeta *meta;     // the dimension scales while rwkv_dump_create makes the file, else NULL
 };
 
 static rwkv_status fail(rwkv_dump *d, const char *what) {
@@ -429,7 +430,7 @@ static const rwkv_real *att_matrix(const rwkv_model *m, int which, int l, rwkv_r
 // Scales and description of the /params dataset `name` just written in group g.
 static int describe_param(rwkv_dump *d, hid_t g, const char *name) {
     hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-    int bad = ds < 0 || rwkv_dumpmeta_param(d->file, ds, name, d->m->cfg);
+    int bad = ds < 0 || rwkv_dumpmeta_param(d->meta, ds, name);
     if (ds >= 0) H5Dclose(ds);
     return bad;
 }
@@ -538,7 +539,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
                                       (hsize_t)s->chunk_rows, !s->raw);
             if (s->dset < 0) st = fail(d, s->name);
             else if (t == RWKV_TAP_STATE_WKV && row_shape_attr(s->dset, d->m->cfg)) st = fail(d, s->name);
-            else if (rwkv_dumpmeta_tap(d->file, s->dset, d->d_positions, (rwkv_tap)t, d->m->cfg)) st = fail(d, s->name);
+            else if (rwkv_dumpmeta_tap(d->meta, s->dset, (rwkv_tap)t)) st = fail(d, s->name);
         }
         if (l < L) H5Gclose(g);
     }
@@ -561,7 +562,7 @@ static rwkv_status make_meta(rwkv_dump *d) {
     d->d_tokens = make_extendible(d->file, "/tokens", H5T_STD_I32LE, 0, DUMP_META_CHUNK, 1);
     int64_t zero = 0;
     if (d->d_offsets < 0 || d->d_tok_offsets < 0 || d->d_positions < 0 || d->d_tokens < 0 ||
-        rwkv_dumpmeta_rows(d->d_positions) ||
+        rwkv_dumpmeta_rows(d->meta, d->d_positions) ||
         append(d->d_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero) ||
         append(d->d_tok_offsets, H5T_NATIVE_INT64, 0, 1, 0, &zero))
         return fail(d, "creating /sequences and /tokens");
@@ -625,10 +626,14 @@ rwkv_status rwkv_dump_create(rwkv_dump **out, const char *path, const rwkv_model
         }
     }
     if (!st) st = create_file(d, path, o->force);
+    if (!st) st = rwkv_dumpmeta_alloc(&d->meta, d->file, m->cfg);
     if (!st) st = write_attrs(d, o);
     if (!st) st = write_params(d, o->matrices);
     if (!st) st = make_meta(d);
     if (!st) st = make_streams(d);
+    if (!st && rwkv_dumpmeta_finish(d->meta)) st = fail(d, "attaching the dimension scales");
+    rwkv_dumpmeta_free(d->meta);
+    d->meta = NULL;
     // From here on readers may follow the file, and a killed run leaves it readable up to the
     // last flush. No object or attribute may be created until close reopens the file.
     if (!st && H5Fstart_swmr_write(d->file) < 0) st = fail(d, "starting SWMR writing");

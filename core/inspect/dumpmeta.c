@@ -4,6 +4,7 @@
 #include "h5util.h"
 
 #include <hdf5_hl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,85 +22,179 @@ static const char *const TAP_DESC[RWKV_TAP_N] = {
     "RWKV-7 layer 0 value mixed into every layer", "matrix state S[h][i][j] after the token, row-major (i value, j key)",
     "residual after the last block, before ln_out", "logits after the token (unnormalised log-probabilities)"};
 
-typedef enum { AX_CHANNEL, AX_FFN, AX_TOKEN } axis; // what a column axis counts
+// The scales a dump may have: /sequences/positions (rwkv_dumpmeta_rows) and /dims/<name>.
+typedef enum { SC_POSITION, SC_CHANNEL, SC_HEAD, SC_FFN, SC_TOKEN, SC_STATE_HEAD, SC_STATE_VALUE, SC_STATE_KEY, SC_N } scale_id;
+static const struct { const char *name, *desc; } SCALES[SC_N] = {
+    {"position", ""}, // made by the dump writer, described by rwkv_dumpmeta_rows
+    {"channel", "channel index c"},
+    {"head", "head of channel c: c / head_size"},
+    {"ffn_channel", "channel-mix hidden channel"},
+    {"token", "token id"},
+    {"state_head", "head h of the state_wkv column h*N*N + i*N + j"},
+    {"state_value", "value channel i within the head"},
+    {"state_key", "key channel j within the head"}};
 
-// A /dims/<name> scale of n int64 values v(i); made on first use.
-static hid_t scale(hid_t file, const char *name, int64_t n, int64_t div, int64_t mod, const char *desc) {
-    char path[64];
-    snprintf(path, sizeof path, "/dims/%s", name);
-    if (rwkv_h5_exists(file, path)) return H5Dopen2(file, path, H5P_DEFAULT);
-    if (!rwkv_h5_exists(file, "/dims")) {
-        hid_t g = H5Gcreate2(file, "/dims", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+#define AXIS_SCALES_MAX 3 // scales on one dataset axis (state_index has three)
+
+// One element of a scale's REFERENCE_LIST: the field layout H5DS reads and writes.
+typedef struct {
+    hobj_ref_t dataset;
+    int dimension;
+} ref_entry;
+
+typedef struct {
+    hid_t dset;       // the scale, -1 until made
+    hobj_ref_t ref;   // object reference to it, for DIMENSION_LIST
+    ref_entry *users; // (cap) the dataset axes it is attached to, n of them so far
+    size_t n, cap;
+} scale;
+
+struct rwkv_dumpmeta {
+    hid_t file;
+    rwkv_config cfg;
+    scale s[SC_N];
+};
+
+// A dataset axis: its label and the scales attached to it.
+typedef struct {
+    const char *label;
+    int n;
+    scale_id sc[AXIS_SCALES_MAX];
+} axis;
+
+rwkv_status rwkv_dumpmeta_alloc(rwkv_dumpmeta **out, hid_t file, rwkv_config cfg) {
+    rwkv_dumpmeta *dm = *out = rwkv_calloc(1, sizeof *dm, "dump dimension scales");
+    if (!dm) return RWKV_ERR_NOMEM;
+    dm->file = file;
+    dm->cfg = cfg;
+    for (int i = 0; i < SC_N; i++) dm->s[i].dset = -1;
+    return RWKV_OK;
+}
+
+void rwkv_dumpmeta_free(rwkv_dumpmeta *dm) {
+    if (!dm) return;
+    for (int i = 0; i < SC_N; i++) {
+        if (dm->s[i].dset >= 0) H5Dclose(dm->s[i].dset);
+        free(dm->s[i].users);
+    }
+    free(dm);
+}
+
+// Scale id, made on first use under /dims: n int64 values v[j] = j / div % mod, the index
+// that position j of the axis stands for. 0 or -1.
+static int make_scale(rwkv_dumpmeta *dm, scale_id id) {
+    scale *s = &dm->s[id];
+    if (s->dset >= 0) return 0;
+    if (id == SC_POSITION) return -1; // rwkv_dumpmeta_rows was not called: a programmer error
+    int64_t C = dm->cfg.n_embd, N = dm->cfg.head_size, n = C, div = 1, mod = C;
+    if (id == SC_HEAD) div = N;
+    else if (id == SC_FFN) n = mod = dm->cfg.n_ffn;
+    else if (id == SC_TOKEN) n = mod = dm->cfg.n_vocab;
+    else if (id >= SC_STATE_HEAD) { // the state_wkv column h*N*N + i*N + j
+        n = C * N;
+        div = id == SC_STATE_HEAD ? N * N : id == SC_STATE_VALUE ? N : 1;
+        mod = id == SC_STATE_HEAD ? C / N : N;
+    }
+    if (H5Lexists(dm->file, "/dims", H5P_DEFAULT) <= 0) {
+        hid_t g = H5Gcreate2(dm->file, "/dims", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) return -1;
         H5Gclose(g);
     }
     int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     if (!v) return -1;
-    for (int64_t i = 0; i < n; i++) v[i] = i / div % mod; // the index this axis position stands for
-    int bad = rwkv_h5_write(file, path, H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)n, 0, v);
+    for (int64_t j = 0, q = 0, r = 0; j < n; j++) { // j / div % mod, without dividing
+        v[j] = q;
+        if (++r == div) r = 0, q = q + 1 == mod ? 0 : q + 1;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/dims/%s", SCALES[id].name);
+    int bad = rwkv_h5_write(dm->file, path, H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)n, 0, v);
     free(v);
-    hid_t d = bad ? -1 : H5Dopen2(file, path, H5P_DEFAULT);
-    if (d >= 0 && (H5DSset_scale(d, name) < 0 || rwkv_h5_attr_str(d, "description", desc))) {
-        H5Dclose(d);
+    s->dset = bad ? -1 : H5Dopen2(dm->file, path, H5P_DEFAULT);
+    return s->dset < 0 || H5DSset_scale(s->dset, SCALES[id].name) < 0 ||
+                   rwkv_h5_attr_str(s->dset, "description", SCALES[id].desc) ||
+                   H5Rcreate(&s->ref, s->dset, ".", H5R_OBJECT, -1) < 0
+               ? -1 : 0;
+}
+
+// Records that dimension dim of the dataset referenced by ref uses scale s.
+static int add_user(scale *s, hobj_ref_t ref, int dim) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        ref_entry *u = realloc(s->users, cap * sizeof *u);
+        if (!u) return -1;
+        s->users = u, s->cap = cap;
+    }
+    s->users[s->n++] = (ref_entry){ref, dim};
+    return 0;
+}
+
+// The DIMENSION_LABELS attribute of dset: one variable-length string per axis.
+static int write_labels(hid_t dset, const axis *ax, int rank) {
+    const char *labels[2];
+    for (int i = 0; i < rank; i++) labels[i] = ax[i].label;
+    hsize_t n = (hsize_t)rank;
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Tset_size(t, H5T_VARIABLE) < 0 ? -1 : H5Acreate2(dset, "DIMENSION_LABELS", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, t, labels) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+// Labels the rank (1 or 2) axes of dset and attaches their scales: its DIMENSION_LIST (a
+// variable-length list of scale references per axis) now, the scales' side at finish.
+static int describe_axes(rwkv_dumpmeta *dm, hid_t dset, const axis *ax, int rank) {
+    hobj_ref_t self, refs[2][AXIS_SCALES_MAX];
+    hvl_t lists[2];
+    if (write_labels(dset, ax, rank) || H5Rcreate(&self, dset, ".", H5R_OBJECT, -1) < 0) return -1;
+    for (int i = 0; i < rank; i++) {
+        for (int k = 0; k < ax[i].n; k++) {
+            scale *s = &dm->s[ax[i].sc[k]];
+            if (make_scale(dm, ax[i].sc[k]) || add_user(s, self, i)) return -1;
+            refs[i][k] = s->ref;
+        }
+        lists[i] = (hvl_t){(size_t)ax[i].n, refs[i]};
+    }
+    hsize_t n = (hsize_t)rank;
+    hid_t t = H5Tvlen_create(H5T_STD_REF_OBJ), sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = t < 0 ? -1 : H5Acreate2(dset, "DIMENSION_LIST", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, t, lists) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+// A column axis of C channels (with the head scale for RWKV-5/7).
+static axis channel_axis(rwkv_config cfg) {
+    axis a = {"channel", 1, {SC_CHANNEL}};
+    if (RWKV_HAS_HEADS(cfg)) a.sc[a.n++] = SC_HEAD;
+    return a;
+}
+
+int rwkv_dumpmeta_rows(rwkv_dumpmeta *dm, hid_t positions) {
+    if (H5DSset_scale(positions, "position") < 0 || H5DSset_label(positions, 0, "row") < 0 ||
+        rwkv_h5_attr_str(positions, "units", "tokens") ||
+        rwkv_h5_attr_str(positions, "description", "position of each row within its sequence (0-based)") ||
+        H5Rcreate(&dm->s[SC_POSITION].ref, positions, ".", H5R_OBJECT, -1) < 0 || H5Iinc_ref(positions) < 0)
         return -1;
-    }
-    return d;
+    dm->s[SC_POSITION].dset = positions; // its own reference, closed by rwkv_dumpmeta_free
+    return 0;
 }
 
-// Attaches scale /dims/<name> (made as above) to dimension idx of dset.
-static int attach(hid_t file, hid_t dset, unsigned idx, const char *name, int64_t n, int64_t div, int64_t mod,
-                  const char *desc) {
-    hid_t s = scale(file, name, n, div, mod, desc);
-    if (s < 0) return -1;
-    int bad = H5DSattach_scale(dset, s, idx) < 0;
-    H5Dclose(s);
-    return bad ? -1 : 0;
-}
-
-// Column axis idx: channel (C, with the head scale for RWKV-5/7), ffn_channel (F) or token (V).
-static int columns(hid_t file, hid_t dset, unsigned idx, axis ax, rwkv_config cfg) {
-    int D = ax == AX_CHANNEL ? cfg.n_embd : ax == AX_FFN ? cfg.n_ffn : cfg.n_vocab;
-    if (ax == AX_CHANNEL) {
-        int bad = H5DSset_label(dset, idx, "channel") < 0 ||
-                  attach(file, dset, idx, "channel", D, 1, D, "channel index c");
-        if (!bad && RWKV_HAS_HEADS(cfg))
-            bad = attach(file, dset, idx, "head", D, cfg.head_size, D, "head of channel c: c / head_size");
-        return bad ? -1 : 0;
-    }
-    if (ax == AX_FFN)
-        return H5DSset_label(dset, idx, "ffn_channel") < 0 ||
-                       attach(file, dset, idx, "ffn_channel", D, 1, D, "channel-mix hidden channel")
-                   ? -1 : 0;
-    return H5DSset_label(dset, idx, "token") < 0 || attach(file, dset, idx, "token", D, 1, D, "token id") ? -1 : 0;
-}
-
-// state_wkv column h*N*N + i*N + j: scales of h, i (value channel) and j (key channel).
-static int state_columns(hid_t file, hid_t dset, rwkv_config cfg) {
-    int64_t N = cfg.head_size, n = (int64_t)cfg.n_embd * N, H = cfg.n_embd / N;
-    return H5DSset_label(dset, 1, "state_index") < 0 ||
-                   attach(file, dset, 1, "state_head", n, N * N, H, "head h of the state_wkv column h*N*N + i*N + j") ||
-                   attach(file, dset, 1, "state_value", n, N, N, "value channel i within the head") ||
-                   attach(file, dset, 1, "state_key", n, 1, N, "key channel j within the head")
-               ? -1 : 0;
-}
-
-int rwkv_dumpmeta_rows(hid_t positions) {
-    return H5DSset_scale(positions, "position") < 0 || H5DSset_label(positions, 0, "row") < 0 ||
-                   rwkv_h5_attr_str(positions, "units", "tokens") ||
-                   rwkv_h5_attr_str(positions, "description", "position of each row within its sequence (0-based)")
-               ? -1 : 0;
-}
-
-int rwkv_dumpmeta_tap(hid_t file, hid_t dset, hid_t positions, rwkv_tap tap, rwkv_config cfg) {
-    int bad = H5DSset_label(dset, 0, "row") < 0 || H5DSattach_scale(dset, positions, 0) < 0 ||
-              rwkv_h5_attr_str(dset, "description", TAP_DESC[tap]);
+int rwkv_dumpmeta_tap(rwkv_dumpmeta *dm, hid_t dset, rwkv_tap tap) {
+    axis ax[2] = {{"row", 1, {SC_POSITION}}, channel_axis(dm->cfg)};
+    if (tap == RWKV_TAP_FFN_K) ax[1] = (axis){"ffn_channel", 1, {SC_FFN}};
+    if (tap == RWKV_TAP_LOGITS) ax[1] = (axis){"token", 1, {SC_TOKEN}};
+    if (tap == RWKV_TAP_STATE_WKV) ax[1] = (axis){"state_index", 3, {SC_STATE_HEAD, SC_STATE_VALUE, SC_STATE_KEY}};
+    int bad = describe_axes(dm, dset, ax, 2) || rwkv_h5_attr_str(dset, "description", TAP_DESC[tap]);
     if (!bad && tap == RWKV_TAP_LOGITS) bad = rwkv_h5_attr_str(dset, "units", "nats");
-    if (!bad && tap == RWKV_TAP_STATE_WKV) bad = state_columns(file, dset, cfg);
-    else if (!bad) bad = columns(file, dset, 1, tap == RWKV_TAP_FFN_K ? AX_FFN : tap == RWKV_TAP_LOGITS ? AX_TOKEN : AX_CHANNEL, cfg);
     return bad ? -1 : 0;
 }
 
-int rwkv_dumpmeta_param(hid_t file, hid_t dset, const char *name, rwkv_config cfg) {
+int rwkv_dumpmeta_param(rwkv_dumpmeta *dm, hid_t dset, const char *name) {
     static const struct { const char *name, *units, *desc; int matrix; } P[] = {
         {"time_decay", "", "raw decay parameter w; the decay per token is exp(-exp(w))", 0},
         {"time_first", "", "u, the current-token bonus", 0},
@@ -113,12 +208,32 @@ int rwkv_dumpmeta_param(hid_t file, hid_t dset, const char *name, rwkv_config cf
         {"value", "", "time-mix value matrix (out, in)", 1}};
     for (size_t i = 0; i < sizeof P / sizeof *P; i++) {
         if (strcmp(name, P[i].name)) continue;
-        int bad = rwkv_h5_attr_str(dset, "description", P[i].desc) || (*P[i].units && rwkv_h5_attr_str(dset, "units", P[i].units)) ||
-                  columns(file, dset, 0, AX_CHANNEL, cfg);
-        if (!bad && P[i].matrix) bad = columns(file, dset, 1, AX_CHANNEL, cfg);
-        return bad ? -1 : 0;
+        axis ax[2] = {channel_axis(dm->cfg), channel_axis(dm->cfg)};
+        return rwkv_h5_attr_str(dset, "description", P[i].desc) || (*P[i].units && rwkv_h5_attr_str(dset, "units", P[i].units)) ||
+                       describe_axes(dm, dset, ax, P[i].matrix ? 2 : 1)
+                   ? -1 : 0;
     }
     return rwkv_h5_attr_str(dset, "description", name);
+}
+
+// A scale's REFERENCE_LIST: every (dataset, dimension) it is attached to, in one write.
+static int write_reference_list(const scale *s) {
+    hsize_t n = s->n;
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(ref_entry)), sp = H5Screate_simple(1, &n, NULL);
+    int ok = t >= 0 && H5Tinsert(t, "dataset", offsetof(ref_entry, dataset), H5T_STD_REF_OBJ) >= 0 &&
+             H5Tinsert(t, "dimension", offsetof(ref_entry, dimension), H5T_NATIVE_INT) >= 0;
+    hid_t a = ok ? H5Acreate2(s->dset, "REFERENCE_LIST", t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    ok = a >= 0 && H5Awrite(a, t, s->users) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+int rwkv_dumpmeta_finish(rwkv_dumpmeta *dm) {
+    for (int i = 0; i < SC_N; i++)
+        if (dm->s[i].n && write_reference_list(&dm->s[i])) return -1;
+    return 0;
 }
 
 hid_t rwkv_dumpmeta_ordered_gcpl(void) {
