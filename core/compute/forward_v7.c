@@ -20,7 +20,6 @@
 #define V7_HEAD_64 64             // the official head size, compiled as a constant in the scan
 #define V7_COLS_MIN_T 16          // chunk length from which the scan runs on S^T (two transposes per call)
 #define V7_LINE 64                // bytes of a cache line; the trace's rows start on one
-#define V7_TILE (V7_LINE / (int)sizeof(rwkv_real)) // reals of a line: the trace is transposed in V7_TILE^2 tiles
 
 #if RWKV_REAL_BITS == 64
 #define V7_TANH tanh
@@ -52,7 +51,8 @@ rwkv_status rwkv_v7_scratch_alloc(struct rwkv_v7_scratch **out, rwkv_config cfg,
     for (size_t i = 0; i < sizeof hid / sizeof hid[0]; i++)
         ok = ok && (*hid[i] = rwkv_calloc(td, sizeof(rwkv_real), "RWKV-7 workspace"));
     // On a cache line: the scan's tile stores (trace_transposed) each fill one line, not two halves.
-    ok = ok && (s->trace_mem = rwkv_calloc(tc * (size_t)cfg.head_size + V7_TILE, sizeof(rwkv_real), "RWKV-7 state trace"));
+    size_t trace_bytes = tc * (size_t)cfg.head_size * sizeof(rwkv_real) + V7_LINE;
+    ok = ok && (s->trace_mem = rwkv_calloc(trace_bytes, 1, "RWKV-7 state trace"));
     if (ok) s->trace = (rwkv_real *)(((uintptr_t)s->trace_mem + V7_LINE - 1) & ~(uintptr_t)(V7_LINE - 1));
     if (!ok) {
         rwkv_v7_scratch_free(s);
@@ -223,51 +223,74 @@ static void transpose_square(rwkv_real *S, int N) {
         }
 }
 
-// The S^T scan's trace: each token's S, written in V7_TILE x V7_TILE tiles of one cache line
-// per row (16 floats or 8 doubles: one AVX-512 register, two AVX2 ones), each transposed in
-// registers by log2(V7_TILE) butterfly stages; stage b swaps bit b of the row index with bit b
-// of the column index (rows q and q + b trade blocks of b reals).
-typedef rwkv_real v7_line __attribute__((vector_size(V7_LINE)));
-#define V7_LO(b, j) (((j) & (b)) ? V7_TILE + (j) - (b) : (j)) // row q: its own block, then row q + b's
-#define V7_HI(b, j) (((j) & (b)) ? V7_TILE + (j) : (j) + (b)) // row q + b: row q's other block, then its own
+// The S^T scan's trace: each token's S, written in W x W tiles of one vector of W reals per
+// row, each transposed in registers by log2(W) butterfly stages; stage b swaps bit b of the row
+// index with bit b of the column index (rows q and q + b trade blocks of b reals). W fills a
+// register: 64 bytes (a cache line) under AVX-512, 32 bytes under AVX2, where GCC splits the
+// shuffles of wider vectors into single elements.
+typedef rwkv_real v7_zmm __attribute__((vector_size(64)));
+typedef rwkv_real v7_ymm __attribute__((vector_size(32)));
+#define V7_ZMM ((int)(sizeof(v7_zmm) / sizeof(rwkv_real)))
+#define V7_YMM ((int)(sizeof(v7_ymm) / sizeof(rwkv_real)))
+#define V7_LO(W, b, j) (((j) & (b)) ? (W) + (j) - (b) : (j)) // row q: its own block, then row q + b's
+#define V7_HI(W, b, j) (((j) & (b)) ? (W) + (j) : (j) + (b)) // row q + b: row q's other block, then its own
+#define V7_LANES4(F, W, b) F(W, b, 0), F(W, b, 1), F(W, b, 2), F(W, b, 3)
+#define V7_LANES8(F, W, b) V7_LANES4(F, W, b), F(W, b, 4), F(W, b, 5), F(W, b, 6), F(W, b, 7)
+#define V7_LANES16(F, W, b) V7_LANES8(F, W, b), F(W, b, 8), F(W, b, 9), F(W, b, 10), F(W, b, 11), \
+                            F(W, b, 12), F(W, b, 13), F(W, b, 14), F(W, b, 15)
 #if RWKV_REAL_BITS == 64
-#define V7_LANES(F, b) F(b, 0), F(b, 1), F(b, 2), F(b, 3), F(b, 4), F(b, 5), F(b, 6), F(b, 7)
+#define V7_LANES_ZMM V7_LANES8
+#define V7_LANES_YMM V7_LANES4
 #else
-#define V7_LANES(F, b) F(b, 0), F(b, 1), F(b, 2), F(b, 3), F(b, 4), F(b, 5), F(b, 6), F(b, 7), F(b, 8), \
-                       F(b, 9), F(b, 10), F(b, 11), F(b, 12), F(b, 13), F(b, 14), F(b, 15)
+#define V7_LANES_ZMM V7_LANES16
+#define V7_LANES_YMM V7_LANES8
 #endif
-#define V7_STAGE(x, b)                                                                              \
-    for (int q = 0; q < V7_TILE; q++)                                                              \
-        if ((b) < V7_TILE && !(q & (b))) {                                                         \
-            v7_line lo = __builtin_shufflevector(x[q], x[q + (b)], V7_LANES(V7_LO, b));            \
-            x[q + (b)] = __builtin_shufflevector(x[q], x[q + (b)], V7_LANES(V7_HI, b)), x[q] = lo; \
+// (A stage b >= W does nothing; its indices, taken for b % W = 0, stay in range.)
+#define V7_STAGE(x, W, LANES, b)                                                                          \
+    for (int q = 0; q < (W); q++)                                                                         \
+        if ((b) < (W) && !(q & (b))) {                                                                    \
+            __typeof__(x[0]) lo = __builtin_shufflevector(x[q], x[q + (b)], LANES(V7_LO, W, (b) % (W)));  \
+            x[q + (b)] = __builtin_shufflevector(x[q], x[q + (b)], LANES(V7_HI, W, (b) % (W)));           \
+            x[q] = lo;                                                                                    \
         }
 
-// Asks for the next block of V7_TILE rows of a trace head at dst (N lines; fewer rows if the
-// head has fewer) to be in cache for writing. The tiles write a block in strips of one line per
-// row, which the hardware prefetcher does not follow: without this the trace write took 1.5x as
-// long (measured at the 0.1B shape).
-static inline __attribute__((always_inline)) void trace_prefetch(const rwkv_real *dst, int N) {
-    for (int c = 0; c < (N < V7_TILE ? N : V7_TILE) * N; c += V7_TILE) __builtin_prefetch(dst + c, 1, 3);
+// Asks for the next block of `rows` rows of a trace head at dst (N lines at most) to be in cache
+// for writing. The tiles write a block in strips of one vector per row, which the hardware
+// prefetcher does not follow: without this the trace write took 1.4x as long (measured at the
+// 0.1B shape under AVX-512).
+static inline __attribute__((always_inline)) void trace_prefetch(const rwkv_real *dst, int rows, int N) {
+    for (int c = 0; c < (N < rows ? N : rows) * N; c += V7_LINE / (int)sizeof(rwkv_real))
+        __builtin_prefetch(dst + c, 1, 3);
 }
 
-// dst (N, N) = St^T, both row-major: St is the scan's S^T, dst a head of a trace row, its first
-// block already prefetched.
-static inline __attribute__((always_inline)) void trace_transposed(rwkv_real *dst, const rwkv_real *St, int N) {
-    if (N % V7_TILE) {
+// dst (N, N) = St^T in tiles of W (N % W == 0) with vectors of type vec: the body of the
+// trace_tiles_* kernels.
+#define V7_TILES(vec, W, LANES)                                                                       \
+    for (int i0 = 0; i0 < N; i0 += (W)) {                                                             \
+        if (i0 + (W) < N) trace_prefetch(dst + (size_t)(i0 + (W)) * N, (W), N);                       \
+        for (int j0 = 0; j0 < N; j0 += (W)) {                                                         \
+            vec x[W];                                                                                 \
+            for (int q = 0; q < (W); q++) memcpy(&x[q], St + (size_t)(j0 + q) * N + i0, sizeof x[q]); \
+            V7_STAGE(x, W, LANES, 8) V7_STAGE(x, W, LANES, 4) V7_STAGE(x, W, LANES, 2)                \
+            V7_STAGE(x, W, LANES, 1)                                                                  \
+            for (int q = 0; q < (W); q++) memcpy(dst + (size_t)(i0 + q) * N + j0, &x[q], sizeof x[q]); \
+        }                                                                                             \
+    }
+
+__attribute__((target("avx512f")))
+static void trace_tiles_avx512(rwkv_real *dst, const rwkv_real *St, int N) { V7_TILES(v7_zmm, V7_ZMM, V7_LANES_ZMM) }
+
+__attribute__((target("avx2")))
+static void trace_tiles_avx2(rwkv_real *dst, const rwkv_real *St, int N) { V7_TILES(v7_ymm, V7_YMM, V7_LANES_YMM) }
+
+// dst (N, N) = St^T, both row-major: St is the scan's S^T, dst a head of a trace row whose
+// first rows the caller prefetched (trace_prefetch, V7_ZMM rows).
+static void trace_transposed(rwkv_real *dst, const rwkv_real *St, int N) {
+    if (N % V7_ZMM == 0 && __builtin_cpu_supports("avx512f")) trace_tiles_avx512(dst, St, N);
+    else if (N % V7_YMM == 0 && __builtin_cpu_supports("avx2")) trace_tiles_avx2(dst, St, N);
+    else
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++) dst[(size_t)i * N + j] = St[(size_t)j * N + i];
-        return;
-    }
-    for (int i0 = 0; i0 < N; i0 += V7_TILE) {
-        if (i0 + V7_TILE < N) trace_prefetch(dst + (size_t)(i0 + V7_TILE) * N, N);
-        for (int j0 = 0; j0 < N; j0 += V7_TILE) {
-            v7_line x[V7_TILE];
-            for (int q = 0; q < V7_TILE; q++) memcpy(&x[q], St + (size_t)(j0 + q) * N + i0, sizeof x[q]);
-            V7_STAGE(x, 8) V7_STAGE(x, 4) V7_STAGE(x, 2) V7_STAGE(x, 1)
-            for (int q = 0; q < V7_TILE; q++) memcpy(dst + (size_t)(i0 + q) * N + j0, &x[q], sizeof x[q]);
-        }
-    }
 }
 
 // One head over n tokens; rows are strided by C. The scan works on S^T (row j = key channel
@@ -283,7 +306,7 @@ static inline __attribute__((always_inline)) void wkv_head_body(
         size_t o = (size_t)t * C;
         const rwkv_real *wt = w + o, *kt = k + o, *kkt = kk + o, *rt = r + o, *vt = v + o;
         rwkv_real *dst = trace ? trace + (size_t)t * trace_stride : NULL; // S, not S^T
-        if (dst) trace_prefetch(dst, N); // in cache by the end of the token's update
+        if (dst) trace_prefetch(dst, V7_ZMM, N); // in cache by the end of the token's update
         for (int i = 0; i < N; i++) sa[i] = yt[i] = 0, kka[i] = kkt[i] * a[o + i];
         for (int j = 0; j < N; j++) {
             const rwkv_real *col = S + (size_t)j * N, kj = kkt[j];
