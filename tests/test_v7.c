@@ -984,6 +984,81 @@ START_TEST(test_no_op_wide_heads) {
 }
 END_TEST
 
+// Uniform reals in [lo, hi) for n entries (xorshift: reproducible, not statistical).
+static void fill_uniform(rwkv_real *x, size_t n, double lo, double hi, uint64_t *s) {
+    for (size_t i = 0; i < n; i++) {
+        *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+        x[i] = (rwkv_real)(lo + (hi - lo) * ((double)(*s >> 11) / 9007199254740992.0));
+    }
+}
+
+// The trace of a chunk of 40 tokens (the scan on S^T, each token's state transposed out in
+// tiles of a cache line per row) against the state the row kernel reaches in calls of one
+// token, which never transposes: head sizes of whole tiles (floats: 16, 64, 128; doubles: all
+// but 12) and not, the trace at an address off a cache line. The last row is the state the
+// call returns, bit for bit.
+START_TEST(test_trace_rows_seq) {
+    const int sizes[] = {8, 12, 16, 24, 64, 128}, T = 40, H = 2;
+    uint64_t seed = 2026;
+    for (size_t q = 0; q < sizeof sizes / sizeof sizes[0]; q++) {
+        int N = sizes[q], C = H * N;
+        size_t tc = (size_t)T * C, D = (size_t)C * N;
+        rwkv_real *in = malloc(6 * tc * sizeof *in), *y = malloc(tc * sizeof *y);
+        rwkv_real *r = in, *w = r + tc, *k = w + tc, *v = k + tc, *kk = v + tc, *a = kk + tc;
+        fill_uniform(in, 6 * tc, -1, 1, &seed);
+        fill_uniform(w, tc, 0.9, 1, &seed); // decays below 1 and short removal keys: S stays finite
+        fill_uniform(kk, tc, -0.1, 0.1, &seed);
+        fill_uniform(a, tc, 0, 1, &seed);
+        rwkv_real *S = malloc(D * sizeof *S), *Sseq = malloc(D * sizeof *Sseq);
+        fill_uniform(S, D, -0.5, 0.5, &seed);
+        memcpy(Sseq, S, D * sizeof *S);
+        rwkv_real *buf = malloc(((size_t)T * D + 1) * sizeof *buf), *trace = buf + 1;
+        rwkv_v7_wkv(y, S, trace, r, w, k, v, kk, a, T, H, N);
+        ck_assert(!memcmp(S, trace + (size_t)(T - 1) * D, D * sizeof *S));
+        for (int t = 0; t < T; t++) {
+            size_t o = (size_t)t * C;
+            rwkv_v7_wkv(y, Sseq, NULL, r + o, w + o, k + o, v + o, kk + o, a + o, 1, H, N);
+            double e = test_max_scaled_err_r(trace + (size_t)t * D, Sseq, D);
+            ck_assert_msg(e < TOL, "N=%d, token %d: traced state vs token by token %g", N, t, e);
+        }
+        free(in); free(y); free(S); free(Sseq); free(buf);
+    }
+}
+END_TEST
+
+// The same through the engine at the official head size: state_wkv of one parallel chunk of
+// 40 tokens against the sequential mode's, and both final states.
+START_TEST(test_state_trace_modes) {
+    rwkv_model *m = wide_model();
+    int T = 40, V = m->cfg.n_vocab;
+    size_t D = (size_t)rwkv_tap_width(RWKV_TAP_STATE_WKV, m->cfg);
+    int *tok = test_random_tokens(T, V, 12);
+    rwkv_real *logits = malloc((size_t)T * V * sizeof *logits);
+    uint32_t mask[2];
+    test_capture par, seq;
+    rwkv_state *sp, *ss;
+    rwkv_state_alloc(&sp, m->cfg);
+    rwkv_state_alloc(&ss, m->cfg);
+    test_capture_init(&par, m->cfg, T, mask);
+    rwkv_hook hook = {.mask = mask, .fn = test_capture_fn, .ctx = &par};
+    run_calls(m, sp, tok, T, T, T, 0, logits, &hook);
+    test_capture_init(&seq, m->cfg, T, mask);
+    hook.ctx = &seq;
+    run_calls(m, ss, tok, T, T, 1, 1, logits, &hook);
+    double e = test_max_scaled_err_r(par.taps[RWKV_TAP_STATE_WKV], seq.taps[RWKV_TAP_STATE_WKV], (size_t)T * D);
+    ck_assert_msg(e < TOL, "state_wkv: parallel vs sequential %g", e);
+    ck_assert(!memcmp(sp->wkv, par.taps[RWKV_TAP_STATE_WKV] + (size_t)(T - 1) * D, D * sizeof(rwkv_real)));
+    ck_assert(test_max_scaled_err_r(sp->data, ss->data, rwkv_state_numel(sp)) < TOL);
+    test_capture_free(&par);
+    test_capture_free(&seq);
+    rwkv_state_free(sp);
+    rwkv_state_free(ss);
+    free(logits);
+    free(tok);
+    rwkv_model_free(m);
+}
+END_TEST
+
 // RWKV-6: interventions on its shift state (which feeds the data-dependent mixes through sx)
 // and on its matrix state agree between modes and reach the next token; a no-op changes no
 // bit; a saved state resumes the run exactly.
@@ -1058,6 +1133,8 @@ static Suite *v7_suite(void) {
     tcase_add_test(tc, test_v7_refusals);
     tcase_add_test(tc, test_state_interventions);
     tcase_add_test(tc, test_no_op_wide_heads);
+    tcase_add_test(tc, test_trace_rows_seq);
+    tcase_add_test(tc, test_state_trace_modes);
     tcase_add_test(tc, test_v6_interventions_and_state);
     suite_add_tcase(s, tc);
     return s;
