@@ -269,6 +269,38 @@ START_TEST(test_deflate_empty) {
 }
 END_TEST
 
+// rwkv_deflate_chunk_to writes into the caller's buffer: exactly rwkv_deflate_bound bytes
+// (malloc'ed to that size, so ASan sees any store past it, the bit packer's 8-byte ones
+// included) hold the same stream as the compressor's own buffer; one byte less is refused.
+START_TEST(test_deflate_chunk_to) {
+    const size_t n = 49152, bytes = n * sizeof(float);
+    float *x = malloc(bytes);
+    unsigned char *shuf = malloc(bytes);
+    rwkv_deflate c;
+    ck_assert_int_eq(rwkv_deflate_init(&c, bytes), RWKV_OK);
+    for (int kind = 0; kind < 2; kind++) { // activations (Huffman-coded top plane), random bits (stored)
+        for (size_t i = 0; i < n; i++) {
+            uint32_t r = next_u32();
+            if (kind) memcpy(&x[i], &r, sizeof r);
+            else x[i] = (float)next_normal();
+        }
+        rwkv_deflate_shuffle(shuf, n, 0, x, n, sizeof *x);
+        size_t cap = rwkv_deflate_bound(bytes), len = 0, len_to = 0;
+        unsigned char *out = malloc(cap);
+        ck_assert_int_eq(rwkv_deflate_chunk(&c, shuf, n, sizeof *x, &len), 0);
+        ck_assert_int_eq(rwkv_deflate_chunk_to(&c, out, cap, shuf, n, sizeof *x, &len_to), 0);
+        ck_assert_uint_eq(len_to, len);
+        ck_assert_int_eq(memcmp(out, c.out, len), 0);
+        ck_assert_int_ne(rwkv_deflate_chunk_to(&c, out, cap - 1, shuf, n, sizeof *x, &len_to), 0);
+        ck_assert_uint_eq(len_to, 0);
+        free(out);
+    }
+    rwkv_deflate_free(&c);
+    free(x);
+    free(shuf);
+}
+END_TEST
+
 // A chunk larger than the compressor was sized for is refused, not overrun.
 START_TEST(test_deflate_too_big) {
     rwkv_deflate c;
@@ -298,6 +330,7 @@ int main(void) {
     tcase_add_test(tc, test_deflate_plane_long_codes);
     tcase_add_test(tc, test_deflate_activations);
     tcase_add_test(tc, test_deflate_empty);
+    tcase_add_test(tc, test_deflate_chunk_to);
     tcase_add_test(tc, test_deflate_too_big);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -217,18 +217,25 @@ static int put_top_plane(rwkv_deflate *c, unsigned char **o, size_t cap, const u
     return COMP_OK;
 }
 
+size_t rwkv_deflate_bound(size_t bytes) { return DEFLATE_OUT_BOUND(bytes); }
+
 int rwkv_deflate_chunk(rwkv_deflate *c, const unsigned char *chunk, size_t n, size_t size, size_t *len) {
+    return rwkv_deflate_chunk_to(c, c->out, c->out_cap, chunk, n, size, len);
+}
+
+int rwkv_deflate_chunk_to(rwkv_deflate *c, unsigned char *out, size_t out_cap, const unsigned char *chunk, size_t n,
+                          size_t size, size_t *len) {
     size_t bytes = n * size, coded = (size < RWKV_DEFLATE_CODED_PLANES ? size : RWKV_DEFLATE_CODED_PLANES) * n;
     *len = 0;
-    if (DEFLATE_OUT_BOUND(bytes) > c->out_cap || bytes > UINT32_MAX) return STATELESS_OVERFLOW;
-    unsigned char *o = c->out;
+    if (DEFLATE_OUT_BOUND(bytes) > out_cap || bytes > UINT32_MAX) return STATELESS_OVERFLOW;
+    unsigned char *o = out;
     *o++ = DEFLATE_ZLIB_CMF;
     *o++ = DEFLATE_ZLIB_FLG;
     if (bytes > coded) o = put_stored(o, chunk, bytes - coded, 0);
-    int err = put_top_plane(c, &o, (size_t)(c->out + c->out_cap - o - DEFLATE_ADLER_BYTES), chunk + (bytes - coded), coded);
+    int err = put_top_plane(c, &o, (size_t)(out + out_cap - o - DEFLATE_ADLER_BYTES), chunk + (bytes - coded), coded);
     if (err != COMP_OK) return err;
     uint32_t adler = isal_adler32(DEFLATE_ADLER_INIT, chunk, bytes);
     for (int i = 3; i >= 0; i--) *o++ = (unsigned char)(adler >> (8 * i)); // big-endian
-    *len = (size_t)(o - c->out);
+    *len = (size_t)(o - out);
     return COMP_OK;
 }

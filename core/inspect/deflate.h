@@ -30,5 +30,11 @@ void rwkv_deflate_shuffle(unsigned char *chunk, size_t n, size_t at, const void 
 // Deflates a shuffled chunk of n elements of `size` bytes into c->out in the zlib format
 // (*len bytes). Returns 0, or the (nonzero) ISA-L status on failure.
 int rwkv_deflate_chunk(rwkv_deflate *c, const unsigned char *chunk, size_t n, size_t size, size_t *len);
+// The same into out (out_cap bytes, at least rwkv_deflate_bound of the chunk's bytes), so that
+// one compressor can fill the output buffers of many chunks.
+int rwkv_deflate_chunk_to(rwkv_deflate *c, unsigned char *out, size_t out_cap, const unsigned char *chunk, size_t n,
+                          size_t size, size_t *len);
+// Room that the compressed form of a chunk of `bytes` bytes may need.
+size_t rwkv_deflate_bound(size_t bytes);
 
 #endif

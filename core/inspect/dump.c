@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,32 +18,49 @@
 
 #define DUMP_META_CHUNK 1024      // chunk length of the 1-D bookkeeping datasets
 #define DUMP_CHUNK_BYTES (1 << 20) // largest tap chunk: HDF5's default chunk cache holds one
-#define DUMP_BUFFER_BYTES (4 << 20) // a wide tap's buffer (at least 2 chunks): fuller ones flush from the hook
+#define DUMP_PENDING_BYTES (16 << 20) // whole chunks waiting for the file: more are written from the hook
 #define LN2 0.69314718055994530942
 #define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
 #define DUMP_FLUSH_SECONDS 1.0      // and after a sequence, at most this often
 #define DUMP_SWMR_READ_ATTEMPTS 4 // metadata read attempts of an SWMR reader (HDF5 default: 100)
 #define DUMP_OPEN_BUDGET_S 5.0     // seconds for the trial open, plus the file's read time
 
-// One tapped (layer, tap): its dataset and the rows not yet in the file. Whole chunks are
-// compressed (in parallel, see flush) and stored with H5Dwrite_chunk, as HDF5's own
-// shuffle + deflate filters would store them, at a fraction of the filters' wall time; the
-// chunks of an unfiltered (raw) dataset are stored as the rows are, with no copy or coding.
+// One tapped (layer, tap): its dataset and the chunk being filled. Full chunks are queued on
+// the dump (pending) and written together: compressed in parallel and stored with
+// H5Dwrite_chunk, as HDF5's own shuffle + deflate filters would store them, at a fraction of
+// the filters' wall time. The chunks of an unfiltered (raw) dataset are stored as the rows are.
 typedef struct {
     hid_t dset;
     int D;
-    int raw;         // no filters: buf holds the rows as they are, not shuffled
+    int raw;         // no filters: chunks hold the rows as they are, not shuffled
     int chunk_rows;  // rows per HDF5 chunk: the dump's, fewer for wide taps (DUMP_CHUNK_BYTES)
-    int64_t rows;    // rows already in the file
-    int nbuf, cap;   // rows waiting in buf, and room for them (a multiple of chunk_rows)
-    unsigned char *buf; // (cap / chunk_rows) chunks, each as HDF5 stores it (shuffled: deflate.h)
+    int pool;        // index of its chunk size in the dump's slot pools
+    int64_t rows;    // rows in the file (the dataset's extent)
+    int64_t queued;  // rows in the file or in pending chunks: the next chunk starts here
+    unsigned char *cur; // (chunk_rows, D) as HDF5 stores it (shuffled: deflate.h), or NULL
+    int ncur;        // rows in cur
     char name[96];
 } stream;
 
+// A whole chunk (or, at close, the zero-padded last one) of stream s waiting for the file.
 typedef struct {
     stream *s;
-    int chunk; // chunk index within s->buf
+    unsigned char *slot; // the chunk's rows (a pool slot)
+    int64_t row;         // its first row
+    int rows;            // rows it holds (chunk_rows but for the last)
+    unsigned char *out;  // compressed bytes (len), within the dump's zout buffer
+    size_t len;
+    int zerr;            // compression status
+    atomic_int ready;    // compressed (or raw): it may be stored
 } chunk_job;
+
+// Free chunk buffers of one size: chunks are recycled, so a dump touches a few layers' worth
+// of buffer pages, not a forward call's.
+typedef struct {
+    size_t bytes;
+    unsigned char **free; // (n_free, cap)
+    int n_free, cap;
+} slot_pool;
 
 struct rwkv_dump {
     hid_t file;
@@ -57,7 +75,7 @@ struct rwkv_dump {
     rwkv_dump_compress compress;
     stream **streams;    // ((L + 1) * RWKV_TAP_N), NULL where not tapped
     int n_streams;
-    int step;            // rows a forward call may add to each buffer (buffers sized for it)
+    int step;            // rows of one forward call (posbuf sized for it)
     hid_t d_offsets, d_tok_offsets, d_positions, d_tokens;
     int want_text;       // write /text at close
     int64_t n_rows, n_seq, n_tokens;
@@ -70,10 +88,14 @@ struct rwkv_dump {
     int logits_T;
     rwkv_deflate *zs;    // (n_threads) one compressor per thread
     int n_threads;
-    chunk_job *jobs;     // (jobs_cap) the chunks of one flush
-    int jobs_cap;
-    rwkv_status werr;    // first failure of a flush's worker threads, and its message
-    char werr_msg[RWKV_ERROR_MAX];
+    chunk_job *jobs;     // (n_jobs, jobs_cap) the pending chunks, in the order they are stored
+    int n_jobs, jobs_cap;
+    size_t pending;      // their bytes
+    unsigned char *zout; // (zout_cap) the compressed chunks of one write
+    size_t zout_cap;
+    atomic_int next_job; // the next pending chunk to compress (claimed by any thread)
+    slot_pool *pools;    // (n_pools)
+    int n_pools;
     int failed;          // a write failed: the dump can only be abandoned
     const volatile sig_atomic_t *cancel; // stop between forward calls when it becomes nonzero
     int stopped;         // a run was stopped: close leaves complete = 0 and stopped_at
@@ -132,115 +154,183 @@ static int append(hid_t d, hid_t mem_type, int64_t at, int64_t n, hsize_t cols, 
     return ok ? 0 : -1;
 }
 
-// Compresses one chunk (on the calling thread's compressor) and stores it. The store runs
-// inside an ordered region, so chunks reach HDF5 one at a time and in order while the other
-// threads compress. A failure is kept in d->werr: the message is thread-local.
-static void store_chunk(rwkv_dump *d, const chunk_job *j, int thread) {
-    const stream *s = j->s;
-    size_t n = (size_t)s->chunk_rows * s->D, len = n * sizeof(rwkv_real);
-    rwkv_deflate *c = &d->zs[thread];
-    const unsigned char *chunk = s->buf + (size_t)j->chunk * n * sizeof(rwkv_real), *bytes = chunk;
-    int zerr = 0;
-    if (!s->raw) {
-        zerr = rwkv_deflate_chunk(c, chunk, n, sizeof(rwkv_real), &len);
-        bytes = c->out;
-    }
-    #pragma omp ordered
-    if (!d->werr) {
-        hsize_t off[2] = {(hsize_t)(s->rows + (int64_t)j->chunk * s->chunk_rows), 0};
-        if (zerr)
-            d->werr = rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, s->name, zerr);
-        else if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, bytes) < 0)
-            d->werr = rwkv_h5_fail(d->path, s->name);
-        d->unflushed += (int64_t)len;
-        if (d->werr) snprintf(d->werr_msg, sizeof d->werr_msg, "%s", rwkv_error_message());
-    }
+static size_t chunk_bytes(const stream *s) { return (size_t)s->chunk_rows * s->D * sizeof(rwkv_real); }
+
+// The pool of chunk buffers of `bytes` bytes (made on first use), or -1 when out of memory.
+static int pool_of(rwkv_dump *d, size_t bytes) {
+    for (int p = 0; p < d->n_pools; p++)
+        if (d->pools[p].bytes == bytes) return p;
+    slot_pool *q = realloc(d->pools, ((size_t)d->n_pools + 1) * sizeof *q);
+    if (!q) return -1;
+    d->pools = q;
+    q[d->n_pools] = (slot_pool){.bytes = bytes};
+    return d->n_pools++;
 }
 
-// Zeroes the unfilled rows of partial chunk c in every byte plane (chunks are stored whole).
-static void pad_chunk(stream *s, int c) {
-    size_t n = (size_t)s->chunk_rows * s->D, used = (size_t)(s->nbuf - c * s->chunk_rows) * s->D;
-    unsigned char *chunk = s->buf + (size_t)c * n * sizeof(rwkv_real);
+static unsigned char *slot_take(rwkv_dump *d, int p) {
+    slot_pool *q = &d->pools[p];
+    return q->n_free ? q->free[--q->n_free] : malloc(q->bytes);
+}
+
+static void slot_give(rwkv_dump *d, int p, unsigned char *b) {
+    slot_pool *q = &d->pools[p];
+    if (q->n_free == q->cap) {
+        int cap = q->cap ? 2 * q->cap : 16;
+        unsigned char **f = realloc(q->free, (size_t)cap * sizeof *f);
+        if (!f) { // keep going without recycling this one
+            free(b);
+            return;
+        }
+        q->free = f;
+        q->cap = cap;
+    }
+    q->free[q->n_free++] = b;
+}
+
+// Zeroes the rows from `used` on of a chunk of s in every byte plane (stored chunks are whole).
+static void pad_chunk(const stream *s, unsigned char *chunk, int used) {
+    size_t n = (size_t)s->chunk_rows * s->D, u = (size_t)used * s->D;
     if (s->raw) {
-        memset(chunk + used * sizeof(rwkv_real), 0, (n - used) * sizeof(rwkv_real));
+        memset(chunk + u * sizeof(rwkv_real), 0, (n - u) * sizeof(rwkv_real));
         return;
     }
-    for (size_t j = 0; j < sizeof(rwkv_real); j++) memset(chunk + j * n + used, 0, n - used);
+    for (size_t j = 0; j < sizeof(rwkv_real); j++) memset(chunk + j * n + u, 0, n - u);
 }
 
-// Writes the whole chunks waiting in the buffers of `only` (NULL: every stream), and with
-// `partial` the last, partly filled one too (zero-padded: stored chunks are always whole).
-static rwkv_status flush(rwkv_dump *d, stream *only, int partial) {
-    int k = 0;
-    for (int i = 0; i < d->n_streams; i++) {
-        stream *s = d->streams[i];
-        if (!s || (only && s != only)) continue;
-        int full = s->nbuf / s->chunk_rows, nc = full + (partial && s->nbuf % s->chunk_rows);
-        if (!nc) continue;
-        int64_t rows = partial ? s->nbuf : (int64_t)full * s->chunk_rows;
-        hsize_t dims[2] = {(hsize_t)(s->rows + rows), (hsize_t)s->D};
-        if (H5Dset_extent(s->dset, dims) < 0) return fail(d, s->name);
-        if (nc > full) pad_chunk(s, full);
-        for (int c = 0; c < nc; c++) d->jobs[k++] = (chunk_job){s, c};
+// Queues the chunk s is filling (zero-padded when partial, at close) for the next write.
+static rwkv_status queue_chunk(rwkv_dump *d, stream *s) {
+    if (d->n_jobs == d->jobs_cap) {
+        int cap = d->jobs_cap ? 2 * d->jobs_cap : 64;
+        chunk_job *j = realloc(d->jobs, (size_t)cap * sizeof *j);
+        if (!j) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk list", d->path);
+        d->jobs = j;
+        d->jobs_cap = cap;
     }
-    assert(k <= d->jobs_cap); // reserve() sized the list for every buffer full
-    d->werr = RWKV_OK;
-    #pragma omp parallel num_threads(d->n_threads) if (k > 1)
-    {
-        rwkv_h5_quiet(); // HDF5's error printing is per thread in a thread-safe build
-        #pragma omp for schedule(dynamic, 1) ordered
-        for (int i = 0; i < k; i++) store_chunk(d, &d->jobs[i], omp_get_thread_num());
+    if (s->ncur < s->chunk_rows) pad_chunk(s, s->cur, s->ncur);
+    chunk_job *j = &d->jobs[d->n_jobs++];
+    *j = (chunk_job){.s = s, .slot = s->cur, .row = s->queued, .rows = s->ncur};
+    atomic_init(&j->ready, 0);
+    s->queued += s->ncur;
+    s->cur = NULL;
+    s->ncur = 0;
+    d->pending += chunk_bytes(s);
+    return RWKV_OK;
+}
+
+// Compresses pending chunk j on thread t's compressor into its room in zout (raw chunks are
+// stored as they are) and marks it ready for the storing thread.
+static void compress_job(rwkv_dump *d, chunk_job *j, int t) {
+    const stream *s = j->s;
+    size_t bytes = chunk_bytes(s);
+    if (s->raw) j->out = j->slot, j->len = bytes;
+    else j->zerr = rwkv_deflate_chunk_to(&d->zs[t], j->out, rwkv_deflate_bound(bytes), j->slot,
+                                         (size_t)s->chunk_rows * s->D, sizeof(rwkv_real), &j->len);
+    atomic_store_explicit(&j->ready, 1, memory_order_release);
+}
+
+// The storing thread's part of write_chunks: nc whole chunks of raw_s's rows from `rows`,
+// then the queue in order, compressing queued chunks itself while the one it needs is not
+// ready. Every HDF5 call stays on this (the calling) thread, in an order fixed by the data.
+static rwkv_status store_all(rwkv_dump *d, stream *raw_s, const unsigned char *rows, int nc) {
+    for (int c = 0; c < nc; c++, raw_s->queued += raw_s->chunk_rows) {
+        size_t len = chunk_bytes(raw_s);
+        hsize_t off[2] = {(hsize_t)raw_s->queued, 0};
+        if (H5Dwrite_chunk(raw_s->dset, H5P_DEFAULT, 0, off, len, rows + c * len) < 0) return fail(d, raw_s->name);
+        d->unflushed += (int64_t)len;
     }
-    if (d->werr) {
-        d->failed = 1;
-        return rwkv_error_set(d->werr, "%s", d->werr_msg);
-    }
-    for (int i = 0; i < d->n_streams; i++) { // keep the rows of a partial chunk for the next flush
-        stream *s = d->streams[i];
-        if (!s || (only && s != only)) continue;
-        int done = partial ? s->nbuf : s->nbuf / s->chunk_rows * s->chunk_rows;
-        size_t chunk_bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
-        if (done && s->nbuf > done) memcpy(s->buf, s->buf + (size_t)(done / s->chunk_rows) * chunk_bytes, chunk_bytes);
-        s->rows += done;
-        s->nbuf -= done;
+    for (int i = 0; i < d->n_jobs; i++) {
+        chunk_job *j = &d->jobs[i];
+        while (!atomic_load_explicit(&j->ready, memory_order_acquire)) {
+            int c = atomic_fetch_add(&d->next_job, 1);
+            if (c < d->n_jobs) compress_job(d, &d->jobs[c], 0);
+        }
+        if (j->zerr)
+            return rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, j->s->name, j->zerr);
+        hsize_t off[2] = {(hsize_t)j->row, 0};
+        if (H5Dwrite_chunk(j->s->dset, H5P_DEFAULT, 0, off, j->len, j->out) < 0) return fail(d, j->s->name);
+        d->unflushed += (int64_t)j->len;
     }
     return RWKV_OK;
 }
 
-// Sizes every buffer for `step` new rows on top of a partial chunk, or DUMP_BUFFER_BYTES of
-// whole chunks when that is less (a forward call's state_wkv rows of one layer are 25 MB at
-// the 0.1B shape: the hook then compresses them as they come, in cache, and the dump never
-// touches hundreds of MB of fresh pages), and the job list for a flush of them all. Buffers
-// only grow; the rows they hold are kept.
+// Grows each dataset to the rows this write stores: the last queued chunk of a stream ends
+// furthest (chunks are queued in row order), and raw_s's direct chunks come after its queue.
+static rwkv_status extend(rwkv_dump *d, stream *raw_s, int nc) {
+    for (int i = d->n_jobs; i-- > 0;) {
+        stream *s = d->jobs[i].s;
+        int64_t end = d->jobs[i].row + d->jobs[i].rows;
+        if (end <= s->rows || (s == raw_s && nc)) continue;
+        hsize_t dims[2] = {(hsize_t)end, (hsize_t)s->D};
+        if (H5Dset_extent(s->dset, dims) < 0) return fail(d, s->name);
+        s->rows = end;
+    }
+    if (!nc) return RWKV_OK;
+    hsize_t dims[2] = {(hsize_t)(raw_s->queued + (int64_t)nc * raw_s->chunk_rows), (hsize_t)raw_s->D};
+    if (H5Dset_extent(raw_s->dset, dims) < 0) return fail(d, raw_s->name);
+    raw_s->rows = (int64_t)dims[0];
+    return RWKV_OK;
+}
+
+// Room in zout for every queued chunk's compressed form.
+static rwkv_status place_outputs(rwkv_dump *d) {
+    size_t need = 0;
+    for (int i = 0; i < d->n_jobs; i++)
+        if (!d->jobs[i].s->raw) need += rwkv_deflate_bound(chunk_bytes(d->jobs[i].s));
+    if (need > d->zout_cap) {
+        free(d->zout);
+        d->zout_cap = 0;
+        if (!(d->zout = malloc(need)))
+            return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for %zu bytes of compressed chunks", d->path, need);
+        d->zout_cap = need;
+    }
+    size_t at = 0;
+    for (int i = 0; i < d->n_jobs; i++)
+        if (!d->jobs[i].s->raw) {
+            d->jobs[i].out = d->zout + at;
+            at += rwkv_deflate_bound(chunk_bytes(d->jobs[i].s));
+        }
+    return RWKV_OK;
+}
+
+// Writes the queued chunks, and first, with raw_s, nc whole chunks of its rows straight from
+// `rows` (the caller's, so no copy). The calling thread stores while the rest of the team
+// compresses the queue: a dump's raw state rows and its compression share the cores.
+// The stored chunks' buffers go back to their pools.
+static rwkv_status write_chunks(rwkv_dump *d, stream *raw_s, const unsigned char *rows, int nc) {
+    int k = d->n_jobs;
+    if (!k && !nc) return RWKV_OK;
+    rwkv_status st = place_outputs(d);
+    if (!st) st = extend(d, raw_s, nc);
+    if (!st) {
+        atomic_store(&d->next_job, 0);
+#pragma omp parallel num_threads(d->n_threads) if (k > 1 || (k && nc))
+        {
+            if (omp_get_thread_num() == 0) st = store_all(d, raw_s, rows, nc);
+            else
+                for (int i; (i = atomic_fetch_add(&d->next_job, 1)) < k;) compress_job(d, &d->jobs[i], omp_get_thread_num());
+        }
+    }
+    for (int i = 0; i < k; i++) slot_give(d, d->jobs[i].s->pool, d->jobs[i].slot);
+    d->n_jobs = 0;
+    d->pending = 0;
+    if (st) d->failed = 1;
+    return st;
+}
+
+// Writes every queued chunk, and with `partial` the chunks still being filled (zero-padded).
+static rwkv_status flush(rwkv_dump *d, int partial) {
+    rwkv_status st = RWKV_OK;
+    for (int i = 0; partial && i < d->n_streams && !st; i++)
+        if (d->streams[i] && d->streams[i]->ncur) st = queue_chunk(d, d->streams[i]);
+    return st ? st : write_chunks(d, NULL, NULL, 0);
+}
+
+// Room for the positions of a forward call of `step` tokens.
 static rwkv_status reserve(rwkv_dump *d, int step) {
     if (step <= d->step) return RWKV_OK;
-    int jobs = 0;
-    for (int i = 0; i < d->n_streams; i++) {
-        stream *s = d->streams[i];
-        if (!s) continue;
-        int cap = ((step + s->chunk_rows - 1) / s->chunk_rows + 1) * s->chunk_rows;
-        size_t chunk_bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
-        int most = (int)(DUMP_BUFFER_BYTES / chunk_bytes); // whole chunks within the budget
-        if (cap > most * s->chunk_rows) cap = (most > 2 ? most : 2) * s->chunk_rows;
-        if (cap > s->cap) {
-            if (!s->nbuf) { // nothing to keep: no copy of the old buffer
-                free(s->buf);
-                s->buf = NULL;
-            }
-            unsigned char *b = realloc(s->buf, (size_t)cap * s->D * sizeof(rwkv_real));
-            if (!b) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the %s buffer", d->path, s->name);
-            s->buf = b;
-            s->cap = cap;
-        }
-        jobs += s->cap / s->chunk_rows;
-    }
-    chunk_job *j = realloc(d->jobs, (size_t)(jobs ? jobs : 1) * sizeof *j);
-    if (!j) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk list", d->path);
-    d->jobs = j;
     int64_t *p = realloc(d->posbuf, (size_t)step * sizeof *p);
     if (!p) return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the positions", d->path);
     d->posbuf = p;
-    d->jobs_cap = jobs;
     d->step = step;
     return RWKV_OK;
 }
@@ -438,8 +528,12 @@ static rwkv_status make_streams(rwkv_dump *d) {
             s->chunk_rows = stream_chunk_rows(d->chunk_rows, s->D);
             s->raw = !tap_compressed(d->compress, (rwkv_tap)t);
             rwkv_select_tap_name(s->name, sizeof s->name, l, L, (rwkv_tap)t);
-            size_t bytes = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
+            size_t bytes = chunk_bytes(s);
             if (!s->raw && bytes > widest) widest = bytes;
+            if ((s->pool = pool_of(d, bytes)) < 0) {
+                st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk pools", d->path);
+                break;
+            }
             s->dset = make_extendible(g, RWKV_TAP_NAMES[t], RWKV_H5_REAL_FILE, (hsize_t)s->D,
                                       (hsize_t)s->chunk_rows, !s->raw);
             if (s->dset < 0) st = fail(d, s->name);
@@ -564,21 +658,6 @@ static rwkv_status select_rows(rwkv_dump *d, int64_t pos, int n) {
     return RWKV_OK;
 }
 
-// Stores nc whole chunks of rows of raw stream s straight from the caller's rows (none of its
-// rows are buffered, so these come next), saving the copy into its buffer.
-static rwkv_status store_rows(rwkv_dump *d, stream *s, const rwkv_real *rows, int nc) {
-    size_t len = (size_t)s->chunk_rows * s->D * sizeof(rwkv_real);
-    hsize_t dims[2] = {(hsize_t)(s->rows + (int64_t)nc * s->chunk_rows), (hsize_t)s->D};
-    if (H5Dset_extent(s->dset, dims) < 0) return fail(d, s->name);
-    for (int c = 0; c < nc; c++, s->rows += s->chunk_rows) {
-        hsize_t off[2] = {(hsize_t)s->rows, 0};
-        if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, (const unsigned char *)rows + c * len) < 0)
-            return fail(d, s->name);
-        d->unflushed += (int64_t)len;
-    }
-    return RWKV_OK;
-}
-
 rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
     rwkv_dump *d = ctx;
     stream *s = d->streams[(size_t)layer * RWKV_TAP_N + tap];
@@ -587,26 +666,27 @@ rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n
     rwkv_status st = select_rows(d, pos, n);
     if (st) return st;
     for (int k = 0; k < d->sel_k;) {
-        if (s->raw && !s->nbuf) { // whole chunks of consecutive rows go to the file as they are
+        if (s->raw && !s->ncur) { // whole chunks of consecutive rows go to the file as they are
             int run = 1;
             while (k + run < d->sel_k && d->sel[k + run] == d->sel[k] + run) run++;
             int nc = run / s->chunk_rows;
-            if (nc && (st = store_rows(d, s, data + (size_t)d->sel[k] * D, nc))) return st;
+            if (nc && (st = write_chunks(d, s, (const unsigned char *)(data + (size_t)d->sel[k] * D), nc))) return st;
             k += nc * s->chunk_rows;
             if (nc) continue;
         }
-        // Buffers hold a forward call's rows, written by the flush after the call; a call
-        // with more rows than that flushes this tap's full chunks here.
-        if (s->nbuf == s->cap && (st = flush(d, s, 0))) return st;
-        int q = s->nbuf % s->chunk_rows, run = 1; // consecutive rows that fit in this chunk
+        if (!s->cur && !(s->cur = slot_take(d, s->pool)))
+            return rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the %s buffer", d->path, s->name);
+        int q = s->ncur, run = 1; // consecutive rows that fit in this chunk
         while (k + run < d->sel_k && q + run < s->chunk_rows && d->sel[k + run] == d->sel[k] + run) run++;
-        size_t elems = (size_t)s->chunk_rows * D; // of one chunk
-        unsigned char *chunk = s->buf + (size_t)(s->nbuf / s->chunk_rows) * elems * sizeof(rwkv_real);
         const rwkv_real *rows = data + (size_t)d->sel[k] * D;
-        if (s->raw) memcpy(chunk + (size_t)q * D * sizeof(rwkv_real), rows, (size_t)run * D * sizeof(rwkv_real));
-        else rwkv_deflate_shuffle(chunk, elems, (size_t)q * D, rows, (size_t)run * D, sizeof(rwkv_real));
-        s->nbuf += run;
+        if (s->raw) memcpy(s->cur + (size_t)q * D * sizeof(rwkv_real), rows, (size_t)run * D * sizeof(rwkv_real));
+        else rwkv_deflate_shuffle(s->cur, (size_t)s->chunk_rows * D, (size_t)q * D, rows, (size_t)run * D, sizeof(rwkv_real));
+        s->ncur += run;
         k += run;
+        if (s->ncur == s->chunk_rows && (st = queue_chunk(d, s))) return st;
+        // Queued chunks wait for the next raw rows or the end of the forward call; a call
+        // with more than this many bytes of them writes them here.
+        if (d->pending >= DUMP_PENDING_BYTES && (st = write_chunks(d, NULL, NULL, 0))) return st;
     }
     return RWKV_OK;
 }
@@ -683,7 +763,8 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
     if (want_logits && d->logits_T < ws->max_T) {
         free(d->logits);
         d->logits_T = 0;
-        if (!(d->logits = rwkv_calloc((size_t)ws->max_T * V, sizeof(rwkv_real), "dump logits"))) return RWKV_ERR_NOMEM;
+        if (!(d->logits = rwkv_calloc_huge((size_t)ws->max_T * V, sizeof(rwkv_real), "dump logits"))) // MBs
+            return RWKV_ERR_NOMEM;
         d->logits_T = ws->max_T;
     }
     rwkv_hook own = rwkv_dump_hook(d);
@@ -707,7 +788,7 @@ rwkv_status rwkv_dump_run(rwkv_dump *d, rwkv_state *state, rwkv_workspace *ws, c
         else
             st = d->parallel ? rwkv_forward_par(m, state, tokens + t, n, d->logits, lm, h, ws)
                              : rwkv_forward_seq(m, state, tokens + t, n, d->logits, lm, h, ws);
-        if (!st) st = flush(d, NULL, 0);
+        if (!st) st = flush(d, 0);
         if (!st) st = append_call(d, tokens + t, t, n, T);
         if (!st) st = flush_file(d, d->unflushed >= d->flush_bytes);
     }
@@ -726,7 +807,7 @@ static void release(rwkv_dump *d) {
             stream *s = d->streams[i];
             if (!s) continue;
             if (s->dset >= 0) H5Dclose(s->dset);
-            free(s->buf);
+            free(s->cur);
             free(s);
         }
         free(d->streams);
@@ -737,7 +818,14 @@ static void release(rwkv_dump *d) {
     d->d_offsets = d->d_tok_offsets = d->d_positions = d->d_tokens = -1;
     for (int i = 0; d->zs && i < d->n_threads; i++) rwkv_deflate_free(&d->zs[i]);
     free(d->zs);
+    for (int i = 0; d->jobs && i < d->n_jobs; i++) free(d->jobs[i].slot); // a failed write's
     free(d->jobs);
+    for (int p = 0; p < d->n_pools; p++) {
+        for (int i = 0; i < d->pools[p].n_free; i++) free(d->pools[p].free[i]);
+        free(d->pools[p].free);
+    }
+    free(d->pools);
+    free(d->zout);
     free(d->mask);
     free(d->sel);
     free(d->logits);
@@ -797,7 +885,7 @@ rwkv_status rwkv_dump_close(rwkv_dump *d) {
     if (!d) return RWKV_OK;
     rwkv_status st = RWKV_OK;
     if (d->failed) st = rwkv_error_set(RWKV_ERR_IO, "%s: an earlier write failed; the dump is incomplete", d->path);
-    if (!st) st = flush(d, NULL, 1);
+    if (!st) st = flush(d, 1);
     for (int i = 0; !st && i < d->n_streams; i++) {
         stream *s = d->streams[i];
         if (s && s->rows != d->n_rows)
