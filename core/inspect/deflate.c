@@ -30,6 +30,11 @@
 #define DEFLATE_ADLER_BYTES 4
 #define DEFLATE_EOB 256          // end-of-block symbol
 #define DEFLATE_BITBUF_FREE 57   // bits a 64-bit buffer holding < 8 bits can still take
+#if defined(__x86_64__) || defined(__i386__)
+#define DEFLATE_X86 1
+#else
+#define DEFLATE_X86 0
+#endif
 #define DEFLATE_SUBHISTS 16      // interleaved byte counts (a multiple of 8: one 64-bit word each 8)
 
 rwkv_status rwkv_deflate_init(rwkv_deflate *c, size_t max_bytes) {
@@ -40,6 +45,10 @@ rwkv_status rwkv_deflate_init(rwkv_deflate *c, size_t max_bytes) {
     c->work = rwkv_calloc(c->work_size, 1, "deflate work buffer");
     c->hist = rwkv_calloc(1, sizeof *c->hist, "deflate histogram");
     c->codes = rwkv_calloc(1, sizeof *c->codes, "deflate Huffman code");
+#if DEFLATE_X86
+    __builtin_cpu_init();
+    c->bmi2 = __builtin_cpu_supports("bmi2");
+#endif
     return c->out && c->work && c->hist && c->codes ? RWKV_OK : RWKV_ERR_NOMEM;
 }
 
@@ -160,8 +169,8 @@ pack_codes(unsigned char *o, uint64_t *bits, unsigned *nbits, const unsigned cha
 
 // The plane p[0, m) as one final dynamic-Huffman block of literals, with the code fit_code
 // made for its counts; `longest` is its longest literal code.
-static unsigned char *put_huffman(unsigned char *o, const struct isal_hufftables *t, const unsigned char *p,
-                                  size_t m, unsigned longest) {
+static inline __attribute__((always_inline)) unsigned char *
+huffman_block(unsigned char *o, const struct isal_hufftables *t, const unsigned char *p, size_t m, unsigned longest) {
     memcpy(o, t->deflate_hdr, t->deflate_hdr_count); // BFINAL = 1, BTYPE = 10, the code lengths
     o += t->deflate_hdr_count;
     unsigned nb = t->deflate_hdr_extra_bits;
@@ -176,6 +185,20 @@ static unsigned char *put_huffman(unsigned char *o, const struct isal_hufftables
     store_le64(o, b);
     return o + (nb + 7) / 8; // the last byte padded with zeros
 }
+
+static unsigned char *put_huffman(unsigned char *o, const struct isal_hufftables *t, const unsigned char *p,
+                                  size_t m, unsigned longest) {
+    return huffman_block(o, t, p, m, longest);
+}
+
+#if DEFLATE_X86
+// The same with BMI2: shlx/shrx shift by a register in one micro-op where shl/shr by %cl take
+// three, and the packer is one shift chain (bench_deflate: 2.55 -> 2.65 GB/s, medians of 7).
+__attribute__((target("bmi2"))) static unsigned char *put_huffman_bmi2(unsigned char *o, const struct isal_hufftables *t,
+                                                                     const unsigned char *p, size_t m, unsigned longest) {
+    return huffman_block(o, t, p, m, longest);
+}
+#endif
 
 // The plane p[0, m) as igzip's final block(s) into (*o)[0, cap); advances *o past them.
 static int put_igzip(rwkv_deflate *c, unsigned char **o, size_t cap, const unsigned char *p, size_t m) {
@@ -211,7 +234,11 @@ static int put_top_plane(rwkv_deflate *c, unsigned char **o, size_t cap, const u
     for (int b = 0; b < 256; b++)
         if (h[b] && c->codes->lit_table_sizes[b] > longest) longest = c->codes->lit_table_sizes[b];
     unsigned char *start = *o;
-    *o = put_huffman(*o, c->codes, p, m, longest);
+#if DEFLATE_X86
+    if (c->bmi2) *o = put_huffman_bmi2(*o, c->codes, p, m, longest);
+    else
+#endif
+        *o = put_huffman(*o, c->codes, p, m, longest);
     assert((uint64_t)(*o - start) == (bits + 7) / 8);
     (void)start;
     return COMP_OK;

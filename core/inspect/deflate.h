@@ -19,6 +19,7 @@ typedef struct {
     size_t work_size;
     struct isal_huff_histogram *hist;  // the coded plane's byte counts, ISA-L's input
     struct isal_hufftables *codes;     // the coded plane's Huffman code and block header
+    int bmi2;                          // the CPU has BMI2 (one-micro-op shifts for the bit packer)
 } rwkv_deflate;
 
 // A compressor for chunks of at most max_bytes. On failure *c is left freeable.
