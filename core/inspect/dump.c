@@ -18,6 +18,7 @@
 
 #define DUMP_META_CHUNK 1024      // chunk length of the 1-D bookkeeping datasets
 #define DUMP_CHUNK_BYTES (1 << 20) // largest tap chunk: HDF5's default chunk cache holds one
+#define DUMP_PAR_SHUFFLE_MIN (1 << 15) // elements of a run from which the shuffle is split over the team
 #define DUMP_PENDING_BYTES (16 << 20) // whole chunks waiting for the file: more are written from the hook
 #define LN2 0.69314718055994530942
 #define DUMP_FLUSH_MB 64            // default: flush to disk after this much chunk data
@@ -663,6 +664,18 @@ static rwkv_status select_rows(rwkv_dump *d, int64_t pos, int n) {
     return RWKV_OK;
 }
 
+// Shuffles `run` rows into s's chunk from row q on; a run of many elements is split over the
+// team (the hook runs on one thread, and the shuffle is most of a buffered tap's cost).
+static void shuffle_rows(stream *s, int q, const rwkv_real *rows, int run) {
+    size_t n = (size_t)s->chunk_rows * s->D, count = (size_t)run * s->D, at = (size_t)q * s->D;
+    int parts = count >= DUMP_PAR_SHUFFLE_MIN ? omp_get_max_threads() : 1;
+#pragma omp parallel for num_threads(parts) if (parts > 1)
+    for (int p = 0; p < parts; p++) {
+        size_t a = count * p / parts, b = count * (p + 1) / parts;
+        rwkv_deflate_shuffle(s->cur, n, at + a, rows + a, b - a, sizeof(rwkv_real));
+    }
+}
+
 rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n, int D, rwkv_real *data) {
     rwkv_dump *d = ctx;
     stream *s = d->streams[(size_t)layer * RWKV_TAP_N + tap];
@@ -685,7 +698,7 @@ rwkv_status rwkv_dump_tap(void *ctx, int layer, rwkv_tap tap, int64_t pos, int n
         while (k + run < d->sel_k && q + run < s->chunk_rows && d->sel[k + run] == d->sel[k] + run) run++;
         const rwkv_real *rows = data + (size_t)d->sel[k] * D;
         if (s->raw) memcpy(s->cur + (size_t)q * D * sizeof(rwkv_real), rows, (size_t)run * D * sizeof(rwkv_real));
-        else rwkv_deflate_shuffle(s->cur, (size_t)s->chunk_rows * D, (size_t)q * D, rows, (size_t)run * D, sizeof(rwkv_real));
+        else shuffle_rows(s, q, rows, run);
         s->ncur += run;
         k += run;
         if (s->ncur == s->chunk_rows && (st = queue_chunk(d, s))) return st;
