@@ -506,7 +506,6 @@ static rwkv_status make_streams(rwkv_dump *d) {
     d->n_streams = (L + 1) * RWKV_TAP_N;
     d->streams = rwkv_calloc((size_t)d->n_streams, sizeof *d->streams, "dump streams");
     if (!d->streams) return RWKV_ERR_NOMEM;
-    size_t widest = 0;
     hid_t blocks = -1;
     rwkv_status st = RWKV_OK;
     for (int l = 0; l <= L && !st; l++) {
@@ -530,9 +529,7 @@ static rwkv_status make_streams(rwkv_dump *d) {
             s->chunk_rows = stream_chunk_rows(d->chunk_rows, s->D);
             s->raw = !tap_compressed(d->compress, (rwkv_tap)t);
             rwkv_select_tap_name(s->name, sizeof s->name, l, L, (rwkv_tap)t);
-            size_t bytes = chunk_bytes(s);
-            if (!s->raw && bytes > widest) widest = bytes;
-            if ((s->pool = pool_of(d, bytes)) < 0) {
+            if ((s->pool = pool_of(d, chunk_bytes(s))) < 0) {
                 st = rwkv_error_set(RWKV_ERR_NOMEM, "%s: out of memory for the chunk pools", d->path);
                 break;
             }
@@ -548,7 +545,8 @@ static rwkv_status make_streams(rwkv_dump *d) {
     d->n_threads = omp_get_max_threads();
     if (!st && !(d->zs = rwkv_calloc((size_t)d->n_threads, sizeof *d->zs, "dump compressors"))) st = RWKV_ERR_NOMEM;
     for (int i = 0; i < d->n_threads && !st; i++)
-        if ((st = rwkv_deflate_init(&d->zs[i], widest))) st = rwkv_error_wrap(st, "%s: ", d->path);
+        if ((st = rwkv_deflate_init(&d->zs[i], 0))) // they code into zout (rwkv_deflate_chunk_to), not c->out
+            st = rwkv_error_wrap(st, "%s: ", d->path);
     if (!st) st = reserve(d, d->chunk_rows); // room for callers that feed rows without rwkv_dump_run
     return st;
 }
