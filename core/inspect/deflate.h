@@ -22,7 +22,8 @@ typedef struct {
     int bmi2;                          // the CPU has BMI2 (one-micro-op shifts for the bit packer)
 } rwkv_deflate;
 
-// A compressor; c->out holds chunks of at most max_bytes (rwkv_deflate_chunk_to brings its own). On failure *c is left freeable.
+// A compressor; c->out holds chunks of at most max_bytes (rwkv_deflate_chunk_to brings its
+// own output). On failure *c is left freeable.
 rwkv_status rwkv_deflate_init(rwkv_deflate *c, size_t max_bytes);
 void rwkv_deflate_free(rwkv_deflate *c);
 // Scatters `count` elements of `size` bytes from src into a shuffled chunk of n elements,
