@@ -7,7 +7,6 @@
 
 #include "../base/file.h"
 
-#include <assert.h>
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -230,29 +229,35 @@ static void compress_job(rwkv_dump *d, chunk_job *j, int t) {
     atomic_store_explicit(&j->ready, 1, memory_order_release);
 }
 
+// Stores len bytes as the chunk of s that starts at `row`.
+static rwkv_status put_chunk(rwkv_dump *d, const stream *s, int64_t row, size_t len, const void *bytes) {
+    hsize_t off[2] = {(hsize_t)row, 0};
+    if (H5Dwrite_chunk(s->dset, H5P_DEFAULT, 0, off, len, bytes) < 0) return fail(d, s->name);
+    d->unflushed += (int64_t)len;
+    return RWKV_OK;
+}
+
 // The storing thread's part of write_chunks: nc whole chunks of raw_s's rows from `rows`,
 // then the queue in order, compressing queued chunks itself while the one it needs is not
 // ready. Every HDF5 call stays on this (the calling) thread, in an order fixed by the data.
 static rwkv_status store_all(rwkv_dump *d, stream *raw_s, const unsigned char *rows, int nc) {
+    rwkv_status st = RWKV_OK;
     for (int c = 0; c < nc; c++, raw_s->queued += raw_s->chunk_rows) {
         size_t len = chunk_bytes(raw_s);
-        hsize_t off[2] = {(hsize_t)raw_s->queued, 0};
-        if (H5Dwrite_chunk(raw_s->dset, H5P_DEFAULT, 0, off, len, rows + c * len) < 0) return fail(d, raw_s->name);
-        d->unflushed += (int64_t)len;
+        if ((st = put_chunk(d, raw_s, raw_s->queued, len, rows + c * len))) return st;
     }
-    for (int i = 0; i < d->n_jobs; i++) {
+    for (int i = 0; i < d->n_jobs && !st; i++) {
         chunk_job *j = &d->jobs[i];
         while (!atomic_load_explicit(&j->ready, memory_order_acquire)) {
             int c = atomic_fetch_add(&d->next_job, 1);
             if (c < d->n_jobs) compress_job(d, &d->jobs[c], 0);
         }
         if (j->zerr)
-            return rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (igzip %d)", d->path, j->s->name, j->zerr);
-        hsize_t off[2] = {(hsize_t)j->row, 0};
-        if (H5Dwrite_chunk(j->s->dset, H5P_DEFAULT, 0, off, j->len, j->out) < 0) return fail(d, j->s->name);
-        d->unflushed += (int64_t)j->len;
+            return rwkv_error_set(RWKV_ERR_IO, "%s: %s: compression failed (ISA-L status %d)", d->path, j->s->name,
+                                  j->zerr);
+        st = put_chunk(d, j->s, j->row, j->len, j->out);
     }
-    return RWKV_OK;
+    return st;
 }
 
 // Grows each dataset to the rows this write stores: the last queued chunk of a stream ends
@@ -547,7 +552,6 @@ static rwkv_status make_streams(rwkv_dump *d) {
     for (int i = 0; i < d->n_threads && !st; i++)
         if ((st = rwkv_deflate_init(&d->zs[i], 0))) // they code into zout (rwkv_deflate_chunk_to), not c->out
             st = rwkv_error_wrap(st, "%s: ", d->path);
-    if (!st) st = reserve(d, d->chunk_rows); // room for callers that feed rows without rwkv_dump_run
     return st;
 }
 
