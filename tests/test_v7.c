@@ -743,16 +743,17 @@ static rwkv_status raw_hook_fn(void *ctx, int layer, rwkv_tap tap, int64_t pos, 
     return rwkv_dump_tap(raw_dump, layer, tap, pos, n, D, data);
 }
 
-// Dumps state_wkv of T tokens of the wide model in calls of 30 rows (chunks of 16: calls end
-// mid-chunk, so rows are both buffered and stored straight from the trace) under policy c,
-// flushing to disk after each call; exit_at >= 0 kills the run there.
-static void dump_wide_state(const rwkv_model *m, const int *tok, int T, rwkv_dump_compress c, const char *path,
-                            int64_t exit_at) {
+// Dumps `taps` of T tokens of the wide model in calls of 30 rows under policy c, with chunks of
+// chunk_rows rows (0: the writer's; state_wkv's are then 16, so calls end mid-chunk and rows are
+// both buffered and stored straight from the trace), flushing to disk after each call;
+// exit_at >= 0 kills the run there.
+static void dump_wide(const rwkv_model *m, const int *tok, int T, const char *taps, rwkv_dump_compress c,
+                      int chunk_rows, const char *path, int64_t exit_at) {
     uint32_t mask[2];
     rwkv_positions pos;
-    ck_assert(!rwkv_select_taps(mask, 1, "blocks.*.state_wkv") && !rwkv_select_positions(&pos, "all"));
-    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "blocks.*.state_wkv", .positions = "all",
-                        .compress = c, .flush_mb = 1};
+    ck_assert(!rwkv_select_taps(mask, 1, taps) && !rwkv_select_positions(&pos, "all"));
+    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = taps, .positions = "all", .compress = c, .flush_mb = 1,
+                        .chunk_rows = chunk_rows};
     rwkv_state *s;
     rwkv_workspace *ws;
     rwkv_state_alloc(&s, m->cfg);
@@ -806,7 +807,7 @@ START_TEST(test_dump_raw_state) {
     const rwkv_real *want = cap.taps[RWKV_TAP_STATE_WKV];
     char path[512];
     snprintf(path, sizeof path, "%s/v7raw%d.h5", test_tmpdir(), _i);
-    dump_wide_state(m, tok, T, policy[_i], path, -1);
+    dump_wide(m, tok, T, "blocks.*.state_wkv", policy[_i], 0, path, -1);
     check_wide_state(path, want, T, D, _i == 0);
     remove(path); // the killed run below writes path itself, not a temporary beside it
     fflush(NULL);
@@ -814,7 +815,7 @@ START_TEST(test_dump_raw_state) {
     ck_assert_int_ge(pid, 0);
     if (pid == 0) { // libgomp's thread pool does not survive fork: the child runs on one thread
         omp_set_num_threads(1);
-        dump_wide_state(m, tok, T, policy[_i], path, 150);
+        dump_wide(m, tok, T, "blocks.*.state_wkv", policy[_i], 0, path, 150);
         _exit(1);
     }
     int status;
@@ -837,20 +838,9 @@ START_TEST(test_dump_every_tap_overlapped) {
     uint32_t mask[2];
     test_capture cap;
     capture_calls(m, tok, T, step, &cap, mask);
-    rwkv_positions pos;
-    ck_assert(!rwkv_select_taps(mask, 1, "*") && !rwkv_select_positions(&pos, "all"));
-    rwkv_dump_opts o = {.parallel = 1, .force = 1, .taps = "*", .positions = "all", .chunk_rows = 8};
-    rwkv_state *s;
-    rwkv_workspace *ws;
-    rwkv_state_alloc(&s, m->cfg);
-    rwkv_workspace_alloc(&ws, m->cfg, step);
     char path[512];
     snprintf(path, sizeof path, "%s/v7overlap.h5", test_tmpdir());
-    rwkv_dump *d;
-    ck_assert_msg(!rwkv_dump_create(&d, path, m, mask, &pos, &o), "%s", rwkv_error_message());
-    ck_assert_msg(!rwkv_dump_run(d, s, ws, tok, T, NULL, NULL), "%s", rwkv_error_message());
-    ck_assert_msg(!rwkv_dump_close(d), "%s", rwkv_error_message());
-    rwkv_select_positions_free(&pos);
+    dump_wide(m, tok, T, "*", RWKV_DUMP_COMPRESS_SMALL, 8, path, -1); // in calls of 30 = step
     rwkv_dump_reader *r;
     ck_assert_msg(!rwkv_dump_open(&r, path), "%s", rwkv_error_message());
     ck_assert_int_eq(r->n_rows, T);
@@ -868,8 +858,6 @@ START_TEST(test_dump_every_tap_overlapped) {
     rwkv_dump_reader_free(r);
     remove(path);
     test_capture_free(&cap);
-    rwkv_workspace_free(ws);
-    rwkv_state_free(s);
     free(tok);
     rwkv_model_free(m);
 }
