@@ -492,13 +492,7 @@ static int stream_chunk_rows(int chunk_rows, int D) {
 // state_wkv rows are (H, N, N) matrices flattened row-major: attribute row_shape = [H, N, N].
 static int row_shape_attr(hid_t dset, rwkv_config cfg) {
     int64_t shape[3] = {cfg.n_embd / cfg.head_size, cfg.head_size, cfg.head_size};
-    hsize_t n = 3;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t a = H5Acreate2(dset, "row_shape", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, shape) >= 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return ok ? 0 : -1;
+    return rwkv_h5_attr_array(dset, "row_shape", H5T_STD_I64LE, H5T_NATIVE_INT64, 3, shape);
 }
 
 // Whether tap t's dataset gets the shuffle + deflate filters under policy c.
@@ -885,12 +879,7 @@ static rwkv_status finish(rwkv_dump *d) {
     }
     if (d->stopped) {
         int64_t at[2] = {d->stop_seq, d->stop_pos};
-        hsize_t two = 2;
-        hid_t sp = H5Screate_simple(1, &two, NULL);
-        hid_t a = H5Acreate2(f, "stopped_at", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        bad |= a < 0 || H5Awrite(a, H5T_NATIVE_INT64, at) < 0;
-        if (a >= 0) H5Aclose(a);
-        H5Sclose(sp);
+        bad |= rwkv_h5_attr_array(f, "stopped_at", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, at);
     }
     char now[64];
     rwkv_h5_now(now, sizeof now);

@@ -133,14 +133,10 @@ static int add_user(scale *s, hobj_ref_t ref, int dim) {
 static int write_labels(hid_t dset, const axis *ax, int rank) {
     const char *labels[2];
     for (int i = 0; i < rank; i++) labels[i] = ax[i].label;
-    hsize_t n = (hsize_t)rank;
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n, NULL);
-    hid_t a = H5Tset_size(t, H5T_VARIABLE) < 0 ? -1 : H5Acreate2(dset, "DIMENSION_LABELS", t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, t, labels) >= 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    int bad = H5Tset_size(t, H5T_VARIABLE) < 0 || rwkv_h5_attr_array(dset, "DIMENSION_LABELS", t, t, (hsize_t)rank, labels);
     H5Tclose(t);
-    return ok ? 0 : -1;
+    return bad ? -1 : 0;
 }
 
 // Labels the rank (1 or 2) axes of dset and attaches their scales: its DIMENSION_LIST (a
@@ -157,14 +153,10 @@ static int describe_axes(rwkv_dumpmeta *dm, hid_t dset, const axis *ax, int rank
         }
         lists[i] = (hvl_t){(size_t)ax[i].n, refs[i]};
     }
-    hsize_t n = (hsize_t)rank;
-    hid_t t = H5Tvlen_create(H5T_STD_REF_OBJ), sp = H5Screate_simple(1, &n, NULL);
-    hid_t a = t < 0 ? -1 : H5Acreate2(dset, "DIMENSION_LIST", t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, t, lists) >= 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
+    hid_t t = H5Tvlen_create(H5T_STD_REF_OBJ);
+    int bad = rwkv_h5_attr_array(dset, "DIMENSION_LIST", t, t, (hsize_t)rank, lists);
     if (t >= 0) H5Tclose(t);
-    return ok ? 0 : -1;
+    return bad ? -1 : 0;
 }
 
 // A column axis of C channels (with the head scale for RWKV-5/7).
@@ -218,14 +210,10 @@ int rwkv_dumpmeta_param(rwkv_dumpmeta *dm, hid_t dset, const char *name) {
 
 // A scale's REFERENCE_LIST: every (dataset, dimension) it is attached to, in one write.
 static int write_reference_list(const scale *s) {
-    hsize_t n = s->n;
-    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(ref_entry)), sp = H5Screate_simple(1, &n, NULL);
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(ref_entry));
     int ok = t >= 0 && H5Tinsert(t, "dataset", offsetof(ref_entry, dataset), H5T_STD_REF_OBJ) >= 0 &&
-             H5Tinsert(t, "dimension", offsetof(ref_entry, dimension), H5T_NATIVE_INT) >= 0;
-    hid_t a = ok ? H5Acreate2(s->dset, "REFERENCE_LIST", t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    ok = a >= 0 && H5Awrite(a, t, s->users) >= 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
+             H5Tinsert(t, "dimension", offsetof(ref_entry, dimension), H5T_NATIVE_INT) >= 0 &&
+             !rwkv_h5_attr_array(s->dset, "REFERENCE_LIST", t, t, s->n, s->users);
     if (t >= 0) H5Tclose(t);
     return ok ? 0 : -1;
 }

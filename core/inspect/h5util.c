@@ -164,6 +164,16 @@ int rwkv_h5_attr_i64(hid_t loc, const char *name, int64_t value) {
     return ok ? 0 : -1;
 }
 
+int rwkv_h5_attr_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t n, const void *data) {
+    if (file_type < 0 || mem_type < 0) return -1;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(loc, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, mem_type, data) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
 int rwkv_h5_get_i64(hid_t loc, const char *name, int64_t *out) {
     if (H5Aexists(loc, name) <= 0) return -1;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);

@@ -37,6 +37,8 @@ rwkv_status rwkv_h5_commit(hid_t f, rwkv_atomic_file *a, rwkv_status st);
 // Attributes on loc (a file or group). Strings are variable-length UTF-8 (as h5py writes).
 int rwkv_h5_attr_str(hid_t loc, const char *name, const char *value);
 int rwkv_h5_attr_i64(hid_t loc, const char *name, int64_t value);
+// A new 1-D attribute of n elements of file_type, written from data (mem_type).
+int rwkv_h5_attr_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t n, const void *data);
 // Reads an integer / string attribute; returns -1 when missing or of the wrong type.
 int rwkv_h5_get_i64(hid_t loc, const char *name, int64_t *out);
 int rwkv_h5_get_str(hid_t loc, const char *name, char *buf, size_t size);
